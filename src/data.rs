@@ -1,0 +1,432 @@
+//! Reading and writing tables with Polars.
+//!
+//! Input: CSV (read as text, so that every cell is judged by the schema rather than by a type
+//! guess), Parquet and Arrow IPC (typed). Before Polars parses a CSV file, one streaming pass
+//! checks its structure (UTF-8, a header, the same number of fields on every line) so that a bad
+//! file gets an error naming its line instead of a parser message. Output: CSV, Parquet or IPC,
+//! written to a temporary file in the target folder and renamed into place, so a failed run
+//! leaves no partial file.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::schema::{CsvFormat, Table};
+
+/// File formats privsynth reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Parquet,
+    Ipc,
+}
+
+impl Format {
+    /// Format from the file extension; CSV-like text for anything unknown.
+    pub fn of(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("parquet" | "pq") => Format::Parquet,
+            Some("arrow" | "ipc" | "feather") => Format::Ipc,
+            _ => Format::Csv,
+        }
+    }
+}
+
+/// A table as read from a file, before encoding. Holds private data.
+pub struct RawTable {
+    /// The file it came from, for messages.
+    pub file: String,
+    pub df: DataFrame,
+    /// Physical line of data row 0 in a text file, when rows and lines correspond one to one.
+    first_line: Option<usize>,
+}
+
+impl RawTable {
+    /// 1-based line of 0-based data row `row`, when known.
+    pub fn line_of(&self, row: usize) -> Option<usize> {
+        self.first_line.map(|l| l + row)
+    }
+
+    pub fn series(&self, name: &str) -> Result<&Series> {
+        self.df
+            .column(name)
+            .map(|c| c.as_materialized_series())
+            .map_err(|_| Error::column(&self.file, name, "is not in the file"))
+    }
+
+    pub fn column_names(&self) -> Vec<String> {
+        self.df.get_column_names().iter().map(|s| s.to_string()).collect()
+    }
+}
+
+/// Read a data file. `csv` gives the dialect (from the schema, or defaults); `names` names the
+/// columns of a headerless CSV file in order.
+pub fn read(path: &Path, csv: &CsvFormat, names: Option<&[String]>) -> Result<RawTable> {
+    let file = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Error::data(&file, match e.kind() {
+            std::io::ErrorKind::NotFound => "does not exist".to_string(),
+            _ => format!("cannot be read: {e}"),
+        })
+    })?;
+    if meta.is_dir() {
+        return Err(Error::data(&file, "is a folder, not a data file"));
+    }
+    let polars_err = |e: PolarsError| Error::data(&file, format!("cannot be read as {:?}: {e}", Format::of(path)));
+    let pl_path = PlRefPath::try_from_path(path).map_err(polars_err)?;
+    match Format::of(path) {
+        Format::Parquet | Format::Ipc => {
+            let lf = if Format::of(path) == Format::Parquet {
+                LazyFrame::scan_parquet(pl_path, Default::default())
+            } else {
+                LazyFrame::scan_ipc(pl_path, Default::default(), Default::default())
+            }
+            .map_err(polars_err)?;
+            let df = lf.collect_with_engine(Engine::Streaming).map_err(polars_err)?.unwrap_single();
+            check_names(&file, df.get_column_names().iter().map(|s| s.as_str()))?;
+            if df.height() == 0 {
+                return Err(Error::data(&file, "has no data rows"));
+            }
+            Ok(RawTable { file, df, first_line: None })
+        }
+        Format::Csv => {
+            let shape = scan_csv(path, csv)?;
+            let header = match (csv.header, names) {
+                (true, _) => None,
+                (false, Some(n)) if n.len() == shape.fields => Some(n.to_vec()),
+                (false, Some(n)) => {
+                    return Err(Error::data(&file, format!(
+                        "has {} fields per line but the schema names {} columns for this headerless file",
+                        shape.fields,
+                        n.len()
+                    )));
+                }
+                (false, None) => Some((1..=shape.fields).map(|i| format!("column_{i}")).collect()),
+            };
+            let all_text: Option<SchemaRef> = header.as_ref().map(|h| {
+                Arc::new(h.iter().map(|n| Field::new(n.as_str().into(), DataType::String)).collect::<Schema>())
+            });
+            let lf = LazyCsvReader::new(pl_path)
+                .with_has_header(csv.header)
+                .with_separator(csv.delimiter)
+                .with_infer_schema_length(Some(0)) // every column as text; the schema decides types
+                .with_schema(all_text)
+                .with_missing_is_null(true)
+                .finish()
+                .map_err(polars_err)?;
+            let df = lf.collect_with_engine(Engine::Streaming).map_err(polars_err)?.unwrap_single();
+            if df.height() != shape.rows {
+                return Err(Error::Internal(format!(
+                    "{file}: the structure check counted {} rows but the parser read {}",
+                    shape.rows,
+                    df.height()
+                )));
+            }
+            let first_line = (!shape.multiline).then_some(1 + csv.header as usize);
+            Ok(RawTable { file, df, first_line })
+        }
+    }
+}
+
+fn check_names<'a>(file: &str, names: impl Iterator<Item = &'a str>) -> Result<()> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in names.enumerate() {
+        if n.trim().is_empty() {
+            return Err(Error::data(file, format!("column {} of the header has an empty name", i + 1)));
+        }
+        if let Some(j) = seen.insert(n, i) {
+            return Err(Error::column(file, n, format!(
+                "appears twice in the header (columns {} and {}); column names must be unique",
+                j + 1,
+                i + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What the structure pass learned about a CSV file.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CsvShape {
+    pub fields: usize,
+    /// Data rows (records after the header).
+    pub rows: usize,
+    /// Whether some quoted field spans lines (then row and line numbers differ).
+    pub multiline: bool,
+}
+
+/// One pass over a CSV file: valid UTF-8, a header, and the same number of fields on every
+/// record. Quote-aware (RFC 4180 doubling), streaming in blocks.
+pub fn scan_csv(path: &Path, csv: &CsvFormat) -> Result<CsvShape> {
+    let file = path.display().to_string();
+    let f = File::open(path).map_err(|e| Error::data(&file, format!("cannot be opened: {e}")))?;
+    let mut reader = BufReader::with_capacity(1 << 20, f);
+    let delim = csv.delimiter;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut carry: Vec<u8> = Vec::new(); // incomplete UTF-8 sequence at a block end
+    let (mut line, mut record_line) = (1usize, 1usize);
+    #[derive(PartialEq)]
+    enum St {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut st = St::FieldStart;
+    let mut fields = 1usize;
+    let mut empty_record = true; // the current record has no bytes yet
+    let mut in_header = csv.header;
+    let mut header_bytes: Vec<u8> = Vec::new();
+    let mut header_fields: Option<usize> = None;
+    let mut records = 0usize;
+    let mut multiline = false;
+    let mut total = 0usize;
+
+    let mut end_record = |fields: usize, record_line: usize, header: &[u8], empty: bool| -> Result<()> {
+        if empty && header_fields.is_some() {
+            return Ok(()); // blank lines between records are skipped, as the parser does
+        }
+        match header_fields {
+            None => {
+                header_fields = Some(fields);
+                if csv.header {
+                    let text = String::from_utf8_lossy(header);
+                    let names = split_header(&text, delim);
+                    if names.len() == 1 {
+                        if let Some(d) = sniff_delimiter(&text, delim) {
+                            return Err(Error::data(&file, format!(
+                                "line 1: the header has a single column but looks delimited by {:?}; \
+                                 pass --delimiter {:?} (or set `csv: {{delimiter: ...}}` in the schema)",
+                                d as char, d as char
+                            )));
+                        }
+                    }
+                    check_names(&file, names.iter().copied())?;
+                } else {
+                    records += 1;
+                }
+            }
+            Some(h) if h != fields => {
+                return Err(Error::Data {
+                    file: file.clone(),
+                    row: Some(records + 1),
+                    line: Some(record_line),
+                    column: None,
+                    message: format!(
+                        "has {fields} field(s) but the {} has {h}; the file is ragged (a missing or extra \
+                         delimiter, an unclosed quote, or the wrong delimiter)",
+                        if csv.header { "header" } else { "first line" }
+                    ),
+                });
+            }
+            Some(_) => records += 1,
+        }
+        Ok(())
+    };
+
+    loop {
+        let n = reader.read(&mut buf).map_err(|e| Error::data(&file, format!("cannot be read: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        // Validate UTF-8 across block boundaries.
+        let mut block = std::mem::take(&mut carry);
+        block.extend_from_slice(&buf[..n]);
+        let valid = match std::str::from_utf8(&block) {
+            Ok(_) => block.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(e) => {
+                let bad_line = line + block[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+                return Err(Error::Data {
+                    file: file.clone(),
+                    row: None,
+                    line: Some(bad_line),
+                    column: None,
+                    message: format!(
+                        "is not valid UTF-8 (byte offset {}); convert it first, e.g. `iconv -f latin1 -t utf-8`",
+                        total + e.valid_up_to()
+                    ),
+                });
+            }
+        };
+        carry = block[valid..].to_vec();
+        total += valid;
+        // RFC 4180: a quote opens a field only at its start; `""` inside quotes is a literal quote.
+        for &b in &block[..valid] {
+            if in_header && b != b'\n' && b != b'\r' {
+                header_bytes.push(b);
+            }
+            if b == b'\r' {
+                continue;
+            }
+            if b != b'\n' {
+                empty_record = false;
+            }
+            st = match (st, b) {
+                (St::Quoted, b'"') => St::QuoteInQuoted,
+                (St::Quoted, b'\n') => {
+                    line += 1;
+                    multiline = true;
+                    St::Quoted
+                }
+                (St::Quoted, _) => St::Quoted,
+                (St::FieldStart | St::QuoteInQuoted, b'"') => St::Quoted,
+                (_, b'\n') => {
+                    line += 1;
+                    end_record(fields, record_line, &header_bytes, empty_record)?;
+                    in_header = false;
+                    fields = 1;
+                    empty_record = true;
+                    record_line = line;
+                    St::FieldStart
+                }
+                (_, _) if b == delim => {
+                    fields += 1;
+                    St::FieldStart
+                }
+                (_, _) => St::Unquoted,
+            };
+        }
+    }
+    if !carry.is_empty() {
+        return Err(Error::Data { file: file.clone(), row: None, line: Some(line), column: None, message: "ends inside a truncated UTF-8 character".into() });
+    }
+    if st == St::Quoted {
+        return Err(Error::Data { file: file.clone(), row: None, line: Some(record_line), column: None, message: "has a quoted field that is never closed".into() });
+    }
+    if !empty_record {
+        end_record(fields, record_line, &header_bytes, false)?;
+    }
+    let Some(h) = header_fields else {
+        return Err(Error::data(&file, "is empty (no header, no rows)"));
+    };
+    if records == 0 {
+        return Err(Error::data(&file, "has a header but no data rows"));
+    }
+    Ok(CsvShape { fields: h, rows: records, multiline })
+}
+
+/// Header names, unquoted (enough for duplicate and delimiter checks).
+fn split_header(h: &str, delim: u8) -> Vec<&str> {
+    h.split(delim as char).map(|s| s.trim().trim_matches('"')).collect()
+}
+
+/// A likely delimiter other than `current`, judged from the header line.
+fn sniff_delimiter(header: &str, current: u8) -> Option<u8> {
+    [b',', b';', b'\t', b'|'].into_iter().filter(|&d| d != current).max_by_key(|&d| header.bytes().filter(|&b| b == d).count()).filter(|&d| header.bytes().any(|b| b == d))
+}
+
+/// Reads for a table of a schema: the dialect and, for a headerless file, the names.
+pub fn read_for_table(path: &Path, table: &Table) -> Result<RawTable> {
+    let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+    let raw = read(path, &table.csv, Some(&names))?;
+    let have = raw.column_names();
+    let missing: Vec<&str> = names.iter().filter(|n| !have.contains(n)).map(String::as_str).collect();
+    if !missing.is_empty() {
+        let shown: Vec<&str> = have.iter().take(20).map(String::as_str).collect();
+        return Err(Error::Data {
+            file: raw.file.clone(),
+            row: None,
+            line: None,
+            column: Some(missing[0].to_string()),
+            message: format!(
+                "{} column(s) named in the schema for table {:?} are absent from the file: {}. The file has: {}{}",
+                missing.len(),
+                table.name,
+                missing.join(", "),
+                shown.join(", "),
+                if have.len() > 20 { ", ..." } else { "" }
+            ),
+        });
+    }
+    Ok(raw)
+}
+
+/// Write a data frame atomically (temp file in the target folder, then rename), in the format
+/// given by the extension.
+pub fn write(df: &mut DataFrame, path: &Path) -> Result<()> {
+    let format = Format::of(path);
+    write_atomic(path, |f| {
+        match format {
+            Format::Csv => CsvWriter::new(f).include_header(true).finish(df),
+            Format::Parquet => ParquetWriter::new(f).with_compression(ParquetCompression::Zstd(None)).finish(df).map(|_| ()),
+            Format::Ipc => IpcWriter::new(f).finish(df),
+        }
+        .map_err(|e| std::io::Error::other(e.to_string()))
+    })
+}
+
+/// Run `fill` on a temporary file beside `path` and rename it into place only on success.
+pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
+    let dir: PathBuf = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let io = |e: std::io::Error| Error::io(path, e);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or("out")))
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(io)?;
+    fill(tmp.as_file_mut()).map_err(io)?;
+    tmp.as_file_mut().flush().map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv(text: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.csv");
+        std::fs::write(&p, text).unwrap();
+        (d, p)
+    }
+
+    #[test]
+    fn shape_counts_rows_and_quoted_newlines() {
+        let (_d, p) = csv(b"a,b\n1,\"x\ny\"\n2,\"q,\"\"r\"\"\"\r\n\n");
+        let s = scan_csv(&p, &CsvFormat::default()).unwrap();
+        assert_eq!(s, CsvShape { fields: 2, rows: 2, multiline: true });
+    }
+
+    #[test]
+    fn ragged_row_names_its_line() {
+        let (_d, p) = csv(b"a,b\n1,2\n3\n");
+        let e = scan_csv(&p, &CsvFormat::default()).unwrap_err().to_string();
+        assert!(e.contains("row 2 (line 3)") && e.contains("1 field(s)"), "{e}");
+    }
+
+    #[test]
+    fn utf8_error_names_line_across_blocks() {
+        let mut text = b"a,b\n".to_vec();
+        for _ in 0..200_000 {
+            text.extend_from_slice("é,ü\n".as_bytes());
+        }
+        text.extend_from_slice(b"x,\xff\n");
+        let (_d, p) = csv(&text);
+        let e = scan_csv(&p, &CsvFormat::default()).unwrap_err().to_string();
+        assert!(e.contains("line 200002") && e.contains("UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn atomic_write_leaves_nothing_on_failure() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("out.csv");
+        let r = write_atomic(&p, |f| {
+            f.write_all(b"partial")?;
+            Err(std::io::Error::other("boom"))
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0, "no file, no temp file");
+        write_atomic(&p, |f| f.write_all(b"ok")).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"ok");
+    }
+}

@@ -1,0 +1,666 @@
+//! The discrete domain: every modelled column becomes codes `0..k` (plus a null code).
+//!
+//! Categories map by their list; numbers, dates and datetimes map by bins on a numeric line
+//! (the number, days since 1970-01-01, or seconds since 1970-01-01T00:00:00). Decoding turns a
+//! code back into a value: the category, or a uniform draw from the bin at the column's precision
+//! (integers, whole days, whole seconds, or `precision` decimals). The encoded table is the only
+//! form of the real data that the counting code sees.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use polars::prelude::*;
+use rand::{Rng, RngExt};
+use rayon::prelude::*;
+
+use crate::data::RawTable;
+use crate::error::{Error, Result};
+use crate::schema::{
+    self, ColumnType, Granularity, MAX_DOMAIN_SIZE, OutOfDomain, Table, days_from_epoch,
+    period_start,
+};
+
+/// The values of one column's domain, without the null code.
+#[derive(Debug, Clone)]
+pub enum ColumnDomain {
+    Categorical {
+        categories: Vec<String>,
+        lookup: HashMap<String, u32>,
+        /// Categories that read as numbers, so that `4.0` in a file matches category `4`.
+        numeric: Vec<(f64, u32)>,
+    },
+    Boolean,
+    /// Bins on the numeric line. `edges` has one more entry than there are bins; bins are
+    /// half-open except that a float column's last bin is closed at `hi`. With a grid (integers,
+    /// days, seconds, or a float `precision`), `grid[i]` is the inclusive range of grid indices
+    /// `k` (value `k * step`) inside bin `i`; decoding draws from it.
+    Binned { kind: ColumnType, lo: f64, hi: f64, edges: Vec<f64>, grid: Option<Grid> },
+}
+
+/// Grid of representable values of a binned column: `k * step`, computed as `k / per_unit` when
+/// the step is a decimal fraction so that values are the nearest doubles to the decimals.
+#[derive(Debug, Clone)]
+pub struct Grid {
+    step: f64,
+    per_unit: f64,
+    ranges: Vec<(i64, i64)>,
+}
+
+impl Grid {
+    fn value(&self, k: i64) -> f64 {
+        if self.per_unit > 1.0 { k as f64 / self.per_unit } else { k as f64 * self.step }
+    }
+
+    /// Smallest k with value(k) >= x (or > x when `strict`).
+    fn first_at_or_above(&self, x: f64, strict: bool) -> i64 {
+        let mut k = (x / self.step).floor() as i64 - 1;
+        while self.value(k) < x || (strict && self.value(k) == x) {
+            k += 1;
+        }
+        k
+    }
+}
+
+impl ColumnDomain {
+    /// Build a column's domain from the schema, checking that it is usable.
+    pub fn build(c: &schema::Column) -> std::result::Result<ColumnDomain, String> {
+        let d = c.domain.clone().unwrap_or_default();
+        let need_none = |what: &str, present: bool| -> std::result::Result<(), String> {
+            if present { Err(format!("a {} column takes no `{what}`", c.kind)) } else { Ok(()) }
+        };
+        let domain = match c.kind {
+            ColumnType::Categorical => {
+                for (w, p) in [("bounds", d.bounds.is_some()), ("bins", d.bins.is_some()), ("edges", d.edges.is_some()), ("granularity", d.granularity.is_some())] {
+                    need_none(w, p)?;
+                }
+                let categories = d.categories.ok_or("a categorical column needs `domain: {categories: [...]}`")?;
+                if categories.is_empty() {
+                    return Err("the category list is empty".into());
+                }
+                let mut lookup = HashMap::with_capacity(categories.len());
+                let mut numeric = Vec::new();
+                for (i, cat) in categories.iter().enumerate() {
+                    if lookup.insert(cat.trim().to_string(), i as u32).is_some() {
+                        return Err(format!("category {cat:?} is listed twice"));
+                    }
+                    if let Ok(v) = cat.trim().parse::<f64>() {
+                        numeric.push((v, i as u32));
+                    }
+                }
+                ColumnDomain::Categorical { categories, lookup, numeric }
+            }
+            ColumnType::Boolean => {
+                if c.domain.is_some() {
+                    return Err("a boolean column takes no domain (it is always false/true)".into());
+                }
+                ColumnDomain::Boolean
+            }
+            ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime => {
+                need_none("categories", d.categories.is_some())?;
+                binned(c, &d)?
+            }
+            ColumnType::Text | ColumnType::Identifier => return Err(format!("a {} column is not encoded", c.kind)),
+        };
+        let size = domain.n_values() + c.nullable as usize;
+        if size > MAX_DOMAIN_SIZE {
+            return Err(format!(
+                "the domain has {size} codes; at most {MAX_DOMAIN_SIZE} are supported. Use coarser bins, \
+                 group rare categories (or a code hierarchy), or declare the column as text or identifier"
+            ));
+        }
+        Ok(domain)
+    }
+
+    /// Number of codes, not counting the null code.
+    pub fn n_values(&self) -> usize {
+        match self {
+            ColumnDomain::Categorical { categories, .. } => categories.len(),
+            ColumnDomain::Boolean => 2,
+            ColumnDomain::Binned { edges, .. } => edges.len() - 1,
+        }
+    }
+
+    /// The code of a point on the numeric line, or `None` when it lies outside the bounds.
+    fn bin_of(&self, v: f64) -> Option<u32> {
+        let ColumnDomain::Binned { lo, hi, edges, .. } = self else { return None };
+        if !(v >= *lo && v <= *hi) {
+            return None;
+        }
+        let n = edges.len() - 1;
+        // First edge strictly above v, minus one; v == hi of a closed last bin stays in the last bin.
+        let i = edges[1..].partition_point(|e| *e <= v);
+        Some(i.min(n - 1) as u32)
+    }
+}
+
+fn binned(c: &schema::Column, d: &schema::Domain) -> std::result::Result<ColumnDomain, String> {
+    let kind = c.kind;
+    let b = d.bounds.as_ref().ok_or_else(|| format!("a {kind} column needs `domain: {{bounds: [lo, hi]}}`"))?;
+    if b.len() != 2 {
+        return Err(format!("bounds must be [lo, hi], got {} value(s)", b.len()));
+    }
+    let lo = schema::parse_point(kind, &b[0])?;
+    let hi = schema::parse_point(kind, &b[1])?;
+    if !(lo < hi) {
+        return Err(format!("the lower bound {} is not below the upper bound {}", b[0], b[1]));
+    }
+    let choices = d.bins.is_some() as u8 + d.edges.is_some() as u8 + d.granularity.is_some() as u8;
+    if choices > 1 {
+        return Err("give only one of `bins`, `edges` and `granularity`".into());
+    }
+    // Grid step: integers and calendar points are whole units; floats have an optional precision.
+    let step = match kind {
+        ColumnType::Float => c.precision.map(|p| 10f64.powi(-(p as i32))),
+        _ => Some(1.0),
+    };
+    if matches!(kind, ColumnType::Integer) && (lo.fract() != 0.0 || hi.fract() != 0.0) {
+        return Err("integer bounds must be whole numbers".into());
+    }
+    // Half-open bins on a grid end one step past `hi`; plain floats end at `hi` (closed).
+    let end = match step {
+        Some(s) if kind != ColumnType::Float => hi + s,
+        _ => hi,
+    };
+    let too_many = |n: f64| n > MAX_DOMAIN_SIZE as f64;
+    let edges: Vec<f64> = if let Some(n) = d.bins {
+        if n == 0 || too_many(n as f64) {
+            return Err(format!("bins must be between 1 and {MAX_DOMAIN_SIZE}, got {n}"));
+        }
+        let w = (end - lo) / n as f64;
+        (0..=n).map(|i| if i == n { end } else { lo + w * i as f64 }).collect()
+    } else if let Some(e) = &d.edges {
+        let mut v = e.iter().map(|s| schema::parse_point(kind, s)).collect::<std::result::Result<Vec<_>, _>>()?;
+        if v.len() < 2 {
+            return Err("edges need at least two values".into());
+        }
+        if v.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("edges must be strictly increasing".into());
+        }
+        if v[0] != lo || v[v.len() - 1] != hi {
+            return Err("the first and last edges must equal the bounds".into());
+        }
+        if let Some(last) = v.last_mut() {
+            *last = end;
+        }
+        v
+    } else if let Some(g) = d.granularity {
+        calendar_edges(kind, lo, hi, g)?
+    } else {
+        match kind {
+            ColumnType::Integer if too_many(hi - lo + 1.0) => {
+                return Err(format!(
+                    "an integer column without bins gets one code per value, and [{}, {}] has {} values \
+                     (at most {MAX_DOMAIN_SIZE}); add `bins` or `edges`",
+                    b[0], b[1], hi - lo + 1.0
+                ));
+            }
+            ColumnType::Integer => (0..=((hi - lo) as usize + 1)).map(|i| lo + i as f64).collect(),
+            _ => return Err(format!("a {kind} column needs `bins` or `edges`{}", if kind == ColumnType::Float { "" } else { " or `granularity`" })),
+        }
+    };
+    if too_many((edges.len() - 1) as f64) {
+        return Err(format!("the binning gives {} bins; at most {MAX_DOMAIN_SIZE} are supported", edges.len() - 1));
+    }
+    // Every bin must hold at least one grid point, else its code could never be decoded.
+    let grid = match step {
+        None => None,
+        Some(step) => {
+            let per_unit = (1.0 / step).round();
+            let mut g = Grid { step, per_unit, ranges: Vec::with_capacity(edges.len() - 1) };
+            let n = edges.len() - 1;
+            for i in 0..n {
+                let k0 = g.first_at_or_above(edges[i], false);
+                let closed = kind == ColumnType::Float && i == n - 1;
+                let k1 = g.first_at_or_above(edges[i + 1], closed) - 1;
+                if k0 > k1 {
+                    return Err(format!(
+                        "the bin [{}, {}) holds no value at the column's resolution ({step}); use fewer bins",
+                        edges[i], edges[i + 1]
+                    ));
+                }
+                g.ranges.push((k0, k1));
+            }
+            Some(g)
+        }
+    };
+    Ok(ColumnDomain::Binned { kind, lo, hi, edges, grid })
+}
+
+/// Calendar-aligned bin edges between `lo` and `hi` (inclusive) for dates (days) or datetimes
+/// (seconds).
+fn calendar_edges(kind: ColumnType, lo: f64, hi: f64, g: Granularity) -> std::result::Result<Vec<f64>, String> {
+    let fixed = match g {
+        Granularity::Second => Some(1.0),
+        Granularity::Minute => Some(60.0),
+        Granularity::Hour => Some(3600.0),
+        _ => None,
+    };
+    let unit = if kind == ColumnType::Datetime { 86_400.0 } else { 1.0 };
+    let mut edges = vec![lo];
+    let end = hi + 1.0;
+    if let Some(w) = fixed {
+        if kind != ColumnType::Datetime {
+            return Err("second/minute/hour granularity applies to datetime columns".into());
+        }
+        let mut e = (lo / w).floor() * w + w;
+        while e < end {
+            if edges.len() > MAX_DOMAIN_SIZE {
+                return Err(format!("the granularity gives more than {MAX_DOMAIN_SIZE} bins; use a coarser one"));
+            }
+            edges.push(e);
+            e += w;
+        }
+    } else {
+        let to_date = |v: f64| schema::date_from_days((v / unit).floor() as i64).ok_or("bound out of calendar range");
+        let mut d = period_start(to_date(lo)?, g);
+        loop {
+            d = match g {
+                Granularity::Day => d.succ_opt(),
+                Granularity::Week => d.checked_add_signed(chrono::Duration::days(7)),
+                Granularity::Month => d.checked_add_months(chrono::Months::new(1)),
+                Granularity::Quarter => d.checked_add_months(chrono::Months::new(3)),
+                _ => NaiveDate::from_ymd_opt(d.year() + 1, 1, 1),
+            }
+            .ok_or("date out of calendar range")?;
+            let e = days_from_epoch(d) as f64 * unit;
+            if e >= end {
+                break;
+            }
+            if edges.len() > MAX_DOMAIN_SIZE {
+                return Err(format!("the granularity gives more than {MAX_DOMAIN_SIZE} bins; use a coarser one"));
+            }
+            edges.push(e);
+        }
+    }
+    edges.push(end);
+    Ok(edges)
+}
+
+/// How one column is encoded and decoded.
+#[derive(Debug, Clone)]
+pub struct ColumnCodec {
+    pub name: String,
+    pub kind: ColumnType,
+    pub nullable: bool,
+    pub policy: OutOfDomain,
+    pub domain: ColumnDomain,
+    missing: HashSet<String>,
+    format: Option<String>,
+}
+
+/// Why a cell could not be encoded as it stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// Not a value of the column's type.
+    Type,
+    /// Outside the declared domain and the policy is `error`.
+    OutOfDomain,
+    /// Missing in a column that is not nullable.
+    Null,
+}
+
+/// What happened to a cell that is not simply in the domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Note {
+    Problem(Problem),
+    /// Outside the domain, moved to the nearest bound (policy `clip`).
+    Clipped,
+    /// Outside the domain, made missing (policy `null`).
+    Nulled,
+}
+
+impl ColumnCodec {
+    pub fn new(table: &Table, c: &schema::Column) -> std::result::Result<ColumnCodec, String> {
+        Ok(ColumnCodec {
+            name: c.name.clone(),
+            kind: c.kind,
+            nullable: c.nullable,
+            policy: table.policy(c),
+            domain: ColumnDomain::build(c)?,
+            missing: table.missing_tokens(c).map(|s| s.trim().to_string()).collect(),
+            format: c.format.clone(),
+        })
+    }
+
+    /// Codes including the null code.
+    pub fn size(&self) -> usize {
+        self.domain.n_values() + self.nullable as usize
+    }
+
+    pub fn null_code(&self) -> Option<u32> {
+        self.nullable.then(|| self.domain.n_values() as u32)
+    }
+
+    /// What the column expects, for messages.
+    pub fn expected(&self) -> String {
+        match &self.domain {
+            ColumnDomain::Categorical { categories, .. } => {
+                let shown: Vec<&str> = categories.iter().take(8).map(String::as_str).collect();
+                let more = if categories.len() > 8 { format!(", ... ({} in all)", categories.len()) } else { String::new() };
+                format!("one of [{}{more}]", shown.join(", "))
+            }
+            ColumnDomain::Boolean => "true/false (also t/f, yes/no, y/n, 1/0)".into(),
+            ColumnDomain::Binned { kind, lo, hi, .. } => {
+                let fmt = |v: f64| match kind {
+                    ColumnType::Date => schema::date_from_days(v as i64).map(|d| d.to_string()).unwrap_or_default(),
+                    ColumnType::Datetime => chrono::DateTime::from_timestamp(v as i64, 0).map(|d| d.naive_utc().to_string()).unwrap_or_default(),
+                    _ => v.to_string(),
+                };
+                let what = match kind {
+                    ColumnType::Integer => "an integer",
+                    ColumnType::Float => "a number",
+                    ColumnType::Date => "a date",
+                    _ => "a datetime",
+                };
+                format!("{what} in [{}, {}]", fmt(*lo), fmt(*hi))
+            }
+        }
+    }
+
+    /// Parse a text cell onto the numeric line of a binned column.
+    fn parse_point(&self, s: &str) -> Option<f64> {
+        match self.kind {
+            ColumnType::Integer => s.parse::<f64>().ok().filter(|v| v.is_finite() && v.fract() == 0.0),
+            ColumnType::Float => s.parse::<f64>().ok().filter(|v| v.is_finite()),
+            ColumnType::Date => match &self.format {
+                Some(f) => NaiveDate::parse_from_str(s, f).ok(),
+                None => schema::parse_date_iso(s),
+            }
+            .map(|d| days_from_epoch(d) as f64),
+            ColumnType::Datetime => match &self.format {
+                Some(f) => NaiveDateTime::parse_from_str(s, f).ok(),
+                None => schema::parse_datetime_iso(s),
+            }
+            .map(|d| d.and_utc().timestamp() as f64),
+            _ => None,
+        }
+    }
+
+    /// Code of a point on the numeric line, applying the out-of-domain policy.
+    fn code_point(&self, v: f64) -> std::result::Result<(u32, Option<Note>), Problem> {
+        if let Some(c) = self.domain.bin_of(v) {
+            return Ok((c, None));
+        }
+        let ColumnDomain::Binned { lo, hi, .. } = &self.domain else { return Err(Problem::Type) };
+        match self.policy {
+            OutOfDomain::Error => Err(Problem::OutOfDomain),
+            OutOfDomain::Null => Ok((self.null_code().ok_or(Problem::OutOfDomain)?, Some(Note::Nulled))),
+            OutOfDomain::Clip => {
+                let c = self.domain.bin_of(v.clamp(*lo, *hi)).ok_or(Problem::OutOfDomain)?;
+                Ok((c, Some(Note::Clipped)))
+            }
+        }
+    }
+
+    fn code_null(&self) -> std::result::Result<(u32, Option<Note>), Problem> {
+        self.null_code().map(|c| (c, None)).ok_or(Problem::Null)
+    }
+
+    /// Code of a text cell.
+    fn code_text(&self, s: Option<&str>) -> std::result::Result<(u32, Option<Note>), Problem> {
+        let Some(s) = s.map(str::trim).filter(|s| !s.is_empty() && !self.missing.contains(*s)) else {
+            return self.code_null();
+        };
+        match &self.domain {
+            ColumnDomain::Categorical { lookup, numeric, .. } => {
+                if let Some(c) = lookup.get(s) {
+                    return Ok((*c, None));
+                }
+                if let Ok(v) = s.parse::<f64>() {
+                    if let Some((_, c)) = numeric.iter().find(|(n, _)| *n == v) {
+                        return Ok((*c, None));
+                    }
+                }
+                match self.policy {
+                    OutOfDomain::Null => Ok((self.null_code().ok_or(Problem::OutOfDomain)?, Some(Note::Nulled))),
+                    _ => Err(Problem::OutOfDomain),
+                }
+            }
+            ColumnDomain::Boolean => match s.to_ascii_lowercase().as_str() {
+                "false" | "f" | "no" | "n" | "0" => Ok((0, None)),
+                "true" | "t" | "yes" | "y" | "1" => Ok((1, None)),
+                _ => Err(Problem::Type),
+            },
+            ColumnDomain::Binned { .. } => self.parse_point(s).ok_or(Problem::Type).and_then(|v| self.code_point(v)),
+        }
+    }
+
+    /// Encode a column, calling `note` for every cell that is not plainly in the domain.
+    /// `note` returns false to stop early. Cells with a problem get code 0.
+    pub fn encode_series(
+        &self,
+        s: &Series,
+        mut note: impl FnMut(usize, Note) -> bool,
+    ) -> PolarsResult<Vec<u32>> {
+        let mut codes = Vec::with_capacity(s.len());
+        let mut push = |row: usize, r: std::result::Result<(u32, Option<Note>), Problem>| -> bool {
+            match r {
+                Ok((c, n)) => {
+                    codes.push(c);
+                    n.is_none_or(|n| note(row, n))
+                }
+                Err(p) => {
+                    codes.push(0);
+                    note(row, Note::Problem(p))
+                }
+            }
+        };
+        // Typed columns (Parquet, IPC) are read natively onto the numeric line.
+        let native: Option<Vec<Option<f64>>> = match (&self.domain, s.dtype()) {
+            (ColumnDomain::Binned { kind: ColumnType::Integer | ColumnType::Float, .. }, dt) if dt.is_primitive_numeric() => {
+                Some(s.cast(&DataType::Float64)?.f64()?.iter().collect())
+            }
+            (ColumnDomain::Binned { kind: ColumnType::Date, .. }, DataType::Date | DataType::Datetime(_, _)) => {
+                Some(s.cast(&DataType::Date)?.cast(&DataType::Int32)?.i32()?.iter().map(|d| d.map(f64::from)).collect())
+            }
+            (ColumnDomain::Binned { kind: ColumnType::Datetime, .. }, DataType::Datetime(_, _) | DataType::Date) => {
+                let ms = s.cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?.cast(&DataType::Int64)?;
+                Some(ms.i64()?.iter().map(|m| m.map(|m| m.div_euclid(1000) as f64)).collect())
+            }
+            _ => None,
+        };
+        if let Some(points) = native {
+            for (row, v) in points.into_iter().enumerate() {
+                let r = match v {
+                    None => self.code_null(),
+                    Some(v) if !v.is_finite() || (self.kind == ColumnType::Integer && v.fract() != 0.0) => Err(Problem::Type),
+                    Some(v) => self.code_point(v),
+                };
+                if !push(row, r) {
+                    break;
+                }
+            }
+        } else if let (ColumnDomain::Boolean, DataType::Boolean) = (&self.domain, s.dtype()) {
+            for (row, v) in s.bool()?.iter().enumerate() {
+                let r = match v {
+                    None => self.code_null(),
+                    Some(b) => Ok((b as u32, None)),
+                };
+                if !push(row, r) {
+                    break;
+                }
+            }
+        } else {
+            let text = s.cast(&DataType::String)?;
+            for (row, v) in text.str()?.iter().enumerate() {
+                if !push(row, self.code_text(v)) {
+                    break;
+                }
+            }
+        }
+        Ok(codes)
+    }
+
+    /// Decode codes into a typed polars column.
+    pub fn decode(&self, codes: &[u32], rng: &mut impl Rng) -> Result<Column> {
+        let bad = |c: u32| Error::Internal(format!("code {c} out of range for column {:?} ({} codes)", self.name, self.size()));
+        let is_null = |c: u32| Some(c) == self.null_code();
+        let name = PlSmallStr::from(self.name.as_str());
+        let series = match &self.domain {
+            ColumnDomain::Categorical { categories, .. } => {
+                let v = codes
+                    .iter()
+                    .map(|&c| if is_null(c) { Ok(None) } else { categories.get(c as usize).map(|s| Some(s.as_str())).ok_or_else(|| bad(c)) })
+                    .collect::<Result<Vec<_>>>()?;
+                Series::new(name, v)
+            }
+            ColumnDomain::Boolean => {
+                let v = codes
+                    .iter()
+                    .map(|&c| match c {
+                        _ if is_null(c) => Ok(None),
+                        0 | 1 => Ok(Some(c == 1)),
+                        _ => Err(bad(c)),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Series::new(name, v)
+            }
+            ColumnDomain::Binned { kind, edges, grid, .. } => {
+                let n = edges.len() - 1;
+                let mut v: Vec<Option<f64>> = Vec::with_capacity(codes.len());
+                for &c in codes {
+                    if is_null(c) {
+                        v.push(None);
+                        continue;
+                    }
+                    let i = c as usize;
+                    if i >= n {
+                        return Err(bad(c));
+                    }
+                    v.push(Some(match grid {
+                        Some(g) => g.value(rng.random_range(g.ranges[i].0..=g.ranges[i].1)),
+                        None => edges[i] + (edges[i + 1] - edges[i]) * rng.random::<f64>(),
+                    }));
+                }
+                match kind {
+                    ColumnType::Integer => Series::new(name, v.iter().map(|x| x.map(|x| x as i64)).collect::<Vec<_>>()),
+                    ColumnType::Float => Series::new(name, v),
+                    ColumnType::Date => Series::new(name, v.iter().map(|x| x.map(|x| x as i32)).collect::<Vec<_>>()).cast(&DataType::Date).map_err(internal)?,
+                    _ => (Series::new(name, v.iter().map(|x| x.map(|x| x as i64 * 1000)).collect::<Vec<_>>()))
+                        .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+                        .map_err(internal)?,
+                }
+            }
+        };
+        Ok(series.into())
+    }
+}
+
+fn internal(e: PolarsError) -> Error {
+    Error::Internal(e.to_string())
+}
+
+/// The codecs of a table's modelled columns, in schema order.
+#[derive(Debug, Clone)]
+pub struct TableCodec {
+    pub table: String,
+    pub columns: Vec<ColumnCodec>,
+}
+
+/// The encoded real data: one code vector per modelled column.
+///
+/// Holds private data, so it is deliberately neither `Serialize` nor printable beyond its shape.
+pub struct EncodedTable {
+    names: Vec<String>,
+    sizes: Vec<usize>,
+    codes: Vec<Vec<u32>>,
+    rows: usize,
+}
+
+impl std::fmt::Debug for EncodedTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EncodedTable({} columns, domain sizes {:?})", self.names.len(), self.sizes)
+    }
+}
+
+impl EncodedTable {
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+    /// Number of codes of each column (including its null code).
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+    /// Row count of the real table; private (only DP estimates of it may be released).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Codes of column `i`. For the counting code only.
+    pub fn codes(&self, i: usize) -> &[u32] {
+        &self.codes[i]
+    }
+}
+
+impl TableCodec {
+    pub fn new(table: &Table) -> Result<TableCodec> {
+        let columns = table
+            .columns
+            .iter()
+            .filter(|c| c.is_modelled())
+            .map(|c| ColumnCodec::new(table, c).map_err(|m| Error::schema(format!("table {:?}", table.name), format!("column {:?}: {m}", c.name))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TableCodec { table: table.name.clone(), columns })
+    }
+
+    /// Encode a table, stopping at the first cell that does not fit. The error names the file,
+    /// row and column but not the value (see [`crate::error`]).
+    pub fn encode(&self, raw: &RawTable) -> Result<EncodedTable> {
+        if raw.df.height() == 0 {
+            return Err(Error::data(&raw.file, "has no data rows; there is nothing to model"));
+        }
+        let codes = self
+            .columns
+            .par_iter()
+            .map(|c| {
+                let s = raw.series(&c.name)?;
+                let mut first: Option<(usize, Problem)> = None;
+                let codes = c
+                    .encode_series(s, |row, n| match n {
+                        Note::Problem(p) => {
+                            first = Some((row, p));
+                            false
+                        }
+                        _ => true,
+                    })
+                    .map_err(|e| Error::column(&raw.file, &c.name, format!("cannot be read: {e}")))?;
+                if let Some((row, p)) = first {
+                    let what = match p {
+                        Problem::Type => format!("the value is not {}", c.expected()),
+                        Problem::OutOfDomain => format!(
+                            "the value is outside the declared domain ({}) and the out-of-domain policy is `error`",
+                            c.expected()
+                        ),
+                        Problem::Null => "the value is missing but the column is not nullable".into(),
+                    };
+                    return Err(Error::Data {
+                        file: raw.file.clone(),
+                        row: Some(row + 1),
+                        line: raw.line_of(row),
+                        column: Some(c.name.clone()),
+                        message: format!(
+                            "{what}. (The value is not shown here; run `privsynth schema check` to list the \
+                             offending values, then fix the data or the schema.)"
+                        ),
+                    });
+                }
+                Ok(codes)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(EncodedTable {
+            names: self.columns.iter().map(|c| c.name.clone()).collect(),
+            sizes: self.columns.iter().map(ColumnCodec::size).collect(),
+            codes,
+            rows: raw.df.height(),
+        })
+    }
+
+    /// Decode code columns (in codec order) into a data frame.
+    pub fn decode(&self, codes: &[Vec<u32>], rng: &mut impl Rng) -> Result<DataFrame> {
+        if codes.len() != self.columns.len() {
+            return Err(Error::Internal(format!("{} code columns for {} codecs", codes.len(), self.columns.len())));
+        }
+        let height = codes.first().map_or(0, Vec::len);
+        let cols = self.columns.iter().zip(codes).map(|(c, v)| c.decode(v, rng)).collect::<Result<Vec<_>>>()?;
+        DataFrame::new(height, cols).map_err(internal)
+    }
+}

@@ -1,0 +1,97 @@
+//! Errors a user can act on, and the exit code each maps to.
+//!
+//! Every error names what it concerns (file, row, column) in one paragraph. Errors raised on the
+//! modelling path never quote a cell value: a message may end up in a shared log, and a value of
+//! a real record is not ours to print there. `schema check`, an audit the data holder runs on
+//! their own data, is where values are shown.
+
+use std::path::Path;
+
+/// Exit codes of the `privsynth` binary.
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// The run completed but found problems (check findings, failed gate).
+    pub const FINDINGS: i32 = 1;
+    /// Usage, configuration, schema or input-data error.
+    pub const USAGE: i32 = 2;
+    /// A privacy budget refused the run.
+    pub const BUDGET: i32 = 3;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad command-line usage or option combination.
+    #[error("{0}")]
+    Usage(String),
+    /// A schema file that cannot be read, parsed or used.
+    #[error("schema {origin} {message}")]
+    Schema { origin: String, message: String },
+    /// A data file that cannot be read or does not fit its schema.
+    #[error("{}", data_message(.file, .row, .line, .column, .message))]
+    Data {
+        file: String,
+        /// 1-based data row (the header is not a row).
+        row: Option<usize>,
+        /// 1-based physical line in a text file, when known.
+        line: Option<usize>,
+        column: Option<String>,
+        message: String,
+    },
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    /// A privacy budget would be exceeded.
+    #[error("{0}")]
+    Budget(String),
+    /// A bug or an unexpected library failure; reported without data values.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn data_message(
+    file: &str,
+    row: &Option<usize>,
+    line: &Option<usize>,
+    column: &Option<String>,
+    message: &str,
+) -> String {
+    let mut at = vec![file.to_string()];
+    match (row, line) {
+        (Some(r), Some(l)) => at.push(format!("row {r} (line {l})")),
+        (Some(r), None) => at.push(format!("row {r}")),
+        (None, Some(l)) => at.push(format!("line {l}")),
+        (None, None) => {}
+    }
+    if let Some(c) = column {
+        at.push(format!("column {c:?}"));
+    }
+    format!("{}: {message}", at.join(", "))
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn io(path: &Path, source: std::io::Error) -> Error {
+        Error::Io { path: path.display().to_string(), source }
+    }
+
+    pub fn schema(origin: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Schema { origin: origin.into(), message: message.into() }
+    }
+
+    /// An error about a whole data file.
+    pub fn data(file: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Data { file: file.into(), row: None, line: None, column: None, message: message.into() }
+    }
+
+    /// An error about one column of a data file.
+    pub fn column(file: impl Into<String>, column: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Data { file: file.into(), row: None, line: None, column: Some(column.into()), message: message.into() }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Budget(_) => exit::BUDGET,
+            _ => exit::USAGE,
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! privsynth: differentially private synthetic data for sensitive tables.
+//!
+//! Modules follow the data's path: the public [`schema`], reading real records ([`data`]), and
+//! their encoding into a small discrete [`domain`]. Noise, accounting and the ledger live in the
+//! separate `privsynth-privacy` crate. The [`cli`] ties the commands together; [`error`] holds
+//! the messages and exit codes users see.
+
+pub mod cli;
+pub mod data;
+pub mod domain;
+pub mod error;
+pub mod schema;

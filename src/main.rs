@@ -1,0 +1,27 @@
+use clap::Parser;
+
+use privsynth::cli::{Cli, run};
+use privsynth::error::exit;
+
+fn main() {
+    // A panic is a bug; say so in one line instead of printing a backtrace at a user.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("privsynth: internal error (a bug; please report it): {info}");
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,618 @@
+//! The public schema: what privsynth may assume without spending privacy budget.
+//!
+//! A schema file is YAML that a data steward can read. It lists tables and, per column, the
+//! type, the disclosure role, the public domain (categories or bounds plus binning) and how to
+//! treat values outside it. Everything in a schema is public by definition, so anything read from
+//! the private data to fill it (`schema infer`) is marked `source: data` and refused for DP
+//! fitting until a person has reviewed it (see [`Schema::ensure_public_domains`]).
+//!
+//! Loading validates the whole file and reports every problem with the column it concerns.
+
+pub mod check;
+pub mod from_domain;
+pub mod infer;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Version of the schema file format written by this build.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Largest number of codes (including the null code) a modelled column may have. Larger domains
+/// make marginals sparse and models huge; the fix is coarser bins or a code hierarchy.
+pub const MAX_DOMAIN_SIZE: usize = 4096;
+
+/// A schema file: one or more tables.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Schema {
+    /// Format version of the file (currently 1).
+    pub version: u32,
+    pub tables: Vec<Table>,
+}
+
+/// One table of a schema.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Column holding the privacy unit (e.g. `person_id`); absent = one row is one unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_unit: Option<String>,
+    /// A public upper bound on the number of rows, if one is known without looking at the data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u64>,
+    /// Tokens read as missing in every column (an empty field is always missing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_values: Vec<String>,
+    /// Default treatment of values outside a column's declared domain.
+    #[serde(default)]
+    pub out_of_domain: OutOfDomain,
+    /// How to read the file when it is CSV.
+    #[serde(default, skip_serializing_if = "CsvFormat::is_default")]
+    pub csv: CsvFormat,
+    pub columns: Vec<Column>,
+}
+
+/// CSV dialect of a table's file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CsvFormat {
+    #[serde(default = "default_delimiter", with = "delimiter_serde")]
+    pub delimiter: u8,
+    /// False when the file has no header line: columns are then taken in schema order.
+    #[serde(default = "default_true")]
+    pub header: bool,
+}
+
+impl Default for CsvFormat {
+    fn default() -> Self {
+        CsvFormat { delimiter: b',', header: true }
+    }
+}
+
+impl CsvFormat {
+    fn is_default(&self) -> bool {
+        *self == CsvFormat::default()
+    }
+}
+
+fn default_delimiter() -> u8 {
+    b','
+}
+fn default_true() -> bool {
+    true
+}
+
+mod delimiter_serde {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(d: &u8, s: S) -> Result<S::Ok, S::Error> {
+        let text = if *d == b'\t' { "\\t".to_string() } else { (*d as char).to_string() };
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_delimiter(&s).map_err(D::Error::custom)
+    }
+}
+
+/// Parse a delimiter given as a single ASCII character or `\t` / `tab`.
+pub fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
+    match s {
+        "\\t" | "\t" | "tab" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() && s != "\"" && s != "\n" => Ok(s.as_bytes()[0]),
+        _ => Err(format!("delimiter must be one ASCII character or \"\\t\", got {s:?}")),
+    }
+}
+
+/// One column of a table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ColumnType,
+    #[serde(default)]
+    pub role: Role,
+    #[serde(default)]
+    pub nullable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// Column-specific missing-value tokens, added to the table's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_values: Vec<String>,
+    /// Overrides the table's out-of-domain policy for this column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_of_domain: Option<OutOfDomain>,
+    /// strftime format of date/datetime values in text files (default: ISO 8601).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Decimal places of decoded float values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<Domain>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnType {
+    Categorical,
+    Integer,
+    Float,
+    Date,
+    Datetime,
+    Boolean,
+    /// Free text: not encoded into the discrete domain (filled later by the LLM stage).
+    Text,
+    /// A key or direct identifier: never modelled.
+    Identifier,
+}
+
+impl fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned));
+        f.write_str(s.as_deref().unwrap_or("?"))
+    }
+}
+
+/// Disclosure role of a column.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Direct identifier: never modelled; regenerated or dropped.
+    Identifier,
+    /// Could single a person out in combination with other columns (age, sex, postcode, ...).
+    QuasiIdentifier,
+    /// The secret an attacker would want to learn (diagnosis, income, ...).
+    Sensitive,
+    #[default]
+    Attribute,
+}
+
+/// What to do with a value outside the declared domain.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OutOfDomain {
+    /// Stop with an error naming file, row and column.
+    #[default]
+    Error,
+    /// Move numbers and dates to the nearest bound (bounded columns only).
+    Clip,
+    /// Treat the value as missing (nullable columns only).
+    Null,
+}
+
+/// Where a domain came from.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DomainSource {
+    /// Public knowledge (a data dictionary, a standard, a reviewed proposal).
+    #[default]
+    Public,
+    /// Read from the private data by `schema infer`: a leak until a person reviews it.
+    Data,
+    /// Derived from the private data by a DP mechanism, charged to the ledger.
+    Dp,
+}
+
+/// A public domain: a category list, or bounds with a binning rule.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Domain {
+    /// Categories (categorical columns); numbers and booleans are accepted and kept as text.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "scalars", serialize_with = "write_scalars")]
+    pub categories: Option<Vec<String>>,
+    /// `[lo, hi]` (numbers, or ISO dates/datetimes), both inclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "scalars", serialize_with = "write_scalars")]
+    pub bounds: Option<Vec<String>>,
+    /// Number of equal-width bins between the bounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bins: Option<usize>,
+    /// Explicit ascending bin edges; the first and last are the bounds.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "scalars", serialize_with = "write_scalars")]
+    pub edges: Option<Vec<String>>,
+    /// Calendar bins for dates and datetimes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granularity: Option<Granularity>,
+    #[serde(default)]
+    pub source: DomainSource,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Granularity {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+/// Write list items that are canonical numbers as YAML numbers, everything else as strings.
+fn write_scalars<S: serde::Serializer>(v: &Option<Vec<String>>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let Some(v) = v else { return s.serialize_none() };
+    let mut seq = s.serialize_seq(Some(v.len()))?;
+    for item in v {
+        match (item.parse::<i64>(), item.parse::<f64>()) {
+            (Ok(i), _) if i.to_string() == *item => seq.serialize_element(&i)?,
+            (_, Ok(f)) if f.is_finite() && f.to_string() == *item => seq.serialize_element(&f)?,
+            _ => seq.serialize_element(item)?,
+        }
+    }
+    seq.end()
+}
+
+/// Accept a YAML list whose items are strings, numbers or booleans, keeping each as text.
+fn scalars<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        S(String),
+        I(i64),
+        F(f64),
+        B(bool),
+    }
+    let v: Option<Vec<Scalar>> = Option::deserialize(d)?;
+    Ok(v.map(|v| {
+        v.into_iter()
+            .map(|s| match s {
+                Scalar::S(s) => s,
+                Scalar::I(i) => i.to_string(),
+                Scalar::F(f) => f.to_string(),
+                Scalar::B(b) => b.to_string(),
+            })
+            .collect()
+    }))
+}
+
+impl Column {
+    /// Columns that get a discrete code: everything but identifiers and free text.
+    pub fn is_modelled(&self) -> bool {
+        self.role != Role::Identifier
+            && !matches!(self.kind, ColumnType::Identifier | ColumnType::Text)
+    }
+}
+
+impl Table {
+    /// The out-of-domain policy in force for a column.
+    pub fn policy(&self, col: &Column) -> OutOfDomain {
+        col.out_of_domain.unwrap_or(self.out_of_domain)
+    }
+
+    /// Missing-value tokens in force for a column.
+    pub fn missing_tokens<'a>(&'a self, col: &'a Column) -> impl Iterator<Item = &'a str> {
+        self.missing_values.iter().chain(col.missing_values.iter()).map(String::as_str)
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+impl Schema {
+    /// Read and validate a schema file.
+    pub fn load(path: &Path) -> Result<Schema> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Schema::from_yaml(&text, &path.display().to_string())
+    }
+
+    /// Parse and validate schema text; `origin` names the file in messages.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Schema> {
+        let schema: Schema = serde_yaml_ng::from_str(text).map_err(|e| {
+            let at = e.location().map(|l| format!(" (line {}, column {})", l.line(), l.column()));
+            Error::schema(origin, format!("is not a valid schema{}: {e}", at.unwrap_or_default()))
+        })?;
+        schema.validate(origin)?;
+        Ok(schema)
+    }
+
+    pub fn to_yaml(&self) -> Result<String> {
+        serde_yaml_ng::to_string(self).map_err(|e| Error::Internal(format!("cannot write schema: {e}")))
+    }
+
+    /// Pick a table by name, or the only one.
+    pub fn table(&self, name: Option<&str>) -> Result<&Table> {
+        match name {
+            Some(n) => self.tables.iter().find(|t| t.name == n).ok_or_else(|| {
+                let names: Vec<&str> = self.tables.iter().map(|t| t.name.as_str()).collect();
+                Error::Usage(format!("the schema has no table {n:?}; it has: {}", names.join(", ")))
+            }),
+            None if self.tables.len() == 1 => Ok(&self.tables[0]),
+            None => {
+                let names: Vec<&str> = self.tables.iter().map(|t| t.name.as_str()).collect();
+                Err(Error::Usage(format!(
+                    "the schema has {} tables ({}); choose one with --table",
+                    names.len(),
+                    names.join(", ")
+                )))
+            }
+        }
+    }
+
+    /// Check every rule the types cannot express. Reports all problems at once.
+    pub fn validate(&self, origin: &str) -> Result<()> {
+        let mut problems = Vec::new();
+        if self.version != FORMAT_VERSION {
+            problems.push(format!(
+                "version {} is not supported (this build reads version {FORMAT_VERSION})",
+                self.version
+            ));
+        }
+        if self.tables.is_empty() {
+            problems.push("it declares no tables".into());
+        }
+        let mut table_names = HashSet::new();
+        for t in &self.tables {
+            if !table_names.insert(&t.name) {
+                problems.push(format!("table {:?} is declared twice", t.name));
+            }
+            validate_table(t, &mut problems);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::schema(origin, format!("has {} problem(s):\n  - {}", problems.len(), problems.join("\n  - "))))
+        }
+    }
+
+    /// Refuse domains read from the private data (`source: data`) unless `allow` is set.
+    ///
+    /// A category list or a min/max taken from the data is itself a disclosure, so a DP
+    /// guarantee cannot hold for a schema that contains one. Returns the warning to print when
+    /// the override is used.
+    pub fn ensure_public_domains(&self, origin: &str, allow: bool) -> Result<Option<String>> {
+        let cols: Vec<String> = self
+            .tables
+            .iter()
+            .flat_map(|t| {
+                t.columns.iter().filter(|c| c.is_modelled()).filter_map(move |c| {
+                    c.domain
+                        .as_ref()
+                        .filter(|d| d.source == DomainSource::Data)
+                        .map(|_| format!("{}.{}", t.name, c.name))
+                })
+            })
+            .collect();
+        if cols.is_empty() {
+            return Ok(None);
+        }
+        let msg = format!(
+            "{} column domain(s) in {origin} were read from the private data (source: data): {}. \
+             Categories or bounds taken from the data reveal values of real records, so a DP \
+             guarantee does not hold for them.",
+            cols.len(),
+            cols.join(", ")
+        );
+        if allow {
+            Ok(Some(format!("WARNING: {msg} Proceeding because the override was given; the \
+                             release is NOT differentially private with respect to these domains.")))
+        } else {
+            Err(Error::schema(
+                origin,
+                format!(
+                    "cannot be used for DP fitting: {msg} Review each domain (replace it with public \
+                     knowledge such as a data dictionary) and set `source: public`, or pass \
+                     --allow-data-domains to proceed knowingly."
+                ),
+            ))
+        }
+    }
+}
+
+fn validate_table(t: &Table, problems: &mut Vec<String>) {
+    let tn = &t.name;
+    if t.columns.is_empty() {
+        problems.push(format!("table {tn:?} has no columns"));
+    }
+    let mut seen = HashSet::new();
+    for c in &t.columns {
+        if !seen.insert(c.name.as_str()) {
+            problems.push(format!("table {tn:?}: column {:?} is declared twice", c.name));
+        }
+    }
+    if let Some(u) = &t.privacy_unit {
+        if t.column(u).is_none() {
+            problems.push(format!("table {tn:?}: privacy_unit {u:?} is not one of its columns"));
+        }
+    }
+    for c in &t.columns {
+        if let Err(p) = validate_column(t, c) {
+            problems.push(format!("table {tn:?}, column {:?}: {p}", c.name));
+        }
+    }
+}
+
+fn validate_column(t: &Table, c: &Column) -> std::result::Result<(), String> {
+    let policy = t.policy(c);
+    if policy == OutOfDomain::Null && !c.nullable && c.is_modelled() {
+        return Err("out_of_domain: null needs `nullable: true`".into());
+    }
+    if !c.is_modelled() {
+        return Ok(());
+    }
+    let bounded = matches!(c.kind, ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime);
+    if policy == OutOfDomain::Clip && !bounded {
+        return Err(format!("out_of_domain: clip applies to bounded columns, not to a {} column; use error or null", c.kind));
+    }
+    if c.precision.is_some() && c.kind != ColumnType::Float {
+        return Err("precision applies to float columns only".into());
+    }
+    if c.format.is_some() && !matches!(c.kind, ColumnType::Date | ColumnType::Datetime) {
+        return Err("format applies to date and datetime columns only".into());
+    }
+    // Building the domain runs every remaining check (bounds order, edges, sizes).
+    crate::domain::ColumnDomain::build(c).map(|_| ())
+}
+
+/// Parse a bound or edge of a column into the numeric line used for binning:
+/// the number itself, days since 1970-01-01 for dates, seconds for datetimes.
+pub fn parse_point(kind: ColumnType, s: &str) -> std::result::Result<f64, String> {
+    match kind {
+        ColumnType::Integer | ColumnType::Float => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("{s:?} is not a finite number")),
+        ColumnType::Date => parse_date_iso(s).map(|d| days_from_epoch(d) as f64).ok_or_else(|| format!("{s:?} is not a date (YYYY-MM-DD)")),
+        ColumnType::Datetime => parse_datetime_iso(s)
+            .map(|d| d.and_utc().timestamp() as f64)
+            .ok_or_else(|| format!("{s:?} is not a datetime (YYYY-MM-DDTHH:MM:SS)")),
+        _ => Err(format!("a {kind} column has no numeric bounds")),
+    }
+}
+
+pub fn days_from_epoch(d: NaiveDate) -> i64 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid constant date")).num_days()
+}
+
+pub fn date_from_days(days: i64) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::try_days(days)?)
+}
+
+/// ISO 8601 date, also accepting a datetime whose date part is taken.
+pub fn parse_date_iso(s: &str) -> Option<NaiveDate> {
+    let s = s.trim();
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().or_else(|| parse_datetime_iso(s).map(|d| d.date()))
+}
+
+/// ISO 8601 datetime with `T` or space, optional fraction and optional `Z`; a bare date is
+/// midnight.
+pub fn parse_datetime_iso(s: &str) -> Option<NaiveDateTime> {
+    let s = s.trim();
+    let s = s.strip_suffix('Z').unwrap_or(s);
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(d);
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0))
+}
+
+/// Start of the calendar period containing `d` at a date granularity.
+pub fn period_start(d: NaiveDate, g: Granularity) -> NaiveDate {
+    match g {
+        Granularity::Week => d - chrono::Duration::days(d.weekday().num_days_from_monday() as i64),
+        Granularity::Month => d.with_day(1).unwrap_or(d),
+        Granularity::Quarter => NaiveDate::from_ymd_opt(d.year(), (d.month0() / 3) * 3 + 1, 1).unwrap_or(d),
+        Granularity::Year => NaiveDate::from_ymd_opt(d.year(), 1, 1).unwrap_or(d),
+        _ => d,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+version: 1
+tables:
+  - name: t
+    missing_values: ["?"]
+    columns:
+      - {name: id, type: identifier, role: identifier}
+      - name: sex
+        type: categorical
+        role: quasi_identifier
+        domain: {categories: [F, M]}
+      - name: age
+        type: integer
+        domain: {bounds: [0, 120], bins: 12}
+        out_of_domain: clip
+      - name: grade
+        type: categorical
+        nullable: true
+        domain: {categories: [1, 2, 3], source: data}
+"#;
+
+    #[test]
+    fn parses_and_validates() {
+        let s = Schema::from_yaml(GOOD, "good.yaml").unwrap();
+        let t = s.table(None).unwrap();
+        assert_eq!(t.columns.len(), 4);
+        assert_eq!(t.columns[3].domain.as_ref().unwrap().categories.as_ref().unwrap(), &["1", "2", "3"]);
+        assert_eq!(t.policy(&t.columns[2]), OutOfDomain::Clip);
+        assert_eq!(t.policy(&t.columns[1]), OutOfDomain::Error);
+        // YAML round trip keeps everything.
+        let again = Schema::from_yaml(&s.to_yaml().unwrap(), "again").unwrap();
+        assert_eq!(s, again);
+    }
+
+    #[test]
+    fn data_domains_are_refused_unless_overridden() {
+        let s = Schema::from_yaml(GOOD, "good.yaml").unwrap();
+        let err = s.ensure_public_domains("good.yaml", false).unwrap_err().to_string();
+        assert!(err.contains("t.grade") && err.contains("source: public"), "{err}");
+        let warn = s.ensure_public_domains("good.yaml", true).unwrap().unwrap();
+        assert!(warn.contains("NOT differentially private"));
+        let reviewed = GOOD.replace("source: data", "source: public");
+        let s = Schema::from_yaml(&reviewed, "r.yaml").unwrap();
+        assert_eq!(s.ensure_public_domains("r.yaml", false).unwrap(), None);
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_column() {
+        let bad = r#"
+version: 1
+tables:
+  - name: t
+    privacy_unit: pid
+    columns:
+      - {name: a, type: integer, domain: {bounds: [10, 1]}}
+      - {name: a, type: categorical, domain: {categories: [x, x]}}
+      - {name: c, type: categorical, out_of_domain: clip, domain: {categories: [x]}}
+      - {name: d, type: float, domain: {bounds: [0, 1]}}
+      - {name: e, type: categorical, out_of_domain: null, domain: {categories: [x]}}
+"#;
+        let err = Schema::from_yaml(bad, "bad.yaml").unwrap_err().to_string();
+        for needle in [
+            "bad.yaml",
+            "privacy_unit \"pid\"",
+            "column \"a\" is declared twice",
+            "lower bound",
+            "category \"x\" is listed twice",
+            "clip applies to bounded columns",
+            "column \"d\": a float column needs `bins` or `edges`",
+            "needs `nullable: true`",
+        ] {
+            assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_and_types_are_named() {
+        let err = Schema::from_yaml("version: 1\ntables: [{name: t, columns: [{name: a, type: number}]}]", "x.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("x.yaml") && err.contains("number"), "{err}");
+        let err = Schema::from_yaml("version: 1\ntables: [{name: t, colums: []}]", "x.yaml").unwrap_err().to_string();
+        assert!(err.contains("colums"), "{err}");
+    }
+
+    #[test]
+    fn dates_and_periods() {
+        assert_eq!(parse_point(ColumnType::Date, "1970-01-11").unwrap(), 10.0);
+        assert_eq!(parse_point(ColumnType::Datetime, "1970-01-01T00:01:00Z").unwrap(), 60.0);
+        let d = NaiveDate::from_ymd_opt(2024, 5, 17).unwrap();
+        assert_eq!(period_start(d, Granularity::Quarter), NaiveDate::from_ymd_opt(2024, 4, 1).unwrap());
+        assert_eq!(period_start(d, Granularity::Week), NaiveDate::from_ymd_opt(2024, 5, 13).unwrap());
+        assert_eq!(date_from_days(days_from_epoch(d)), Some(d));
+    }
+}
