@@ -169,8 +169,16 @@ pub fn run(cli: Cli) -> Result<i32> {
             let table = schema.table(a.table.as_deref())?;
             let mut table = table.clone();
             table.csv = a.csv.resolve(Some(&table.csv));
-            if let Some(w) = schema.ensure_public_domains(&a.schema.display().to_string(), true)? {
-                eprintln!("{w}");
+            let from_data = schema.data_domain_columns();
+            if !from_data.is_empty() {
+                eprintln!(
+                    "note: {} domain(s) in {} were read from the private data (source: data): {}. Checking \
+                     against them is fine, but DP fitting will refuse this schema until each is reviewed \
+                     and marked `source: public`: a DP guarantee does NOT hold for domains read from the data.",
+                    from_data.len(),
+                    a.schema.display(),
+                    from_data.join(", ")
+                );
             }
             let report = {
                 let _p = Progress::start(cli.quiet, format!("checking {}", a.data.display()));

@@ -58,6 +58,12 @@ impl RawTable {
             .map_err(|_| Error::column(&self.file, name, "is not in the file"))
     }
 
+    /// A table held in memory, for tests of the encoding.
+    #[doc(hidden)]
+    pub fn for_tests(file: &str, df: DataFrame) -> RawTable {
+        RawTable { file: file.to_string(), df, first_line: None }
+    }
+
     pub fn column_names(&self) -> Vec<String> {
         self.df.get_column_names().iter().map(|s| s.to_string()).collect()
     }
@@ -116,6 +122,7 @@ pub fn read(path: &Path, csv: &CsvFormat, names: Option<&[String]>) -> Result<Ra
                 .with_infer_schema_length(Some(0)) // every column as text; the schema decides types
                 .with_schema(all_text)
                 .with_missing_is_null(true)
+                .with_n_rows(Some(shape.rows)) // trailing blank lines are not rows
                 .finish()
                 .map_err(polars_err)?;
             let df = lf.collect_with_engine(Engine::Streaming).map_err(polars_err)?.unwrap_single();
@@ -184,11 +191,28 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat) -> Result<CsvShape> {
     let mut header_fields: Option<usize> = None;
     let mut records = 0usize;
     let mut multiline = false;
+    // Blank lines are held back: at the end of the file they are ignored (as the parser does);
+    // before another record they are rows, which a multi-column file cannot have.
+    let mut pending_blank: Option<(usize, usize)> = None; // (count, line of the first)
     let mut total = 0usize;
 
     let mut end_record = |fields: usize, record_line: usize, header: &[u8], empty: bool| -> Result<()> {
         if empty && header_fields.is_some() {
-            return Ok(()); // blank lines between records are skipped, as the parser does
+            let (n, first) = pending_blank.unwrap_or((0, record_line));
+            pending_blank = Some((n + 1, first));
+            return Ok(());
+        }
+        if let (Some((n, first)), Some(h)) = (pending_blank.take(), header_fields) {
+            if h > 1 {
+                return Err(Error::Data {
+                    file: file.clone(),
+                    row: Some(records + 1),
+                    line: Some(first),
+                    column: None,
+                    message: format!("is blank but the header has {h} fields; remove blank lines inside the file"),
+                });
+            }
+            records += n; // one column: a blank line is a missing value
         }
         match header_fields {
             None => {
@@ -395,6 +419,15 @@ mod tests {
         let (_d, p) = csv(b"a,b\n1,\"x\ny\"\n2,\"q,\"\"r\"\"\"\r\n\n");
         let s = scan_csv(&p, &CsvFormat::default()).unwrap();
         assert_eq!(s, CsvShape { fields: 2, rows: 2, multiline: true });
+        // Trailing blank lines are ignored; inside a multi-column file a blank line is an error,
+        // in a one-column file it is a missing value.
+        let (_d, p) = csv(b"a,b\n1,2\n3,4\n\n\n");
+        assert_eq!(scan_csv(&p, &CsvFormat::default()).unwrap(), CsvShape { fields: 2, rows: 2, multiline: false });
+        let (_d, p) = csv(b"a,b\n1,2\n\n3,4\n");
+        let e = scan_csv(&p, &CsvFormat::default()).unwrap_err().to_string();
+        assert!(e.contains("row 2 (line 3)") && e.contains("is blank"), "{e}");
+        let (_d, p) = csv(b"a\n1\n\n\n3\n\n");
+        assert_eq!(scan_csv(&p, &CsvFormat::default()).unwrap(), CsvShape { fields: 1, rows: 4, multiline: false });
     }
 
     #[test]

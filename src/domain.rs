@@ -664,3 +664,209 @@ impl TableCodec {
         DataFrame::new(height, cols).map_err(internal)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Schema;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    /// Every kind of column and binning the schema supports.
+    const ALL_KINDS: &str = r#"
+version: 1
+tables:
+  - name: t
+    missing_values: ["?"]
+    columns:
+      - {name: cat, type: categorical, nullable: true, domain: {categories: [a, b, "4"]}}
+      - {name: flag, type: boolean}
+      - {name: n_each, type: integer, domain: {bounds: [-3, 7]}}
+      - {name: n_bins, type: integer, nullable: true, domain: {bounds: [0, 100], bins: 7}, out_of_domain: clip}
+      - {name: n_edges, type: integer, domain: {bounds: [0, 99999], edges: [0, 1, 1000, 5000, 99999]}}
+      - {name: x, type: float, domain: {bounds: [0, 1], bins: 10}}
+      - {name: x_prec, type: float, precision: 1, domain: {bounds: [0, 6.2], bins: 4}, out_of_domain: clip}
+      - {name: x_edges, type: float, precision: 2, domain: {bounds: [-1.5, 2.5], edges: [-1.5, 0, 0.25, 2.5]}}
+      - {name: d_month, type: date, domain: {bounds: [2019-11-15, 2021-02-03], granularity: month}}
+      - {name: d_year, type: date, nullable: true, domain: {bounds: [1900-01-01, 2025-12-31], granularity: year}, out_of_domain: null}
+      - {name: d_bins, type: date, format: "%d/%m/%Y", domain: {bounds: [2020-01-01, 2020-12-31], bins: 5}}
+      - {name: d_week, type: date, domain: {bounds: [2024-01-03, 2024-03-01], granularity: week}}
+      - {name: ts_hour, type: datetime, domain: {bounds: ["2024-01-01T00:00:00", "2024-01-02T23:59:59"], granularity: hour}}
+      - {name: ts_quarter, type: datetime, domain: {bounds: ["2020-02-10T12:00:00", "2023-01-01T00:00:00"], granularity: quarter}}
+      - {name: id, type: identifier, role: identifier}
+      - {name: note, type: text}
+"#;
+
+    fn codec() -> TableCodec {
+        let s = Schema::from_yaml(ALL_KINDS, "kinds.yaml").unwrap();
+        TableCodec::new(s.table(None).unwrap()).unwrap()
+    }
+
+    fn raw(df: DataFrame) -> RawTable {
+        RawTable::for_tests("mem.csv", df)
+    }
+
+    #[test]
+    fn domain_sizes_follow_the_schema() {
+        let c = codec();
+        let sizes: Vec<(String, usize)> = c.columns.iter().map(|c| (c.name.clone(), c.size())).collect();
+        let get = |n: &str| sizes.iter().find(|(m, _)| m == n).unwrap().1;
+        assert_eq!(get("cat"), 4); // 3 categories + null
+        assert_eq!(get("flag"), 2);
+        assert_eq!(get("n_each"), 11);
+        assert_eq!(get("n_bins"), 8);
+        assert_eq!(get("n_edges"), 4);
+        assert_eq!(get("d_month"), 16); // Nov 2019 .. Feb 2021
+        assert_eq!(get("d_year"), 127); // 126 years + null
+        assert_eq!(get("d_week"), 9); // Mon 2024-01-01 .. week of 2024-02-26
+        assert_eq!(get("ts_hour"), 48);
+        assert_eq!(get("ts_quarter"), 13); // 2020Q1 .. 2022Q4, plus the single second of 2023Q1 the bound includes
+        assert!(c.columns.iter().all(|c| c.name != "id" && c.name != "note"), "identifiers and text are not encoded");
+    }
+
+    /// Decode random codes, re-encode the values: every decoded value lies in its code's bin
+    /// (so the codes come back unchanged) and inside the schema's bounds.
+    #[test]
+    fn decode_then_encode_is_the_identity_on_codes() {
+        let c = codec();
+        let mut rng = StdRng::seed_from_u64(7);
+        let n = 5000;
+        let codes: Vec<Vec<u32>> = c.columns.iter().map(|col| (0..n).map(|_| rng.random_range(0..col.size() as u32)).collect()).collect();
+        let df = c.decode(&codes, &mut rng).unwrap();
+        assert_eq!(df.height(), n);
+        let enc = c.encode(&raw(df.clone())).unwrap();
+        for (i, col) in c.columns.iter().enumerate() {
+            assert_eq!(enc.codes(i), &codes[i][..], "column {}", col.name);
+            assert!(enc.codes(i).iter().all(|&k| (k as usize) < col.size()));
+        }
+        // Values also respect precision: at most one decimal for x_prec.
+        let xp = df.column("x_prec").unwrap().f64().unwrap().clone();
+        for v in xp.into_no_null_iter() {
+            assert!((v * 10.0 - (v * 10.0).round()).abs() < 1e-9 && (0.0..=6.2).contains(&v), "{v}");
+        }
+        // Bins are drawn from uniformly: each of the 11 integers of n_each appears, and no integer
+        // inside a 15-value bin of n_bins is starved.
+        let ne = df.column("n_each").unwrap().i64().unwrap().clone();
+        let distinct: std::collections::HashSet<i64> = ne.into_no_null_iter().collect();
+        assert_eq!(distinct.len(), 11);
+    }
+
+    #[test]
+    fn decoded_values_cover_the_whole_bin_uniformly() {
+        // n_bins bin 0 is [0, 101/7) -> integers 0..=14: 15 values, each ~1/15 of draws.
+        let c = codec();
+        let col = c.columns.iter().find(|c| c.name == "n_bins").unwrap();
+        let mut rng = StdRng::seed_from_u64(11);
+        let draws = 30_000;
+        let out = col.decode(&vec![0u32; draws], &mut rng).unwrap();
+        let mut counts = [0usize; 15];
+        for v in out.i64().unwrap().into_no_null_iter() {
+            counts[v as usize] += 1;
+        }
+        // Chi-square with 14 df: the 0.999 quantile is 36.12.
+        let e = draws as f64 / 15.0;
+        let chi2: f64 = counts.iter().map(|&o| (o as f64 - e).powi(2) / e).sum();
+        assert!(chi2 < 36.12, "chi2 {chi2}, counts {counts:?}");
+    }
+
+    #[test]
+    fn text_cells_are_coded_by_the_schema() {
+        let c = codec();
+        let df = df![
+            "cat" => [Some("a"), Some(" b "), Some("4.0"), Some("?"), None],
+            "flag" => ["yes", "F", "1", "false", "T"],
+            "n_each" => ["-3", "7", "7.0", "0", "1"],
+            "n_bins" => ["0", "100", "250", "-5", ""],
+            "n_edges" => ["0", "1", "999", "1000", "99999"],
+            "x" => ["0", "1", "0.999", "0.1", "0.5"],
+            "x_prec" => ["0", "6.2", "9", "3.1", "1.55"],
+            "x_edges" => ["-1.5", "0", "0.25", "2.5", "0.2499"],
+            "d_month" => ["2019-11-15", "2019-12-01", "2021-02-03", "2020-01-31", "2020-02-01"],
+            "d_year" => ["1900-01-01", "2025-12-31", "1850-06-01", "", "1999-12-31"],
+            "d_bins" => ["01/01/2020", "31/12/2020", "15/06/2020", "01/03/2020", "30/12/2020"],
+            "d_week" => ["2024-01-03", "2024-01-07", "2024-01-08", "2024-03-01", "2024-02-26"],
+            "ts_hour" => ["2024-01-01T00:00:00", "2024-01-01 00:59:59", "2024-01-01T01:00:00Z", "2024-01-02T23:59:59", "2024-01-02"],
+            "ts_quarter" => ["2020-02-10T12:00:00", "2020-04-01T00:00:00", "2022-12-31T23:59:59", "2023-01-01T00:00:00", "2021-07-01"],
+        ]
+        .unwrap();
+        let enc = c.encode(&raw(df)).unwrap();
+        let col = |n: &str| enc.codes(enc.names().iter().position(|m| m == n).unwrap()).to_vec();
+        assert_eq!(col("cat"), [0, 1, 2, 3, 3]);
+        assert_eq!(col("flag"), [1, 0, 1, 0, 1]);
+        assert_eq!(col("n_each"), [0, 10, 10, 3, 4]);
+        assert_eq!(col("n_bins"), [0, 6, 6, 0, 7]); // clipped high and low; empty is the null code
+        assert_eq!(col("n_edges"), [0, 1, 1, 2, 3]);
+        assert_eq!(col("x"), [0, 9, 9, 1, 5]);
+        assert_eq!(col("x_prec"), [0, 3, 3, 2, 1]); // 1.55 is the first edge: bins are [lo, hi)
+        assert_eq!(col("x_edges"), [0, 1, 2, 2, 1]);
+        assert_eq!(col("d_month"), [0, 1, 15, 2, 3]);
+        assert_eq!(col("d_year"), [0, 125, 126, 126, 99]); // out of domain -> null (policy), empty -> null
+        assert_eq!(col("d_bins"), [0, 4, 2, 0, 4]);
+        assert_eq!(col("d_week"), [0, 0, 1, 8, 8]);
+        assert_eq!(col("ts_hour"), [0, 0, 1, 47, 24]);
+        assert_eq!(col("ts_quarter"), [0, 1, 11, 12, 6]);
+    }
+
+    #[test]
+    fn first_bad_cell_is_named_without_its_value() {
+        let c = codec();
+        let mut cols: Vec<polars::prelude::Column> = c
+            .columns
+            .iter()
+            .map(|col| {
+                let v = c.decode(&c.columns.iter().map(|_| vec![0u32; 3]).collect::<Vec<_>>(), &mut StdRng::seed_from_u64(1)).unwrap();
+                v.column(&col.name).unwrap().cast(&DataType::String).unwrap()
+            })
+            .collect();
+        let i = cols.iter().position(|s| s.name() == "n_each").unwrap();
+        cols[i] = Series::new("n_each".into(), ["1", "2", "secret-value"]).into();
+        let df = DataFrame::new(3, cols).unwrap();
+        let e = c.encode(&raw(df)).unwrap_err().to_string();
+        assert!(e.contains("mem.csv") && e.contains("row 3") && e.contains("\"n_each\"") && e.contains("an integer in [-3, 7]"), "{e}");
+        assert!(!e.contains("secret-value"), "values must not leak into errors: {e}");
+    }
+
+    #[test]
+    fn native_typed_columns_encode_like_text() {
+        let s = Schema::from_yaml(
+            "version: 1\ntables: [{name: t, columns: [\
+             {name: n, type: integer, domain: {bounds: [0, 9]}},\
+             {name: d, type: date, domain: {bounds: [2020-01-01, 2020-12-31], granularity: month}},\
+             {name: b, type: boolean}]}]",
+            "s",
+        )
+        .unwrap();
+        let c = TableCodec::new(s.table(None).unwrap()).unwrap();
+        let dates = Series::new("d".into(), [18262i32, 18293, 18627]).cast(&DataType::Date).unwrap(); // 2020-01-01, 2020-02-01, 2020-12-31
+        let df = DataFrame::new(3, vec![Series::new("n".into(), [0i64, 5, 9]).into(), dates.into(), Series::new("b".into(), [true, false, true]).into()]).unwrap();
+        let enc = c.encode(&raw(df)).unwrap();
+        assert_eq!(enc.codes(0), [0, 5, 9]);
+        assert_eq!(enc.codes(1), [0, 1, 11]);
+        assert_eq!(enc.codes(2), [1, 0, 1]);
+        let bad = DataFrame::new(1, vec![Series::new("n".into(), [2.5f64]).into(), Series::new("d".into(), [18262i32]).cast(&DataType::Date).unwrap().into(), Series::new("b".into(), [true]).into()]).unwrap();
+        assert!(c.encode(&raw(bad)).unwrap_err().to_string().contains("not an integer"));
+    }
+
+    #[test]
+    fn unusable_domains_are_refused() {
+        for (yaml, needle) in [
+            ("{name: a, type: integer, domain: {bounds: [0, 100000]}}", "one code per value"),
+            ("{name: a, type: integer, domain: {bounds: [0, 3], bins: 8}}", "holds no value"),
+            ("{name: a, type: float, precision: 0, domain: {bounds: [0, 1], bins: 4}}", "holds no value"),
+            ("{name: a, type: date, domain: {bounds: [1900-01-01, 2020-01-01], granularity: day}}", "more than 4096"),
+            ("{name: a, type: integer, domain: {bounds: [0, 10], edges: [0, 5, 5, 10]}}", "strictly increasing"),
+            ("{name: a, type: integer, domain: {bounds: [0, 10], edges: [1, 10]}}", "equal the bounds"),
+            ("{name: a, type: integer, domain: {bounds: [0, 10], bins: 2, granularity: day}}", "only one of"),
+            ("{name: a, type: boolean, domain: {categories: [x]}}", "takes no domain"),
+            ("{name: a, type: date, domain: {bounds: [2020-01-01, 2020-02-30], granularity: day}}", "is not a date"),
+        ] {
+            let text = format!("version: 1\ntables: [{{name: t, columns: [{yaml}]}}]");
+            let e = Schema::from_yaml(&text, "s.yaml").unwrap_err().to_string();
+            assert!(e.contains(needle), "{yaml}: expected {needle:?} in {e}");
+        }
+        let many: Vec<String> = (0..10_000).map(|i| format!("c{i}")).collect();
+        let text = format!("version: 1\ntables: [{{name: t, columns: [{{name: a, type: categorical, domain: {{categories: [{}]}}}}]}}]", many.join(","));
+        let e = Schema::from_yaml(&text, "s.yaml").unwrap_err().to_string();
+        assert!(e.contains("10000 codes") && e.contains("column \"a\""), "{e}");
+    }
+}

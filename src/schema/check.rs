@@ -82,7 +82,11 @@ pub fn check(raw: &RawTable, table: &Table, max_examples: usize) -> Result<Check
         let example = |row: usize, problem: &'static str| Example {
             row: row + 1,
             line: raw.line_of(row),
-            value: s.str_value(row).map(|v| v.into_owned()).unwrap_or_default(),
+            // A missing cell shows as an empty value, not as polars' "null".
+            value: match s.get(row) {
+                Ok(polars::prelude::AnyValue::Null) | Err(_) => String::new(),
+                Ok(_) => s.str_value(row).map(|v| v.into_owned()).unwrap_or_default(),
+            },
             problem,
         };
         if let Some(c) = codec.columns.iter().find(|c| c.name == col.name) {

@@ -134,7 +134,7 @@ pub struct Column {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_values: Vec<String>,
     /// Overrides the table's out-of-domain policy for this column.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "policy_or_null")]
     pub out_of_domain: Option<OutOfDomain>,
     /// strftime format of date/datetime values in text files (default: ISO 8601).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,8 +182,9 @@ pub enum Role {
     Attribute,
 }
 
-/// What to do with a value outside the declared domain.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// What to do with a value outside the declared domain. In YAML, an unquoted `null` is the
+/// `null` policy (not "unset"), so `out_of_domain: null` means what it says.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum OutOfDomain {
     /// Stop with an error naming file, row and column.
@@ -193,6 +194,23 @@ pub enum OutOfDomain {
     Clip,
     /// Treat the value as missing (nullable columns only).
     Null,
+}
+
+impl<'de> Deserialize<'de> for OutOfDomain {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(policy_or_null(d)?.unwrap_or(OutOfDomain::Null))
+    }
+}
+
+/// `error` / `clip` / `null` as text, or a YAML null read as the `null` policy.
+fn policy_or_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<OutOfDomain>, D::Error> {
+    use serde::de::Error as _;
+    match Option::<String>::deserialize(d)?.as_deref() {
+        None | Some("null") => Ok(Some(OutOfDomain::Null)),
+        Some("error") => Ok(Some(OutOfDomain::Error)),
+        Some("clip") => Ok(Some(OutOfDomain::Clip)),
+        Some(other) => Err(D::Error::custom(format!("unknown out_of_domain policy {other:?}; expected error, clip or null"))),
+    }
 }
 
 /// Where a domain came from.
@@ -378,18 +396,7 @@ impl Schema {
     /// guarantee cannot hold for a schema that contains one. Returns the warning to print when
     /// the override is used.
     pub fn ensure_public_domains(&self, origin: &str, allow: bool) -> Result<Option<String>> {
-        let cols: Vec<String> = self
-            .tables
-            .iter()
-            .flat_map(|t| {
-                t.columns.iter().filter(|c| c.is_modelled()).filter_map(move |c| {
-                    c.domain
-                        .as_ref()
-                        .filter(|d| d.source == DomainSource::Data)
-                        .map(|_| format!("{}.{}", t.name, c.name))
-                })
-            })
-            .collect();
+        let cols = self.data_domain_columns();
         if cols.is_empty() {
             return Ok(None);
         }
@@ -413,6 +420,22 @@ impl Schema {
                 ),
             ))
         }
+    }
+
+    /// `table.column` names of modelled columns whose domain was read from the data.
+    pub fn data_domain_columns(&self) -> Vec<String> {
+        self
+            .tables
+            .iter()
+            .flat_map(|t| {
+                t.columns.iter().filter(|c| c.is_modelled()).filter_map(move |c| {
+                    c.domain
+                        .as_ref()
+                        .filter(|d| d.source == DomainSource::Data)
+                        .map(|_| format!("{}.{}", t.name, c.name))
+                })
+            })
+            .collect()
     }
 }
 
