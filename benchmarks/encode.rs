@@ -1,8 +1,9 @@
 //! Read + encode throughput: 1M rows x 15 columns of UCI Adult (rows resampled with a fixed
 //! seed), as CSV and as Parquet, against the bundled Adult schema.
 //!
-//! Run: `cargo bench --bench encode` (release profile). Prints a Markdown table row per stage;
-//! the figures go into benchmarks/README.md.
+//! Run: `benchmarks/run_encode.sh` (this plus the pandas baseline on the same files), or
+//! `cargo bench --bench encode` alone. Prints a Markdown table; figures go into
+//! benchmarks/README.md.
 
 use std::time::{Duration, Instant};
 
@@ -32,9 +33,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = StdRng::seed_from_u64(2026);
     let idx: Vec<IdxSize> = (0..ROWS).map(|_| rng.random_range(0..adult.df.height() as IdxSize)).collect();
     let mut big = adult.df.take(&IdxCa::from_vec("idx".into(), idx))?;
+    // The CSV was read as text; give Parquet real types, as a typed source would have them.
+    for c in table.columns.iter().filter(|c| c.kind == privsynth::schema::ColumnType::Integer) {
+        let typed = big.column(&c.name)?.cast(&DataType::Int64)?;
+        big.with_column(typed)?;
+    }
+    // PRIVSYNTH_BENCH_DIR keeps the generated files (the pandas baseline reads the same ones).
     let dir = tempfile::tempdir()?;
-    let csv = dir.path().join("adult-1m.csv");
-    let parquet = dir.path().join("adult-1m.parquet");
+    let out_dir = std::env::var_os("PRIVSYNTH_BENCH_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| dir.path().to_path_buf());
+    let csv = out_dir.join("adult-1m.csv");
+    let parquet = out_dir.join("adult-1m.parquet");
     data::write(&mut big, &csv)?;
     data::write(&mut big, &parquet)?;
     let mb = std::fs::metadata(&csv)?.len() as f64 / 1e6;
