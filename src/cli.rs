@@ -12,7 +12,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data;
 use crate::error::{Error, Result, exit};
-use crate::schema::{self, CsvFormat, Schema, check, from_domain, infer};
+use crate::schema::{self, CsvFormat, Schema, check, from_domain, infer, infer_dp};
+use privsynth_privacy::ledger::{self, DatasetRef, Ledger, Policy};
+use privsynth_privacy::{Budget, PrivacyError};
 
 #[derive(Debug, Parser)]
 #[command(name = "privsynth", version, about = "Differentially private synthetic data, with an audit of what was preserved and what could leak")]
@@ -29,6 +31,34 @@ pub enum Command {
     /// Write, check and convert schema files (the public description of a table).
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// Inspect the privacy ledger: spending per dataset, chain verification.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Print the spending per dataset and verify the hash chain (exit 1 if tampered).
+    Show(LedgerShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LedgerArgs {
+    /// Ledger file (JSON lines, append-only).
+    #[arg(long, env = "PRIVSYNTH_LEDGER", default_value = ".privsynth/ledger.jsonl")]
+    pub ledger: PathBuf,
+    /// Lifetime budget policy (YAML); without one, spending is recorded but not capped.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LedgerShowArgs {
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +104,15 @@ pub struct InferArgs {
     /// Text columns with more distinct values become text or identifiers, not categories.
     #[arg(long, default_value_t = infer::DEFAULT_MAX_CATEGORIES)]
     pub max_categories: usize,
+    /// Infer under differential privacy with this epsilon: types, bounds and categories become
+    /// DP releases charged to the ledger, so no domain is read from the data in the clear.
+    #[arg(long)]
+    pub dp_epsilon: Option<f64>,
+    /// delta of the DP inference (half of it pays for category lists).
+    #[arg(long, default_value_t = 1e-9, requires = "dp_epsilon")]
+    pub dp_delta: f64,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
     #[command(flatten)]
     pub csv: CsvArgs,
 }
@@ -147,6 +186,7 @@ fn emit(text: &str, output: Option<&Path>) -> Result<()> {
 /// Run a parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
+        Command::Schema(SchemaCommand::Infer(a)) if a.dp_epsilon.is_some() => infer_private(a, cli.quiet),
         Command::Schema(SchemaCommand::Infer(a)) => {
             let csv = a.csv.resolve(None);
             let raw = {
@@ -164,6 +204,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(exit::OK)
         }
+        Command::Ledger(LedgerCommand::Show(a)) => ledger_show(a),
         Command::Schema(SchemaCommand::Check(a)) => {
             let schema = Schema::load(&a.schema)?;
             let table = schema.table(a.table.as_deref())?;
@@ -205,4 +246,128 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
     }
+}
+
+fn privacy_error(e: PrivacyError) -> Error {
+    match e {
+        PrivacyError::Budget(b) => Error::Budget(b.to_string()),
+        // A ledger that cannot be read or verified cannot vouch for the budget: refuse.
+        PrivacyError::Ledger { .. } => Error::Budget(format!("refused: {e}")),
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+/// Open the ledger and the policy, and check the run against the policy before any data are read.
+fn authorize(args: &LedgerArgs, data: &Path, budget: &Budget) -> Result<(Ledger, String)> {
+    let ledger = Ledger::new(&args.ledger);
+    let policy = match &args.policy {
+        Some(p) => Policy::load(p).map_err(|e| Error::Usage(e.to_string()))?,
+        None => Policy::default(),
+    };
+    let fingerprint = ledger::fingerprint_file(data).map_err(|e| {
+        Error::data(data.display().to_string(), match e.kind() {
+            std::io::ErrorKind::NotFound => "does not exist".to_string(),
+            _ => format!("cannot be read: {e}"),
+        })
+    })?;
+    if let Err(refusal) = ledger.authorize(&policy, &fingerprint, budget, budget.delta_remaining()).map_err(privacy_error)? {
+        return Err(Error::Budget(refusal.0));
+    }
+    Ok((ledger, fingerprint))
+}
+
+fn infer_private(a: InferArgs, quiet: bool) -> Result<i32> {
+    let eps = a.dp_epsilon.unwrap_or_default();
+    let mut budget = Budget::with_mechanism_delta(eps, a.dp_delta, a.dp_delta / 2.0).map_err(Error::Usage)?;
+    let (ledger, fingerprint) = authorize(&a.ledger, &a.data, &budget)?;
+    let csv = a.csv.resolve(None);
+    let raw = {
+        let _p = Progress::start(quiet, format!("reading {}", a.data.display()));
+        data::read(&a.data, &csv, None)?
+    };
+    let table_name = a.name.clone().unwrap_or_else(|| stem(&a.data));
+    let opts = infer_dp::DpOptions { table_name: table_name.clone(), csv, max_categories: a.max_categories };
+    let proposal = infer_dp::infer_dp(&raw, &opts, &mut budget)?;
+    let run_id = ledger::new_run_id();
+    let dataset = DatasetRef { fingerprint, name: a.data.display().to_string(), privacy_unit: None, rows_per_unit: None };
+    let entry = ledger.append("schema infer --dp-epsilon", dataset, &proposal.costs, &run_id).map_err(privacy_error)?;
+    let (spent_eps, spent_delta) = budget.spent_epsilon_delta().unwrap_or_default();
+    let text = format!(
+        "# Schema proposed by `privsynth schema infer --dp-epsilon {eps}` from {}.\n\
+         # Differentially private: epsilon {spent_eps:.3}, delta {spent_delta:.1e} (ledger {}, entry {}).\n\
+         # Domains are marked `source: dp`; review types and roles before use.\n{}",
+        a.data.display(),
+        ledger.path().display(),
+        entry.seq,
+        proposal.schema.to_yaml()?
+    );
+    emit(&text, a.output.as_deref())?;
+    for w in &proposal.warnings {
+        eprintln!("warning: {w}");
+    }
+    eprintln!(
+        "spent epsilon {spent_eps:.3}, delta {spent_delta:.1e} (rho {:.6}) in {} release(s); recorded in {}",
+        budget.rho_spent(),
+        budget.charges().len(),
+        ledger.path().display()
+    );
+    Ok(exit::OK)
+}
+
+fn ledger_show(a: LedgerShowArgs) -> Result<i32> {
+    let ledger = Ledger::new(&a.ledger.ledger);
+    let policy = match &a.ledger.policy {
+        Some(p) => Some(Policy::load(p).map_err(|e| Error::Usage(e.to_string()))?),
+        None => None,
+    };
+    let entries = match ledger.entries() {
+        Ok(e) => e,
+        Err(e @ PrivacyError::Ledger { .. }) => {
+            eprintln!("{e}");
+            return Ok(exit::FINDINGS);
+        }
+        Err(e) => return Err(privacy_error(e)),
+    };
+    let spending = ledger.spending().map_err(privacy_error)?;
+    if a.json {
+        let rows: Vec<serde_json::Value> = spending
+            .iter()
+            .map(|(fp, s)| {
+                let limit = policy.as_ref().and_then(|p| p.limit_for(fp));
+                serde_json::json!({
+                    "fingerprint": fp, "name": s.name, "releases": s.releases, "rho": s.rho, "delta": s.delta,
+                    "limit": limit.map(|l| serde_json::json!({"epsilon": l.epsilon, "delta": l.delta})),
+                    "epsilon_spent": limit.and_then(|l| s.epsilon_at(l.delta)),
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "ledger": ledger.path().display().to_string(), "entries": entries.len(), "verified": true,
+            "head": entries.last().map(|e| e.hash.clone()), "capped": policy.is_some(), "datasets": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| Error::Internal(e.to_string()))?);
+        return Ok(exit::OK);
+    }
+    println!("ledger {}: {} release(s), hash chain verified", ledger.path().display(), entries.len());
+    if let Some(head) = entries.last() {
+        println!("head {} (keep a copy elsewhere to detect truncation)", head.hash);
+    }
+    match &policy {
+        None => println!("no policy given: spending is recorded but NOT capped (pass --policy FILE to cap it)"),
+        Some(_) => println!("policy: {}", a.ledger.policy.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+    }
+    for (fp, s) in &spending {
+        let limit = policy.as_ref().and_then(|p| p.limit_for(fp));
+        let spent = match limit {
+            Some(l) => format!(
+                "epsilon {} of {} at delta {:e}",
+                s.epsilon_at(l.delta).map_or("n/a".to_string(), |e| format!("{e:.4}")),
+                l.epsilon,
+                l.delta
+            ),
+            None => format!("epsilon {:.4} at delta {:.1e} (no limit)", s.epsilon_at(1e-9 + s.delta).unwrap_or(f64::NAN), 1e-9 + s.delta),
+        };
+        println!("  {} ({fp}): {} release(s), rho {:.6}, mechanism delta {:.1e}; {spent}", s.name, s.releases, s.rho, s.delta);
+    }
+    Ok(exit::OK)
 }

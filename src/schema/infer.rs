@@ -19,13 +19,13 @@ use crate::schema::{
 };
 
 /// Tokens commonly used for "missing" in exported tables.
-const MISSING_TOKENS: &[&str] = &["?", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None"];
+pub(crate) const MISSING_TOKENS: &[&str] = &["?", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None"];
 
 /// Categorical columns with more distinct values than this become text (or identifiers).
 pub const DEFAULT_MAX_CATEGORIES: usize = 200;
 
 /// Equal-width bins proposed for wide numeric ranges.
-const DEFAULT_BINS: usize = 32;
+pub(crate) const DEFAULT_BINS: usize = 32;
 
 pub struct Options {
     pub table_name: String,
@@ -43,11 +43,11 @@ fn re(p: &str) -> Regex {
     Regex::new(p).expect("constant regex")
 }
 
-static SSN: LazyLock<Regex> = LazyLock::new(|| re(r"^\d{3}-\d{2}-\d{4}$"));
-static EMAIL: LazyLock<Regex> = LazyLock::new(|| re(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"));
-static PHONE: LazyLock<Regex> = LazyLock::new(|| re(r"^\+?\(?\d{1,4}\)?[-. ]?\(?\d{2,4}\)?[-. ]\d{3,4}[-. ]?\d{0,4}$"));
-static UUID: LazyLock<Regex> = LazyLock::new(|| re(r"^(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"));
-static ADDRESS: LazyLock<Regex> = LazyLock::new(|| re(r"^\d+[A-Za-z]?\s+[A-Za-z][A-Za-z.'-]*(\s+[A-Za-z0-9.'#-]+)+$"));
+pub(crate) static SSN: LazyLock<Regex> = LazyLock::new(|| re(r"^\d{3}-\d{2}-\d{4}$"));
+pub(crate) static EMAIL: LazyLock<Regex> = LazyLock::new(|| re(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"));
+pub(crate) static PHONE: LazyLock<Regex> = LazyLock::new(|| re(r"^\+?\(?\d{1,4}\)?[-. ]?\(?\d{2,4}\)?[-. ]\d{3,4}[-. ]?\d{0,4}$"));
+pub(crate) static UUID: LazyLock<Regex> = LazyLock::new(|| re(r"^(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"));
+pub(crate) static ADDRESS: LazyLock<Regex> = LazyLock::new(|| re(r"^\d+[A-Za-z]?\s+[A-Za-z][A-Za-z.'-]*(\s+[A-Za-z0-9.'#-]+)+$"));
 static PERSON_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Z][a-z'-]+\d*$"));
 
 /// Role suggested by a column's name alone.
@@ -273,7 +273,7 @@ fn infer_column(name: &str, s: &Series, rows: usize, opts: &Options) -> PolarsRe
     Ok((col, warn))
 }
 
-fn fmt_num(v: f64) -> String {
+pub(crate) fn fmt_num(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") }
 }
 

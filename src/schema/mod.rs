@@ -11,6 +11,7 @@
 pub mod check;
 pub mod from_domain;
 pub mod infer;
+pub mod infer_dp;
 
 use std::collections::HashSet;
 use std::fmt;
