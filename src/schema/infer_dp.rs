@@ -102,7 +102,8 @@ fn numeric_grid(integers_only: bool, max_exp: i32, negatives: bool) -> Vec<f64> 
     let first = if integers_only { 1 } else { -4 };
     for e in first..max_exp - 1 {
         for m in 10..100 {
-            let v = m as f64 * 10f64.powi(e);
+            // Divide by a power of ten for decimals, so candidates are the doubles nearest them.
+            let v = if e < 0 { m as f64 / 10f64.powi(-e) } else { m as f64 * 10f64.powi(e) };
             if !integers_only || v.fract() == 0.0 {
                 g.push(v);
             }
@@ -363,6 +364,9 @@ mod tests {
         let f = features("2.50");
         assert!(f[2] && !f[1] && f[7] && !f[6]);
         assert!(features("2024-05-01")[4] && features("2024-05-01T10:00:00Z")[5]);
-        assert!(features("999-12-3456")[11] && !features("999-12-3456")[13]);
+        // Identifier patterns may overlap (an SSN also reads as a phone number); the census
+        // checks them in priority order.
+        assert!(features("999-12-3456")[11] && features("(402) 555-0134")[13] && !features("(402) 555-0134")[11]);
+        assert!(features("-1500")[16] && features("-1500")[abs_ge(3)] && !features("-1500")[abs_ge(4)]);
     }
 }
