@@ -169,6 +169,7 @@ impl CheckReport {
         if !self.undeclared_columns.is_empty() {
             out.push_str(&format!("  not in the schema (ignored): {}\n", self.undeclared_columns.join(", ")));
         }
+        out.push_str("  (this report shows values of the real data: it is for the data holder, not for release)\n");
         out.push_str(&if self.findings == 0 {
             "result: the file fits the schema\n".to_string()
         } else {
