@@ -257,9 +257,11 @@ fn privacy_error(e: PrivacyError) -> Error {
     }
 }
 
-/// Open the ledger and the policy, and check the run against the policy before any data are read.
-fn authorize(args: &LedgerArgs, data: &Path, budget: &Budget) -> Result<(Ledger, String)> {
+/// Open and lock the ledger, and check the run against the policy before any data are read.
+/// The lock is held until the returned guard drops, after the run's entry is appended.
+fn authorize(args: &LedgerArgs, data: &Path, budget: &Budget) -> Result<(Ledger, ledger::LedgerLock, String)> {
     let ledger = Ledger::new(&args.ledger);
+    let lock = ledger.lock().map_err(privacy_error)?;
     let policy = match &args.policy {
         Some(p) => Policy::load(p).map_err(|e| Error::Usage(e.to_string()))?,
         None => Policy::default(),
@@ -270,16 +272,16 @@ fn authorize(args: &LedgerArgs, data: &Path, budget: &Budget) -> Result<(Ledger,
             _ => format!("cannot be read: {e}"),
         })
     })?;
-    if let Err(refusal) = ledger.authorize(&policy, &fingerprint, budget, budget.delta_remaining()).map_err(privacy_error)? {
+    if let Err(refusal) = ledger.authorize(&policy, &fingerprint, budget).map_err(privacy_error)? {
         return Err(Error::Budget(refusal.0));
     }
-    Ok((ledger, fingerprint))
+    Ok((ledger, lock, fingerprint))
 }
 
 fn infer_private(a: InferArgs, quiet: bool) -> Result<i32> {
     let eps = a.dp_epsilon.unwrap_or_default();
     let mut budget = Budget::with_mechanism_delta(eps, a.dp_delta, a.dp_delta / 2.0).map_err(Error::Usage)?;
-    let (ledger, fingerprint) = authorize(&a.ledger, &a.data, &budget)?;
+    let (ledger, _lock, fingerprint) = authorize(&a.ledger, &a.data, &budget)?;
     let csv = a.csv.resolve(None);
     let raw = {
         let _p = Progress::start(quiet, format!("reading {}", a.data.display()));

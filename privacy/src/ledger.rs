@@ -209,13 +209,13 @@ impl Ledger {
 
     /// Check, before any data are read, that spending `budget`'s whole total on the dataset
     /// stays within the policy's lifetime limit.
-    pub fn authorize(&self, policy: &Policy, fingerprint: &str, budget: &Budget, delta_requested: f64) -> Result<Result<(), Refusal>, PrivacyError> {
+    pub fn authorize(&self, policy: &Policy, fingerprint: &str, budget: &Budget) -> Result<Result<(), Refusal>, PrivacyError> {
         let Some(limit) = policy.limit_for(fingerprint) else { return Ok(Ok(())) };
         let spent = self.spending()?.remove(fingerprint).unwrap_or_default();
         let delta_after = spent.delta + budget.delta_remaining();
         let rho_cap = if delta_after < limit.delta { rho_for(limit.epsilon, limit.delta - delta_after) } else { 0.0 };
         let rho_after = spent.rho + budget.rho_total();
-        if rho_after <= rho_cap * (1.0 + 1e-12) && delta_requested <= limit.delta {
+        if rho_after <= rho_cap * (1.0 + 1e-12) {
             return Ok(Ok(()));
         }
         let eps_now = spent.epsilon_at(limit.delta).map_or("n/a".into(), |e| format!("{e:.4}"));
@@ -225,6 +225,20 @@ impl Ledger {
              which would exceed the limit (at most rho {:.6} in all). Nothing was read or released.",
             limit.epsilon, limit.delta, spent.releases, spent.rho, budget.rho_total(), rho_cap
         ))))
+    }
+
+    /// Take the ledger's exclusive lock (a `.lock` file beside it), blocking until it is free.
+    /// Hold it from [`Ledger::authorize`] until [`Ledger::append`], so that two concurrent runs
+    /// cannot both be admitted against the same remaining budget.
+    pub fn lock(&self) -> Result<LedgerLock, PrivacyError> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|err| self.err(format!("cannot create its folder: {err}")))?;
+        }
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".lock");
+        let f = OpenOptions::new().create(true).truncate(false).write(true).open(PathBuf::from(name)).map_err(|e| self.err(format!("cannot open its lock file: {e}")))?;
+        f.lock().map_err(|e| self.err(format!("cannot be locked: {e}")))?;
+        Ok(LedgerLock(f))
     }
 
     /// Append a release; verifies the chain first and refuses to extend a tampered one.
@@ -253,6 +267,15 @@ impl Ledger {
         // partial last line that the next verification reports.
         f.write_all(line.as_bytes()).and_then(|_| f.sync_all()).map_err(|err| self.err(format!("cannot be written: {err}")))?;
         Ok(e)
+    }
+}
+
+/// The ledger's exclusive lock; released when dropped.
+pub struct LedgerLock(File);
+
+impl Drop for LedgerLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
     }
 }
 
@@ -326,22 +349,33 @@ mod tests {
         let policy = Policy::load(&pol).unwrap();
         let run = Budget::from_epsilon_delta(1.0, 1e-9).unwrap();
         // Strict dataset: 1.0 > 0.5 at once.
-        assert!(l.authorize(&policy, "sha256:strict", &run, 1e-9).unwrap().is_err());
+        assert!(l.authorize(&policy, "sha256:strict", &run).unwrap().is_err());
         // Default epsilon 2: eps-1 runs are accepted while their rho (zCDP composition) fits
         // within rho(2): n runs with n * rho(1) <= rho(2) < (n + 1) * rho(1).
         let fits = (rho_for(2.0, 1e-9) / run.rho_total()).floor() as usize;
         assert!(fits >= 3, "zCDP composes better than epsilon addition (2 runs)");
         for i in 0..=fits {
-            let ok = l.authorize(&policy, "sha256:x", &run, 1e-9).unwrap();
+            let ok = l.authorize(&policy, "sha256:x", &run).unwrap();
             assert_eq!(ok.is_ok(), i < fits, "run {i}: {ok:?}");
             if ok.is_ok() {
                 l.append("fit", ds("sha256:x"), &[cost(run.rho_total(), 0.0)], "r").unwrap();
             }
         }
-        let refusal = l.authorize(&policy, "sha256:x", &run, 1e-9).unwrap().unwrap_err();
+        let refusal = l.authorize(&policy, "sha256:x", &run).unwrap().unwrap_err();
         assert!(refusal.0.contains(&format!("{fits} earlier release(s)")) && refusal.0.contains("Nothing was read"), "{}", refusal.0);
         // No policy entry, no default: not capped.
-        assert!(l.authorize(&Policy::default(), "sha256:x", &run, 1e-9).unwrap().is_ok());
+        assert!(l.authorize(&Policy::default(), "sha256:x", &run).unwrap().is_ok());
+        // The lock is exclusive: a second holder waits until the first is dropped.
+        let guard = l.lock().unwrap();
+        let l2 = l.clone();
+        let waiter = std::thread::spawn(move || {
+            let t = std::time::Instant::now();
+            let _g = l2.lock().unwrap();
+            t.elapsed()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(guard);
+        assert!(waiter.join().unwrap() >= std::time::Duration::from_millis(250));
         std::fs::write(&pol, "default: {epsilon: -1, delta: 1.0e-9}\n").unwrap();
         assert!(Policy::load(&pol).is_err());
     }
