@@ -1,0 +1,398 @@
+//! The graphical model behind synthesis: a junction tree over the measured attribute sets,
+//! log-potentials per clique, belief propagation to calibrated clique marginals, and marginals
+//! of any attribute set (variable elimination where no clique contains it).
+
+pub mod estimate;
+pub mod factor;
+pub mod sample;
+
+use std::collections::BTreeSet;
+
+use factor::{Factor, index_map};
+
+/// A junction tree over attributes `0..sizes.len()`.
+#[derive(Debug, Clone)]
+pub struct JunctionTree {
+    pub sizes: Vec<usize>,
+    /// Maximal cliques of the triangulated graph, attributes ascending.
+    pub cliques: Vec<Vec<usize>>,
+    /// Tree edges between cliques.
+    pub edges: Vec<(usize, usize)>,
+    /// Elimination order of the attributes; sampling visits it in reverse.
+    pub order: Vec<usize>,
+    /// Per attribute: the attribute and its neighbours when it was eliminated.
+    pub elim_clique: Vec<Vec<usize>>,
+    // Belief-propagation schedule from root 0: cliques in BFS order, parent of each, and per
+    // non-root clique its separator with the parent and the index maps onto it.
+    bfs: Vec<usize>,
+    parent: Vec<Option<usize>>,
+    sep: Vec<Vec<usize>>,
+    map_to_sep: Vec<Vec<u32>>,
+    parent_map_to_sep: Vec<Vec<u32>>,
+}
+
+fn cells(attrs: &[usize], sizes: &[usize]) -> f64 {
+    attrs.iter().map(|&a| sizes[a] as f64).product()
+}
+
+impl JunctionTree {
+    /// Triangulate the graph in which each of `sets` is a clique (greedy: eliminate the attribute
+    /// whose elimination clique has the fewest cells), keep the maximal cliques, and join them by
+    /// a maximum spanning tree on separator size (which has the running-intersection property).
+    pub fn build(sizes: &[usize], sets: &[Vec<usize>]) -> JunctionTree {
+        let d = sizes.len();
+        let mut adj: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); d];
+        for s in sets {
+            for &a in s {
+                for &b in s {
+                    if a != b {
+                        adj[a].insert(b);
+                    }
+                }
+            }
+        }
+        let mut alive: BTreeSet<usize> = (0..d).collect();
+        let mut order = Vec::with_capacity(d);
+        let mut elim_clique = vec![vec![]; d];
+        while !alive.is_empty() {
+            let v = *alive
+                .iter()
+                .min_by(|&&a, &&b| {
+                    let ca = cells(&adj[a].iter().copied().chain([a]).collect::<Vec<_>>(), sizes);
+                    let cb = cells(&adj[b].iter().copied().chain([b]).collect::<Vec<_>>(), sizes);
+                    ca.total_cmp(&cb).then(a.cmp(&b))
+                })
+                .expect("non-empty");
+            let nb: Vec<usize> = adj[v].iter().copied().collect();
+            let mut clique: Vec<usize> = nb.iter().copied().chain([v]).collect();
+            clique.sort_unstable();
+            elim_clique[v] = clique;
+            for &a in &nb {
+                for &b in &nb {
+                    if a != b {
+                        adj[a].insert(b);
+                    }
+                }
+                adj[a].remove(&v);
+            }
+            alive.remove(&v);
+            order.push(v);
+        }
+        // Maximal cliques, in elimination order.
+        let mut cliques: Vec<Vec<usize>> = vec![];
+        for &v in &order {
+            let c = &elim_clique[v];
+            if !elim_clique.iter().any(|o| o.len() > c.len() && c.iter().all(|a| o.contains(a))) && !cliques.contains(c) {
+                cliques.push(c.clone());
+            }
+        }
+        // Maximum spanning tree over |intersection| (Kruskal), connecting everything.
+        let k = cliques.len();
+        let mut pairs: Vec<(usize, usize, usize)> = vec![];
+        for i in 0..k {
+            for j in i + 1..k {
+                let w = cliques[i].iter().filter(|a| cliques[j].contains(a)).count();
+                pairs.push((w, i, j));
+            }
+        }
+        pairs.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+        let mut comp: Vec<usize> = (0..k).collect();
+        fn find(c: &mut [usize], x: usize) -> usize {
+            let mut r = x;
+            while c[r] != r {
+                r = c[r];
+            }
+            c[x] = r;
+            r
+        }
+        let mut edges = vec![];
+        for (_, i, j) in pairs {
+            let (ri, rj) = (find(&mut comp, i), find(&mut comp, j));
+            if ri != rj {
+                comp[ri] = rj;
+                edges.push((i, j));
+            }
+        }
+        let mut jt = JunctionTree {
+            sizes: sizes.to_vec(),
+            cliques,
+            edges,
+            order,
+            elim_clique,
+            bfs: vec![],
+            parent: vec![],
+            sep: vec![],
+            map_to_sep: vec![],
+            parent_map_to_sep: vec![],
+        };
+        jt.schedule();
+        jt
+    }
+
+    fn neighbours(&self, c: usize) -> Vec<usize> {
+        self.edges.iter().filter_map(|&(a, b)| if a == c { Some(b) } else if b == c { Some(a) } else { None }).collect()
+    }
+
+    fn schedule(&mut self) {
+        let k = self.cliques.len();
+        let mut parent = vec![None; k];
+        let mut seen = vec![false; k];
+        let mut bfs = vec![0];
+        seen[0] = true;
+        let mut i = 0;
+        while i < bfs.len() {
+            let c = bfs[i];
+            for n in self.neighbours(c) {
+                if !seen[n] {
+                    seen[n] = true;
+                    parent[n] = Some(c);
+                    bfs.push(n);
+                }
+            }
+            i += 1;
+        }
+        let mut sep = vec![vec![]; k];
+        let mut map_to_sep = vec![vec![]; k];
+        let mut parent_map_to_sep = vec![vec![]; k];
+        for c in 0..k {
+            if let Some(p) = parent[c] {
+                let s: Vec<usize> = self.cliques[c].iter().copied().filter(|a| self.cliques[p].contains(a)).collect();
+                map_to_sep[c] = index_map(&self.cliques[c], &self.shape(c), &s);
+                parent_map_to_sep[c] = index_map(&self.cliques[p], &self.shape(p), &s);
+                sep[c] = s;
+            }
+        }
+        (self.bfs, self.parent, self.sep, self.map_to_sep, self.parent_map_to_sep) = (bfs, parent, sep, map_to_sep, parent_map_to_sep);
+    }
+
+    pub fn shape(&self, c: usize) -> Vec<usize> {
+        self.cliques[c].iter().map(|&a| self.sizes[a]).collect()
+    }
+
+    /// Total cells over the maximal cliques (what memory and time scale with).
+    pub fn total_cells(&self) -> f64 {
+        self.cliques.iter().map(|c| cells(c, &self.sizes)).sum()
+    }
+
+    /// Index of a clique containing every attribute of `attrs`, if one does.
+    pub fn clique_containing(&self, attrs: &[usize]) -> Option<usize> {
+        (0..self.cliques.len()).filter(|&c| attrs.iter().all(|a| self.cliques[c].contains(a))).min_by_key(|&c| self.cliques[c].len())
+    }
+}
+
+/// A fitted model: log-potentials on the junction tree's cliques and the (estimated) total.
+#[derive(Debug, Clone)]
+pub struct GraphicalModel {
+    pub tree: JunctionTree,
+    pub potentials: Vec<Factor>,
+    pub total: f64,
+}
+
+/// Calibrated clique log-marginals (each normalised to log-sum-exp 0).
+#[derive(Debug, Clone)]
+pub struct Beliefs(pub Vec<Factor>);
+
+impl GraphicalModel {
+    /// The uniform model.
+    pub fn uniform(tree: JunctionTree, total: f64) -> GraphicalModel {
+        let potentials = tree.cliques.iter().map(|c| Factor::constant(c, &tree.sizes, 0.0)).collect();
+        GraphicalModel { tree, potentials, total }
+    }
+
+    /// Belief propagation (collect to the root, distribute back) in log space.
+    pub fn calibrate(&self) -> Beliefs {
+        let t = &self.tree;
+        let k = t.cliques.len();
+        let mut up: Vec<Option<Factor>> = vec![None; k];
+        let mut acc: Vec<Factor> = self.potentials.clone();
+        for &c in t.bfs.iter().rev() {
+            if let Some(p) = t.parent[c] {
+                let msg = acc[c].logsumexp_with(&t.sep[c], &t.map_to_sep[c]);
+                acc[p].add_sub(&msg, &t.parent_map_to_sep[c]);
+                up[c] = Some(msg);
+            }
+        }
+        // acc[root] is now its belief; push down.
+        for &c in t.bfs.iter() {
+            if let Some(p) = t.parent[c] {
+                let upm = up[c].as_ref().expect("collected");
+                // Belief of the parent without this child's message, onto the separator.
+                let mut without = acc[p].clone();
+                for (v, &i) in without.values.iter_mut().zip(&t.parent_map_to_sep[c]) {
+                    *v -= upm.values[i as usize];
+                }
+                let msg = without.logsumexp_with(&t.sep[c], &t.parent_map_to_sep[c]);
+                acc[c].add_sub(&msg, &t.map_to_sep[c]);
+            }
+        }
+        for b in &mut acc {
+            let z = b.logsumexp();
+            b.values.iter_mut().for_each(|v| *v -= z);
+        }
+        Beliefs(acc)
+    }
+
+    /// Expected counts (probabilities times the total) on each clique.
+    pub fn clique_marginals(&self, beliefs: &Beliefs) -> Vec<Factor> {
+        beliefs.0.iter().map(|b| {
+            let mut m = b.exp();
+            m.values.iter_mut().for_each(|v| *v *= self.total);
+            m
+        }).collect()
+    }
+
+    /// Expected counts over any attribute set (ascending), whether or not a clique contains it.
+    pub fn marginal(&self, beliefs: &Beliefs, attrs: &[usize]) -> Factor {
+        let t = &self.tree;
+        let probs = if let Some(c) = t.clique_containing(attrs) {
+            beliefs.0[c].exp().sum_to(attrs)
+        } else {
+            self.eliminate(beliefs, attrs)
+        };
+        let mut m = probs;
+        m.values.iter_mut().for_each(|v| *v *= self.total);
+        m
+    }
+
+    /// Variable elimination over the smallest subtree whose cliques cover `attrs`:
+    /// log p = sum of clique beliefs - sum of separator beliefs on that subtree.
+    fn eliminate(&self, beliefs: &Beliefs, attrs: &[usize]) -> Factor {
+        let t = &self.tree;
+        let k = t.cliques.len();
+        let mut keep = vec![true; k];
+        let needed: Vec<bool> = (0..k).map(|c| t.cliques[c].iter().any(|a| attrs.contains(a))).collect();
+        // Prune leaves that hold none of the attributes.
+        loop {
+            let mut changed = false;
+            for c in 0..k {
+                if keep[c] && !needed[c] && t.neighbours(c).iter().filter(|&&n| keep[n]).count() <= 1 {
+                    keep[c] = false;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut factors: Vec<Factor> = (0..k).filter(|&c| keep[c]).map(|c| beliefs.0[c].clone()).collect();
+        for &(a, b) in &t.edges {
+            if keep[a] && keep[b] {
+                let s: Vec<usize> = t.cliques[a].iter().copied().filter(|x| t.cliques[b].contains(x)).collect();
+                let mut sb = beliefs.0[a].logsumexp_to(&s);
+                sb.values.iter_mut().for_each(|v| *v = -*v);
+                factors.push(sb);
+            }
+        }
+        let mut vars: BTreeSet<usize> = factors.iter().flat_map(|f| f.attrs.iter().copied()).collect();
+        for a in attrs {
+            vars.remove(a);
+        }
+        while let Some(&v) = vars.iter().min_by(|&&a, &&b| {
+            let cost = |x: usize| {
+                let u: BTreeSet<usize> = factors.iter().filter(|f| f.attrs.contains(&x)).flat_map(|f| f.attrs.iter().copied()).collect();
+                cells(&u.into_iter().collect::<Vec<_>>(), &t.sizes)
+            };
+            cost(a).total_cmp(&cost(b)).then(a.cmp(&b))
+        }) {
+            let (with, rest): (Vec<Factor>, Vec<Factor>) = factors.into_iter().partition(|f| f.attrs.contains(&v));
+            let mut prod = with[0].clone();
+            for f in &with[1..] {
+                prod = prod.add(f, &t.sizes);
+            }
+            let keep_attrs: Vec<usize> = prod.attrs.iter().copied().filter(|&a| a != v).collect();
+            factors = rest;
+            factors.push(prod.logsumexp_to(&keep_attrs));
+            vars.remove(&v);
+        }
+        let mut out = Factor::constant(attrs, &t.sizes, 0.0);
+        for f in &factors {
+            let map = index_map(&out.attrs, &out.shape, &f.attrs);
+            out.add_sub(f, &map);
+        }
+        let z = out.logsumexp();
+        out.values.iter_mut().for_each(|v| *v -= z);
+        out.exp()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+
+    /// Brute-force joint of a small model: exp(sum of potentials), normalised.
+    fn joint(m: &GraphicalModel) -> Factor {
+        let all: Vec<usize> = (0..m.tree.sizes.len()).collect();
+        let mut j = Factor::constant(&all, &m.tree.sizes, 0.0);
+        for p in &m.potentials {
+            let map = index_map(&j.attrs, &j.shape, &p.attrs);
+            j.add_sub(p, &map);
+        }
+        let z = j.logsumexp();
+        j.values.iter_mut().for_each(|v| *v -= z);
+        j.exp()
+    }
+
+    fn random_model(sizes: &[usize], sets: &[Vec<usize>], seed: u64) -> GraphicalModel {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let tree = JunctionTree::build(sizes, sets);
+        let mut m = GraphicalModel::uniform(tree, 1.0);
+        for p in &mut m.potentials {
+            p.values.iter_mut().for_each(|v| *v = rng.random_range(-2.0..2.0));
+        }
+        m
+    }
+
+    #[test]
+    fn junction_tree_is_valid() {
+        // A 5-cycle needs fill-in; every input set must sit inside a clique, and the tree must
+        // have the running-intersection property.
+        let sizes = [2, 3, 2, 4, 3, 2];
+        let sets = vec![vec![0, 1], vec![1, 2], vec![2, 3], vec![3, 4], vec![0, 4], vec![5]];
+        let t = JunctionTree::build(&sizes, &sets);
+        assert_eq!(t.edges.len(), t.cliques.len() - 1);
+        for s in &sets {
+            assert!(t.clique_containing(s).is_some(), "{s:?} in no clique of {:?}", t.cliques);
+        }
+        assert!(t.cliques.iter().any(|c| c.len() == 3), "the cycle was triangulated: {:?}", t.cliques);
+        for a in 0..sizes.len() {
+            // Cliques holding `a` form a connected subtree.
+            let holding: Vec<usize> = (0..t.cliques.len()).filter(|&c| t.cliques[c].contains(&a)).collect();
+            let inner = t.edges.iter().filter(|(x, y)| holding.contains(x) && holding.contains(y)).count();
+            assert_eq!(inner, holding.len() - 1, "attribute {a}: {:?} / {:?}", t.cliques, t.edges);
+        }
+        let mut o = t.order.clone();
+        o.sort();
+        assert_eq!(o, (0..6).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn belief_propagation_matches_brute_force() {
+        let sizes = [2, 3, 2, 4, 3];
+        for (seed, sets) in [
+            (1, vec![vec![0, 1], vec![1, 2], vec![2, 3], vec![3, 4]]),
+            (2, vec![vec![0, 1], vec![1, 2], vec![2, 3], vec![3, 4], vec![0, 4]]),
+            (3, vec![vec![0, 1, 2], vec![2, 3], vec![4]]),
+        ] {
+            let m = random_model(&sizes, &sets, seed);
+            let j = joint(&m);
+            let b = m.calibrate();
+            for (c, clique) in m.tree.cliques.iter().enumerate() {
+                let want = j.sum_to(clique);
+                let got = b.0[c].exp();
+                for (x, y) in want.values.iter().zip(&got.values) {
+                    assert!((x - y).abs() < 1e-10, "clique {clique:?}");
+                }
+            }
+            // Marginals of sets no clique contains, by variable elimination.
+            for q in [vec![0, 3], vec![0, 2, 4], vec![1, 4], vec![4]] {
+                let want = j.sum_to(&q);
+                let got = m.marginal(&b, &q);
+                for (x, y) in want.values.iter().zip(&got.values) {
+                    assert!((x - y).abs() < 1e-10, "query {q:?} on {:?}", m.tree.cliques);
+                }
+            }
+        }
+    }
+}
