@@ -589,6 +589,19 @@ impl EncodedTable {
     pub fn codes(&self, i: usize) -> &[u32] {
         &self.codes[i]
     }
+
+    /// The table with each column's codes mapped through `maps[i]` (new sizes `sizes`), e.g.
+    /// to merge rare values. The result is as private as the input.
+    pub fn remap(&self, maps: &[Vec<u32>], sizes: &[usize]) -> EncodedTable {
+        let codes = self.codes.iter().zip(maps).map(|(col, m)| col.iter().map(|&c| m[c as usize]).collect()).collect();
+        EncodedTable { names: self.names.clone(), sizes: sizes.to_vec(), codes, rows: self.rows }
+    }
+
+    /// A table of codes that are not private (synthetic records), for evaluation.
+    pub fn from_synthetic(names: Vec<String>, sizes: Vec<usize>, codes: Vec<Vec<u32>>) -> EncodedTable {
+        let rows = codes.first().map_or(0, Vec::len);
+        EncodedTable { names, sizes, codes, rows }
+    }
 }
 
 impl TableCodec {

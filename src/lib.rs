@@ -12,4 +12,5 @@ pub mod domain;
 pub mod error;
 pub mod marginals;
 pub mod model;
+pub mod mst;
 pub mod schema;

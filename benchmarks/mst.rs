@@ -1,0 +1,70 @@
+//! MST fidelity and speed on private-pgm's coded Adult (48,842 x 14), the peers' benchmark.
+//!
+//! For each epsilon and seed: fit MST (delta 1e-9), sample as many rows as the real table, and
+//! report the mean total variation distance over all 2-way and 3-way marginals, CPU time and
+//! peak memory. `benchmarks/run_mst.sh` runs this beside private-pgm's MST on the same data.
+//!
+//! Usage: cargo bench --bench mst -- [EPSILONS (comma list, default 1)] [SEEDS (default 5)]
+
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use privsynth::data;
+use privsynth::domain::{EncodedTable, TableCodec};
+use privsynth::marginals::{mean_tvd, subsets};
+use privsynth::model::{estimate, sample};
+use privsynth::mst;
+use privsynth::schema::from_domain::from_domain_file;
+use privsynth_privacy::Budget;
+
+fn cpu_seconds() -> f64 {
+    // user + system time of this process, from /proc/self/stat (clock ticks, 100 per second).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let epsilons: Vec<f64> = args.first().map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect()).unwrap_or(vec![1.0]);
+    let seeds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let schema = from_domain_file(&root.join("data/private-pgm/adult-domain.json"), "adult")?;
+    let table = schema.table(None)?.clone();
+    let codec = TableCodec::new(&table)?;
+    let raw = data::read_for_table(&root.join("data/private-pgm/adult.csv"), &table)?;
+    let real = codec.encode(&raw)?;
+    let d = real.sizes().len();
+    let (two, three) = (subsets(d, 2), subsets(d, 3));
+    println!("| epsilon | seed | 2-way TVD | 3-way TVD | fit CPU s | fit+sample CPU s | wall s | iterations |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for &eps in &epsilons {
+        let mut sums = (0.0, 0.0, 0.0, 0.0);
+        for seed in 0..seeds {
+            let (c0, w0) = (cpu_seconds(), Instant::now());
+            let mut budget = Budget::from_epsilon_delta(eps, 1e-9)?;
+            let fit = mst::fit(&real, &mut budget, estimate::Options::default())?;
+            let c_fit = cpu_seconds() - c0;
+            let mut rng = StdRng::seed_from_u64(seed);
+            let codes = sample::sample(&fit.model, real.rows(), &mut rng);
+            let codes = mst::expand(&fit.compression, codes, &mut rng);
+            let (c_all, wall) = (cpu_seconds() - c0, w0.elapsed().as_secs_f64());
+            let synth = EncodedTable::from_synthetic(real.names().to_vec(), real.sizes().to_vec(), codes);
+            let (t2, t3) = (mean_tvd(&real, &synth, &two), mean_tvd(&real, &synth, &three));
+            println!("| {eps} | {seed} | {t2:.4} | {t3:.4} | {c_fit:.2} | {c_all:.2} | {wall:.2} | {} |", fit.stats.iterations);
+            sums = (sums.0 + t2, sums.1 + t3, sums.2 + c_all, sums.3 + wall);
+        }
+        let n = seeds as f64;
+        println!("| **{eps}** | mean | **{:.4}** | **{:.4}** | | **{:.2}** | {:.2} | |", sums.0 / n, sums.1 / n, sums.2 / n, sums.3 / n);
+    }
+    println!("peak memory: {:.0} MB", peak_rss_mb());
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! MST (McKenna, Miklau & Sheldon, JPC 2021), step by step as published.
+//!
+//! Budget rho split in thirds:
+//! 1. measure all d one-way marginals (discrete Gaussian, cost rho/3 over the d);
+//! 2. compress each attribute's domain: values whose noisy count is below 3 noise standard
+//!    deviations merge into one rare value (post-processing); the merged cell's measurement is
+//!    the sum of its noisy cells over sqrt(k), with query weight 1/sqrt(k);
+//! 3. select a spanning tree with the exponential mechanism (rho/3 over d-1 rounds): score of a
+//!    pair = L1 distance between its exact 2-way counts and the independence model's estimate
+//!    (sensitivity 1); Kruskal-style, only pairs joining two components are candidates;
+//! 4. measure the d-1 tree marginals (rho/3);
+//! 5. estimate a graphical model from all measurements (Private-PGM mirror descent).
+//! Sampling and undoing the compression happen in [`crate::model::sample`] and [`expand`].
+
+use privsynth_privacy::{Budget, PrivacyError, Released, mechanisms};
+use rand::Rng;
+use rand::RngExt;
+
+use crate::domain::EncodedTable;
+use crate::error::{Error, Result};
+use crate::marginals;
+use crate::model::estimate::{self, Measurement};
+use crate::model::{GraphicalModel, JunctionTree};
+
+/// A fitted MST model: everything here is a DP release or post-processing of one.
+pub struct Fit {
+    /// Per attribute: for each compressed code, the original codes it stands for.
+    pub compression: Vec<Vec<Vec<u32>>>,
+    /// Measurements on the compressed domain, as released.
+    pub measurements: Vec<Released<Measurement>>,
+    /// The one-way measurements before compression (used for the total).
+    pub raw_one_way: Vec<Released<Measurement>>,
+    /// The selected tree's edges (attribute pairs).
+    pub edges: Vec<(usize, usize)>,
+    pub model: GraphicalModel,
+    pub stats: estimate::Stats,
+}
+
+fn dp(e: PrivacyError) -> Error {
+    match e {
+        PrivacyError::Budget(b) => Error::Budget(b.to_string()),
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+/// Run MST on an encoded table, spending `budget`'s remaining rho.
+pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) -> Result<Fit> {
+    let d = data.sizes().len();
+    if d == 0 {
+        return Err(Error::Usage("the schema has no modelled columns".into()));
+    }
+    let rho = budget.rho_remaining();
+    // 1. One-way marginals. With a single attribute everything goes to it.
+    let rho_one = if d == 1 { rho } else { rho / 3.0 };
+    let s1 = mechanisms::gaussian_scale(rho_one / d as f64, 1).map_err(dp)?;
+    let mut raw_one_way = Vec::with_capacity(d);
+    for a in 0..d {
+        let r = mechanisms::gaussian_counts(budget, marginals::count(data, &[a]), 1, s1, &format!("1-way {}", data.names()[a])).map_err(dp)?;
+        raw_one_way.push(r.map(|y| Measurement { attrs: vec![a], weights: vec![], y: y.into_iter().map(|v| v as f64).collect(), sigma: s1 }));
+    }
+
+    // 2. Compression (post-processing of the one-way releases).
+    let mut compression = Vec::with_capacity(d);
+    let mut maps = Vec::with_capacity(d);
+    let mut measurements: Vec<Released<Measurement>> = Vec::new();
+    for m in &raw_one_way {
+        let y = &m.value().y;
+        let keep: Vec<u32> = (0..y.len() as u32).filter(|&i| y[i as usize] >= 3.0 * s1).collect();
+        let rare: Vec<u32> = (0..y.len() as u32).filter(|&i| y[i as usize] < 3.0 * s1).collect();
+        let mut groups: Vec<Vec<u32>> = keep.iter().map(|&i| vec![i]).collect();
+        if !rare.is_empty() {
+            groups.push(rare.clone());
+        }
+        let mut map = vec![0u32; y.len()];
+        for (g, members) in groups.iter().enumerate() {
+            for &o in members {
+                map[o as usize] = g as u32;
+            }
+        }
+        let merged = rare.len() > 1;
+        let groups_for_m = groups.clone();
+        measurements.push(m.clone().map(move |m| {
+            let mut ys = Vec::with_capacity(groups_for_m.len());
+            let mut ws = Vec::with_capacity(groups_for_m.len());
+            for g in &groups_for_m {
+                let k = g.len() as f64;
+                ys.push(g.iter().map(|&o| m.y[o as usize]).sum::<f64>() / k.sqrt());
+                ws.push(1.0 / k.sqrt());
+            }
+            Measurement { attrs: m.attrs, weights: if merged { ws } else { vec![] }, y: ys, sigma: m.sigma }
+        }));
+        compression.push(groups);
+        maps.push(map);
+    }
+    let sizes: Vec<usize> = compression.iter().map(Vec::len).collect();
+    let small = data.remap(&maps, &sizes);
+    let total = estimate::estimate_total(&raw_one_way.iter().map(|m| m.value().clone()).collect::<Vec<_>>());
+
+    let mut edges = vec![];
+    if d > 1 {
+        // 3. Independence model from the one-way measurements, then tree selection.
+        let singles: Vec<Vec<usize>> = (0..d).map(|a| vec![a]).collect();
+        let mut indep = GraphicalModel::uniform(JunctionTree::build(&sizes, &singles), total);
+        let ones: Vec<Measurement> = measurements.iter().map(|m| m.value().clone()).collect();
+        estimate::mirror_descent(&mut indep, &ones, estimate::Options { max_iters: 1000, tol: 1e-6 });
+        let b = indep.calibrate();
+        let pairs = marginals::subsets(d, 2);
+        let estimates: Vec<Vec<f64>> = pairs.iter().map(|p| indep.marginal(&b, p).values).collect();
+        let exact = marginals::count_many(&small, &pairs);
+        let scores: Vec<privsynth_privacy::Sensitive<f64>> = exact
+            .into_iter()
+            .zip(&estimates)
+            .map(|(x, est)| x.map(|x| x.iter().zip(est).map(|(&a, &b)| (a as f64 - b).abs()).sum::<f64>()))
+            .collect();
+        let scores = scores.into_iter().fold(privsynth_privacy::Sensitive::new(Vec::new()), |acc, s| acc.zip(s, |mut v, x| {
+            v.push(x);
+            v
+        }));
+        let eps_em = (8.0 * (rho / 3.0) / (d - 1) as f64).sqrt();
+        let mut comp: Vec<usize> = (0..d).collect();
+        fn find(c: &mut [usize], x: usize) -> usize {
+            let mut r = x;
+            while c[r] != r {
+                r = c[r];
+            }
+            c[x] = r;
+            r
+        }
+        for round in 0..d - 1 {
+            let cand: Vec<usize> = (0..pairs.len()).filter(|&i| find(&mut comp, pairs[i][0]) != find(&mut comp, pairs[i][1])).collect();
+            let round_scores = scores.as_ref().map(|s| cand.iter().map(|&i| s[i]).collect::<Vec<f64>>());
+            let pick = mechanisms::exponential(budget, round_scores, 1.0, eps_em, &format!("tree edge {}", round + 1)).map_err(dp)?;
+            let (a, b) = (pairs[cand[*pick.value()]][0], pairs[cand[*pick.value()]][1]);
+            let (ra, rb) = (find(&mut comp, a), find(&mut comp, b));
+            comp[ra] = rb;
+            edges.push((a, b));
+        }
+        // 4. Measure the tree's marginals with what is left, split evenly.
+        let s2 = mechanisms::gaussian_scale(budget.rho_remaining() / (d - 1) as f64 * (1.0 - 1e-9), 1).map_err(dp)?;
+        for &(a, b) in &edges {
+            let label = format!("2-way {},{}", data.names()[a], data.names()[b]);
+            let r = mechanisms::gaussian_counts(budget, marginals::count(&small, &[a, b]), 1, s2, &label).map_err(dp)?;
+            measurements.push(r.map(|y| Measurement { attrs: vec![a, b], weights: vec![], y: y.into_iter().map(|v| v as f64).collect(), sigma: s2 }));
+        }
+    }
+
+    // 5. Estimation on the compressed domain; N from every unweighted full-marginal measurement.
+    let all: Vec<Measurement> = measurements.iter().map(|m| m.value().clone()).collect();
+    let for_total: Vec<Measurement> = raw_one_way.iter().map(|m| m.value().clone()).chain(all.iter().filter(|m| m.attrs.len() == 2).cloned()).collect();
+    let total = estimate::estimate_total(&for_total);
+    let sets: Vec<Vec<usize>> = (0..d).map(|a| vec![a]).chain(edges.iter().map(|&(a, b)| vec![a.min(b), a.max(b)])).collect();
+    let mut model = GraphicalModel::uniform(JunctionTree::build(&sizes, &sets), total);
+    let stats = estimate::mirror_descent(&mut model, &all, opts);
+    Ok(Fit { compression, measurements, raw_one_way, edges, model, stats })
+}
+
+/// Undo domain compression: a merged code becomes a uniform draw among its original codes.
+pub fn expand(compression: &[Vec<Vec<u32>>], codes: Vec<Vec<u32>>, rng: &mut impl Rng) -> Vec<Vec<u32>> {
+    codes
+        .into_iter()
+        .zip(compression)
+        .map(|(col, groups)| {
+            col.into_iter()
+                .map(|c| {
+                    let g = &groups[c as usize];
+                    if g.len() == 1 { g[0] } else { g[rng.random_range(0..g.len())] }
+                })
+                .collect()
+        })
+        .collect()
+}
