@@ -11,6 +11,10 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data;
+use crate::domain::TableCodec;
+use crate::model::file::ModelFile;
+use crate::model::{estimate, sample};
+use crate::mst;
 use crate::error::{Error, Result, exit};
 use crate::schema::{self, CsvFormat, Schema, check, from_domain, infer, infer_dp};
 use privsynth_privacy::ledger::{self, DatasetRef, Ledger, Policy};
@@ -31,9 +35,89 @@ pub enum Command {
     /// Write, check and convert schema files (the public description of a table).
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// Fit a DP model of a table (MST) and write it to a model file.
+    Fit(FitArgs),
+    /// Draw synthetic records from a model file (needs no real data).
+    Sample(SampleArgs),
+    /// Fit and sample in one step: a real table in, a DP synthetic table out.
+    Synth(SynthArgs),
     /// Inspect the privacy ledger: spending per dataset, chain verification.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct FitCommon {
+    /// Data file (CSV, Parquet or Arrow IPC).
+    pub data: PathBuf,
+    /// Schema file (YAML).
+    #[arg(long)]
+    pub schema: PathBuf,
+    /// Table of the schema (needed when it has several).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Privacy budget epsilon.
+    #[arg(long)]
+    pub epsilon: f64,
+    /// Privacy budget delta.
+    #[arg(long, default_value_t = 1e-9)]
+    pub delta: f64,
+    /// Mechanism (only mst for now).
+    #[arg(long, default_value = "mst", value_parser = ["mst"])]
+    pub mechanism: String,
+    /// Mirror-descent iterations of the estimation.
+    #[arg(long, default_value_t = 3000)]
+    pub iterations: usize,
+    /// Proceed although domains were read from the data (`source: data`); the result is then
+    /// NOT differentially private with respect to those domains.
+    #[arg(long)]
+    pub allow_data_domains: bool,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    #[command(flatten)]
+    pub common: FitCommon,
+    /// Model file to write (JSON).
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Model file written by `fit` or `synth --model-out`.
+    pub model: PathBuf,
+    /// Number of records (default: the model's DP estimate of the table's size).
+    #[arg(long)]
+    pub rows: Option<usize>,
+    /// Output file: .csv, .parquet or .arrow.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Seed of the sampler (post-processing only; DP noise is never seeded).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    #[command(flatten)]
+    pub common: FitCommon,
+    /// Output file: .csv, .parquet or .arrow.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Number of records (default: the DP estimate of the table's size).
+    #[arg(long)]
+    pub rows: Option<usize>,
+    /// Also write the model file here.
+    #[arg(long)]
+    pub model_out: Option<PathBuf>,
+    /// Seed of the sampler (post-processing only; DP noise is never seeded).
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,6 +289,28 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Ledger(LedgerCommand::Show(a)) => ledger_show(a),
+        Command::Fit(a) => {
+            let (model, _lock) = fit(&a.common, cli.quiet)?;
+            let json = model.to_json()?;
+            data::write_atomic(&a.output, |f| std::io::Write::write_all(f, json.as_bytes()))?;
+            eprintln!("wrote model {}", a.output.display());
+            Ok(exit::OK)
+        }
+        Command::Sample(a) => {
+            let model = ModelFile::load(&a.model)?;
+            sample_and_write(&model, &a.model.display().to_string(), a.rows, a.seed, &a.output, cli.quiet)?;
+            Ok(exit::OK)
+        }
+        Command::Synth(a) => {
+            let (model, _lock) = fit(&a.common, cli.quiet)?;
+            if let Some(p) = &a.model_out {
+                let json = model.to_json()?;
+                data::write_atomic(p, |f| std::io::Write::write_all(f, json.as_bytes()))?;
+                eprintln!("wrote model {}", p.display());
+            }
+            sample_and_write(&model, "the fitted model", a.rows, a.seed, &a.output, cli.quiet)?;
+            Ok(exit::OK)
+        }
         Command::Schema(SchemaCommand::Check(a)) => {
             let schema = Schema::load(&a.schema)?;
             let table = schema.table(a.table.as_deref())?;
@@ -372,4 +478,82 @@ fn ledger_show(a: LedgerShowArgs) -> Result<i32> {
         println!("  {} ({fp}): {} release(s), rho {:.6}, mechanism delta {:.1e}; {spent}", s.name, s.releases, s.rho, s.delta);
     }
     Ok(exit::OK)
+}
+
+/// Fit a model: check the schema, authorise against the policy (before reading), read and
+/// encode, run the mechanism, and record the release in the ledger. The ledger lock is held
+/// until the caller has written its outputs.
+fn fit(a: &FitCommon, quiet: bool) -> Result<(ModelFile, ledger::LedgerLock)> {
+    let started = std::time::Instant::now();
+    let schema = Schema::load(&a.schema)?;
+    let mut table = schema.table(a.table.as_deref())?.clone();
+    table.csv = a.csv.resolve(Some(&table.csv));
+    if let Some(w) = schema.ensure_public_domains(&a.schema.display().to_string(), a.allow_data_domains)? {
+        eprintln!("{w}");
+    }
+    let codec = TableCodec::new(&table)?;
+    let mut budget = Budget::from_epsilon_delta(a.epsilon, a.delta).map_err(Error::Usage)?;
+    let (ledger, lock, fingerprint) = authorize(&a.ledger, &a.data, &budget)?;
+    let encoded = {
+        let _p = Progress::start(quiet, format!("reading {}", a.data.display()));
+        let raw = data::read_for_table(&a.data, &table)?;
+        codec.encode(&raw)?
+    };
+    let fitted = {
+        let _p = Progress::start(quiet, format!("fitting MST at epsilon {}", a.epsilon));
+        mst::fit(&encoded, &mut budget, estimate::Options { max_iters: a.iterations, ..Default::default() })?
+    };
+    let spent = budget.spent_epsilon_delta().unwrap_or_default();
+    let names: Vec<String> = codec.columns.iter().map(|c| c.name.clone()).collect();
+    let sizes: Vec<usize> = codec.columns.iter().map(|c| c.size()).collect();
+    let model = ModelFile::from_fit(&fitted, &table, names, sizes, budget.charges(), spent);
+    // Record the release before anything leaves: a failed write then over-counts, never under.
+    let dataset = DatasetRef { fingerprint, name: a.data.display().to_string(), privacy_unit: table.privacy_unit.clone(), rows_per_unit: None };
+    let entry = ledger.append("fit --mechanism mst", dataset, budget.charges(), &ledger::new_run_id()).map_err(privacy_error)?;
+    let dropped: Vec<&str> = table.columns.iter().filter(|c| !c.is_modelled()).map(|c| c.name.as_str()).collect();
+    eprintln!(
+        "fit: MST over {} columns, {} one-way and {} two-way marginals measured, {} mirror-descent iterations, {:.1} s; \
+         spent epsilon {:.3}, delta {:.1e} (rho {:.6}); ledger entry {} in {}",
+        model.columns.len(),
+        model.columns.len(),
+        model.structure.len(),
+        fitted.stats.iterations,
+        started.elapsed().as_secs_f64(),
+        spent.0,
+        spent.1,
+        budget.rho_spent(),
+        entry.seq,
+        ledger.path().display()
+    );
+    if !dropped.is_empty() {
+        eprintln!("not modelled (identifier or text columns; left out of the synthetic data): {}", dropped.join(", "));
+    }
+    Ok((model, lock))
+}
+
+fn sample_and_write(model: &ModelFile, origin: &str, rows: Option<usize>, seed: Option<u64>, output: &Path, quiet: bool) -> Result<()> {
+    use rand::SeedableRng;
+    let started = std::time::Instant::now();
+    let gm = model.model(origin)?;
+    let codec = TableCodec::new(&model.table)?;
+    let names: Vec<String> = codec.columns.iter().map(|c| c.name.clone()).collect();
+    let sizes: Vec<usize> = codec.columns.iter().map(|c| c.size()).collect();
+    if names != model.columns || sizes != model.sizes {
+        return Err(Error::data(origin, "is inconsistent: its columns do not match its schema"));
+    }
+    let rows = rows.unwrap_or(model.total.round() as usize);
+    if rows == 0 {
+        return Err(Error::Usage("--rows must be at least 1".into()));
+    }
+    let seed = seed.unwrap_or_else(|| rand::random());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut df = {
+        let _p = Progress::start(quiet, format!("sampling {rows} rows"));
+        let codes = sample::sample(&gm, rows, &mut rng);
+        let codes = mst::expand(&model.compression, codes, &mut rng);
+        codec.decode(&codes, &mut rng)?
+    };
+    data::write(&mut df, output)?;
+    eprintln!("sample: wrote {rows} rows x {} columns to {} in {:.1} s (seed {seed})", df.width(), output.display(), started.elapsed().as_secs_f64());
+    Ok(())
 }

@@ -4,6 +4,7 @@
 
 pub mod estimate;
 pub mod factor;
+pub mod file;
 pub mod sample;
 
 use std::collections::BTreeSet;
