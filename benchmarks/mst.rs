@@ -33,15 +33,16 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let all_args: Vec<String> = std::env::args().skip(1).collect();
+    // `--score FILE...`: score synthetic CSVs (e.g. a peer's) with the same TVD code and exit.
+    if let Some(i) = all_args.iter().position(|a| a == "--score") {
+        let files: Vec<String> = all_args[i + 1..].iter().filter(|a| !a.starts_with("--")).cloned().collect();
+        return score(&files);
+    }
+    let args: Vec<String> = all_args.iter().filter(|a| !a.starts_with("--")).cloned().collect();
     let epsilons: Vec<f64> = args.first().map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect()).unwrap_or(vec![1.0]);
     let seeds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let schema = from_domain_file(&root.join("data/private-pgm/adult-domain.json"), "adult")?;
-    let table = schema.table(None)?.clone();
-    let codec = TableCodec::new(&table)?;
-    let raw = data::read_for_table(&root.join("data/private-pgm/adult.csv"), &table)?;
-    let real = codec.encode(&raw)?;
+    let (_, _, real) = load_real()?;
     let d = real.sizes().len();
     let (two, three) = (subsets(d, 2), subsets(d, 3));
     println!("| epsilon | seed | 2-way TVD | 3-way TVD | fit CPU s | fit+sample CPU s | wall s | iterations |");
@@ -66,5 +67,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("| **{eps}** | mean | **{:.4}** | **{:.4}** | | **{:.2}** | {:.2} | |", sums.0 / n, sums.1 / n, sums.2 / n, sums.3 / n);
     }
     println!("peak memory: {:.0} MB", peak_rss_mb());
+    Ok(())
+}
+
+fn load_real() -> Result<(privsynth::schema::Table, TableCodec, EncodedTable), Box<dyn std::error::Error>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let schema = from_domain_file(&root.join("data/private-pgm/adult-domain.json"), "adult")?;
+    let table = schema.table(None)?.clone();
+    let codec = TableCodec::new(&table)?;
+    let raw = data::read_for_table(&root.join("data/private-pgm/adult.csv"), &table)?;
+    let real = codec.encode(&raw)?;
+    Ok((table, codec, real))
+}
+
+fn score(files: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let (table, codec, real) = load_real()?;
+    let d = real.sizes().len();
+    let (two, three) = (subsets(d, 2), subsets(d, 3));
+    for f in files {
+        let raw = data::read_for_table(std::path::Path::new(f), &table)?;
+        let synth = codec.encode(&raw)?;
+        println!("SCORE {f} {:.4} {:.4}", mean_tvd(&real, &synth, &two), mean_tvd(&real, &synth, &three));
+    }
     Ok(())
 }

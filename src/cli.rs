@@ -394,7 +394,7 @@ fn infer_private(a: InferArgs, quiet: bool) -> Result<i32> {
         data::read(&a.data, &csv, None)?
     };
     let table_name = a.name.clone().unwrap_or_else(|| stem(&a.data));
-    let opts = infer_dp::DpOptions { table_name: table_name.clone(), csv, max_categories: a.max_categories };
+    let opts = infer::Options { table_name: table_name.clone(), csv, max_categories: a.max_categories };
     let proposal = infer_dp::infer_dp(&raw, &opts, &mut budget)?;
     let run_id = ledger::new_run_id();
     let dataset = DatasetRef { fingerprint, name: a.data.display().to_string(), privacy_unit: None, rows_per_unit: None };
@@ -553,7 +553,7 @@ fn sample_and_write(model: &ModelFile, origin: &str, rows: Option<usize>, seed: 
         let codes = mst::expand(&model.compression, codes, &mut rng);
         codec.decode(&codes, &mut rng)?
     };
-    data::write(&mut df, output)?;
+    data::write(&mut df, output, &model.table.csv)?;
     eprintln!("sample: wrote {rows} rows x {} columns to {} in {:.1} s (seed {seed})", df.width(), output.display(), started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -371,12 +371,12 @@ pub fn read_for_table(path: &Path, table: &Table) -> Result<RawTable> {
 }
 
 /// Write a data frame atomically (temp file in the target folder, then rename), in the format
-/// given by the extension.
-pub fn write(df: &mut DataFrame, path: &Path) -> Result<()> {
+/// given by the extension; CSV in the given dialect, so the table's schema reads it back.
+pub fn write(df: &mut DataFrame, path: &Path, csv: &CsvFormat) -> Result<()> {
     let format = Format::of(path);
     write_atomic(path, |f| {
         match format {
-            Format::Csv => CsvWriter::new(f).include_header(true).finish(df),
+            Format::Csv => CsvWriter::new(f).include_header(csv.header).with_separator(csv.delimiter).finish(df),
             Format::Parquet => ParquetWriter::new(f).with_compression(ParquetCompression::Zstd(None)).finish(df).map(|_| ()),
             Format::Ipc => IpcWriter::new(f).finish(df),
         }

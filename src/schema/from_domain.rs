@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::schema::{Column, ColumnType, CsvFormat, Domain, DomainSource, FORMAT_VERSION, OutOfDomain, Schema, Table, infer};
+use crate::schema::{Column, ColumnType, CsvFormat, Domain, DomainSource, Schema, Table, infer};
 
 /// Convert a domain file. Its sizes are published with the benchmark, so they are public.
 pub fn from_domain_file(path: &Path, table_name: &str) -> Result<Schema> {
@@ -40,20 +40,8 @@ pub fn from_domain_file(path: &Path, table_name: &str) -> Result<Schema> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let schema = Schema {
-        version: FORMAT_VERSION,
-        tables: vec![Table {
-            name: table_name.to_string(),
-            description: Some(format!("Integer-coded table described by {origin}.")),
-            privacy_unit: None,
-            max_rows: None,
-            missing_values: vec![],
-            out_of_domain: OutOfDomain::Error,
-            csv: CsvFormat::default(),
-            columns,
-        }],
-    };
-    schema.validate(&origin)?;
+    let table = Table::new(table_name, Some(format!("Integer-coded table described by {origin}.")), CsvFormat::default(), columns);
+    let schema = Schema::single(table, &origin)?;
     Ok(schema)
 }
 

@@ -14,8 +14,8 @@ use regex::Regex;
 use crate::data::RawTable;
 use crate::error::{Error, Result};
 use crate::schema::{
-    self, Column, ColumnType, CsvFormat, Domain, DomainSource, FORMAT_VERSION, Granularity, MAX_DOMAIN_SIZE,
-    OutOfDomain, Role, Schema, Table,
+    self, Column, ColumnType, CsvFormat, Domain, DomainSource, Granularity, MAX_DOMAIN_SIZE,
+    Role, Schema, Table,
 };
 
 /// Tokens commonly used for "missing" in exported tables.
@@ -101,20 +101,7 @@ pub fn infer(raw: &RawTable, opts: &Options) -> Result<Proposal> {
              then set `source: public`."
         ));
     }
-    let schema = Schema {
-        version: FORMAT_VERSION,
-        tables: vec![Table {
-            name: opts.table_name.clone(),
-            description: None,
-            privacy_unit: None,
-            max_rows: None,
-            missing_values: vec![],
-            out_of_domain: OutOfDomain::Error,
-            csv: opts.csv.clone(),
-            columns,
-        }],
-    };
-    schema.validate(&raw.file)?;
+    let schema = Schema::single(Table::new(&opts.table_name, None, opts.csv.clone(), columns), &raw.file)?;
     Ok(Proposal { schema, warnings })
 }
 

@@ -22,7 +22,7 @@ use crate::data::RawTable;
 use crate::error::{Error, Result};
 use crate::schema::infer::{self, ADDRESS, DEFAULT_BINS, EMAIL, MISSING_TOKENS, PHONE, SSN, UUID, fmt_num};
 use crate::schema::{
-    self, Column, ColumnType, CsvFormat, Domain, DomainSource, FORMAT_VERSION, Granularity, OutOfDomain, Role, Schema, Table,
+    self, Column, ColumnType, Domain, DomainSource, Granularity, OutOfDomain, Role, Schema, Table,
 };
 
 /// Share of the budget spent on the type census; the rest goes to domains.
@@ -79,12 +79,6 @@ fn features(v: &str) -> [bool; 26] {
     ]
 }
 
-pub struct DpOptions {
-    pub table_name: String,
-    pub csv: CsvFormat,
-    pub max_categories: usize,
-}
-
 /// A DP proposal: the schema, warnings, and the costs to record in the ledger.
 pub struct DpProposal {
     pub schema: Schema,
@@ -131,7 +125,7 @@ fn text_values(s: &Series) -> PolarsResult<Vec<Option<String>>> {
 }
 
 /// Infer a schema with DP, spending `budget` (whose delta reserve pays for category lists).
-pub fn infer_dp(raw: &RawTable, opts: &DpOptions, budget: &mut Budget) -> Result<DpProposal> {
+pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> Result<DpProposal> {
     let dp = |e: privsynth_privacy::PrivacyError| match e {
         privsynth_privacy::PrivacyError::Budget(b) => Error::Budget(b.to_string()),
         other => Error::Internal(other.to_string()),
@@ -322,23 +316,11 @@ pub fn infer_dp(raw: &RawTable, opts: &DpOptions, budget: &mut Budget) -> Result
     }
 
     let (eps, delta) = budget.spent_epsilon_delta().unwrap_or((f64::NAN, f64::NAN));
-    let schema = Schema {
-        version: FORMAT_VERSION,
-        tables: vec![Table {
-            name: opts.table_name.clone(),
-            description: Some(format!(
-                "Proposed by `privsynth schema infer` under differential privacy (epsilon {eps:.3}, delta {delta:.1e}); \
-                 types, bounds and categories are post-processing of DP releases recorded in the ledger."
-            )),
-            privacy_unit: None,
-            max_rows: None,
-            missing_values: vec![],
-            out_of_domain: OutOfDomain::Error,
-            csv: opts.csv.clone(),
-            columns,
-        }],
-    };
-    schema.validate(&raw.file)?;
+    let description = format!(
+        "Proposed by `privsynth schema infer` under differential privacy (epsilon {eps:.3}, delta {delta:.1e}); \
+         types, bounds and categories are post-processing of DP releases recorded in the ledger."
+    );
+    let schema = Schema::single(Table::new(&opts.table_name, Some(description), opts.csv.clone(), columns), &raw.file)?;
     Ok(DpProposal { schema, warnings, costs: budget.charges().to_vec() })
 }
 

@@ -310,6 +310,20 @@ impl Column {
 }
 
 impl Table {
+    /// A table with default settings (no privacy-unit column, no bound, errors out of domain).
+    pub fn new(name: &str, description: Option<String>, csv: CsvFormat, columns: Vec<Column>) -> Table {
+        Table {
+            name: name.to_string(),
+            description,
+            privacy_unit: None,
+            max_rows: None,
+            missing_values: vec![],
+            out_of_domain: OutOfDomain::Error,
+            csv,
+            columns,
+        }
+    }
+
     /// The out-of-domain policy in force for a column.
     pub fn policy(&self, col: &Column) -> OutOfDomain {
         col.out_of_domain.unwrap_or(self.out_of_domain)
@@ -326,6 +340,13 @@ impl Table {
 }
 
 impl Schema {
+    /// A schema of one table, validated (`origin` names the source in messages).
+    pub fn single(table: Table, origin: &str) -> Result<Schema> {
+        let schema = Schema { version: FORMAT_VERSION, tables: vec![table] };
+        schema.validate(origin)?;
+        Ok(schema)
+    }
+
     /// Read and validate a schema file.
     pub fn load(path: &Path) -> Result<Schema> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
