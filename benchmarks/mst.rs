@@ -52,7 +52,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for seed in 0..seeds {
             let (c0, w0) = (cpu_seconds(), Instant::now());
             let mut budget = Budget::from_epsilon_delta(eps, 1e-9)?;
-            let fit = mst::fit(&real, &mut budget, estimate::Options::default())?;
+            let iters = std::env::var("PRIVSYNTH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(estimate::Options::default().max_iters);
+            let fit = mst::fit(&real, &mut budget, estimate::Options { max_iters: iters, ..Default::default() })?;
             let c_fit = cpu_seconds() - c0;
             let mut rng = StdRng::seed_from_u64(seed);
             let codes = sample::sample(&fit.model, real.rows(), &mut rng);

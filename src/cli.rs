@@ -65,8 +65,8 @@ pub struct FitCommon {
     /// Mechanism (only mst for now).
     #[arg(long, default_value = "mst", value_parser = ["mst"])]
     pub mechanism: String,
-    /// Mirror-descent iterations of the estimation.
-    #[arg(long, default_value_t = 3000)]
+    /// Mirror-descent iterations of the estimation (early stopping regularises noisy fits).
+    #[arg(long, default_value_t = estimate::Options::default().max_iters)]
     pub iterations: usize,
     /// Proceed although domains were read from the data (`source: data`); the result is then
     /// NOT differentially private with respect to those domains.

@@ -81,7 +81,7 @@ fn sample_needs_no_real_data() {
 fn the_model_file_holds_released_values_only() {
     let (_, enc) = adult();
     let mut budget = Budget::from_epsilon_delta(1.0, 1e-9).unwrap();
-    let fit = mst::fit(&enc, &mut budget, estimate::Options { max_iters: 300, tol: 1e-7 }).unwrap();
+    let fit = mst::fit(&enc, &mut budget, estimate::Options { max_iters: 300, ..Default::default() }).unwrap();
     // Every measurement comes from a charged release whose scale is its sigma.
     for m in &fit.measurements {
         let cost = &m.cost()[0];
