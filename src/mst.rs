@@ -106,16 +106,10 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
         let b = indep.calibrate();
         let pairs = marginals::subsets(d, 2);
         let estimates: Vec<Vec<f64>> = pairs.iter().map(|p| indep.marginal(&b, p).values).collect();
-        let exact = marginals::count_many(&small, &pairs);
-        let scores: Vec<privsynth_privacy::Sensitive<f64>> = exact
-            .into_iter()
-            .zip(&estimates)
-            .map(|(x, est)| x.map(|x| x.iter().zip(est).map(|(&a, &b)| (a as f64 - b).abs()).sum::<f64>()))
-            .collect();
-        let scores = scores.into_iter().fold(privsynth_privacy::Sensitive::new(Vec::new()), |acc, s| acc.zip(s, |mut v, x| {
-            v.push(x);
-            v
-        }));
+        // Score of a pair: L1 distance of its exact counts from the independence estimate.
+        let scores = marginals::count_many(&small, &pairs).map(|exact| {
+            exact.iter().zip(&estimates).map(|(x, est)| x.iter().zip(est).map(|(&a, &b)| (a as f64 - b).abs()).sum::<f64>()).collect::<Vec<f64>>()
+        });
         let eps_em = (8.0 * (rho / 3.0) / (d - 1) as f64).sqrt();
         let mut comp: Vec<usize> = (0..d).collect();
         fn find(c: &mut [usize], x: usize) -> usize {
