@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # MST side by side: privsynth against private-pgm's MST (on mbi 2.0 from PyPI), same data
 # (data/private-pgm/adult.csv, 48,842 x 14), same epsilons and seeds, both scored by the same
-# TVD code (benchmarks/mst.rs --score). Prints a Markdown table with ratios.
+# TVD code (benchmarks/fidelity.rs --score). Prints a Markdown table with ratios.
 # Usage: benchmarks/run_mst.sh [EPSILONS (default "0.3 1 3")] [SEEDS (default 5)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,15 +15,15 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-cargo bench -q --bench mst --no-run 2>/dev/null
-ours=$(cargo bench -q --bench mst -- "$(echo $epsilons | tr ' ' ',')" "$seeds")
+cargo bench -q --bench fidelity --no-run 2>/dev/null
+ours=$(cargo bench -q --bench fidelity -- "$(echo $epsilons | tr ' ' ',')" "$seeds")
 echo "$ours" > "$dir/ours.md"
 for eps in $epsilons; do
   for seed in $(seq 0 $((seeds - 1))); do
     "$venv/bin/python" benchmarks/pgm_mst.py data/private-pgm/adult.csv data/private-pgm/adult-domain.json "$eps" "$seed" "$dir/pgm-$eps-$seed.csv" >> "$dir/pgm.txt" 2>/dev/null
   done
 done
-cargo bench -q --bench mst -- --score "$dir"/pgm-*.csv > "$dir/scores.txt"
+cargo bench -q --bench fidelity -- --score "$dir"/pgm-*.csv > "$dir/scores.txt"
 python3 - "$dir" "$epsilons" <<'PY'
 import re, sys, statistics as st
 d, epsilons = sys.argv[1], sys.argv[2].split()

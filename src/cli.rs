@@ -14,7 +14,7 @@ use crate::data;
 use crate::domain::TableCodec;
 use crate::model::file::ModelFile;
 use crate::model::{estimate, sample};
-use crate::mst;
+use crate::mechanism::{self, Mechanism, aim, mst};
 use crate::error::{Error, Result, exit};
 use crate::schema::{self, CsvFormat, Schema, check, from_domain, infer, infer_dp};
 use privsynth_privacy::ledger::{self, DatasetRef, Ledger, Policy};
@@ -62,12 +62,29 @@ pub struct FitCommon {
     /// Privacy budget delta.
     #[arg(long, default_value_t = 1e-9)]
     pub delta: f64,
-    /// Mechanism (only mst for now).
-    #[arg(long, default_value = "mst", value_parser = ["mst"])]
-    pub mechanism: String,
-    /// Mirror-descent iterations of the estimation (early stopping regularises noisy fits).
+    /// Mechanism: aim (workload-adaptive rounds) or mst (a spanning tree of pairs).
+    #[arg(long, value_enum, default_value = "mst")]
+    pub mechanism: Mechanism,
+    /// Mirror-descent iterations of the final estimation (early stopping regularises noisy fits).
     #[arg(long, default_value_t = estimate::Options::default().max_iters)]
     pub iterations: usize,
+    /// AIM workload: a YAML or JSON list of `{columns: [..], weight: w}`. Default: the schema's
+    /// `workload`, else all --degree-way marginals of at most --max-cells cells.
+    #[arg(long)]
+    pub workload: Option<PathBuf>,
+    /// AIM: order of the default workload's marginals (2 = pairs, 3 = triples).
+    #[arg(long, default_value_t = 2)]
+    pub degree: usize,
+    /// AIM: largest default-workload marginal, in cells.
+    #[arg(long, default_value_t = 10_000.0)]
+    pub max_cells: f64,
+    /// AIM: memory budget of the model in MB (junction-tree cells x 8 bytes, fill-in included),
+    /// reached in proportion to the budget spent. Estimation holds a few copies of it.
+    #[arg(long, default_value_t = aim::Options::default().max_model_mb)]
+    pub max_model_mb: f64,
+    /// AIM: nominal number of rounds (default 16 x columns).
+    #[arg(long)]
+    pub rounds: Option<usize>,
     /// Proceed although domains were read from the data (`source: data`); the result is then
     /// NOT differentially private with respect to those domains.
     #[arg(long)]
@@ -480,6 +497,41 @@ fn ledger_show(a: LedgerShowArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
+/// AIM's workload in code indices: from `--workload`, else the schema's, else the default.
+fn resolve_workload(a: &FitCommon, table: &schema::Table, codec: &TableCodec) -> Result<aim::Workload> {
+    let (entries, origin) = match &a.workload {
+        Some(path) => {
+            let origin = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            let entries: Vec<schema::WorkloadEntry> = serde_yaml_ng::from_str(&text)
+                .map_err(|e| Error::Usage(format!("{origin}: not a workload (a list of {{columns: [..], weight: w}}): {e}")))?;
+            (entries, origin)
+        }
+        None => (table.workload.clone(), format!("{} (table {})", a.schema.display(), table.name)),
+    };
+    schema::validate_workload(table, &entries).map_err(|e| Error::Usage(format!("{origin}: {e}")))?;
+    let sizes: Vec<usize> = codec.columns.iter().map(|c| c.size()).collect();
+    if entries.is_empty() {
+        if a.degree == 0 {
+            return Err(Error::Usage("--degree must be at least 1".into()));
+        }
+        let w = aim::default_workload(&sizes, a.degree, a.max_cells);
+        if w.is_empty() {
+            return Err(Error::Usage(format!("no {}-way marginal has at most {} cells: raise --max-cells or give a --workload", a.degree, a.max_cells)));
+        }
+        return Ok(w);
+    }
+    let index = |name: &str| codec.columns.iter().position(|c| c.name == name).expect("validated: a modelled column");
+    Ok(entries
+        .iter()
+        .map(|e| {
+            let mut s: Vec<usize> = e.columns.iter().map(|c| index(c)).collect();
+            s.sort_unstable();
+            (s, e.weight)
+        })
+        .collect())
+}
+
 /// Fit a model: check the schema, authorise against the policy (before reading), read and
 /// encode, run the mechanism, and record the release in the ledger. The ledger lock is held
 /// until the caller has written its outputs.
@@ -492,6 +544,11 @@ fn fit(a: &FitCommon, quiet: bool) -> Result<(ModelFile, ledger::LedgerLock)> {
         eprintln!("{w}");
     }
     let codec = TableCodec::new(&table)?;
+    // Resolve the workload before anything is read or charged: its errors are usage errors.
+    let workload = match a.mechanism {
+        Mechanism::Aim => Some(resolve_workload(a, &table, &codec)?),
+        Mechanism::Mst => None,
+    };
     let mut budget = Budget::from_epsilon_delta(a.epsilon, a.delta).map_err(Error::Usage)?;
     let (ledger, lock, fingerprint) = authorize(&a.ledger, &a.data, &budget)?;
     let encoded = {
@@ -500,8 +557,25 @@ fn fit(a: &FitCommon, quiet: bool) -> Result<(ModelFile, ledger::LedgerLock)> {
         codec.encode(&raw)?
     };
     let fitted = {
-        let _p = Progress::start(quiet, format!("fitting MST at epsilon {}", a.epsilon));
-        mst::fit(&encoded, &mut budget, estimate::Options { max_iters: a.iterations, ..Default::default() })?
+        let _p = Progress::start(quiet, format!("fitting {} at epsilon {}", a.mechanism.name().to_uppercase(), a.epsilon));
+        let final_fit = estimate::Options { max_iters: a.iterations, ..Default::default() };
+        match (a.mechanism, workload) {
+            (Mechanism::Aim, Some(w)) => {
+                let opts = aim::Options { rounds: a.rounds, max_model_mb: a.max_model_mb, estimate: final_fit, ..Default::default() };
+                let (fit, trace) = aim::fit(&encoded, &w, &mut budget, opts)?;
+                let last = trace.rounds.last();
+                eprintln!(
+                    "AIM: {} rounds over a workload of {} marginal(s); model {:.1} MB (limit {:.0} MB), {} annealing step(s)",
+                    trace.rounds.len(),
+                    w.len(),
+                    last.map_or(0.0, |r| r.model_cells * 8.0 / (1 << 20) as f64),
+                    a.max_model_mb,
+                    trace.rounds.iter().filter(|r| r.annealed).count()
+                );
+                fit
+            }
+            _ => mst::fit(&encoded, &mut budget, final_fit)?,
+        }
     };
     let spent = budget.spent_epsilon_delta().unwrap_or_default();
     let names: Vec<String> = codec.columns.iter().map(|c| c.name.clone()).collect();
@@ -509,14 +583,16 @@ fn fit(a: &FitCommon, quiet: bool) -> Result<(ModelFile, ledger::LedgerLock)> {
     let model = ModelFile::from_fit(&fitted, &table, names, sizes, budget.charges(), spent);
     // Record the release before anything leaves: a failed write then over-counts, never under.
     let dataset = DatasetRef { fingerprint, name: a.data.display().to_string(), privacy_unit: table.privacy_unit.clone(), rows_per_unit: None };
-    let entry = ledger.append("fit --mechanism mst", dataset, budget.charges(), &ledger::new_run_id()).map_err(privacy_error)?;
+    let command = format!("fit --mechanism {}", a.mechanism.name());
+    let entry = ledger.append(&command, dataset, budget.charges(), &ledger::new_run_id()).map_err(privacy_error)?;
     let dropped: Vec<&str> = table.columns.iter().filter(|c| !c.is_modelled()).map(|c| c.name.as_str()).collect();
+    let by_order = fitted.measured_by_order();
+    let measured = by_order.iter().enumerate().map(|(k, n)| format!("{n} {}-way", k + 1)).collect::<Vec<_>>().join(", ");
     eprintln!(
-        "fit: MST over {} columns, {} one-way and {} two-way marginals measured, {} mirror-descent iterations, {:.1} s; \
+        "fit: {} over {} columns, marginals measured: {measured}; {} mirror-descent iterations, {:.1} s; \
          spent epsilon {:.3}, delta {:.1e} (rho {:.6}); ledger entry {} in {}",
+        a.mechanism.name().to_uppercase(),
         model.columns.len(),
-        model.columns.len(),
-        model.structure.len(),
         fitted.stats.iterations,
         started.elapsed().as_secs_f64(),
         spent.0,
@@ -550,7 +626,7 @@ fn sample_and_write(model: &ModelFile, origin: &str, rows: Option<usize>, seed: 
     let mut df = {
         let _p = Progress::start(quiet, format!("sampling {rows} rows"));
         let codes = sample::sample(&gm, rows, &mut rng);
-        let codes = mst::expand(&model.compression, codes, &mut rng);
+        let codes = mechanism::expand(&model.compression, codes, &mut rng);
         codec.decode(&codes, &mut rng)?
     };
     data::write(&mut df, output, &model.table.csv)?;

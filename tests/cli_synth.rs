@@ -9,7 +9,7 @@ use privsynth::domain::{EncodedTable, TableCodec};
 use privsynth::marginals::{self, mean_tvd, subsets};
 use privsynth::model::file::ModelFile;
 use privsynth::model::{GraphicalModel, JunctionTree, estimate, sample};
-use privsynth::mst;
+use privsynth::mechanism::{self, mst};
 use privsynth::schema::Schema;
 use privsynth_privacy::ledger::Ledger;
 use privsynth_privacy::{Budget, mechanisms};
@@ -34,7 +34,7 @@ fn synth_writes_a_valid_table_and_charges_the_ledger_once() {
     let (out, model, ledger) = (dir.path().join("synth.parquet"), dir.path().join("m.json"), dir.path().join("l.jsonl"));
     let r = privsynth(&["synth", ADULT, "--schema", SCHEMA, "--epsilon", "1", "-o", path_str(&out), "--model-out", path_str(&model), "--ledger", path_str(&ledger), "--seed", "7"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("spent epsilon 1.000") && r.stderr.contains("14 two-way marginals"), "{}", r.stderr);
+    assert!(r.stderr.contains("spent epsilon 1.000") && r.stderr.contains("15 1-way, 14 2-way"), "{}", r.stderr);
     // The synthetic table fits the schema and has about as many rows as the real one (DP total).
     let c = privsynth(&["schema", "check", path_str(&out), "--schema", SCHEMA, "--json"]);
     assert_eq!(c.code, 0, "{}", c.stdout);
@@ -91,7 +91,8 @@ fn the_model_file_holds_released_values_only() {
     // The released one-way counts are noisy: with sigma ~ 30 counts, a released cell equals the
     // exact count about 1% of the time.
     let (mut equal, mut cells) = (0, 0);
-    for (a, m) in fit.raw_one_way.iter().enumerate() {
+    for m in fit.measurements.iter().filter(|m| m.value().attrs.len() == 1 && m.value().y.len() == enc.sizes()[m.value().attrs[0]]) {
+        let a = m.value().attrs[0];
         let mut exact = vec![0.0; enc.sizes()[a]];
         for &c in enc.codes(a) {
             exact[c as usize] += 1.0;
@@ -118,7 +119,7 @@ fn mst_beats_the_dp_independent_baseline() {
     // MST at epsilon 1.
     let mut budget = Budget::from_epsilon_delta(1.0, 1e-9).unwrap();
     let fit = mst::fit(&enc, &mut budget, estimate::Options::default()).unwrap();
-    let codes = mst::expand(&fit.compression, sample::sample(&fit.model, enc.rows(), &mut rng), &mut rng);
+    let codes = mechanism::expand(&fit.compression, sample::sample(&fit.model, enc.rows(), &mut rng), &mut rng);
     let mst_tvd = mean_tvd(&enc, &EncodedTable::from_synthetic(enc.names().to_vec(), enc.sizes().to_vec(), codes), &two);
     // Independent baseline: the whole budget on one-way marginals.
     let mut budget = Budget::from_epsilon_delta(1.0, 1e-9).unwrap();

@@ -9,7 +9,7 @@
 //! 1/sqrt(k) on a cell that merges k compressed values).
 
 use super::factor::{Factor, index_map};
-use super::{Beliefs, GraphicalModel};
+use super::GraphicalModel;
 
 /// A noisy measurement of a marginal: `y ~ w * mu_attrs + N(0, sigma^2)` per cell.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -42,13 +42,18 @@ pub struct Options {
     /// seeds) 1,000 iterations fit as well as or better than 3,000 or 10,000 at epsilon 0.3, 1
     /// and 3 (benchmarks/README.md). Stopping at the noise level (Morozov) stopped too early.
     pub max_iters: usize,
-    /// Stop when the relative loss improvement over 50 iterations falls below this.
+    /// Stop when the relative loss improvement over `window` iterations falls below this.
     pub tol: f64,
+    /// Iterations over which `tol` is judged.
+    pub window: usize,
+    /// First step size; `None` starts at 2/N (Lipschitz constant 1 in counts). A warm start
+    /// passes the step the previous fit ended with.
+    pub step: Option<f64>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_iters: 1000, tol: 1e-7 }
+        Options { max_iters: 1000, tol: 1e-7, window: 50, step: None }
     }
 }
 
@@ -56,10 +61,36 @@ impl Default for Options {
 pub struct Stats {
     pub iterations: usize,
     pub loss: f64,
+    /// The step size the line search ended with.
+    pub step: f64,
+}
+
+/// The potentials as a sum over measurements: mirror descent only ever adds a multiple of each
+/// measurement's residual (broadcast to its clique) to the potentials, so accumulating those
+/// multiples per measurement ("duals", one value per measured cell) represents the fit
+/// independently of the junction tree. That lets AIM carry a fit across rounds whose tree
+/// changes, at the cost of a few measurement-sized vectors.
+#[derive(Debug, Clone, Default)]
+pub struct Duals(pub Vec<Vec<f64>>);
+
+impl Duals {
+    /// Log-potentials on `model`'s tree: minus the sum of each measurement's dual broadcast to
+    /// the clique holding it.
+    pub fn potentials(&self, model: &GraphicalModel, ms: &[Measurement]) -> Vec<Factor> {
+        let mut pot: Vec<Factor> = model.tree.cliques.iter().map(|c| Factor::constant(c, &model.tree.sizes, 0.0)).collect();
+        for p in place(model, &ms[..self.0.len().min(ms.len())]) {
+            let g = &self.0[p.index];
+            for (v, &i) in pot[p.clique].values.iter_mut().zip(&p.map) {
+                *v -= g[i as usize];
+            }
+        }
+        pot
+    }
 }
 
 /// Where each measurement lives in the tree: its clique and the map onto its cells.
 struct Placed<'a> {
+    index: usize,
     m: &'a Measurement,
     clique: usize,
     map: Vec<u32>,
@@ -69,18 +100,21 @@ struct Placed<'a> {
 fn place<'a>(model: &GraphicalModel, ms: &'a [Measurement]) -> Vec<Placed<'a>> {
     let smin = ms.iter().map(|m| m.sigma).fold(f64::INFINITY, f64::min);
     ms.iter()
-        .map(|m| {
+        .enumerate()
+        .map(|(index, m)| {
             let c = model.tree.clique_containing(&m.attrs).expect("every measured set lies in a clique of the tree built from them");
             let map = index_map(&model.tree.cliques[c], &model.tree.shape(c), &m.attrs);
-            Placed { m, clique: c, map, scale: (smin / m.sigma).powi(2) }
+            Placed { index, m, clique: c, map, scale: (smin / m.sigma).powi(2) }
         })
         .collect()
 }
 
-/// Loss and gradient (per clique, in counts) at clique marginals `mu`.
-fn loss_grad(placed: &[Placed], mu: &[Factor]) -> (f64, Vec<Factor>) {
+/// Loss, gradient (per clique, in counts) at clique marginals `mu`, and each measurement's part
+/// of the gradient on its own cells.
+fn loss_grad(placed: &[Placed], mu: &[Factor]) -> (f64, Vec<Factor>, Vec<Vec<f64>>) {
     let mut grad: Vec<Factor> = mu.iter().map(|f| Factor::new(f.attrs.clone(), f.shape.clone(), vec![0.0; f.size()])).collect();
     let mut loss = 0.0;
+    let mut parts = Vec::with_capacity(placed.len());
     for p in placed {
         let mut marg = vec![0.0; p.m.y.len()];
         for (v, &i) in mu[p.clique].values.iter().zip(&p.map) {
@@ -96,21 +130,33 @@ fn loss_grad(placed: &[Placed], mu: &[Factor]) -> (f64, Vec<Factor>) {
         for (gv, &i) in grad[p.clique].values.iter_mut().zip(&p.map) {
             *gv += g[i as usize];
         }
+        parts.push(g);
     }
-    (loss, grad)
+    (loss, grad, parts)
 }
 
 /// Fit `model`'s potentials to the measurements (warm start: the current potentials).
 pub fn mirror_descent(model: &mut GraphicalModel, ms: &[Measurement], opts: Options) -> Stats {
+    mirror_descent_dual(model, ms, &mut Duals::default(), opts)
+}
+
+/// Mirror descent that also accumulates each measurement's share of the potentials in `duals`
+/// (extended with zeros for measurements it has not seen). With `model`'s potentials set from
+/// `duals`, this continues an earlier fit exactly, even on a different tree.
+pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals: &mut Duals, opts: Options) -> Stats {
     let placed = place(model, ms);
-    let eval = |m: &GraphicalModel| -> (Beliefs, Vec<Factor>, f64, Vec<Factor>) {
+    duals.0.truncate(ms.len());
+    for m in &ms[duals.0.len()..] {
+        duals.0.push(vec![0.0; m.y.len()]);
+    }
+    let eval = |m: &GraphicalModel| -> (Vec<Factor>, f64, Vec<Factor>, Vec<Vec<f64>>) {
         let b = m.calibrate();
         let mu = m.clique_marginals(&b);
-        let (l, g) = loss_grad(&placed, &mu);
-        (b, mu, l, g)
+        let (l, g, parts) = loss_grad(&placed, &mu);
+        (mu, l, g, parts)
     };
-    let (_, mut mu, mut loss, mut grad) = eval(model);
-    let mut alpha = 2.0 / model.total;
+    let (mut mu, mut loss, mut grad, mut parts) = eval(model);
+    let mut alpha = opts.step.unwrap_or(2.0 / model.total);
     let mut history = vec![loss];
     let mut iterations = 0;
     let mut trial = model.clone();
@@ -121,22 +167,26 @@ pub fn mirror_descent(model: &mut GraphicalModel, ms: &[Measurement], opts: Opti
                 *tv = pv - alpha * gv;
             }
         }
-        let (_, mu_new, loss_new, grad_new) = eval(&trial);
+        let (mu_new, loss_new, grad_new, parts_new) = eval(&trial);
         let dot: f64 = grad.iter().zip(&mu).zip(&mu_new).map(|((g, a), b)| g.values.iter().zip(&a.values).zip(&b.values).map(|((g, a), b)| g * (a - b)).sum::<f64>()).sum();
         if loss - loss_new >= 0.5 * alpha * dot {
             std::mem::swap(&mut model.potentials, &mut trial.potentials);
-            (mu, loss, grad) = (mu_new, loss_new, grad_new);
+            for (d, g) in duals.0.iter_mut().zip(&parts) {
+                d.iter_mut().zip(g).for_each(|(d, g)| *d += alpha * g);
+            }
+            (mu, loss, grad, parts) = (mu_new, loss_new, grad_new, parts_new);
             alpha *= 1.01;
             history.push(loss);
             let n = history.len();
-            if n > 50 && history[n - 51] - loss <= opts.tol * history[n - 51].abs().max(1e-300) {
+            let w = opts.window.max(1);
+            if n > w && history[n - 1 - w] - loss <= opts.tol * history[n - 1 - w].abs().max(1e-300) {
                 break;
             }
         } else {
             alpha *= 0.5;
         }
     }
-    Stats { iterations, loss }
+    Stats { iterations, loss, step: alpha }
 }
 
 #[cfg(test)]
@@ -162,7 +212,7 @@ mod tests {
         assert!((total - 390.0).abs() < 1e-6);
         let tree = JunctionTree::build(&sizes, &ms.iter().map(|m| m.attrs.clone()).collect::<Vec<_>>());
         let mut model = GraphicalModel::uniform(tree, total);
-        let stats = mirror_descent(&mut model, &ms, Options { max_iters: 5000, tol: 1e-12 });
+        let stats = mirror_descent(&mut model, &ms, Options { max_iters: 5000, tol: 1e-12, ..Default::default() });
         let b = model.calibrate();
         for (want, attrs) in [(&m01, vec![0, 1]), (&m12, vec![1, 2])] {
             let got = model.marginal(&b, &attrs);
@@ -191,6 +241,39 @@ mod tests {
         let m = model.marginal(&b, &[0]);
         for (x, y) in m.values.iter().zip([50.0, 30.0, 20.0]) {
             assert!((x - y).abs() < 0.1, "{:?}", m.values);
+        }
+    }
+
+    #[test]
+    fn duals_carry_a_fit_to_another_tree() {
+        // Fit on a chain, then rebuild the potentials from the duals on the tree of a larger
+        // model (one more set): the distribution must be the same.
+        let sizes = [2, 3, 2, 2];
+        let ms = vec![
+            Measurement { attrs: vec![0, 1], weights: vec![], y: vec![10.0, 20.0, 5.0, 7.0, 30.0, 8.0], sigma: 2.0 },
+            Measurement { attrs: vec![1, 2], weights: vec![], y: vec![9.0, 8.0, 40.0, 10.0, 6.0, 7.0], sigma: 1.0 },
+            Measurement { attrs: vec![3], weights: vec![], y: vec![50.0, 30.0], sigma: 3.0 },
+        ];
+        let sets: Vec<Vec<usize>> = ms.iter().map(|m| m.attrs.clone()).collect();
+        let mut model = GraphicalModel::uniform(JunctionTree::build(&sizes, &sets), 80.0);
+        let mut duals = Duals::default();
+        mirror_descent_dual(&mut model, &ms, &mut duals, Options { max_iters: 200, ..Default::default() });
+        assert_eq!(duals.0.len(), 3);
+        let again = duals.potentials(&model, &ms);
+        for (a, b) in again.iter().zip(&model.potentials) {
+            for (x, y) in a.values.iter().zip(&b.values) {
+                assert!((x - y).abs() < 1e-9, "same tree: {x} vs {y}");
+            }
+        }
+        let bigger: Vec<Vec<usize>> = sets.iter().cloned().chain([vec![0, 2, 3]]).collect();
+        let mut other = GraphicalModel::uniform(JunctionTree::build(&sizes, &bigger), 80.0);
+        other.potentials = duals.potentials(&other, &ms);
+        let (b1, b2) = (model.calibrate(), other.calibrate());
+        for q in [vec![0, 1], vec![1, 2], vec![3], vec![0, 2, 3]] {
+            let (x, y) = (model.marginal(&b1, &q), other.marginal(&b2, &q));
+            for (x, y) in x.values.iter().zip(&y.values) {
+                assert!((x - y).abs() < 1e-8, "{q:?}: {x} vs {y}");
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use super::estimate::Measurement;
 use super::factor::Factor;
 use super::{GraphicalModel, JunctionTree};
 use crate::error::{Error, Result};
-use crate::mst::Fit;
+use crate::mechanism::Fit;
 use crate::schema::Table;
 
 pub const FORMAT: &str = "privsynth-model";
@@ -43,8 +43,8 @@ pub struct ModelFile {
     pub compression: Vec<Vec<Vec<u32>>>,
     /// The released measurements on the compressed domain (noisy values and noise scales).
     pub measurements: Vec<Measurement>,
-    /// Selected attribute pairs (MST's tree).
-    pub structure: Vec<(usize, usize)>,
+    /// The attribute sets the mechanism selected (MST's tree edges, AIM's rounds in order).
+    pub structure: Vec<Vec<usize>>,
     /// Junction-tree cliques and their fitted log-potentials, in the same order.
     pub cliques: Vec<Vec<usize>>,
     pub potentials: Vec<Vec<f64>>,
@@ -61,13 +61,13 @@ impl ModelFile {
             format: FORMAT.into(),
             version: VERSION,
             tool: concat!("privsynth ", env!("CARGO_PKG_VERSION")).into(),
-            mechanism: "mst".into(),
+            mechanism: fit.mechanism.name().into(),
             table: table.clone(),
             columns,
             sizes,
             compression: fit.compression.clone(),
             measurements,
-            structure: fit.edges.clone(),
+            structure: fit.selected.clone(),
             cliques: fit.model.tree.cliques.clone(),
             potentials: fit.model.potentials.iter().map(|p| p.values.clone()).collect(),
             total: fit.model.total,

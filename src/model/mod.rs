@@ -36,57 +36,60 @@ fn cells(attrs: &[usize], sizes: &[usize]) -> f64 {
     attrs.iter().map(|&a| sizes[a] as f64).product()
 }
 
+/// Cells over the maximal cliques of the junction tree [`JunctionTree::build`] would make from
+/// `sets`, without building it: what a model of those sets really costs, fill-in included.
+pub fn tree_cells(sizes: &[usize], sets: &[Vec<usize>]) -> f64 {
+    triangulate(sizes, sets).2.iter().map(|c| cells(c, sizes)).sum()
+}
+
+/// Greedy triangulation: the elimination order, each attribute's elimination clique, and the
+/// maximal cliques (in elimination order).
+fn triangulate(sizes: &[usize], sets: &[Vec<usize>]) -> (Vec<usize>, Vec<Vec<usize>>, Vec<Vec<usize>>) {
+    let d = sizes.len();
+    let mut adj = vec![vec![false; d]; d];
+    for s in sets {
+        for &a in s {
+            for &b in s {
+                adj[a][b] |= a != b;
+            }
+        }
+    }
+    let mut alive = vec![true; d];
+    let mut order = Vec::with_capacity(d);
+    let mut elim_clique = vec![vec![]; d];
+    for _ in 0..d {
+        // The live attribute whose elimination clique has the fewest cells (ties: lowest index).
+        let cost = |v: usize| (0..d).filter(|&u| alive[u] && adj[v][u]).map(|u| sizes[u] as f64).product::<f64>() * sizes[v] as f64;
+        let v = (0..d).filter(|&v| alive[v]).map(|v| (cost(v), v)).min_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1))).expect("an attribute is left").1;
+        let nb: Vec<usize> = (0..d).filter(|&u| alive[u] && adj[v][u]).collect();
+        for &a in &nb {
+            for &b in &nb {
+                adj[a][b] |= a != b;
+            }
+        }
+        alive[v] = false;
+        let mut clique = nb;
+        clique.push(v);
+        clique.sort_unstable();
+        elim_clique[v] = clique;
+        order.push(v);
+    }
+    let mut cliques: Vec<Vec<usize>> = vec![];
+    for &v in &order {
+        let c = &elim_clique[v];
+        if !elim_clique.iter().any(|o| o.len() > c.len() && c.iter().all(|a| o.contains(a))) && !cliques.contains(c) {
+            cliques.push(c.clone());
+        }
+    }
+    (order, elim_clique, cliques)
+}
+
 impl JunctionTree {
     /// Triangulate the graph in which each of `sets` is a clique (greedy: eliminate the attribute
     /// whose elimination clique has the fewest cells), keep the maximal cliques, and join them by
     /// a maximum spanning tree on separator size (which has the running-intersection property).
     pub fn build(sizes: &[usize], sets: &[Vec<usize>]) -> JunctionTree {
-        let d = sizes.len();
-        let mut adj: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); d];
-        for s in sets {
-            for &a in s {
-                for &b in s {
-                    if a != b {
-                        adj[a].insert(b);
-                    }
-                }
-            }
-        }
-        let mut alive: BTreeSet<usize> = (0..d).collect();
-        let mut order = Vec::with_capacity(d);
-        let mut elim_clique = vec![vec![]; d];
-        while !alive.is_empty() {
-            let v = *alive
-                .iter()
-                .min_by(|&&a, &&b| {
-                    let ca = cells(&adj[a].iter().copied().chain([a]).collect::<Vec<_>>(), sizes);
-                    let cb = cells(&adj[b].iter().copied().chain([b]).collect::<Vec<_>>(), sizes);
-                    ca.total_cmp(&cb).then(a.cmp(&b))
-                })
-                .expect("non-empty");
-            let nb: Vec<usize> = adj[v].iter().copied().collect();
-            let mut clique: Vec<usize> = nb.iter().copied().chain([v]).collect();
-            clique.sort_unstable();
-            elim_clique[v] = clique;
-            for &a in &nb {
-                for &b in &nb {
-                    if a != b {
-                        adj[a].insert(b);
-                    }
-                }
-                adj[a].remove(&v);
-            }
-            alive.remove(&v);
-            order.push(v);
-        }
-        // Maximal cliques, in elimination order.
-        let mut cliques: Vec<Vec<usize>> = vec![];
-        for &v in &order {
-            let c = &elim_clique[v];
-            if !elim_clique.iter().any(|o| o.len() > c.len() && c.iter().all(|a| o.contains(a))) && !cliques.contains(c) {
-                cliques.push(c.clone());
-            }
-        }
+        let (order, elim_clique, cliques) = triangulate(sizes, sets);
         // Maximum spanning tree over |intersection| (Kruskal), connecting everything.
         let k = cliques.len();
         let mut pairs: Vec<(usize, usize, usize)> = vec![];

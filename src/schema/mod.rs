@@ -61,6 +61,48 @@ pub struct Table {
     #[serde(default, skip_serializing_if = "CsvFormat::is_default")]
     pub csv: CsvFormat,
     pub columns: Vec<Column>,
+    /// The marginals that matter most to the data's users, with weights: AIM spends its budget
+    /// where these are worst reproduced. Empty = all 2-way marginals under a cell limit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workload: Vec<WorkloadEntry>,
+}
+
+/// One workload marginal: a set of modelled columns and its weight.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadEntry {
+    pub columns: Vec<String>,
+    #[serde(default = "default_weight")]
+    pub weight: f64,
+}
+
+fn default_weight() -> f64 {
+    1.0
+}
+
+/// Check workload entries against a table: modelled columns, no repeats, finite weight >= 0.
+pub fn validate_workload(t: &Table, entries: &[WorkloadEntry]) -> std::result::Result<(), String> {
+    for (i, e) in entries.iter().enumerate() {
+        if e.columns.is_empty() {
+            return Err(format!("workload entry {} has no columns", i + 1));
+        }
+        for (j, c) in e.columns.iter().enumerate() {
+            match t.column(c) {
+                None => return Err(format!("workload entry {}: {c:?} is not a column of table {:?}", i + 1, t.name)),
+                Some(col) if !col.is_modelled() => {
+                    return Err(format!("workload entry {}: column {c:?} is not modelled (identifier or text)", i + 1));
+                }
+                _ => {}
+            }
+            if e.columns[..j].contains(c) {
+                return Err(format!("workload entry {}: column {c:?} is repeated", i + 1));
+            }
+        }
+        if !(e.weight.is_finite() && e.weight >= 0.0) {
+            return Err(format!("workload entry {}: weight must be a finite number >= 0, got {}", i + 1, e.weight));
+        }
+    }
+    Ok(())
 }
 
 /// CSV dialect of a table's file.
@@ -321,6 +363,7 @@ impl Table {
             out_of_domain: OutOfDomain::Error,
             csv,
             columns,
+            workload: vec![],
         }
     }
 
@@ -481,6 +524,9 @@ fn validate_table(t: &Table, problems: &mut Vec<String>) {
         if let Err(p) = validate_column(t, c) {
             problems.push(format!("table {tn:?}, column {:?}: {p}", c.name));
         }
+    }
+    if let Err(p) = validate_workload(t, &t.workload) {
+        problems.push(format!("table {tn:?}: {p}"));
     }
 }
 

@@ -10,11 +10,9 @@
 //!    (sensitivity 1); Kruskal-style, only pairs joining two components are candidates;
 //! 4. measure the d-1 tree marginals (rho/3);
 //! 5. estimate a graphical model from all measurements (Private-PGM mirror descent).
-//! Sampling and undoing the compression happen in [`crate::model::sample`] and [`expand`].
+//! Sampling and undoing the compression happen in [`crate::model::sample`] and [`super::expand`].
 
-use privsynth_privacy::{Budget, PrivacyError, Released, mechanisms};
-use rand::Rng;
-use rand::RngExt;
+use privsynth_privacy::{Budget, Released, mechanisms};
 
 use crate::domain::EncodedTable;
 use crate::error::{Error, Result};
@@ -22,26 +20,7 @@ use crate::marginals;
 use crate::model::estimate::{self, Measurement};
 use crate::model::{GraphicalModel, JunctionTree};
 
-/// A fitted MST model: everything here is a DP release or post-processing of one.
-pub struct Fit {
-    /// Per attribute: for each compressed code, the original codes it stands for.
-    pub compression: Vec<Vec<Vec<u32>>>,
-    /// Measurements on the compressed domain, as released.
-    pub measurements: Vec<Released<Measurement>>,
-    /// The one-way measurements before compression (used for the total).
-    pub raw_one_way: Vec<Released<Measurement>>,
-    /// The selected tree's edges (attribute pairs).
-    pub edges: Vec<(usize, usize)>,
-    pub model: GraphicalModel,
-    pub stats: estimate::Stats,
-}
-
-fn dp(e: PrivacyError) -> Error {
-    match e {
-        PrivacyError::Budget(b) => Error::Budget(b.to_string()),
-        other => Error::Internal(other.to_string()),
-    }
-}
+use super::{Fit, Mechanism, dp};
 
 /// Run MST on an encoded table, spending `budget`'s remaining rho.
 pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) -> Result<Fit> {
@@ -102,7 +81,7 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
         let singles: Vec<Vec<usize>> = (0..d).map(|a| vec![a]).collect();
         let mut indep = GraphicalModel::uniform(JunctionTree::build(&sizes, &singles), total);
         let ones: Vec<Measurement> = measurements.iter().map(|m| m.value().clone()).collect();
-        estimate::mirror_descent(&mut indep, &ones, estimate::Options { max_iters: 1000, tol: 1e-6 });
+        estimate::mirror_descent(&mut indep, &ones, estimate::Options { max_iters: 1000, tol: 1e-6, ..Default::default() });
         let b = indep.calibrate();
         let pairs = marginals::subsets(d, 2);
         let estimates: Vec<Vec<f64>> = pairs.iter().map(|p| indep.marginal(&b, p).values).collect();
@@ -145,21 +124,6 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
     let sets: Vec<Vec<usize>> = (0..d).map(|a| vec![a]).chain(edges.iter().map(|&(a, b)| vec![a.min(b), a.max(b)])).collect();
     let mut model = GraphicalModel::uniform(JunctionTree::build(&sizes, &sets), total);
     let stats = estimate::mirror_descent(&mut model, &all, opts);
-    Ok(Fit { compression, measurements, raw_one_way, edges, model, stats })
-}
-
-/// Undo domain compression: a merged code becomes a uniform draw among its original codes.
-pub fn expand(compression: &[Vec<Vec<u32>>], codes: Vec<Vec<u32>>, rng: &mut impl Rng) -> Vec<Vec<u32>> {
-    codes
-        .into_iter()
-        .zip(compression)
-        .map(|(col, groups)| {
-            col.into_iter()
-                .map(|c| {
-                    let g = &groups[c as usize];
-                    if g.len() == 1 { g[0] } else { g[rng.random_range(0..g.len())] }
-                })
-                .collect()
-        })
-        .collect()
+    let selected = edges.iter().map(|&(a, b)| vec![a.min(b), a.max(b)]).collect();
+    Ok(Fit { mechanism: Mechanism::Mst, compression, measurements, selected, model, stats })
 }

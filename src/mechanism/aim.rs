@@ -1,0 +1,261 @@
+//! AIM (McKenna, Mullins, Sheldon & Miklau, PVLDB 2022): workload-adaptive selection of
+//! marginals, as published, with the rounds made cheap.
+//!
+//! - Workload W: attribute sets with weights (default all 2-way marginals of at most
+//!   `max_cells` cells, weight 1). Candidates are its downward closure, candidate r weighted
+//!   w_r = sum over s in W of c_s * |r & s|.
+//! - Budget rho over T = 16 d nominal rounds: each round measures with rho_m = 0.9 rho / T
+//!   (sigma = sqrt(1 / (2 rho_m))) and selects with rho_s = 0.1 rho / T (eps = sqrt(8 rho_s)).
+//!   All one-way marginals are measured first at sigma.
+//! - A round: if less than two rounds' cost is left, this is the last round and it spends all
+//!   that is left (0.1 selection, 0.9 measurement). Eligible candidates are those whose junction
+//!   tree (built with fill-in, exactly as the model would be) has at most
+//!   `max_model_mb * rho_used / rho` MB, or that lie inside a measured set. The exponential
+//!   mechanism picks r with quality w_r (|M_r(D) - M_r(model)|_1 - sqrt(2/pi) sigma n_r),
+//!   sensitivity max |w_r|; r is measured with the discrete Gaussian and the model refitted.
+//!   If the refit moved M_r by at most the expected noise, sigma halves and eps doubles.
+//!
+//! What makes rounds cheap without touching the privacy analysis (the mechanism's inputs and
+//! outputs are those of the paper): exact answers of every candidate are counted once; the fit
+//! is carried across rounds in measurement-sized duals (so a changed tree needs no refit from
+//! scratch) and warm-started in step size, with a few iterations per round and the full
+//! estimation only at the end; size checks triangulate without building the tree; candidate
+//! marginals are computed in parallel.
+
+use privsynth_privacy::{Budget, Released, mechanisms};
+use rayon::prelude::*;
+
+use super::{Fit, Mechanism, dp, no_compression};
+use crate::domain::EncodedTable;
+use crate::error::{Error, Result};
+use crate::marginals;
+use crate::model::estimate::{self, Duals, Measurement};
+use crate::model::{GraphicalModel, JunctionTree, tree_cells};
+
+/// Bytes per model cell in the size limit (one f64 potential, as in the reference).
+const BYTES_PER_CELL: f64 = 8.0;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Nominal rounds T (default 16 d).
+    pub rounds: Option<usize>,
+    /// Model size limit in MB (2^20 bytes at 8 bytes a cell, over the junction tree's maximal
+    /// cliques), reached in proportion to the budget spent.
+    pub max_model_mb: f64,
+    /// Mirror-descent iterations per round (warm-started), at most.
+    pub round_iters: usize,
+    /// The final estimation.
+    pub estimate: estimate::Options,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { rounds: None, max_model_mb: 80.0, round_iters: 100, estimate: estimate::Options::default() }
+    }
+}
+
+/// A weighted workload: the marginals the user wants preserved.
+pub type Workload = Vec<(Vec<usize>, f64)>;
+
+/// All `degree`-way marginals with at most `max_cells` cells, weight 1.
+pub fn default_workload(sizes: &[usize], degree: usize, max_cells: f64) -> Workload {
+    let degree = degree.clamp(1, sizes.len().max(1));
+    marginals::subsets(sizes.len(), degree).into_iter().filter(|s| s.iter().map(|&a| sizes[a] as f64).product::<f64>() <= max_cells).map(|s| (s, 1.0)).collect()
+}
+
+/// The downward closure of the workload with AIM's weights, smaller sets first.
+pub fn candidates(workload: &Workload) -> Workload {
+    let mut sets: Vec<Vec<usize>> = vec![];
+    for (s, _) in workload {
+        for mask in 1u64..(1 << s.len()) {
+            let r: Vec<usize> = (0..s.len()).filter(|i| mask >> i & 1 == 1).map(|i| s[i]).collect();
+            sets.push(r);
+        }
+    }
+    sets.sort_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)));
+    sets.dedup();
+    sets.into_iter()
+        .map(|r| {
+            let w = workload.iter().map(|(s, c)| c * r.iter().filter(|a| s.contains(a)).count() as f64).sum();
+            (r, w)
+        })
+        .collect()
+}
+
+/// What one round did (all public: derived from released values and the schema).
+#[derive(Debug, Clone)]
+pub struct Round {
+    pub selected: Vec<usize>,
+    pub sigma: f64,
+    pub epsilon: f64,
+    pub eligible: usize,
+    /// Junction-tree size after the round, in cells, and the limit it was held to.
+    pub model_cells: f64,
+    pub limit_cells: f64,
+    pub annealed: bool,
+    pub iterations: usize,
+}
+
+/// The rounds of a fit, for diagnostics and tests, and where the time went (seconds).
+#[derive(Debug, Default)]
+pub struct Trace {
+    pub rounds: Vec<Round>,
+    pub filter_seconds: f64,
+    pub score_seconds: f64,
+    pub fit_seconds: f64,
+}
+
+fn cells_of(sizes: &[usize], attrs: &[usize]) -> f64 {
+    attrs.iter().map(|&a| sizes[a] as f64).product()
+}
+
+fn l1(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
+}
+
+fn measurement(r: Released<Vec<i64>>, attrs: &[usize], sigma: f64) -> Released<Measurement> {
+    let attrs = attrs.to_vec();
+    r.map(move |y| Measurement { attrs, weights: vec![], y: y.into_iter().map(|v| v as f64).collect(), sigma })
+}
+
+/// Run AIM on an encoded table over `workload`, spending `budget`'s remaining rho.
+pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: Options) -> Result<(Fit, Trace)> {
+    let sizes = data.sizes().to_vec();
+    let d = sizes.len();
+    if d == 0 {
+        return Err(Error::Usage("the schema has no modelled columns".into()));
+    }
+    if let Some((s, _)) = workload.iter().find(|(s, c)| s.is_empty() || s.iter().any(|&a| a >= d) || !(c.is_finite() && *c >= 0.0)) {
+        return Err(Error::Usage(format!("workload set {s:?} is empty, out of range or has a negative weight")));
+    }
+    if !(opts.max_model_mb > 0.0) {
+        return Err(Error::Usage("the model size limit must be positive".into()));
+    }
+    let rho = budget.rho_remaining();
+    let spent0 = budget.rho_spent();
+    let rounds = opts.rounds.unwrap_or(16 * d).max(1);
+    let max_cells = opts.max_model_mb * (1 << 20) as f64 / BYTES_PER_CELL;
+    let cands = candidates(workload);
+    let cand_sets: Vec<Vec<usize>> = cands.iter().map(|(s, _)| s.clone()).collect();
+    // Exact answers of every candidate, counted once (private; only scores leave, through the
+    // exponential mechanism).
+    let answers = marginals::count_many(data, &cand_sets);
+    let mut rho_m = 0.9 * rho / rounds as f64;
+    let mut rho_s = 0.1 * rho / rounds as f64;
+
+    // Every one-way marginal first (all attributes, so that each is modelled).
+    let mut sigma = mechanisms::gaussian_scale(rho_m, 1).map_err(dp)?;
+    let mut measurements: Vec<Released<Measurement>> = Vec::new();
+    for a in 0..d {
+        let r = mechanisms::gaussian_counts(budget, marginals::count(data, &[a]), 1, sigma, &format!("aim 1-way {}", data.names()[a])).map_err(dp)?;
+        measurements.push(measurement(r, &[a], sigma));
+    }
+    let values = |ms: &[Released<Measurement>]| -> Vec<Measurement> { ms.iter().map(|m| m.value().clone()).collect() };
+    let mut sets: Vec<Vec<usize>> = (0..d).map(|a| vec![a]).collect();
+    let total = estimate::estimate_total(&values(&measurements));
+    let mut model = GraphicalModel::uniform(JunctionTree::build(&sizes, &sets), total);
+    let mut duals = Duals::default();
+    let mut ms = values(&measurements);
+    let mut stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: 1000, tol: 1e-6, ..Default::default() });
+    let mut trace = Trace::default();
+
+    let mut last = false;
+    while !last {
+        let left = budget.rho_remaining();
+        if left < 2.0 * (rho_m + rho_s) {
+            last = true;
+            rho_s = 0.1 * left;
+            rho_m = left - rho_s;
+        }
+        let used = budget.rho_spent() - spent0 + rho_m + rho_s;
+        let limit = max_cells * (used / rho).min(1.0);
+        sigma = mechanisms::gaussian_scale(rho_m * (1.0 - 1e-12), 1).map_err(dp)?;
+        let eps = (8.0 * rho_s).sqrt();
+
+        // Size filter: the tree the model would really have, fill-in included.
+        let clock = std::time::Instant::now();
+        let eligible: Vec<usize> = (0..cands.len())
+            .into_par_iter()
+            .filter(|&i| {
+                let r = &cand_sets[i];
+                sets.iter().any(|s| r.iter().all(|a| s.contains(a))) || {
+                    let mut with = sets.clone();
+                    with.push(r.clone());
+                    tree_cells(&sizes, &with) <= limit
+                }
+            })
+            .collect();
+        trace.filter_seconds += clock.elapsed().as_secs_f64();
+        let clock = std::time::Instant::now();
+        // Quality of each eligible candidate.
+        let beliefs = model.calibrate();
+        let estimates: Vec<Vec<f64>> = eligible.par_iter().map(|&i| model.marginal(&beliefs, &cand_sets[i]).values).collect();
+        let bias = (2.0 / std::f64::consts::PI).sqrt() * sigma;
+        let weights: Vec<f64> = eligible.iter().map(|&i| cands[i].1).collect();
+        let sensitivity = weights.iter().fold(0.0_f64, |m, w| m.max(w.abs()));
+        let scores = answers.as_ref().map(|x| {
+            eligible
+                .iter()
+                .zip(&estimates)
+                .zip(&weights)
+                .map(|((&i, est), w)| {
+                    let exact: Vec<f64> = x[i].iter().map(|&v| v as f64).collect();
+                    w * (l1(&exact, est) - bias * cells_of(&sizes, &cand_sets[i]))
+                })
+                .collect::<Vec<f64>>()
+        });
+        let round_no = trace.rounds.len() + 1;
+        let pick = mechanisms::exponential(budget, scores, sensitivity.max(f64::MIN_POSITIVE), eps, &format!("aim round {round_no} selection")).map_err(dp)?;
+        let k = *pick.value();
+        trace.score_seconds += clock.elapsed().as_secs_f64();
+        let clock = std::time::Instant::now();
+        let (ci, r) = (eligible[k], cand_sets[eligible[k]].clone());
+        let names: Vec<&str> = r.iter().map(|&a| data.names()[a].as_str()).collect();
+        // The last round measures with exactly what the selection left.
+        if last {
+            sigma = mechanisms::gaussian_scale(budget.rho_remaining(), 1).map_err(dp)?;
+        }
+        let exact = answers.as_ref().map(|x| x[ci].clone());
+        let y = mechanisms::gaussian_counts(budget, exact, 1, sigma, &format!("aim round {round_no} {}", names.join(","))).map_err(dp)?;
+        measurements.push(measurement(y, &r, sigma));
+        ms.push(measurements.last().expect("just pushed").value().clone());
+
+        // Refit, warm: a new set changes the tree; the duals carry the fit over.
+        let before = estimates[k].clone();
+        if !sets.iter().any(|s| r.iter().all(|a| s.contains(a))) {
+            sets.push(r.clone());
+            let tree = JunctionTree::build(&sizes, &sets);
+            model = GraphicalModel { tree, potentials: vec![], total: model.total };
+            model.potentials = duals.potentials(&model, &ms);
+        }
+        model.total = estimate::estimate_total(&ms);
+        let iters = if last { 0 } else { opts.round_iters };
+        if iters > 0 {
+            stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: iters, tol: 1e-4, window: 10, step: Some(stats.step) });
+        }
+        let after = if last { before.clone() } else { model.marginal(&model.calibrate(), &r).values };
+        trace.fit_seconds += clock.elapsed().as_secs_f64();
+        let annealed = !last && l1(&after, &before) <= bias * cells_of(&sizes, &r);
+        if annealed {
+            rho_m *= 4.0;
+            rho_s *= 4.0;
+        }
+        trace.rounds.push(Round {
+            selected: r,
+            sigma,
+            epsilon: eps,
+            eligible: eligible.len(),
+            model_cells: model.tree.total_cells(),
+            limit_cells: limit,
+            annealed,
+            iterations: if last { 0 } else { stats.iterations },
+        });
+    }
+    // The final estimation.
+    let clock = std::time::Instant::now();
+    let final_opts = estimate::Options { step: Some(stats.step), ..opts.estimate };
+    let stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, final_opts);
+    trace.fit_seconds += clock.elapsed().as_secs_f64();
+    let selected = trace.rounds.iter().map(|r| r.selected.clone()).collect();
+    Ok((Fit { mechanism: Mechanism::Aim, compression: no_compression(&sizes), measurements, selected, model, stats }, trace))
+}

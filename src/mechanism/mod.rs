@@ -1,0 +1,91 @@
+//! Mechanisms that select and measure marginals under the budget, then estimate a model from
+//! them: [`mst`] (a spanning tree of pairs) and [`aim`] (workload-adaptive rounds). Both return
+//! a [`Fit`], whose every part is a DP release or post-processing of one.
+
+pub mod aim;
+pub mod mst;
+
+use privsynth_privacy::{PrivacyError, Released};
+use rand::Rng;
+use rand::RngExt;
+
+use crate::error::Error;
+use crate::model::GraphicalModel;
+use crate::model::estimate::{self, Measurement};
+
+/// Which mechanism to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mechanism {
+    Aim,
+    Mst,
+}
+
+impl Mechanism {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::Aim => "aim",
+            Mechanism::Mst => "mst",
+        }
+    }
+}
+
+/// A fitted model and what it was fitted from.
+pub struct Fit {
+    pub mechanism: Mechanism,
+    /// Per attribute: for each (compressed) code, the original codes it stands for. Identity
+    /// when the mechanism does not compress.
+    pub compression: Vec<Vec<Vec<u32>>>,
+    /// Measurements on the (compressed) domain, as released.
+    pub measurements: Vec<Released<Measurement>>,
+    /// The attribute sets the mechanism selected (MST's tree edges; AIM's rounds in order).
+    pub selected: Vec<Vec<usize>>,
+    pub model: GraphicalModel,
+    pub stats: estimate::Stats,
+}
+
+impl Fit {
+    /// Number of measured marginals of each order (index 0: one-way).
+    pub fn measured_by_order(&self) -> Vec<usize> {
+        let mut n = vec![];
+        for m in &self.measurements {
+            let k = m.value().attrs.len();
+            if n.len() < k {
+                n.resize(k, 0);
+            }
+            n[k - 1] += 1;
+        }
+        n
+    }
+}
+
+pub(crate) fn dp(e: PrivacyError) -> Error {
+    match e {
+        PrivacyError::Budget(b) => Error::Budget(b.to_string()),
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+/// Undo domain compression: a merged code becomes a uniform draw among its original codes.
+pub fn expand(compression: &[Vec<Vec<u32>>], codes: Vec<Vec<u32>>, rng: &mut impl Rng) -> Vec<Vec<u32>> {
+    codes
+        .into_iter()
+        .zip(compression)
+        .map(|(col, groups)| {
+            if groups.iter().all(|g| g.len() == 1) {
+                return col.into_iter().map(|c| groups[c as usize][0]).collect();
+            }
+            col.into_iter()
+                .map(|c| {
+                    let g = &groups[c as usize];
+                    if g.len() == 1 { g[0] } else { g[rng.random_range(0..g.len())] }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The identity compression for the given domain sizes.
+pub fn no_compression(sizes: &[usize]) -> Vec<Vec<Vec<u32>>> {
+    sizes.iter().map(|&k| (0..k as u32).map(|c| vec![c]).collect()).collect()
+}
