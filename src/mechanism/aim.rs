@@ -35,6 +35,11 @@ use crate::model::{GraphicalModel, JunctionTree, tree_cells};
 /// Bytes per model cell in the size limit (one f64 potential, as in the reference).
 const BYTES_PER_CELL: f64 = 8.0;
 
+/// Refits stop when every measured marginal moves by less than this fraction of its expected
+/// noise over `CHECK_EVERY` accepted steps (see `estimate::Options::settle`).
+const SETTLE: f64 = 0.1;
+const CHECK_EVERY: usize = 25;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     /// Nominal rounds T (default 16 d).
@@ -50,7 +55,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { rounds: None, max_model_mb: 80.0, round_iters: 100, estimate: estimate::Options::default() }
+        Options { rounds: None, max_model_mb: 80.0, round_iters: 1000, estimate: estimate::Options::default() }
     }
 }
 
@@ -229,9 +234,11 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
             model.potentials = duals.potentials(&model, &ms);
         }
         model.total = estimate::estimate_total(&ms);
-        let iters = if last { 0 } else { opts.round_iters };
-        if iters > 0 {
-            stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: iters, tol: 1e-4, window: 10, step: Some(stats.step) });
+        // Refit until every measured marginal has settled well below its noise level.
+        let mut iterations = 0;
+        if !last {
+            stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: opts.round_iters, tol: 0.0, window: CHECK_EVERY, settle: Some(SETTLE), step: Some(stats.step) });
+            iterations = stats.iterations;
         }
         let after = if last { before.clone() } else { model.marginal(&model.calibrate(), &r).values };
         trace.fit_seconds += clock.elapsed().as_secs_f64();
@@ -248,12 +255,12 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
             model_cells: model.tree.total_cells(),
             limit_cells: limit,
             annealed,
-            iterations: if last { 0 } else { stats.iterations },
+            iterations,
         });
     }
     // The final estimation.
     let clock = std::time::Instant::now();
-    let final_opts = estimate::Options { step: Some(stats.step), ..opts.estimate };
+    let final_opts = estimate::Options { step: Some(stats.step), settle: opts.estimate.settle.or(Some(SETTLE)), window: CHECK_EVERY, ..opts.estimate };
     let stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, final_opts);
     trace.fit_seconds += clock.elapsed().as_secs_f64();
     let selected = trace.rounds.iter().map(|r| r.selected.clone()).collect();

@@ -46,6 +46,10 @@ pub struct Options {
     pub tol: f64,
     /// Iterations over which `tol` is judged.
     pub window: usize,
+    /// Also stop when, over the last `window` accepted steps, every measured marginal moved by
+    /// at most this fraction of its noise's expected L1 norm (sqrt(2/pi) sigma per cell): the
+    /// fit has settled well below what the measurements can tell apart.
+    pub settle: Option<f64>,
     /// First step size; `None` starts at 2/N (Lipschitz constant 1 in counts). A warm start
     /// passes the step the previous fit ended with.
     pub step: Option<f64>,
@@ -53,7 +57,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_iters: 1000, tol: 1e-7, window: 50, step: None }
+        Options { max_iters: 1000, tol: 1e-7, window: 50, settle: None, step: None }
     }
 }
 
@@ -77,10 +81,11 @@ impl Duals {
     /// Log-potentials on `model`'s tree: minus the sum of each measurement's dual broadcast to
     /// the clique holding it.
     pub fn potentials(&self, model: &GraphicalModel, ms: &[Measurement]) -> Vec<Factor> {
-        let mut pot: Vec<Factor> = model.tree.cliques.iter().map(|c| Factor::constant(c, &model.tree.sizes, 0.0)).collect();
-        for p in place(model, &ms[..self.0.len().min(ms.len())]) {
-            let g = &self.0[p.index];
-            for (v, &i) in pot[p.clique].values.iter_mut().zip(&p.map) {
+        let t = &model.tree;
+        let mut pot: Vec<Factor> = t.cliques.iter().map(|c| Factor::constant(c, &t.sizes, 0.0)).collect();
+        for (m, g) in ms.iter().zip(&self.0) {
+            let c = t.clique_containing(&m.attrs).expect("every measured set lies in a clique of the tree built from them");
+            for (v, &i) in pot[c].values.iter_mut().zip(&index_map(&t.cliques[c], &t.shape(c), &m.attrs)) {
                 *v -= g[i as usize];
             }
         }
@@ -88,36 +93,56 @@ impl Duals {
     }
 }
 
-/// Where each measurement lives in the tree: its clique and the map onto its cells.
+/// Where each measurement lives in the tree: its clique, and where its marginal is read from
+/// (the clique, or a measured superset in the same clique, which is much smaller) through `map`.
 struct Placed<'a> {
     index: usize,
     m: &'a Measurement,
     clique: usize,
+    source: Option<usize>,
     map: Vec<u32>,
     scale: f64,
 }
 
+/// Place the measurements, in an order where every superset comes before the sets read from it.
 fn place<'a>(model: &GraphicalModel, ms: &'a [Measurement]) -> Vec<Placed<'a>> {
     let smin = ms.iter().map(|m| m.sigma).fold(f64::INFINITY, f64::min);
-    ms.iter()
-        .enumerate()
-        .map(|(index, m)| {
-            let c = model.tree.clique_containing(&m.attrs).expect("every measured set lies in a clique of the tree built from them");
-            let map = index_map(&model.tree.cliques[c], &model.tree.shape(c), &m.attrs);
-            Placed { index, m, clique: c, map, scale: (smin / m.sigma).powi(2) }
-        })
-        .collect()
+    let t = &model.tree;
+    let clique: Vec<usize> = ms.iter().map(|m| t.clique_containing(&m.attrs).expect("every measured set lies in a clique of the tree built from them")).collect();
+    let mut order: Vec<usize> = (0..ms.len()).collect();
+    order.sort_by_key(|&i| (clique[i], std::cmp::Reverse(ms[i].y.len()), i));
+    let mut placed: Vec<Placed> = Vec::with_capacity(ms.len());
+    for i in order {
+        let m = &ms[i];
+        let c = clique[i];
+        let source = (0..placed.len())
+            .filter(|&j| placed[j].clique == c && m.attrs.iter().all(|a| placed[j].m.attrs.contains(a)))
+            .min_by_key(|&j| placed[j].m.y.len());
+        let map = match source {
+            Some(j) => {
+                let sup = &placed[j].m.attrs;
+                index_map(sup, &sup.iter().map(|&a| t.sizes[a]).collect::<Vec<_>>(), &m.attrs)
+            }
+            None => index_map(&t.cliques[c], &t.shape(c), &m.attrs),
+        };
+        placed.push(Placed { index: i, m, clique: c, source, map, scale: (smin / m.sigma).powi(2) });
+    }
+    placed
 }
 
 /// Loss, gradient (per clique, in counts) at clique marginals `mu`, and each measurement's part
-/// of the gradient on its own cells.
-fn loss_grad(placed: &[Placed], mu: &[Factor]) -> (f64, Vec<Factor>, Vec<Vec<f64>>) {
-    let mut grad: Vec<Factor> = mu.iter().map(|f| Factor::new(f.attrs.clone(), f.shape.clone(), vec![0.0; f.size()])).collect();
+/// of the gradient on its own cells (indexed like the measurements).
+fn loss_grad(placed: &[Placed], mu: &[Factor]) -> (f64, Vec<Factor>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
     let mut loss = 0.0;
-    let mut parts = Vec::with_capacity(placed.len());
+    let mut margs: Vec<Vec<f64>> = Vec::with_capacity(placed.len());
+    let mut parts: Vec<Vec<f64>> = vec![vec![]; placed.len()];
     for p in placed {
+        let from: &[f64] = match p.source {
+            Some(j) => &margs[j],
+            None => &mu[p.clique].values,
+        };
         let mut marg = vec![0.0; p.m.y.len()];
-        for (v, &i) in mu[p.clique].values.iter().zip(&p.map) {
+        for (v, &i) in from.iter().zip(&p.map) {
             marg[i as usize] += v;
         }
         let w = |i: usize| if p.m.weights.is_empty() { 1.0 } else { p.m.weights[i] };
@@ -127,12 +152,24 @@ fn loss_grad(placed: &[Placed], mu: &[Factor]) -> (f64, Vec<Factor>, Vec<Vec<f64
             loss += 0.5 * p.scale * r * r;
             g[i] = p.scale * w(i) * r;
         }
-        for (gv, &i) in grad[p.clique].values.iter_mut().zip(&p.map) {
-            *gv += g[i as usize];
-        }
-        parts.push(g);
+        parts[p.index] = g;
+        margs.push(marg);
     }
-    (loss, grad, parts)
+    // Push gradients up: subsets into their sources (later entries first), then into cliques.
+    let mut grad: Vec<Factor> = mu.iter().map(|f| Factor::new(f.attrs.clone(), f.shape.clone(), vec![0.0; f.size()])).collect();
+    let mut tot: Vec<Vec<f64>> = placed.iter().map(|p| parts[p.index].clone()).collect();
+    for k in (0..placed.len()).rev() {
+        let p = &placed[k];
+        let g = std::mem::take(&mut tot[k]);
+        let into: &mut [f64] = match p.source {
+            Some(j) => &mut tot[j],
+            None => &mut grad[p.clique].values,
+        };
+        for (v, &i) in into.iter_mut().zip(&p.map) {
+            *v += g[i as usize];
+        }
+    }
+    (loss, grad, parts, margs)
 }
 
 /// Fit `model`'s potentials to the measurements (warm start: the current potentials).
@@ -149,13 +186,19 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
     for m in &ms[duals.0.len()..] {
         duals.0.push(vec![0.0; m.y.len()]);
     }
-    let eval = |m: &GraphicalModel| -> (Vec<Factor>, f64, Vec<Factor>, Vec<Vec<f64>>) {
-        let b = m.calibrate();
-        let mu = m.clique_marginals(&b);
-        let (l, g, parts) = loss_grad(&placed, &mu);
-        (mu, l, g, parts)
+    let eval = |m: &GraphicalModel| -> (Vec<Factor>, f64, Vec<Factor>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        let mu = m.clique_marginals();
+        let (l, g, parts, margs) = loss_grad(&placed, &mu);
+        (mu, l, g, parts, margs)
     };
-    let (mut mu, mut loss, mut grad, mut parts) = eval(model);
+    // The settling yardstick of each measurement: the expected L1 norm of its noise, in the
+    // units of the model's marginal (sigma / w per cell).
+    let yardstick: Vec<f64> = placed
+        .iter()
+        .map(|p| (2.0 / std::f64::consts::PI).sqrt() * p.m.sigma * if p.m.weights.is_empty() { p.m.y.len() as f64 } else { p.m.weights.iter().map(|w| 1.0 / w).sum() })
+        .collect();
+    let (mut mu, mut loss, mut grad, mut parts, mut margs) = eval(model);
+    let mut checked = margs.clone();
     let mut alpha = opts.step.unwrap_or(2.0 / model.total);
     let mut history = vec![loss];
     let mut iterations = 0;
@@ -167,20 +210,27 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
                 *tv = pv - alpha * gv;
             }
         }
-        let (mu_new, loss_new, grad_new, parts_new) = eval(&trial);
+        let (mu_new, loss_new, grad_new, parts_new, margs_new) = eval(&trial);
         let dot: f64 = grad.iter().zip(&mu).zip(&mu_new).map(|((g, a), b)| g.values.iter().zip(&a.values).zip(&b.values).map(|((g, a), b)| g * (a - b)).sum::<f64>()).sum();
         if loss - loss_new >= 0.5 * alpha * dot {
             std::mem::swap(&mut model.potentials, &mut trial.potentials);
             for (d, g) in duals.0.iter_mut().zip(&parts) {
                 d.iter_mut().zip(g).for_each(|(d, g)| *d += alpha * g);
             }
-            (mu, loss, grad, parts) = (mu_new, loss_new, grad_new, parts_new);
+            (mu, loss, grad, parts, margs) = (mu_new, loss_new, grad_new, parts_new, margs_new);
             alpha *= 1.01;
             history.push(loss);
             let n = history.len();
             let w = opts.window.max(1);
             if n > w && history[n - 1 - w] - loss <= opts.tol * history[n - 1 - w].abs().max(1e-300) {
                 break;
+            }
+            if let Some(f) = opts.settle.filter(|_| (n - 1) % w == 0) {
+                let settled = margs.iter().zip(&checked).zip(&yardstick).all(|((a, b), y)| a.iter().zip(b).map(|(x, z)| (x - z).abs()).sum::<f64>() <= f * y);
+                if settled {
+                    break;
+                }
+                checked.clone_from(&margs);
             }
         } else {
             alpha *= 0.5;

@@ -178,9 +178,11 @@ impl JunctionTree {
         self.cliques.iter().map(|c| cells(c, &self.sizes)).sum()
     }
 
-    /// Index of a clique containing every attribute of `attrs`, if one does.
+    /// Index of the smallest clique containing every attribute of `attrs`, if one does.
     pub fn clique_containing(&self, attrs: &[usize]) -> Option<usize> {
-        (0..self.cliques.len()).filter(|&c| attrs.iter().all(|a| self.cliques[c].contains(a))).min_by_key(|&c| self.cliques[c].len())
+        (0..self.cliques.len())
+            .filter(|&c| attrs.iter().all(|a| self.cliques[c].contains(a)))
+            .min_by(|&x, &y| cells(&self.cliques[x], &self.sizes).total_cmp(&cells(&self.cliques[y], &self.sizes)).then(x.cmp(&y)))
     }
 }
 
@@ -203,46 +205,115 @@ impl GraphicalModel {
         GraphicalModel { tree, potentials, total }
     }
 
-    /// Belief propagation (collect to the root, distribute back) in log space.
+    /// Belief propagation (collect to the root, distribute back): calibrated clique log-marginals.
     pub fn calibrate(&self) -> Beliefs {
+        Beliefs(
+            self.clique_probabilities()
+                .into_iter()
+                .map(|mut f| {
+                    f.values.iter_mut().for_each(|v| *v = v.ln());
+                    f
+                })
+                .collect(),
+        )
+    }
+
+    /// Calibrated clique marginals as probabilities, with one `exp` per cell.
+    ///
+    /// Collect in log space, but keep each clique's `exp(acc - max)` with the max taken per
+    /// separator cell (so no slice underflows that the log-space computation would keep). The
+    /// message back from a parent only depends on separator cells: log sum over the parent's
+    /// belief onto the separator minus the child's own upward message. So the distribute pass
+    /// needs sums and products only, with `exp` on separator cells.
+    pub fn clique_probabilities(&self) -> Vec<Factor> {
         let t = &self.tree;
         let k = t.cliques.len();
-        let mut up: Vec<Option<Factor>> = vec![None; k];
         let mut acc: Vec<Factor> = self.potentials.clone();
+        let mut e: Vec<Vec<f64>> = vec![vec![]; k];
+        let mut max: Vec<Vec<f64>> = vec![vec![]; k];
+        let mut up: Vec<Vec<f64>> = vec![vec![]; k];
         for &c in t.bfs.iter().rev() {
-            if let Some(p) = t.parent[c] {
-                let msg = acc[c].logsumexp_with(&t.sep[c], &t.map_to_sep[c]);
-                acc[p].add_sub(&msg, &t.parent_map_to_sep[c]);
-                up[c] = Some(msg);
+            let (map, n): (&[u32], usize) = match t.parent[c] {
+                Some(_) => (&t.map_to_sep[c], t.sep[c].iter().map(|&a| t.sizes[a]).product()),
+                None => (&[], 1),
+            };
+            let at = |j: usize| if map.is_empty() { 0 } else { map[j] as usize };
+            let mut mx = vec![f64::NEG_INFINITY; n];
+            for (j, &v) in acc[c].values.iter().enumerate() {
+                let m = &mut mx[at(j)];
+                *m = m.max(v);
             }
-        }
-        // acc[root] is now its belief; push down.
-        for &c in t.bfs.iter() {
+            let mut sum = vec![0.0; n];
+            let ev: Vec<f64> = acc[c]
+                .values
+                .iter()
+                .enumerate()
+                .map(|(j, &v)| {
+                    let i = at(j);
+                    let x = if mx[i] == f64::NEG_INFINITY { 0.0 } else { (v - mx[i]).exp() };
+                    sum[i] += x;
+                    x
+                })
+                .collect();
             if let Some(p) = t.parent[c] {
-                let upm = up[c].as_ref().expect("collected");
-                // Belief of the parent without this child's message, onto the separator.
-                let mut without = acc[p].clone();
-                for (v, &i) in without.values.iter_mut().zip(&t.parent_map_to_sep[c]) {
-                    *v -= upm.values[i as usize];
+                let msg: Vec<f64> = mx.iter().zip(&sum).map(|(m, s)| if *s > 0.0 { m + s.ln() } else { f64::NEG_INFINITY }).collect();
+                for (v, &i) in acc[p].values.iter_mut().zip(&t.parent_map_to_sep[c]) {
+                    *v += msg[i as usize];
                 }
-                let msg = without.logsumexp_with(&t.sep[c], &t.parent_map_to_sep[c]);
-                acc[c].add_sub(&msg, &t.map_to_sep[c]);
+                up[c] = msg;
+            }
+            e[c] = ev;
+            max[c] = mx;
+        }
+        // Distribute: b[c] = belief up to a factor exp(off[c]).
+        let mut b: Vec<Vec<f64>> = vec![vec![]; k];
+        let mut off = vec![0.0; k];
+        for &c in &t.bfs {
+            match t.parent[c] {
+                None => {
+                    b[c] = std::mem::take(&mut e[c]);
+                    off[c] = max[c][0];
+                }
+                Some(p) => {
+                    let n = up[c].len();
+                    let mut sp = vec![0.0; n];
+                    for (v, &i) in b[p].iter().zip(&t.parent_map_to_sep[c]) {
+                        sp[i as usize] += v;
+                    }
+                    // log of the child's belief per separator cell, over its kept exp values.
+                    let g: Vec<f64> = (0..n)
+                        .map(|s| if sp[s] > 0.0 && max[c][s] > f64::NEG_INFINITY { max[c][s] + sp[s].ln() + off[p] - up[c][s] } else { f64::NEG_INFINITY })
+                        .collect();
+                    let o = g.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let f: Vec<f64> = g.iter().map(|&x| if x == f64::NEG_INFINITY { 0.0 } else { (x - o).exp() }).collect();
+                    let mut bc = std::mem::take(&mut e[c]);
+                    for (v, &i) in bc.iter_mut().zip(&t.map_to_sep[c]) {
+                        *v *= f[i as usize];
+                    }
+                    b[c] = bc;
+                    off[c] = o;
+                }
             }
         }
-        for b in &mut acc {
-            let z = b.logsumexp();
-            b.values.iter_mut().for_each(|v| *v -= z);
-        }
-        Beliefs(acc)
+        b.into_iter()
+            .zip(acc)
+            .map(|(mut v, f)| {
+                let z: f64 = v.iter().sum();
+                if z > 0.0 {
+                    v.iter_mut().for_each(|x| *x /= z);
+                }
+                Factor::new(f.attrs, f.shape, v)
+            })
+            .collect()
     }
 
     /// Expected counts (probabilities times the total) on each clique.
-    pub fn clique_marginals(&self, beliefs: &Beliefs) -> Vec<Factor> {
-        beliefs.0.iter().map(|b| {
-            let mut m = b.exp();
+    pub fn clique_marginals(&self) -> Vec<Factor> {
+        let mut mu = self.clique_probabilities();
+        for m in &mut mu {
             m.values.iter_mut().for_each(|v| *v *= self.total);
-            m
-        }).collect()
+        }
+        mu
     }
 
     /// Expected counts over any attribute set (ascending), whether or not a clique contains it.
