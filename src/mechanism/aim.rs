@@ -22,7 +22,7 @@
 //! estimation only at the end; size checks triangulate without building the tree; candidate
 //! marginals are computed in parallel.
 
-use privsynth_privacy::{Budget, Released, mechanisms};
+use privsynth_privacy::{Budget, Released, Sensitive, mechanisms};
 use rayon::prelude::*;
 
 use super::{Fit, Mechanism, dp, no_compression};
@@ -123,6 +123,23 @@ fn measurement(r: Released<Vec<i64>>, attrs: &[usize], sigma: f64) -> Released<M
     r.map(move |y| Measurement { attrs, weights: vec![], y: y.into_iter().map(|v| v as f64).collect(), sigma })
 }
 
+/// AIM's quality of a candidate: its weight times (the L1 error of the model's estimate minus
+/// the expected L1 norm of Gaussian noise at `sigma` over its cells). A large marginal is only
+/// worth measuring if its error exceeds what measuring it would add.
+pub fn quality(weight: f64, exact: &[i64], estimate: &[f64], sigma: f64) -> f64 {
+    let err: f64 = exact.iter().zip(estimate).map(|(&x, e)| (x as f64 - e).abs()).sum();
+    weight * (err - (2.0 / std::f64::consts::PI).sqrt() * sigma * estimate.len() as f64)
+}
+
+/// Select one candidate with the exponential mechanism at `eps` (cost eps^2/8): P(r) is
+/// proportional to exp(eps q_r / (2 max |w|)), as adding or removing a row moves each L1 error
+/// by at most 1, so q_r by at most |w_r|.
+pub fn select(budget: &mut Budget, exact: Sensitive<Vec<&[i64]>>, estimates: &[Vec<f64>], weights: &[f64], sigma: f64, eps: f64, label: &str) -> Result<Released<usize>> {
+    let sensitivity = weights.iter().fold(0.0_f64, |m, w| m.max(w.abs())).max(f64::MIN_POSITIVE);
+    let scores = exact.map(|x| x.iter().zip(estimates).zip(weights).map(|((x, e), &w)| quality(w, x, e, sigma)).collect::<Vec<f64>>());
+    mechanisms::exponential(budget, scores, sensitivity, eps, label).map_err(dp)
+}
+
 /// Run AIM on an encoded table over `workload`, spending `budget`'s remaining rho.
 pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: Options) -> Result<(Fit, Trace)> {
     let sizes = data.sizes().to_vec();
@@ -197,20 +214,9 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         let estimates: Vec<Vec<f64>> = eligible.par_iter().map(|&i| model.marginal(&beliefs, &cand_sets[i]).values).collect();
         let bias = (2.0 / std::f64::consts::PI).sqrt() * sigma;
         let weights: Vec<f64> = eligible.iter().map(|&i| cands[i].1).collect();
-        let sensitivity = weights.iter().fold(0.0_f64, |m, w| m.max(w.abs()));
-        let scores = answers.as_ref().map(|x| {
-            eligible
-                .iter()
-                .zip(&estimates)
-                .zip(&weights)
-                .map(|((&i, est), w)| {
-                    let exact: Vec<f64> = x[i].iter().map(|&v| v as f64).collect();
-                    w * (l1(&exact, est) - bias * cells_of(&sizes, &cand_sets[i]))
-                })
-                .collect::<Vec<f64>>()
-        });
+        let exact = answers.as_ref().map(|x| eligible.iter().map(|&i| x[i].as_slice()).collect::<Vec<&[i64]>>());
         let round_no = trace.rounds.len() + 1;
-        let pick = mechanisms::exponential(budget, scores, sensitivity.max(f64::MIN_POSITIVE), eps, &format!("aim round {round_no} selection")).map_err(dp)?;
+        let pick = select(budget, exact, &estimates, &weights, sigma, eps, &format!("aim round {round_no} selection"))?;
         let k = *pick.value();
         trace.score_seconds += clock.elapsed().as_secs_f64();
         let clock = std::time::Instant::now();

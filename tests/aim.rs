@@ -1,0 +1,173 @@
+//! AIM: selection follows the exponential mechanism, every round is charged and the rounds
+//! spend exactly the budget, the model-size filter holds, and a planted 3-way dependency that no
+//! pair reveals is found.
+
+use privsynth::domain::EncodedTable;
+use privsynth::marginals::{self, subsets};
+use privsynth::mechanism::aim::{self, Options};
+use privsynth::model::{JunctionTree, estimate, tree_cells};
+use privsynth_privacy::{Budget, Sensitive};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+fn table(sizes: &[usize], codes: Vec<Vec<u32>>) -> EncodedTable {
+    let names = (0..sizes.len()).map(|i| format!("c{i}")).collect();
+    EncodedTable::from_synthetic(names, sizes.to_vec(), codes)
+}
+
+/// Columns driven by one hidden factor, so that every pair is dependent.
+fn correlated(sizes: &[usize], rows: usize, seed: u64) -> EncodedTable {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut codes = vec![Vec::with_capacity(rows); sizes.len()];
+    for _ in 0..rows {
+        let z: f64 = rng.random();
+        for (col, &k) in codes.iter_mut().zip(sizes) {
+            let v = if rng.random::<f64>() < 0.7 { (z * k as f64) as u32 } else { rng.random_range(0..k as u32) };
+            col.push(v.min(k as u32 - 1));
+        }
+    }
+    table(sizes, codes)
+}
+
+fn quick() -> Options {
+    Options { estimate: estimate::Options { max_iters: 300, ..Default::default() }, round_iters: 200, ..Default::default() }
+}
+
+#[test]
+fn quality_subtracts_the_expected_noise() {
+    let sigma = 2.0;
+    let bias = (2.0 / std::f64::consts::PI).sqrt() * sigma;
+    let q = aim::quality(3.0, &[10, 0, 4], &[7.0, 2.0, 4.0], sigma);
+    assert!((q - 3.0 * (5.0 - 3.0 * bias)).abs() < 1e-12, "{q}");
+}
+
+#[test]
+fn selection_probabilities_follow_the_exponential_mechanism() {
+    // Three candidates with known qualities; sensitivity is the largest weight (2).
+    let exact: Vec<Vec<i64>> = vec![vec![10, 0], vec![5, 5, 5, 5], vec![0, 10]];
+    let estimates = vec![vec![5.0, 5.0], vec![5.0, 5.0, 5.0, 5.0], vec![10.0, 0.0]];
+    let weights = [1.0, 2.0, 1.0];
+    let (sigma, eps) = (1.0, 0.4);
+    let q: Vec<f64> = (0..3).map(|i| aim::quality(weights[i], &exact[i], &estimates[i], sigma)).collect();
+    let logits: Vec<f64> = q.iter().map(|q| eps * q / (2.0 * 2.0)).collect();
+    let z: f64 = logits.iter().map(|l| l.exp()).sum();
+    let p: Vec<f64> = logits.iter().map(|l| l.exp() / z).collect();
+    assert!(p.iter().all(|&p| p > 0.04), "a spread the test can see: {p:?}");
+    let n = 6000;
+    let mut budget = Budget::from_rho(n as f64 * eps * eps / 8.0 * 1.001).unwrap();
+    let mut hits = [0usize; 3];
+    for _ in 0..n {
+        let x = Sensitive::new(exact.iter().map(Vec::as_slice).collect::<Vec<&[i64]>>());
+        let k = *aim::select(&mut budget, x, &estimates, &weights, sigma, eps, "t").unwrap().value();
+        hits[k] += 1;
+    }
+    // Pearson chi-square, 2 degrees of freedom: 27.6 is the 1e-6 quantile.
+    let chi2: f64 = (0..3).map(|i| (hits[i] as f64 - n as f64 * p[i]).powi(2) / (n as f64 * p[i])).sum();
+    assert!(chi2 < 27.6, "hits {hits:?} vs p {p:?}: chi2 {chi2}");
+    // Each selection was charged eps^2/8 at sensitivity 2.
+    assert_eq!(budget.charges().len(), n);
+    for c in budget.charges() {
+        assert!((c.rho - eps * eps / 8.0).abs() < 1e-12 && c.sensitivity == 2.0, "{c:?}");
+    }
+}
+
+#[test]
+fn every_round_is_charged_and_the_rounds_spend_the_budget() {
+    let sizes = [4, 6, 3, 5, 2];
+    let data = correlated(&sizes, 3000, 1);
+    let workload = aim::default_workload(&sizes, 2, 10_000.0);
+    assert_eq!(workload.len(), 10);
+    let mut budget = Budget::from_epsilon_delta(1.0, 1e-9).unwrap();
+    let (fit, trace) = aim::fit(&data, &workload, &mut budget, quick()).unwrap();
+    let (d, rounds) = (sizes.len(), trace.rounds.len());
+    assert!(rounds >= 2, "{rounds} rounds");
+    // d one-way measurements, then a selection and a measurement per round: nothing else.
+    let charges = budget.charges();
+    assert_eq!(charges.len(), d + 2 * rounds);
+    assert_eq!(fit.measurements.len(), d + rounds);
+    for (i, r) in trace.rounds.iter().enumerate() {
+        let (sel, meas) = (&charges[d + 2 * i], &charges[d + 2 * i + 1]);
+        assert_eq!(sel.mechanism, "exponential");
+        assert!((sel.rho - r.epsilon * r.epsilon / 8.0).abs() <= 1e-12 * sel.rho.max(1e-300) * 10.0, "{sel:?} vs eps {}", r.epsilon);
+        assert_eq!(meas.mechanism, "discrete_gaussian");
+        assert!((meas.rho - 1.0 / (2.0 * r.sigma * r.sigma)).abs() <= 1e-9 * meas.rho, "{meas:?} vs sigma {}", r.sigma);
+        // The released measurement is the one charged.
+        let m = &fit.measurements[d + i];
+        assert_eq!(m.value().attrs, r.selected);
+        assert_eq!(m.cost(), std::slice::from_ref(meas));
+    }
+    // Only the last round is unplanned: it takes what is left, so the total is the budget.
+    let spent: f64 = charges.iter().map(|c| c.rho).sum();
+    assert!((spent - budget.rho_total()).abs() <= 1e-9 * budget.rho_total(), "{spent} of {}", budget.rho_total());
+    assert!(budget.rho_remaining() <= 1e-9 * budget.rho_total());
+    // Annealing only ever makes a round more precise.
+    for w in trace.rounds.windows(2) {
+        assert!(w[1].sigma <= w[0].sigma * (1.0 + 1e-9) || w[1].selected == trace.rounds.last().unwrap().selected, "{:?}", trace.rounds);
+    }
+}
+
+#[test]
+fn the_size_check_is_the_tree_the_model_builds() {
+    // The filter's triangulation-only size equals the built tree's, fill-in included.
+    let mut rng = StdRng::seed_from_u64(5);
+    for _ in 0..200 {
+        let d = rng.random_range(2..9);
+        let sizes: Vec<usize> = (0..d).map(|_| rng.random_range(2..12)).collect();
+        let all = subsets(d, 2);
+        let sets: Vec<Vec<usize>> = (0..rng.random_range(1..10)).map(|_| all[rng.random_range(0..all.len())].clone()).collect();
+        let built = JunctionTree::build(&sizes, &sets);
+        assert_eq!(tree_cells(&sizes, &sets), built.total_cells(), "{sizes:?} {sets:?}");
+    }
+}
+
+#[test]
+fn the_model_size_filter_never_admits_a_model_over_the_limit() {
+    // Dependent columns of 12 values at a high budget would take many pairs; the limit allows
+    // only a few thousand cells.
+    let sizes = [12; 6];
+    let data = correlated(&sizes, 4000, 2);
+    let workload = aim::default_workload(&sizes, 2, 10_000.0);
+    let max_mb = 4000.0 * 8.0 / (1 << 20) as f64;
+    let mut budget = Budget::from_epsilon_delta(8.0, 1e-9).unwrap();
+    let (fit, trace) = aim::fit(&data, &workload, &mut budget, Options { max_model_mb: max_mb, ..quick() }).unwrap();
+    let mut previous_limit = f64::INFINITY;
+    for r in &trace.rounds {
+        assert!(r.model_cells <= r.limit_cells, "round {r:?}");
+        assert!(r.limit_cells <= 4000.0 * (1.0 + 1e-9));
+        previous_limit = previous_limit.min(r.limit_cells);
+    }
+    assert!(fit.model.tree.total_cells() <= 4000.0);
+    // It did bind: a triangle (1,728 cells) plus the rest would not fit early on.
+    assert!(trace.rounds.iter().any(|r| r.eligible < aim::candidates(&workload).len()), "the filter never excluded anything");
+    assert!(previous_limit < 4000.0);
+}
+
+#[test]
+fn finds_a_planted_three_way_dependency() {
+    // c = (a + b) mod 3 (95% of rows): every pair among a, b, c is independent, only the
+    // triple shows it. Two noise columns besides.
+    let mut rng = StdRng::seed_from_u64(3);
+    let rows = 6000;
+    let mut codes = vec![Vec::with_capacity(rows); 5];
+    for _ in 0..rows {
+        let (a, b) = (rng.random_range(0..3u32), rng.random_range(0..3u32));
+        let c = if rng.random::<f64>() < 0.95 { (a + b) % 3 } else { rng.random_range(0..3) };
+        for (col, v) in codes.iter_mut().zip([a, b, c, rng.random_range(0..3), rng.random_range(0..3)]) {
+            col.push(v);
+        }
+    }
+    let sizes = [3; 5];
+    let data = table(&sizes, codes);
+    let pairs = marginals::subsets(5, 2);
+    assert!(pairs.len() == 10);
+    let workload = aim::default_workload(&sizes, 3, 10_000.0);
+    let mut budget = Budget::from_epsilon_delta(10.0, 1e-9).unwrap();
+    let (fit, trace) = aim::fit(&data, &workload, &mut budget, quick()).unwrap();
+    assert!(trace.rounds.iter().any(|r| r.selected == [0, 1, 2]), "{:?}", trace.rounds.iter().map(|r| &r.selected).collect::<Vec<_>>());
+    // The fitted model reproduces it.
+    let b = fit.model.calibrate();
+    let m = fit.model.marginal(&b, &[0, 1, 2]);
+    let total: f64 = m.values.iter().sum();
+    let agree: f64 = (0..27).filter(|i| (i / 9 + i / 3 % 3) % 3 == i % 3).map(|i| m.values[i]).sum();
+    assert!(agree / total > 0.9, "P(c = a + b mod 3) = {} after {:?}; {:?}", agree / total, fit.stats, trace.rounds);
+}
