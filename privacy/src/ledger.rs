@@ -298,6 +298,25 @@ mod tests {
     }
 
     #[test]
+    fn entries_with_any_float_verify() {
+        // The hash covers the re-serialised entry, so floats must survive a JSON round trip
+        // exactly (serde_json's float_roundtrip); an AIM run's costs once failed without it.
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::new(dir.path().join("l.jsonl"));
+        let mut state = 0x9E3779B97F4A7C15u64;
+        let costs: Vec<Cost> = (0..2000)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let x = f64::from_bits(0x3F00_0000_0000_0000 | (state >> 12));
+                Cost { scale: 1.0 / x, ..cost(x * 1e-3, 0.0) }
+            })
+            .collect();
+        l.append("fit", ds("sha256:aa"), &costs, "r").unwrap();
+        l.append("fit", ds("sha256:aa"), &costs[..10], "r").unwrap();
+        assert_eq!(l.entries().unwrap().len(), 2);
+    }
+
+    #[test]
     fn appends_chain_and_sum() {
         let d = tempfile::tempdir().unwrap();
         let l = Ledger::new(d.path().join("sub/ledger.jsonl"));
