@@ -546,7 +546,15 @@ fn fit(a: &FitCommon, quiet: bool) -> Result<(ModelFile, ledger::LedgerLock)> {
     let codec = TableCodec::new(&table)?;
     // Resolve the workload before anything is read or charged: its errors are usage errors.
     let workload = match a.mechanism {
-        Mechanism::Aim => Some(resolve_workload(a, &table, &codec)?),
+        Mechanism::Aim => {
+            if !(a.max_model_mb > 0.0 && a.max_model_mb.is_finite()) {
+                return Err(Error::Usage(format!("--max-model-mb must be a positive number of MB, got {}", a.max_model_mb)));
+            }
+            if a.rounds == Some(0) {
+                return Err(Error::Usage("--rounds must be at least 1".into()));
+            }
+            Some(resolve_workload(a, &table, &codec)?)
+        }
         Mechanism::Mst => None,
     };
     let mut budget = Budget::from_epsilon_delta(a.epsilon, a.delta).map_err(Error::Usage)?;
