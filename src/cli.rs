@@ -62,8 +62,9 @@ pub struct FitCommon {
     /// Privacy budget delta.
     #[arg(long, default_value_t = 1e-9)]
     pub delta: f64,
-    /// Mechanism: aim (workload-adaptive rounds) or mst (a spanning tree of pairs).
-    #[arg(long, value_enum, default_value = "mst")]
+    /// Mechanism: aim (workload-adaptive rounds; the most accurate) or mst (a spanning tree
+    /// of pairs; cheaper on wide or high-cardinality tables).
+    #[arg(long, value_enum, default_value = "aim")]
     pub mechanism: Mechanism,
     /// Mirror-descent iterations of the final estimation (early stopping regularises noisy fits).
     #[arg(long, default_value_t = estimate::Options::default().max_iters)]

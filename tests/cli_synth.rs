@@ -32,7 +32,7 @@ fn adult() -> (TableCodec, EncodedTable) {
 fn synth_writes_a_valid_table_and_charges_the_ledger_once() {
     let dir = tempfile::tempdir().unwrap();
     let (out, model, ledger) = (dir.path().join("synth.parquet"), dir.path().join("m.json"), dir.path().join("l.jsonl"));
-    let r = privsynth(&["synth", ADULT, "--schema", SCHEMA, "--epsilon", "1", "-o", path_str(&out), "--model-out", path_str(&model), "--ledger", path_str(&ledger), "--seed", "7"]);
+    let r = privsynth(&["synth", ADULT, "--schema", SCHEMA, "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&out), "--model-out", path_str(&model), "--ledger", path_str(&ledger), "--seed", "7"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("spent epsilon 1.000") && r.stderr.contains("15 1-way, 14 2-way"), "{}", r.stderr);
     // The synthetic table fits the schema and has about as many rows as the real one (DP total).

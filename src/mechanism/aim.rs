@@ -49,13 +49,17 @@ pub struct Options {
     pub max_model_mb: f64,
     /// Mirror-descent iterations per round (warm-started), at most.
     pub round_iters: usize,
+    /// Carry the fit from round to round (the default). Off, every round refits from the
+    /// uniform model with `round_iters` iterations, as the Python implementations do; kept to
+    /// measure what the warm start saves.
+    pub warm_start: bool,
     /// The final estimation.
     pub estimate: estimate::Options,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { rounds: None, max_model_mb: 80.0, round_iters: 1000, estimate: estimate::Options::default() }
+        Options { rounds: None, max_model_mb: 80.0, round_iters: 1000, warm_start: true, estimate: estimate::Options::default() }
     }
 }
 
@@ -242,8 +246,13 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         model.total = estimate::estimate_total(&ms);
         // Refit until every measured marginal has settled well below its noise level.
         let mut iterations = 0;
+        if !opts.warm_start {
+            duals = Duals::default();
+            model = GraphicalModel::uniform(model.tree.clone(), model.total);
+        }
         if !last {
-            stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: opts.round_iters, tol: 0.0, window: CHECK_EVERY, settle: Some(SETTLE), step: Some(stats.step) });
+            let (settle, step) = if opts.warm_start { (Some(SETTLE), Some(stats.step)) } else { (None, None) };
+            stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: opts.round_iters, tol: 0.0, window: CHECK_EVERY, settle, step });
             iterations = stats.iterations;
         }
         let after = if last { before.clone() } else { model.marginal(&model.calibrate(), &r).values };
