@@ -8,7 +8,8 @@
 //! Usage: cargo bench --bench fidelity -- [--aim] [EPSILONS (comma list, default 1)] [SEEDS (default 5)]
 //!        cargo bench --bench fidelity -- --score FILE...
 //! Environment: PRIVSYNTH_ITERS (final estimation iterations), PRIVSYNTH_ROUND_ITERS and
-//! PRIVSYNTH_MAX_MB and PRIVSYNTH_COLD (AIM: refit from scratch each round), for sweeps.
+//! PRIVSYNTH_MAX_MB, PRIVSYNTH_COLD (AIM: refit from scratch each round) and
+//! PRIVSYNTH_NO_SETTLE (AIM: always PRIVSYNTH_ROUND_ITERS per round), for sweeps.
 
 use std::time::Instant;
 
@@ -68,6 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     round_iters: env("PRIVSYNTH_ROUND_ITERS").map_or(d.round_iters, |v| v as usize),
                     max_model_mb: env("PRIVSYNTH_MAX_MB").unwrap_or(d.max_model_mb),
                     warm_start: std::env::var_os("PRIVSYNTH_COLD").is_none(),
+                    settle: if std::env::var_os("PRIVSYNTH_NO_SETTLE").is_some() { None } else { d.settle },
                     ..d
                 };
                 let workload = aim::default_workload(real.sizes(), 2, 10_000.0);

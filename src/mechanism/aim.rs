@@ -53,13 +53,16 @@ pub struct Options {
     /// uniform model with `round_iters` iterations, as the Python implementations do; kept to
     /// measure what the warm start saves.
     pub warm_start: bool,
+    /// End a round's refit once every measured marginal has settled (moves by less than this
+    /// fraction of its expected noise over a check interval). `None`: always `round_iters`.
+    pub settle: Option<f64>,
     /// The final estimation.
     pub estimate: estimate::Options,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { rounds: None, max_model_mb: 80.0, round_iters: 1000, warm_start: true, estimate: estimate::Options::default() }
+        Options { rounds: None, max_model_mb: 80.0, round_iters: 1000, warm_start: true, settle: Some(SETTLE), estimate: estimate::Options::default() }
     }
 }
 
@@ -246,12 +249,12 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         model.total = estimate::estimate_total(&ms);
         // Refit until every measured marginal has settled well below its noise level.
         let mut iterations = 0;
-        if !opts.warm_start {
+        if !opts.warm_start && !last {
             duals = Duals::default();
             model = GraphicalModel::uniform(model.tree.clone(), model.total);
         }
         if !last {
-            let (settle, step) = if opts.warm_start { (Some(SETTLE), Some(stats.step)) } else { (None, None) };
+            let (settle, step) = if opts.warm_start { (opts.settle, Some(stats.step)) } else { (None, None) };
             stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: opts.round_iters, tol: 0.0, window: CHECK_EVERY, settle, step });
             iterations = stats.iterations;
         }
