@@ -9,7 +9,8 @@
 //!        cargo bench --bench fidelity -- --score FILE...
 //! Environment: PRIVSYNTH_ITERS (final estimation iterations), PRIVSYNTH_ROUND_ITERS and
 //! PRIVSYNTH_MAX_MB, PRIVSYNTH_COLD (AIM: refit from scratch each round) and
-//! PRIVSYNTH_NO_SETTLE (AIM: always PRIVSYNTH_ROUND_ITERS per round), for sweeps.
+//! PRIVSYNTH_NO_SETTLE (AIM: always PRIVSYNTH_ROUND_ITERS per round) and PRIVSYNTH_SETTLE
+//! (AIM: the settling fraction), for sweeps.
 
 use std::time::Instant;
 
@@ -65,11 +66,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (fit, rounds) = if use_aim {
                 let d = aim::Options::default();
                 let opts = aim::Options {
-                    estimate: final_fit,
                     round_iters: env("PRIVSYNTH_ROUND_ITERS").map_or(d.round_iters, |v| v as usize),
                     max_model_mb: env("PRIVSYNTH_MAX_MB").unwrap_or(d.max_model_mb),
                     warm_start: std::env::var_os("PRIVSYNTH_COLD").is_none(),
-                    settle: if std::env::var_os("PRIVSYNTH_NO_SETTLE").is_some() { None } else { d.settle },
+                    settle: if std::env::var_os("PRIVSYNTH_NO_SETTLE").is_some() { None } else { env("PRIVSYNTH_SETTLE").or(d.settle) },
+                    estimate: estimate::Options { settle: env("PRIVSYNTH_SETTLE"), ..final_fit },
                     ..d
                 };
                 let workload = aim::default_workload(real.sizes(), 2, 10_000.0);
