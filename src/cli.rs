@@ -568,8 +568,9 @@ fn fit(a: &FitCommon, quiet: bool) -> Result<(ModelFile, ledger::LedgerLock)> {
     let fitted = {
         let _p = Progress::start(quiet, format!("fitting {} at epsilon {}", a.mechanism.name().to_uppercase(), a.epsilon));
         let final_fit = estimate::Options { max_iters: a.iterations, ..Default::default() };
-        match (a.mechanism, workload) {
-            (Mechanism::Aim, Some(w)) => {
+        // The workload is resolved exactly when the mechanism is AIM.
+        match workload {
+            Some(w) => {
                 let opts = aim::Options { rounds: a.rounds, max_model_mb: a.max_model_mb, estimate: final_fit, ..Default::default() };
                 let (fit, trace) = aim::fit(&encoded, &w, &mut budget, opts)?;
                 let last = trace.rounds.last();
@@ -583,7 +584,7 @@ fn fit(a: &FitCommon, quiet: bool) -> Result<(ModelFile, ledger::LedgerLock)> {
                 );
                 fit
             }
-            _ => mst::fit(&encoded, &mut budget, final_fit)?,
+            None => mst::fit(&encoded, &mut budget, final_fit)?,
         }
     };
     let spent = budget.spent_epsilon_delta().unwrap_or_default();

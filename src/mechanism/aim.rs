@@ -123,6 +123,11 @@ fn cells_of(sizes: &[usize], attrs: &[usize]) -> f64 {
     attrs.iter().map(|&a| sizes[a] as f64).product()
 }
 
+/// Whether `r` lies inside one of the measured `sets` (then the model's graph is unchanged).
+fn inside(sets: &[Vec<usize>], r: &[usize]) -> bool {
+    sets.iter().any(|s| r.iter().all(|a| s.contains(a)))
+}
+
 fn l1(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
 }
@@ -209,7 +214,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
             .into_par_iter()
             .filter(|&i| {
                 let r = &cand_sets[i];
-                sets.iter().any(|s| r.iter().all(|a| s.contains(a))) || {
+                inside(&sets, r) || {
                     let mut with = sets.clone();
                     with.push(r.clone());
                     tree_cells(&sizes, &with) <= limit
@@ -242,7 +247,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
 
         // Refit, warm: a new set changes the tree; the duals carry the fit over.
         let before = estimates[k].clone();
-        if !sets.iter().any(|s| r.iter().all(|a| s.contains(a))) {
+        if !inside(&sets, &r) {
             sets.push(r.clone());
             let tree = JunctionTree::build(&sizes, &sets);
             model = GraphicalModel { tree, potentials: vec![], total: model.total };

@@ -14,8 +14,7 @@ use crate::model::GraphicalModel;
 use crate::model::estimate::{self, Measurement};
 
 /// Which mechanism to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mechanism {
     Aim,
     Mst,
