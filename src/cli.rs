@@ -11,6 +11,8 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data;
+use crate::evaluate;
+use crate::report;
 use crate::domain::TableCodec;
 use crate::model::file::ModelFile;
 use crate::model::{estimate, sample};
@@ -41,9 +43,68 @@ pub enum Command {
     Sample(SampleArgs),
     /// Fit and sample in one step: a real table in, a DP synthetic table out.
     Synth(SynthArgs),
+    /// Audit a synthetic table against the real train and holdout tables: fidelity,
+    /// memorization, re-identification risk, and release gates (exit 1 if a gate fails).
+    Audit(AuditArgs),
     /// Inspect the privacy ledger: spending per dataset, chain verification.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+}
+
+/// Audit settings shared by `audit` and `synth --audit-holdout`.
+#[derive(Debug, Args)]
+pub struct AuditOpts {
+    /// Quasi-identifier columns, comma-separated (default: the schema's quasi_identifier roles).
+    #[arg(long, value_delimiter = ',')]
+    pub qi: Option<Vec<String>>,
+    /// Secret column of the inference attack (default: the schema's first sensitive column).
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// Column sets of the linkage attack (default: the quasi-identifiers against the rest).
+    #[arg(long, value_delimiter = ',', requires = "link_b")]
+    pub link_a: Option<Vec<String>>,
+    #[arg(long, value_delimiter = ',', requires = "link_a")]
+    pub link_b: Option<Vec<String>>,
+    /// Targets per attack (train and holdout each).
+    #[arg(long, default_value_t = 2000)]
+    pub attacks: usize,
+    /// Write the JSON report here (schema: schemas/audit-report.schema.json).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the HTML report here.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// Write JUnit XML (one test case per gate) here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Gates file (YAML); default: the built-in gates (schemas/audit-gates.yaml).
+    #[arg(long)]
+    pub gates: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The real rows the generator was fitted on.
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Real rows of the same population that the generator never saw (required: without them
+    /// no measure can tell memorization from generalisation).
+    #[arg(long)]
+    pub holdout: Option<PathBuf>,
+    /// The synthetic table.
+    #[arg(long)]
+    pub synthetic: PathBuf,
+    /// Schema file (YAML).
+    #[arg(long)]
+    pub schema: PathBuf,
+    /// Table of the schema (needed when it has several).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Seed of every random choice of the audit (targets, tie-breaking, bootstrap, folds).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub opts: AuditOpts,
 }
 
 #[derive(Debug, Args)]
@@ -133,9 +194,16 @@ pub struct SynthArgs {
     /// Also write the model file here.
     #[arg(long)]
     pub model_out: Option<PathBuf>,
-    /// Seed of the sampler (post-processing only; DP noise is never seeded).
+    /// Seed of the sampler (post-processing only; DP noise is never seeded), and of the
+    /// holdout split and the audit.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Set aside this share of the rows before fitting (the mechanism never sees them), then
+    /// audit the synthetic output against them; exit 1 if a gate fails.
+    #[arg(long)]
+    pub audit_holdout: Option<f64>,
+    #[command(flatten)]
+    pub audit: AuditOpts,
 }
 
 #[derive(Debug, Subcommand)]
@@ -308,7 +376,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Ledger(LedgerCommand::Show(a)) => ledger_show(a),
         Command::Fit(a) => {
-            let (model, _lock) = fit(&a.common, cli.quiet)?;
+            let (model, _lock, _) = fit(&a.common, cli.quiet, None)?;
             let json = model.to_json()?;
             data::write_atomic(&a.output, |f| std::io::Write::write_all(f, json.as_bytes()))?;
             eprintln!("wrote model {}", a.output.display());
@@ -320,14 +388,55 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Synth(a) => {
-            let (model, _lock) = fit(&a.common, cli.quiet)?;
+            let seed = a.seed.unwrap_or_else(rand::random);
+            let holdout = match a.audit_holdout {
+                None => {
+                    if a.audit.json.is_some() || a.audit.html.is_some() || a.audit.junit.is_some() || a.audit.gates.is_some() {
+                        return Err(Error::Usage(
+                            "--json, --html, --junit and --gates report an audit: add --audit-holdout FRACTION (e.g. 0.2)".into(),
+                        ));
+                    }
+                    None
+                }
+                Some(f) if f > 0.0 && f < 1.0 => Some((f, seed)),
+                Some(f) => return Err(Error::Usage(format!("--audit-holdout must be a fraction between 0 and 1, got {f}"))),
+            };
+            // A bad gates file is a usage error before anything is read or charged.
+            let gate_list = if holdout.is_some() { Some(report::gates::load(a.audit.gates.as_deref())?) } else { None };
+            let (model, _lock, split) = fit(&a.common, cli.quiet, holdout)?;
             if let Some(p) = &a.model_out {
                 let json = model.to_json()?;
                 data::write_atomic(p, |f| std::io::Write::write_all(f, json.as_bytes()))?;
                 eprintln!("wrote model {}", p.display());
             }
-            sample_and_write(&model, "the fitted model", a.rows, a.seed, &a.output, cli.quiet)?;
-            Ok(exit::OK)
+            sample_and_write(&model, "the fitted model", a.rows, Some(seed), &a.output, cli.quiet)?;
+            match (split, gate_list) {
+                (Some(split), Some(gates)) => {
+                    let synthetic = data::read_for_table(&a.output, &modelled(&model.table))?;
+                    audit_and_report(&model.table, &split.train, &split.holdout, &synthetic, &a.audit, seed, gates, cli.quiet)
+                }
+                _ => Ok(exit::OK),
+            }
+        }
+        Command::Audit(a) => {
+            let Some(holdout) = &a.holdout else {
+                return Err(Error::Usage(
+                    "--holdout is required: real rows of the same population that the generator never saw. Without                      them no measure can tell memorization from generalisation (a copy of the training data scores                      best on every fidelity metric). Keep a holdout when fitting, or let `synth --audit-holdout                      FRACTION` set one aside and audit in one step."
+                        .into(),
+                ));
+            };
+            let gates = report::gates::load(a.opts.gates.as_deref())?;
+            let schema = Schema::load(&a.schema)?;
+            let table = schema.table(a.table.as_deref())?.clone();
+            let (train, hold, synthetic) = {
+                let _p = Progress::start(cli.quiet, "reading train, holdout and synthetic tables".into());
+                (
+                    data::read_for_table(&a.train, &table)?,
+                    data::read_for_table(holdout, &table)?,
+                    data::read_for_table(&a.synthetic, &modelled(&table))?,
+                )
+            };
+            audit_and_report(&table, &train, &hold, &synthetic, &a.opts, a.seed, gates, cli.quiet)
         }
         Command::Schema(SchemaCommand::Check(a)) => {
             let schema = Schema::load(&a.schema)?;
@@ -370,6 +479,67 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
     }
+}
+
+/// The table restricted to its modelled columns: what a synthetic file holds.
+fn modelled(table: &schema::Table) -> schema::Table {
+    let mut t = table.clone();
+    t.columns.retain(|c| c.is_modelled());
+    t
+}
+
+/// Run the audit, write the reports asked for, print a summary; exit 1 when a gate fails.
+#[allow(clippy::too_many_arguments)]
+fn audit_and_report(
+    table: &schema::Table,
+    train: &data::RawTable,
+    holdout: &data::RawTable,
+    synthetic: &data::RawTable,
+    o: &AuditOpts,
+    seed: u64,
+    (gate_list, gates_source): (Vec<report::gates::Gate>, String),
+    quiet: bool,
+) -> Result<i32> {
+    let started = std::time::Instant::now();
+    if o.attacks == 0 {
+        return Err(Error::Usage("--attacks must be at least 1".into()));
+    }
+    let frames = evaluate::frame::Frames::load(table, train, holdout, synthetic)?;
+    let opts = evaluate::Options {
+        qi: o.qi.clone(),
+        secret: o.secret.clone(),
+        link_a: o.link_a.clone(),
+        link_b: o.link_b.clone(),
+        seed,
+        attacks: o.attacks,
+        ..Default::default()
+    };
+    let audit = {
+        let _p = Progress::start(quiet, "auditing".into());
+        evaluate::run(&frames, &opts)?
+    };
+    let report = report::Report::new(audit, &gate_list, gates_source)?;
+    if let Some(p) = &o.json {
+        let text = report.to_json()?;
+        data::write_atomic(p, |f| std::io::Write::write_all(f, text.as_bytes()))?;
+    }
+    if let Some(p) = &o.html {
+        let text = report::html::render(&report);
+        data::write_atomic(p, |f| std::io::Write::write_all(f, text.as_bytes()))?;
+    }
+    if let Some(p) = &o.junit {
+        let text = report.to_junit();
+        data::write_atomic(p, |f| std::io::Write::write_all(f, text.as_bytes()))?;
+    }
+    print!("{}", report::summary(&report));
+    let written: Vec<String> = [&o.json, &o.html, &o.junit].iter().filter_map(|p| p.as_ref().map(|p| p.display().to_string())).collect();
+    eprintln!(
+        "audit: {} in {:.1} s{}; the reports describe real data and are for the data holder",
+        if report.passed() { "all gates passed" } else { "GATES FAILED: do not release this synthetic table as it is" },
+        started.elapsed().as_secs_f64(),
+        if written.is_empty() { String::new() } else { format!("; wrote {}", written.join(", ")) }
+    );
+    Ok(if report.passed() { exit::OK } else { exit::FINDINGS })
 }
 
 fn privacy_error(e: PrivacyError) -> Error {
@@ -536,7 +706,33 @@ fn resolve_workload(a: &FitCommon, table: &schema::Table, codec: &TableCodec) ->
 /// Fit a model: check the schema, authorise against the policy (before reading), read and
 /// encode, run the mechanism, and record the release in the ledger. The ledger lock is held
 /// until the caller has written its outputs.
-fn fit(a: &FitCommon, quiet: bool) -> Result<(ModelFile, ledger::LedgerLock)> {
+/// The real rows a `synth --audit-holdout` run kept apart from the fit.
+struct Split {
+    train: data::RawTable,
+    holdout: data::RawTable,
+}
+
+/// Seeded train/holdout split of `n` rows; both parts non-empty.
+fn split_rows(n: usize, fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let h = (fraction * n as f64).round() as usize;
+    if h == 0 || h >= n {
+        return Err(Error::Usage(format!(
+            "--audit-holdout {fraction} of {n} rows leaves {} rows to fit and {h} to audit; both need at least one",
+            n.saturating_sub(h)
+        )));
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed ^ 0x5EED_5A17));
+    let (ho, tr) = idx.split_at(h);
+    let (mut tr, mut ho) = (tr.to_vec(), ho.to_vec());
+    tr.sort_unstable();
+    ho.sort_unstable();
+    Ok((tr, ho))
+}
+
+fn fit(a: &FitCommon, quiet: bool, holdout: Option<(f64, u64)>) -> Result<(ModelFile, ledger::LedgerLock, Option<Split>)> {
     let started = std::time::Instant::now();
     let schema = Schema::load(&a.schema)?;
     let mut table = schema.table(a.table.as_deref())?.clone();
@@ -560,10 +756,23 @@ fn fit(a: &FitCommon, quiet: bool) -> Result<(ModelFile, ledger::LedgerLock)> {
     };
     let mut budget = Budget::from_epsilon_delta(a.epsilon, a.delta).map_err(Error::Usage)?;
     let (ledger, lock, fingerprint) = authorize(&a.ledger, &a.data, &budget)?;
-    let encoded = {
+    let (encoded, split) = {
         let _p = Progress::start(quiet, format!("reading {}", a.data.display()));
         let raw = data::read_for_table(&a.data, &table)?;
-        codec.encode(&raw)?
+        // Every row is validated (errors name rows of the file) before any is set aside.
+        let encoded = codec.encode(&raw)?;
+        match holdout {
+            None => (encoded, None),
+            Some((fraction, seed)) => {
+                let (tr, ho) = split_rows(raw.df.height(), fraction, seed)?;
+                let name = a.data.display().to_string();
+                let split = Split {
+                    train: raw.take(&tr, format!("{name} (train part: {} rows)", tr.len()))?,
+                    holdout: raw.take(&ho, format!("{name} (holdout part: {} rows, never fitted)", ho.len()))?,
+                };
+                (encoded.take(&tr), Some(split))
+            }
+        }
     };
     let fitted = {
         let _p = Progress::start(quiet, format!("fitting {} at epsilon {}", a.mechanism.name().to_uppercase(), a.epsilon));
@@ -593,7 +802,10 @@ fn fit(a: &FitCommon, quiet: bool) -> Result<(ModelFile, ledger::LedgerLock)> {
     let model = ModelFile::from_fit(&fitted, &table, names, sizes, budget.charges(), spent);
     // Record the release before anything leaves: a failed write then over-counts, never under.
     let dataset = DatasetRef { fingerprint, name: a.data.display().to_string(), privacy_unit: table.privacy_unit.clone(), rows_per_unit: None };
-    let command = format!("fit --mechanism {}", a.mechanism.name());
+    let command = match holdout {
+        Some((f, _)) => format!("fit --mechanism {} --audit-holdout {f}", a.mechanism.name()),
+        None => format!("fit --mechanism {}", a.mechanism.name()),
+    };
     let entry = ledger.append(&command, dataset, budget.charges(), &ledger::new_run_id()).map_err(privacy_error)?;
     let dropped: Vec<&str> = table.columns.iter().filter(|c| !c.is_modelled()).map(|c| c.name.as_str()).collect();
     let by_order = fitted.measured_by_order();
@@ -614,7 +826,7 @@ fn fit(a: &FitCommon, quiet: bool) -> Result<(ModelFile, ledger::LedgerLock)> {
     if !dropped.is_empty() {
         eprintln!("not modelled (identifier or text columns; left out of the synthetic data): {}", dropped.join(", "));
     }
-    Ok((model, lock))
+    Ok((model, lock, split))
 }
 
 fn sample_and_write(model: &ModelFile, origin: &str, rows: Option<usize>, seed: Option<u64>, output: &Path, quiet: bool) -> Result<()> {

@@ -64,6 +64,13 @@ impl RawTable {
         RawTable { file: file.to_string(), df, first_line: None }
     }
 
+    /// The rows `idx`, in that order, under the name `file` (line numbers are not kept).
+    pub fn take(&self, idx: &[usize], file: String) -> Result<RawTable> {
+        let ca = IdxCa::from_vec("idx".into(), idx.iter().map(|&i| i as IdxSize).collect());
+        let df = self.df.take(&ca).map_err(|e| Error::Internal(format!("selecting rows of {}: {e}", self.file)))?;
+        Ok(RawTable { file, df, first_line: None })
+    }
+
     pub fn column_names(&self) -> Vec<String> {
         self.df.get_column_names().iter().map(|s| s.to_string()).collect()
     }

@@ -288,6 +288,16 @@ pub struct ColumnCodec {
     format: Option<String>,
 }
 
+/// A cell read for the audit: its value, not its code.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    Missing,
+    /// A number, date (days since 1970-01-01) or datetime (seconds since 1970-01-01T00:00:00).
+    Point(f64),
+    /// A category (canonical label when it is in the domain) or a boolean (`true`/`false`).
+    Label(&'a str),
+}
+
 /// Why a cell could not be encoded as it stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Problem {
@@ -423,6 +433,76 @@ impl ColumnCodec {
             },
             ColumnDomain::Binned { .. } => self.parse_point(s).ok_or(Problem::Type).and_then(|v| self.code_point(v)),
         }
+    }
+
+    /// Read a column's cells as values rather than codes, for the audit: numbers, dates and
+    /// datetimes on their numeric line, categories by their canonical label (so `4.0` reads as
+    /// category `4`), values outside the domain as they are (the audit must see whatever a
+    /// synthetic file holds). Returns the 0-based row of the first cell that is not of the
+    /// column's type instead of the values.
+    pub fn read_cells(&self, s: &Series, mut cell: impl FnMut(Cell<'_>)) -> PolarsResult<std::result::Result<(), usize>> {
+        let numeric_kind = matches!(self.kind, ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime);
+        let native: Option<Vec<Option<f64>>> = match (numeric_kind, self.kind, s.dtype()) {
+            (true, ColumnType::Integer | ColumnType::Float, dt) if dt.is_primitive_numeric() => {
+                Some(s.cast(&DataType::Float64)?.f64()?.iter().collect())
+            }
+            (true, ColumnType::Date, DataType::Date | DataType::Datetime(_, _)) => {
+                Some(s.cast(&DataType::Date)?.cast(&DataType::Int32)?.i32()?.iter().map(|d| d.map(f64::from)).collect())
+            }
+            (true, ColumnType::Datetime, DataType::Datetime(_, _) | DataType::Date) => {
+                let ms = s.cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?.cast(&DataType::Int64)?;
+                Some(ms.i64()?.iter().map(|m| m.map(|m| m.div_euclid(1000) as f64)).collect())
+            }
+            _ => None,
+        };
+        if let Some(points) = native {
+            for (row, v) in points.into_iter().enumerate() {
+                match v {
+                    None => cell(Cell::Missing),
+                    Some(v) if v.is_finite() => cell(Cell::Point(v)),
+                    Some(_) => return Ok(Err(row)),
+                }
+            }
+            return Ok(Ok(()));
+        }
+        if let DataType::Boolean = s.dtype() {
+            for v in s.bool()?.iter() {
+                cell(match v {
+                    None => Cell::Missing,
+                    Some(b) => Cell::Label(if b { "true" } else { "false" }),
+                });
+            }
+            return Ok(Ok(()));
+        }
+        let text = s.cast(&DataType::String)?;
+        for (row, v) in text.str()?.iter().enumerate() {
+            let Some(v) = v.map(str::trim).filter(|v| !v.is_empty() && !self.missing.contains(*v)) else {
+                cell(Cell::Missing);
+                continue;
+            };
+            match &self.domain {
+                ColumnDomain::Categorical { categories, lookup, numeric } => {
+                    let known = lookup.get(v).copied().or_else(|| {
+                        let x = v.parse::<f64>().ok()?;
+                        numeric.iter().find(|(n, _)| *n == x).map(|(_, c)| *c)
+                    });
+                    cell(Cell::Label(match known {
+                        Some(c) => categories[c as usize].as_str(),
+                        None => v,
+                    }))
+                }
+                ColumnDomain::Boolean => match v.to_ascii_lowercase().as_str() {
+                    "false" | "f" | "no" | "n" | "0" => cell(Cell::Label("false")),
+                    "true" | "t" | "yes" | "y" | "1" => cell(Cell::Label("true")),
+                    _ => return Ok(Err(row)),
+                },
+                ColumnDomain::Binned { .. } => match self.parse_point(v) {
+                    Some(x) => cell(Cell::Point(x)),
+                    None => return Ok(Err(row)),
+                },
+            }
+        }
+        Ok(Ok(()))
     }
 
     /// Encode a column, calling `note` for every cell that is not plainly in the domain.
@@ -595,6 +675,12 @@ impl EncodedTable {
     pub fn remap(&self, maps: &[Vec<u32>], sizes: &[usize]) -> EncodedTable {
         let codes = self.codes.iter().zip(maps).map(|(col, m)| col.iter().map(|&c| m[c as usize]).collect()).collect();
         EncodedTable { names: self.names.clone(), sizes: sizes.to_vec(), codes, rows: self.rows }
+    }
+
+    /// The rows `idx`, in that order (e.g. the training part of a train/holdout split).
+    pub fn take(&self, idx: &[usize]) -> EncodedTable {
+        let codes = self.codes.iter().map(|col| idx.iter().map(|&i| col[i]).collect()).collect();
+        EncodedTable { names: self.names.clone(), sizes: self.sizes.clone(), codes, rows: idx.len() }
     }
 
     /// A table of codes that are not private (synthetic records), for evaluation.

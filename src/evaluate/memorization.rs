@@ -1,0 +1,351 @@
+//! Memorization: did the generator copy rows or values of the train table?
+//!
+//! Every measure is taken against train and, as the reference for what a fresh sample of the
+//! same population shows, against the holdout: exact row matches (canonical row keys), Gower
+//! distance to the closest record (DCR) and the nearest/second-nearest ratio (NNDR) over the full
+//! tables, the share of synthetic rows closer to train than to holdout with a bootstrap interval,
+//! and the re-emission of values that single out one real row.
+
+use std::collections::{HashMap, HashSet};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::distance::{self, Queries, RefMatrix, mix};
+use super::frame::{Frame, Frames, Values, gower_scaled};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExactMatch {
+    /// Share of synthetic rows equal to some train row.
+    pub synthetic_in_train: f64,
+    /// Share of synthetic rows equal to some holdout row (the natural-duplicate baseline).
+    pub synthetic_in_holdout: f64,
+    /// `synthetic_in_train - synthetic_in_holdout`.
+    pub excess: f64,
+    /// Share of synthetic rows found in train but not in the holdout.
+    pub in_train_not_holdout: f64,
+    /// Share of synthetic rows that repeat an earlier synthetic row.
+    pub synthetic_duplicates: f64,
+    /// Share of holdout rows equal to some train row (natural duplicates in the population).
+    pub holdout_in_train: f64,
+    /// SDNist UEM: share of rows unique within train that appear in the synthetic table, and the
+    /// same for rows unique within the holdout.
+    pub unique_train_reproduced: f64,
+    pub unique_holdout_reproduced: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Histogram {
+    /// Upper edges of the bins (Gower distance); the first bin holds exactly 0.
+    pub edges: Vec<f64>,
+    pub synthetic_to_train: Vec<usize>,
+    pub synthetic_to_holdout: Vec<usize>,
+    pub holdout_to_train: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Dcr {
+    /// Share of synthetic rows strictly closer to train than to the holdout.
+    pub closer_to_train: f64,
+    /// Share at equal distance (reported apart; SDMetrics counts them as holdout).
+    pub ties: f64,
+    /// What a generator that did not memorize gives: n_train / (n_train + n_holdout).
+    pub expected: f64,
+    /// `closer_to_train - expected`.
+    pub excess: f64,
+    /// `ci_low - expected`: above 0 means significantly more synthetic rows sit closer to
+    /// train than chance allows.
+    pub ci_low_excess: f64,
+    /// Bootstrap 95% interval of `closer_to_train` (synthetic rows resampled).
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub bootstrap_replicates: usize,
+    /// SDMetrics-style DCROverfittingProtection: min(2 (1 - share), 1), ties as holdout.
+    pub sdmetrics_score: f64,
+    /// Share of synthetic rows at distance 0 from train / from the holdout.
+    pub zero_to_train: f64,
+    pub zero_to_holdout: f64,
+    /// 1st percentile of the holdout's DCR to train, and the share of synthetic rows closer to
+    /// train than that.
+    pub holdout_p1: f64,
+    pub below_holdout_p1: f64,
+    pub median_synthetic_to_train: f64,
+    pub median_synthetic_to_holdout: f64,
+    /// Median DCR of the holdout to train: a fresh real sample's typical distance.
+    pub median_holdout_to_train: f64,
+    /// Median nearest/second-nearest ratio of synthetic rows against train and against the
+    /// holdout (memorized rows have NNDR near 0 against train only).
+    pub nndr_median_train: f64,
+    pub nndr_median_holdout: f64,
+    pub histogram: Histogram,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RareColumn {
+    pub column: String,
+    pub train_rare: usize,
+    pub train_reemitted: usize,
+    pub holdout_rare: usize,
+    pub holdout_reemitted: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RareValues {
+    /// Values that single out one train row (occur once in train; numeric minima and maxima),
+    /// over all columns, and how many the synthetic table emits verbatim.
+    pub train_rare: usize,
+    pub train_reemitted: usize,
+    pub rate_train: f64,
+    /// The same for the holdout (the rate a generator reaches without seeing the rows).
+    pub holdout_rare: usize,
+    pub holdout_reemitted: usize,
+    pub rate_holdout: f64,
+    /// `rate_train - rate_holdout`.
+    pub excess: f64,
+    pub columns: Vec<RareColumn>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Memorization {
+    pub exact_match: ExactMatch,
+    pub dcr: Dcr,
+    pub rare_values: RareValues,
+}
+
+fn keys(fr: &Frame) -> Vec<Vec<u64>> {
+    let cols: Vec<usize> = (0..fr.cols.len()).collect();
+    (0..fr.rows).into_par_iter().map(|i| fr.key(i, &cols)).collect()
+}
+
+fn counts(keys: &[Vec<u64>]) -> HashMap<&[u64], usize> {
+    let mut m: HashMap<&[u64], usize> = HashMap::with_capacity(keys.len());
+    for k in keys {
+        *m.entry(k.as_slice()).or_default() += 1;
+    }
+    m
+}
+
+pub fn exact_match(f: &Frames) -> ExactMatch {
+    let (kt, kh, ks) = (keys(&f.train), keys(&f.holdout), keys(&f.synthetic));
+    let (ct, ch, cs) = (counts(&kt), counts(&kh), counts(&ks));
+    let ns = ks.len() as f64;
+    let share = |pred: &dyn Fn(&[u64]) -> bool| ks.iter().filter(|k| pred(k)).count() as f64 / ns;
+    let in_t = share(&|k| ct.contains_key(k));
+    let in_h = share(&|k| ch.contains_key(k));
+    let mut seen = HashSet::with_capacity(ks.len());
+    let dups = ks.iter().filter(|k| !seen.insert(k.as_slice())).count() as f64 / ns;
+    let uem = |c: &HashMap<&[u64], usize>| {
+        let unique: Vec<&&[u64]> = c.iter().filter(|(_, n)| **n == 1).map(|(k, _)| k).collect();
+        if unique.is_empty() { 0.0 } else { unique.iter().filter(|k| cs.contains_key(**k)).count() as f64 / unique.len() as f64 }
+    };
+    ExactMatch {
+        synthetic_in_train: in_t,
+        synthetic_in_holdout: in_h,
+        excess: in_t - in_h,
+        in_train_not_holdout: share(&|k| ct.contains_key(k) && !ch.contains_key(k)),
+        synthetic_duplicates: dups,
+        holdout_in_train: kh.iter().filter(|k| ct.contains_key(k.as_slice())).count() as f64 / kh.len() as f64,
+        unique_train_reproduced: uem(&ct),
+        unique_holdout_reproduced: uem(&ch),
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    quantile(v, 0.5)
+}
+
+/// Quantile by linear interpolation (sorts `v`).
+fn quantile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let pos = q * (v.len() - 1) as f64;
+    let (i, frac) = (pos.floor() as usize, pos - pos.floor());
+    if i + 1 < v.len() { v[i] * (1.0 - frac) + v[i + 1] * frac } else { v[i] }
+}
+
+/// Nearest-neighbour distances (Gower, mean over columns) of synthetic rows to train and to the
+/// holdout, and of holdout rows to train, over the full tables.
+pub struct Neighbours {
+    pub s_t: Vec<(f64, f64)>,
+    pub s_h: Vec<(f64, f64)>,
+    pub h_t: Vec<(f64, f64)>,
+}
+
+pub fn neighbours(f: &Frames, seed: u64) -> Neighbours {
+    let d = f.columns.len();
+    let scaled: Vec<Vec<Vec<f32>>> =
+        f.columns.par_iter().enumerate().map(|(c, col)| gower_scaled(col, &[&f.train.cols[c], &f.holdout.cols[c], &f.synthetic.cols[c]])).collect();
+    let table = |k: usize| -> Vec<&[f32]> { scaled.iter().map(|s| s[k].as_slice()).collect() };
+    let (t, h, s) = (table(0), table(1), table(2));
+    let order = distance::discriminating_order(&t, seed);
+    fn reorder<'a>(cols: &[&'a [f32]], order: &[usize]) -> Vec<&'a [f32]> {
+        order.iter().map(|&c| cols[c]).collect()
+    }
+    let (t, h, s) = (reorder(&t, &order), reorder(&h, &order), reorder(&s, &order));
+    // Reference rows sorted lexicographically, most discriminating column first, so that a block
+    // of 16 holds similar rows and is abandoned as a whole.
+    let sorted = |cols: &[&[f32]]| -> Vec<usize> {
+        let n = cols.first().map_or(0, |c| c.len());
+        let mut idx: Vec<usize> = (0..n).collect();
+        idx.par_sort_by(|&a, &b| {
+            for c in cols {
+                match c[a].total_cmp(&c[b]) {
+                    std::cmp::Ordering::Equal => continue,
+                    o => return o,
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
+        idx
+    };
+    let rt = RefMatrix::new(&t, &sorted(&t));
+    let rh = RefMatrix::new(&h, &sorted(&h));
+    let qs = Queries::new(&s, &(0..f.synthetic.rows).collect::<Vec<_>>());
+    let qh = Queries::new(&h, &(0..f.holdout.rows).collect::<Vec<_>>());
+    let scale = |v: Vec<(f32, f32)>| v.into_iter().map(|(a, b)| (a as f64 / d as f64, b as f64 / d as f64)).collect::<Vec<_>>();
+    Neighbours { s_t: scale(distance::top2(&qs, &rt)), s_h: scale(distance::top2(&qs, &rh)), h_t: scale(distance::top2(&qh, &rt)) }
+}
+
+pub fn dcr(f: &Frames, nb: &Neighbours, seed: u64, replicates: usize) -> Dcr {
+    let n = nb.s_t.len();
+    let nf = n as f64;
+    let closer: Vec<u8> = nb.s_t.iter().zip(&nb.s_h).map(|(t, h)| (t.0 < h.0) as u8).collect();
+    let ties = nb.s_t.iter().zip(&nb.s_h).filter(|(t, h)| t.0 == h.0).count() as f64 / nf;
+    let share = closer.iter().map(|&c| c as f64).sum::<f64>() / nf;
+    let expected = f.train.rows as f64 / (f.train.rows + f.holdout.rows) as f64;
+    let mut boots: Vec<f64> = (0..replicates)
+        .into_par_iter()
+        .map(|r| {
+            let base = mix(seed ^ 0xB007 ^ (r as u64) << 20);
+            let mut k = 0u64;
+            for j in 0..n as u64 {
+                k += closer[(mix(base ^ j) % n as u64) as usize] as u64;
+            }
+            k as f64 / nf
+        })
+        .collect();
+    let (ci_low, ci_high) = (quantile(&mut boots, 0.025), quantile(&mut boots, 0.975));
+    let mut ht: Vec<f64> = nb.h_t.iter().map(|x| x.0).collect();
+    let p1 = quantile(&mut ht.clone(), 0.01);
+    let mut st: Vec<f64> = nb.s_t.iter().map(|x| x.0).collect();
+    let mut sh: Vec<f64> = nb.s_h.iter().map(|x| x.0).collect();
+    let nndr = |v: &[(f64, f64)]| {
+        let mut r: Vec<f64> = v.iter().map(|&(a, b)| if b > 0.0 && b.is_finite() { a / b } else if a == 0.0 { 0.0 } else { 1.0 }).collect();
+        median(&mut r)
+    };
+    // Histogram: an exact-zero bin, then 20 bins up to the largest distance seen (at least 0.05).
+    let top = st.iter().chain(&sh).chain(&ht).copied().fold(0.05f64, f64::max);
+    let mut edges = vec![0.0];
+    edges.extend((1..=20).map(|i| top * i as f64 / 20.0));
+    let hist = |v: &[f64]| {
+        let mut h = vec![0usize; edges.len()];
+        for &x in v {
+            let b = if x == 0.0 { 0 } else { edges.partition_point(|&e| e < x).min(edges.len() - 1) };
+            h[b] += 1;
+        }
+        h
+    };
+    let histogram = Histogram { synthetic_to_train: hist(&st), synthetic_to_holdout: hist(&sh), holdout_to_train: hist(&ht), edges: edges.clone() };
+    Dcr {
+        closer_to_train: share,
+        ties,
+        expected,
+        excess: share - expected,
+        ci_low_excess: ci_low - expected,
+        ci_low,
+        ci_high,
+        bootstrap_replicates: replicates,
+        sdmetrics_score: (2.0 * (1.0 - share)).min(1.0),
+        zero_to_train: st.iter().filter(|&&x| x == 0.0).count() as f64 / nf,
+        zero_to_holdout: sh.iter().filter(|&&x| x == 0.0).count() as f64 / nf,
+        holdout_p1: p1,
+        below_holdout_p1: st.iter().filter(|&&x| x < p1).count() as f64 / nf,
+        median_synthetic_to_train: median(&mut st),
+        median_synthetic_to_holdout: median(&mut sh),
+        median_holdout_to_train: median(&mut ht),
+        nndr_median_train: nndr(&nb.s_t),
+        nndr_median_holdout: nndr(&nb.s_h),
+        histogram,
+    }
+}
+
+/// Distinct values of a column that single out one row of `real` (occur once; or the minimum or
+/// maximum of a numeric column), and how many of them `synthetic` emits verbatim.
+fn rare(real: &Values, synthetic: &Values) -> (usize, usize) {
+    let n = match real {
+        Values::Num(x) => x.len(),
+        Values::Cat(c) => c.len(),
+    };
+    let mut count: HashMap<u64, usize> = HashMap::new();
+    for i in 0..n {
+        if !real.is_missing(i) {
+            *count.entry(real.word(i)).or_default() += 1;
+        }
+    }
+    let mut rare: HashSet<u64> = count.iter().filter(|(_, c)| **c == 1).map(|(w, _)| *w).collect();
+    if let Values::Num(x) = real {
+        let vals = x.iter().filter(|v| !v.is_nan());
+        if let (Some(lo), Some(hi)) = (vals.clone().copied().reduce(f64::min), vals.copied().reduce(f64::max)) {
+            rare.insert(super::frame::canonical_bits(lo));
+            rare.insert(super::frame::canonical_bits(hi));
+        }
+    }
+    let m = match synthetic {
+        Values::Num(x) => x.len(),
+        Values::Cat(c) => c.len(),
+    };
+    let emitted: HashSet<u64> = (0..m).filter(|&i| !synthetic.is_missing(i)).map(|i| synthetic.word(i)).collect();
+    // `col == v`, `col <= min` and `col >= max` single out one row exactly when v occurs once.
+    let reemitted = rare.iter().filter(|w| emitted.contains(*w) && count.get(*w) == Some(&1)).count();
+    (rare.len(), reemitted)
+}
+
+pub fn rare_values(f: &Frames) -> RareValues {
+    let columns: Vec<RareColumn> = (0..f.columns.len())
+        .into_par_iter()
+        .map(|c| {
+            let (tr, te) = rare(&f.train.cols[c], &f.synthetic.cols[c]);
+            let (hr, he) = rare(&f.holdout.cols[c], &f.synthetic.cols[c]);
+            RareColumn { column: f.columns[c].name.clone(), train_rare: tr, train_reemitted: te, holdout_rare: hr, holdout_reemitted: he }
+        })
+        .collect();
+    let sum = |g: fn(&RareColumn) -> usize| columns.iter().map(g).sum::<usize>();
+    let (tr, te, hr, he) = (sum(|c| c.train_rare), sum(|c| c.train_reemitted), sum(|c| c.holdout_rare), sum(|c| c.holdout_reemitted));
+    let rate = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    RareValues {
+        train_rare: tr,
+        train_reemitted: te,
+        rate_train: rate(te, tr),
+        holdout_rare: hr,
+        holdout_reemitted: he,
+        rate_holdout: rate(he, hr),
+        excess: rate(te, tr) - rate(he, hr),
+        columns,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate() {
+        assert_eq!(quantile(&mut [3.0, 1.0, 2.0], 0.5), 2.0);
+        assert_eq!(quantile(&mut [1.0, 2.0], 0.5), 1.5);
+        assert!(quantile(&mut [], 0.5).is_nan());
+    }
+
+    #[test]
+    fn rare_values_count_singletons_and_extremes() {
+        // Train: 1 once, 2 twice, 5 once (max); min 1 is also a singleton.
+        let t = Values::Num(vec![1.0, 2.0, 2.0, 5.0, f64::NAN]);
+        let s = Values::Num(vec![5.0, 2.0, 7.0]);
+        // Rare set {1, 5}; the synthetic table emits 5 (singles out a row) and 2 (not rare).
+        assert_eq!(rare(&t, &s), (2, 1));
+        // A non-unique maximum is in the rare set but does not single anyone out.
+        let t = Values::Num(vec![1.0, 9.0, 9.0]);
+        assert_eq!(rare(&t, &Values::Num(vec![9.0, 1.0])), (2, 1));
+    }
+}
