@@ -45,7 +45,13 @@ impl AuditColumn {
             ColumnType::Datetime => {
                 chrono::DateTime::from_timestamp(v as i64, 0).map(|d| d.naive_utc().to_string()).unwrap_or_else(|| v.to_string())
             }
-            _ => format!("{v}"),
+            _ if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}"),
+            // Bin edges are arbitrary reals: a few significant digits read better.
+            _ => {
+                let digits = (4 - v.abs().log10().floor() as i32).clamp(0, 10) as usize;
+                let t = format!("{v:.digits$}");
+                if t.contains('.') { t.trim_end_matches('0').trim_end_matches('.').to_string() } else { t }
+            }
         }
     }
 

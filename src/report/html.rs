@@ -197,7 +197,7 @@ pub fn render(r: &Report) -> String {
 body{{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1180px;padding:18px 28px;color:#222}}\
 h1{{font-size:22px;margin:4px 0}}h2{{font-size:18px;margin:26px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}}\
 table{{border-collapse:collapse;margin:6px 0}}td,th{{padding:3px 10px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}}\
-th{{background:#f6f6f6}}td.n{{text-align:right;font-variant-numeric:tabular-nums}}td.note{{color:#666;font-size:12px}}\
+th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-align:right;font-variant-numeric:tabular-nums}}td.note{{color:#666;font-size:12px}}\
 .notice{{background:#fff4e5;border:1px solid #f0b36b;padding:10px 14px;border-radius:6px}}\
 .verdict{{display:inline-block;padding:6px 14px;border-radius:6px;font-weight:700;font-size:16px;color:#fff}}\
 .pass{{background:#2e7d32}}.fail{{background:#c62828}}.skipped{{background:#888}}\
@@ -258,7 +258,7 @@ th{{background:#f6f6f6}}td.n{{text-align:right;font-variant-numeric:tabular-nums
         };
         let _ = write!(
             h,
-            "<tr><td><span class=\"badge {class}\">{label}</span></td><td><code>{}</code></td><td>{rel} {}</td><td class=\"n\">{}</td><td class=\"note\">{}</td></tr>",
+            "<tr><td><span class=\"badge {class}\">{label}</span></td><td><code>{}</code></td><td class=\"r\">{rel} {}</td><td class=\"n\">{}</td><td class=\"note\">{}</td></tr>",
             xml(&g.gate.metric),
             g.gate.threshold,
             num(g.value),

@@ -1,0 +1,141 @@
+//! `privsynth audit` and `synth --audit-holdout` from the command line: reports, exit codes,
+//! gates, and clear errors for bad input.
+
+mod common;
+use common::{path_str, privsynth};
+
+const ADULT: &str = "data/adult/adult.csv";
+const SCHEMA: &str = "schemas/adult.yaml";
+const HEART: &str = "data/uci-heart-disease/processed.cleveland.data";
+const HEART_SCHEMA: &str = "schemas/heart.yaml";
+
+fn heart_split(dir: &std::path::Path) -> (String, String) {
+    let text = std::fs::read_to_string(common::root().join(HEART)).unwrap();
+    let rows: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    let (t, h) = (dir.join("train.data"), dir.join("holdout.data"));
+    let half = rows.len() / 2;
+    std::fs::write(&t, rows[..half].join("\n") + "\n").unwrap();
+    std::fs::write(&h, rows[half..].join("\n") + "\n").unwrap();
+    (path_str(&t).to_string(), path_str(&h).to_string())
+}
+
+#[test]
+fn synth_with_audit_holdout_writes_valid_reports_and_charges_only_the_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let r = privsynth(&[
+        "synth", ADULT, "--schema", SCHEMA, "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&p("s.csv")),
+        "--ledger", path_str(&p("l.jsonl")), "--seed", "4", "--audit-holdout", "0.5",
+        "--json", path_str(&p("a.json")), "--html", path_str(&p("a.html")), "--junit", path_str(&p("a.xml")), "-q",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("privsynth audit: PASS"), "{}", r.stdout);
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p("a.json")).unwrap()).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(common::root().join("schemas/audit-report.schema.json")).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    assert!(v.is_valid(&report), "{:?}", v.iter_errors(&report).map(|e| e.to_string()).collect::<Vec<_>>());
+    assert_eq!(report["verdict"], "pass");
+    // The split: the two parts partition the file's rows; the holdout is the asked-for half.
+    let (tr, ho) = (report["inputs"]["train"]["rows"].as_u64().unwrap(), report["inputs"]["holdout"]["rows"].as_u64().unwrap());
+    assert_eq!(tr + ho, 32_561);
+    assert!(ho.abs_diff(16_280) <= 1);
+    // A DP synthetic table copies nothing beyond the natural rate.
+    assert!(report["memorization"]["exact_match"]["excess"].as_f64().unwrap().abs() < 0.005);
+    // JUnit: one test case per gate.
+    let junit = std::fs::read_to_string(p("a.xml")).unwrap();
+    let gates = report["gates"].as_array().unwrap().len();
+    assert_eq!(junit.matches("<testcase ").count(), gates);
+    assert!(junit.starts_with("<?xml") && junit.contains("failures=\"0\""));
+    // HTML: self-contained, says what it is, has its plots.
+    let html = std::fs::read_to_string(p("a.html")).unwrap();
+    assert!(html.contains("For the data holder only") && html.matches("<svg").count() >= 15);
+    assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+    // The ledger records one fit that names the holdout.
+    let entries = privsynth_privacy::ledger::Ledger::new(&p("l.jsonl")).entries().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].command.contains("--audit-holdout 0.5"), "{}", entries[0].command);
+}
+
+#[test]
+fn audit_gates_exit_codes_and_junit_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, holdout) = heart_split(dir.path());
+    let p = |n: &str| dir.path().join(n);
+    let base = ["audit", "--schema", HEART_SCHEMA, "--train", &train, "--holdout", &holdout];
+    // A copy of train as "synthetic" fails (exit 1) and JUnit shows the failures.
+    let (j, c, g, h) = (p("j.xml"), p("c.json"), p("gates.yaml"), p("h.json"));
+    let mut args = base.to_vec();
+    args.extend(["--synthetic", &train, "--junit", path_str(&j), "--json", path_str(&c), "-q"]);
+    let r = privsynth(&args);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("GATES FAILED"));
+    let junit = std::fs::read_to_string(p("j.xml")).unwrap();
+    assert!(junit.contains("<failure") && junit.contains("memorization.exact_match.excess"));
+    // The holdout as "synthetic" passes (exit 0), with a gates file of one's own.
+    std::fs::write(
+        p("gates.yaml"),
+        "version: 1\ngates:\n  - {metric: memorization.exact_match.excess, direction: at_most, threshold: 0.01}\n  - {metric: reidentification.inference.risk, direction: at_most, threshold: 0.2, required: true}\n",
+    )
+    .unwrap();
+    let mut args = base.to_vec();
+    args.extend(["--synthetic", &holdout, "--gates", path_str(&g), "--seed", "9", "--json", path_str(&h)]);
+    let r = privsynth(&args);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p("h.json")).unwrap()).unwrap();
+    assert_eq!(report["gates"].as_array().unwrap().len(), 2);
+    assert_eq!(report["inputs"]["seed"], 9);
+    assert_eq!(report["inputs"]["secret"], "num");
+}
+
+#[test]
+fn audit_refuses_bad_input_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, holdout) = heart_split(dir.path());
+    let p = |n: &str| dir.path().join(n);
+    // No holdout: a usage error that says why it is needed.
+    let r = privsynth(&["audit", "--schema", HEART_SCHEMA, "--train", &train, "--synthetic", &holdout]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--holdout is required") && r.stderr.contains("memorization"), "{}", r.stderr);
+    // A synthetic cell of the wrong type names the file, row and column.
+    let text = std::fs::read_to_string(&holdout).unwrap();
+    let bad: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i == 4 { format!("sixty{}", &l[l.find(',').unwrap()..]) } else { l.to_string() })
+        .collect();
+    std::fs::write(p("bad.data"), bad.join("\n")).unwrap();
+    let json = p("never.json");
+    let r = privsynth(&["audit", "--schema", HEART_SCHEMA, "--train", &train, "--holdout", &holdout, "--synthetic", path_str(&p("bad.data")), "--json", path_str(&json)]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("bad.data") && r.stderr.contains("row 5") && r.stderr.contains("age"), "{}", r.stderr);
+    assert!(!json.exists(), "a failed run must leave no report");
+    // Gates: an unknown metric and a malformed file are usage errors, before any report.
+    for (body, want) in [
+        ("version: 1\ngates:\n  - {metric: memorization.exact.excess, direction: at_most, threshold: 0.1}\n", "memorization.exact.excess"),
+        ("version: 1\ngates:\n  - {metric: fidelity.tvd2_excess, direction: below, threshold: 0.1}\n", "not a valid gates file"),
+        ("version: 2\ngates: []\n", "version 2"),
+    ] {
+        std::fs::write(p("g.yaml"), body).unwrap();
+        let r = privsynth(&[
+            "audit", "--schema", HEART_SCHEMA, "--train", &train, "--holdout", &holdout, "--synthetic", &holdout,
+            "--gates", path_str(&p("g.yaml")), "--json", path_str(&json),
+        ]);
+        assert_eq!(r.code, 2, "{body}: {}", r.stderr);
+        assert!(r.stderr.contains(want), "{body}: {}", r.stderr);
+        assert!(!json.exists());
+    }
+    // Unknown columns for the threat model.
+    let r = privsynth(&["audit", "--schema", HEART_SCHEMA, "--train", &train, "--holdout", &holdout, "--synthetic", &holdout, "--qi", "age,nope"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("\"nope\""), "{}", r.stderr);
+    // synth: a fraction outside (0, 1), and report flags without an audit.
+    let out = p("s.csv");
+    let r = privsynth(&["synth", HEART, "--schema", HEART_SCHEMA, "--epsilon", "1", "-o", path_str(&out), "--audit-holdout", "1.5", "--ledger", path_str(&p("l.jsonl"))]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--audit-holdout"));
+    let r = privsynth(&["synth", HEART, "--schema", HEART_SCHEMA, "--epsilon", "1", "-o", path_str(&out), "--json", path_str(&json), "--ledger", path_str(&p("l.jsonl"))]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--audit-holdout"));
+    assert!(!out.exists() && !p("l.jsonl").exists(), "usage errors come before anything is charged or written");
+}
