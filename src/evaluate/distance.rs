@@ -335,7 +335,8 @@ mod tests {
                 let mut all = brute(qr, &cols);
                 all.sort_by(f32::total_cmp);
                 let want = (all[0], all.get(1).copied().unwrap_or(FAR));
-                assert!((got[i].0 - want.0).abs() < 1e-4 && (got[i].1 - want.1).abs() < 1e-4, "n={n} d={d} {got:?} {want:?}");
+                let close = |a: f32, b: f32| a == b || (a - b).abs() < 1e-4;
+                assert!(close(got[i].0, want.0) && close(got[i].1, want.1), "n={n} d={d} {got:?} {want:?}");
             }
         }
     }
