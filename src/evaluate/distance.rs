@@ -13,6 +13,8 @@ use rayon::prelude::*;
 
 pub const LANES: usize = 16;
 const FAR: f32 = f32::INFINITY;
+/// Padding lanes: far from every value and from the missing sentinel.
+const PAD: f32 = 3.0e30;
 
 /// A reference table laid out for the kernel.
 pub struct RefMatrix {
@@ -28,7 +30,7 @@ impl RefMatrix {
         let d = cols.len();
         let n = order.len();
         let nb = n.div_ceil(LANES);
-        let mut blocks = vec![[1.0e30f32; LANES]; nb * d];
+        let mut blocks = vec![[PAD; LANES]; nb * d];
         for (k, &i) in order.iter().enumerate() {
             let (b, l) = (k / LANES, k % LANES);
             for c in 0..d {
@@ -38,9 +40,164 @@ impl RefMatrix {
         RefMatrix { d, n, blocks }
     }
 
+    /// Rows in groups, each group starting a new block (padding lanes are never reported).
+    fn grouped(cols: &[&[f32]], groups: &[Vec<usize>]) -> (RefMatrix, Vec<u16>) {
+        let d = cols.len();
+        let nb: usize = groups.iter().map(|g| g.len().div_ceil(LANES)).sum();
+        let mut blocks = vec![[PAD; LANES]; nb * d];
+        let mut valid = vec![0u16; nb];
+        let mut b = 0;
+        for g in groups {
+            for chunk in g.chunks(LANES) {
+                for (l, &i) in chunk.iter().enumerate() {
+                    for c in 0..d {
+                        blocks[b * d + c][l] = cols[c][i];
+                    }
+                    valid[b] |= 1 << l;
+                }
+                b += 1;
+            }
+        }
+        let n = groups.iter().map(Vec::len).sum();
+        (RefMatrix { d, n, blocks }, valid)
+    }
+
     pub fn rows(&self) -> usize {
         self.n
     }
+}
+
+/// A reference table indexed for exact nearest-neighbour search: rows are grouped around
+/// pivots (seeded random reference rows), each group laid out in its own blocks with the range
+/// of its rows' distances to the pivot. Gower's summed distance is a metric, so
+/// `|d(q, p) - d(t, p)|` bounds `d(q, t)` from below: a query visits groups nearest pivot
+/// first and skips every block whose bound already exceeds its second-nearest distance. The
+/// result is exactly the brute-force result.
+pub struct Index {
+    m: RefMatrix,
+    valid: Vec<u16>,
+    pivots: RefMatrix,
+    /// Per pivot: its blocks `start..end`.
+    groups: Vec<(usize, usize)>,
+    /// Per block: min and max distance of its rows to their pivot.
+    ring: Vec<(f32, f32)>,
+}
+
+impl Index {
+    pub fn new(cols: &[&[f32]], seed: u64) -> Index {
+        let n = cols.first().map_or(0, |c| c.len());
+        let d = cols.len();
+        let k = ((n as f64).sqrt() / 2.0).clamp(1.0, 256.0) as usize;
+        let k = k.min(n.max(1));
+        let mut rows: Vec<usize> = (0..n).collect();
+        rows.sort_by_key(|&i| mix(seed ^ 0x1D ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        let pivot_rows: Vec<usize> = rows[..k.min(n)].to_vec();
+        let pivots = RefMatrix::new(cols, &pivot_rows);
+        let isa = isa();
+        // Nearest pivot of every row.
+        let assign: Vec<(usize, f32)> = (0..n)
+            .into_par_iter()
+            .with_min_len(64)
+            .map_init(Vec::new, |buf, i| {
+                let q: Vec<f32> = (0..d).map(|c| cols[c][i]).collect();
+                buf.resize(pivots.n, 0.0);
+                all_one(isa, &q, &pivots, buf);
+                let (mut best, mut bd) = (0, FAR);
+                for (p, &x) in buf.iter().enumerate() {
+                    if x < bd {
+                        best = p;
+                        bd = x;
+                    }
+                }
+                (best, bd)
+            })
+            .collect();
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); pivots.n];
+        for (i, &(p, _)) in assign.iter().enumerate() {
+            members[p].push(i);
+        }
+        for g in &mut members {
+            g.sort_by(|&a, &b| assign[a].1.total_cmp(&assign[b].1));
+        }
+        let (m, valid) = RefMatrix::grouped(cols, &members);
+        let mut groups = Vec::with_capacity(members.len());
+        let mut ring = Vec::new();
+        let mut b = 0;
+        for g in &members {
+            let start = b;
+            for chunk in g.chunks(LANES) {
+                let (lo, hi) = chunk.iter().fold((FAR, 0.0f32), |(lo, hi), &i| (lo.min(assign[i].1), hi.max(assign[i].1)));
+                ring.push((lo, hi));
+                b += 1;
+            }
+            groups.push((start, b));
+        }
+        Index { m, valid, pivots, groups, ring }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.m.n
+    }
+}
+
+#[inline(always)]
+fn top2_indexed(q: &[f32], ix: &Index, to_pivots: &[f32]) -> (f32, f32) {
+    let r = &ix.m;
+    let d = r.d;
+    let mut m1 = [FAR; LANES];
+    let mut m2 = [FAR; LANES];
+    let mut thr = FAR;
+    const CHUNK: usize = 4;
+    let mut order: Vec<usize> = (0..ix.groups.len()).collect();
+    order.sort_by(|&a, &b| to_pivots[a].total_cmp(&to_pivots[b]));
+    let mut visited = 0usize;
+    for p in order {
+        let dp = to_pivots[p];
+        let (start, end) = ix.groups[p];
+        for b in start..end {
+            let (lo, hi) = ix.ring[b];
+            // Triangle inequality: every row t of the block has d(q,t) >= |d(q,p) - d(t,p)|.
+            // (A margin absorbs f32 rounding in the bound.)
+            if (dp - hi).max(lo - dp) - 1e-3 >= thr {
+                continue;
+            }
+            let blk = &r.blocks[b * d..(b + 1) * d];
+            let mut acc = [0.0f32; LANES];
+            let mut abandoned = false;
+            let mut c = 0;
+            while c < d {
+                let to = (c + CHUNK).min(d);
+                accumulate(q, blk, c, to, &mut acc);
+                c = to;
+                if c < d && acc.iter().fold(FAR, |m, &a| lt(m, a)) >= thr {
+                    abandoned = true;
+                    break;
+                }
+            }
+            if abandoned {
+                continue;
+            }
+            let valid = ix.valid[b];
+            if valid != u16::MAX {
+                for (l, a) in acc.iter_mut().enumerate() {
+                    if valid >> l & 1 == 0 {
+                        *a = FAR;
+                    }
+                }
+            }
+            for l in 0..LANES {
+                m2[l] = lt(m2[l], gt(m1[l], acc[l]));
+                m1[l] = lt(m1[l], acc[l]);
+            }
+            visited += 1;
+            if visited < 8 || visited % 4 == 0 {
+                thr = second_smallest(&m1, &m2);
+            }
+        }
+        thr = second_smallest(&m1, &m2);
+    }
+    let best = m1.iter().fold(FAR, |m, &a| lt(m, a));
+    (best, second_smallest(&m1, &m2))
 }
 
 /// Query rows, row-major.
@@ -180,6 +337,16 @@ mod simd {
     }
 
     #[target_feature(enable = "avx512f,avx512vl")]
+    pub fn top2_indexed_avx512(q: &[f32], ix: &Index, p: &[f32]) -> (f32, f32) {
+        top2_indexed(q, ix, p)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub fn top2_indexed_avx2(q: &[f32], ix: &Index, p: &[f32]) -> (f32, f32) {
+        top2_indexed(q, ix, p)
+    }
+
+    #[target_feature(enable = "avx512f,avx512vl")]
     pub fn all_avx512(q: &[f32], r: &RefMatrix, out: &mut [f32]) {
         all_impl(q, r, out)
     }
@@ -225,7 +392,11 @@ fn top2_one(isa: Isa, q: &[f32], r: &RefMatrix) -> (f32, f32) {
 
 /// Distances from query row `q` to every reference row, into `out` (length `r.rows()`).
 pub fn all_distances(q: &[f32], r: &RefMatrix, out: &mut [f32]) {
-    match isa() {
+    all_one(isa(), q, r, out)
+}
+
+fn all_one(isa: Isa, q: &[f32], r: &RefMatrix, out: &mut [f32]) {
+    match isa {
         // SAFETY: the features were detected on this CPU.
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => unsafe { simd::all_avx512(q, r, out) },
@@ -241,6 +412,30 @@ pub fn top2(q: &Queries, r: &RefMatrix) -> Vec<(f32, f32)> {
     assert_eq!(q.d, r.d, "query and reference have different columns");
     let isa = isa();
     (0..q.len()).into_par_iter().with_min_len(32).map(|i| top2_one(isa, q.row(i), r)).collect()
+}
+
+/// Nearest and second-nearest distance (sums over columns) of every query row to an indexed
+/// reference, multi-threaded; exactly the brute-force values.
+pub fn top2_index(q: &Queries, ix: &Index) -> Vec<(f32, f32)> {
+    assert_eq!(q.d, ix.m.d, "query and reference have different columns");
+    let isa = isa();
+    (0..q.len())
+        .into_par_iter()
+        .with_min_len(16)
+        .map_init(Vec::new, |buf, i| {
+            let row = q.row(i);
+            buf.resize(ix.pivots.n, 0.0);
+            all_one(isa, row, &ix.pivots, buf);
+            match isa {
+                // SAFETY: the features were detected on this CPU by `isa()`.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => unsafe { simd::top2_indexed_avx512(row, ix, buf) },
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => unsafe { simd::top2_indexed_avx2(row, ix, buf) },
+                Isa::Portable => top2_indexed(row, ix, buf),
+            }
+        })
+        .collect()
 }
 
 /// Column visiting order for abandoning early: the columns on which random pairs of reference
@@ -331,6 +526,8 @@ mod tests {
             let qrefs: Vec<&[f32]> = qcols.iter().map(Vec::as_slice).collect();
             let q = Queries::new(&qrefs, &(0..queries.len()).collect::<Vec<_>>());
             let got = top2(&q, &r);
+            let ix = Index::new(&refs, 5);
+            assert_eq!(got, top2_index(&q, &ix), "indexed search must equal the brute-force scan");
             for (i, qr) in queries.iter().enumerate() {
                 let mut all = brute(qr, &cols);
                 all.sort_by(f32::total_cmp);

@@ -28,7 +28,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings { trees: 100, depth: 3, learning_rate: 0.1, bins: 32, min_leaf: 20, folds: 3, max_rows_per_class: 10_000 }
+        Settings { trees: 50, depth: 3, learning_rate: 0.2, bins: 32, min_leaf: 20, folds: 3, max_rows_per_class: 10_000 }
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::distance::{self, Queries, RefMatrix, mix};
+use super::distance::{self, Index, Queries, mix};
 use super::frame::{Frame, Frames, Values, gower_scaled};
 
 #[derive(Debug, Clone, Serialize)]
@@ -184,28 +184,16 @@ pub fn neighbours(f: &Frames, seed: u64) -> Neighbours {
         order.iter().map(|&c| cols[c]).collect()
     }
     let (t, h, s) = (reorder(&t, &order), reorder(&h, &order), reorder(&s, &order));
-    // Reference rows sorted lexicographically, most discriminating column first, so that a block
-    // of 16 holds similar rows and is abandoned as a whole.
-    let sorted = |cols: &[&[f32]]| -> Vec<usize> {
-        let n = cols.first().map_or(0, |c| c.len());
-        let mut idx: Vec<usize> = (0..n).collect();
-        idx.par_sort_by(|&a, &b| {
-            for c in cols {
-                match c[a].total_cmp(&c[b]) {
-                    std::cmp::Ordering::Equal => continue,
-                    o => return o,
-                }
-            }
-            std::cmp::Ordering::Equal
-        });
-        idx
-    };
-    let rt = RefMatrix::new(&t, &sorted(&t));
-    let rh = RefMatrix::new(&h, &sorted(&h));
+    let rt = Index::new(&t, seed ^ 1);
+    let rh = Index::new(&h, seed ^ 2);
     let qs = Queries::new(&s, &(0..f.synthetic.rows).collect::<Vec<_>>());
     let qh = Queries::new(&h, &(0..f.holdout.rows).collect::<Vec<_>>());
     let scale = |v: Vec<(f32, f32)>| v.into_iter().map(|(a, b)| (a as f64 / d as f64, b as f64 / d as f64)).collect::<Vec<_>>();
-    Neighbours { s_t: scale(distance::top2(&qs, &rt)), s_h: scale(distance::top2(&qs, &rh)), h_t: scale(distance::top2(&qh, &rt)) }
+    Neighbours {
+        s_t: scale(distance::top2_index(&qs, &rt)),
+        s_h: scale(distance::top2_index(&qs, &rh)),
+        h_t: scale(distance::top2_index(&qh, &rt)),
+    }
 }
 
 pub fn dcr(f: &Frames, nb: &Neighbours, seed: u64, replicates: usize) -> Dcr {
