@@ -421,7 +421,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Audit(a) => {
             let Some(holdout) = &a.holdout else {
                 return Err(Error::Usage(
-                    "--holdout is required: real rows of the same population that the generator never saw. Without                      them no measure can tell memorization from generalisation (a copy of the training data scores                      best on every fidelity metric). Keep a holdout when fitting, or let `synth --audit-holdout                      FRACTION` set one aside and audit in one step."
+                    "--holdout is required: real rows of the same population that the generator never saw. Without \
+                     them no measure can tell memorization from generalisation (a copy of the training data scores \
+                     best on every fidelity metric). Keep a holdout when fitting, or let `synth --audit-holdout \
+                     FRACTION` set one aside and audit in one step."
                         .into(),
                 ));
             };

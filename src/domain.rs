@@ -435,6 +435,24 @@ impl ColumnCodec {
         }
     }
 
+    /// Points of a typed (Parquet, IPC) number, date or datetime column on the numeric line;
+    /// None when the column is text (CSV) and must be parsed cell by cell.
+    fn native_points(&self, s: &Series) -> PolarsResult<Option<Vec<Option<f64>>>> {
+        Ok(match (self.kind, s.dtype()) {
+            (ColumnType::Integer | ColumnType::Float, dt) if dt.is_primitive_numeric() => {
+                Some(s.cast(&DataType::Float64)?.f64()?.iter().collect())
+            }
+            (ColumnType::Date, DataType::Date | DataType::Datetime(_, _)) => {
+                Some(s.cast(&DataType::Date)?.cast(&DataType::Int32)?.i32()?.iter().map(|d| d.map(f64::from)).collect())
+            }
+            (ColumnType::Datetime, DataType::Datetime(_, _) | DataType::Date) => {
+                let ms = s.cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?.cast(&DataType::Int64)?;
+                Some(ms.i64()?.iter().map(|m| m.map(|m| m.div_euclid(1000) as f64)).collect())
+            }
+            _ => None,
+        })
+    }
+
     /// Read a column's cells as values rather than codes, for the audit: numbers, dates and
     /// datetimes on their numeric line, categories by their canonical label (so `4.0` reads as
     /// category `4`), values outside the domain as they are (the audit must see whatever a
@@ -442,19 +460,7 @@ impl ColumnCodec {
     /// column's type instead of the values.
     pub fn read_cells(&self, s: &Series, mut cell: impl FnMut(Cell<'_>)) -> PolarsResult<std::result::Result<(), usize>> {
         let numeric_kind = matches!(self.kind, ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime);
-        let native: Option<Vec<Option<f64>>> = match (numeric_kind, self.kind, s.dtype()) {
-            (true, ColumnType::Integer | ColumnType::Float, dt) if dt.is_primitive_numeric() => {
-                Some(s.cast(&DataType::Float64)?.f64()?.iter().collect())
-            }
-            (true, ColumnType::Date, DataType::Date | DataType::Datetime(_, _)) => {
-                Some(s.cast(&DataType::Date)?.cast(&DataType::Int32)?.i32()?.iter().map(|d| d.map(f64::from)).collect())
-            }
-            (true, ColumnType::Datetime, DataType::Datetime(_, _) | DataType::Date) => {
-                let ms = s.cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?.cast(&DataType::Int64)?;
-                Some(ms.i64()?.iter().map(|m| m.map(|m| m.div_euclid(1000) as f64)).collect())
-            }
-            _ => None,
-        };
+        let native = if numeric_kind { self.native_points(s)? } else { None };
         if let Some(points) = native {
             for (row, v) in points.into_iter().enumerate() {
                 match v {
@@ -526,19 +532,7 @@ impl ColumnCodec {
             }
         };
         // Typed columns (Parquet, IPC) are read natively onto the numeric line.
-        let native: Option<Vec<Option<f64>>> = match (&self.domain, s.dtype()) {
-            (ColumnDomain::Binned { kind: ColumnType::Integer | ColumnType::Float, .. }, dt) if dt.is_primitive_numeric() => {
-                Some(s.cast(&DataType::Float64)?.f64()?.iter().collect())
-            }
-            (ColumnDomain::Binned { kind: ColumnType::Date, .. }, DataType::Date | DataType::Datetime(_, _)) => {
-                Some(s.cast(&DataType::Date)?.cast(&DataType::Int32)?.i32()?.iter().map(|d| d.map(f64::from)).collect())
-            }
-            (ColumnDomain::Binned { kind: ColumnType::Datetime, .. }, DataType::Datetime(_, _) | DataType::Date) => {
-                let ms = s.cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?.cast(&DataType::Int64)?;
-                Some(ms.i64()?.iter().map(|m| m.map(|m| m.div_euclid(1000) as f64)).collect())
-            }
-            _ => None,
-        };
+        let native = if matches!(self.domain, ColumnDomain::Binned { .. }) { self.native_points(s)? } else { None };
         if let Some(points) = native {
             for (row, v) in points.into_iter().enumerate() {
                 let r = match v {

@@ -5,9 +5,10 @@
 //! `sum_c min(|a_c - b_c|, 1)` (divide by the number of columns for Gower's mean). The reference
 //! table is stored in blocks of 16 rows, column-major inside a block, so one query row is compared
 //! with 16 reference rows per vector instruction; the kernel is compiled for AVX-512 and AVX2 and
-//! chosen at run time. Nearest-neighbour scans abandon a block once every row in it is already
-//! farther than the current second-nearest (columns are visited most-discriminating first), which
-//! leaves the result exactly that of the brute-force scan: partial sums only grow.
+//! chosen at run time. Nearest-neighbour searches go through an exact pivot [`Index`]: blocks are
+//! skipped by the triangle inequality, and abandoned once every row in them is already farther
+//! than the current second-nearest (columns visited most-discriminating first). The result is
+//! exactly that of a brute-force scan: bounds are lower bounds and partial sums only grow.
 
 use rayon::prelude::*;
 
@@ -252,51 +253,6 @@ fn accumulate(q: &[f32], blk: &[[f32; LANES]], from: usize, to: usize, acc: &mut
     }
 }
 
-/// Nearest and second-nearest distance of one query row (brute force with block abandoning).
-#[inline(always)]
-fn top2_impl(q: &[f32], r: &RefMatrix) -> (f32, f32) {
-    let d = r.d;
-    let nb = r.n.div_ceil(LANES);
-    let mut m1 = [FAR; LANES];
-    let mut m2 = [FAR; LANES];
-    let mut thr = FAR;
-    const CHUNK: usize = 4;
-    for b in 0..nb {
-        let blk = &r.blocks[b * d..(b + 1) * d];
-        let mut acc = [0.0f32; LANES];
-        let mut abandoned = false;
-        let mut c = 0;
-        while c < d {
-            let to = (c + CHUNK).min(d);
-            accumulate(q, blk, c, to, &mut acc);
-            c = to;
-            if c < d && acc.iter().fold(FAR, |m, &a| lt(m, a)) >= thr {
-                abandoned = true;
-                break;
-            }
-        }
-        if abandoned {
-            continue;
-        }
-        if b == nb - 1 {
-            for (l, a) in acc.iter_mut().enumerate() {
-                if b * LANES + l >= r.n {
-                    *a = FAR;
-                }
-            }
-        }
-        for l in 0..LANES {
-            m2[l] = lt(m2[l], gt(m1[l], acc[l]));
-            m1[l] = lt(m1[l], acc[l]);
-        }
-        if b % 4 == 3 || b < 4 {
-            thr = second_smallest(&m1, &m2);
-        }
-    }
-    let best = m1.iter().fold(FAR, |m, &a| lt(m, a));
-    (best, second_smallest(&m1, &m2))
-}
-
 /// Second smallest value of the union of per-lane top-2 lists.
 fn second_smallest(m1: &[f32; LANES], m2: &[f32; LANES]) -> f32 {
     let (mut a, mut b) = (FAR, FAR);
@@ -325,16 +281,6 @@ fn all_impl(q: &[f32], r: &RefMatrix, out: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 mod simd {
     use super::*;
-
-    #[target_feature(enable = "avx512f,avx512vl")]
-    pub fn top2_avx512(q: &[f32], r: &RefMatrix) -> (f32, f32) {
-        top2_impl(q, r)
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub fn top2_avx2(q: &[f32], r: &RefMatrix) -> (f32, f32) {
-        top2_impl(q, r)
-    }
 
     #[target_feature(enable = "avx512f,avx512vl")]
     pub fn top2_indexed_avx512(q: &[f32], ix: &Index, p: &[f32]) -> (f32, f32) {
@@ -379,17 +325,6 @@ fn isa() -> Isa {
     Isa::Portable
 }
 
-fn top2_one(isa: Isa, q: &[f32], r: &RefMatrix) -> (f32, f32) {
-    match isa {
-        // SAFETY: the features were detected on this CPU by `isa()`.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { simd::top2_avx512(q, r) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { simd::top2_avx2(q, r) },
-        Isa::Portable => top2_impl(q, r),
-    }
-}
-
 /// Distances from query row `q` to every reference row, into `out` (length `r.rows()`).
 pub fn all_distances(q: &[f32], r: &RefMatrix, out: &mut [f32]) {
     all_one(isa(), q, r, out)
@@ -404,14 +339,6 @@ fn all_one(isa: Isa, q: &[f32], r: &RefMatrix, out: &mut [f32]) {
         Isa::Avx2 => unsafe { simd::all_avx2(q, r, out) },
         Isa::Portable => all_impl(q, r, out),
     }
-}
-
-/// Nearest and second-nearest distance (sums over columns) of every query row to the
-/// reference, multi-threaded. With one reference row the second is infinite.
-pub fn top2(q: &Queries, r: &RefMatrix) -> Vec<(f32, f32)> {
-    assert_eq!(q.d, r.d, "query and reference have different columns");
-    let isa = isa();
-    (0..q.len()).into_par_iter().with_min_len(32).map(|i| top2_one(isa, q.row(i), r)).collect()
 }
 
 /// Nearest and second-nearest distance (sums over columns) of every query row to an indexed
@@ -503,7 +430,7 @@ mod tests {
     }
 
     #[test]
-    fn top2_equals_brute_force() {
+    fn indexed_top2_equals_brute_force() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         for (n, d) in [(1, 3), (2, 1), (17, 5), (100, 9), (333, 20)] {
             // Mixed columns: scaled numbers, categorical codes (even numbers) and missing.
@@ -519,15 +446,11 @@ mod tests {
                 })
                 .collect();
             let refs: Vec<&[f32]> = cols.iter().map(Vec::as_slice).collect();
-            let order: Vec<usize> = (0..n).rev().collect();
-            let r = RefMatrix::new(&refs, &order);
             let queries: Vec<Vec<f32>> = (0..20).map(|i| cols.iter().map(|c| c[(i * 7) % n] + if i % 2 == 0 { 0.0 } else { 0.1 }).collect()).collect();
             let qcols: Vec<Vec<f32>> = (0..d).map(|c| queries.iter().map(|q| q[c]).collect()).collect();
             let qrefs: Vec<&[f32]> = qcols.iter().map(Vec::as_slice).collect();
             let q = Queries::new(&qrefs, &(0..queries.len()).collect::<Vec<_>>());
-            let got = top2(&q, &r);
-            let ix = Index::new(&refs, 5);
-            assert_eq!(got, top2_index(&q, &ix), "indexed search must equal the brute-force scan");
+            let got = top2_index(&q, &Index::new(&refs, 5));
             for (i, qr) in queries.iter().enumerate() {
                 let mut all = brute(qr, &cols);
                 all.sort_by(f32::total_cmp);

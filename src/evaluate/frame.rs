@@ -182,10 +182,8 @@ impl Frames {
                             Cell::Missing if numeric => nums.push(f64::NAN),
                             Cell::Missing => cats.push(0),
                             Cell::Point(x) => nums.push(x),
-                            Cell::Label(l) if numeric => {
-                                let _ = l;
-                                kind_error = true;
-                            }
+                            // Only a boolean-typed file column gives labels for a numeric column.
+                            Cell::Label(_) if numeric => kind_error = true,
                             Cell::Label(l) => {
                                 let code = match dict.get(l) {
                                     Some(&k) => k,
