@@ -3,14 +3,17 @@
 //! Modules follow the data's path: the public [`schema`], reading real records ([`data`]), their
 //! encoding into a small discrete [`domain`], counting [`marginals`], the [`mechanism`]s that
 //! select and measure marginals (MST, AIM), and the graphical [`model`] estimated from them and
-//! sampled. Noise, accounting and the ledger live in the separate `privsynth-privacy` crate.
+//! sampled into a [`synthetic`] table, whose text columns the optional [`llm`] stage writes from
+//! DP-safe prompts. Noise, accounting and the ledger live in the separate `privsynth-privacy` crate.
 //! The [`cli`] ties the commands together; [`error`] holds the messages and exit codes users see.
 
 pub mod cli;
 pub mod data;
 pub mod domain;
 pub mod error;
+pub mod llm;
 pub mod marginals;
 pub mod mechanism;
 pub mod model;
 pub mod schema;
+pub mod synthetic;

@@ -380,7 +380,7 @@ fn compile_one(table: &Table, columns: &[String], rule: &Constraint) -> Result<T
                         "true" | "t" | "yes" | "y" | "1" => Match::Bool(true),
                         _ => return Err(format!("{v:?} is not true or false (column {name:?})")),
                     },
-                    (k, Condition::Equals(v)) if k == ColumnType::Integer => {
+                    (ColumnType::Integer, Condition::Equals(v)) => {
                         let x = point(c, v)?;
                         Match::Between(x, x)
                     }
