@@ -333,6 +333,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Synth(a) => {
             // The LLM options are checked and the server reached before any budget is spent.
             let llm = a.llm.prepare()?;
+            if llm.is_some() && a.common.allow_data_domains {
+                return Err(Error::Usage(
+                    "--allow-data-domains cannot be combined with the LLM stage: domains read from the data are not public and may not be sent to an LLM".into(),
+                ));
+            }
             let (model, _lock) = fit(&a.common, cli.quiet)?;
             if let Some(p) = &a.model_out {
                 let json = model.to_json()?;
@@ -660,7 +665,7 @@ fn sample_and_write(
     for line in rejections.summary() {
         eprintln!("{line}");
     }
-    llm_args.run(llm, model, &mut synth)?;
+    llm_args.run(llm, model, &mut synth, quiet)?;
     let mut df = synth.into_frame()?;
     data::write(&mut df, output, &model.table.csv)?;
     eprintln!("sample: wrote {} rows x {} columns to {} in {:.1} s (seed {seed})", df.height(), df.width(), output.display(), started.elapsed().as_secs_f64());

@@ -182,15 +182,25 @@ fn without_a_server_text_columns_are_empty_and_llm_options_fail_before_spending(
 fn faults_are_retried_or_rejected_and_counted() {
     let f = fitted();
     let server = FakeLlm::start();
-    // One worker, so the faults meet the first batch in order: four are retried (429 and 503
-    // after their Retry-After, 500 and the timeout after a backoff), then three answers are
-    // rejected, which exhausts the batch's re-asks: its cells stay empty and the run goes on.
-    server.script([Fault::TooMany(1), Fault::Unavailable, Fault::ServerError, Fault::Stall(Duration::from_millis(2500)), Fault::Truncated, Fault::InvalidJson, Fault::SchemaViolation]);
+    // One worker, so the faults meet the first batch in order: five are retried (429 and 503
+    // after their Retry-After; 500, a dropped connection and the timeout after a backoff), then
+    // three answers are rejected, which exhausts the batch's re-asks: its cells stay empty and
+    // the run goes on.
+    server.script([
+        Fault::TooMany(1),
+        Fault::Unavailable,
+        Fault::ServerError,
+        Fault::Hangup,
+        Fault::Stall(Duration::from_millis(2500)),
+        Fault::Truncated,
+        Fault::InvalidJson,
+        Fault::SchemaViolation,
+    ]);
     let started = Instant::now();
     let r = f.sample(&server, "s.csv", &["--rows", "20", "--llm-batch", "10", "--llm-timeout", "1", "--llm-concurrency", "1", "--llm-no-cache"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     for needle in [
-        "retried: 4 (http_429 1, http_500 1, http_503 1, timeout 1)",
+        "retried: 5 (connection 1, http_429 1, http_500 1, http_503 1, timeout 1)",
         "1 accepted, 3 rejected (invalid_json 1, schema 1, truncated 1)",
         "10 of 20 record(s) written",
         "1 batch(es) given up",
@@ -201,13 +211,13 @@ fn faults_are_retried_or_rejected_and_counted() {
     assert!(rows[..10].iter().all(|r| r["CITY"].is_none()) && rows[10..].iter().all(|r| r["CITY"].is_some()));
     // Retry-After is honoured: the request after the 429 and after the 503 waited a second.
     let chats = server.chats();
-    assert_eq!(chats.len(), 8, "seven faults, then the second batch");
+    assert_eq!(chats.len(), 9, "eight faults, then the second batch");
     for fault in [Fault::TooMany(1), Fault::Unavailable] {
         let i = chats.iter().position(|c| c.fault == fault).unwrap();
         let gap = chats[i + 1].at.duration_since(chats[i].at);
         assert!(gap >= Duration::from_millis(950), "{fault:?} then {gap:?}");
     }
-    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(started.elapsed() < Duration::from_secs(25));
 }
 
 #[test]
@@ -431,6 +441,12 @@ fn llm_constraints_proposes_rules_for_review_and_turns_down_bad_ones() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("source: data") && r.stderr.contains("may not be sent to an LLM"), "{}", r.stderr);
     assert_eq!(server.chats().len(), n, "nothing was sent");
+    // Nor may a fit that overrides the refusal of such domains feed the LLM stage; refused
+    // before any budget is spent.
+    let ledger = dir.path().join("l.jsonl");
+    let r = privsynth(&["synth", DATA, "--schema", path_str(&inferred), "--allow-data-domains", "--epsilon", "1", "-o", path_str(&dir.path().join("s.csv")), "--ledger", path_str(&ledger), "--llm-url", &server.url, "--llm-model", "fake-model"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--allow-data-domains cannot be combined with the LLM stage") && !ledger.exists(), "{}", r.stderr);
 }
 
 /// Unique markers planted in the real table: in a text column, in identifiers, and as a

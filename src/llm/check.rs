@@ -61,7 +61,7 @@ pub fn check(client: &Client, synth: &mut SyntheticTable, stats: &ReleasedStats,
     let mut report = CheckReport { records: rows.len(), ..Default::default() };
     let batches: Vec<&[SyntheticRow]> = rows.chunks(batch.max(1)).collect();
     let table = synth.table().clone();
-    let answers = client.run_all(batches.clone(), |chunk| {
+    let answers = client.run_all("check", batches.clone(), |chunk| {
         let req = prompt::check_request(&table, stats, chunk, temperature)?;
         client.ask(&req, |v| parse(v, chunk))
     })?;

@@ -296,6 +296,8 @@ pub struct Client {
     /// Recent outcomes for the error-rate stop: `None` = accepted, `Some(reason)` = failed.
     recent: Mutex<(usize, VecDeque<Option<&'static str>>)>,
     stopped: AtomicBool,
+    /// Show a progress bar on a terminal.
+    progress: AtomicBool,
 }
 
 /// Parse `Retry-After`: seconds, or an HTTP date.
@@ -348,7 +350,13 @@ impl Client {
             transcript: Mutex::new(vec![]),
             recent: Mutex::new((0, VecDeque::new())),
             stopped: AtomicBool::new(false),
+            progress: AtomicBool::new(false),
         }
+    }
+
+    /// Show a progress bar of jobs while [`Client::run_all`] works (only on a terminal).
+    pub fn show_progress(&self, on: bool) {
+        self.progress.store(on, Ordering::SeqCst);
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -633,8 +641,16 @@ impl Client {
 
     /// Run `f` on every job with at most `concurrency` at once; results in job order. The first
     /// error stops the others.
-    pub fn run_all<J: Send, T: Send>(&self, jobs: Vec<J>, f: impl Fn(J) -> Result<T> + Sync) -> Result<Vec<T>> {
+    pub fn run_all<J: Send, T: Send>(&self, what: &str, jobs: Vec<J>, f: impl Fn(J) -> Result<T> + Sync) -> Result<Vec<T>> {
         let n = jobs.len();
+        use std::io::IsTerminal;
+        let bar = if self.progress.load(Ordering::SeqCst) && std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::new(n as u64)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} batches [{elapsed}<{eta}]").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        bar.set_message(format!("LLM {what}"));
         let queue = Mutex::new(jobs.into_iter().enumerate().collect::<VecDeque<_>>());
         let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
         let first_error: Mutex<Option<Error>> = Mutex::new(None);
@@ -646,7 +662,9 @@ impl Client {
                             break;
                         }
                         let Some((i, job)) = lock(&queue).pop_front() else { break };
-                        match f(job) {
+                        let r = f(job);
+                        bar.inc(1);
+                        match r {
                             Ok(t) => lock(&results)[i] = Some(t),
                             Err(e) => {
                                 self.stopped.store(true, Ordering::SeqCst);
@@ -662,6 +680,7 @@ impl Client {
                 });
             }
         });
+        bar.finish_and_clear();
         if let Some(e) = first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
             return Err(e);
         }

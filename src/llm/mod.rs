@@ -176,7 +176,7 @@ impl StageArgs {
 
     /// Run the stage on freshly sampled records: text columns, then the optional check. The
     /// transcript is written even when the stage stops with an error.
-    pub fn run(&self, client: Option<&Client>, model: &ModelFile, synth: &mut SyntheticTable) -> Result<()> {
+    pub fn run(&self, client: Option<&Client>, model: &ModelFile, synth: &mut SyntheticTable, quiet: bool) -> Result<()> {
         let texts: Vec<String> = text_columns(&model.table).iter().map(|c| c.name.clone()).collect();
         let Some(client) = client else {
             if !texts.is_empty() {
@@ -187,6 +187,7 @@ impl StageArgs {
             }
             return Ok(());
         };
+        client.show_progress(!quiet);
         let t = self.connect.llm_temperature;
         let result = (|| -> Result<Vec<String>> {
             let stats = ReleasedStats::from_model(model)?;

@@ -499,3 +499,77 @@ pub fn constraints_request(table: &Table, temperature: f64) -> Result<ChatReques
     );
     Ok(ChatRequest { purpose: Purpose::Constraints, system, user, schema, envelope, max_tokens: 4096, temperature })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::estimate::Measurement;
+    use crate::model::file::{ModelFile, Privacy};
+    use crate::schema::Schema;
+
+    const SCHEMA: &str = r#"
+version: 1
+tables:
+  - name: t
+    columns:
+      - {name: dx, type: categorical, domain: {categories: [a, b, c, d, e]}}
+      - {name: age, type: integer, domain: {bounds: [0, 99], bins: 2}}
+      - {name: note, type: text, description: "A short note.", llm: {prompt: "Note on {name} ({unit}): {description}", max_chars: 500}}
+"#;
+
+    fn model(table: &Table) -> ModelFile {
+        ModelFile {
+            format: "privsynth-model".into(),
+            version: 1,
+            tool: "test".into(),
+            mechanism: "mst".into(),
+            table: table.clone(),
+            columns: vec!["dx".into(), "age".into()],
+            sizes: vec![5, 2],
+            // dx: a and b kept, c/d/e merged into one rare value.
+            compression: vec![vec![vec![0], vec![1], vec![2, 3, 4]], vec![vec![0], vec![1]]],
+            measurements: vec![
+                // A merged cell is measured with weight 1/sqrt(3): y = w * count + noise.
+                Measurement { attrs: vec![0], weights: vec![1.0, 1.0, 1.0 / 3f64.sqrt()], y: vec![50.0, -4.0, 30.0 / 3f64.sqrt()], sigma: 2.0 },
+                Measurement { attrs: vec![1], weights: vec![], y: vec![10.0, 30.0], sigma: 5.0 },
+                Measurement { attrs: vec![1], weights: vec![], y: vec![20.0, 20.0], sigma: 9.0 },
+                Measurement { attrs: vec![0, 1], weights: vec![], y: vec![1.0; 6], sigma: 1.0 },
+            ],
+            structure: vec![],
+            cliques: vec![],
+            potentials: vec![],
+            total: 80.0,
+            privacy: Privacy { epsilon: 1.0, delta: 1e-9, rho: 0.01, releases: vec![] },
+        }
+    }
+
+    #[test]
+    fn statistics_are_the_released_one_way_measurements() {
+        let s = Schema::from_yaml(SCHEMA, "s").unwrap();
+        let t = s.table(None).unwrap();
+        let text = ReleasedStats::from_model(&model(t)).unwrap().describe(&["dx", "age"]);
+        // dx: counts 50, 0 (negative noise floored), 30 (the merged cell, un-weighted) -> 62.5%, 37.5%, 0%.
+        assert!(text.contains("- dx: a 62.5%, c / d / e 37.5%, b 0.0% (Gaussian noise sd 2.0"), "{text}");
+        // age: the more precise of two measurements (sigma 5), bins labelled by their values.
+        assert!(text.contains("- age: 50 to 99 75.0%, 0 to 49 25.0% (Gaussian noise sd 5.0 records per value, rho 2.00e-2)"), "{text}");
+        assert!(text.contains("epsilon 1.000, delta 1.0e-9") && text.contains("about 80 records"), "{text}");
+        assert_eq!(ReleasedStats::from_model(&model(t)).unwrap().describe(&["age"]).matches("\n- ").count(), 1, "only the columns asked for");
+    }
+
+    #[test]
+    fn templates_limits_and_the_data_domain_refusal() {
+        let s = Schema::from_yaml(SCHEMA, "s").unwrap();
+        let t = s.table(None).unwrap();
+        let cols = TextColumn::of_table(t, 200);
+        assert_eq!(cols.len(), 1);
+        assert_eq!(cols[0].instruction, "Note on note (): A short note.");
+        assert_eq!(cols[0].max_chars(), 200, "the command line caps the column's own limit");
+        assert_eq!(cols[0].context, ["dx", "age"]);
+        let mut leaky = t.clone();
+        leaky.columns[0].domain.as_mut().unwrap().source = DomainSource::Data;
+        let e = constraints_request(&leaky, 0.0).unwrap_err().to_string();
+        assert!(e.contains("dx") && e.contains("may not be sent"), "{e}");
+        let r = constraints_request(t, 0.0).unwrap();
+        assert!(r.user().contains("[one of: a, b, c, d, e]") && !r.system().contains("statistics"));
+    }
+}

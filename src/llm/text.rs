@@ -82,7 +82,7 @@ pub fn fill(client: &Client, synth: &mut SyntheticTable, stats: &ReleasedStats, 
     let batches: Vec<&[SyntheticRow]> = rows.chunks(batch.max(1)).collect();
     report.batches = batches.len();
     let table = synth.table().clone();
-    let answers = client.run_all(batches.clone(), |chunk| {
+    let answers = client.run_all("text", batches.clone(), |chunk| {
         let req = prompt::text_request(&table, stats, chunk, &cols, temperature)?;
         client.ask(&req, |v| parse(v, chunk, &cols))
     })?;

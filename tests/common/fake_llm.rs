@@ -39,6 +39,8 @@ pub enum Fault {
     OutOfDomain,
     /// HTTP 401.
     Unauthorized,
+    /// Close the connection without answering.
+    Hangup,
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +160,7 @@ fn handle(stream: TcpStream, state: &State) -> std::io::Result<()> {
         Fault::ServerError => return respond(&mut out, 500, &[], r#"{"error": {"code": 500, "message": "internal error", "type": "server_error"}}"#),
         Fault::Unauthorized => return respond(&mut out, 401, &[], r#"{"error": {"code": 401, "message": "Invalid API Key", "type": "authentication_error"}}"#),
         Fault::Stall(d) => std::thread::sleep(*d),
+        Fault::Hangup => return Ok(()),
         _ => {}
     }
     let req: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
