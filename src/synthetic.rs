@@ -113,7 +113,10 @@ impl SyntheticTable {
         let (rules, other): (Vec<Compiled>, Vec<Compiled>) = all.into_iter().partition(|c| c.rule.status() == RuleStatus::Reviewed);
         let mut report = Rejections {
             enforced: rules.len(),
-            not_enforced: other.iter().map(|c| format!("{} ({}, {:?})", c.index + 1, c.rule.kind(), c.rule.status())).collect(),
+            not_enforced: other
+                .iter()
+                .map(|c| format!("{} ({}, {})", c.index + 1, c.rule.kind(), if c.rule.status() == RuleStatus::Rejected { "rejected" } else { "proposed" }))
+                .collect(),
             by_rule: rules.iter().map(|c| (c.index + 1, c.rule.describe(), 0)).collect(),
             ..Default::default()
         };

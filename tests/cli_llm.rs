@@ -376,7 +376,7 @@ fn reviewed_constraints_are_enforced_when_sampling_and_bad_ones_are_named() {
     assert_eq!((order, range, forbid), (0, 0, 0), "every record satisfies the reviewed rules");
     assert!(rows.iter().any(|r| r["GENDER"].as_deref() == Some("F")), "a proposed rule is not enforced");
     assert!(r.stderr.contains("constraints: 3 reviewed rule(s) enforced by rejection"), "{}", r.stderr);
-    assert!(r.stderr.contains("constraint 2 (INCOME >= 20000)") && r.stderr.contains("not enforced because their status is not `reviewed`: 4 (forbid, Proposed)"), "{}", r.stderr);
+    assert!(r.stderr.contains("constraint 2 (INCOME >= 20000)") && r.stderr.contains("not enforced because their status is not `reviewed`: 4 (forbid, proposed)"), "{}", r.stderr);
     // Without the rules the same model produces violations, so the enforcement is what removed them.
     let rate: f64 = r.stderr.split(" drawn records rejected (").nth(1).and_then(|s| s.split('%').next()).unwrap().parse().unwrap();
     assert!(rate > 1.0, "the rules rejected {rate}% of draws");

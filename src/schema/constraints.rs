@@ -149,9 +149,10 @@ fn write_scalar<S: Serializer>(x: &str, s: S) -> Result<S::Ok, S::Error> {
     }
 }
 
+/// A YAML scalar (string, number or boolean), kept as text.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum Scalar {
+pub(super) enum Scalar {
     S(String),
     I(i64),
     F(f64),
@@ -159,7 +160,7 @@ enum Scalar {
 }
 
 impl Scalar {
-    fn text(self) -> String {
+    pub(super) fn text(self) -> String {
         match self {
             Scalar::S(s) => s,
             Scalar::I(i) => i.to_string(),

@@ -347,25 +347,8 @@ fn write_scalars<S: serde::Serializer>(v: &Option<Vec<String>>, s: S) -> std::re
 
 /// Accept a YAML list whose items are strings, numbers or booleans, keeping each as text.
 fn scalars<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<String>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Scalar {
-        S(String),
-        I(i64),
-        F(f64),
-        B(bool),
-    }
-    let v: Option<Vec<Scalar>> = Option::deserialize(d)?;
-    Ok(v.map(|v| {
-        v.into_iter()
-            .map(|s| match s {
-                Scalar::S(s) => s,
-                Scalar::I(i) => i.to_string(),
-                Scalar::F(f) => f.to_string(),
-                Scalar::B(b) => b.to_string(),
-            })
-            .collect()
-    }))
+    let v: Option<Vec<constraints::Scalar>> = Option::deserialize(d)?;
+    Ok(v.map(|v| v.into_iter().map(constraints::Scalar::text).collect()))
 }
 
 impl Column {
