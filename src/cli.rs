@@ -344,7 +344,12 @@ pub fn run(cli: Cli) -> Result<i32> {
                 data::write_atomic(p, |f| std::io::Write::write_all(f, json.as_bytes()))?;
                 eprintln!("wrote model {}", p.display());
             }
-            sample_and_write(&model, "the fitted model", a.rows, a.seed, &a.output, cli.quiet, &a.llm, llm.as_ref())?;
+            sample_and_write(&model, "the fitted model", a.rows, a.seed, &a.output, cli.quiet, &a.llm, llm.as_ref()).map_err(|e| match e {
+                Error::Usage(m) if llm.is_some() && a.model_out.is_none() => Error::Usage(format!(
+                    "{m}\nnote: the model was fitted and its budget spent; with --model-out MODEL, `privsynth sample MODEL` can retry the LLM stage without spending again"
+                )),
+                other => other,
+            })?;
             Ok(exit::OK)
         }
         Command::Schema(SchemaCommand::Check(a)) => {

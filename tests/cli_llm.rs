@@ -246,6 +246,10 @@ fn sustained_failures_stop_the_run_with_the_server_and_the_reason() {
     assert!(!f.path("s.csv").exists(), "no output after a stop");
     let lines = std::fs::read_to_string(&transcript).unwrap().lines().count();
     assert!(lines >= 20, "the transcript is written even when the stage stops ({lines} lines)");
+    // In `synth`, where the budget is already spent, the message says how to retry for free.
+    let r = privsynth(&["synth", DATA, "--schema", SCHEMA, "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&f.path("s.csv")), "--ledger", path_str(&f.path("l2.jsonl")), "--llm-url", &server.url, "--llm-model", "fake-model", "--llm-no-cache"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("stopping the LLM stage") && r.stderr.contains("with --model-out MODEL, `privsynth sample MODEL` can retry"), "{}", r.stderr);
     // A key the server refuses stops at once, naming the variable to fix.
     let server = FakeLlm::start();
     server.set_default(Fault::Unauthorized);
