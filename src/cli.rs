@@ -15,8 +15,8 @@ use crate::evaluate;
 use crate::report;
 use crate::domain::TableCodec;
 use crate::model::file::ModelFile;
-use crate::model::{estimate, sample};
-use crate::mechanism::{self, Mechanism, aim, mst};
+use crate::model::estimate;
+use crate::mechanism::{Mechanism, aim, mst};
 use crate::error::{Error, Result, exit};
 use crate::schema::{self, CsvFormat, Schema, check, from_domain, infer, infer_dp};
 use privsynth_privacy::ledger::{self, DatasetRef, Ledger, Policy};
@@ -32,6 +32,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write, check and convert schema files (the public description of a table).
@@ -49,6 +51,9 @@ pub enum Command {
     /// Inspect the privacy ledger: spending per dataset, chain verification.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// The LLM stage's own commands (constraint proposals).
+    #[command(subcommand)]
+    Llm(crate::llm::LlmCommand),
 }
 
 /// Audit settings shared by `audit` and `synth --audit-holdout`.
@@ -179,6 +184,8 @@ pub struct SampleArgs {
     /// Seed of the sampler (post-processing only; DP noise is never seeded).
     #[arg(long)]
     pub seed: Option<u64>,
+    #[command(flatten)]
+    pub llm: crate::llm::StageArgs,
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +211,8 @@ pub struct SynthArgs {
     pub audit_holdout: Option<f64>,
     #[command(flatten)]
     pub audit: AuditOpts,
+    #[command(flatten)]
+    pub llm: crate::llm::StageArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -384,9 +393,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Sample(a) => {
             let model = ModelFile::load(&a.model)?;
-            sample_and_write(&model, &a.model.display().to_string(), a.rows, a.seed, &a.output, cli.quiet)?;
+            let llm = a.llm.prepare()?;
+            sample_and_write(&model, &a.model.display().to_string(), a.rows, a.seed, &a.output, cli.quiet, &a.llm, llm.as_ref())?;
             Ok(exit::OK)
         }
+        Command::Llm(crate::llm::LlmCommand::Constraints(a)) => crate::llm::constraints::run(&a),
         Command::Synth(a) => {
             let seed = a.seed.unwrap_or_else(rand::random);
             let holdout = match a.audit_holdout {
@@ -403,13 +414,25 @@ pub fn run(cli: Cli) -> Result<i32> {
             };
             // A bad gates file is a usage error before anything is read or charged.
             let gate_list = if holdout.is_some() { Some(report::gates::load(a.audit.gates.as_deref())?) } else { None };
+            // The LLM options are checked and the server reached before any budget is spent.
+            let llm = a.llm.prepare()?;
+            if llm.is_some() && a.common.allow_data_domains {
+                return Err(Error::Usage(
+                    "--allow-data-domains cannot be combined with the LLM stage: domains read from the data are not public and may not be sent to an LLM".into(),
+                ));
+            }
             let (model, _lock, split) = fit(&a.common, cli.quiet, holdout)?;
             if let Some(p) = &a.model_out {
                 let json = model.to_json()?;
                 data::write_atomic(p, |f| std::io::Write::write_all(f, json.as_bytes()))?;
                 eprintln!("wrote model {}", p.display());
             }
-            sample_and_write(&model, "the fitted model", a.rows, Some(seed), &a.output, cli.quiet)?;
+            sample_and_write(&model, "the fitted model", a.rows, Some(seed), &a.output, cli.quiet, &a.llm, llm.as_ref()).map_err(|e| match e {
+                Error::Usage(m) if llm.is_some() && a.model_out.is_none() => Error::Usage(format!(
+                    "{m}\nnote: the model was fitted and its budget spent; with --model-out MODEL, `privsynth sample MODEL` can retry the LLM stage without spending again"
+                )),
+                other => other,
+            })?;
             match (split, gate_list) {
                 (Some(split), Some(gates)) => {
                     let synthetic = data::read_for_table(&a.output, &modelled(&model.table))?;
@@ -810,7 +833,8 @@ fn fit(a: &FitCommon, quiet: bool, holdout: Option<(f64, u64)>) -> Result<(Model
         None => format!("fit --mechanism {}", a.mechanism.name()),
     };
     let entry = ledger.append(&command, dataset, budget.charges(), &ledger::new_run_id()).map_err(privacy_error)?;
-    let dropped: Vec<&str> = table.columns.iter().filter(|c| !c.is_modelled()).map(|c| c.name.as_str()).collect();
+    let texts: Vec<&str> = crate::synthetic::text_columns(&table).iter().map(|c| c.name.as_str()).collect();
+    let dropped: Vec<&str> = table.columns.iter().filter(|c| !c.is_modelled() && !texts.contains(&c.name.as_str())).map(|c| c.name.as_str()).collect();
     let by_order = fitted.measured_by_order();
     let measured = by_order.iter().enumerate().map(|(k, n)| format!("{n} {}-way", k + 1)).collect::<Vec<_>>().join(", ");
     eprintln!(
@@ -827,34 +851,43 @@ fn fit(a: &FitCommon, quiet: bool, holdout: Option<(f64, u64)>) -> Result<(Model
         ledger.path().display()
     );
     if !dropped.is_empty() {
-        eprintln!("not modelled (identifier or text columns; left out of the synthetic data): {}", dropped.join(", "));
+        eprintln!("not modelled (identifiers; left out of the synthetic data): {}", dropped.join(", "));
+    }
+    if !texts.is_empty() {
+        eprintln!("not modelled (text; written by the LLM stage, or left empty without one): {}", texts.join(", "));
     }
     Ok((model, lock, split))
 }
 
-fn sample_and_write(model: &ModelFile, origin: &str, rows: Option<usize>, seed: Option<u64>, output: &Path, quiet: bool) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn sample_and_write(
+    model: &ModelFile,
+    origin: &str,
+    rows: Option<usize>,
+    seed: Option<u64>,
+    output: &Path,
+    quiet: bool,
+    llm_args: &crate::llm::StageArgs,
+    llm: Option<&crate::llm::client::Client>,
+) -> Result<()> {
     use rand::SeedableRng;
     let started = std::time::Instant::now();
-    let gm = model.model(origin)?;
-    let codec = TableCodec::new(&model.table)?;
-    let names: Vec<String> = codec.columns.iter().map(|c| c.name.clone()).collect();
-    let sizes: Vec<usize> = codec.columns.iter().map(|c| c.size()).collect();
-    if names != model.columns || sizes != model.sizes {
-        return Err(Error::data(origin, "is inconsistent: its columns do not match its schema"));
-    }
     let rows = rows.unwrap_or(model.total.round() as usize);
     if rows == 0 {
         return Err(Error::Usage("--rows must be at least 1".into()));
     }
-    let seed = seed.unwrap_or_else(|| rand::random());
+    let seed = seed.unwrap_or_else(rand::random);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut df = {
+    let (mut synth, rejections) = {
         let _p = Progress::start(quiet, format!("sampling {rows} rows"));
-        let codes = sample::sample(&gm, rows, &mut rng);
-        let codes = mechanism::expand(&model.compression, codes, &mut rng);
-        codec.decode(&codes, &mut rng)?
+        crate::synthetic::SyntheticTable::sample(model, origin, rows, &mut rng)?
     };
+    for line in rejections.summary() {
+        eprintln!("{line}");
+    }
+    llm_args.run(llm, model, &mut synth, quiet)?;
+    let mut df = synth.into_frame()?;
     data::write(&mut df, output, &model.table.csv)?;
-    eprintln!("sample: wrote {rows} rows x {} columns to {} in {:.1} s (seed {seed})", df.width(), output.display(), started.elapsed().as_secs_f64());
+    eprintln!("sample: wrote {} rows x {} columns to {} in {:.1} s (seed {seed})", df.height(), df.width(), output.display(), started.elapsed().as_secs_f64());
     Ok(())
 }

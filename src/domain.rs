@@ -367,6 +367,32 @@ impl ColumnCodec {
         }
     }
 
+    /// A short public description of a code for prompts and reports: the category, `false` /
+    /// `true`, a bin as `lo to hi` (its first and last representable values), or `(missing)`.
+    pub fn label(&self, code: u32) -> String {
+        if Some(code) == self.null_code() {
+            return "(missing)".into();
+        }
+        let i = code as usize;
+        match &self.domain {
+            ColumnDomain::Categorical { categories, .. } => categories.get(i).cloned().unwrap_or_default(),
+            ColumnDomain::Boolean => (code == 1).to_string(),
+            ColumnDomain::Binned { kind, edges, grid, .. } => {
+                let show = |v: f64| match kind {
+                    ColumnType::Date => schema::date_from_days(v.floor() as i64).map(|d| d.to_string()).unwrap_or_default(),
+                    ColumnType::Datetime => chrono::DateTime::from_timestamp(v.floor() as i64, 0).map(|d| d.naive_utc().to_string()).unwrap_or_default(),
+                    _ => format!("{}", (v * 1e6).round() / 1e6),
+                };
+                let (a, b) = match (grid, i + 1 < edges.len()) {
+                    (_, false) => return String::new(),
+                    (Some(g), _) => (g.value(g.ranges[i].0), g.value(g.ranges[i].1)),
+                    (None, _) => (edges[i], edges[i + 1]),
+                };
+                if a == b { show(a) } else { format!("{} to {}", show(a), show(b)) }
+            }
+        }
+    }
+
     /// Parse a text cell onto the numeric line of a binned column.
     fn parse_point(&self, s: &str) -> Option<f64> {
         match self.kind {

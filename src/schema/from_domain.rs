@@ -37,6 +37,7 @@ pub fn from_domain_file(path: &Path, table_name: &str) -> Result<Schema> {
                     source: DomainSource::Public,
                     ..Domain::default()
                 }),
+                llm: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -119,6 +119,7 @@ fn infer_column(name: &str, s: &Series, rows: usize, opts: &Options) -> PolarsRe
         format: None,
         precision: None,
         domain: None,
+        llm: None,
     };
     let text = s.cast(&DataType::String)?;
     let mut values: Vec<&str> = Vec::with_capacity(rows);

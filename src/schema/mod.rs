@@ -9,6 +9,7 @@
 //! Loading validates the whole file and reports every problem with the column it concerns.
 
 pub mod check;
+pub mod constraints;
 pub mod from_domain;
 pub mod infer;
 pub mod infer_dp;
@@ -65,6 +66,9 @@ pub struct Table {
     /// where these are worst reproduced. Empty = all 2-way marginals under a cell limit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workload: Vec<WorkloadEntry>,
+    /// Cross-column rules ([`constraints`]); only `status: reviewed` ones are enforced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<constraints::Constraint>,
 }
 
 /// One workload marginal: a set of modelled columns and its weight.
@@ -187,7 +191,28 @@ pub struct Column {
     pub precision: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<Domain>,
+    /// How the LLM stage writes this column (text columns only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<TextSpec>,
 }
+
+/// How the LLM stage writes a text column. All of it is public and goes into prompts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TextSpec {
+    /// Instruction for the model; `{name}`, `{description}` and `{unit}` are filled in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// Longest value in characters (default: `--llm-max-chars`; the smaller of the two applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_chars: Option<usize>,
+    /// Modelled columns the value depends on (default: all of them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<String>,
+}
+
+/// Placeholders a text column's prompt template may use.
+pub const PROMPT_PLACEHOLDERS: [&str; 3] = ["{name}", "{description}", "{unit}"];
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
@@ -322,25 +347,8 @@ fn write_scalars<S: serde::Serializer>(v: &Option<Vec<String>>, s: S) -> std::re
 
 /// Accept a YAML list whose items are strings, numbers or booleans, keeping each as text.
 fn scalars<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<String>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Scalar {
-        S(String),
-        I(i64),
-        F(f64),
-        B(bool),
-    }
-    let v: Option<Vec<Scalar>> = Option::deserialize(d)?;
-    Ok(v.map(|v| {
-        v.into_iter()
-            .map(|s| match s {
-                Scalar::S(s) => s,
-                Scalar::I(i) => i.to_string(),
-                Scalar::F(f) => f.to_string(),
-                Scalar::B(b) => b.to_string(),
-            })
-            .collect()
-    }))
+    let v: Option<Vec<constraints::Scalar>> = Option::deserialize(d)?;
+    Ok(v.map(|v| v.into_iter().map(constraints::Scalar::text).collect()))
 }
 
 impl Column {
@@ -364,6 +372,7 @@ impl Table {
             csv,
             columns,
             workload: vec![],
+            constraints: vec![],
         }
     }
 
@@ -528,9 +537,13 @@ fn validate_table(t: &Table, problems: &mut Vec<String>) {
     if let Err(p) = validate_workload(t, &t.workload) {
         problems.push(format!("table {tn:?}: {p}"));
     }
+    problems.extend(constraints::validate(t).into_iter().map(|p| format!("table {tn:?}: {p}")));
 }
 
 fn validate_column(t: &Table, c: &Column) -> std::result::Result<(), String> {
+    if let Some(spec) = &c.llm {
+        validate_text_spec(t, c, spec)?;
+    }
     let policy = t.policy(c);
     if policy == OutOfDomain::Null && !c.nullable && c.is_modelled() {
         return Err("out_of_domain: null needs `nullable: true`".into());
@@ -550,6 +563,34 @@ fn validate_column(t: &Table, c: &Column) -> std::result::Result<(), String> {
     }
     // Building the domain runs every remaining check (bounds order, edges, sizes).
     crate::domain::ColumnDomain::build(c).map(|_| ())
+}
+
+fn validate_text_spec(t: &Table, c: &Column, spec: &TextSpec) -> std::result::Result<(), String> {
+    if c.kind != ColumnType::Text || c.role == Role::Identifier {
+        return Err("`llm` applies to text columns only (identifiers are never generated)".into());
+    }
+    if spec.max_chars.is_some_and(|n| n == 0 || n > 10_000) {
+        return Err("llm.max_chars must be between 1 and 10000".into());
+    }
+    for name in &spec.context {
+        if !t.column(name).is_some_and(Column::is_modelled) {
+            return Err(format!("llm.context: {name:?} is not a modelled column of table {:?}", t.name));
+        }
+    }
+    if let Some(p) = &spec.prompt {
+        let mut rest = p.as_str();
+        while let Some(i) = rest.find('{') {
+            let tail = &rest[i..];
+            match PROMPT_PLACEHOLDERS.iter().find(|ph| tail.starts_with(**ph)) {
+                Some(ph) => rest = &tail[ph.len()..],
+                None => {
+                    let end = tail.find('}').map_or(tail.len(), |j| j + 1);
+                    return Err(format!("llm.prompt: unknown placeholder {:?}; known: {}", &tail[..end.min(40)], PROMPT_PLACEHOLDERS.join(", ")));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Parse a bound or edge of a column into the numeric line used for binning:

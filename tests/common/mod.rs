@@ -16,6 +16,11 @@ pub fn privsynth(args: &[&str]) -> Run {
         .args(args)
         .current_dir(root())
         .env_remove("RUST_BACKTRACE")
+        // A developer's LLM settings must not change what the tests run.
+        .env_remove("PRIVSYNTH_LLM_URL")
+        .env_remove("PRIVSYNTH_LLM_MODEL")
+        .env_remove("PRIVSYNTH_LLM_API_KEY")
+        .env_remove("PRIVSYNTH_LLM_DIALECT")
         .output()
         .expect("the binary runs");
     let run = Run {

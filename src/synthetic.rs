@@ -1,0 +1,273 @@
+//! The synthetic table: records drawn from a model file and decoded through the schema, with the
+//! table's reviewed constraints enforced by rejection, plus the text columns the LLM stage
+//! writes.
+//!
+//! It is the only source of [`SyntheticRow`], the record type prompts accept: its fields are
+//! private and the only constructor samples from a [`ModelFile`] (which holds DP releases and
+//! their post-processing only), so a real record cannot be dressed up as a synthetic one. Text
+//! cells can only be set from [`ModelText`], which only the LLM stage's validators create.
+//! Rejection against public rules is post-processing and costs no privacy.
+
+use polars::prelude::*;
+use rand::rngs::StdRng;
+
+use crate::domain::TableCodec;
+use crate::error::{Error, Result};
+use crate::llm::ModelText;
+use crate::mechanism;
+use crate::model::file::ModelFile;
+use crate::model::sample;
+use crate::schema::constraints::{self, Cell, Compiled, RuleStatus};
+use crate::schema::{ColumnType, Role, Table};
+
+/// Draws at most this many records per requested record before the rules are declared
+/// unsatisfiable in practice.
+const MAX_DRAWS_PER_ROW: usize = 100;
+
+/// Synthetic records: the decoded modelled columns and the text columns.
+pub struct SyntheticTable {
+    table: Table,
+    frame: DataFrame,
+    /// Per text column (schema order): its values, null until the LLM stage writes them.
+    text: Vec<(String, Vec<Option<String>>)>,
+}
+
+/// One synthetic record as prompts see it: column name and value as text (`None` = missing).
+#[derive(Debug, Clone)]
+pub struct SyntheticRow {
+    index: usize,
+    values: Vec<(String, Option<String>)>,
+}
+
+impl SyntheticRow {
+    /// Position of the record in its table (0-based).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    pub fn values(&self) -> &[(String, Option<String>)] {
+        &self.values
+    }
+
+    pub fn get(&self, column: &str) -> Option<&str> {
+        self.values.iter().find(|(c, _)| c == column).and_then(|(_, v)| v.as_deref())
+    }
+}
+
+/// What rejection sampling did.
+#[derive(Debug, Clone, Default)]
+pub struct Rejections {
+    /// Reviewed rules enforced.
+    pub enforced: usize,
+    /// Rules present but not enforced (proposed or rejected), listed as `N (kind)`.
+    pub not_enforced: Vec<String>,
+    pub drawn: usize,
+    pub rejected: usize,
+    /// Per enforced rule (1-based position and description): records it rejected.
+    pub by_rule: Vec<(usize, String, usize)>,
+}
+
+impl Rejections {
+    /// The lines for the run summary.
+    pub fn summary(&self) -> Vec<String> {
+        let mut out = vec![];
+        if self.enforced > 0 {
+            let rules: Vec<String> = self.by_rule.iter().map(|(i, d, n)| format!("constraint {i} ({d}) {n}")).collect();
+            out.push(format!(
+                "constraints: {} reviewed rule(s) enforced by rejection; {} of {} drawn records rejected ({:.1}%): {}",
+                self.enforced,
+                self.rejected,
+                self.drawn,
+                100.0 * self.rejected as f64 / self.drawn.max(1) as f64,
+                rules.join(", ")
+            ));
+        }
+        if !self.not_enforced.is_empty() {
+            out.push(format!(
+                "note: {} constraint(s) not enforced because their status is not `reviewed`: {}",
+                self.not_enforced.len(),
+                self.not_enforced.join(", ")
+            ));
+        }
+        out
+    }
+}
+
+/// Text columns the LLM stage writes: type text, not identifiers.
+pub fn text_columns(table: &Table) -> Vec<&crate::schema::Column> {
+    table.columns.iter().filter(|c| c.kind == ColumnType::Text && c.role != Role::Identifier).collect()
+}
+
+impl SyntheticTable {
+    /// Draw `rows` records from a model file, enforcing the reviewed constraints of its table.
+    pub fn sample(model: &ModelFile, origin: &str, rows: usize, rng: &mut StdRng) -> Result<(SyntheticTable, Rejections)> {
+        let gm = model.model(origin)?;
+        let codec = TableCodec::new(&model.table)?;
+        let names: Vec<String> = codec.columns.iter().map(|c| c.name.clone()).collect();
+        let sizes: Vec<usize> = codec.columns.iter().map(|c| c.size()).collect();
+        if names != model.columns || sizes != model.sizes {
+            return Err(Error::data(origin, "is inconsistent: its columns do not match its schema"));
+        }
+        let all = constraints::compile(&model.table, &names)
+            .map_err(|p| Error::schema(format!("{origin} (table {:?})", model.table.name), format!("has invalid constraints:\n  - {}", p.join("\n  - "))))?;
+        let (rules, other): (Vec<Compiled>, Vec<Compiled>) = all.into_iter().partition(|c| c.rule.status() == RuleStatus::Reviewed);
+        let mut report = Rejections {
+            enforced: rules.len(),
+            not_enforced: other
+                .iter()
+                .map(|c| format!("{} ({}, {})", c.index + 1, c.rule.kind(), if c.rule.status() == RuleStatus::Rejected { "rejected" } else { "proposed" }))
+                .collect(),
+            by_rule: rules.iter().map(|c| (c.index + 1, c.rule.describe(), 0)).collect(),
+            ..Default::default()
+        };
+        let draw = |n: usize, rng: &mut StdRng| -> Result<DataFrame> {
+            let codes = sample::sample(&gm, n, rng);
+            let codes = mechanism::expand(&model.compression, codes, rng);
+            codec.decode(&codes, rng)
+        };
+        let mut frame = draw(rows, rng)?;
+        report.drawn = rows;
+        if !rules.is_empty() {
+            let mut keep = passing(&frame, &names, &rules, &mut report.by_rule)?;
+            let mut kept = frame.filter(&keep).map_err(internal)?;
+            while kept.height() < rows {
+                if report.drawn >= MAX_DRAWS_PER_ROW * rows {
+                    let worst = report.by_rule.iter().max_by_key(|r| r.2).map(|(i, d, n)| format!("constraint {i} ({d}) rejected {n}")).unwrap_or_default();
+                    return Err(Error::schema(
+                        format!("{origin} (table {:?})", model.table.name),
+                        format!(
+                            "has reviewed constraints that the model's records almost never satisfy: after {} draws only {} of {rows} records passed; {worst}. \
+                             Check the rule (set its status back to `proposed` to stop enforcing it).",
+                            report.drawn,
+                            kept.height()
+                        ),
+                    ));
+                }
+                // Draw what is missing, scaled by the acceptance rate so far (at least 64).
+                let rate = (kept.height() as f64 / report.drawn as f64).max(0.01);
+                let need = rows - kept.height();
+                let n = ((need as f64 / rate * 1.2).ceil() as usize).max(64).min(MAX_DRAWS_PER_ROW * rows);
+                let more = draw(n, rng)?;
+                report.drawn += n;
+                keep = passing(&more, &names, &rules, &mut report.by_rule)?;
+                let more = more.filter(&keep).map_err(internal)?;
+                kept.vstack_mut(&more).map_err(internal)?;
+            }
+            // Records that passed but are beyond `rows` were not rejected, just not needed.
+            report.rejected = report.drawn - kept.height();
+            frame = kept.slice(0, rows);
+        }
+        let text = text_columns(&model.table).into_iter().map(|c| (c.name.clone(), vec![None; rows])).collect();
+        Ok((SyntheticTable { table: model.table.clone(), frame, text }, report))
+    }
+
+    pub fn len(&self) -> usize {
+        self.frame.height()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The public schema table the records follow.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// Every record with every output column as text (text columns as written so far).
+    pub fn rows(&self) -> Result<Vec<SyntheticRow>> {
+        let mut cols: Vec<(String, Vec<Option<String>>)> = vec![];
+        for c in &self.table.columns {
+            if let Some((_, v)) = self.text.iter().find(|(n, _)| *n == c.name) {
+                cols.push((c.name.clone(), v.clone()));
+            } else if let Ok(col) = self.frame.column(&c.name) {
+                let s = col.cast(&DataType::String).map_err(internal)?;
+                let v: Vec<Option<String>> = s.str().map_err(internal)?.iter().map(|x| x.map(str::to_owned)).collect();
+                cols.push((c.name.clone(), v));
+            }
+        }
+        Ok((0..self.len())
+            .map(|i| SyntheticRow { index: i, values: cols.iter().map(|(n, v)| (n.clone(), v[i].clone())).collect() })
+            .collect())
+    }
+
+    /// Set a text column from validated model output (one value per record).
+    pub fn set_text(&mut self, column: &str, values: Vec<Option<ModelText>>) -> Result<()> {
+        let n = self.len();
+        let slot = self.text.iter_mut().find(|(c, _)| c == column).ok_or_else(|| Error::Internal(format!("{column:?} is not a text column")))?;
+        if values.len() != n {
+            return Err(Error::Internal(format!("{} text values for {n} records", values.len())));
+        }
+        slot.1 = values.into_iter().map(|v| v.map(ModelText::into_string)).collect();
+        Ok(())
+    }
+
+    /// Drop the records whose flag is true.
+    pub fn drop_rows(&mut self, drop: &[bool]) -> Result<()> {
+        if drop.len() != self.len() {
+            return Err(Error::Internal(format!("{} flags for {} records", drop.len(), self.len())));
+        }
+        let keep: BooleanChunked = drop.iter().map(|d| !d).collect();
+        self.frame = self.frame.filter(&keep).map_err(internal)?;
+        for (_, v) in &mut self.text {
+            let old = std::mem::take(v);
+            *v = old.into_iter().zip(drop).filter(|(_, d)| !**d).map(|(x, _)| x).collect();
+        }
+        Ok(())
+    }
+
+    /// The output table: modelled and text columns in schema order (identifiers are not written).
+    pub fn into_frame(self) -> Result<DataFrame> {
+        let height = self.len();
+        let mut cols: Vec<Column> = vec![];
+        for c in &self.table.columns {
+            if let Some((_, v)) = self.text.iter().find(|(n, _)| *n == c.name) {
+                cols.push(Series::new(c.name.as_str().into(), v.clone()).into());
+            } else if let Ok(col) = self.frame.column(&c.name) {
+                cols.push(col.clone());
+            }
+        }
+        DataFrame::new(height, cols).map_err(internal)
+    }
+}
+
+/// Rows of `frame` that satisfy every rule; counts each rule's rejections.
+fn passing(frame: &DataFrame, names: &[String], rules: &[Compiled], counts: &mut [(usize, String, usize)]) -> Result<BooleanChunked> {
+    let cells: Vec<Vec<Cell>> = names.iter().map(|n| cells_of(frame, n)).collect::<Result<_>>()?;
+    let mut row = vec![Cell::Null; names.len()];
+    let mut keep = Vec::with_capacity(frame.height());
+    for r in 0..frame.height() {
+        for (slot, col) in row.iter_mut().zip(&cells) {
+            *slot = col[r].clone();
+        }
+        let mut ok = true;
+        for (rule, count) in rules.iter().zip(counts.iter_mut()) {
+            if !rule.holds(&row) {
+                count.2 += 1;
+                ok = false;
+            }
+        }
+        keep.push(ok);
+    }
+    Ok(keep.into_iter().collect())
+}
+
+/// A decoded column as rule cells: numbers and dates on the schema's numeric line.
+fn cells_of(frame: &DataFrame, name: &str) -> Result<Vec<Cell>> {
+    let col = frame.column(name).map_err(internal)?;
+    let num = |v: Option<f64>| v.map_or(Cell::Null, Cell::Num);
+    Ok(match col.dtype() {
+        DataType::String => col.str().map_err(internal)?.iter().map(|v| v.map_or(Cell::Null, |s| Cell::Text(s.to_string()))).collect(),
+        DataType::Boolean => col.bool().map_err(internal)?.iter().map(|v| v.map_or(Cell::Null, Cell::Bool)).collect(),
+        DataType::Date => col.cast(&DataType::Int32).map_err(internal)?.i32().map_err(internal)?.iter().map(|v| num(v.map(f64::from))).collect(),
+        DataType::Datetime(_, _) => {
+            let ms = col.cast(&DataType::Datetime(TimeUnit::Milliseconds, None)).map_err(internal)?.cast(&DataType::Int64).map_err(internal)?;
+            ms.i64().map_err(internal)?.iter().map(|v| num(v.map(|m| m.div_euclid(1000) as f64))).collect()
+        }
+        _ => col.cast(&DataType::Float64).map_err(internal)?.f64().map_err(internal)?.iter().map(num).collect(),
+    })
+}
+
+fn internal(e: PolarsError) -> Error {
+    Error::Internal(e.to_string())
+}
