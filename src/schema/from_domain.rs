@@ -38,6 +38,7 @@ pub fn from_domain_file(path: &Path, table_name: &str) -> Result<Schema> {
                     ..Domain::default()
                 }),
                 llm: None,
+                fake: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -120,6 +120,7 @@ fn infer_column(name: &str, s: &Series, rows: usize, opts: &Options) -> PolarsRe
         precision: None,
         domain: None,
         llm: None,
+        fake: None,
     };
     let text = s.cast(&DataType::String)?;
     let mut values: Vec<&str> = Vec::with_capacity(rows);

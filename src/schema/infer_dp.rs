@@ -193,6 +193,7 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
             precision: None,
             domain: None,
             llm: None,
+            fake: None,
         };
         let ident = [(10, "UUIDs"), (11, "SSN-like numbers"), (12, "e-mail addresses"), (13, "phone numbers"), (14, "street addresses")]
             .into_iter()

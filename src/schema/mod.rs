@@ -13,6 +13,7 @@ pub mod constraints;
 pub mod from_domain;
 pub mod infer;
 pub mod infer_dp;
+pub mod linked;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -36,6 +37,9 @@ pub const MAX_DOMAIN_SIZE: usize = 4096;
 pub struct Schema {
     /// Format version of the file (currently 1).
     pub version: u32,
+    /// Linked tables: the person table whose key is the privacy unit of every table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<linked::Person>,
     pub tables: Vec<Table>,
 }
 
@@ -69,6 +73,15 @@ pub struct Table {
     /// Cross-column rules ([`constraints`]); only `status: reviewed` ones are enforced.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub constraints: Vec<constraints::Constraint>,
+    /// Key of the table's rows (linked schemas; regenerated in the output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_key: Option<String>,
+    /// Columns referencing other tables' rows (linked schemas; regenerated in the output).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreign_keys: Vec<linked::ForeignKey>,
+    /// How an event table of a linked schema is bounded and modelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<linked::Events>,
 }
 
 /// One workload marginal: a set of modelled columns and its weight.
@@ -194,6 +207,10 @@ pub struct Column {
     /// How the LLM stage writes this column (text columns only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<TextSpec>,
+    /// Output values of a direct identifier from a public generator (linked schemas; without
+    /// it, identifiers other than keys are left out of the output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fake: Option<linked::Fake>,
 }
 
 /// How the LLM stage writes a text column. All of it is public and goes into prompts.
@@ -373,6 +390,9 @@ impl Table {
             columns,
             workload: vec![],
             constraints: vec![],
+            primary_key: None,
+            foreign_keys: vec![],
+            events: None,
         }
     }
 
@@ -394,7 +414,7 @@ impl Table {
 impl Schema {
     /// A schema of one table, validated (`origin` names the source in messages).
     pub fn single(table: Table, origin: &str) -> Result<Schema> {
-        let schema = Schema { version: FORMAT_VERSION, tables: vec![table] };
+        let schema = Schema { version: FORMAT_VERSION, person: None, tables: vec![table] };
         schema.validate(origin)?;
         Ok(schema)
     }
@@ -457,6 +477,7 @@ impl Schema {
             }
             validate_table(t, &mut problems);
         }
+        linked::validate(self, &mut problems);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -541,6 +562,9 @@ fn validate_table(t: &Table, problems: &mut Vec<String>) {
 }
 
 fn validate_column(t: &Table, c: &Column) -> std::result::Result<(), String> {
+    if c.fake.is_some() && c.is_modelled() {
+        return Err("`fake` applies to identifiers only (modelled columns are sampled)".into());
+    }
     if let Some(spec) = &c.llm {
         validate_text_spec(t, c, spec)?;
     }
