@@ -16,7 +16,7 @@ use crate::report;
 use crate::domain::TableCodec;
 use crate::model::file::ModelFile;
 use crate::model::estimate;
-use crate::mechanism::{Mechanism, aim, mst};
+use crate::mechanism::{self, Mechanism, aim, mst};
 use crate::error::{Error, Result, exit};
 use crate::schema::{self, CsvFormat, Schema, check, from_domain, infer, infer_dp};
 use privsynth_privacy::ledger::{self, DatasetRef, Ledger, Policy};
@@ -114,8 +114,12 @@ pub struct AuditArgs {
 
 #[derive(Debug, Args)]
 pub struct FitCommon {
-    /// Data file (CSV, Parquet or Arrow IPC).
+    /// Data file (CSV, Parquet or Arrow IPC); for a linked schema, a folder holding one file
+    /// per table (`<table>.csv`, .parquet or .arrow) or a list of `table=path`.
     pub data: PathBuf,
+    /// More `table=path` items (linked schemas).
+    #[arg(hide = true)]
+    pub more: Vec<String>,
     /// Schema file (YAML).
     #[arg(long)]
     pub schema: PathBuf,
@@ -188,6 +192,12 @@ pub struct SampleArgs {
     pub llm: crate::llm::StageArgs,
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OutFormat {
+    Csv,
+    Parquet,
+}
+
 #[derive(Debug, Args)]
 pub struct SynthArgs {
     #[command(flatten)]
@@ -206,9 +216,13 @@ pub struct SynthArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Set aside this share of the rows before fitting (the mechanism never sees them), then
-    /// audit the synthetic output against them; exit 1 if a gate fails.
+    /// audit the synthetic output against them; exit 1 if a gate fails. With a linked schema,
+    /// this share of the persons, with all their rows.
     #[arg(long)]
     pub audit_holdout: Option<f64>,
+    /// Format of the tables written for a linked schema (the output is then a folder).
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: OutFormat,
     #[command(flatten)]
     pub audit: AuditOpts,
     #[command(flatten)]
@@ -392,6 +406,18 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Sample(a) => {
+            if crate::ehr::LinkedModel::is_linked_file(&a.model) {
+                use rand::SeedableRng;
+                if a.llm.prepare()?.is_some() {
+                    return Err(Error::Usage("the LLM stage does not run on linked tables yet: drop the --llm-* options".into()));
+                }
+                let m = crate::ehr::LinkedModel::load(&a.model)?;
+                let seed = a.seed.unwrap_or_else(rand::random);
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+                let format = if data::Format::of(&a.output) == data::Format::Parquet { OutFormat::Parquet } else { OutFormat::Csv };
+                write_linked(&m, &a.model.display().to_string(), a.rows, &mut rng, &a.output, format, cli.quiet)?;
+                return Ok(exit::OK);
+            }
             let model = ModelFile::load(&a.model)?;
             let llm = a.llm.prepare()?;
             sample_and_write(&model, &a.model.display().to_string(), a.rows, a.seed, &a.output, cli.quiet, &a.llm, llm.as_ref())?;
@@ -414,6 +440,24 @@ pub fn run(cli: Cli) -> Result<i32> {
             };
             // A bad gates file is a usage error before anything is read or charged.
             let gate_list = if holdout.is_some() { Some(report::gates::load(a.audit.gates.as_deref())?) } else { None };
+            let schema = Schema::load(&a.common.schema)?;
+            if schema.is_linked() {
+                if a.llm.prepare()?.is_some() {
+                    return Err(Error::Usage(
+                        "the LLM stage does not run on linked tables yet: drop the --llm-* options (text columns are then left empty)".into(),
+                    ));
+                }
+                let run = LinkedRun {
+                    common: &a.common,
+                    output: &a.output,
+                    persons: a.rows,
+                    model_out: a.model_out.as_deref(),
+                    seed,
+                    holdout: holdout.map(|h| h.0),
+                    format: a.format,
+                };
+                return synth_linked(&schema, run, gate_list.map(|g| (&a.audit, g)), cli.quiet);
+            }
             // The LLM options are checked and the server reached before any budget is spent.
             let llm = a.llm.prepare()?;
             if llm.is_some() && a.common.allow_data_domains {
@@ -761,6 +805,16 @@ fn split_rows(n: usize, fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usi
 fn fit(a: &FitCommon, quiet: bool, holdout: Option<(f64, u64)>) -> Result<(ModelFile, ledger::LedgerLock, Option<Split>)> {
     let started = std::time::Instant::now();
     let schema = Schema::load(&a.schema)?;
+    if schema.is_linked() {
+        return Err(Error::Usage(format!(
+            "{} is a linked schema (person table {:?}): use `privsynth synth FOLDER --schema ... -o OUT_FOLDER` (with --model-out to keep the model)",
+            a.schema.display(),
+            schema.person.as_ref().map_or("", |p| p.table.as_str())
+        )));
+    }
+    if let Some(extra) = a.more.first() {
+        return Err(Error::Usage(format!("unexpected argument {extra:?}: a single-table schema reads one data file")));
+    }
     let mut table = schema.table(a.table.as_deref())?.clone();
     table.csv = a.csv.resolve(Some(&table.csv));
     if let Some(w) = schema.ensure_public_domains(&a.schema.display().to_string(), a.allow_data_domains)? {
@@ -802,25 +856,7 @@ fn fit(a: &FitCommon, quiet: bool, holdout: Option<(f64, u64)>) -> Result<(Model
     };
     let fitted = {
         let _p = Progress::start(quiet, format!("fitting {} at epsilon {}", a.mechanism.name().to_uppercase(), a.epsilon));
-        let final_fit = estimate::Options { max_iters: a.iterations, ..Default::default() };
-        // The workload is resolved exactly when the mechanism is AIM.
-        match workload {
-            Some(w) => {
-                let opts = aim::Options { rounds: a.rounds, max_model_mb: a.max_model_mb, estimate: final_fit, ..Default::default() };
-                let (fit, trace) = aim::fit(&encoded, &w, &mut budget, opts)?;
-                let last = trace.rounds.last();
-                eprintln!(
-                    "AIM: {} rounds over a workload of {} marginal(s); model {:.1} MB (limit {:.0} MB), {} annealing step(s)",
-                    trace.rounds.len(),
-                    w.len(),
-                    last.map_or(0.0, |r| r.model_cells * 8.0 / (1 << 20) as f64),
-                    a.max_model_mb,
-                    trace.rounds.iter().filter(|r| r.annealed).count()
-                );
-                fit
-            }
-            None => mst::fit(&encoded, &mut budget, final_fit)?,
-        }
+        fit_encoded(a, workload.as_ref(), &encoded, &mut budget)?
     };
     let spent = budget.spent_epsilon_delta().unwrap_or_default();
     let names: Vec<String> = codec.columns.iter().map(|c| c.name.clone()).collect();
@@ -859,6 +895,28 @@ fn fit(a: &FitCommon, quiet: bool, holdout: Option<(f64, u64)>) -> Result<(Model
     Ok((model, lock, split))
 }
 
+/// Run the chosen mechanism on encoded rows (`workload` is resolved exactly for AIM).
+fn fit_encoded(a: &FitCommon, workload: Option<&aim::Workload>, encoded: &crate::domain::EncodedTable, budget: &mut Budget) -> Result<mechanism::Fit> {
+    let final_fit = estimate::Options { max_iters: a.iterations, ..Default::default() };
+    match workload {
+        Some(w) => {
+            let opts = aim::Options { rounds: a.rounds, max_model_mb: a.max_model_mb, estimate: final_fit, ..Default::default() };
+            let (fit, trace) = aim::fit(encoded, w, budget, opts)?;
+            let last = trace.rounds.last();
+            eprintln!(
+                "AIM: {} rounds over a workload of {} marginal(s); model {:.1} MB (limit {:.0} MB), {} annealing step(s)",
+                trace.rounds.len(),
+                w.len(),
+                last.map_or(0.0, |r| r.model_cells * 8.0 / (1 << 20) as f64),
+                a.max_model_mb,
+                trace.rounds.iter().filter(|r| r.annealed).count()
+            );
+            Ok(fit)
+        }
+        None => mst::fit(encoded, budget, final_fit),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn sample_and_write(
     model: &ModelFile,
@@ -890,4 +948,267 @@ fn sample_and_write(
     data::write(&mut df, output, &model.table.csv)?;
     eprintln!("sample: wrote {} rows x {} columns to {} in {:.1} s (seed {seed})", df.height(), df.width(), output.display(), started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Options of `synth` for a linked schema, beyond the single-table ones.
+struct LinkedRun<'a> {
+    common: &'a FitCommon,
+    output: &'a Path,
+    persons: Option<usize>,
+    model_out: Option<&'a Path>,
+    seed: u64,
+    holdout: Option<f64>,
+    format: OutFormat,
+}
+
+/// `synth` on linked tables: person-level DP models of the person table and of each event
+/// table, linked synthetic tables written as a folder, and optionally an audit per table and
+/// per person.
+fn synth_linked(schema: &Schema, r: LinkedRun, audit: Option<(&AuditOpts, (Vec<report::gates::Gate>, String))>, quiet: bool) -> Result<i32> {
+    use crate::ehr;
+    use rand::SeedableRng;
+    let a = r.common;
+    let started = std::time::Instant::now();
+    if a.table.is_some() || a.workload.is_some() {
+        return Err(Error::Usage("--table and --workload do not apply to a linked schema (every table is modelled; each model uses the default workload)".into()));
+    }
+    if let Some(w) = schema.ensure_public_domains(&a.schema.display().to_string(), a.allow_data_domains)? {
+        eprintln!("{w}");
+    }
+    let p = schema.person.clone().expect("linked");
+    let person_table = schema.person_model_table().ok_or_else(|| Error::Internal("person model".into()))?;
+    let event_tables: Vec<schema::Table> = schema.event_tables().into_iter().cloned().collect();
+    let mut model_tables: Vec<(String, schema::Table, u32)> = vec![(p.table.clone(), person_table, 1)];
+    for t in &event_tables {
+        let m = schema.event_model_table(t).ok_or_else(|| Error::Internal("event model".into()))?;
+        model_tables.push((t.name.clone(), m, t.events.as_ref().map_or(1, |e| e.rows_per_person)));
+    }
+    // Codecs and workloads first: their errors are usage errors, before anything is charged.
+    let mut prepared = vec![];
+    for (name, table, k) in &model_tables {
+        let codec = TableCodec::new(table)?;
+        let workload = match a.mechanism {
+            Mechanism::Aim => Some(resolve_workload(a, table, &codec).map_err(|e| match e {
+                Error::Usage(m) => Error::Usage(format!("model of {name}: {m}")),
+                other => other,
+            })?),
+            Mechanism::Mst => None,
+        };
+        prepared.push((name.clone(), table.clone(), *k, codec, workload));
+    }
+    let mut specs: Vec<String> = vec![a.data.display().to_string()];
+    specs.extend(a.more.iter().cloned());
+    let inputs = ehr::Inputs::resolve(schema, &specs)?;
+    let total = Budget::from_epsilon_delta(a.epsilon, a.delta).map_err(Error::Usage)?;
+    let fingerprint = inputs.fingerprint()?;
+    let (ledger, _lock) = authorize_fingerprint(&a.ledger, &fingerprint, &total)?;
+    let (tables, train, hold) = {
+        let _p = Progress::start(quiet, format!("reading {} tables", inputs.files.len()));
+        let tables = ehr::Tables::read(schema, &inputs)?;
+        let n = tables.persons(schema);
+        match r.holdout {
+            Some(f) => {
+                let (tr, ho) = split_rows(n, f, r.seed)?;
+                (tables, Some(tr), Some(ho))
+            }
+            None => (tables, None, None),
+        }
+    };
+    let bound_seed: u64 = rand::random();
+    let (derived, derive_report) = ehr::derive(schema, &tables, train.as_deref(), Some(bound_seed))?;
+    for l in derive_report.lines() {
+        eprintln!("note: {l}");
+    }
+    // Every person may appear in every model: the costs add up (sequential composition), so
+    // each model gets an equal share of rho.
+    let share = total.rho_total() / prepared.len() as f64;
+    let mut charges: Vec<privsynth_privacy::Cost> = vec![];
+    let mut models: Vec<ModelFile> = vec![];
+    let mut rho_spent = 0.0;
+    for (i, (name, table, k, codec, workload)) in prepared.iter().enumerate() {
+        let rows = if i == 0 { &derived.person } else { &derived.events[i - 1].rows };
+        if rows.df.height() == 0 {
+            return Err(Error::data(&rows.file, format!("has no rows for the model of {name}: nothing to fit")));
+        }
+        let encoded = codec.encode(rows)?.bounded(*k);
+        let mut budget = Budget::from_rho(share * (1.0 - 1e-12)).map_err(Error::Usage)?;
+        let fitted = {
+            let _p = Progress::start(quiet, format!("fitting {} for {name} (at most {k} row(s) per person)", a.mechanism.name().to_uppercase()));
+            fit_encoded(a, workload.as_ref(), &encoded, &mut budget)?
+        };
+        rho_spent += budget.rho_spent();
+        let spent = (privsynth_privacy::accountant::epsilon_for(budget.rho_spent(), a.delta), a.delta);
+        let names: Vec<String> = codec.columns.iter().map(|c| c.name.clone()).collect();
+        let sizes: Vec<usize> = codec.columns.iter().map(|c| c.size()).collect();
+        models.push(ModelFile::from_fit(&fitted, table, names, sizes, budget.charges(), spent));
+        charges.extend(budget.charges().iter().cloned().map(|mut c| {
+            c.label = format!("{name}: {}", c.label);
+            c
+        }));
+    }
+    let epsilon = privsynth_privacy::accountant::epsilon_for(rho_spent, a.delta);
+    let bounds: Vec<(String, u32)> = event_tables.iter().map(|t| (t.name.clone(), t.events.as_ref().map_or(1, |e| e.rows_per_person))).collect();
+    let unit = format!("{}.{}", p.table, p.key);
+    let bounds_text = bounds.iter().map(|(t, k)| format!("{t}={k}")).collect::<Vec<_>>().join(",");
+    let dataset = DatasetRef { fingerprint, name: specs.join(" "), privacy_unit: Some(unit.clone()), rows_per_unit: bounds.iter().map(|b| b.1).max() };
+    let command = format!(
+        "synth (linked) --mechanism {}; privacy unit {unit}; rows per person {bounds_text}{}",
+        a.mechanism.name(),
+        r.holdout.map(|f| format!("; --audit-holdout {f}")).unwrap_or_default()
+    );
+    let entry = ledger.append(&command, dataset, &charges, &ledger::new_run_id()).map_err(privacy_error)?;
+    let mut models = models.into_iter();
+    let person_model = models.next().expect("person model");
+    let linked = ehr::LinkedModel {
+        format: ehr::LINKED_FORMAT.into(),
+        version: 1,
+        schema: schema.clone(),
+        person: person_model,
+        events: event_tables.iter().zip(models).map(|(t, m)| ehr::EventModel { table: t.name.clone(), rows_per_person: t.events.as_ref().map_or(1, |e| e.rows_per_person), model: m }).collect(),
+        privacy: ehr::LinkedPrivacy { unit: unit.clone(), definition: "zCDP".into(), epsilon, delta: a.delta, rho: rho_spent, contribution_bounds: bounds },
+    };
+    eprintln!(
+        "fit: {} model(s) ({} per table, person as unit {unit}; rows per person {bounds_text}), {:.1} s; spent epsilon {epsilon:.3}, delta {:.1e} (rho {rho_spent:.6}); ledger entry {} in {}",
+        prepared.len(),
+        a.mechanism.name().to_uppercase(),
+        started.elapsed().as_secs_f64(),
+        a.delta,
+        entry.seq,
+        ledger.path().display()
+    );
+    if let Some(path) = r.model_out {
+        let json = linked.to_json()?;
+        data::write_atomic(path, |f| std::io::Write::write_all(f, json.as_bytes()))?;
+        eprintln!("wrote model {}", path.display());
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(r.seed);
+    write_linked(&linked, "the fitted model", r.persons, &mut rng, r.output, r.format, quiet)?;
+    let Some((opts, gates)) = audit else { return Ok(exit::OK) };
+    let (train, hold) = (train.expect("split"), hold.expect("split"));
+    audit_linked(schema, &tables, &train, &hold, r.output, opts, r.seed, gates, quiet)
+}
+
+/// Sample a linked model and write its tables into `output` (a folder), atomically: the tables
+/// are written into a temporary folder beside it, which then replaces it.
+fn write_linked(m: &crate::ehr::LinkedModel, origin: &str, persons: Option<usize>, rng: &mut rand::rngs::StdRng, output: &Path, format: OutFormat, quiet: bool) -> Result<()> {
+    let started = std::time::Instant::now();
+    let out = {
+        let _p = Progress::start(quiet, "sampling linked tables".into());
+        crate::ehr::sample::sample(m, origin, persons, rng)?
+    };
+    if output.is_file() {
+        return Err(Error::Usage(format!("{} is a file; a linked schema writes a folder of tables", output.display())));
+    }
+    let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let tmp = tempfile::Builder::new().prefix(".privsynth-").tempdir_in(parent).map_err(|e| Error::io(parent, e))?;
+    let ext = match format {
+        OutFormat::Csv => "csv",
+        OutFormat::Parquet => "parquet",
+    };
+    for (name, df) in out.tables {
+        let mut df = df;
+        let csv = m.schema.tables.iter().find(|t| t.name == name).map(|t| t.csv.clone()).unwrap_or_default();
+        data::write(&mut df, &tmp.path().join(format!("{name}.{ext}")), &csv)?;
+    }
+    if output.exists() {
+        // Replace the tables this run writes; other files in the folder stay.
+        for entry in std::fs::read_dir(tmp.path()).map_err(|e| Error::io(tmp.path(), e))? {
+            let entry = entry.map_err(|e| Error::io(tmp.path(), e))?;
+            let to = output.join(entry.file_name());
+            std::fs::rename(entry.path(), &to).map_err(|e| Error::io(&to, e))?;
+        }
+    } else {
+        let kept = tmp.keep();
+        std::fs::rename(&kept, output).map_err(|e| Error::io(output, e))?;
+    }
+    for l in out.report.lines() {
+        eprintln!("sample: {l}");
+    }
+    eprintln!("sample: wrote {} table(s) to {} in {:.1} s", m.schema.tables.len(), output.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The schema of what `synth` writes for a linked schema: identifiers without a generator
+/// are left out; keys, modelled, fake and text columns stay.
+fn output_schema(schema: &Schema) -> Schema {
+    let mut s = schema.clone();
+    let p = s.person.clone();
+    for t in &mut s.tables {
+        let keys: Vec<String> = t.primary_key.iter().cloned().chain(t.foreign_keys.iter().map(|f| f.column.clone())).chain(p.as_ref().filter(|p| p.table == t.name).map(|p| p.key.clone())).collect();
+        t.columns.retain(|c| c.is_modelled() || keys.contains(&c.name) || c.fake.is_some() || c.kind == schema::ColumnType::Text);
+    }
+    s
+}
+
+/// Audit linked tables: each event table (its model columns) and the person level (each
+/// person's record with the summaries of their events), against the holdout persons.
+#[allow(clippy::too_many_arguments)]
+fn audit_linked(
+    schema: &Schema,
+    real: &crate::ehr::Tables,
+    train: &[usize],
+    hold: &[usize],
+    synthetic: &Path,
+    opts: &AuditOpts,
+    seed: u64,
+    (gates, source): (Vec<report::gates::Gate>, String),
+    quiet: bool,
+) -> Result<i32> {
+    use crate::ehr;
+    let out_schema = output_schema(schema);
+    let inputs = ehr::Inputs::resolve(&out_schema, &[synthetic.display().to_string()])?;
+    let synth = ehr::Tables::read(&out_schema, &inputs)?;
+    let (tr, _) = ehr::derive(schema, real, Some(train), None)?;
+    let (ho, _) = ehr::derive(schema, real, Some(hold), None)?;
+    let (sy, _) = ehr::derive(&out_schema, &synth, None, None)?;
+    let mut scopes: Vec<(String, schema::Table, &data::RawTable, &data::RawTable, &data::RawTable)> = vec![];
+    let pm = schema.person_model_table().ok_or_else(|| Error::Internal("person model".into()))?;
+    scopes.push(("person".into(), pm, &tr.person, &ho.person, &sy.person));
+    for (i, t) in schema.event_tables().into_iter().enumerate() {
+        let m = schema.event_model_table(t).ok_or_else(|| Error::Internal("event model".into()))?;
+        scopes.push((t.name.clone(), m, &tr.events[i].rows, &ho.events[i].rows, &sy.events[i].rows));
+    }
+    let mut worst = exit::OK;
+    for (scope, table, t, h, s) in scopes {
+        if t.df.height() == 0 || h.df.height() == 0 || s.df.height() == 0 {
+            eprintln!("audit {scope}: skipped (no rows in train, holdout or synthetic)");
+            continue;
+        }
+        eprintln!("== audit: {scope} ==");
+        let suffixed = |p: &Option<PathBuf>| {
+            p.as_ref().map(|p| {
+                let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("out");
+                p.with_extension(format!("{scope}.{ext}"))
+            })
+        };
+        let o = AuditOpts {
+            qi: if scope == "person" { opts.qi.clone() } else { None },
+            secret: if scope == "person" { opts.secret.clone() } else { None },
+            link_a: None,
+            link_b: None,
+            attacks: opts.attacks,
+            json: suffixed(&opts.json),
+            html: suffixed(&opts.html),
+            junit: suffixed(&opts.junit),
+            gates: opts.gates.clone(),
+        };
+        let code = audit_and_report(&table, t, h, s, &o, seed, (gates.clone(), source.clone()), quiet)?;
+        worst = worst.max(code);
+    }
+    Ok(worst)
+}
+
+/// Authorise a release against the ledger's policy for a dataset fingerprint.
+fn authorize_fingerprint(args: &LedgerArgs, fingerprint: &str, budget: &Budget) -> Result<(Ledger, ledger::LedgerLock)> {
+    let ledger = Ledger::new(&args.ledger);
+    let lock = ledger.lock().map_err(privacy_error)?;
+    let policy = match &args.policy {
+        Some(p) => Policy::load(p).map_err(|e| Error::Usage(e.to_string()))?,
+        None => Policy::default(),
+    };
+    if let Err(refusal) = ledger.authorize(&policy, fingerprint, budget).map_err(privacy_error)? {
+        return Err(Error::Budget(refusal.0));
+    }
+    Ok((ledger, lock))
 }

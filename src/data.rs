@@ -64,6 +64,12 @@ impl RawTable {
         RawTable { file: file.to_string(), df, first_line: None }
     }
 
+    /// A table built in memory (derived model tables, synthetic records); `file` names it in
+    /// messages.
+    pub fn in_memory(file: &str, df: DataFrame) -> RawTable {
+        RawTable { file: file.to_string(), df, first_line: None }
+    }
+
     /// The rows `idx`, in that order, under the name `file` (line numbers are not kept).
     pub fn take(&self, idx: &[usize], file: String) -> Result<RawTable> {
         let ca = IdxCa::from_vec("idx".into(), idx.iter().map(|&i| i as IdxSize).collect());

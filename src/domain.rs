@@ -665,6 +665,9 @@ pub struct EncodedTable {
     sizes: Vec<usize>,
     codes: Vec<Vec<u32>>,
     rows: usize,
+    /// Most rows one privacy unit contributes (1 when a row is a unit; k after contribution
+    /// bounding). Every mechanism scales its sensitivity by it.
+    unit_rows: u32,
 }
 
 impl std::fmt::Debug for EncodedTable {
@@ -685,6 +688,16 @@ impl EncodedTable {
     pub fn rows(&self) -> usize {
         self.rows
     }
+    /// Most rows one privacy unit contributes: the L1/L2 sensitivity of a count vector.
+    pub fn unit_rows(&self) -> i64 {
+        self.unit_rows as i64
+    }
+    /// Declare that each privacy unit contributes at most `k` rows. Only the contribution
+    /// bounding code may call this, after it has kept at most `k` rows per unit.
+    pub fn bounded(mut self, k: u32) -> EncodedTable {
+        self.unit_rows = k.max(1);
+        self
+    }
     /// Codes of column `i`. For the counting code only.
     pub fn codes(&self, i: usize) -> &[u32] {
         &self.codes[i]
@@ -694,19 +707,19 @@ impl EncodedTable {
     /// to merge rare values. The result is as private as the input.
     pub fn remap(&self, maps: &[Vec<u32>], sizes: &[usize]) -> EncodedTable {
         let codes = self.codes.iter().zip(maps).map(|(col, m)| col.iter().map(|&c| m[c as usize]).collect()).collect();
-        EncodedTable { names: self.names.clone(), sizes: sizes.to_vec(), codes, rows: self.rows }
+        EncodedTable { names: self.names.clone(), sizes: sizes.to_vec(), codes, rows: self.rows, unit_rows: self.unit_rows }
     }
 
     /// The rows `idx`, in that order (e.g. the training part of a train/holdout split).
     pub fn take(&self, idx: &[usize]) -> EncodedTable {
         let codes = self.codes.iter().map(|col| idx.iter().map(|&i| col[i]).collect()).collect();
-        EncodedTable { names: self.names.clone(), sizes: self.sizes.clone(), codes, rows: idx.len() }
+        EncodedTable { names: self.names.clone(), sizes: self.sizes.clone(), codes, rows: idx.len(), unit_rows: self.unit_rows }
     }
 
     /// A table of codes that are not private (synthetic records), for evaluation.
     pub fn from_synthetic(names: Vec<String>, sizes: Vec<usize>, codes: Vec<Vec<u32>>) -> EncodedTable {
         let rows = codes.first().map_or(0, Vec::len);
-        EncodedTable { names, sizes, codes, rows }
+        EncodedTable { names, sizes, codes, rows, unit_rows: 1 }
     }
 }
 
@@ -770,6 +783,7 @@ impl TableCodec {
             sizes: self.columns.iter().map(ColumnCodec::size).collect(),
             codes,
             rows: raw.df.height(),
+            unit_rows: 1,
         })
     }
 

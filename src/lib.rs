@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod data;
 pub mod domain;
+pub mod ehr;
 pub mod error;
 pub mod evaluate;
 pub mod llm;

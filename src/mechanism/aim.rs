@@ -148,8 +148,12 @@ pub fn quality(weight: f64, exact: &[i64], estimate: &[f64], sigma: f64) -> f64 
 /// Select one candidate with the exponential mechanism at `eps` (cost eps^2/8): P(r) is
 /// proportional to exp(eps q_r / (2 max |w|)), as adding or removing a row moves each L1 error
 /// by at most 1, so q_r by at most |w_r|.
-pub fn select(budget: &mut Budget, exact: Sensitive<Vec<&[i64]>>, estimates: &[Vec<f64>], weights: &[f64], sigma: f64, eps: f64, label: &str) -> Result<Released<usize>> {
-    let sensitivity = weights.iter().fold(0.0_f64, |m, w| m.max(w.abs())).max(f64::MIN_POSITIVE);
+///
+/// `unit_rows` is the most rows one privacy unit contributes: the L1 errors then move by up to
+/// that many, and so does the sensitivity.
+#[allow(clippy::too_many_arguments)]
+pub fn select(budget: &mut Budget, exact: Sensitive<Vec<&[i64]>>, estimates: &[Vec<f64>], weights: &[f64], sigma: f64, eps: f64, unit_rows: i64, label: &str) -> Result<Released<usize>> {
+    let sensitivity = weights.iter().fold(0.0_f64, |m, w| m.max(w.abs())).max(f64::MIN_POSITIVE) * unit_rows as f64;
     let scores = exact.map(|x| x.iter().zip(estimates).zip(weights).map(|((x, e), &w)| quality(w, x, e, sigma)).collect::<Vec<f64>>());
     mechanisms::exponential(budget, scores, sensitivity, eps, label).map_err(dp)
 }
@@ -168,6 +172,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         return Err(Error::Usage("the model size limit must be positive".into()));
     }
     let rho = budget.rho_remaining();
+    let unit = data.unit_rows();
     let spent0 = budget.rho_spent();
     let rounds = opts.rounds.unwrap_or(16 * d).max(1);
     let max_cells = opts.max_model_mb * (1 << 20) as f64 / BYTES_PER_CELL;
@@ -180,10 +185,10 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     let mut rho_s = 0.1 * rho / rounds as f64;
 
     // Every one-way marginal first (all attributes, so that each is modelled).
-    let mut sigma = mechanisms::gaussian_scale(rho_m, 1).map_err(dp)?;
+    let mut sigma = mechanisms::gaussian_scale(rho_m, unit).map_err(dp)?;
     let mut measurements: Vec<Released<Measurement>> = Vec::new();
     for a in 0..d {
-        let r = mechanisms::gaussian_counts(budget, marginals::count(data, &[a]), 1, sigma, &format!("aim 1-way {}", data.names()[a])).map_err(dp)?;
+        let r = mechanisms::gaussian_counts(budget, marginals::count(data, &[a]), unit, sigma, &format!("aim 1-way {}", data.names()[a])).map_err(dp)?;
         measurements.push(measurement(r, &[a], sigma));
     }
     let values = |ms: &[Released<Measurement>]| -> Vec<Measurement> { ms.iter().map(|m| m.value().clone()).collect() };
@@ -205,7 +210,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         }
         let used = budget.rho_spent() - spent0 + rho_m + rho_s;
         let limit = max_cells * (used / rho).min(1.0);
-        sigma = mechanisms::gaussian_scale(rho_m * (1.0 - 1e-12), 1).map_err(dp)?;
+        sigma = mechanisms::gaussian_scale(rho_m * (1.0 - 1e-12), unit).map_err(dp)?;
         let eps = (8.0 * rho_s).sqrt();
 
         // Size filter: the tree the model would really have, fill-in included.
@@ -230,7 +235,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         let weights: Vec<f64> = eligible.iter().map(|&i| cands[i].1).collect();
         let exact = answers.as_ref().map(|x| eligible.iter().map(|&i| x[i].as_slice()).collect::<Vec<&[i64]>>());
         let round_no = trace.rounds.len() + 1;
-        let pick = select(budget, exact, &estimates, &weights, sigma, eps, &format!("aim round {round_no} selection"))?;
+        let pick = select(budget, exact, &estimates, &weights, sigma, eps, unit, &format!("aim round {round_no} selection"))?;
         let k = *pick.value();
         trace.score_seconds += clock.elapsed().as_secs_f64();
         let clock = std::time::Instant::now();
@@ -238,10 +243,10 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         let names: Vec<&str> = r.iter().map(|&a| data.names()[a].as_str()).collect();
         // The last round measures with exactly what the selection left.
         if last {
-            sigma = mechanisms::gaussian_scale(budget.rho_remaining(), 1).map_err(dp)?;
+            sigma = mechanisms::gaussian_scale(budget.rho_remaining(), unit).map_err(dp)?;
         }
         let exact = answers.as_ref().map(|x| x[ci].clone());
-        let y = mechanisms::gaussian_counts(budget, exact, 1, sigma, &format!("aim round {round_no} {}", names.join(","))).map_err(dp)?;
+        let y = mechanisms::gaussian_counts(budget, exact, unit, sigma, &format!("aim round {round_no} {}", names.join(","))).map_err(dp)?;
         measurements.push(measurement(y, &r, sigma));
         ms.push(measurements.last().expect("just pushed").value().clone());
 

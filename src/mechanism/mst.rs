@@ -29,12 +29,14 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
         return Err(Error::Usage("the schema has no modelled columns".into()));
     }
     let rho = budget.rho_remaining();
+    // Sensitivity of every count vector and of the pair scores: rows one unit contributes.
+    let k = data.unit_rows();
     // 1. One-way marginals. With a single attribute everything goes to it.
     let rho_one = if d == 1 { rho } else { rho / 3.0 };
-    let s1 = mechanisms::gaussian_scale(rho_one / d as f64, 1).map_err(dp)?;
+    let s1 = mechanisms::gaussian_scale(rho_one / d as f64, k).map_err(dp)?;
     let mut raw_one_way = Vec::with_capacity(d);
     for a in 0..d {
-        let r = mechanisms::gaussian_counts(budget, marginals::count(data, &[a]), 1, s1, &format!("1-way {}", data.names()[a])).map_err(dp)?;
+        let r = mechanisms::gaussian_counts(budget, marginals::count(data, &[a]), k, s1, &format!("1-way {}", data.names()[a])).map_err(dp)?;
         raw_one_way.push(r.map(|y| Measurement { attrs: vec![a], weights: vec![], y: y.into_iter().map(|v| v as f64).collect(), sigma: s1 }));
     }
 
@@ -102,17 +104,17 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
         for round in 0..d - 1 {
             let cand: Vec<usize> = (0..pairs.len()).filter(|&i| find(&mut comp, pairs[i][0]) != find(&mut comp, pairs[i][1])).collect();
             let round_scores = scores.as_ref().map(|s| cand.iter().map(|&i| s[i]).collect::<Vec<f64>>());
-            let pick = mechanisms::exponential(budget, round_scores, 1.0, eps_em, &format!("tree edge {}", round + 1)).map_err(dp)?;
+            let pick = mechanisms::exponential(budget, round_scores, k as f64, eps_em, &format!("tree edge {}", round + 1)).map_err(dp)?;
             let (a, b) = (pairs[cand[*pick.value()]][0], pairs[cand[*pick.value()]][1]);
             let (ra, rb) = (find(&mut comp, a), find(&mut comp, b));
             comp[ra] = rb;
             edges.push((a, b));
         }
         // 4. Measure the tree's marginals with what is left, split evenly.
-        let s2 = mechanisms::gaussian_scale(budget.rho_remaining() / (d - 1) as f64 * (1.0 - 1e-9), 1).map_err(dp)?;
+        let s2 = mechanisms::gaussian_scale(budget.rho_remaining() / (d - 1) as f64 * (1.0 - 1e-9), k).map_err(dp)?;
         for &(a, b) in &edges {
             let label = format!("2-way {},{}", data.names()[a], data.names()[b]);
-            let r = mechanisms::gaussian_counts(budget, marginals::count(&small, &[a, b]), 1, s2, &label).map_err(dp)?;
+            let r = mechanisms::gaussian_counts(budget, marginals::count(&small, &[a, b]), k, s2, &label).map_err(dp)?;
             measurements.push(r.map(|y| Measurement { attrs: vec![a, b], weights: vec![], y: y.into_iter().map(|v| v as f64).collect(), sigma: s2 }));
         }
     }

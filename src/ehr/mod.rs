@@ -1,0 +1,476 @@
+//! Linked EHR tables with the person as privacy unit.
+//!
+//! The real tables are turned into one person table and one table per event table
+//! ([`derive`]), which ordinary DP marginal models then fit:
+//! - the **person model**: the person table's modelled columns (death as age at death) plus, per
+//!   event table, bounded summaries of each person's events: their number, the days from birth
+//!   to the first, the days from first to last, the most frequent value of chosen columns;
+//! - one **event model** per event table: its own attributes, the days since the person's first
+//!   event of that table, the duration (end minus start), and a few person columns.
+//!
+//! Every event table is first bounded to `rows_per_person` rows per person (seeded hash, see
+//! `privsynth_privacy::bounding`), and its encoded rows carry that bound, so every mechanism
+//! scales its sensitivity by it. A person's rows in the person table and in each event table
+//! are all released, so the costs add up (sequential composition); the budget is split evenly
+//! between the models. Sampling and key regeneration are in [`sample`].
+
+pub mod fake;
+pub mod sample;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{self, RawTable};
+use crate::domain::{Cell, ColumnCodec};
+use crate::error::{Error, Result};
+use crate::model::file::ModelFile;
+use crate::schema::linked::derived;
+use crate::schema::{ColumnType, Domain, Schema, Table};
+use privsynth_privacy::bounding::{self, ContributionBound};
+
+/// Where each table of a linked schema is read from.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// (table name, file), in schema order.
+    pub files: Vec<(String, PathBuf)>,
+}
+
+const EXTENSIONS: [&str; 5] = ["csv", "parquet", "arrow", "ipc", "tsv"];
+
+impl Inputs {
+    /// From one folder holding `<table>.csv` (or .parquet, .arrow) per table, or from a list of
+    /// `table=path` items.
+    pub fn resolve(schema: &Schema, specs: &[String]) -> Result<Inputs> {
+        let mut files: Vec<(String, PathBuf)> = vec![];
+        if specs.len() == 1 && !specs[0].contains('=') {
+            let dir = Path::new(&specs[0]);
+            if !dir.is_dir() {
+                return Err(Error::data(&specs[0], "is not a folder: a linked schema needs a folder of tables (one file per table, named after it) or a list of table=path"));
+            }
+            for t in &schema.tables {
+                let found = EXTENSIONS.iter().map(|e| dir.join(format!("{}.{e}", t.name))).find(|p| p.is_file());
+                match found {
+                    Some(p) => files.push((t.name.clone(), p)),
+                    None => {
+                        return Err(Error::data(
+                            dir.display().to_string(),
+                            format!("has no file for table {:?} (looked for {}.csv, .parquet, .arrow, .ipc)", t.name, t.name),
+                        ));
+                    }
+                }
+            }
+        } else {
+            for s in specs {
+                let Some((t, p)) = s.split_once('=') else {
+                    return Err(Error::Usage(format!("{s:?}: expected table=path (or a single folder)")));
+                };
+                if schema.tables.iter().all(|x| x.name != t) {
+                    let names: Vec<&str> = schema.tables.iter().map(|x| x.name.as_str()).collect();
+                    return Err(Error::Usage(format!("{s:?}: the schema has no table {t:?}; it has: {}", names.join(", "))));
+                }
+                files.push((t.to_string(), PathBuf::from(p)));
+            }
+            for t in &schema.tables {
+                if files.iter().all(|(n, _)| *n != t.name) {
+                    return Err(Error::Usage(format!("no file given for table {:?} (add {}=PATH)", t.name, t.name)));
+                }
+            }
+        }
+        Ok(Inputs { files })
+    }
+
+    pub fn path(&self, table: &str) -> &Path {
+        self.files.iter().find(|(n, _)| n == table).map(|(_, p)| p.as_path()).expect("resolved for every table")
+    }
+
+    /// One fingerprint for the whole dataset: the SHA-256 of each table's name and file
+    /// fingerprint, so the ledger's lifetime budget applies to the linked dataset as a whole.
+    pub fn fingerprint(&self) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut sorted = self.files.clone();
+        sorted.sort();
+        for (t, p) in &sorted {
+            let f = privsynth_privacy::ledger::fingerprint_file(p).map_err(|e| Error::io(p, e))?;
+            h.update(format!("{t}={f}\n").as_bytes());
+        }
+        Ok(format!("sha256:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()))
+    }
+}
+
+/// The real tables, read and checked against the schema. Private data.
+pub struct Tables {
+    raw: HashMap<String, RawTable>,
+}
+
+impl Tables {
+    pub fn read(schema: &Schema, inputs: &Inputs) -> Result<Tables> {
+        let mut raw = HashMap::new();
+        for t in &schema.tables {
+            raw.insert(t.name.clone(), data::read_for_table(inputs.path(&t.name), t)?);
+        }
+        Ok(Tables { raw })
+    }
+
+    /// Rows of the person table.
+    pub fn persons(&self, schema: &Schema) -> usize {
+        schema.person_table().and_then(|t| self.raw.get(&t.name)).map_or(0, |r| r.df.height())
+    }
+}
+
+/// What deriving did to the rows (printed to the data holder; never part of a release).
+#[derive(Debug, Default, Clone)]
+pub struct DeriveReport {
+    /// Per event table: rows whose person key is not in the person table.
+    pub orphans: Vec<(String, usize)>,
+    /// Per event table: rows dropped by contribution bounding, and persons who had more.
+    pub bounded: Vec<(String, usize, usize)>,
+    /// Per event table: rows without a time.
+    pub no_time: Vec<(String, usize)>,
+}
+
+impl DeriveReport {
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = vec![];
+        for (t, n) in self.orphans.iter().filter(|x| x.1 > 0) {
+            out.push(format!("{t}: {n} row(s) reference no person of the person table and were left out (`privsynth schema check` lists them)"));
+        }
+        for (t, n, p) in self.bounded.iter().filter(|x| x.1 > 0) {
+            out.push(format!("{t}: contribution bounding left out {n} row(s) of {p} person(s) with more rows than the bound"));
+        }
+        for (t, n) in self.no_time.iter().filter(|x| x.1 > 0) {
+            out.push(format!("{t}: {n} row(s) without a time were left out"));
+        }
+        out
+    }
+}
+
+/// The model tables, built from real (or, for the audit, synthetic) linked tables.
+pub struct Derived {
+    /// One row per person: the person model's columns.
+    pub person: RawTable,
+    /// Per event table (schema order of [`Schema::event_tables`]): its model rows and the
+    /// person (row of `person`) of each.
+    pub events: Vec<EventRows>,
+}
+
+pub struct EventRows {
+    pub table: String,
+    pub rows: RawTable,
+    pub units: Vec<usize>,
+}
+
+/// A column of `table` read as points on its numeric line, in days (dates) or days with a
+/// fraction (datetimes). The domain is not checked: these are times of events, not codes.
+pub(crate) fn days(table: &Table, column: &str, raw: &RawTable) -> Result<Vec<Option<f64>>> {
+    let mut c = table.column(column).ok_or_else(|| Error::Internal(format!("no column {column}")))?.clone();
+    let datetime = c.kind == ColumnType::Datetime;
+    // Parsing only: a wide domain, never used to code anything.
+    let (lo, hi) = if datetime { ("1000-01-01T00:00:00", "3000-12-31T00:00:00") } else { ("1000-01-01", "3000-12-31") };
+    c.domain = Some(Domain { bounds: Some(vec![lo.into(), hi.into()]), bins: Some(1), ..Default::default() });
+    c.nullable = true;
+    let codec = ColumnCodec::new(table, &c).map_err(|e| Error::schema(format!("table {:?}", table.name), format!("column {column:?}: {e}")))?;
+    let mut out = Vec::with_capacity(raw.df.height());
+    let s = raw.series(column)?;
+    let r = codec
+        .read_cells(s, |cell| {
+            out.push(match cell {
+                Cell::Point(v) => Some(if datetime { v / 86_400.0 } else { v }),
+                _ => None,
+            })
+        })
+        .map_err(|e| Error::column(&raw.file, column, format!("cannot be read: {e}")))?;
+    if let Err(row) = r {
+        return Err(Error::Data {
+            file: raw.file.clone(),
+            row: Some(row + 1),
+            line: raw.line_of(row),
+            column: Some(column.into()),
+            message: format!("the value is not a {} (ISO 8601 unless the schema gives a format)", c.kind),
+        });
+    }
+    Ok(out)
+}
+
+/// Key values of a column as text (`None` = missing).
+pub(crate) fn keys(raw: &RawTable, column: &str) -> Result<Vec<Option<String>>> {
+    let s = raw.series(column)?.cast(&DataType::String).map_err(|e| Error::column(&raw.file, column, format!("cannot be read as text: {e}")))?;
+    let ca = s.str().map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(ca.iter().map(|v| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)).collect())
+}
+
+fn internal(e: PolarsError) -> Error {
+    Error::Internal(e.to_string())
+}
+
+fn take_series(s: &Series, idx: &[usize]) -> Result<Series> {
+    let ca = IdxCa::from_vec("idx".into(), idx.iter().map(|&i| i as IdxSize).collect());
+    s.take(&ca).map_err(internal)
+}
+
+/// Build the model tables from linked tables.
+///
+/// `persons` selects rows of the person table (all when `None`; a train or holdout part
+/// otherwise): event rows of other persons are left out silently. `bound_seed` bounds every
+/// event table to its `rows_per_person` (for fitting); without it every row is kept (for the
+/// audit, whose counts are clipped by the derived columns' domains anyway).
+pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound_seed: Option<u64>) -> Result<(Derived, DeriveReport)> {
+    let p = schema.person.as_ref().ok_or_else(|| Error::Usage("the schema has no `person` table".into()))?;
+    let pt = schema.person_table().ok_or_else(|| Error::Internal("person table".into()))?;
+    let person_model = schema.person_model_table().ok_or_else(|| Error::Internal("person model".into()))?;
+    let full = &tables.raw[&pt.name];
+    let all_keys = keys(full, &p.key)?;
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(all_keys.len());
+    for (row, k) in all_keys.iter().enumerate() {
+        let Some(k) = k else {
+            return Err(Error::Data { file: full.file.clone(), row: Some(row + 1), line: full.line_of(row), column: Some(p.key.clone()), message: "the person key is missing".into() });
+        };
+        if index.insert(k.as_str(), row).is_some() {
+            return Err(Error::Data {
+                file: full.file.clone(),
+                row: Some(row + 1),
+                line: full.line_of(row),
+                column: Some(p.key.clone()),
+                message: "the person key repeats an earlier row's: a person must have one row".into(),
+            });
+        }
+    }
+    let selected: Vec<usize> = persons.map(<[usize]>::to_vec).unwrap_or_else(|| (0..full.df.height()).collect());
+    // Position of each person table row in the selection.
+    let mut pos = vec![usize::MAX; full.df.height()];
+    for (i, &r) in selected.iter().enumerate() {
+        pos[r] = i;
+    }
+    let praw = full.take(&selected, full.file.clone())?;
+    let n = selected.len();
+    let birth = match &p.birth {
+        Some(b) => Some(days(pt, b, &praw)?),
+        None => None,
+    };
+    let death = match &p.death {
+        Some(d) => Some(days(pt, d, &praw)?),
+        None => None,
+    };
+
+    struct Agg {
+        table: String,
+        count: Vec<i64>,
+        first: Vec<Option<f64>>,
+        last: Vec<Option<f64>>,
+        tops: Vec<(String, Vec<Option<String>>)>,
+        rows: Vec<usize>,
+        units: Vec<usize>,
+        times: Vec<f64>,
+        ends: Option<Vec<Option<f64>>>,
+    }
+    let mut report = DeriveReport::default();
+    let mut aggs: Vec<Agg> = vec![];
+    for t in schema.event_tables() {
+        let e = t.events.as_ref().expect("event table");
+        let raw = &tables.raw[&t.name];
+        let fk = t.foreign_keys.iter().find(|f| f.references == pt.name).expect("validated: an FK to the person table");
+        let fks = keys(raw, &fk.column)?;
+        let time = days(t, &e.time, raw)?;
+        let (mut orphans, mut no_time) = (0, 0);
+        let mut rows = vec![];
+        let mut units = vec![];
+        for (r, k) in fks.iter().enumerate() {
+            let Some(&prow) = k.as_deref().and_then(|k| index.get(k)) else {
+                orphans += 1;
+                continue;
+            };
+            if pos[prow] == usize::MAX {
+                continue;
+            }
+            if time[r].is_none() {
+                no_time += 1;
+                continue;
+            }
+            rows.push(r);
+            units.push(pos[prow]);
+        }
+        report.orphans.push((t.name.clone(), orphans));
+        report.no_time.push((t.name.clone(), no_time));
+        if let Some(seed) = bound_seed {
+            let unit_bytes: Vec<[u8; 8]> = units.iter().map(|&u| (selected[u] as u64).to_le_bytes()).collect();
+            let keep = bounding::keep_rows(&unit_bytes, ContributionBound { rows_per_unit: e.rows_per_person }, seed);
+            let mut per = vec![0usize; n];
+            for &u in &units {
+                per[u] += 1;
+            }
+            let over = per.iter().filter(|&&c| c > e.rows_per_person as usize).count();
+            report.bounded.push((t.name.clone(), rows.len() - keep.len(), over));
+            rows = keep.iter().map(|&i| rows[i]).collect();
+            units = keep.iter().map(|&i| units[i]).collect();
+        }
+        let times: Vec<f64> = rows.iter().map(|&r| time[r].expect("filtered")).collect();
+        let ends = match &e.end {
+            Some(end) => {
+                let all = days(t, end, raw)?;
+                Some(rows.iter().map(|&r| all[r]).collect::<Vec<_>>())
+            }
+            None => None,
+        };
+        let mut count = vec![0i64; n];
+        let mut first: Vec<Option<f64>> = vec![None; n];
+        let mut last: Vec<Option<f64>> = vec![None; n];
+        for (&u, &x) in units.iter().zip(&times) {
+            count[u] += 1;
+            first[u] = Some(first[u].map_or(x, |f: f64| f.min(x)));
+            last[u] = Some(last[u].map_or(x, |l: f64| l.max(x)));
+        }
+        let mut tops = vec![];
+        for s in &e.summarise {
+            let col = t.column(s).expect("validated");
+            let codec = ColumnCodec::new(t, col).map_err(|m| Error::schema(format!("table {:?}", t.name), format!("column {s:?}: {m}")))?;
+            let series = take_series(raw.series(s)?, &rows)?;
+            let mut labels: Vec<Option<String>> = Vec::with_capacity(rows.len());
+            let _ = codec
+                .read_cells(&series, |c| {
+                    labels.push(match c {
+                        Cell::Label(l) => Some(l.to_string()),
+                        _ => None,
+                    })
+                })
+                .map_err(internal)?;
+            let mut counts: Vec<HashMap<&str, usize>> = vec![HashMap::new(); n];
+            for (&u, l) in units.iter().zip(&labels) {
+                if let Some(l) = l {
+                    *counts[u].entry(l.as_str()).or_default() += 1;
+                }
+            }
+            // Most frequent; ties go to the first label in sort order, so the result does not
+            // depend on row order.
+            let top: Vec<Option<String>> =
+                counts.iter().map(|m| m.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(l, _)| l.to_string())).collect();
+            tops.push((s.clone(), top));
+        }
+        aggs.push(Agg { table: t.name.clone(), count, first, last, tops, rows, units, times, ends });
+    }
+
+    // The person model's rows.
+    let mut cols: Vec<Column> = vec![];
+    for c in &person_model.columns {
+        let name = c.name.as_str();
+        let series: Series = if pt.column(name).is_some() && Some(name) != p.death.as_deref() {
+            praw.series(name)?.clone()
+        } else if let (Some(_), Some(death), Some(birth)) = (p.death.as_ref().filter(|d| name == derived::death_age(d)), &death, &birth) {
+            let v: Vec<Option<i64>> = death.iter().zip(birth).map(|(d, b)| Some((d.as_ref()? - b.as_ref()?).floor() as i64)).collect();
+            Series::new(name.into(), v)
+        } else {
+            aggregate_column(name, &aggs.iter().map(|a| (a.table.as_str(), a)).collect::<Vec<_>>(), birth.as_deref(), n)?
+        };
+        cols.push(series.with_name(name.into()).into());
+    }
+    fn aggregate_column(name: &str, aggs: &[(&str, &Agg)], birth: Option<&[Option<f64>]>, n: usize) -> Result<Series> {
+        for (t, a) in aggs {
+            if name == derived::count(t) {
+                return Ok(Series::new(name.into(), a.count.clone()));
+            }
+            if name == derived::first(t) {
+                let b = birth.ok_or_else(|| Error::Internal("first without birth".into()))?;
+                let v: Vec<Option<i64>> = (0..n).map(|i| Some((a.first[i]? - b[i]?).floor() as i64)).collect();
+                return Ok(Series::new(name.into(), v));
+            }
+            if name == derived::span(t) {
+                let v: Vec<Option<i64>> = (0..n).map(|i| Some((a.last[i]? - a.first[i]?).floor() as i64)).collect();
+                return Ok(Series::new(name.into(), v));
+            }
+            for (s, top) in &a.tops {
+                if name == derived::top(t, s) {
+                    return Ok(Series::new(name.into(), top.clone()));
+                }
+            }
+        }
+        Err(Error::Internal(format!("no derivation for person-model column {name}")))
+    }
+    let person_df = DataFrame::new(n, cols).map_err(internal)?;
+    let person = RawTable::in_memory(&format!("{} (person model: one row per person)", praw.file), person_df);
+
+    let mut events = vec![];
+    for (t, a) in schema.event_tables().into_iter().zip(aggs) {
+        let e = t.events.as_ref().expect("event table");
+        let model = schema.event_model_table(t).ok_or_else(|| Error::Internal("event model".into()))?;
+        let raw = &tables.raw[&t.name];
+        let mut cols: Vec<Column> = vec![];
+        for c in &model.columns {
+            let name = c.name.as_str();
+            let series = if name == derived::OFFSET {
+                let v: Vec<i64> = a.units.iter().zip(&a.times).map(|(&u, &x)| (x - a.first[u].unwrap_or(x)).floor() as i64).collect();
+                Series::new(name.into(), v)
+            } else if e.end.as_deref().is_some_and(|end| name == derived::duration(end)) {
+                let unit = e.duration_unit.seconds() as f64 / 86_400.0;
+                let ends = a.ends.as_ref().expect("end");
+                let v: Vec<Option<i64>> = ends.iter().zip(&a.times).map(|(end, &x)| end.map(|end| ((end - x) / unit).floor() as i64)).collect();
+                Series::new(name.into(), v)
+            } else if let Some(pc) = name.strip_prefix("person.") {
+                take_series(person.series(pc)?, &a.units)?
+            } else {
+                take_series(raw.series(name)?, &a.rows)?
+            };
+            cols.push(series.with_name(name.into()).into());
+        }
+        let df = DataFrame::new(a.rows.len(), cols).map_err(internal)?;
+        events.push(EventRows { table: t.name.clone(), rows: RawTable::in_memory(&format!("{} (event model, bounded)", raw.file), df), units: a.units });
+    }
+    Ok((Derived { person, events }, report))
+}
+
+/// A fitted linked model: the person model and one model per event table, with the schema.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkedModel {
+    pub format: String,
+    pub version: u32,
+    pub schema: Schema,
+    pub person: ModelFile,
+    pub events: Vec<EventModel>,
+    pub privacy: LinkedPrivacy,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventModel {
+    pub table: String,
+    pub rows_per_person: u32,
+    pub model: ModelFile,
+}
+
+/// The whole release's guarantee, for the person as unit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkedPrivacy {
+    pub unit: String,
+    pub definition: String,
+    pub epsilon: f64,
+    pub delta: f64,
+    pub rho: f64,
+    /// Rows per person each event table contributes at most.
+    pub contribution_bounds: Vec<(String, u32)>,
+}
+
+pub const LINKED_FORMAT: &str = "privsynth-linked-model";
+
+impl LinkedModel {
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| Error::Internal(format!("cannot write the model: {e}")))
+    }
+
+    pub fn load(path: &Path) -> Result<LinkedModel> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let m: LinkedModel = serde_json::from_str(&text).map_err(|e| Error::data(path.display().to_string(), format!("is not a linked model file: {e}")))?;
+        if m.format != LINKED_FORMAT || m.version != 1 {
+            return Err(Error::data(path.display().to_string(), format!("is format {} version {}, expected {LINKED_FORMAT} version 1", m.format, m.version)));
+        }
+        m.schema.validate(&path.display().to_string())?;
+        Ok(m)
+    }
+
+    /// Whether a file is a linked model (by its format field), without parsing it all.
+    pub fn is_linked_file(path: &Path) -> bool {
+        std::fs::read(path).ok().is_some_and(|b| {
+            let head = &b[..b.len().min(200)];
+            String::from_utf8_lossy(head).contains(LINKED_FORMAT)
+        })
+    }
+}

@@ -1,0 +1,350 @@
+//! Sampling linked tables from a [`LinkedModel`]: persons first, then each event table's rows
+//! drawn from its model *conditioned* on the person's columns, with keys regenerated.
+//!
+//! - The number of a person's events, the days from birth to the first and from first to last
+//!   come from the person's record; each event's offset from the first is drawn from the event
+//!   model and kept within the person's span, so intervals stay plausible. Dates are built
+//!   forward from birth (events never precede it); a person whose events would run past their
+//!   death has them scaled into the lifetime; an end is the start plus a non-negative duration,
+//!   never after death.
+//! - Conditioning is exact for the model: for each distinct combination of person columns the
+//!   event model's potentials are restricted to it and records are drawn from what remains.
+//! - Keys are fresh UUIDs from the seeded generator, so no real key can appear. A foreign key to
+//!   another event table takes the same person's row of that table that most recently started
+//!   at or before the event (else their earliest), so integrity holds by construction.
+//! - Direct identifiers come from [`super::fake`] when the schema asks; otherwise they are left
+//!   out. Everything here is post-processing of the DP models.
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+use rand::RngExt;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use super::{LinkedModel, days, fake};
+use crate::data::RawTable;
+use crate::domain::TableCodec;
+use crate::error::{Error, Result};
+use crate::mechanism;
+use crate::model::factor::index_map;
+use crate::model::sample;
+use crate::model::GraphicalModel;
+use crate::schema::linked::derived;
+use crate::schema::{ColumnType, Table};
+
+/// What sampling did, per event table.
+#[derive(Debug, Default, Clone)]
+pub struct SampleReport {
+    pub persons: usize,
+    /// (table, rows written, rows moved into the person's lifetime, rows dropped for want of a parent row)
+    pub tables: Vec<(String, usize, usize, usize)>,
+}
+
+impl SampleReport {
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = vec![format!("{} person(s)", self.persons)];
+        for (t, n, clamped, dropped) in &self.tables {
+            let mut s = format!("{t}: {n} row(s)");
+            if *clamped > 0 {
+                s.push_str(&format!(", {clamped} of persons whose sampled events ran past their death, rescaled into the lifetime"));
+            }
+            if *dropped > 0 {
+                s.push_str(&format!(", {dropped} dropped: the person has no row to reference in the parent table"));
+            }
+            out.push(s);
+        }
+        out
+    }
+}
+
+fn internal(e: PolarsError) -> Error {
+    Error::Internal(e.to_string())
+}
+
+/// Fill missing values by copying a random present one (post-processing of synthetic values).
+fn fill_from_others(v: &mut [Option<f64>], rng: &mut StdRng) {
+    let present: Vec<f64> = v.iter().flatten().copied().collect();
+    if present.is_empty() {
+        return;
+    }
+    for x in v.iter_mut().filter(|x| x.is_none()) {
+        *x = Some(present[rng.random_range(0..present.len())]);
+    }
+}
+
+/// A date (days) or datetime (days with fraction) column as a typed series.
+fn time_series(name: &str, kind: ColumnType, v: &[Option<f64>]) -> Result<Series> {
+    if kind == ColumnType::Datetime {
+        let ms: Vec<Option<i64>> = v.iter().map(|x| x.map(|d| (d * 86_400.0).round() as i64 * 1000)).collect();
+        Series::new(name.into(), ms).cast(&DataType::Datetime(TimeUnit::Milliseconds, None)).map_err(internal)
+    } else {
+        let d: Vec<Option<i32>> = v.iter().map(|x| x.map(|d| d.floor() as i32)).collect();
+        Series::new(name.into(), d).cast(&DataType::Date).map_err(internal)
+    }
+}
+
+fn ints(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
+    let s = df.column(name).map_err(internal)?.cast(&DataType::Int64).map_err(internal)?;
+    Ok(s.i64().map_err(internal)?.iter().collect())
+}
+
+/// The model restricted to `evidence` (attribute, compressed code): cells that disagree get
+/// zero mass, so sampling it draws from the conditional distribution.
+fn condition(gm: &GraphicalModel, evidence: &[(usize, u32)]) -> GraphicalModel {
+    let mut m = GraphicalModel { tree: gm.tree.clone(), potentials: gm.potentials.clone(), total: gm.total };
+    for &(a, v) in evidence {
+        let Some(c) = m.tree.clique_containing(&[a]) else { continue };
+        let f = &mut m.potentials[c];
+        let map = index_map(&f.attrs, &f.shape, &[a]);
+        for (x, &i) in f.values.iter_mut().zip(&map) {
+            if i != v {
+                // exp(-1e4) is exactly 0 in f64, and sums stay finite.
+                *x -= 1e4;
+            }
+        }
+    }
+    m
+}
+
+/// Output tables (schema order) and what happened.
+pub struct Output {
+    pub tables: Vec<(String, DataFrame)>,
+    pub report: SampleReport,
+}
+
+/// Draw `persons` synthetic persons (default: the DP estimate of their number) and their events.
+pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut StdRng) -> Result<Output> {
+    let schema = &m.schema;
+    let p = schema.person.as_ref().ok_or_else(|| Error::data(origin, "has no person table"))?;
+    let pt = schema.person_table().ok_or_else(|| Error::data(origin, "has no person table"))?;
+    let pm_table = &m.person.table;
+    let pcodec = TableCodec::new(pm_table)?;
+    let n = persons.unwrap_or(m.person.total.round().max(1.0) as usize);
+    if n == 0 {
+        return Err(Error::Usage("the number of persons must be at least 1".into()));
+    }
+    let gm = m.person.model(origin)?;
+    let pcodes = mechanism::expand(&m.person.compression, sample::sample(&gm, n, rng), rng);
+    let pdf = pcodec.decode(&pcodes, rng)?;
+    let praw = RawTable::in_memory("synthetic persons", pdf.clone());
+    let mut birth: Vec<Option<f64>> = match &p.birth {
+        Some(b) => days(pm_table, b, &praw)?,
+        None => vec![None; n],
+    };
+    fill_from_others(&mut birth, rng);
+    let death: Vec<Option<f64>> = match (&p.death, &p.birth) {
+        (Some(d), Some(_)) => ints(&pdf, &derived::death_age(d))?.iter().zip(&birth).map(|(a, b)| Some(b.as_ref()? + *a.as_ref()? as f64)).collect(),
+        _ => vec![None; n],
+    };
+    let person_keys: Vec<String> = (0..n).map(|_| fake::uuid(rng)).collect();
+
+    let mut report = SampleReport { persons: n, ..Default::default() };
+    let mut out: HashMap<String, DataFrame> = HashMap::new();
+    // Per generated event table with a primary key: each person's rows as (time, key), sorted.
+    let mut parents: HashMap<String, Vec<Vec<(f64, String)>>> = HashMap::new();
+
+    // Persons.
+    {
+        let mut cols: Vec<Column> = vec![];
+        for c in &pt.columns {
+            let s = if c.name == p.key {
+                Series::new(c.name.as_str().into(), person_keys.clone())
+            } else if Some(&c.name) == p.death.as_ref() && p.birth.is_some() {
+                time_series(&c.name, c.kind, &death)?
+            } else if c.is_modelled() {
+                pdf.column(&c.name).map_err(internal)?.as_materialized_series().clone()
+            } else if let Some(k) = c.fake {
+                Series::new(c.name.as_str().into(), (0..n).map(|_| fake::value(k, rng)).collect::<Vec<_>>())
+            } else if c.kind == ColumnType::Text {
+                Series::full_null(c.name.as_str().into(), n, &DataType::String)
+            } else {
+                continue;
+            };
+            cols.push(s.into());
+        }
+        out.insert(pt.name.clone(), DataFrame::new(n, cols).map_err(internal)?);
+    }
+
+    for em in &m.events {
+        let t: &Table = schema.tables.iter().find(|t| t.name == em.table).ok_or_else(|| Error::data(origin, format!("has no table {:?}", em.table)))?;
+        let e = t.events.as_ref().ok_or_else(|| Error::data(origin, format!("table {:?} has no events block", t.name)))?;
+        let k = e.rows_per_person as i64;
+        let mt = &em.model.table;
+        let ecodec = TableCodec::new(mt)?;
+        let egm = em.model.model(origin)?;
+        let counts: Vec<usize> = ints(&pdf, &derived::count(&t.name))?.iter().map(|c| c.unwrap_or(0).clamp(0, k) as usize).collect();
+        let mut first: Vec<Option<f64>> = if p.birth.is_some() {
+            ints(&pdf, &derived::first(&t.name))?.iter().map(|x| x.map(|x| x as f64)).collect()
+        } else {
+            vec![Some(0.0); n]
+        };
+        fill_from_others(&mut first, rng);
+        let span: Vec<Option<i64>> = ints(&pdf, &derived::span(&t.name))?;
+
+        // Evidence: the event model's person columns, by the person's code (compressed).
+        let evid: Vec<(usize, usize, Vec<u32>)> = ecodec
+            .columns
+            .iter()
+            .enumerate()
+            .filter_map(|(ei, c)| {
+                let pc = c.name.strip_prefix("person.")?;
+                let pi = pcodec.columns.iter().position(|x| x.name == pc)?;
+                let groups = &em.model.compression[ei];
+                let mut inv = vec![0u32; ecodec.columns[ei].size()];
+                for (g, members) in groups.iter().enumerate() {
+                    for &o in members {
+                        inv[o as usize] = g as u32;
+                    }
+                }
+                Some((ei, pi, inv))
+            })
+            .collect();
+        let mut by_key: HashMap<Vec<u32>, Vec<usize>> = HashMap::new();
+        for u in (0..n).filter(|&u| counts[u] > 0) {
+            let key: Vec<u32> = evid.iter().map(|(_, pi, inv)| inv[pcodes[*pi][u] as usize]).collect();
+            by_key.entry(key).or_default().push(u);
+        }
+        let mut groups: Vec<(Vec<u32>, Vec<usize>)> = by_key.into_iter().collect();
+        groups.sort(); // HashMap order is random; the output must not depend on it.
+        let d = ecodec.columns.len();
+        let mut codes: Vec<Vec<u32>> = vec![vec![]; d];
+        let mut units: Vec<usize> = vec![];
+        for (key, members) in &groups {
+            let need: usize = members.iter().map(|&u| counts[u]).sum();
+            let evidence: Vec<(usize, u32)> = evid.iter().zip(key).map(|((ei, _, _), &v)| (*ei, v)).collect();
+            let cond = condition(&egm, &evidence);
+            let drawn = mechanism::expand(&em.model.compression, sample::sample(&cond, need, rng), rng);
+            // Rows are handed out to persons in a random order.
+            let mut order: Vec<usize> = (0..need).collect();
+            order.shuffle(rng);
+            for (col, v) in codes.iter_mut().zip(drawn) {
+                col.extend(order.iter().map(|&r| v[r]));
+            }
+            for &u in members {
+                units.extend(std::iter::repeat_n(u, counts[u]));
+            }
+        }
+        let edf = ecodec.decode(&codes, rng)?;
+        let rows = edf.height();
+        let offset = ints(&edf, derived::OFFSET)?;
+        let tkind = t.column(&e.time).map_or(ColumnType::Date, |c| c.kind);
+        let mut time: Vec<f64> = Vec::with_capacity(rows);
+        let mut last: Vec<f64> = vec![f64::NEG_INFINITY; n];
+        for (i, &u) in units.iter().enumerate() {
+            let mut o = offset[i].unwrap_or(0).max(0);
+            if let Some(s) = span[u] {
+                o = o.min(s.max(0));
+            }
+            let mut x = birth[u].unwrap_or(0.0) + first[u].unwrap_or(0.0) + o as f64;
+            if tkind == ColumnType::Datetime {
+                // The time of day is not modelled: drawn uniformly (post-processing).
+                x = x.floor() + rng.random::<f64>();
+            }
+            last[u] = last[u].max(x);
+            time.push(x);
+        }
+        // A person whose events would run past their death has their event times scaled into
+        // the lifetime (birth to death), keeping order and relative spacing; piling them all
+        // on the day of death would be less plausible.
+        let mut clamped = 0;
+        for (i, &u) in units.iter().enumerate() {
+            if let (Some(dd), Some(b)) = (death[u], birth[u]) {
+                if last[u] > dd && last[u] > b {
+                    time[i] = b + (time[i] - b) * ((dd - b).max(0.0) / (last[u] - b));
+                    clamped += 1;
+                }
+            }
+        }
+        let end: Option<Vec<Option<f64>>> = match &e.end {
+            Some(end) => {
+                let dur = ints(&edf, &derived::duration(end))?;
+                let unit = e.duration_unit.seconds() as f64 / 86_400.0;
+                Some(
+                    dur.iter()
+                        .zip(&time)
+                        .zip(&units)
+                        .map(|((d, &x), &u)| {
+                            let y = x + d.as_ref()?.max(&0).to_owned() as f64 * unit;
+                            Some(death[u].map_or(y, |dd| y.min(dd.max(x))))
+                        })
+                        .collect(),
+                )
+            }
+            None => None,
+        };
+        // Foreign keys to other event tables: the same person's latest row started by then.
+        let mut keep = vec![true; rows];
+        let mut fk_values: Vec<(String, Vec<Option<String>>)> = vec![];
+        for fk in &t.foreign_keys {
+            if fk.references == pt.name {
+                fk_values.push((fk.column.clone(), units.iter().map(|&u| Some(person_keys[u].clone())).collect()));
+                continue;
+            }
+            let Some(par) = parents.get(&fk.references) else {
+                return Err(Error::schema(origin, format!("table {:?} references {:?}, which is not sampled before it", t.name, fk.references)));
+            };
+            let nullable = t.column(&fk.column).is_some_and(|c| c.nullable);
+            let mut v = Vec::with_capacity(rows);
+            for (i, &u) in units.iter().enumerate() {
+                let rows_of = &par[u];
+                let pick = match rows_of.partition_point(|(s, _)| *s <= time[i] + 1e-9) {
+                    0 => rows_of.first(),
+                    j => rows_of.get(j - 1),
+                };
+                match pick {
+                    Some((_, key)) => v.push(Some(key.clone())),
+                    None if nullable => v.push(None),
+                    None => {
+                        keep[i] = false;
+                        v.push(None);
+                    }
+                }
+            }
+            fk_values.push((fk.column.clone(), v));
+        }
+        let own_keys: Vec<String> = (0..rows).map(|_| fake::uuid(rng)).collect();
+        let mut cols: Vec<Column> = vec![];
+        for c in &t.columns {
+            let name = c.name.as_str();
+            let s = if Some(&c.name) == t.primary_key.as_ref() {
+                Series::new(name.into(), own_keys.clone())
+            } else if let Some((_, v)) = fk_values.iter().find(|(f, _)| f == name) {
+                Series::new(name.into(), v.clone())
+            } else if name == e.time {
+                time_series(name, c.kind, &time.iter().map(|&x| Some(x)).collect::<Vec<_>>())?
+            } else if Some(&c.name) == e.end.as_ref() {
+                time_series(name, c.kind, end.as_deref().unwrap_or(&[]))?
+            } else if c.is_modelled() {
+                edf.column(name).map_err(internal)?.as_materialized_series().clone()
+            } else if let Some(f) = c.fake {
+                Series::new(name.into(), (0..rows).map(|_| fake::value(f, rng)).collect::<Vec<_>>())
+            } else if c.kind == ColumnType::Text {
+                Series::full_null(name.into(), rows, &DataType::String)
+            } else {
+                continue;
+            };
+            cols.push(s.into());
+        }
+        let df = DataFrame::new(rows, cols).map_err(internal)?;
+        let mask: BooleanChunked = keep.iter().copied().collect();
+        let df = df.filter(&mask).map_err(internal)?;
+        let dropped = rows - df.height();
+        if t.primary_key.is_some() {
+            let mut per: Vec<Vec<(f64, String)>> = vec![vec![]; n];
+            for (i, &u) in units.iter().enumerate() {
+                if keep[i] {
+                    per[u].push((time[i], own_keys[i].clone()));
+                }
+            }
+            for v in &mut per {
+                v.sort_by(|a, b| a.0.total_cmp(&b.0));
+            }
+            parents.insert(t.name.clone(), per);
+        }
+        report.tables.push((t.name.clone(), df.height(), clamped, dropped));
+        out.insert(t.name.clone(), df);
+    }
+    let tables = schema.tables.iter().filter_map(|t| out.remove(&t.name).map(|df| (t.name.clone(), df))).collect();
+    Ok(Output { tables, report })
+}
