@@ -129,3 +129,39 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
     let selected = edges.iter().map(|&(a, b)| vec![a.min(b), a.max(b)]).collect();
     Ok(Fit { mechanism: Mechanism::Mst, compression, measurements, selected, model, stats })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+
+    /// Bounded rows (each unit contributes up to k) cost the same rho with k times the noise
+    /// scale, and every release states sensitivity k.
+    #[test]
+    fn contribution_bound_scales_sensitivity_and_noise() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let codes: Vec<Vec<u32>> = (0..3).map(|_| (0..2000).map(|_| rng.random_range(0..4u32)).collect()).collect();
+        let names = vec!["a".to_string(), "b".into(), "c".into()];
+        let run = |k: u32| {
+            let data = EncodedTable::from_synthetic(names.clone(), vec![4, 4, 4], codes.clone()).bounded(k);
+            let mut budget = Budget::from_rho(0.05).unwrap();
+            fit(&data, &mut budget, estimate::Options { max_iters: 50, ..Default::default() }).unwrap();
+            (budget.charges().to_vec(), budget.rho_spent())
+        };
+        let (one, rho1) = run(1);
+        let (five, rho5) = run(5);
+        assert!((rho1 - rho5).abs() < 1e-9 && (rho5 - 0.05).abs() < 1e-6, "same rho: {rho1} {rho5}");
+        assert_eq!(one.len(), five.len());
+        for (a, b) in one.iter().zip(&five) {
+            assert_eq!(a.sensitivity, 1.0);
+            assert_eq!(b.sensitivity, 5.0, "{}", b.label);
+            assert!((a.rho - b.rho).abs() < 1e-9, "{}", b.label);
+            if b.mechanism == "discrete_gaussian" {
+                assert!((b.scale / a.scale - 5.0).abs() < 1e-3, "{}: scale {} vs {}", b.label, b.scale, a.scale);
+            } else {
+                // The exponential mechanism's scale 2 * sensitivity / epsilon.
+                assert!((b.scale / a.scale - 5.0).abs() < 1e-9, "{}", b.label);
+            }
+        }
+    }
+}
