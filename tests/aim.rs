@@ -58,7 +58,7 @@ fn selection_probabilities_follow_the_exponential_mechanism() {
     let mut hits = [0usize; 3];
     for _ in 0..n {
         let x = Sensitive::new(exact.iter().map(Vec::as_slice).collect::<Vec<&[i64]>>());
-        let k = *aim::select(&mut budget, x, &estimates, &weights, sigma, eps, "t").unwrap().value();
+        let k = *aim::select(&mut budget, x, &estimates, &weights, sigma, eps, 1, "t").unwrap().value();
         hits[k] += 1;
     }
     // Pearson chi-square, 2 degrees of freedom: 27.6 is the 1e-6 quantile.
