@@ -52,9 +52,103 @@ fn every_table_file_passes_the_single_table_check() {
             let file = format!("{dir}/{}.csv", t.name);
             let r = privsynth(&["schema", "check", &file, "--schema", schema, "--table", &t.name, "--json"]);
             let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|_| panic!("{file}: {}", r.stderr));
-            // The one known finding: SUFFIX is empty in every row of the 27 MA patients.
-            let expected = if file == "data/ehr/synthea27-ma/patients.csv" { 1 } else { 0 };
+            // Known findings of the 27 MA patients: SUFFIX is empty in every row; 75
+            // observations have no ENCOUNTER.
+            let expected = match file.as_str() {
+                "data/ehr/synthea27-ma/patients.csv" => 1,
+                "data/ehr/synthea27-ma/observations.csv" => 75,
+                _ => 0,
+            };
             assert_eq!(report["findings"], expected, "{file} against {schema}:\n{}", r.stdout);
         }
     }
+}
+
+#[test]
+fn folder_check_reports_missing_encounters_of_ma_observations() {
+    let r = privsynth(&["schema", "check", "data/ehr/synthea27-ma", "--schema", "schemas/ehr/synthea27-ma.yaml"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("observations.ENCOUNTER -> encounters.Id: 990 rows, 0 orphan(s) (0.0%), 75 missing (7.6%)  FINDINGS"), "{}", r.stdout);
+    assert!(r.stdout.contains("data/ehr/synthea27-ma/observations.csv, row 11 (line 12), column \"ENCOUNTER\""), "{}", r.stdout);
+    let r = privsynth(&["schema", "check", "data/ehr/synthea27-ma", "--schema", "schemas/ehr/synthea27-ma.yaml", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let fk = v["foreign_keys"].as_array().unwrap().iter().find(|f| f["table"] == "observations" && f["column"] == "ENCOUNTER").unwrap();
+    assert_eq!((fk["missing"].as_u64(), fk["orphans"].as_u64()), (Some(75), Some(0)));
+    assert_eq!(v["findings"], 76);
+}
+
+#[test]
+fn folder_check_of_clean_fixtures_exits_0() {
+    for (schema, dir) in [LINKED[0], LINKED[1]] {
+        let r = privsynth(&["schema", "check", dir, "--schema", schema]);
+        assert_eq!(r.code, 0, "{dir}:\n{}\n{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("result: the tables fit the schema and their links hold"), "{}", r.stdout);
+    }
+    // Rows beyond a contribution bound are reported, not counted as findings.
+    let r = privsynth(&["schema", "check", "data/ehr/synthea-111", "--schema", "schemas/ehr/synthea-111.yaml", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let enc = v["bounds"].as_array().unwrap().iter().find(|b| b["table"] == "encounters").unwrap();
+    assert_eq!((enc["persons"].as_u64(), enc["rows"].as_u64(), enc["max_rows_of_a_person"].as_u64()), (Some(111), Some(7584), Some(761)));
+    assert!(enc["persons_above"].as_u64().unwrap() > 0);
+}
+
+/// A copy of the MA fixture with edited files, in a temp folder.
+fn edited_ma(edit: impl Fn(&str, String) -> String) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for f in ["patients", "encounters", "observations"] {
+        let text = std::fs::read_to_string(root().join(format!("data/ehr/synthea27-ma/{f}.csv"))).unwrap();
+        std::fs::write(d.path().join(format!("{f}.csv")), edit(f, text)).unwrap();
+    }
+    d
+}
+
+#[test]
+fn folder_check_finds_orphans_and_duplicate_keys() {
+    let first_enc = "57f2562b-445c-f11c-ba40-edc55af3c84f";
+    let second_enc = "0622440b-ab3a-87bf-b0d7-f8145ac11cc5";
+    let d = edited_ma(|f, text| match f {
+        // Line 3 of encounters gets the key of line 2: one duplicate key.
+        "encounters" => text.replacen(second_enc, first_enc, 1),
+        // Observations that named the second encounter now name no existing one: orphans.
+        "observations" => text.replace(second_enc, "00000000-0000-0000-0000-000000000000"),
+        _ => text,
+    });
+    let dir = d.path().to_str().unwrap();
+    let r = privsynth(&["schema", "check", dir, "--schema", "schemas/ehr/synthea27-ma.yaml"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("encounters.Id primary key: 604 rows, 0 missing, 1 duplicate  FINDINGS"), "{}", r.stdout);
+    assert!(r.stdout.contains("encounters.csv, row 2 (line 3), column \"Id\": value \"57f2562b-445c-f11c-ba40-edc55af3c84f\" is a duplicate primary key"), "{}", r.stdout);
+    assert!(r.stdout.contains("observations.csv, row 1 (line 2), column \"ENCOUNTER\": value \"00000000-0000-0000-0000-000000000000\" is not a encounters.Id value (an orphan)"), "{}", r.stdout);
+}
+
+#[test]
+fn folder_check_bad_inputs_exit_2_naming_what_is_wrong() {
+    // A table file missing from the folder.
+    let d = edited_ma(|_, t| t);
+    std::fs::remove_file(d.path().join("observations.csv")).unwrap();
+    let dir = d.path().to_str().unwrap();
+    let r = privsynth(&["schema", "check", dir, "--schema", "schemas/ehr/synthea27-ma.yaml"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("observations.csv") && r.stderr.contains("does not exist") && r.stderr.contains("\"observations\""), "{}", r.stderr);
+    // A key column missing from a table file.
+    let d = edited_ma(|f, t| if f == "encounters" { t.replacen("Id,START", "Key,START", 1) } else { t });
+    let r = privsynth(&["schema", "check", d.path().to_str().unwrap(), "--schema", "schemas/ehr/synthea27-ma.yaml"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("encounters.csv") && r.stderr.contains("Id"), "{}", r.stderr);
+    // A foreign key to a table the schema does not have.
+    let text = std::fs::read_to_string(root().join("schemas/ehr/synthea27-ma.yaml")).unwrap();
+    let bad = text.replace("{column: ENCOUNTER, references: encounters}", "{column: ENCOUNTER, references: visits}");
+    assert_ne!(bad, text);
+    let s = d.path().join("bad.yaml");
+    std::fs::write(&s, bad).unwrap();
+    let r = privsynth(&["schema", "check", "data/ehr/synthea27-ma", "--schema", s.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("table \"observations\": foreign key \"ENCOUNTER\" references \"visits\", which is not a table of the schema"), "{}", r.stderr);
+    // A folder with a single-table schema, and a folder with --table.
+    let r = privsynth(&["schema", "check", "data/ehr/synthea27-ma", "--schema", "schemas/synthea-patients.yaml"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("names no `person` table"), "{}", r.stderr);
+    let r = privsynth(&["schema", "check", "data/ehr/synthea27-ma", "--schema", "schemas/ehr/synthea27-ma.yaml", "--table", "patients"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("synthea27-ma/patients.csv"), "{}", r.stderr);
 }

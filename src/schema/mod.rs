@@ -14,6 +14,7 @@ pub mod from_domain;
 pub mod infer;
 pub mod infer_dp;
 pub mod linked;
+pub mod links_check;
 
 use std::collections::HashSet;
 use std::fmt;
