@@ -273,7 +273,8 @@ impl CsvArgs {
 
 #[derive(Debug, Args)]
 pub struct InferArgs {
-    /// Data file (CSV, Parquet or Arrow IPC).
+    /// Data file (CSV, Parquet or Arrow IPC), or a folder of such files (one table each): then a
+    /// linked schema is proposed, with keys, links and bounds read from the data for review.
     pub data: PathBuf,
     /// Write the schema here (default: stdout).
     #[arg(short, long)]
@@ -368,6 +369,31 @@ fn emit(text: &str, output: Option<&Path>) -> Result<()> {
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Schema(SchemaCommand::Infer(a)) if a.dp_epsilon.is_some() => infer_private(a, cli.quiet),
+        Command::Schema(SchemaCommand::Infer(a)) if a.data.is_dir() => {
+            if a.name.is_some() {
+                return Err(Error::Usage("--name names the table of one file; the tables of a folder are named after their files".into()));
+            }
+            let csv = a.csv.resolve(None);
+            let proposal = {
+                let _p = Progress::start(cli.quiet, format!("reading the tables in {}", a.data.display()));
+                schema::infer_linked::infer_folder(&a.data, &csv, a.max_categories)?
+            };
+            emit(&schema::infer_linked::render(&proposal, &a.data.display().to_string())?, a.output.as_deref())?;
+            for n in &proposal.notes {
+                eprintln!("note: {n}");
+            }
+            for w in &proposal.proposal.warnings {
+                eprintln!("warning: {w}");
+            }
+            if let Some(o) = &a.output {
+                eprintln!(
+                    "wrote {} ({} tables); the keys, links and rows_per_person bounds were read from the data: review them before use",
+                    o.display(),
+                    proposal.proposal.schema.tables.len()
+                );
+            }
+            Ok(exit::OK)
+        }
         Command::Schema(SchemaCommand::Infer(a)) => {
             let csv = a.csv.resolve(None);
             let raw = {

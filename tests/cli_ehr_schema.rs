@@ -152,3 +152,67 @@ fn folder_check_bad_inputs_exit_2_naming_what_is_wrong() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("synthea27-ma/patients.csv"), "{}", r.stderr);
 }
+
+#[test]
+fn folder_infer_proposes_the_synthea_links_for_review() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("s.yaml");
+    let r = privsynth(&["schema", "infer", "data/ehr/synthea-111", "-o", out.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("READ FROM THE PRIVATE DATA") && text.contains("IN THE DATA"), "{text}");
+    let s = Schema::from_yaml(&text, "proposal").unwrap();
+    let p = s.person.as_ref().unwrap();
+    assert_eq!((p.table.as_str(), p.key.as_str(), p.birth.as_deref(), p.death.as_deref()), ("patients", "Id", Some("BIRTHDATE"), Some("DEATHDATE")));
+    let links = |t: &str| -> Vec<(String, String)> {
+        s.tables.iter().find(|x| x.name == t).unwrap().foreign_keys.iter().map(|f| (f.column.clone(), f.references.clone())).collect()
+    };
+    let l = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(links("encounters"), vec![l("PATIENT", "patients")]);
+    for t in ["conditions", "medications", "procedures"] {
+        assert_eq!(links(t), vec![l("PATIENT", "patients"), l("ENCOUNTER", "encounters")], "{t}");
+    }
+    let enc = s.tables.iter().find(|x| x.name == "encounters").unwrap();
+    assert_eq!(enc.primary_key.as_deref(), Some("Id"));
+    let e = enc.events.as_ref().unwrap();
+    assert_eq!((e.time.as_str(), e.end.as_deref()), ("START", Some("STOP")));
+    // The bound is a data quantile: said so, and domains stay marked as read from the data.
+    assert!(text.contains(&format!("encounters: rows_per_person {} is the 95th percentile", e.rows_per_person)), "{text}");
+    assert!(!s.data_domain_columns().is_empty());
+    assert!(s.ensure_public_domains("proposal", false).is_err());
+    // The proposal is usable as it stands by `schema check`.
+    let r = privsynth(&["schema", "check", "data/ehr/synthea-111", "--schema", out.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+}
+
+#[test]
+fn folder_infer_on_omop_links_by_key_names_not_by_chance() {
+    let r = privsynth(&["schema", "infer", "data/ehr/omop-27"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = Schema::from_yaml(&r.stdout, "proposal").unwrap();
+    assert_eq!(s.person.as_ref().unwrap().table, "person");
+    for t in &s.tables {
+        for fk in &t.foreign_keys {
+            // Integer ids (provider_id, *_concept_id) lie inside 1..n keys by chance: only
+            // person_id and visit_occurrence_id are links.
+            assert!(["person_id", "visit_occurrence_id"].contains(&fk.column.as_str()), "{}.{} -> {}", t.name, fk.column, fk.references);
+        }
+    }
+    let death = s.tables.iter().find(|t| t.name == "death").unwrap();
+    assert_eq!(death.primary_key, None);
+    assert_eq!(death.events.as_ref().unwrap().rows_per_person, 1);
+}
+
+#[test]
+fn folder_infer_bad_inputs_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    let r = privsynth(&["schema", "infer", d.path().to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("holds no table files"), "{}", r.stderr);
+    // Unlinked tables: nothing to propose.
+    std::fs::write(d.path().join("a.csv"), "x,y\n1,2\n3,4\n").unwrap();
+    std::fs::write(d.path().join("b.csv"), "u,v\n5,6\n7,8\n").unwrap();
+    let r = privsynth(&["schema", "infer", d.path().to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no table references another"), "{}", r.stderr);
+}
