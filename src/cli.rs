@@ -259,7 +259,8 @@ pub enum SchemaCommand {
     /// Propose a schema from a data file. Domains read from the data are marked `source: data`
     /// and must be reviewed before DP fitting.
     Infer(InferArgs),
-    /// Validate a data file against a schema: type errors, out-of-domain values, nulls.
+    /// Validate a data file against a schema: type errors, out-of-domain values, nulls. With a
+    /// linked schema and a folder of `<table>.csv` files: every table, plus keys and links.
     /// Exit 0 when clean, 1 with findings.
     Check(CheckArgs),
     /// Convert a private-pgm style domain.json (column -> size) into a schema.
@@ -286,7 +287,8 @@ impl CsvArgs {
 
 #[derive(Debug, Args)]
 pub struct InferArgs {
-    /// Data file (CSV, Parquet or Arrow IPC).
+    /// Data file (CSV, Parquet or Arrow IPC), or a folder of such files (one table each): then a
+    /// linked schema is proposed, with keys, links and bounds read from the data for review.
     pub data: PathBuf,
     /// Write the schema here (default: stdout).
     #[arg(short, long)]
@@ -312,7 +314,8 @@ pub struct InferArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Data file (CSV, Parquet or Arrow IPC).
+    /// Data file (CSV, Parquet or Arrow IPC), or, for a schema with a `person` table, a folder
+    /// holding one file per table named after it (`<table>.csv`).
     pub data: PathBuf,
     /// Schema file (YAML).
     #[arg(long)]
@@ -380,6 +383,31 @@ fn emit(text: &str, output: Option<&Path>) -> Result<()> {
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Schema(SchemaCommand::Infer(a)) if a.dp_epsilon.is_some() => infer_private(a, cli.quiet),
+        Command::Schema(SchemaCommand::Infer(a)) if a.data.is_dir() => {
+            if a.name.is_some() {
+                return Err(Error::Usage("--name names the table of one file; the tables of a folder are named after their files".into()));
+            }
+            let csv = a.csv.resolve(None);
+            let proposal = {
+                let _p = Progress::start(cli.quiet, format!("reading the tables in {}", a.data.display()));
+                schema::infer_linked::infer_folder(&a.data, &csv, a.max_categories)?
+            };
+            emit(&schema::infer_linked::render(&proposal, &a.data.display().to_string())?, a.output.as_deref())?;
+            for n in &proposal.notes {
+                eprintln!("note: {n}");
+            }
+            for w in &proposal.proposal.warnings {
+                eprintln!("warning: {w}");
+            }
+            if let Some(o) = &a.output {
+                eprintln!(
+                    "wrote {} ({} tables); the keys, links and rows_per_person bounds were read from the data: review them before use",
+                    o.display(),
+                    proposal.proposal.schema.tables.len()
+                );
+            }
+            Ok(exit::OK)
+        }
         Command::Schema(SchemaCommand::Infer(a)) => {
             let csv = a.csv.resolve(None);
             let raw = {
@@ -508,6 +536,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             };
             audit_and_report(&table, &train, &hold, &synthetic, &a.opts, a.seed, gates, cli.quiet)
         }
+        Command::Schema(SchemaCommand::Check(a)) if a.data.is_dir() => check_linked(a, cli.quiet),
         Command::Schema(SchemaCommand::Check(a)) => {
             let schema = Schema::load(&a.schema)?;
             let table = schema.table(a.table.as_deref())?;
@@ -640,6 +669,45 @@ fn authorize(args: &LedgerArgs, data: &Path, budget: &Budget) -> Result<(Ledger,
         return Err(Error::Budget(refusal.0));
     }
     Ok((ledger, lock, fingerprint))
+}
+
+/// Print the note about domains read from the data, if the schema has any.
+fn note_data_domains(schema: &Schema, path: &Path) {
+    let from_data = schema.data_domain_columns();
+    if !from_data.is_empty() {
+        eprintln!(
+            "note: {} domain(s) in {} were read from the private data (source: data): {}. Checking \
+             against them is fine, but DP fitting will refuse this schema until each is reviewed \
+             and marked `source: public`: a DP guarantee does NOT hold for domains read from the data.",
+            from_data.len(),
+            path.display(),
+            from_data.join(", ")
+        );
+    }
+}
+
+/// `schema check FOLDER`: every table of a linked schema and the links between them.
+fn check_linked(a: CheckArgs, quiet: bool) -> Result<i32> {
+    let schema = Schema::load(&a.schema)?;
+    if let Some(t) = &a.table {
+        return Err(Error::Usage(format!(
+            "{} is a folder, which is checked as a whole; to check only table {t:?}, give its file (e.g. {})",
+            a.data.display(),
+            a.data.join(format!("{t}.csv")).display()
+        )));
+    }
+    note_data_domains(&schema, &a.schema);
+    let report = {
+        let _p = Progress::start(quiet, format!("checking the tables in {}", a.data.display()));
+        schema::links_check::check_folder(&a.data, &schema, |c| a.csv.resolve(Some(c)), a.examples)?
+    };
+    if a.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))?;
+        println!("{text}");
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(if report.findings == 0 { exit::OK } else { exit::FINDINGS })
 }
 
 fn infer_private(a: InferArgs, quiet: bool) -> Result<i32> {

@@ -24,7 +24,7 @@ fn errors(v: &jsonschema::Validator, yaml: &str) -> Vec<String> {
 fn bundled_and_generated_schemas_validate() {
     let v = validator();
     let mut texts = vec![];
-    for f in ["adult.yaml", "adult-pgm.yaml", "heart.yaml", "synthea-patients.yaml"] {
+    for f in ["adult.yaml", "adult-pgm.yaml", "heart.yaml", "synthea-patients.yaml", "ehr/synthea-111.yaml", "ehr/omop-27.yaml", "ehr/synthea27-ma.yaml"] {
         let t = std::fs::read_to_string(root().join("schemas").join(f)).unwrap();
         Schema::from_yaml(&t, f).unwrap();
         texts.push((f.to_string(), t));
@@ -32,7 +32,7 @@ fn bundled_and_generated_schemas_validate() {
     let r = privsynth(&["schema", "from-domain", "data/private-pgm/adult-domain.json"]);
     texts.push(("from-domain".into(), r.stdout));
     let dir = tempfile::tempdir().unwrap();
-    for data in ["data/adult/adult.csv", "data/synthea/patients.csv"] {
+    for data in ["data/adult/adult.csv", "data/synthea/patients.csv", "data/ehr/synthea-111", "data/ehr/omop-27"] {
         let out = dir.path().join("p.yaml");
         assert_eq!(privsynth(&["schema", "infer", data, "-o", path_str(&out)]).code, 0);
         texts.push((data.to_string(), std::fs::read_to_string(&out).unwrap()));
@@ -55,6 +55,11 @@ fn invalid_schemas_are_rejected_by_both() {
         "version: 1\ntables: [{name: t, columns: [{name: a, type: integer, role: boss, domain: {bounds: [0, 1]}}]}]",
         "version: 1\ntables: [{name: t, columns: [{name: a, type: date, domain: {bounds: [2020-01-01, 2021-01-01], granularity: fortnight}}]}]",
         "version: 1\ntables: [{name: t, columns: [{name: a, type: categorical, out_of_domain: null, domain: {categories: [x]}}]}]",
+        "version: 1\ntables: [{name: t, columns: [{name: a, type: categorical, fake: ssn, domain: {categories: [x]}}]}]",
+        "version: 1\ntables: [{name: t, columns: [{name: a, type: identifier, fake: passport}]}]",
+        "version: 1\nperson: {table: t}\ntables: [{name: t, columns: [{name: a, type: identifier}]}]",
+        "version: 1\nperson: {table: p, key: id}\ntables: [{name: p, columns: [{name: id, type: identifier}]}, {name: e, foreign_keys: [{column: pid, references: p}], events: {rows_per_person: 0, time: d}, columns: [{name: pid, type: identifier}, {name: d, type: date, domain: {bounds: [\"2000-01-01\", \"2001-01-01\"], granularity: year}}]}]",
+        "version: 1\nperson: {table: p, key: id}\ntables: [{name: p, columns: [{name: id, type: identifier}]}, {name: e, foreign_keys: [{column: pid, references: p}], events: {rows_per_person: 5, time: d, duration_unit: weeks}, columns: [{name: pid, type: identifier}, {name: d, type: date, domain: {bounds: [\"2000-01-01\", \"2001-01-01\"], granularity: year}}]}]",
     ] {
         assert!(Schema::from_yaml(bad, "bad").is_err(), "Rust accepts {bad}");
         assert!(!errors(&v, bad).is_empty(), "JSON Schema accepts {bad}");

@@ -192,8 +192,9 @@ fn infer_column(name: &str, s: &Series, rows: usize, opts: &Options) -> PolarsRe
         if integral {
             col.kind = ColumnType::Integer;
             let span = hi - lo + 1.0;
+            // A constant column still needs lo < hi.
             col.domain = data_domain(Domain {
-                bounds: Some(vec![fmt_num(lo), fmt_num(hi)]),
+                bounds: Some(vec![fmt_num(lo), fmt_num(hi.max(lo + 1.0))]),
                 bins: (span > 100.0).then_some(DEFAULT_BINS),
                 ..Domain::default()
             });
@@ -202,7 +203,7 @@ fn infer_column(name: &str, s: &Series, rows: usize, opts: &Options) -> PolarsRe
             let decimals = values.iter().map(|v| v.split_once('.').map_or(0, |(_, f)| f.trim_end_matches('0').len())).max().unwrap_or(0);
             col.precision = Some(decimals.min(6) as u32);
             col.domain = data_domain(Domain {
-                bounds: Some(vec![fmt_num(lo), fmt_num(hi)]),
+                bounds: Some(vec![fmt_num(lo), fmt_num(if hi > lo { hi } else { lo + 1.0 })]),
                 bins: Some(DEFAULT_BINS),
                 ..Domain::default()
             });

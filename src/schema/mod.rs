@@ -13,7 +13,9 @@ pub mod constraints;
 pub mod from_domain;
 pub mod infer;
 pub mod infer_dp;
+pub mod infer_linked;
 pub mod linked;
+pub mod links_check;
 
 use std::collections::HashSet;
 use std::fmt;
