@@ -525,6 +525,19 @@ pub fn run(cli: Cli) -> Result<i32> {
             };
             let gates = report::gates::load(a.opts.gates.as_deref())?;
             let schema = Schema::load(&a.schema)?;
+            if schema.is_linked() {
+                // Folders of linked tables: one audit per event table and one per person.
+                use crate::ehr;
+                let real = |dir: &Path| -> Result<ehr::Derived> {
+                    let inputs = ehr::Inputs::resolve(&schema, &[dir.display().to_string()])?;
+                    Ok(ehr::derive(&schema, &ehr::Tables::read(&schema, &inputs)?, None, None)?.0)
+                };
+                let (tr, ho, sy) = {
+                    let _p = Progress::start(cli.quiet, "reading train, holdout and synthetic tables".into());
+                    (real(&a.train)?, real(holdout)?, derive_synthetic(&schema, &a.synthetic)?)
+                };
+                return audit_linked(&schema, (&tr, &ho, &sy), &a.opts, a.seed, gates, cli.quiet);
+            }
             let table = schema.table(a.table.as_deref())?.clone();
             let (train, hold, synthetic) = {
                 let _p = Progress::start(cli.quiet, "reading train, holdout and synthetic tables".into());
@@ -1153,7 +1166,10 @@ fn synth_linked(schema: &Schema, r: LinkedRun, audit: Option<(&AuditOpts, (Vec<r
     write_linked(&linked, "the fitted model", r.persons, &mut rng, r.output, r.format, quiet)?;
     let Some((opts, gates)) = audit else { return Ok(exit::OK) };
     let (train, hold) = (train.expect("split"), hold.expect("split"));
-    audit_linked(schema, &tables, &train, &hold, r.output, opts, r.seed, gates, quiet)
+    let (tr, _) = ehr::derive(schema, &tables, Some(&train), None)?;
+    let (ho, _) = ehr::derive(schema, &tables, Some(&hold), None)?;
+    let sy = derive_synthetic(schema, r.output)?;
+    audit_linked(schema, (&tr, &ho, &sy), opts, r.seed, gates, quiet)
 }
 
 /// Sample a linked model and write its tables into `output` (a folder), atomically: the tables
@@ -1209,27 +1225,26 @@ fn output_schema(schema: &Schema) -> Schema {
     s
 }
 
+/// Read the synthetic linked tables `synth` wrote (a folder) and derive their model tables.
+fn derive_synthetic(schema: &Schema, synthetic: &Path) -> Result<crate::ehr::Derived> {
+    use crate::ehr;
+    let out_schema = output_schema(schema);
+    let inputs = ehr::Inputs::resolve(&out_schema, &[synthetic.display().to_string()])?;
+    let synth = ehr::Tables::read(&out_schema, &inputs)?;
+    Ok(ehr::derive(&out_schema, &synth, None, None)?.0)
+}
+
 /// Audit linked tables: each event table (its model columns) and the person level (each
-/// person's record with the summaries of their events), against the holdout persons.
-#[allow(clippy::too_many_arguments)]
+/// person's record with the summaries of their events), against the holdout persons. Report
+/// files get the scope before their extension (`audit.person.json`, `audit.encounters.json`).
 fn audit_linked(
     schema: &Schema,
-    real: &crate::ehr::Tables,
-    train: &[usize],
-    hold: &[usize],
-    synthetic: &Path,
+    (tr, ho, sy): (&crate::ehr::Derived, &crate::ehr::Derived, &crate::ehr::Derived),
     opts: &AuditOpts,
     seed: u64,
     (gates, source): (Vec<report::gates::Gate>, String),
     quiet: bool,
 ) -> Result<i32> {
-    use crate::ehr;
-    let out_schema = output_schema(schema);
-    let inputs = ehr::Inputs::resolve(&out_schema, &[synthetic.display().to_string()])?;
-    let synth = ehr::Tables::read(&out_schema, &inputs)?;
-    let (tr, _) = ehr::derive(schema, real, Some(train), None)?;
-    let (ho, _) = ehr::derive(schema, real, Some(hold), None)?;
-    let (sy, _) = ehr::derive(&out_schema, &synth, None, None)?;
     let mut scopes: Vec<(String, schema::Table, &data::RawTable, &data::RawTable, &data::RawTable)> = vec![];
     let pm = schema.person_model_table().ok_or_else(|| Error::Internal("person model".into()))?;
     scopes.push(("person".into(), pm, &tr.person, &ho.person, &sy.person));

@@ -176,6 +176,32 @@ fn synthea_linked_synth_keeps_integrity_bounds_dates_and_privacy() {
         assert_eq!(rep["format"], "privsynth-audit-report");
     }
 
+    // `audit` on folders: the real persons split in two, each with all their rows.
+    let (tr, ho) = (dir.path().join("train"), dir.path().join("holdout"));
+    std::fs::create_dir(&tr).unwrap();
+    std::fs::create_dir(&ho).unwrap();
+    let real_ids = values(&real, "Id");
+    let first: HashSet<&String> = real_ids[..real_ids.len() / 2].iter().collect();
+    for t in ["patients", "encounters", "conditions", "medications", "procedures"] {
+        let df = read(&common::root().join(SYNTHEA).join(format!("{t}.csv")));
+        let key = if t == "patients" { "Id" } else { "PATIENT" };
+        let mask: BooleanChunked = col(&df, key).iter().map(|k| k.as_ref().is_some_and(|k| first.contains(k))).collect();
+        for (d, m) in [(&tr, mask.clone()), (&ho, !&mask)] {
+            let mut part = df.filter(&m).unwrap();
+            let f = std::fs::File::create(d.join(format!("{t}.csv"))).unwrap();
+            CsvWriter::new(f).finish(&mut part).unwrap();
+        }
+    }
+    let j = dir.path().join("b.json");
+    let r = privsynth(&[
+        "audit", "--train", path_str(&tr), "--holdout", path_str(&ho), "--synthetic", path_str(&out), "--schema", SYNTHEA_SCHEMA, "--json", path_str(&j), "-q",
+    ]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    for scope in ["person", "encounters", "conditions", "medications"] {
+        let rep: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join(format!("b.{scope}.json"))).unwrap()).unwrap();
+        assert_eq!(rep["format"], "privsynth-audit-report", "{scope}");
+    }
+
     // Sampling the model file again with the same seed writes the same tables.
     let again = dir.path().join("again");
     let r2 = privsynth(&["sample", path_str(&model), "-o", path_str(&again), "--seed", "3", "--rows", "40", "-q"]);
