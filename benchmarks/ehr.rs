@@ -629,7 +629,7 @@ fn write_patient(rng: &mut StdRng, p: &Person, death: Option<i64>, age_end: f64,
         let _ = write!(b, " Apt {}", rng.random_range(1..100u32));
     }
     b.push(b',');
-    let age = if death.is_some() { (death.unwrap_or(END_DAY) - p.birth) as f64 / 365.25 } else { age_end };
+    let age = death.map_or(age_end, |d| (d - p.birth) as f64 / 365.25);
     if age >= 18.0 {
         let w = [0.5, (0.6 - age / 150.0).max(0.1), 0.12, ((age - 55.0) / 100.0).max(0.0)];
         b.extend_from_slice(MARITAL[pick(rng, w.into_iter())].as_bytes());
@@ -1137,7 +1137,8 @@ tables:
 // ---------------------------------------------------------------------------------------------
 // Benchmark: generation, then fit + sample in a child process.
 
-/// Exit code of the child when the linked pipeline refused the run before writing anything.
+/// Exit code of the child when the linked pipeline refused the run before writing anything
+/// (this build has no linked `synth`, or it rejected the generated input).
 const NOT_AVAILABLE: i32 = 97;
 
 /// The child: `privsynth synth DATA --schema DATA/schema.yaml --epsilon 1 -o OUT --seed 1
@@ -1152,14 +1153,14 @@ fn child_synth(args: &[String]) -> i32 {
     let cli = match <privsynth::cli::Cli as clap::Parser>::try_parse_from(argv) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("linked synth not available yet: {}", e.to_string().trim());
+            eprintln!("linked synth not available yet (the synth command line was refused): {}", e.to_string().trim());
             return NOT_AVAILABLE;
         }
     };
     match privsynth::cli::run(cli) {
         Ok(code) => code,
         Err(e) if !Path::new(out).exists() => {
-            eprintln!("linked synth not available yet: {e}");
+            eprintln!("linked synth not available yet, or it refused the input (nothing written): {e}");
             NOT_AVAILABLE
         }
         Err(e) => {
@@ -1232,7 +1233,7 @@ fn bench(sizes: &[u64], seed: u64) -> Result<(), String> {
             let counts: Vec<String> = TABLES.iter().map(|t| count_lines(&out.join(format!("{t}.csv"))).map_or_else(|| format!("{t}: missing"), |c| format!("{t} {c}"))).collect();
             format!("{:.1} s | {:.0} MB | {:.0} | {}", run.seconds, run.peak_rss_mb, all as f64 / run.seconds, counts.join(", "))
         } else if run.code == NOT_AVAILABLE {
-            "n/a (linked synth not available yet) | n/a | n/a | n/a".to_string()
+            "n/a (linked synth not available or refused the input; see its message above) | n/a | n/a | n/a".to_string()
         } else {
             format!("failed (exit {}, {:.1} s, {:.0} MB peak) | n/a | n/a | n/a", run.code, run.seconds, run.peak_rss_mb)
         };
