@@ -746,10 +746,8 @@ fn play(rng: &mut StdRng, p: &Person, visits: &[(i64, Visit)], out: &mut Out) {
                 rec.condition(NORMAL_PREGNANCY, Some(end_day));
                 pregnant_until = end_day * DAY;
             }
-            Visit::Prenatal => {
-                if rng.random_bool(0.006) {
-                    rec.condition(if rng.random_bool(0.2) { ECLAMPSIA } else { PREECLAMPSIA }, Some(pregnant_until.div_euclid(DAY)));
-                }
+            Visit::Prenatal if rng.random_bool(0.006) => {
+                rec.condition(if rng.random_bool(0.2) { ECLAMPSIA } else { PREECLAMPSIA }, Some(pregnant_until.div_euclid(DAY)));
             }
             Visit::Miscarriage => {
                 rec.condition(MISCARRIAGE, Some(t.div_euclid(DAY) + rng.random_range(7..22)));
