@@ -47,7 +47,7 @@ impl SampleReport {
         for (t, n, clamped, dropped) in &self.tables {
             let mut s = format!("{t}: {n} row(s)");
             if *clamped > 0 {
-                s.push_str(&format!(", {clamped} of persons whose sampled events ran past their death, rescaled into the lifetime"));
+                s.push_str(&format!(", {clamped} row(s) of persons whose sampled events ran past their death rescaled into the lifetime"));
             }
             if *dropped > 0 {
                 s.push_str(&format!(", {dropped} dropped: the person has no row to reference in the parent table"));
