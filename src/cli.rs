@@ -666,21 +666,13 @@ fn privacy_error(e: PrivacyError) -> Error {
 /// Open and lock the ledger, and check the run against the policy before any data are read.
 /// The lock is held until the returned guard drops, after the run's entry is appended.
 fn authorize(args: &LedgerArgs, data: &Path, budget: &Budget) -> Result<(Ledger, ledger::LedgerLock, String)> {
-    let ledger = Ledger::new(&args.ledger);
-    let lock = ledger.lock().map_err(privacy_error)?;
-    let policy = match &args.policy {
-        Some(p) => Policy::load(p).map_err(|e| Error::Usage(e.to_string()))?,
-        None => Policy::default(),
-    };
     let fingerprint = ledger::fingerprint_file(data).map_err(|e| {
         Error::data(data.display().to_string(), match e.kind() {
             std::io::ErrorKind::NotFound => "does not exist".to_string(),
             _ => format!("cannot be read: {e}"),
         })
     })?;
-    if let Err(refusal) = ledger.authorize(&policy, &fingerprint, budget).map_err(privacy_error)? {
-        return Err(Error::Budget(refusal.0));
-    }
+    let (ledger, lock) = authorize_fingerprint(args, &fingerprint, budget)?;
     Ok((ledger, lock, fingerprint))
 }
 

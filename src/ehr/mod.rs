@@ -361,12 +361,13 @@ pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound
             let v: Vec<Option<i64>> = death.iter().zip(birth).map(|(d, b)| Some((d.as_ref()? - b.as_ref()?).floor() as i64)).collect();
             Series::new(name.into(), v)
         } else {
-            aggregate_column(name, &aggs.iter().map(|a| (a.table.as_str(), a)).collect::<Vec<_>>(), birth.as_deref(), n)?
+            aggregate_column(name, &aggs, birth.as_deref(), n)?
         };
         cols.push(series.with_name(name.into()).into());
     }
-    fn aggregate_column(name: &str, aggs: &[(&str, &Agg)], birth: Option<&[Option<f64>]>, n: usize) -> Result<Series> {
-        for (t, a) in aggs {
+    fn aggregate_column(name: &str, aggs: &[Agg], birth: Option<&[Option<f64>]>, n: usize) -> Result<Series> {
+        for a in aggs {
+            let t = a.table.as_str();
             if name == derived::count(t) {
                 return Ok(Series::new(name.into(), a.count.clone()));
             }
@@ -468,9 +469,9 @@ impl LinkedModel {
 
     /// Whether a file is a linked model (by its format field), without parsing it all.
     pub fn is_linked_file(path: &Path) -> bool {
-        std::fs::read(path).ok().is_some_and(|b| {
-            let head = &b[..b.len().min(200)];
-            String::from_utf8_lossy(head).contains(LINKED_FORMAT)
-        })
+        use std::io::Read;
+        // The format field is written first; a model file can be large, so read its head only.
+        let mut head = Vec::with_capacity(200);
+        std::fs::File::open(path).and_then(|f| f.take(200).read_to_end(&mut head)).is_ok() && String::from_utf8_lossy(&head).contains(LINKED_FORMAT)
     }
 }

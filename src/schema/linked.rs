@@ -304,7 +304,6 @@ impl Schema {
 
 /// Check the linked structure: keys, references, bounds and derived columns.
 pub fn validate(schema: &Schema, problems: &mut Vec<String>) {
-    let names: HashSet<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
     let by_name: HashMap<&str, &Table> = schema.tables.iter().map(|t| (t.name.as_str(), t)).collect();
     let is_date = |t: &Table, c: &str| t.column(c).is_some_and(|c| matches!(c.kind, ColumnType::Date | ColumnType::Datetime));
     let Some(p) = &schema.person else {
@@ -425,5 +424,4 @@ pub fn validate(schema: &Schema, problems: &mut Vec<String>) {
             }
         }
     }
-    let _ = names;
 }
