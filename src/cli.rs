@@ -959,6 +959,7 @@ fn fit(a: &FitCommon, quiet: bool, holdout: Option<(f64, u64)>) -> Result<(Model
         entry.seq,
         ledger.path().display()
     );
+    warn_noise(&model, None);
     if !dropped.is_empty() {
         eprintln!("not modelled (identifiers; left out of the synthetic data): {}", dropped.join(", "));
     }
@@ -966,6 +967,33 @@ fn fit(a: &FitCommon, quiet: bool, holdout: Option<(f64, u64)>) -> Result<(Model
         eprintln!("not modelled (text; written by the LLM stage, or left empty without one): {}", texts.join(", "));
     }
     Ok((model, lock, split))
+}
+
+/// Say which columns' one-way distributions the noise outweighs (its expected L1 mass is above
+/// the estimated record count), so nobody reads their synthetic distribution as data. Released
+/// values only: noise scales, public domain sizes and the DP total.
+fn warn_noise(model: &ModelFile, scope: Option<&str>) {
+    let scope = scope.map(|s| format!("{s}: ")).unwrap_or_default();
+    let uniform = model.uniform_columns();
+    if !uniform.is_empty() {
+        eprintln!(
+            "warning: {scope}no value of {} stood out of the noise, so each is drawn uniformly over its schema domain",
+            uniform.join(", ")
+        );
+    }
+    let flagged = model.noise_dominated(1.0);
+    if flagged.is_empty() {
+        return;
+    }
+    let list: Vec<String> = flagged.iter().take(8).map(|(c, r)| format!("{c} ({r:.1}x)")).collect();
+    let more = if flagged.len() > 8 { format!(" and {} more", flagged.len() - 8) } else { String::new() };
+    eprintln!(
+        "warning: {}the noise outweighs the data in the one-way marginals of {}{more} (expected noise mass over the ~{:.0} records): \
+         their synthetic distributions are close to arbitrary. A larger epsilon, coarser domains or more records would help.",
+        scope,
+        list.join(", "),
+        model.total
+    );
 }
 
 /// Run the chosen mechanism on encoded rows (`workload` is resolved exactly for AIM).
@@ -1113,7 +1141,9 @@ fn synth_linked(schema: &Schema, r: LinkedRun, audit: Option<(&AuditOpts, (Vec<r
         let spent = (privsynth_privacy::accountant::epsilon_for(budget.rho_spent(), a.delta), a.delta);
         let names: Vec<String> = codec.columns.iter().map(|c| c.name.clone()).collect();
         let sizes: Vec<usize> = codec.columns.iter().map(|c| c.size()).collect();
-        models.push(ModelFile::from_fit(&fitted, table, names, sizes, budget.charges(), spent));
+        let model = ModelFile::from_fit(&fitted, table, names, sizes, budget.charges(), spent);
+        warn_noise(&model, Some(name));
+        models.push(model);
         charges.extend(budget.charges().iter().cloned().map(|mut c| {
             c.label = format!("{name}: {}", c.label);
             c

@@ -20,9 +20,15 @@ use crate::model::sample;
 use crate::schema::constraints::{self, Cell, Compiled, RuleStatus};
 use crate::schema::{ColumnType, Role, Table};
 
-/// Draws at most this many records per requested record before the rules are declared
-/// unsatisfiable in practice.
+/// Draws at most this many records per requested record, and at least `MIN_DRAW_BUDGET` in
+/// all, before the rules are declared unsatisfiable in practice. The floor matters for small
+/// requests: a noisy model of a small table can pass a sound rule 1 time in 200, and 100k
+/// draws cost well under a second.
 const MAX_DRAWS_PER_ROW: usize = 100;
+const MIN_DRAW_BUDGET: usize = 100_000;
+
+/// Above this rejected share the summary warns that the rules, not the model, shape the output.
+const HEAVY_REJECTION: f64 = 0.9;
 
 /// Synthetic records: the decoded modelled columns and the text columns.
 pub struct SyntheticTable {
@@ -81,6 +87,13 @@ impl Rejections {
                 100.0 * self.rejected as f64 / self.drawn.max(1) as f64,
                 rules.join(", ")
             ));
+            if self.rejected as f64 > HEAVY_REJECTION * self.drawn as f64 {
+                out.push(format!(
+                    "warning: over {:.0}% of the model's records broke a reviewed rule: the rules, not the fitted marginals, shape these records \
+                     (the model disagrees with them; a larger epsilon or a coarser domain may help)",
+                    100.0 * HEAVY_REJECTION
+                ));
+            }
         }
         if !self.not_enforced.is_empty() {
             out.push(format!(
@@ -130,8 +143,9 @@ impl SyntheticTable {
         if !rules.is_empty() {
             let mut keep = passing(&frame, &names, &rules, &mut report.by_rule)?;
             let mut kept = frame.filter(&keep).map_err(internal)?;
+            let budget = (MAX_DRAWS_PER_ROW * rows).max(MIN_DRAW_BUDGET);
             while kept.height() < rows {
-                if report.drawn >= MAX_DRAWS_PER_ROW * rows {
+                if report.drawn >= budget {
                     let worst = report.by_rule.iter().max_by_key(|r| r.2).map(|(i, d, n)| format!("constraint {i} ({d}) rejected {n}")).unwrap_or_default();
                     return Err(Error::schema(
                         format!("{origin} (table {:?})", model.table.name),
@@ -144,9 +158,9 @@ impl SyntheticTable {
                     ));
                 }
                 // Draw what is missing, scaled by the acceptance rate so far (at least 64).
-                let rate = (kept.height() as f64 / report.drawn as f64).max(0.01);
+                let rate = (kept.height() as f64 / report.drawn as f64).max(1e-3);
                 let need = rows - kept.height();
-                let n = ((need as f64 / rate * 1.2).ceil() as usize).max(64).min(MAX_DRAWS_PER_ROW * rows);
+                let n = ((need as f64 / rate * 1.2).ceil() as usize).max(64).min(budget - report.drawn);
                 let more = draw(n, rng)?;
                 report.drawn += n;
                 keep = passing(&more, &names, &rules, &mut report.by_rule)?;
@@ -270,4 +284,19 @@ fn cells_of(frame: &DataFrame, name: &str) -> Result<Vec<Cell>> {
 
 fn internal(e: PolarsError) -> Error {
     Error::Internal(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_warns_when_the_rules_shape_the_output() {
+        let r = |drawn, rejected| Rejections { enforced: 1, drawn, rejected, by_rule: vec![(1, "A <= B".into(), rejected)], ..Default::default() };
+        let heavy = r(1000, 950).summary();
+        assert!(heavy[0].contains("950 of 1000 drawn records rejected (95.0%): constraint 1 (A <= B) 950"), "{heavy:?}");
+        assert!(heavy.iter().any(|l| l.starts_with("warning: over 90% of the model's records broke a reviewed rule")), "{heavy:?}");
+        let light = r(1000, 500).summary();
+        assert_eq!(light.len(), 1, "{light:?}");
+    }
 }

@@ -115,6 +115,40 @@ impl ModelFile {
         Ok(())
     }
 
+    /// Columns whose one-way distribution the released measurements cannot pin down: the
+    /// expected L1 mass of the noise on the column's marginal, combining every unweighted
+    /// measurement that covers it (summing a measurement onto one column adds the variances of
+    /// the cells it folds), exceeds `threshold` times the DP estimate of the records. Returned
+    /// with that ratio, largest first. Reads released values and public sizes only.
+    pub fn noise_dominated(&self, threshold: f64) -> Vec<(String, f64)> {
+        let mut out: Vec<(String, f64)> = (0..self.columns.len())
+            .filter_map(|a| {
+                let size = self.compression[a].len() as f64;
+                let precision: f64 = self
+                    .measurements
+                    .iter()
+                    .filter(|m| m.weights.is_empty() && m.attrs.contains(&a) && m.sigma > 0.0)
+                    .map(|m| size / (m.sigma * m.sigma * m.y.len() as f64))
+                    .sum();
+                if precision <= 0.0 {
+                    return None;
+                }
+                let l1 = (2.0 / std::f64::consts::PI).sqrt() * size / precision.sqrt();
+                let ratio = l1 / self.total;
+                (ratio > threshold).then(|| (self.columns[a].clone(), ratio))
+            })
+            .collect();
+        out.sort_by(|x, y| y.1.total_cmp(&x.1));
+        out
+    }
+
+    /// Columns of more than one value that compression merged into a single group (MST merges
+    /// the values whose noisy counts stay under the noise): sampling draws them uniformly over
+    /// their whole domain.
+    pub fn uniform_columns(&self) -> Vec<String> {
+        (0..self.columns.len()).filter(|&a| self.sizes[a] > 1 && self.compression[a].len() == 1).map(|a| self.columns[a].clone()).collect()
+    }
+
     /// Rebuild the graphical model on the compressed domain.
     pub fn model(&self, origin: &str) -> Result<GraphicalModel> {
         let sizes: Vec<usize> = self.compression.iter().map(Vec::len).collect();
@@ -136,5 +170,68 @@ impl ModelFile {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(GraphicalModel { tree, potentials, total: self.total })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Schema;
+
+    fn model(sizes: &[usize], measurements: Vec<Measurement>, total: f64) -> ModelFile {
+        let schema = Schema::from_yaml(
+            "version: 1\ntables: [{name: t, columns: [{name: a, type: categorical, domain: {categories: [x, y]}}]}]",
+            "t.yaml",
+        )
+        .unwrap();
+        ModelFile {
+            format: FORMAT.into(),
+            version: VERSION,
+            tool: String::new(),
+            mechanism: "mst".into(),
+            table: schema.tables[0].clone(),
+            columns: (0..sizes.len()).map(|i| format!("c{i}")).collect(),
+            sizes: sizes.to_vec(),
+            compression: sizes.iter().map(|&n| (0..n as u32).map(|c| vec![c]).collect()).collect(),
+            measurements,
+            structure: vec![],
+            cliques: vec![],
+            potentials: vec![],
+            total,
+            privacy: Privacy { epsilon: 1.0, delta: 0.0, rho: 0.0, releases: vec![] },
+        }
+    }
+
+    fn m(attrs: &[usize], cells: usize, sigma: f64) -> Measurement {
+        Measurement { attrs: attrs.to_vec(), weights: vec![], y: vec![0.0; cells], sigma }
+    }
+
+    /// The noise-to-signal ratio is the expected L1 norm of the combined noise over the total:
+    /// one measurement of 100 cells at sigma 10 on 1,000 records gives sqrt(2/pi) 10 100 / 1000.
+    #[test]
+    fn noise_dominated_columns_follow_the_noise_mass() {
+        let k = (2.0 / std::f64::consts::PI).sqrt();
+        let f = model(&[100, 2], vec![m(&[0], 100, 10.0), m(&[1], 2, 10.0)], 1000.0);
+        let all = f.noise_dominated(0.0);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].0, "c0");
+        assert!((all[0].1 - k * 10.0 * 100.0 / 1000.0).abs() < 1e-12, "{all:?}");
+        assert!((all[1].1 - k * 10.0 * 2.0 / 1000.0).abs() < 1e-12, "{all:?}");
+        // Only the wide column is flagged at ratio 0.5.
+        assert_eq!(f.noise_dominated(0.5).iter().map(|x| x.0.as_str()).collect::<Vec<_>>(), ["c0"]);
+        // A second measurement of the same column halves the variance; a 2-way measurement
+        // of 100 x 2 cells at sigma 10 adds a per-cell variance of 2 sigma^2 on column 0.
+        let twice = model(&[100, 2], vec![m(&[0], 100, 10.0), m(&[0], 100, 10.0)], 1000.0);
+        assert!((twice.noise_dominated(0.0)[0].1 - k * 10.0 * 100.0 / 2f64.sqrt() / 1000.0).abs() < 1e-12);
+        let pair = model(&[100, 2], vec![m(&[0, 1], 200, 10.0)], 1000.0);
+        let r = pair.noise_dominated(0.0);
+        assert!((r.iter().find(|x| x.0 == "c0").unwrap().1 - k * 10.0 * 2f64.sqrt() * 100.0 / 1000.0).abs() < 1e-12, "{r:?}");
+        // Weighted (workload) measurements are not marginals of the column and are not counted.
+        let weighted = model(&[3], vec![Measurement { attrs: vec![0], weights: vec![1.0; 3], y: vec![0.0; 3], sigma: 1.0 }], 10.0);
+        assert!(weighted.noise_dominated(0.0).is_empty());
+        // A column merged into one group is drawn uniformly; a one-value column is not flagged.
+        let mut merged = model(&[4, 1, 3], vec![], 10.0);
+        merged.compression[0] = vec![vec![0, 1, 2, 3]];
+        assert_eq!(merged.uniform_columns(), ["c0"]);
     }
 }
