@@ -256,14 +256,7 @@ impl Schema {
                 }
             }
         }
-        let mut table = base.clone();
-        table.columns = cols;
-        table.workload.clear();
-        table.constraints.clear();
-        table.primary_key = None;
-        table.foreign_keys.clear();
-        table.privacy_unit = None;
-        Some(table)
+        Some(model_table(base, cols))
     }
 
     /// The model table of an event table: its own modelled columns (time and end excluded),
@@ -290,16 +283,14 @@ impl Schema {
                 cols.push(c);
             }
         }
-        let mut table = t.clone();
-        table.columns = cols;
-        table.workload.clear();
-        table.constraints.clear();
-        table.primary_key = None;
-        table.foreign_keys.clear();
-        table.events = None;
-        table.privacy_unit = None;
-        Some(table)
+        Some(model_table(t, cols))
     }
+}
+
+/// A model table: `base` with `columns`, and none of the source table's workload, rules, keys,
+/// event block or unit, which describe the source table, not the model's rows.
+fn model_table(base: &Table, columns: Vec<Column>) -> Table {
+    Table { columns, workload: vec![], constraints: vec![], primary_key: None, foreign_keys: vec![], events: None, privacy_unit: None, ..base.clone() }
 }
 
 /// Check the linked structure: keys, references, bounds and derived columns.
