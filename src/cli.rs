@@ -16,7 +16,8 @@ use crate::report;
 use crate::domain::TableCodec;
 use crate::model::file::ModelFile;
 use crate::model::estimate;
-use crate::mechanism::{self, Mechanism, aim, mst};
+use crate::mechanism::{Mechanism, aim};
+use crate::pipeline;
 use crate::error::{Error, Result, exit};
 use crate::schema::{self, CsvFormat, Schema, check, from_domain, infer, infer_dp};
 use privsynth_privacy::ledger::{self, DatasetRef, Ledger, Policy};
@@ -156,10 +157,17 @@ pub struct FitCommon {
     /// AIM: nominal number of rounds (default 16 x columns).
     #[arg(long)]
     pub rounds: Option<usize>,
-    /// Proceed although domains were read from the data (`source: data`); the result is then
-    /// NOT differentially private with respect to those domains.
+    /// Proceed although the schema holds values read from the data (`source: data` domains,
+    /// `read_from_data` items); the result is then NOT differentially private with respect to
+    /// them, and the model file and the ledger say so.
     #[arg(long)]
     pub allow_data_domains: bool,
+    /// Also print exact counts of the real data to stderr: rows left out by the out-of-domain
+    /// policy and by contribution bounding, persons above a bound, orphan rows. NOT
+    /// differentially private: for the data holder's eyes; never send this output to a shared
+    /// log. (`privsynth schema check` lists the rows themselves.)
+    #[arg(long)]
+    pub private_diagnostics: bool,
     #[command(flatten)]
     pub ledger: LedgerArgs,
     #[command(flatten)]
@@ -211,13 +219,13 @@ pub struct SynthArgs {
     /// Also write the model file here.
     #[arg(long)]
     pub model_out: Option<PathBuf>,
-    /// Seed of the sampler (post-processing only; DP noise is never seeded), and of the
-    /// holdout split and the audit.
+    /// Seed of the sampler and of the audit's random choices (post-processing only: DP noise,
+    /// contribution bounding and the holdout split always use fresh secret randomness).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Set aside this share of the rows before fitting (the mechanism never sees them), then
-    /// audit the synthetic output against them; exit 1 if a gate fails. With a linked schema,
-    /// this share of the persons, with all their rows.
+    /// Set aside each privacy unit (row, or person) with this probability before fitting (the
+    /// mechanism never sees them), then audit the synthetic output against them; exit 1 if a
+    /// gate fails. The split is drawn afresh each run and is not reproducible by design.
     #[arg(long)]
     pub audit_holdout: Option<f64>,
     /// Format of the tables written for a linked schema (the output is then a folder).
@@ -440,6 +448,9 @@ pub fn run(cli: Cli) -> Result<i32> {
                     return Err(Error::Usage("the LLM stage does not run on linked tables yet: drop the --llm-* options".into()));
                 }
                 let m = crate::ehr::LinkedModel::load(&a.model)?;
+                for w in &m.privacy.outside_guarantee {
+                    eprintln!("warning: this model's DP guarantee does not cover everything: {w}");
+                }
                 let seed = a.seed.unwrap_or_else(rand::random);
                 let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
                 let format = if data::Format::of(&a.output) == data::Format::Parquet { OutFormat::Parquet } else { OutFormat::Csv };
@@ -447,6 +458,9 @@ pub fn run(cli: Cli) -> Result<i32> {
                 return Ok(exit::OK);
             }
             let model = ModelFile::load(&a.model)?;
+            for w in model.guarantee_warnings() {
+                eprintln!("{w}");
+            }
             let llm = a.llm.prepare()?;
             sample_and_write(&model, &a.model.display().to_string(), a.rows, a.seed, &a.output, cli.quiet, &a.llm, llm.as_ref())?;
             Ok(exit::OK)
@@ -463,7 +477,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     }
                     None
                 }
-                Some(f) if f > 0.0 && f < 1.0 => Some((f, seed)),
+                Some(f) if f > 0.0 && f < 1.0 => Some(f),
                 Some(f) => return Err(Error::Usage(format!("--audit-holdout must be a fraction between 0 and 1, got {f}"))),
             };
             // A bad gates file is a usage error before anything is read or charged.
@@ -481,7 +495,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     persons: a.rows,
                     model_out: a.model_out.as_deref(),
                     seed,
-                    holdout: holdout.map(|h| h.0),
+                    holdout,
                     format: a.format,
                 };
                 return synth_linked(&schema, run, gate_list.map(|g| (&a.audit, g)), cli.quiet);
@@ -507,6 +521,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             })?;
             match (split, gate_list) {
                 (Some(split), Some(gates)) => {
+                    if split.train.df.height() == 0 || split.holdout.df.height() == 0 {
+                        eprintln!("audit: skipped: the random holdout split left one part without rows (the synthetic data were written)");
+                        return Ok(exit::OK);
+                    }
                     let synthetic = data::read_for_table(&a.output, &modelled(&model.table))?;
                     audit_and_report(&model.table, &split.train, &split.holdout, &synthetic, &a.audit, seed, gates, cli.quiet)
                 }
@@ -731,6 +749,15 @@ fn infer_private(a: InferArgs, quiet: bool) -> Result<i32> {
     let dataset = DatasetRef { fingerprint, name: a.data.display().to_string(), privacy_unit: None, rows_per_unit: None };
     let entry = ledger.append("schema infer --dp-epsilon", dataset, &proposal.costs, &run_id).map_err(privacy_error)?;
     let (spent_eps, spent_delta) = budget.spent_epsilon_delta().unwrap_or_default();
+    // The schema carries its own cost, so a fit on it can print the guarantee of both.
+    let mut proposed = proposal.schema.clone();
+    proposed.dp_inference = Some(schema::DpInference {
+        run_id: run_id.clone(),
+        epsilon: spent_eps,
+        delta: spent_delta,
+        rho: budget.rho_spent(),
+        mechanism_delta: proposal.costs.iter().map(|c| c.delta).sum(),
+    });
     let text = format!(
         "# Schema proposed by `privsynth schema infer --dp-epsilon {eps}` from {}.\n\
          # Differentially private: epsilon {spent_eps:.3}, delta {spent_delta:.1e} (ledger {}, entry {}).\n\
@@ -738,7 +765,7 @@ fn infer_private(a: InferArgs, quiet: bool) -> Result<i32> {
         a.data.display(),
         ledger.path().display(),
         entry.seq,
-        proposal.schema.to_yaml()?
+        proposed.to_yaml()?
     );
     emit(&text, a.output.as_deref())?;
     for w in &proposal.warnings {
@@ -811,71 +838,35 @@ fn ledger_show(a: LedgerShowArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
-/// AIM's workload in code indices: from `--workload`, else the schema's, else the default.
-fn resolve_workload(a: &FitCommon, table: &schema::Table, codec: &TableCodec) -> Result<aim::Workload> {
-    let (entries, origin) = match &a.workload {
-        Some(path) => {
-            let origin = path.display().to_string();
-            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-            let entries: Vec<schema::WorkloadEntry> = serde_yaml_ng::from_str(&text)
-                .map_err(|e| Error::Usage(format!("{origin}: not a workload (a list of {{columns: [..], weight: w}}): {e}")))?;
-            (entries, origin)
-        }
-        None => (table.workload.clone(), format!("{} (table {})", a.schema.display(), table.name)),
-    };
-    schema::validate_workload(table, &entries).map_err(|e| Error::Usage(format!("{origin}: {e}")))?;
-    let sizes: Vec<usize> = codec.columns.iter().map(|c| c.size()).collect();
-    if entries.is_empty() {
-        if a.degree == 0 {
-            return Err(Error::Usage("--degree must be at least 1".into()));
-        }
-        let w = aim::default_workload(&sizes, a.degree, a.max_cells);
-        if w.is_empty() {
-            return Err(Error::Usage(format!("no {}-way marginal has at most {} cells: raise --max-cells or give a --workload", a.degree, a.max_cells)));
-        }
-        return Ok(w);
+/// The pipeline's options from the command line.
+fn fit_options(a: &FitCommon) -> pipeline::FitOptions {
+    pipeline::FitOptions {
+        mechanism: a.mechanism,
+        iterations: a.iterations,
+        workload: match &a.workload {
+            Some(p) => pipeline::WorkloadSource::File(p.clone()),
+            None => pipeline::WorkloadSource::Schema { degree: a.degree, max_cells: a.max_cells },
+        },
+        max_model_mb: a.max_model_mb,
+        rounds: a.rounds,
+        allow_data_domains: a.allow_data_domains,
     }
-    let index = |name: &str| codec.columns.iter().position(|c| c.name == name).expect("validated: a modelled column");
-    Ok(entries
-        .iter()
-        .map(|e| {
-            let mut s: Vec<usize> = e.columns.iter().map(|c| index(c)).collect();
-            s.sort_unstable();
-            (s, e.weight)
-        })
-        .collect())
 }
 
-/// Fit a model: check the schema, authorise against the policy (before reading), read and
-/// encode, run the mechanism, and record the release in the ledger. The ledger lock is held
-/// until the caller has written its outputs.
-/// The real rows a `synth --audit-holdout` run kept apart from the fit.
-struct Split {
-    train: data::RawTable,
-    holdout: data::RawTable,
-}
-
-/// Seeded train/holdout split of `n` rows; both parts non-empty.
-fn split_rows(n: usize, fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
-    use rand::SeedableRng;
-    use rand::seq::SliceRandom;
-    let h = (fraction * n as f64).round() as usize;
-    if h == 0 || h >= n {
-        return Err(Error::Usage(format!(
-            "--audit-holdout {fraction} of {n} rows leaves {} rows to fit and {h} to audit; both need at least one",
-            n.saturating_sub(h)
-        )));
+/// Print exact diagnostics when, and only when, the data holder asked for them.
+fn private_diagnostics(asked: bool, scope: &str, lines: privsynth_privacy::Sensitive<Vec<String>>) {
+    if !asked {
+        return;
     }
-    let mut idx: Vec<usize> = (0..n).collect();
-    idx.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed ^ 0x5EED_5A17));
-    let (ho, tr) = idx.split_at(h);
-    let (mut tr, mut ho) = (tr.to_vec(), ho.to_vec());
-    tr.sort_unstable();
-    ho.sort_unstable();
-    Ok((tr, ho))
+    for l in lines.disclose_to_data_holder() {
+        eprintln!("private diagnostics (exact counts of the real data, NOT differentially private): {scope}{l}");
+    }
 }
 
-fn fit(a: &FitCommon, quiet: bool, holdout: Option<(f64, u64)>) -> Result<(ModelFile, ledger::LedgerLock, Option<Split>)> {
+/// Fit a model: check the schema and options, authorise against the policy (before reading),
+/// read, decide which rows count, run the mechanism, and record the release in the ledger. The
+/// ledger lock is held until the caller has written its outputs.
+fn fit(a: &FitCommon, quiet: bool, holdout: Option<f64>) -> Result<(ModelFile, ledger::LedgerLock, Option<pipeline::Split>)> {
     let started = std::time::Instant::now();
     let schema = Schema::load(&a.schema)?;
     if schema.is_linked() {
@@ -890,68 +881,61 @@ fn fit(a: &FitCommon, quiet: bool, holdout: Option<(f64, u64)>) -> Result<(Model
     }
     let mut table = schema.table(a.table.as_deref())?.clone();
     table.csv = a.csv.resolve(Some(&table.csv));
-    if let Some(w) = schema.ensure_public_domains(&a.schema.display().to_string(), a.allow_data_domains)? {
+    // Everything that can be checked without the data comes before the budget is touched.
+    let plan = pipeline::Plan::new(&schema, table, fit_options(a), &a.schema.display().to_string())?;
+    for w in &plan.warnings {
         eprintln!("{w}");
     }
-    let codec = TableCodec::new(&table)?;
-    // Resolve the workload before anything is read or charged: its errors are usage errors.
-    let workload = match a.mechanism {
-        Mechanism::Aim => {
-            if !(a.max_model_mb > 0.0 && a.max_model_mb.is_finite()) {
-                return Err(Error::Usage(format!("--max-model-mb must be a positive number of MB, got {}", a.max_model_mb)));
-            }
-            if a.rounds == Some(0) {
-                return Err(Error::Usage("--rounds must be at least 1".into()));
-            }
-            Some(resolve_workload(a, &table, &codec)?)
-        }
-        Mechanism::Mst => None,
-    };
     let mut budget = Budget::from_epsilon_delta(a.epsilon, a.delta).map_err(Error::Usage)?;
     let (ledger, lock, fingerprint) = authorize(&a.ledger, &a.data, &budget)?;
-    let (encoded, split) = {
+    let rows = {
         let _p = Progress::start(quiet, format!("reading {}", a.data.display()));
-        let raw = data::read_for_table(&a.data, &table)?;
-        // Every row is validated (errors name rows of the file) before any is set aside.
-        let encoded = codec.encode(&raw)?;
-        match holdout {
-            None => (encoded, None),
-            Some((fraction, seed)) => {
-                let (tr, ho) = split_rows(raw.df.height(), fraction, seed)?;
-                let name = a.data.display().to_string();
-                let split = Split {
-                    train: raw.take(&tr, format!("{name} (train part: {} rows)", tr.len()))?,
-                    holdout: raw.take(&ho, format!("{name} (holdout part: {} rows, never fitted)", ho.len()))?,
-                };
-                (encoded.take(&tr), Some(split))
-            }
-        }
+        let raw = data::read_for_table(&a.data, &plan.table)?;
+        plan.rows(&raw, holdout)?
     };
     let fitted = {
         let _p = Progress::start(quiet, format!("fitting {} at epsilon {}", a.mechanism.name().to_uppercase(), a.epsilon));
-        fit_encoded(a, workload.as_ref(), &encoded, &mut budget)?
+        plan.fit(&rows.encoded, &mut budget)?
     };
-    let spent = budget.spent_epsilon_delta().unwrap_or_default();
-    let names: Vec<String> = codec.columns.iter().map(|c| c.name.clone()).collect();
-    let sizes: Vec<usize> = codec.columns.iter().map(|c| c.size()).collect();
-    let model = ModelFile::from_fit(&fitted, &table, names, sizes, budget.charges(), spent);
+    if let (Some(trace), Some(w)) = (&fitted.aim, &plan.workload) {
+        let last = trace.rounds.last();
+        eprintln!(
+            "AIM: {} rounds over a workload of {} marginal(s); model {:.1} MB (limit {:.0} MB), {} annealing step(s)",
+            trace.rounds.len(),
+            w.len(),
+            last.map_or(0.0, |r| r.model_cells * 8.0 / (1 << 20) as f64),
+            a.max_model_mb,
+            trace.rounds.iter().filter(|r| r.annealed).count()
+        );
+    }
+    let mut model = plan.model(&fitted, &budget, a.delta);
+    let spent = (model.privacy.epsilon, model.privacy.delta);
+    let inference = schema_inference(&schema, &ledger, &fingerprint, &mut model)?;
     // Record the release before anything leaves: a failed write then over-counts, never under.
-    let dataset = DatasetRef { fingerprint, name: a.data.display().to_string(), privacy_unit: table.privacy_unit.clone(), rows_per_unit: None };
-    let command = match holdout {
-        Some((f, _)) => format!("fit --mechanism {} --audit-holdout {f}", a.mechanism.name()),
-        None => format!("fit --mechanism {}", a.mechanism.name()),
-    };
-    let entry = ledger.append(&command, dataset, budget.charges(), &ledger::new_run_id()).map_err(privacy_error)?;
-    let texts: Vec<&str> = crate::synthetic::text_columns(&table).iter().map(|c| c.name.as_str()).collect();
-    let dropped: Vec<&str> = table.columns.iter().filter(|c| !c.is_modelled() && !texts.contains(&c.name.as_str())).map(|c| c.name.as_str()).collect();
-    let by_order = fitted.measured_by_order();
+    let unit = plan.table.privacy_unit.clone();
+    let dataset = DatasetRef { fingerprint: fingerprint.clone(), name: a.data.display().to_string(), privacy_unit: unit.clone(), rows_per_unit: unit.as_ref().map(|_| plan.rows_per_unit()) };
+    let mut command = format!("fit --mechanism {}", a.mechanism.name());
+    if let Some(f) = holdout {
+        command.push_str(&format!(" --audit-holdout {f}"));
+    }
+    if a.allow_data_domains {
+        command.push_str(" --allow-data-domains");
+    }
+    let entry = ledger.append_release(&command, dataset, budget.charges(), &ledger::new_run_id(), &plan.outside_guarantee).map_err(privacy_error)?;
+    let texts: Vec<&str> = crate::synthetic::text_columns(&plan.table).iter().map(|c| c.name.as_str()).collect();
+    let dropped: Vec<&str> = plan.table.columns.iter().filter(|c| !c.is_modelled() && !texts.contains(&c.name.as_str())).map(|c| c.name.as_str()).collect();
+    let by_order = fitted.fit.measured_by_order();
     let measured = by_order.iter().enumerate().map(|(k, n)| format!("{n} {}-way", k + 1)).collect::<Vec<_>>().join(", ");
+    let unit_text = match &unit {
+        Some(u) => format!("privacy unit {u}, at most {} row(s) per unit", plan.rows_per_unit()),
+        None => "privacy unit: one row".to_string(),
+    };
     eprintln!(
         "fit: {} over {} columns, marginals measured: {measured}; {} mirror-descent iterations, {:.1} s; \
-         spent epsilon {:.3}, delta {:.1e} (rho {:.6}); ledger entry {} in {}",
+         {unit_text}; spent epsilon {:.3}, delta {:.1e} (rho {:.6}); ledger entry {} in {}",
         a.mechanism.name().to_uppercase(),
         model.columns.len(),
-        fitted.stats.iterations,
+        fitted.fit.stats.iterations,
         started.elapsed().as_secs_f64(),
         spent.0,
         spent.1,
@@ -959,6 +943,10 @@ fn fit(a: &FitCommon, quiet: bool, holdout: Option<(f64, u64)>) -> Result<(Model
         entry.seq,
         ledger.path().display()
     );
+    for l in inference {
+        eprintln!("{l}");
+    }
+    report_dataset_total(&ledger, &fingerprint, a.delta);
     warn_noise(&model, None);
     if !dropped.is_empty() {
         eprintln!("not modelled (identifiers; left out of the synthetic data): {}", dropped.join(", "));
@@ -966,7 +954,53 @@ fn fit(a: &FitCommon, quiet: bool, holdout: Option<(f64, u64)>) -> Result<(Model
     if !texts.is_empty() {
         eprintln!("not modelled (text; written by the LLM stage, or left empty without one): {}", texts.join(", "));
     }
-    Ok((model, lock, split))
+    private_diagnostics(a.private_diagnostics, "", rows.notes.map(|n| n.lines()));
+    Ok((model, lock, rows.split))
+}
+
+/// The dataset's spending across the ledger (every release on its fingerprint, this one
+/// included): the figure a lifetime policy caps.
+fn report_dataset_total(ledger: &Ledger, fingerprint: &str, delta: f64) {
+    if let Ok(Some(s)) = ledger.spending().map(|mut m| m.remove(fingerprint)) {
+        if s.releases > 1 {
+            let eps = s.epsilon_at(delta + s.delta).map_or("n/a".to_string(), |e| format!("{e:.3}"));
+            eprintln!("ledger: {} release(s) on this dataset so far, together epsilon {eps} at delta {:.1e} (rho {:.6})", s.releases, delta + s.delta, s.rho);
+        }
+    }
+}
+
+/// Add the cost of the DP inference that proposed the schema (if it did) to the model file,
+/// and say whether the ledger charged it to the same data. Returns the lines to print.
+fn schema_inference(schema: &Schema, ledger: &Ledger, fingerprint: &str, model: &mut ModelFile) -> Result<Vec<String>> {
+    use crate::model::file::Spend;
+    let Some(d) = &schema.dp_inference else { return Ok(vec![]) };
+    let entries = ledger.entries().map_err(privacy_error)?;
+    let found = entries.iter().find(|e| e.run_id == d.run_id);
+    // zCDP costs add; the approximate mechanisms' delta adds to the conversion deltas.
+    let rho = model.privacy.rho + d.rho;
+    let delta = model.privacy.delta + d.delta;
+    let conversion = (delta - d.mechanism_delta).max(f64::MIN_POSITIVE);
+    let combined = Spend { epsilon: privsynth_privacy::accountant::epsilon_for(rho, conversion.min(0.5)), delta, rho };
+    model.privacy.schema_inference = Some(Spend { epsilon: d.epsilon, delta: d.delta, rho: d.rho });
+    model.privacy.with_schema_inference = Some(combined);
+    let together = format!("this model and the schema's DP inference together: epsilon {:.3} at delta {:.1e} (rho {:.6})", combined.epsilon, combined.delta, combined.rho);
+    Ok(vec![match found {
+        Some(e) if e.dataset.fingerprint == fingerprint => format!(
+            "schema: proposed under DP from this same data (ledger entry {}, epsilon {:.3}); {together}",
+            e.seq, d.epsilon
+        ),
+        Some(e) => format!(
+            "schema: proposed under DP from another file (ledger entry {}; the fingerprints differ), so its epsilon {:.3} \
+             is charged to that file. If both files describe the same people, {together}",
+            e.seq, d.epsilon
+        ),
+        None => format!(
+            "schema: proposed under DP (epsilon {:.3}) in a run that is not in {}; its cost is not in this ledger. If that \
+             run read the same people, {together}",
+            d.epsilon,
+            ledger.path().display()
+        ),
+    }])
 }
 
 /// Say which columns' one-way distributions the noise outweighs (its expected L1 mass is above
@@ -994,28 +1028,6 @@ fn warn_noise(model: &ModelFile, scope: Option<&str>) {
         list.join(", "),
         model.total
     );
-}
-
-/// Run the chosen mechanism on encoded rows (`workload` is resolved exactly for AIM).
-fn fit_encoded(a: &FitCommon, workload: Option<&aim::Workload>, encoded: &crate::domain::EncodedTable, budget: &mut Budget) -> Result<mechanism::Fit> {
-    let final_fit = estimate::Options { max_iters: a.iterations, ..Default::default() };
-    match workload {
-        Some(w) => {
-            let opts = aim::Options { rounds: a.rounds, max_model_mb: a.max_model_mb, estimate: final_fit, ..Default::default() };
-            let (fit, trace) = aim::fit(encoded, w, budget, opts)?;
-            let last = trace.rounds.last();
-            eprintln!(
-                "AIM: {} rounds over a workload of {} marginal(s); model {:.1} MB (limit {:.0} MB), {} annealing step(s)",
-                trace.rounds.len(),
-                w.len(),
-                last.map_or(0.0, |r| r.model_cells * 8.0 / (1 << 20) as f64),
-                a.max_model_mb,
-                trace.rounds.iter().filter(|r| r.annealed).count()
-            );
-            Ok(fit)
-        }
-        None => mst::fit(encoded, budget, final_fit),
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1073,29 +1085,39 @@ fn synth_linked(schema: &Schema, r: LinkedRun, audit: Option<(&AuditOpts, (Vec<r
     if a.table.is_some() || a.workload.is_some() {
         return Err(Error::Usage("--table and --workload do not apply to a linked schema (every table is modelled; each model uses the default workload)".into()));
     }
+    let mut outside_guarantee = vec![];
     if let Some(w) = schema.ensure_public_domains(&a.schema.display().to_string(), a.allow_data_domains)? {
         eprintln!("{w}");
+        outside_guarantee.push(format!("values read from the data were allowed (--allow-data-domains): {}", schema.read_from_data().join(", ")));
     }
-    let p = schema.person.clone().expect("linked");
+    let p = schema.person.clone().ok_or_else(|| Error::Internal("a linked schema without a person table".into()))?;
     let person_table = schema.person_model_table().ok_or_else(|| Error::Internal("person model".into()))?;
     let event_tables: Vec<schema::Table> = schema.event_tables().into_iter().cloned().collect();
-    let mut model_tables: Vec<(String, schema::Table, u32)> = vec![(p.table.clone(), person_table, 1)];
+    let mut model_tables: Vec<(String, schema::Table)> = vec![(p.table.clone(), person_table)];
     for t in &event_tables {
         let m = schema.event_model_table(t).ok_or_else(|| Error::Internal("event model".into()))?;
-        model_tables.push((t.name.clone(), m, t.events.as_ref().map_or(1, |e| e.rows_per_person)));
+        model_tables.push((t.name.clone(), m));
+    }
+    let strict: Vec<String> = model_tables
+        .iter()
+        .flat_map(|(n, t)| t.columns.iter().filter(|c| c.is_modelled() && t.policy(c) == schema::OutOfDomain::Error).map(move |c| format!("{n}.{}", c.name)))
+        .collect();
+    if !strict.is_empty() {
+        eprintln!("warning: out_of_domain: error (strict) on {}: whether the run succeeds depends on the data, which the DP guarantee does not cover", strict.join(", "));
+        outside_guarantee.push(format!("out_of_domain: error on {}: whether the run succeeded depends on the data", strict.join(", ")));
     }
     // Codecs and workloads first: their errors are usage errors, before anything is charged.
     let mut prepared = vec![];
-    for (name, table, k) in &model_tables {
+    for (name, table) in &model_tables {
         let codec = TableCodec::new(table)?;
         let workload = match a.mechanism {
-            Mechanism::Aim => Some(resolve_workload(a, table, &codec).map_err(|e| match e {
+            Mechanism::Aim => Some(pipeline::resolve_workload(&fit_options(a).workload, table, &codec, &a.schema.display().to_string()).map_err(|e| match e {
                 Error::Usage(m) => Error::Usage(format!("model of {name}: {m}")),
                 other => other,
             })?),
             Mechanism::Mst => None,
         };
-        prepared.push((name.clone(), table.clone(), *k, codec, workload));
+        prepared.push((name.clone(), table.clone(), codec, workload));
     }
     let mut specs: Vec<String> = vec![a.data.display().to_string()];
     specs.extend(a.more.iter().cloned());
@@ -1103,45 +1125,57 @@ fn synth_linked(schema: &Schema, r: LinkedRun, audit: Option<(&AuditOpts, (Vec<r
     let total = Budget::from_epsilon_delta(a.epsilon, a.delta).map_err(Error::Usage)?;
     let fingerprint = inputs.fingerprint()?;
     let (ledger, _lock) = authorize_fingerprint(&a.ledger, &fingerprint, &total)?;
+    // Which rows count: the holdout split and contribution bounding each draw a fresh secret
+    // key, stable under adding or removing a person, never derived from --seed.
+    let key = |_| privsynth_privacy::bounding::SecretKey::fresh().map_err(|e| Error::Internal(e.to_string()));
     let (tables, train, hold) = {
         let _p = Progress::start(quiet, format!("reading {} tables", inputs.files.len()));
         let tables = ehr::Tables::read(schema, &inputs)?;
-        let n = tables.persons(schema);
         match r.holdout {
             Some(f) => {
-                let (tr, ho) = split_rows(n, f, r.seed)?;
+                let (tr, ho) = tables.split_persons(schema, f, &key(())?)?;
                 (tables, Some(tr), Some(ho))
             }
             None => (tables, None, None),
         }
     };
-    let bound_seed: u64 = rand::random();
-    let (derived, derive_report) = ehr::derive(schema, &tables, train.as_deref(), Some(bound_seed))?;
-    for l in derive_report.lines() {
-        eprintln!("note: {l}");
-    }
+    let (derived, derive_report) = ehr::derive(schema, &tables, train.as_deref(), Some(&key(())?))?;
+    private_diagnostics(a.private_diagnostics, "", derive_report.map(|r| r.lines()));
     // Every person may appear in every model: the costs add up (sequential composition), so
     // each model gets an equal share of rho.
     let share = total.rho_total() / prepared.len() as f64;
     let mut charges: Vec<privsynth_privacy::Cost> = vec![];
     let mut models: Vec<ModelFile> = vec![];
     let mut rho_spent = 0.0;
-    for (i, (name, table, k, codec, workload)) in prepared.iter().enumerate() {
-        let rows = if i == 0 { &derived.person } else { &derived.events[i - 1].rows };
-        if rows.df.height() == 0 {
-            return Err(Error::data(&rows.file, format!("has no rows for the model of {name}: nothing to fit")));
-        }
-        let encoded = codec.encode(rows)?.bounded(*k);
+    for (i, (name, table, codec, workload)) in prepared.iter().enumerate() {
+        let (rows, bound) = if i == 0 {
+            (&derived.person, privsynth_privacy::bounding::ContributionBound::ROW_IS_UNIT)
+        } else {
+            (&derived.events[i - 1].rows, derived.bounds[i - 1])
+        };
+        // Rows are dropped by the columns' policies, never added: the bound still holds. An
+        // empty table is fitted too (its model is noise), so that no person's presence decides
+        // whether the run succeeds.
+        let all = codec.encode_all(rows)?;
+        private_diagnostics(a.private_diagnostics, &format!("model of {name}: "), all.notes().map(|n| n.lines()));
+        let encoded = all.select(&all.valid_rows(), bound)?;
         let mut budget = Budget::from_rho(share * (1.0 - 1e-12)).map_err(Error::Usage)?;
         let fitted = {
+            let k = bound.rows_per_unit();
             let _p = Progress::start(quiet, format!("fitting {} for {name} (at most {k} row(s) per person)", a.mechanism.name().to_uppercase()));
-            fit_encoded(a, workload.as_ref(), &encoded, &mut budget)?
+            let final_fit = estimate::Options { max_iters: a.iterations, ..Default::default() };
+            match workload {
+                Some(w) => aim::fit(&encoded, w, &mut budget, aim::Options { rounds: a.rounds, max_model_mb: a.max_model_mb, estimate: final_fit, ..Default::default() })?.0,
+                None => crate::mechanism::mst::fit(&encoded, &mut budget, final_fit)?,
+            }
         };
         rho_spent += budget.rho_spent();
         let spent = (privsynth_privacy::accountant::epsilon_for(budget.rho_spent(), a.delta), a.delta);
         let names: Vec<String> = codec.columns.iter().map(|c| c.name.clone()).collect();
         let sizes: Vec<usize> = codec.columns.iter().map(|c| c.size()).collect();
-        let model = ModelFile::from_fit(&fitted, table, names, sizes, budget.charges(), spent);
+        let mut model = ModelFile::from_fit(&fitted, table, names, sizes, budget.charges(), spent);
+        model.privacy.unit = Some(format!("{}.{}", p.table, p.key));
+        model.privacy.outside_guarantee = outside_guarantee.clone();
         warn_noise(&model, Some(name));
         models.push(model);
         charges.extend(budget.charges().iter().cloned().map(|mut c| {
@@ -1159,16 +1193,24 @@ fn synth_linked(schema: &Schema, r: LinkedRun, audit: Option<(&AuditOpts, (Vec<r
         a.mechanism.name(),
         r.holdout.map(|f| format!("; --audit-holdout {f}")).unwrap_or_default()
     );
-    let entry = ledger.append(&command, dataset, &charges, &ledger::new_run_id()).map_err(privacy_error)?;
+    let entry = ledger.append_release(&command, dataset, &charges, &ledger::new_run_id(), &outside_guarantee).map_err(privacy_error)?;
     let mut models = models.into_iter();
-    let person_model = models.next().expect("person model");
+    let person_model = models.next().ok_or_else(|| Error::Internal("no person model".into()))?;
     let linked = ehr::LinkedModel {
         format: ehr::LINKED_FORMAT.into(),
         version: 1,
         schema: schema.clone(),
         person: person_model,
         events: event_tables.iter().zip(models).map(|(t, m)| ehr::EventModel { table: t.name.clone(), rows_per_person: t.events.as_ref().map_or(1, |e| e.rows_per_person), model: m }).collect(),
-        privacy: ehr::LinkedPrivacy { unit: unit.clone(), definition: "zCDP".into(), epsilon, delta: a.delta, rho: rho_spent, contribution_bounds: bounds },
+        privacy: ehr::LinkedPrivacy {
+            unit: unit.clone(),
+            definition: "zCDP".into(),
+            epsilon,
+            delta: a.delta,
+            rho: rho_spent,
+            contribution_bounds: bounds,
+            outside_guarantee: outside_guarantee.clone(),
+        },
     };
     eprintln!(
         "fit: {} model(s) ({} per table, person as unit {unit}; rows per person {bounds_text}), {:.1} s; spent epsilon {epsilon:.3}, delta {:.1e} (rho {rho_spent:.6}); ledger entry {} in {}",
@@ -1187,7 +1229,7 @@ fn synth_linked(schema: &Schema, r: LinkedRun, audit: Option<(&AuditOpts, (Vec<r
     let mut rng = rand::rngs::StdRng::seed_from_u64(r.seed);
     write_linked(&linked, "the fitted model", r.persons, &mut rng, r.output, r.format, quiet)?;
     let Some((opts, gates)) = audit else { return Ok(exit::OK) };
-    let (train, hold) = (train.expect("split"), hold.expect("split"));
+    let (Some(train), Some(hold)) = (train, hold) else { return Err(Error::Internal("an audit without a holdout split".into())) };
     let (tr, _) = ehr::derive(schema, &tables, Some(&train), None)?;
     let (ho, _) = ehr::derive(schema, &tables, Some(&hold), None)?;
     let sy = derive_synthetic(schema, r.output)?;

@@ -83,7 +83,8 @@ impl RawTable {
 }
 
 /// Read a data file. `csv` gives the dialect (from the schema, or defaults); `names` names the
-/// columns of a headerless CSV file in order.
+/// columns of a headerless CSV file in order. A file with a header and no rows reads as an
+/// empty table.
 pub fn read(path: &Path, csv: &CsvFormat, names: Option<&[String]>) -> Result<RawTable> {
     let file = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| {
@@ -107,9 +108,6 @@ pub fn read(path: &Path, csv: &CsvFormat, names: Option<&[String]>) -> Result<Ra
             .map_err(polars_err)?;
             let df = lf.collect_with_engine(Engine::Streaming).map_err(polars_err)?.unwrap_single();
             check_names(&file, df.get_column_names().iter().map(|s| s.as_str()))?;
-            if df.height() == 0 {
-                return Err(Error::data(&file, "has no data rows"));
-            }
             Ok(RawTable { file, df, first_line: None })
         }
         Format::Csv => {
@@ -341,9 +339,8 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat) -> Result<CsvShape> {
     let Some(h) = header_fields else {
         return Err(Error::data(&file, "is empty (no header, no rows)"));
     };
-    if records == 0 {
-        return Err(Error::data(&file, "has a header but no data rows"));
-    }
+    // No data rows is a table too: a DP fit must not fail because a table is empty (that would
+    // reveal it), so commands that need rows say so themselves.
     Ok(CsvShape { fields: h, rows: records, multiline })
 }
 

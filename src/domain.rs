@@ -13,6 +13,9 @@ use polars::prelude::*;
 use rand::{Rng, RngExt};
 use rayon::prelude::*;
 
+use privsynth_privacy::Sensitive;
+use privsynth_privacy::bounding::ContributionBound;
+
 use crate::data::RawTable;
 use crate::error::{Error, Result};
 use crate::schema::{
@@ -303,7 +306,7 @@ pub enum Cell<'a> {
 pub enum Problem {
     /// Not a value of the column's type.
     Type,
-    /// Outside the declared domain and the policy is `error`.
+    /// Outside the declared domain and the policy neither clips nor nulls it.
     OutOfDomain,
     /// Missing in a column that is not nullable.
     Null,
@@ -419,7 +422,7 @@ impl ColumnCodec {
         }
         let ColumnDomain::Binned { lo, hi, .. } = &self.domain else { return Err(Problem::Type) };
         match self.policy {
-            OutOfDomain::Error => Err(Problem::OutOfDomain),
+            OutOfDomain::Error | OutOfDomain::Drop => Err(Problem::OutOfDomain),
             OutOfDomain::Null => Ok((self.null_code().ok_or(Problem::OutOfDomain)?, Some(Note::Nulled))),
             OutOfDomain::Clip => {
                 let c = self.domain.bin_of(v.clamp(*lo, *hi)).ok_or(Problem::OutOfDomain)?;
@@ -657,7 +660,8 @@ pub struct TableCodec {
     pub columns: Vec<ColumnCodec>,
 }
 
-/// The encoded real data: one code vector per modelled column.
+/// The encoded real data: one code vector per modelled column, over the rows that count, with
+/// the contribution bound those rows satisfy.
 ///
 /// Holds private data, so it is deliberately neither `Serialize` nor printable beyond its shape.
 pub struct EncodedTable {
@@ -667,7 +671,7 @@ pub struct EncodedTable {
     rows: usize,
     /// Most rows one privacy unit contributes (1 when a row is a unit; k after contribution
     /// bounding). Every mechanism scales its sensitivity by it.
-    unit_rows: u32,
+    bound: ContributionBound,
 }
 
 impl std::fmt::Debug for EncodedTable {
@@ -690,12 +694,15 @@ impl EncodedTable {
     }
     /// Most rows one privacy unit contributes: the L1/L2 sensitivity of a count vector.
     pub fn unit_rows(&self) -> i64 {
-        self.unit_rows as i64
+        self.bound.count_sensitivity()
     }
-    /// Declare that each privacy unit contributes at most `k` rows. Only the contribution
-    /// bounding code may call this, after it has kept at most `k` rows per unit.
-    pub fn bounded(mut self, k: u32) -> EncodedTable {
-        self.unit_rows = k.max(1);
+    pub fn bound(&self) -> ContributionBound {
+        self.bound
+    }
+    /// Declare the bound the rows satisfy. The bound is a value only contribution bounding
+    /// makes (or the row-is-unit bound), so a caller cannot state a smaller one than was applied.
+    pub fn with_bound(mut self, bound: ContributionBound) -> EncodedTable {
+        self.bound = bound;
         self
     }
     /// Codes of column `i`. For the counting code only.
@@ -707,19 +714,81 @@ impl EncodedTable {
     /// to merge rare values. The result is as private as the input.
     pub fn remap(&self, maps: &[Vec<u32>], sizes: &[usize]) -> EncodedTable {
         let codes = self.codes.iter().zip(maps).map(|(col, m)| col.iter().map(|&c| m[c as usize]).collect()).collect();
-        EncodedTable { names: self.names.clone(), sizes: sizes.to_vec(), codes, rows: self.rows, unit_rows: self.unit_rows }
-    }
-
-    /// The rows `idx`, in that order (e.g. the training part of a train/holdout split).
-    pub fn take(&self, idx: &[usize]) -> EncodedTable {
-        let codes = self.codes.iter().map(|col| idx.iter().map(|&i| col[i]).collect()).collect();
-        EncodedTable { names: self.names.clone(), sizes: self.sizes.clone(), codes, rows: idx.len(), unit_rows: self.unit_rows }
+        EncodedTable { names: self.names.clone(), sizes: sizes.to_vec(), codes, rows: self.rows, bound: self.bound }
     }
 
     /// A table of codes that are not private (synthetic records), for evaluation.
     pub fn from_synthetic(names: Vec<String>, sizes: Vec<usize>, codes: Vec<Vec<u32>>) -> EncodedTable {
         let rows = codes.first().map_or(0, Vec::len);
-        EncodedTable { names, sizes, codes, rows, unit_rows: 1 }
+        EncodedTable { names, sizes, codes, rows, bound: ContributionBound::ROW_IS_UNIT }
+    }
+}
+
+/// What encoding did to cells that did not fit, per column: exact counts of the real data, so
+/// they stay [`Sensitive`] and reach the data holder only on request.
+#[derive(Debug, Clone, Default)]
+pub struct EncodeNotes {
+    /// (column, clipped, nulled, dropped): cells moved to a bound, made missing, or whose row was
+    /// left out.
+    pub columns: Vec<(String, usize, usize, usize)>,
+    /// Rows left out (a row with several bad cells counts once).
+    pub rows_dropped: usize,
+}
+
+impl EncodeNotes {
+    /// One line per column that had cells outside the domain, for the data holder.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .columns
+            .iter()
+            .filter(|c| c.1 + c.2 + c.3 > 0)
+            .map(|(n, c, u, d)| format!("column {n:?}: {c} cell(s) clipped, {u} made missing, {d} dropped their row"))
+            .collect();
+        if self.rows_dropped > 0 {
+            out.push(format!("{} row(s) left out of the fit in all (out_of_domain policy)", self.rows_dropped));
+        }
+        out
+    }
+}
+
+/// Every row of a raw table coded, and which rows fit (the others are left out by the
+/// `drop` policy). Rows are chosen from it by [`Encoding::select`] once bounding has decided
+/// which count.
+pub struct Encoding {
+    names: Vec<String>,
+    sizes: Vec<usize>,
+    codes: Vec<Vec<u32>>,
+    valid: Vec<bool>,
+    notes: EncodeNotes,
+}
+
+impl Encoding {
+    /// Rows of the raw table (valid or not).
+    pub fn len(&self) -> usize {
+        self.valid.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.valid.is_empty()
+    }
+    /// Whether row `i` fit the schema (or was clipped or nulled into it).
+    pub fn is_valid(&self, i: usize) -> bool {
+        self.valid[i]
+    }
+    /// The rows `idx` (indices of valid raw rows), which satisfy `bound`.
+    pub fn select(&self, idx: &[usize], bound: ContributionBound) -> Result<EncodedTable> {
+        if let Some(&bad) = idx.iter().find(|&&i| !self.valid.get(i).copied().unwrap_or(false)) {
+            return Err(Error::Internal(format!("row {} was selected for counting but does not fit the schema", bad + 1)));
+        }
+        let codes = self.codes.iter().map(|col| idx.iter().map(|&i| col[i]).collect()).collect();
+        Ok(EncodedTable { names: self.names.clone(), sizes: self.sizes.clone(), codes, rows: idx.len(), bound })
+    }
+    /// Every valid row, each its own unit.
+    pub fn valid_rows(&self) -> Vec<usize> {
+        (0..self.valid.len()).filter(|&i| self.valid[i]).collect()
+    }
+    /// The exact notes, kept sensitive.
+    pub fn notes(&self) -> Sensitive<EncodeNotes> {
+        Sensitive::new(self.notes.clone())
     }
 }
 
@@ -734,34 +803,45 @@ impl TableCodec {
         Ok(TableCodec { table: table.name.clone(), columns })
     }
 
-    /// Encode a table, stopping at the first cell that does not fit. The error names the file,
+    /// Encode every row of a table under each column's out-of-domain policy: `drop` (and
+    /// `clip` for cells that cannot be clipped) marks the row invalid, `null` codes the cell as
+    /// missing, `error` stops at the first cell that does not fit. The error names the file,
     /// row and column but not the value (see [`crate::error`]).
-    pub fn encode(&self, raw: &RawTable) -> Result<EncodedTable> {
-        if raw.df.height() == 0 {
-            return Err(Error::data(&raw.file, "has no data rows; there is nothing to model"));
-        }
-        let codes = self
+    pub fn encode_all(&self, raw: &RawTable) -> Result<Encoding> {
+        let rows = raw.df.height();
+        let per_column = self
             .columns
             .par_iter()
             .map(|c| {
                 let s = raw.series(&c.name)?;
                 let mut first: Option<(usize, Problem)> = None;
-                let codes = c
+                let mut bad: Vec<(usize, Problem)> = vec![];
+                let (mut clipped, mut nulled) = (0usize, 0usize);
+                let strict = c.policy == OutOfDomain::Error;
+                let mut codes = c
                     .encode_series(s, |row, n| match n {
-                        Note::Problem(p) => {
+                        Note::Problem(p) if strict => {
                             first = Some((row, p));
                             false
                         }
-                        _ => true,
+                        Note::Problem(p) => {
+                            bad.push((row, p));
+                            true
+                        }
+                        Note::Clipped => {
+                            clipped += 1;
+                            true
+                        }
+                        Note::Nulled => {
+                            nulled += 1;
+                            true
+                        }
                     })
                     .map_err(|e| Error::column(&raw.file, &c.name, format!("cannot be read: {e}")))?;
                 if let Some((row, p)) = first {
                     let what = match p {
                         Problem::Type => format!("the value is not {}", c.expected()),
-                        Problem::OutOfDomain => format!(
-                            "the value is outside the declared domain ({}) and the out-of-domain policy is `error`",
-                            c.expected()
-                        ),
+                        Problem::OutOfDomain => format!("the value is outside the declared domain ({})", c.expected()),
                         Problem::Null => "the value is missing but the column is not nullable".into(),
                     };
                     return Err(Error::Data {
@@ -770,21 +850,52 @@ impl TableCodec {
                         line: raw.line_of(row),
                         column: Some(c.name.clone()),
                         message: format!(
-                            "{what}. (The value is not shown here; run `privsynth schema check` to list the \
-                             offending values, then fix the data or the schema.)"
+                            "{what}, and the column's out-of-domain policy is `error` (strict: outside the DP \
+                             guarantee). (The value is not shown here; run `privsynth schema check` to list the \
+                             offending values, then fix the data or the schema, or choose `drop`, `clip` or `null`.)"
                         ),
                     });
                 }
-                Ok(codes)
+                // A cell of the wrong type under the `null` policy becomes missing like a value
+                // outside the domain; every other problem leaves its row out.
+                let mut dropped: Vec<usize> = Vec::with_capacity(bad.len());
+                for (row, p) in bad {
+                    match (p, c.policy, c.null_code()) {
+                        (Problem::Type, OutOfDomain::Null, Some(null)) => {
+                            codes[row] = null;
+                            nulled += 1;
+                        }
+                        _ => dropped.push(row),
+                    }
+                }
+                Ok((codes, dropped, clipped, nulled))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(EncodedTable {
+        let mut valid = vec![true; rows];
+        let mut columns = Vec::with_capacity(self.columns.len());
+        let mut codes = Vec::with_capacity(self.columns.len());
+        for (c, (col_codes, dropped, clipped, nulled)) in self.columns.iter().zip(per_column) {
+            for &r in &dropped {
+                valid[r] = false;
+            }
+            columns.push((c.name.clone(), clipped, nulled, dropped.len()));
+            codes.push(col_codes);
+        }
+        let rows_dropped = valid.iter().filter(|v| !**v).count();
+        Ok(Encoding {
             names: self.columns.iter().map(|c| c.name.clone()).collect(),
             sizes: self.columns.iter().map(ColumnCodec::size).collect(),
             codes,
-            rows: raw.df.height(),
-            unit_rows: 1,
+            valid,
+            notes: EncodeNotes { columns, rows_dropped },
         })
+    }
+
+    /// Encode the rows of a table that fit (see [`TableCodec::encode_all`]), each row its own
+    /// unit: for tables without a privacy-unit column, and for synthetic or derived rows.
+    pub fn encode(&self, raw: &RawTable) -> Result<EncodedTable> {
+        let all = self.encode_all(raw)?;
+        all.select(&all.valid_rows(), ContributionBound::ROW_IS_UNIT)
     }
 
     /// Decode code columns (in codec order) into a data frame.
@@ -953,10 +1064,53 @@ tables:
             .collect();
         let i = cols.iter().position(|s| s.name() == "n_each").unwrap();
         cols[i] = Series::new("n_each".into(), ["1", "2", "secret-value"]).into();
+        // Decoding writes ISO dates; this column reads its own format.
+        let j = cols.iter().position(|s| s.name() == "d_bins").unwrap();
+        cols[j] = Series::new("d_bins".into(), ["01/01/2020"; 3]).into();
         let df = DataFrame::new(3, cols).unwrap();
+        // Default policy (drop): the row is left out and counted in the notes.
+        let all = c.encode_all(&raw(df.clone())).unwrap();
+        assert_eq!(all.valid_rows(), [0, 1], "{:?}", all.notes().disclose_to_data_holder());
+        let notes = all.notes().disclose_to_data_holder();
+        assert_eq!(notes.rows_dropped, 1);
+        assert!(notes.columns.iter().any(|(n, _, _, d)| n == "n_each" && *d == 1));
+        assert_eq!(c.encode(&raw(df.clone())).unwrap().rows(), 2);
+        // Strict policy: the first bad cell stops the run, named without its value.
+        let strict = Schema::from_yaml(&ALL_KINDS.replace("  - name: t\n", "  - name: t\n    out_of_domain: error\n"), "kinds.yaml").unwrap();
+        let c = TableCodec::new(strict.table(None).unwrap()).unwrap();
         let e = c.encode(&raw(df)).unwrap_err().to_string();
         assert!(e.contains("mem.csv") && e.contains("row 3") && e.contains("\"n_each\"") && e.contains("an integer in [-3, 7]"), "{e}");
         assert!(!e.contains("secret-value"), "values must not leak into errors: {e}");
+    }
+
+    #[test]
+    fn policies_decide_each_row_alone() {
+        // A wrong type: drop leaves the row out, null makes the cell missing, clip drops it
+        // (a word cannot be clipped); missing in a non-nullable column drops the row.
+        let s = Schema::from_yaml(
+            "version: 1\ntables: [{name: t, columns: [\
+             {name: d, type: integer, domain: {bounds: [0, 9]}},\
+             {name: n, type: integer, nullable: true, out_of_domain: null, domain: {bounds: [0, 9]}},\
+             {name: c, type: integer, out_of_domain: clip, domain: {bounds: [0, 9]}}]}]",
+            "s",
+        )
+        .unwrap();
+        let c = TableCodec::new(s.table(None).unwrap()).unwrap();
+        let df = df![
+            "d" => [Some("1"), Some("x"), Some("2"), Some("3"), None],
+            "n" => ["1", "2", "y", "40", "5"],
+            "c" => ["1", "2", "3", "99", "4"],
+        ]
+        .unwrap();
+        let all = c.encode_all(&raw(df)).unwrap();
+        assert_eq!(all.valid_rows(), [0, 2, 3]);
+        let enc = all.select(&all.valid_rows(), ContributionBound::ROW_IS_UNIT).unwrap();
+        assert_eq!(enc.codes(1), [1, 10, 10], "wrong type and out of domain -> null code");
+        assert_eq!(enc.codes(2), [1, 3, 9], "99 clipped to 9");
+        let notes = all.notes().disclose_to_data_holder();
+        assert_eq!(notes.columns, vec![("d".to_string(), 0, 0, 2), ("n".to_string(), 0, 2, 0), ("c".to_string(), 1, 0, 0)]);
+        // Selecting a row that does not fit is a bug, refused.
+        assert!(all.select(&[1], ContributionBound::ROW_IS_UNIT).is_err());
     }
 
     #[test]
@@ -977,7 +1131,8 @@ tables:
         assert_eq!(enc.codes(1), [0, 1, 11]);
         assert_eq!(enc.codes(2), [1, 0, 1]);
         let bad = DataFrame::new(1, vec![Series::new("n".into(), [2.5f64]).into(), Series::new("d".into(), [18262i32]).cast(&DataType::Date).unwrap().into(), Series::new("b".into(), [true]).into()]).unwrap();
-        assert!(c.encode(&raw(bad)).unwrap_err().to_string().contains("not an integer"));
+        // 2.5 is not an integer: the row is dropped under the default policy.
+        assert_eq!(c.encode(&raw(bad)).unwrap().rows(), 0);
     }
 
     #[test]

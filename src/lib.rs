@@ -7,7 +7,8 @@
 //! DP-safe prompts; the [`evaluate`] step audits a synthetic table against train and holdout data
 //! and [`report`] writes the result (JSON, JUnit, HTML) and applies the release gates. Noise,
 //! accounting and the ledger live in the separate `privsynth-privacy` crate.
-//! The [`cli`] ties the commands together; [`error`] holds the messages and exit codes users see.
+//! The [`pipeline`] runs a fit (which rows count, the mechanism, the model file) for the
+//! [`cli`], the tests and the benchmarks; [`error`] holds the messages and exit codes users see.
 
 pub mod cli;
 pub mod data;
@@ -19,6 +20,7 @@ pub mod llm;
 pub mod marginals;
 pub mod mechanism;
 pub mod model;
+pub mod pipeline;
 pub mod report;
 pub mod schema;
 pub mod synthetic;

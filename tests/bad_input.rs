@@ -62,7 +62,7 @@ fn empty_file() {
 
 #[test]
 fn header_only_file() {
-    both_fail(&case("header.csv", b"a,b\n", AB), &["has a header but no data rows"]);
+    both_fail(&case("header.csv", b"a,b\n", AB), &["no data rows"]);
 }
 
 #[test]
@@ -109,15 +109,25 @@ fn wrong_types_are_findings_with_row_and_column() {
 }
 
 #[test]
-fn wrong_types_stop_encoding_without_echoing_the_value() {
+fn wrong_types_drop_their_row_or_stop_a_strict_fit_without_echoing_the_value() {
     use privsynth::{data, domain::TableCodec, schema::Schema};
-    let c = case("types.csv", b"a,b\n1,x\nseven,y\n", AB);
+    // The default policy (drop) leaves the row out: the fit stays total.
+    let c = case("types.csv", b"a,b\n1,x\nseven,y\n3,y\n", AB);
+    let s = Schema::load(&c.schema).unwrap();
+    let t = s.table(None).unwrap();
+    let raw = data::read_for_table(&c.data, t).unwrap();
+    let enc = TableCodec::new(t).unwrap().encode(&raw).unwrap();
+    assert_eq!(enc.rows(), 2);
+    assert_eq!(enc.codes(0), [1, 3]);
+    // The strict policy (error) stops at the cell, naming file, row and column, not the value.
+    let strict = AB.replace("tables: [{name: t,", "tables: [{name: t, out_of_domain: error,");
+    let c = case("types.csv", b"a,b\n1,x\nseven,y\n", &strict);
     let s = Schema::load(&c.schema).unwrap();
     let t = s.table(None).unwrap();
     let raw = data::read_for_table(&c.data, t).unwrap();
     let e = TableCodec::new(t).unwrap().encode(&raw).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("types.csv, row 2 (line 3), column \"a\": the value is not an integer in [0, 9]"), "{msg}");
+    assert!(msg.contains("types.csv, row 2 (line 3), column \"a\": the value is not an integer in [0, 9]") && msg.contains("`error`"), "{msg}");
     assert!(!msg.contains("seven"), "{msg}");
     assert_eq!(e.exit_code(), 2);
 }

@@ -41,10 +41,11 @@ fn synth_with_audit_holdout_writes_valid_reports_and_charges_only_the_fit() {
         serde_json::from_str(&std::fs::read_to_string(common::root().join("schemas/audit-report.schema.json")).unwrap()).unwrap();
     let v = jsonschema::validator_for(&schema).unwrap();
     assert!(v.is_valid(&report), "{:?}", v.iter_errors(&report).map(|e| e.to_string()).collect::<Vec<_>>());
-    // The split: the two parts partition the file's rows; the holdout is the asked-for half.
+    // The split: the two parts partition the file's rows; each row is in the holdout with
+    // probability 1/2, independently (Binomial(32561, 0.5): sd 90; 6.6 sd allowed).
     let (tr, ho) = (report["inputs"]["train"]["rows"].as_u64().unwrap(), report["inputs"]["holdout"]["rows"].as_u64().unwrap());
     assert_eq!(tr + ho, 32_561);
-    assert!(ho.abs_diff(16_280) <= 1);
+    assert!(ho.abs_diff(16_280) <= 600, "holdout {ho}");
     // A DP synthetic table copies nothing beyond the natural rate.
     assert!(report["memorization"]["exact_match"]["excess"].as_f64().unwrap().abs() < 0.005);
     // JUnit: one test case per gate.

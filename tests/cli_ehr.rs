@@ -267,7 +267,9 @@ fn linked_bad_input_is_a_clear_error_and_writes_nothing() {
     assert!(r.stderr.contains("encounters") && r.stderr.contains("partial"), "{}", r.stderr);
     assert!(!out.exists());
 
-    // A repeated person key: names the file, row and column.
+    // A repeated person key does not stop a DP run (one person's rows must not decide whether
+    // it succeeds): the repeat is left out, said only under --private-diagnostics, and
+    // `schema check` names its file, row and column.
     let dup = dir.path().join("dup");
     std::fs::create_dir(&dup).unwrap();
     for e in std::fs::read_dir(&src).unwrap() {
@@ -278,11 +280,22 @@ fn linked_bad_input_is_a_clear_error_and_writes_nothing() {
     let mut lines: Vec<&str> = text.lines().collect();
     lines.push(lines[1]);
     std::fs::write(dup.join("patients.csv"), lines.join("\n") + "\n").unwrap();
-    let r = privsynth(&["synth", path_str(&dup), "--schema", SYNTHEA_SCHEMA, "--epsilon", "1", "-o", path_str(&out), "--ledger", path_str(&dir.path().join("l.jsonl"))]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("patients.csv") && r.stderr.contains("row 112") && r.stderr.contains("Id"), "{}", r.stderr);
-    assert!(!out.exists());
-    assert!(!r.stderr.contains(lines[1].split(',').next().unwrap()), "the key value is not echoed");
+    let key = lines[1].split(',').next().unwrap();
+    let ledger = dir.path().join("l.jsonl");
+    let r = privsynth(&["synth", path_str(&dup), "--schema", SYNTHEA_SCHEMA, "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&out), "--ledger", path_str(&ledger), "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(out.join("patients.csv").exists());
+    assert!(!r.stderr.contains("repeating") && !r.stderr.contains("left out"), "no exact count by default:\n{}", r.stderr);
+    assert!(!r.stderr.contains(key), "the key value is not echoed");
+    let out2 = dir.path().join("out2");
+    let r = privsynth(&["synth", path_str(&dup), "--schema", SYNTHEA_SCHEMA, "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&out2), "--ledger", path_str(&ledger), "-q", "--private-diagnostics"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("NOT differentially private") && r.stderr.contains("1 row(s) repeating an earlier row's person key"), "{}", r.stderr);
+    assert!(!r.stderr.contains(key), "the key value is not echoed");
+    let r = privsynth(&["schema", "check", path_str(&dup), "--schema", SYNTHEA_SCHEMA]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.contains("patients.csv") && r.stdout.contains("row 112"), "{}", r.stdout);
+    std::fs::remove_dir_all(&out).unwrap();
 
     // A table=path list naming an unknown table; a single-table command on a linked schema.
     let r = privsynth(&["synth", "people=x.csv", "--schema", SYNTHEA_SCHEMA, "--epsilon", "1", "-o", path_str(&out)]);

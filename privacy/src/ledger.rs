@@ -53,6 +53,10 @@ pub struct Entry {
     /// delta of approximate mechanisms in this release (the zCDP conversion delta is not spent).
     pub delta: f64,
     pub mechanisms: Vec<Cost>,
+    /// What the release's guarantee does not cover (values read from the data allowed by
+    /// override, strict policies); absent when it covers everything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outside_guarantee: Vec<String>,
     pub prev: String,
     pub hash: String,
 }
@@ -243,6 +247,12 @@ impl Ledger {
 
     /// Append a release; verifies the chain first and refuses to extend a tampered one.
     pub fn append(&self, command: &str, dataset: DatasetRef, costs: &[Cost], run_id: &str) -> Result<Entry, PrivacyError> {
+        self.append_release(command, dataset, costs, run_id, &[])
+    }
+
+    /// Append a release whose guarantee does not cover everything (`outside_guarantee` says
+    /// what), so the ledger shows it beside the spending.
+    pub fn append_release(&self, command: &str, dataset: DatasetRef, costs: &[Cost], run_id: &str, outside_guarantee: &[String]) -> Result<Entry, PrivacyError> {
         let existing = self.entries()?;
         let mut e = Entry {
             seq: existing.len() as u64,
@@ -254,6 +264,7 @@ impl Ledger {
             rho: costs.iter().map(|c| c.rho).sum(),
             delta: costs.iter().map(|c| c.delta).sum(),
             mechanisms: costs.to_vec(),
+            outside_guarantee: outside_guarantee.to_vec(),
             prev: existing.last().map_or(GENESIS.to_string(), |p| p.hash.clone()),
             hash: String::new(),
         };
@@ -279,10 +290,15 @@ impl Drop for LedgerLock {
     }
 }
 
-/// A run id: hex of a hash of the time and process id.
+/// A run id: 64 random bits from the operating system (nothing derived from the data), in hex.
 pub fn new_run_id() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(format!("{now}-{}", std::process::id()).as_bytes()))
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        // Ids only need to be distinct; fall back to the clock and process id.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        b = (now as u64 ^ ((std::process::id() as u64) << 32)).to_le_bytes();
+    }
+    format!("{:016x}", u64::from_le_bytes(b))
 }
 
 #[cfg(test)]

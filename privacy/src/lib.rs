@@ -6,10 +6,13 @@
 //! - [`accountant`]: privacy budgets in rho-zCDP and their conversion to and from (epsilon, delta).
 //! - [`mechanisms`]: noise and selection, built on OpenDP's samplers (the only place noise is drawn).
 //! - [`released`]: `Sensitive<T>` (private, unprintable) and `Released<T>` (safe to leave the process).
-//! - [`bounding`]: contribution bounding for privacy units with many rows.
+//! - [`bounding`]: which rows count: contribution bounding and the holdout split, under a fresh
+//!   secret key, stable under adding or removing a unit.
+//! - [`audit`]: empirical lower bounds on epsilon from runs on neighbouring datasets.
 //! - [`ledger`]: the append-only, hash-chained record of releases, and lifetime-budget policies.
 
 pub mod accountant;
+pub mod audit;
 pub mod bounding;
 pub mod ledger;
 pub mod mechanisms;

@@ -7,6 +7,9 @@
 //!   crate constructs one. Post-processing (`map`) keeps it released: DP is closed under
 //!   post-processing. Model files, shared reports and LLM prompts take `Released` values or
 //!   public schema data, nothing else.
+//! - Exact diagnostics for the data holder (rows dropped, persons above a bound) stay
+//!   `Sensitive` until the holder asks for them; [`Sensitive::disclose_to_data_holder`] is the
+//!   only way to print one, and it is called only behind an explicit flag.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +38,14 @@ impl<T> Sensitive<T> {
     }
 
     pub(crate) fn into_inner(self) -> T {
+        self.0
+    }
+
+    /// The one deliberate way out that is not a mechanism: hand the exact value to the data
+    /// holder who asked for it (`--private-diagnostics`, `schema check`, the audit). Never call
+    /// it on a path that writes a release or a default log line; the name is meant to be found
+    /// by review (`grep disclose_to_data_holder`).
+    pub fn disclose_to_data_holder(self) -> T {
         self.0
     }
 }

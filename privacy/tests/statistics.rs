@@ -6,8 +6,8 @@
 //! tests are not replayable; each bound below has a false-failure probability of at most 1e-6.
 
 use privsynth_privacy::accountant::epsilon_for;
-use privsynth_privacy::{Budget, Sensitive, mechanisms};
-use statrs::distribution::{Beta, ChiSquared, ContinuousCDF};
+use privsynth_privacy::{Budget, Sensitive, audit, mechanisms};
+use statrs::distribution::{ChiSquared, ContinuousCDF};
 
 const ALPHA: f64 = 1e-6;
 
@@ -53,27 +53,11 @@ fn exponential_mechanism_frequencies_match_theory() {
     assert!((b.rho_spent() - n as f64 * 0.5).abs() < 1e-6, "each selection costs eps^2/8 = 0.5");
 }
 
-/// Clopper-Pearson interval for k successes in n trials at confidence 1 - a.
-fn clopper_pearson(k: usize, n: usize, a: f64) -> (f64, f64) {
-    let lo = if k == 0 { 0.0 } else { Beta::new(k as f64, (n - k + 1) as f64).unwrap().inverse_cdf(a / 2.0) };
-    let hi = if k == n { 1.0 } else { Beta::new((k + 1) as f64, (n - k) as f64).unwrap().inverse_cdf(1.0 - a / 2.0) };
-    (lo, hi)
-}
-
-/// A lower bound on epsilon at `delta` from samples of M(D') and M(D), by threshold tests
-/// {x > t} (Bonferroni over the thresholds): eps >= ln((P[M(D') in S] - delta) / P[M(D) in S]).
-fn epsilon_lower_bound(on_d: &[i64], on_d_prime: &[i64], delta: f64, thresholds: &[i64]) -> f64 {
-    let a = ALPHA / thresholds.len() as f64;
-    thresholds
-        .iter()
-        .map(|&t| {
-            let k1 = on_d_prime.iter().filter(|&&x| x > t).count();
-            let k0 = on_d.iter().filter(|&&x| x > t).count();
-            let (p1_lo, _) = clopper_pearson(k1, on_d_prime.len(), a);
-            let (_, p0_hi) = clopper_pearson(k0, on_d.len(), a);
-            if p1_lo - delta <= 0.0 { 0.0 } else { ((p1_lo - delta) / p0_hi).ln() }
-        })
-        .fold(0.0, f64::max)
+/// A lower bound on epsilon at `delta` from samples of M(D) and M(D') (the crate's audit:
+/// threshold chosen on half the runs, Clopper-Pearson bound on the other half).
+fn epsilon_lower_bound(on_d: &[i64], on_d_prime: &[i64], delta: f64) -> f64 {
+    let f = |v: &[i64]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+    audit::epsilon_lower_bound(&f(on_d), &f(on_d_prime), delta, ALPHA).epsilon
 }
 
 /// Run a "count" release on neighbouring data sets (count 0 and count 1, sensitivity 1).
@@ -93,16 +77,15 @@ fn empirical_epsilon_stays_within_the_claim_and_catches_under_noise() {
     let charged = mechanisms::gaussian_counts(&mut b, Sensitive::new(vec![0]), 1, claimed_scale, "c").unwrap();
     assert!((charged.cost()[0].rho - rho).abs() < 1e-12);
     let claimed_eps = epsilon_for(rho, delta);
-    let thresholds: Vec<i64> = (1..=12).collect();
     let n = 50_000;
 
     let (d, d1) = run_counts(claimed_scale, n);
-    let honest = epsilon_lower_bound(&d, &d1, delta, &thresholds);
+    let honest = epsilon_lower_bound(&d, &d1, delta);
     assert!(honest <= claimed_eps, "the honest mechanism shows eps >= {honest:.3} > claimed {claimed_eps:.3}");
 
     // A buggy mechanism: charges for scale 4 but adds noise of scale 1 (true eps ~5.2 at 1e-6).
     let (d, d1) = run_counts(claimed_scale / 4.0, n);
-    let buggy = epsilon_lower_bound(&d, &d1, delta, &thresholds);
+    let buggy = epsilon_lower_bound(&d, &d1, delta);
     assert!(buggy > claimed_eps, "the audit misses an under-noised mechanism: lower bound {buggy:.3} <= claimed {claimed_eps:.3}");
     eprintln!("claimed eps {claimed_eps:.3}; audit lower bound honest {honest:.3}, under-noised {buggy:.3}");
 }

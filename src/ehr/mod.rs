@@ -8,9 +8,13 @@
 //! - one **event model** per event table: its own attributes, the days since the person's first
 //!   event of that table, the duration (end minus start), and a few person columns.
 //!
-//! Every event table is first bounded to `rows_per_person` rows per person (seeded hash, see
+//! Every event table is first bounded to `rows_per_person` rows per person (a uniform random
+//! subset per person under a fresh secret key, stable under adding or removing a person; see
 //! `privsynth_privacy::bounding`), and its encoded rows carry that bound, so every mechanism
-//! scales its sensitivity by it. A person's rows in the person table and in each event table
+//! scales its sensitivity by it. Rows that cannot be attributed (a missing person key, a key
+//! repeated in the person table beyond its first row, an event without a time or of no known
+//! person) are left out, each decided from that row and its person alone, so no input makes a
+//! run fail or succeed depending on one person's records. A person's rows in the person table and in each event table
 //! are all released, so the costs add up (sequential composition); the budget is split evenly
 //! between the models. Sampling and key regeneration are in [`sample`].
 
@@ -29,7 +33,8 @@ use crate::error::{Error, Result};
 use crate::model::file::ModelFile;
 use crate::schema::linked::derived;
 use crate::schema::{ColumnType, Domain, Schema, Table};
-use privsynth_privacy::bounding::{self, ContributionBound};
+use privsynth_privacy::Sensitive;
+use privsynth_privacy::bounding::{self, ContributionBound, SecretKey};
 
 /// Where each table of a linked schema is read from.
 #[derive(Debug, Clone)]
@@ -115,15 +120,30 @@ impl Tables {
         Ok(Tables { raw })
     }
 
-    /// Rows of the person table.
-    pub fn persons(&self, schema: &Schema) -> usize {
-        schema.person_table().and_then(|t| self.raw.get(&t.name)).map_or(0, |r| r.df.height())
+    /// Split the persons (rows of the person table, by key) into a train and a holdout part:
+    /// each key independently in the holdout with probability `fraction`, drawn under the fresh
+    /// secret `key`, so the split is stable under adding or removing a person and does not
+    /// depend on `--seed`. Rows without a key go to neither part (derive leaves them out).
+    pub fn split_persons(&self, schema: &Schema, fraction: f64, key: &SecretKey) -> Result<(Vec<usize>, Vec<usize>)> {
+        let p = schema.person.as_ref().ok_or_else(|| Error::Usage("the schema has no `person` table".into()))?;
+        let pt = schema.person_table().ok_or_else(|| Error::Internal("person table".into()))?;
+        let (mut train, mut hold) = (vec![], vec![]);
+        for (row, k) in keys(&self.raw[&pt.name], &p.key)?.iter().enumerate() {
+            if let Some(k) = k {
+                if key.bernoulli(k.as_bytes(), fraction) { hold.push(row) } else { train.push(row) }
+            }
+        }
+        Ok((train, hold))
     }
 }
 
-/// What deriving did to the rows (printed to the data holder; never part of a release).
+/// What deriving did to the rows: exact counts of the real data, so [`derive`] returns it as a
+/// `Sensitive` value, printed only when the data holder asks (`--private-diagnostics`).
 #[derive(Debug, Default, Clone)]
 pub struct DeriveReport {
+    /// Person-table rows without a key, and rows repeating an earlier row's key.
+    pub missing_keys: usize,
+    pub repeated_keys: usize,
     /// Per event table: rows whose person key is not in the person table.
     pub orphans: Vec<(String, usize)>,
     /// Per event table: rows dropped by contribution bounding, and persons who had more.
@@ -135,6 +155,12 @@ pub struct DeriveReport {
 impl DeriveReport {
     pub fn lines(&self) -> Vec<String> {
         let mut out = vec![];
+        if self.missing_keys > 0 {
+            out.push(format!("person table: {} row(s) without a person key were left out", self.missing_keys));
+        }
+        if self.repeated_keys > 0 {
+            out.push(format!("person table: {} row(s) repeating an earlier row's person key were left out (the first row of each key is the person)", self.repeated_keys));
+        }
         for (t, n) in self.orphans.iter().filter(|x| x.1 > 0) {
             out.push(format!("{t}: {n} row(s) reference no person of the person table and were left out (`privsynth schema check` lists them)"));
         }
@@ -152,6 +178,8 @@ impl DeriveReport {
 pub struct Derived {
     /// One row per person: the person model's columns.
     pub person: RawTable,
+    /// Per event table, the bound its rows satisfy (`ROW_IS_UNIT` when not bounded: the audit).
+    pub bounds: Vec<ContributionBound>,
     /// Per event table (schema order of [`Schema::event_tables`]): its model rows and the
     /// person (row of `person`) of each.
     pub events: Vec<EventRows>,
@@ -214,31 +242,34 @@ fn take_series(s: &Series, idx: &[usize]) -> Result<Series> {
 /// Build the model tables from linked tables.
 ///
 /// `persons` selects rows of the person table (all when `None`; a train or holdout part
-/// otherwise): event rows of other persons are left out silently. `bound_seed` bounds every
-/// event table to its `rows_per_person` (for fitting); without it every row is kept (for the
-/// audit, whose counts are clipped by the derived columns' domains anyway).
-pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound_seed: Option<u64>) -> Result<(Derived, DeriveReport)> {
+/// otherwise): event rows of other persons are left out silently. `bound` bounds every event
+/// table to its `rows_per_person` under that secret key (for fitting); without it every row is
+/// kept (for the audit, whose counts are clipped by the derived columns' domains anyway).
+pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound: Option<&SecretKey>) -> Result<(Derived, Sensitive<DeriveReport>)> {
     let p = schema.person.as_ref().ok_or_else(|| Error::Usage("the schema has no `person` table".into()))?;
     let pt = schema.person_table().ok_or_else(|| Error::Internal("person table".into()))?;
     let person_model = schema.person_model_table().ok_or_else(|| Error::Internal("person model".into()))?;
     let full = &tables.raw[&pt.name];
     let all_keys = keys(full, &p.key)?;
+    let mut report = DeriveReport::default();
+    // A person is the first row of each key; a row without a key or repeating one is left out
+    // (both decided by that person's own rows). `schema check` lists them for the data holder.
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(all_keys.len());
+    let mut is_person = vec![false; all_keys.len()];
     for (row, k) in all_keys.iter().enumerate() {
-        let Some(k) = k else {
-            return Err(Error::Data { file: full.file.clone(), row: Some(row + 1), line: full.line_of(row), column: Some(p.key.clone()), message: "the person key is missing".into() });
-        };
-        if index.insert(k.as_str(), row).is_some() {
-            return Err(Error::Data {
-                file: full.file.clone(),
-                row: Some(row + 1),
-                line: full.line_of(row),
-                column: Some(p.key.clone()),
-                message: "the person key repeats an earlier row's: a person must have one row".into(),
-            });
+        match k {
+            None => report.missing_keys += 1,
+            Some(k) if index.contains_key(k.as_str()) => report.repeated_keys += 1,
+            Some(k) => {
+                index.insert(k.as_str(), row);
+                is_person[row] = true;
+            }
         }
     }
-    let selected: Vec<usize> = persons.map(<[usize]>::to_vec).unwrap_or_else(|| (0..full.df.height()).collect());
+    let selected: Vec<usize> = match persons {
+        Some(p) => p.iter().copied().filter(|&r| is_person.get(r).copied().unwrap_or(false)).collect(),
+        None => (0..full.df.height()).filter(|&r| is_person[r]).collect(),
+    };
     // Position of each person table row in the selection.
     let mut pos = vec![usize::MAX; full.df.height()];
     for (i, &r) in selected.iter().enumerate() {
@@ -266,8 +297,8 @@ pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound
         times: Vec<f64>,
         ends: Option<Vec<Option<f64>>>,
     }
-    let mut report = DeriveReport::default();
     let mut aggs: Vec<Agg> = vec![];
+    let mut bounds = vec![];
     for t in schema.event_tables() {
         let e = t.events.as_ref().expect("event table");
         let raw = &tables.raw[&t.name];
@@ -294,17 +325,23 @@ pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound
         }
         report.orphans.push((t.name.clone(), orphans));
         report.no_time.push((t.name.clone(), no_time));
-        if let Some(seed) = bound_seed {
-            let unit_bytes: Vec<[u8; 8]> = units.iter().map(|&u| (selected[u] as u64).to_le_bytes()).collect();
-            let keep = bounding::keep_rows(&unit_bytes, ContributionBound { rows_per_unit: e.rows_per_person }, seed);
-            let mut per = vec![0usize; n];
-            for &u in &units {
-                per[u] += 1;
+        match bound {
+            Some(key) => {
+                // Keyed on the person's key and the row's ordinal among that person's rows, not
+                // on positions in the files, so other persons' rows do not move the choice.
+                let unit_keys: Vec<&[u8]> = units.iter().map(|&u| all_keys[selected[u]].as_deref().unwrap_or("").as_bytes()).collect();
+                let kept = bounding::keep_rows(&unit_keys, e.rows_per_person, key).map_err(|e| Error::Internal(e.to_string()))?;
+                let mut per = vec![0usize; n];
+                for &u in &units {
+                    per[u] += 1;
+                }
+                let over = per.iter().filter(|&&c| c > e.rows_per_person as usize).count();
+                report.bounded.push((t.name.clone(), rows.len() - kept.kept.len(), over));
+                rows = kept.kept.iter().map(|&i| rows[i]).collect();
+                units = kept.kept.iter().map(|&i| units[i]).collect();
+                bounds.push(kept.bound);
             }
-            let over = per.iter().filter(|&&c| c > e.rows_per_person as usize).count();
-            report.bounded.push((t.name.clone(), rows.len() - keep.len(), over));
-            rows = keep.iter().map(|&i| rows[i]).collect();
-            units = keep.iter().map(|&i| units[i]).collect();
+            None => bounds.push(ContributionBound::ROW_IS_UNIT),
         }
         let times: Vec<f64> = rows.iter().map(|&r| time[r].expect("filtered")).collect();
         let ends = match &e.end {
@@ -417,7 +454,7 @@ pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound
         let df = DataFrame::new(a.rows.len(), cols).map_err(internal)?;
         events.push(EventRows { table: t.name.clone(), rows: RawTable::in_memory(&format!("{} (event model, bounded)", raw.file), df), units: a.units });
     }
-    Ok((Derived { person, events }, report))
+    Ok((Derived { person, bounds, events }, Sensitive::new(report)))
 }
 
 /// A fitted linked model: the person model and one model per event table, with the schema.
@@ -448,6 +485,9 @@ pub struct LinkedPrivacy {
     pub rho: f64,
     /// Rows per person each event table contributes at most.
     pub contribution_bounds: Vec<(String, u32)>,
+    /// What the guarantee does not cover (see the single-table model file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outside_guarantee: Vec<String>,
 }
 
 pub const LINKED_FORMAT: &str = "privsynth-linked-model";

@@ -105,7 +105,7 @@ struct ColumnStats {
     name: String,
     /// Noise standard deviation per cell, in records.
     sigma: f64,
-    /// zCDP cost of this release alone (L2 sensitivity 1).
+    /// zCDP cost of this release alone, at the model's contribution bound (L2 sensitivity k).
     rho: f64,
     /// Values and their shares, largest first.
     shares: Vec<(String, f64)>,
@@ -154,7 +154,9 @@ impl ReleasedStats {
                 })
                 .collect();
             shares.sort_by(|x, y| y.1.total_cmp(&x.1));
-            columns.push(ColumnStats { name: name.clone(), sigma: m.sigma, rho: 1.0 / (2.0 * m.sigma * m.sigma), shares });
+            // A unit moves each count by up to k rows: rho = k^2 / (2 sigma^2).
+            let k = model.privacy.rows_per_unit.max(1) as f64;
+            columns.push(ColumnStats { name: name.clone(), sigma: m.sigma, rho: k * k / (2.0 * m.sigma * m.sigma), shares });
         }
         Ok(ReleasedStats { mechanism: model.mechanism.clone(), epsilon: model.privacy.epsilon, delta: model.privacy.delta, total: model.total, columns })
     }
@@ -539,7 +541,7 @@ tables:
             cliques: vec![],
             potentials: vec![],
             total: 80.0,
-            privacy: Privacy { epsilon: 1.0, delta: 1e-9, rho: 0.01, releases: vec![] },
+            privacy: Privacy { epsilon: 1.0, delta: 1e-9, rho: 0.01, releases: vec![], unit: None, rows_per_unit: 1, outside_guarantee: vec![], schema_inference: None, with_schema_inference: None },
         }
     }
 

@@ -294,5 +294,5 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     let stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, final_opts);
     trace.fit_seconds += clock.elapsed().as_secs_f64();
     let selected = trace.rounds.iter().map(|r| r.selected.clone()).collect();
-    Ok((Fit { mechanism: Mechanism::Aim, compression: no_compression(&sizes), measurements, selected, model, stats }, trace))
+    Ok((Fit { mechanism: Mechanism::Aim, bound: data.bound(), compression: no_compression(&sizes), measurements, selected, model, stats }, trace))
 }

@@ -32,6 +32,8 @@ impl Mechanism {
 /// A fitted model and what it was fitted from.
 pub struct Fit {
     pub mechanism: Mechanism,
+    /// The contribution bound of the rows it was fitted on (every sensitivity scaled by it).
+    pub bound: privsynth_privacy::bounding::ContributionBound,
     /// Per attribute: for each (compressed) code, the original codes it stands for. Identity
     /// when the mechanism does not compress.
     pub compression: Vec<Vec<Vec<u32>>>,

@@ -127,7 +127,7 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
     let mut model = GraphicalModel::uniform(JunctionTree::build(&sizes, &sets), total);
     let stats = estimate::mirror_descent(&mut model, &all, opts);
     let selected = edges.iter().map(|&(a, b)| vec![a.min(b), a.max(b)]).collect();
-    Ok(Fit { mechanism: Mechanism::Mst, compression, measurements, selected, model, stats })
+    Ok(Fit { mechanism: Mechanism::Mst, bound: data.bound(), compression, measurements, selected, model, stats })
 }
 
 #[cfg(test)]
@@ -143,7 +143,11 @@ mod tests {
         let codes: Vec<Vec<u32>> = (0..3).map(|_| (0..2000).map(|_| rng.random_range(0..4u32)).collect()).collect();
         let names = vec!["a".to_string(), "b".into(), "c".into()];
         let run = |k: u32| {
-            let data = EncodedTable::from_synthetic(names.clone(), vec![4, 4, 4], codes.clone()).bounded(k);
+            // The bound comes from bounding (here: 2000 units of one row each, bound k).
+            let units: Vec<[u8; 8]> = (0..2000u64).map(u64::to_le_bytes).collect();
+            let key = privsynth_privacy::bounding::SecretKey::fresh().unwrap();
+            let bound = privsynth_privacy::bounding::keep_rows(&units, k, &key).unwrap().bound;
+            let data = EncodedTable::from_synthetic(names.clone(), vec![4, 4, 4], codes.clone()).with_bound(bound);
             let mut budget = Budget::from_rho(0.05).unwrap();
             fit(&data, &mut budget, estimate::Options { max_iters: 50, ..Default::default() }).unwrap();
             (budget.charges().to_vec(), budget.rho_spent())

@@ -17,6 +17,7 @@ use crate::mechanism::Fit;
 use crate::schema::Table;
 
 pub const FORMAT: &str = "privsynth-model";
+
 pub const VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +27,34 @@ pub struct Privacy {
     pub rho: f64,
     /// Every release that went into the model.
     pub releases: Vec<Cost>,
+    /// Column of the privacy unit (absent: one row is one unit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// Rows one unit contributed at most (the contribution bound every sensitivity scales by).
+    #[serde(default = "one")]
+    pub rows_per_unit: u32,
+    /// What the guarantee does not cover (values read from the data allowed by override, strict
+    /// out-of-domain policies). Empty for a release the guarantee covers whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outside_guarantee: Vec<String>,
+    /// The DP inference that proposed the schema, when it was charged to the same data, and the
+    /// guarantee of the model and that inference together (zCDP costs add).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_inference: Option<Spend>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_schema_inference: Option<Spend>,
+}
+
+/// A (epsilon, delta) guarantee and its zCDP cost.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spend {
+    pub epsilon: f64,
+    pub delta: f64,
+    pub rho: f64,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,8 +100,27 @@ impl ModelFile {
             cliques: fit.model.tree.cliques.clone(),
             potentials: fit.model.potentials.iter().map(|p| p.values.clone()).collect(),
             total: fit.model.total,
-            privacy: Privacy { epsilon: spent.0, delta: spent.1, rho: releases.iter().map(|c| c.rho).sum(), releases: releases.to_vec() },
+            privacy: Privacy {
+                epsilon: spent.0,
+                delta: spent.1,
+                rho: releases.iter().map(|c| c.rho).sum(),
+                releases: releases.to_vec(),
+                unit: None,
+                rows_per_unit: fit.bound.rows_per_unit(),
+                outside_guarantee: vec![],
+                schema_inference: None,
+                with_schema_inference: None,
+            },
         }
+    }
+
+    /// Warnings `sample` prints about the release's guarantee (public: from the model file).
+    pub fn guarantee_warnings(&self) -> Vec<String> {
+        self.privacy
+            .outside_guarantee
+            .iter()
+            .map(|w| format!("warning: this model's DP guarantee does not cover everything: {w}"))
+            .collect()
     }
 
     pub fn to_json(&self) -> Result<String> {
@@ -198,7 +246,7 @@ mod tests {
             cliques: vec![],
             potentials: vec![],
             total,
-            privacy: Privacy { epsilon: 1.0, delta: 0.0, rho: 0.0, releases: vec![] },
+            privacy: Privacy { epsilon: 1.0, delta: 0.0, rho: 0.0, releases: vec![], unit: None, rows_per_unit: 1, outside_guarantee: vec![], schema_inference: None, with_schema_inference: None },
         }
     }
 

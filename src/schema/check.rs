@@ -62,6 +62,9 @@ pub struct Example {
 pub fn check(raw: &RawTable, table: &Table, max_examples: usize) -> Result<CheckReport> {
     let codec = TableCodec::new(table)?;
     let rows = raw.df.height();
+    if rows == 0 {
+        return Err(crate::error::Error::data(&raw.file, "has no data rows"));
+    }
     let mut columns = Vec::with_capacity(table.columns.len());
     for col in &table.columns {
         let s = raw.series(&col.name)?;

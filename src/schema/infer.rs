@@ -101,8 +101,36 @@ pub fn infer(raw: &RawTable, opts: &Options) -> Result<Proposal> {
              then set `source: public`."
         ));
     }
-    let schema = Schema::single(Table::new(&opts.table_name, None, opts.csv.clone(), columns), &raw.file)?;
+    let read_from_data = read_from_data(&columns);
+    if !read_from_data.is_empty() {
+        warnings.push(format!(
+            "{} field(s) were read from the data and are listed under `read_from_data` (nullability, missing-value \
+             tokens, precision): each discloses something about real records, and DP fitting refuses the table \
+             until you have reviewed them and emptied the list",
+            read_from_data.len()
+        ));
+    }
+    let mut table = Table::new(&opts.table_name, None, opts.csv.clone(), columns);
+    table.read_from_data = read_from_data;
+    let schema = Schema::single(table, &raw.file)?;
     Ok(Proposal { schema, warnings })
+}
+
+/// The fields of proposed columns whose values were read from the data rather than chosen:
+/// whether a modelled column had a missing value, which missing-value tokens occurred, the
+/// decimals of a float column. (Domains carry their own `source: data`.)
+fn read_from_data(columns: &[Column]) -> Vec<String> {
+    let mut out = vec![];
+    for c in columns.iter().filter(|c| c.is_modelled()) {
+        out.push(format!("{}.nullable", c.name));
+        if !c.missing_values.is_empty() {
+            out.push(format!("{}.missing_values", c.name));
+        }
+        if c.precision.is_some() {
+            out.push(format!("{}.precision", c.name));
+        }
+    }
+    out
 }
 
 fn infer_column(name: &str, s: &Series, rows: usize, opts: &Options) -> PolarsResult<(Column, Vec<String>)> {

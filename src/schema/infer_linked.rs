@@ -238,6 +238,7 @@ pub fn infer_folder(dir: &Path, csv: &CsvFormat, max_categories: usize) -> Resul
                     BOUND_QUANTILE * 100.0,
                     counts.last().copied().unwrap_or(0)
                 ));
+                t.read_from_data.push("rows_per_person".into());
                 t.events = Some(Events {
                     rows_per_person: q,
                     time,
@@ -275,7 +276,7 @@ pub fn infer_folder(dir: &Path, csv: &CsvFormat, max_categories: usize) -> Resul
     let pt = tables.iter().find(|t| t.name == person_table).ok_or_else(|| Error::Internal("person table lost".into()))?;
     let date_named = |w: &str| pt.columns.iter().find(|c| is_date(c) && c.name.to_ascii_lowercase().contains(w)).map(|c| c.name.clone());
     let person = Person { table: person_table.clone(), key: person_key, birth: date_named("birth"), death: date_named("death"), death_age: None };
-    let schema = Schema { version: FORMAT_VERSION, person: Some(person), tables };
+    let schema = Schema { version: FORMAT_VERSION, person: Some(person), dp_inference: None, tables };
     schema.validate(&dir.display().to_string())?;
     Ok(LinkedProposal { proposal: Proposal { schema, warnings }, notes })
 }

@@ -288,9 +288,21 @@ impl Schema {
 }
 
 /// A model table: `base` with `columns`, and none of the source table's workload, rules, keys,
-/// event block or unit, which describe the source table, not the model's rows.
+/// event block or unit, which describe the source table, not the model's rows (the schema's
+/// `read_from_data` items are checked on the whole schema before any model is fitted).
 fn model_table(base: &Table, columns: Vec<Column>) -> Table {
-    Table { columns, workload: vec![], constraints: vec![], primary_key: None, foreign_keys: vec![], events: None, privacy_unit: None, ..base.clone() }
+    Table {
+        columns,
+        workload: vec![],
+        constraints: vec![],
+        primary_key: None,
+        foreign_keys: vec![],
+        events: None,
+        privacy_unit: None,
+        rows_per_unit: None,
+        read_from_data: vec![],
+        ..base.clone()
+    }
 }
 
 /// Check the linked structure: keys, references, bounds and derived columns.

@@ -29,6 +29,10 @@ use crate::error::{Error, Result};
 /// Version of the schema file format written by this build.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Largest `rows_per_unit` accepted: noise scales with the bound, so beyond this no marginal
+/// keeps any signal.
+pub const MAX_ROWS_PER_UNIT: u32 = 100_000;
+
 /// Largest number of codes (including the null code) a modelled column may have. Larger domains
 /// make marginals sparse and models huge; the fix is coarser bins or a code hierarchy.
 pub const MAX_DOMAIN_SIZE: usize = 4096;
@@ -42,7 +46,25 @@ pub struct Schema {
     /// Linked tables: the person table whose key is the privacy unit of every table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person: Option<linked::Person>,
+    /// Set by `schema infer --dp-epsilon`: the DP release that proposed this schema, so that a
+    /// fit can add its cost to the guarantee it prints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dp_inference: Option<DpInference>,
     pub tables: Vec<Table>,
+}
+
+/// The DP release behind a schema proposed by `schema infer --dp-epsilon`. The run id finds its
+/// ledger entry (the ledger, not the schema, holds the dataset's fingerprint).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DpInference {
+    pub run_id: String,
+    /// The guarantee it printed, and its zCDP cost and approximate mechanisms' delta.
+    pub epsilon: f64,
+    pub delta: f64,
+    pub rho: f64,
+    #[serde(default)]
+    pub mechanism_delta: f64,
 }
 
 /// One table of a schema.
@@ -55,6 +77,16 @@ pub struct Table {
     /// Column holding the privacy unit (e.g. `person_id`); absent = one row is one unit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privacy_unit: Option<String>,
+    /// Public bound on the rows one unit contributes (required with `privacy_unit`): each unit
+    /// keeps at most this many rows, chosen at random, and every sensitivity scales with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_per_unit: Option<u32>,
+    /// Fields that `schema infer` read from the private data (`age.nullable`,
+    /// `fare.precision`, `encounters.rows_per_person`, ...). Like a `source: data` domain, each
+    /// is a disclosure until a person has reviewed it; DP fitting refuses the table while the
+    /// list is not empty. Delete an item once its value is a public choice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_from_data: Vec<String>,
     /// A public upper bound on the number of rows, if one is known without looking at the data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<u64>,
@@ -269,18 +301,27 @@ pub enum Role {
     Attribute,
 }
 
-/// What to do with a value outside the declared domain. In YAML, an unquoted `null` is the
-/// `null` policy (not "unset"), so `out_of_domain: null` means what it says.
+/// What to do with a cell that does not fit its column: outside the declared domain, not of
+/// the column's type, or missing in a column that is not nullable. In YAML, an unquoted `null`
+/// is the `null` policy (not "unset"), so `out_of_domain: null` means what it says.
+///
+/// `drop`, `clip` and `null` keep a DP fit total: each decides about one row from that row
+/// alone, so adding or removing a unit cannot turn a successful run into a failed one. `error`
+/// is the strict choice, outside the guarantee: whether the run fails then depends on the data.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum OutOfDomain {
-    /// Stop with an error naming file, row and column.
+    /// Leave the row out of the fit (counted only in the data holder's diagnostics).
     #[default]
-    Error,
-    /// Move numbers and dates to the nearest bound (bounded columns only).
+    Drop,
+    /// Move numbers and dates to the nearest bound (bounded columns only); cells that are not
+    /// of the column's type, or missing in a non-nullable column, drop their row.
     Clip,
     /// Treat the value as missing (nullable columns only).
     Null,
+    /// Stop with an error naming file, row and column. Outside the DP guarantee: one added
+    /// record can turn a successful run into a failure.
+    Error,
 }
 
 impl<'de> Deserialize<'de> for OutOfDomain {
@@ -294,9 +335,10 @@ fn policy_or_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option
     use serde::de::Error as _;
     match Option::<String>::deserialize(d)?.as_deref() {
         None | Some("null") => Ok(Some(OutOfDomain::Null)),
+        Some("drop") => Ok(Some(OutOfDomain::Drop)),
         Some("error") => Ok(Some(OutOfDomain::Error)),
         Some("clip") => Ok(Some(OutOfDomain::Clip)),
-        Some(other) => Err(D::Error::custom(format!("unknown out_of_domain policy {other:?}; expected error, clip or null"))),
+        Some(other) => Err(D::Error::custom(format!("unknown out_of_domain policy {other:?}; expected drop, clip, null or error"))),
     }
 }
 
@@ -379,15 +421,18 @@ impl Column {
 }
 
 impl Table {
-    /// A table with default settings (no privacy-unit column, no bound, errors out of domain).
+    /// A table with default settings (no privacy-unit column, no bound, rows that do not fit
+    /// dropped).
     pub fn new(name: &str, description: Option<String>, csv: CsvFormat, columns: Vec<Column>) -> Table {
         Table {
             name: name.to_string(),
             description,
             privacy_unit: None,
+            rows_per_unit: None,
+            read_from_data: vec![],
             max_rows: None,
             missing_values: vec![],
-            out_of_domain: OutOfDomain::Error,
+            out_of_domain: OutOfDomain::Drop,
             csv,
             columns,
             workload: vec![],
@@ -416,7 +461,7 @@ impl Table {
 impl Schema {
     /// A schema of one table, validated (`origin` names the source in messages).
     pub fn single(table: Table, origin: &str) -> Result<Schema> {
-        let schema = Schema { version: FORMAT_VERSION, person: None, tables: vec![table] };
+        let schema = Schema { version: FORMAT_VERSION, person: None, dp_inference: None, tables: vec![table] };
         schema.validate(origin)?;
         Ok(schema)
     }
@@ -487,36 +532,48 @@ impl Schema {
         }
     }
 
-    /// Refuse domains read from the private data (`source: data`) unless `allow` is set.
+    /// Refuse values read from the private data (`source: data` domains and the
+    /// `read_from_data` fields of `schema infer`) unless `allow` is set.
     ///
-    /// A category list or a min/max taken from the data is itself a disclosure, so a DP
-    /// guarantee cannot hold for a schema that contains one. Returns the warning to print when
-    /// the override is used.
+    /// A category list, a min/max, a nullability flag, a precision or a rows-per-person bound
+    /// taken from the data is itself a disclosure, so a DP guarantee cannot hold for a schema
+    /// that contains one. Returns the warning to print when the override is used.
     pub fn ensure_public_domains(&self, origin: &str, allow: bool) -> Result<Option<String>> {
-        let cols = self.data_domain_columns();
-        if cols.is_empty() {
+        let items = self.read_from_data();
+        if items.is_empty() {
             return Ok(None);
         }
         let msg = format!(
-            "{} column domain(s) in {origin} were read from the private data (source: data): {}. \
-             Categories or bounds taken from the data reveal values of real records, so a DP \
-             guarantee does not hold for them.",
-            cols.len(),
-            cols.join(", ")
+            "{} value(s) in {origin} were read from the private data: {}. Categories, bounds, \
+             flags or bounds taken from the data reveal values of real records, so a DP guarantee \
+             does not hold for them.",
+            items.len(),
+            items.join(", ")
         );
         if allow {
             Ok(Some(format!("WARNING: {msg} Proceeding because the override was given; the \
-                             release is NOT differentially private with respect to these domains.")))
+                             release is NOT differentially private with respect to these values.")))
         } else {
             Err(Error::schema(
                 origin,
                 format!(
-                    "cannot be used for DP fitting: {msg} Review each domain (replace it with public \
-                     knowledge such as a data dictionary) and set `source: public`, or pass \
+                    "cannot be used for DP fitting: {msg} Review each (replace it with public \
+                     knowledge such as a data dictionary); then set a domain's `source: public` \
+                     and delete reviewed items from the table's `read_from_data` list, or pass \
                      --allow-data-domains to proceed knowingly."
                 ),
             ))
         }
+    }
+
+    /// Everything in the schema read from the private data: `table.column (domain)` for
+    /// modelled columns with `source: data`, and each table's `read_from_data` items.
+    pub fn read_from_data(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.data_domain_columns().into_iter().map(|c| format!("{c} (domain)")).collect();
+        for t in &self.tables {
+            out.extend(t.read_from_data.iter().map(|i| if i.starts_with(&format!("{}.", t.name)) { i.clone() } else { format!("{}.{i}", t.name) }));
+        }
+        out
     }
 
     /// `table.column` names of modelled columns whose domain was read from the data.
@@ -547,10 +604,31 @@ fn validate_table(t: &Table, problems: &mut Vec<String>) {
             problems.push(format!("table {tn:?}: column {:?} is declared twice", c.name));
         }
     }
-    if let Some(u) = &t.privacy_unit {
-        if t.column(u).is_none() {
-            problems.push(format!("table {tn:?}: privacy_unit {u:?} is not one of its columns"));
+    match (&t.privacy_unit, t.rows_per_unit) {
+        (Some(u), k) => {
+            match t.column(u) {
+                None => problems.push(format!("table {tn:?}: privacy_unit {u:?} is not one of its columns")),
+                Some(c) if c.is_modelled() => problems.push(format!(
+                    "table {tn:?}: privacy_unit {u:?} must be a key (type: identifier or role: identifier), not a modelled column"
+                )),
+                Some(_) => {}
+            }
+            match k {
+                None => problems.push(format!(
+                    "table {tn:?}: privacy_unit {u:?} needs a public bound on the rows one unit contributes: add \
+                     `rows_per_unit: K` (e.g. 1 when each unit has one row; for repeated rows choose K from public \
+                     knowledge such as the study protocol, not from the data). Each unit then keeps at most K rows, \
+                     chosen at random, and every sensitivity scales with K"
+                )),
+                Some(0) => problems.push(format!("table {tn:?}: rows_per_unit must be at least 1")),
+                Some(k) if k > MAX_ROWS_PER_UNIT => {
+                    problems.push(format!("table {tn:?}: rows_per_unit {k} is above {MAX_ROWS_PER_UNIT}; noise grows with it, so such a bound leaves no signal"))
+                }
+                _ => {}
+            }
         }
+        (None, Some(_)) => problems.push(format!("table {tn:?}: rows_per_unit applies only with a privacy_unit column")),
+        (None, None) => {}
     }
     for c in &t.columns {
         if let Err(p) = validate_column(t, c) {
@@ -707,7 +785,7 @@ tables:
         assert_eq!(t.columns.len(), 4);
         assert_eq!(t.columns[3].domain.as_ref().unwrap().categories.as_ref().unwrap(), &["1", "2", "3"]);
         assert_eq!(t.policy(&t.columns[2]), OutOfDomain::Clip);
-        assert_eq!(t.policy(&t.columns[1]), OutOfDomain::Error);
+        assert_eq!(t.policy(&t.columns[1]), OutOfDomain::Drop, "the default keeps a DP fit total");
         // YAML round trip keeps everything.
         let again = Schema::from_yaml(&s.to_yaml().unwrap(), "again").unwrap();
         assert_eq!(s, again);

@@ -1,0 +1,291 @@
+//! The library layer of a single-table fit, which the command line, the tests and the
+//! benchmarks all call: plain option structs, no argument parser.
+//!
+//! A fit has three steps, in this order:
+//! 1. [`Plan::new`]: everything that can be checked without the data (schema, workload,
+//!    options, values read from the data), so that usage errors come before any budget is
+//!    charged;
+//! 2. [`Plan::rows`]: which real rows count. Every decision here is stable under adding or
+//!    removing one privacy unit and uses fresh secret randomness, never `--seed`:
+//!    - cells that do not fit their column follow the column's out-of-domain policy (a dropped
+//!      row is decided from that row alone);
+//!    - the optional audit holdout takes each unit independently with probability `f`;
+//!    - a table with a `privacy_unit` keeps at most `rows_per_unit` rows of each unit;
+//! 3. [`Plan::fit`] and [`Plan::model`]: the mechanism on the encoded rows, and the model file
+//!    with the guarantee it carries.
+
+use std::path::PathBuf;
+
+use privsynth_privacy::bounding::{self, ContributionBound, SecretKey};
+use privsynth_privacy::{Budget, Sensitive};
+
+use crate::data::RawTable;
+use crate::domain::{EncodedTable, TableCodec};
+use crate::error::{Error, Result};
+use crate::mechanism::{self, Mechanism, aim, mst};
+use crate::model::estimate;
+use crate::model::file::ModelFile;
+use crate::schema::{self, OutOfDomain, Schema, Table};
+
+/// Where AIM's workload comes from.
+#[derive(Debug, Clone)]
+pub enum WorkloadSource {
+    /// A YAML or JSON file: a list of `{columns: [..], weight: w}`.
+    File(PathBuf),
+    /// The table's own `workload`, or, when it has none, every `degree`-way marginal of at
+    /// most `max_cells` cells.
+    Schema { degree: usize, max_cells: f64 },
+}
+
+/// The options of a fit (what `privsynth fit` takes besides data, schema and budget).
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    pub mechanism: Mechanism,
+    /// Mirror-descent iterations of the final estimation.
+    pub iterations: usize,
+    /// AIM only.
+    pub workload: WorkloadSource,
+    pub max_model_mb: f64,
+    pub rounds: Option<usize>,
+    /// Proceed although the schema holds values read from the data (recorded as outside the
+    /// guarantee).
+    pub allow_data_domains: bool,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            mechanism: Mechanism::Aim,
+            iterations: estimate::Options::default().max_iters,
+            workload: WorkloadSource::Schema { degree: 2, max_cells: 10_000.0 },
+            max_model_mb: aim::Options::default().max_model_mb,
+            rounds: None,
+            allow_data_domains: false,
+        }
+    }
+}
+
+/// A fit checked against the schema before any data is read.
+pub struct Plan {
+    pub table: Table,
+    pub codec: TableCodec,
+    /// AIM's workload in code indices (`None` for MST).
+    pub workload: Option<aim::Workload>,
+    pub opts: FitOptions,
+    /// What the release's guarantee does not cover, from public facts (schema and options):
+    /// values read from the data that the override let through, strict out-of-domain policies.
+    pub outside_guarantee: Vec<String>,
+    /// Warnings to print (public: derived from the schema and the options).
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Check a single-table fit: the table, the values read from the data, the workload and
+    /// the options. `origin` names the schema file in messages.
+    pub fn new(schema: &Schema, table: Table, opts: FitOptions, origin: &str) -> Result<Plan> {
+        let mut warnings = vec![];
+        let mut outside_guarantee = vec![];
+        if let Some(w) = schema.ensure_public_domains(origin, opts.allow_data_domains)? {
+            warnings.push(w);
+            outside_guarantee.push(format!("values read from the data were allowed (--allow-data-domains): {}", schema.read_from_data().join(", ")));
+        }
+        let strict: Vec<&str> = table.columns.iter().filter(|c| c.is_modelled() && table.policy(c) == OutOfDomain::Error).map(|c| c.name.as_str()).collect();
+        if !strict.is_empty() {
+            warnings.push(format!(
+                "warning: out_of_domain: error (strict) on {}: a cell that does not fit stops the run, so whether it \
+                 succeeds depends on the data, which the DP guarantee does not cover. Use drop, clip or null for a \
+                 guarantee that holds whatever the data holds.",
+                strict.join(", ")
+            ));
+            outside_guarantee.push(format!("out_of_domain: error on {}: whether the run succeeded depends on the data", strict.join(", ")));
+        }
+        if opts.iterations == 0 {
+            return Err(Error::Usage("--iterations must be at least 1".into()));
+        }
+        let codec = TableCodec::new(&table)?;
+        let workload = match opts.mechanism {
+            Mechanism::Aim => {
+                if !(opts.max_model_mb > 0.0 && opts.max_model_mb.is_finite()) {
+                    return Err(Error::Usage(format!("--max-model-mb must be a positive number of MB, got {}", opts.max_model_mb)));
+                }
+                if opts.rounds == Some(0) {
+                    return Err(Error::Usage("--rounds must be at least 1".into()));
+                }
+                Some(resolve_workload(&opts.workload, &table, &codec, origin)?)
+            }
+            Mechanism::Mst => None,
+        };
+        Ok(Plan { table, codec, workload, opts, outside_guarantee, warnings })
+    }
+
+    /// The contribution bound the schema declares (1 row per unit without a `privacy_unit`).
+    pub fn rows_per_unit(&self) -> u32 {
+        if self.table.privacy_unit.is_some() { self.table.rows_per_unit.unwrap_or(1) } else { 1 }
+    }
+
+    /// Decide which rows of `raw` count: encode under the out-of-domain policies, set the audit
+    /// holdout aside (each unit with probability `holdout`), and bound each unit's rows.
+    pub fn rows(&self, raw: &RawTable, holdout: Option<f64>) -> Result<Rows> {
+        if let Some(f) = holdout {
+            if !(f > 0.0 && f < 1.0) {
+                return Err(Error::Usage(format!("--audit-holdout must be a fraction between 0 and 1, got {f}")));
+            }
+        }
+        let encoding = self.codec.encode_all(raw)?;
+        let unit_keys: Option<Vec<Option<String>>> = match &self.table.privacy_unit {
+            Some(u) => Some(crate::ehr::keys(raw, u)?),
+            None => None,
+        };
+        let mut notes = RowNotes { encode: encoding.notes().disclose_to_data_holder(), ..Default::default() };
+        // The unit of row i: its key, or the row itself.
+        let unit_of = |i: usize| -> Option<Vec<u8>> {
+            match &unit_keys {
+                Some(k) => k[i].as_ref().map(|s| s.as_bytes().to_vec()),
+                None => Some((i as u64).to_le_bytes().to_vec()),
+            }
+        };
+        let split_key = holdout.map(|_| SecretKey::fresh()).transpose().map_err(internal)?;
+        let (mut train, mut hold) = (vec![], vec![]);
+        for i in 0..encoding.len() {
+            let Some(unit) = unit_of(i) else {
+                notes.no_unit += 1;
+                continue;
+            };
+            match (&split_key, holdout) {
+                (Some(k), Some(f)) if k.bernoulli(&unit, f) => hold.push(i),
+                _ => train.push(i),
+            }
+        }
+        let fit_rows: Vec<usize> = train.iter().copied().filter(|&i| encoding.is_valid(i)).collect();
+        let (kept, bound) = match &unit_keys {
+            Some(keys) => {
+                let units: Vec<&[u8]> = fit_rows.iter().map(|&i| keys[i].as_deref().unwrap_or("").as_bytes()).collect();
+                let b = bounding::keep_rows(&units, self.rows_per_unit(), &SecretKey::fresh().map_err(internal)?).map_err(internal)?;
+                notes.bounded = fit_rows.len() - b.kept.len();
+                (b.kept.iter().map(|&j| fit_rows[j]).collect::<Vec<_>>(), b.bound)
+            }
+            None => (fit_rows, ContributionBound::ROW_IS_UNIT),
+        };
+        let encoded = encoding.select(&kept, bound)?;
+        // The audit compares the synthetic rows with the rows that fit the schema on each side.
+        let valid = |v: &[usize]| v.iter().copied().filter(|&i| encoding.is_valid(i)).collect::<Vec<_>>();
+        let split = match holdout {
+            None => None,
+            Some(_) => Some(Split {
+                train: raw.take(&valid(&train), format!("{} (train part)", raw.file))?,
+                holdout: raw.take(&valid(&hold), format!("{} (holdout part, never fitted)", raw.file))?,
+            }),
+        };
+        Ok(Rows { encoded, split, notes: Sensitive::new(notes) })
+    }
+
+    /// Run the mechanism on the rows that count.
+    pub fn fit(&self, encoded: &EncodedTable, budget: &mut Budget) -> Result<Fitted> {
+        let final_fit = estimate::Options { max_iters: self.opts.iterations, ..Default::default() };
+        match &self.workload {
+            Some(w) => {
+                let opts = aim::Options { rounds: self.opts.rounds, max_model_mb: self.opts.max_model_mb, estimate: final_fit, ..Default::default() };
+                let (fit, trace) = aim::fit(encoded, w, budget, opts)?;
+                Ok(Fitted { fit, aim: Some(trace) })
+            }
+            None => Ok(Fitted { fit: mst::fit(encoded, budget, final_fit)?, aim: None }),
+        }
+    }
+
+    /// The model file of a fit: released values only, with the guarantee it carries.
+    pub fn model(&self, fitted: &Fitted, budget: &Budget, delta: f64) -> ModelFile {
+        let (eps, del) = budget.spent_epsilon_delta().unwrap_or((0.0, delta));
+        let names: Vec<String> = self.codec.columns.iter().map(|c| c.name.clone()).collect();
+        let sizes: Vec<usize> = self.codec.columns.iter().map(|c| c.size()).collect();
+        let mut model = ModelFile::from_fit(&fitted.fit, &self.table, names, sizes, budget.charges(), (eps, del));
+        model.privacy.unit = self.table.privacy_unit.clone();
+        model.privacy.rows_per_unit = self.rows_per_unit();
+        model.privacy.outside_guarantee = self.outside_guarantee.clone();
+        model
+    }
+}
+
+/// A mechanism's fit, with AIM's per-round trace (released values and timings only).
+pub struct Fitted {
+    pub fit: mechanism::Fit,
+    pub aim: Option<aim::Trace>,
+}
+
+/// The real rows of a `synth --audit-holdout` run: the part fitted and the part kept apart.
+pub struct Split {
+    pub train: RawTable,
+    pub holdout: RawTable,
+}
+
+/// The rows of one fit.
+pub struct Rows {
+    /// The encoded rows that count, with their contribution bound.
+    pub encoded: EncodedTable,
+    /// The holdout split, when one was asked for (for the data holder's audit).
+    pub split: Option<Split>,
+    /// What was left out and why: exact counts, for the data holder only.
+    pub notes: Sensitive<RowNotes>,
+}
+
+/// Exact counts of rows left out of a fit.
+#[derive(Debug, Clone, Default)]
+pub struct RowNotes {
+    pub encode: crate::domain::EncodeNotes,
+    /// Rows without a privacy-unit key.
+    pub no_unit: usize,
+    /// Rows beyond the contribution bound.
+    pub bounded: usize,
+}
+
+impl RowNotes {
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = self.encode.lines();
+        if self.no_unit > 0 {
+            out.push(format!("{} row(s) without a privacy-unit key were left out", self.no_unit));
+        }
+        if self.bounded > 0 {
+            out.push(format!("{} row(s) beyond rows_per_unit were left out by contribution bounding", self.bounded));
+        }
+        out
+    }
+}
+
+fn internal(e: privsynth_privacy::PrivacyError) -> Error {
+    Error::Internal(e.to_string())
+}
+
+/// AIM's workload in code indices: from a file, else the table's, else the default.
+pub fn resolve_workload(source: &WorkloadSource, table: &Table, codec: &TableCodec, schema_origin: &str) -> Result<aim::Workload> {
+    let (entries, origin, default) = match source {
+        WorkloadSource::File(path) => {
+            let origin = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            let entries: Vec<schema::WorkloadEntry> = serde_yaml_ng::from_str(&text)
+                .map_err(|e| Error::Usage(format!("{origin}: not a workload (a list of {{columns: [..], weight: w}}): {e}")))?;
+            (entries, origin, None)
+        }
+        WorkloadSource::Schema { degree, max_cells } => (table.workload.clone(), format!("{schema_origin} (table {})", table.name), Some((*degree, *max_cells))),
+    };
+    schema::validate_workload(table, &entries).map_err(|e| Error::Usage(format!("{origin}: {e}")))?;
+    let sizes: Vec<usize> = codec.columns.iter().map(|c| c.size()).collect();
+    if entries.is_empty() {
+        let (degree, max_cells) = default.ok_or_else(|| Error::Usage(format!("{origin}: the workload is empty")))?;
+        if degree == 0 {
+            return Err(Error::Usage("--degree must be at least 1".into()));
+        }
+        let w = aim::default_workload(&sizes, degree, max_cells);
+        if w.is_empty() {
+            return Err(Error::Usage(format!("no {degree}-way marginal has at most {max_cells} cells: raise --max-cells or give a --workload")));
+        }
+        return Ok(w);
+    }
+    let index = |name: &str| codec.columns.iter().position(|c| c.name == name).ok_or_else(|| Error::Internal(format!("workload column {name:?} has no codec")));
+    entries
+        .iter()
+        .map(|e| {
+            let mut s: Vec<usize> = e.columns.iter().map(|c| index(c)).collect::<Result<_>>()?;
+            s.sort_unstable();
+            Ok((s, e.weight))
+        })
+        .collect()
+}
