@@ -13,7 +13,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::data;
 use crate::evaluate;
 use crate::report;
-use crate::domain::TableCodec;
 use crate::model::file::ModelFile;
 use crate::model::estimate;
 use crate::mechanism::{Mechanism, aim};
@@ -1085,39 +1084,9 @@ fn synth_linked(schema: &Schema, r: LinkedRun, audit: Option<(&AuditOpts, (Vec<r
     if a.table.is_some() || a.workload.is_some() {
         return Err(Error::Usage("--table and --workload do not apply to a linked schema (every table is modelled; each model uses the default workload)".into()));
     }
-    let mut outside_guarantee = vec![];
-    if let Some(w) = schema.ensure_public_domains(&a.schema.display().to_string(), a.allow_data_domains)? {
+    let plan = pipeline::linked::LinkedPlan::new(schema, fit_options(a), &a.schema.display().to_string())?;
+    for w in &plan.warnings {
         eprintln!("{w}");
-        outside_guarantee.push(format!("values read from the data were allowed (--allow-data-domains): {}", schema.read_from_data().join(", ")));
-    }
-    let p = schema.person.clone().ok_or_else(|| Error::Internal("a linked schema without a person table".into()))?;
-    let person_table = schema.person_model_table().ok_or_else(|| Error::Internal("person model".into()))?;
-    let event_tables: Vec<schema::Table> = schema.event_tables().into_iter().cloned().collect();
-    let mut model_tables: Vec<(String, schema::Table)> = vec![(p.table.clone(), person_table)];
-    for t in &event_tables {
-        let m = schema.event_model_table(t).ok_or_else(|| Error::Internal("event model".into()))?;
-        model_tables.push((t.name.clone(), m));
-    }
-    let strict: Vec<String> = model_tables
-        .iter()
-        .flat_map(|(n, t)| t.columns.iter().filter(|c| c.is_modelled() && t.policy(c) == schema::OutOfDomain::Error).map(move |c| format!("{n}.{}", c.name)))
-        .collect();
-    if !strict.is_empty() {
-        eprintln!("warning: out_of_domain: error (strict) on {}: whether the run succeeds depends on the data, which the DP guarantee does not cover", strict.join(", "));
-        outside_guarantee.push(format!("out_of_domain: error on {}: whether the run succeeded depends on the data", strict.join(", ")));
-    }
-    // Codecs and workloads first: their errors are usage errors, before anything is charged.
-    let mut prepared = vec![];
-    for (name, table) in &model_tables {
-        let codec = TableCodec::new(table)?;
-        let workload = match a.mechanism {
-            Mechanism::Aim => Some(pipeline::resolve_workload(&fit_options(a).workload, table, &codec, &a.schema.display().to_string()).map_err(|e| match e {
-                Error::Usage(m) => Error::Usage(format!("model of {name}: {m}")),
-                other => other,
-            })?),
-            Mechanism::Mst => None,
-        };
-        prepared.push((name.clone(), table.clone(), codec, workload));
     }
     let mut specs: Vec<String> = vec![a.data.display().to_string()];
     specs.extend(a.more.iter().cloned());
@@ -1125,102 +1094,40 @@ fn synth_linked(schema: &Schema, r: LinkedRun, audit: Option<(&AuditOpts, (Vec<r
     let total = Budget::from_epsilon_delta(a.epsilon, a.delta).map_err(Error::Usage)?;
     let fingerprint = inputs.fingerprint()?;
     let (ledger, _lock) = authorize_fingerprint(&a.ledger, &fingerprint, &total)?;
-    // Which rows count: the holdout split and contribution bounding each draw a fresh secret
-    // key, stable under adding or removing a person, never derived from --seed.
-    let key = |_| privsynth_privacy::bounding::SecretKey::fresh().map_err(|e| Error::Internal(e.to_string()));
-    let (tables, train, hold) = {
+    let tables = {
         let _p = Progress::start(quiet, format!("reading {} tables", inputs.files.len()));
-        let tables = ehr::Tables::read(schema, &inputs)?;
-        match r.holdout {
-            Some(f) => {
-                let (tr, ho) = tables.split_persons(schema, f, &key(())?)?;
-                (tables, Some(tr), Some(ho))
-            }
-            None => (tables, None, None),
-        }
+        ehr::Tables::read(schema, &inputs)?
     };
-    let (derived, derive_report) = ehr::derive(schema, &tables, train.as_deref(), Some(&key(())?))?;
-    private_diagnostics(a.private_diagnostics, "", derive_report.map(|r| r.lines()));
-    // Every person may appear in every model: the costs add up (sequential composition), so
-    // each model gets an equal share of rho.
-    let share = total.rho_total() / prepared.len() as f64;
-    let mut charges: Vec<privsynth_privacy::Cost> = vec![];
-    let mut models: Vec<ModelFile> = vec![];
-    let mut rho_spent = 0.0;
-    for (i, (name, table, codec, workload)) in prepared.iter().enumerate() {
-        let (rows, bound) = if i == 0 {
-            (&derived.person, privsynth_privacy::bounding::ContributionBound::ROW_IS_UNIT)
-        } else {
-            (&derived.events[i - 1].rows, derived.bounds[i - 1])
-        };
-        // Rows are dropped by the columns' policies, never added: the bound still holds. An
-        // empty table is fitted too (its model is noise), so that no person's presence decides
-        // whether the run succeeds.
-        let all = codec.encode_all(rows)?;
-        private_diagnostics(a.private_diagnostics, &format!("model of {name}: "), all.notes().map(|n| n.lines()));
-        let encoded = all.select(&all.valid_rows(), bound)?;
-        let mut budget = Budget::from_rho(share * (1.0 - 1e-12)).map_err(Error::Usage)?;
-        let fitted = {
-            let k = bound.rows_per_unit();
-            let _p = Progress::start(quiet, format!("fitting {} for {name} (at most {k} row(s) per person)", a.mechanism.name().to_uppercase()));
-            let final_fit = estimate::Options { max_iters: a.iterations, ..Default::default() };
-            match workload {
-                Some(w) => aim::fit(&encoded, w, &mut budget, aim::Options { rounds: a.rounds, max_model_mb: a.max_model_mb, estimate: final_fit, ..Default::default() })?.0,
-                None => crate::mechanism::mst::fit(&encoded, &mut budget, final_fit)?,
-            }
-        };
-        rho_spent += budget.rho_spent();
-        let spent = (privsynth_privacy::accountant::epsilon_for(budget.rho_spent(), a.delta), a.delta);
-        let names: Vec<String> = codec.columns.iter().map(|c| c.name.clone()).collect();
-        let sizes: Vec<usize> = codec.columns.iter().map(|c| c.size()).collect();
-        let mut model = ModelFile::from_fit(&fitted, table, names, sizes, budget.charges(), spent);
-        model.privacy.unit = Some(format!("{}.{}", p.table, p.key));
-        model.privacy.outside_guarantee = outside_guarantee.clone();
-        warn_noise(&model, Some(name));
-        models.push(model);
-        charges.extend(budget.charges().iter().cloned().map(|mut c| {
-            c.label = format!("{name}: {}", c.label);
-            c
-        }));
+    let fitted = {
+        let _p = Progress::start(quiet, format!("fitting {} model(s) with {}", plan.models(), a.mechanism.name().to_uppercase()));
+        plan.fit(&tables, a.epsilon, a.delta, r.holdout)?
+    };
+    for (name, m) in &fitted.noise {
+        warn_noise(m, Some(name));
     }
-    let epsilon = privsynth_privacy::accountant::epsilon_for(rho_spent, a.delta);
-    let bounds: Vec<(String, u32)> = event_tables.iter().map(|t| (t.name.clone(), t.events.as_ref().map_or(1, |e| e.rows_per_person))).collect();
-    let unit = format!("{}.{}", p.table, p.key);
+    let linked = fitted.model;
+    let (unit, bounds) = (linked.privacy.unit.clone(), linked.privacy.contribution_bounds.clone());
     let bounds_text = bounds.iter().map(|(t, k)| format!("{t}={k}")).collect::<Vec<_>>().join(",");
     let dataset = DatasetRef { fingerprint, name: specs.join(" "), privacy_unit: Some(unit.clone()), rows_per_unit: bounds.iter().map(|b| b.1).max() };
     let command = format!(
-        "synth (linked) --mechanism {}; privacy unit {unit}; rows per person {bounds_text}{}",
+        "synth (linked) --mechanism {}; privacy unit {unit}; rows per person {bounds_text}{}{}",
         a.mechanism.name(),
-        r.holdout.map(|f| format!("; --audit-holdout {f}")).unwrap_or_default()
+        r.holdout.map(|f| format!("; --audit-holdout {f}")).unwrap_or_default(),
+        if a.allow_data_domains { "; --allow-data-domains" } else { "" }
     );
-    let entry = ledger.append_release(&command, dataset, &charges, &ledger::new_run_id(), &outside_guarantee).map_err(privacy_error)?;
-    let mut models = models.into_iter();
-    let person_model = models.next().ok_or_else(|| Error::Internal("no person model".into()))?;
-    let linked = ehr::LinkedModel {
-        format: ehr::LINKED_FORMAT.into(),
-        version: 1,
-        schema: schema.clone(),
-        person: person_model,
-        events: event_tables.iter().zip(models).map(|(t, m)| ehr::EventModel { table: t.name.clone(), rows_per_person: t.events.as_ref().map_or(1, |e| e.rows_per_person), model: m }).collect(),
-        privacy: ehr::LinkedPrivacy {
-            unit: unit.clone(),
-            definition: "zCDP".into(),
-            epsilon,
-            delta: a.delta,
-            rho: rho_spent,
-            contribution_bounds: bounds,
-            outside_guarantee: outside_guarantee.clone(),
-        },
-    };
+    let entry = ledger.append_release(&command, dataset, &fitted.charges, &ledger::new_run_id(), &plan.outside_guarantee).map_err(privacy_error)?;
     eprintln!(
-        "fit: {} model(s) ({} per table, person as unit {unit}; rows per person {bounds_text}), {:.1} s; spent epsilon {epsilon:.3}, delta {:.1e} (rho {rho_spent:.6}); ledger entry {} in {}",
-        prepared.len(),
+        "fit: {} model(s) ({} per table, person as unit {unit}; rows per person {bounds_text}), {:.1} s; spent epsilon {:.3}, delta {:.1e} (rho {:.6}); ledger entry {} in {}",
+        plan.models(),
         a.mechanism.name().to_uppercase(),
         started.elapsed().as_secs_f64(),
+        linked.privacy.epsilon,
         a.delta,
+        linked.privacy.rho,
         entry.seq,
         ledger.path().display()
     );
+    private_diagnostics(a.private_diagnostics, "", fitted.notes);
     if let Some(path) = r.model_out {
         let json = linked.to_json()?;
         data::write_atomic(path, |f| std::io::Write::write_all(f, json.as_bytes()))?;
@@ -1229,7 +1136,7 @@ fn synth_linked(schema: &Schema, r: LinkedRun, audit: Option<(&AuditOpts, (Vec<r
     let mut rng = rand::rngs::StdRng::seed_from_u64(r.seed);
     write_linked(&linked, "the fitted model", r.persons, &mut rng, r.output, r.format, quiet)?;
     let Some((opts, gates)) = audit else { return Ok(exit::OK) };
-    let (Some(train), Some(hold)) = (train, hold) else { return Err(Error::Internal("an audit without a holdout split".into())) };
+    let Some((train, hold)) = fitted.split else { return Err(Error::Internal("an audit without a holdout split".into())) };
     let (tr, _) = ehr::derive(schema, &tables, Some(&train), None)?;
     let (ho, _) = ehr::derive(schema, &tables, Some(&hold), None)?;
     let sy = derive_synthetic(schema, r.output)?;

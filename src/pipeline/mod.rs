@@ -14,6 +14,8 @@
 //! 3. [`Plan::fit`] and [`Plan::model`]: the mechanism on the encoded rows, and the model file
 //!    with the guarantee it carries.
 
+pub mod linked;
+
 use std::path::PathBuf;
 
 use privsynth_privacy::bounding::{self, ContributionBound, SecretKey};

@@ -1,0 +1,179 @@
+//! The linked-table fit (person as privacy unit), as a library step: [`LinkedPlan::new`] checks
+//! everything that needs no data, [`LinkedPlan::fit`] decides which rows count (person split,
+//! contribution bounding under fresh secret keys), fits one model per table and returns the
+//! linked model with every charge.
+//!
+//! **Budget split.** Every person may appear in the person model and in every event model, so
+//! the models compose sequentially: each gets an equal share of the run's rho (see
+//! [`LinkedPlan::fit`]).
+
+use privsynth_privacy::bounding::{ContributionBound, SecretKey};
+use privsynth_privacy::{Budget, Cost, Sensitive};
+
+use super::{FitOptions, resolve_workload};
+use crate::domain::TableCodec;
+use crate::ehr::{self, LinkedModel};
+use crate::error::{Error, Result};
+use crate::mechanism::{Mechanism, aim, mst};
+use crate::model::estimate;
+use crate::model::file::ModelFile;
+use crate::schema::{OutOfDomain, Schema, Table};
+
+/// One model of a linked fit: its name (person or event table), model table, codec, workload.
+struct Part {
+    name: String,
+    table: Table,
+    codec: TableCodec,
+    workload: Option<aim::Workload>,
+}
+
+/// A linked fit checked against the schema before any data is read.
+pub struct LinkedPlan {
+    pub schema: Schema,
+    parts: Vec<Part>,
+    pub opts: FitOptions,
+    pub outside_guarantee: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// The result of a linked fit.
+pub struct LinkedFit {
+    pub model: LinkedModel,
+    /// Every release, labelled with its model.
+    pub charges: Vec<Cost>,
+    /// The persons of the train and holdout parts (rows of the person table), when split.
+    pub split: Option<(Vec<usize>, Vec<usize>)>,
+    /// Exact counts of what was left out, for the data holder only.
+    pub notes: Sensitive<Vec<String>>,
+    /// Noise warnings per model (public: from released values).
+    pub noise: Vec<(String, ModelFile)>,
+}
+
+impl LinkedPlan {
+    pub fn new(schema: &Schema, opts: FitOptions, origin: &str) -> Result<LinkedPlan> {
+        let mut warnings = vec![];
+        let mut outside_guarantee = vec![];
+        if let Some(w) = schema.ensure_public_domains(origin, opts.allow_data_domains)? {
+            warnings.push(w);
+            outside_guarantee.push(format!("values read from the data were allowed (--allow-data-domains): {}", schema.read_from_data().join(", ")));
+        }
+        let p = schema.person.clone().ok_or_else(|| Error::Usage(format!("{origin} names no `person` table")))?;
+        let mut tables: Vec<(String, Table)> = vec![(p.table.clone(), schema.person_model_table().ok_or_else(|| Error::Internal("person model".into()))?)];
+        for t in schema.event_tables() {
+            tables.push((t.name.clone(), schema.event_model_table(t).ok_or_else(|| Error::Internal("event model".into()))?));
+        }
+        let strict: Vec<String> = tables
+            .iter()
+            .flat_map(|(n, t)| t.columns.iter().filter(|c| c.is_modelled() && t.policy(c) == OutOfDomain::Error).map(move |c| format!("{n}.{}", c.name)))
+            .collect();
+        if !strict.is_empty() {
+            warnings.push(format!(
+                "warning: out_of_domain: error (strict) on {}: whether the run succeeds depends on the data, which the DP guarantee does not cover",
+                strict.join(", ")
+            ));
+            outside_guarantee.push(format!("out_of_domain: error on {}: whether the run succeeded depends on the data", strict.join(", ")));
+        }
+        if opts.iterations == 0 {
+            return Err(Error::Usage("--iterations must be at least 1".into()));
+        }
+        // Codecs and workloads first: their errors are usage errors, before anything is charged.
+        let mut parts = vec![];
+        for (name, table) in tables {
+            let codec = TableCodec::new(&table)?;
+            let workload = match opts.mechanism {
+                Mechanism::Aim => Some(resolve_workload(&opts.workload, &table, &codec, origin).map_err(|e| match e {
+                    Error::Usage(m) => Error::Usage(format!("model of {name}: {m}")),
+                    other => other,
+                })?),
+                Mechanism::Mst => None,
+            };
+            parts.push(Part { name, table, codec, workload });
+        }
+        Ok(LinkedPlan { schema: schema.clone(), parts, opts, outside_guarantee, warnings })
+    }
+
+    /// Number of models (person model plus one per event table).
+    pub fn models(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// The privacy unit, `person_table.key`.
+    pub fn unit(&self) -> String {
+        self.schema.person.as_ref().map(|p| format!("{}.{}", p.table, p.key)).unwrap_or_default()
+    }
+
+    /// Contribution bound of each event table.
+    pub fn bounds(&self) -> Vec<(String, u32)> {
+        self.schema.event_tables().iter().map(|t| (t.name.clone(), t.events.as_ref().map_or(1, |e| e.rows_per_person))).collect()
+    }
+
+    /// Fit the linked model on the real tables at (epsilon, delta), after setting a share
+    /// `holdout` of the persons aside when asked.
+    pub fn fit(&self, tables: &ehr::Tables, epsilon: f64, delta: f64, holdout: Option<f64>) -> Result<LinkedFit> {
+        let total = Budget::from_epsilon_delta(epsilon, delta).map_err(Error::Usage)?;
+        // Which rows count: the holdout split and contribution bounding each draw a fresh
+        // secret key, stable under adding or removing a person, never derived from --seed.
+        let key = || SecretKey::fresh().map_err(|e| Error::Internal(e.to_string()));
+        let split = match holdout {
+            Some(f) => Some(tables.split_persons(&self.schema, f, &key()?)?),
+            None => None,
+        };
+        let (derived, report) = ehr::derive(&self.schema, tables, split.as_ref().map(|s| s.0.as_slice()), Some(&key()?))?;
+        let mut notes = report.disclose_to_data_holder().lines();
+        // The budget split: sequential composition over the models, an equal share each.
+        let share = total.rho_total() / self.parts.len() as f64;
+        let mut charges: Vec<Cost> = vec![];
+        let mut models: Vec<ModelFile> = vec![];
+        let mut rho_spent = 0.0;
+        for (i, part) in self.parts.iter().enumerate() {
+            let (rows, bound) = if i == 0 { (&derived.person, ContributionBound::ROW_IS_UNIT) } else { (&derived.events[i - 1].rows, derived.bounds[i - 1]) };
+            // Rows are dropped by the columns' policies, never added, so the bound still
+            // holds. An empty table is fitted too (its model is noise), so that no person's
+            // presence decides whether the run succeeds.
+            let all = part.codec.encode_all(rows)?;
+            notes.extend(all.notes().disclose_to_data_holder().lines().into_iter().map(|l| format!("model of {}: {l}", part.name)));
+            let encoded = all.select(&all.valid_rows(), bound)?;
+            let mut budget = Budget::from_rho(share * (1.0 - 1e-12)).map_err(Error::Usage)?;
+            let final_fit = estimate::Options { max_iters: self.opts.iterations, ..Default::default() };
+            let fitted = match &part.workload {
+                Some(w) => {
+                    let o = aim::Options { rounds: self.opts.rounds, max_model_mb: self.opts.max_model_mb, estimate: final_fit, ..Default::default() };
+                    aim::fit(&encoded, w, &mut budget, o)?.0
+                }
+                None => mst::fit(&encoded, &mut budget, final_fit)?,
+            };
+            rho_spent += budget.rho_spent();
+            let spent = (privsynth_privacy::accountant::epsilon_for(budget.rho_spent(), delta), delta);
+            let names: Vec<String> = part.codec.columns.iter().map(|c| c.name.clone()).collect();
+            let sizes: Vec<usize> = part.codec.columns.iter().map(|c| c.size()).collect();
+            let mut model = ModelFile::from_fit(&fitted, &part.table, names, sizes, budget.charges(), spent);
+            model.privacy.unit = Some(self.unit());
+            model.privacy.outside_guarantee = self.outside_guarantee.clone();
+            models.push(model);
+            charges.extend(budget.charges().iter().cloned().map(|mut c| {
+                c.label = format!("{}: {}", part.name, c.label);
+                c
+            }));
+        }
+        let noise: Vec<(String, ModelFile)> = self.parts.iter().map(|p| p.name.clone()).zip(models.iter().cloned()).collect();
+        let mut models = models.into_iter();
+        let person = models.next().ok_or_else(|| Error::Internal("no person model".into()))?;
+        let model = LinkedModel {
+            format: ehr::LINKED_FORMAT.into(),
+            version: 1,
+            schema: self.schema.clone(),
+            person,
+            events: self.schema.event_tables().iter().zip(models).map(|(t, m)| ehr::EventModel { table: t.name.clone(), rows_per_person: t.events.as_ref().map_or(1, |e| e.rows_per_person), model: m }).collect(),
+            privacy: ehr::LinkedPrivacy {
+                unit: self.unit(),
+                definition: "zCDP".into(),
+                epsilon: privsynth_privacy::accountant::epsilon_for(rho_spent, delta),
+                delta,
+                rho: rho_spent,
+                contribution_bounds: self.bounds(),
+                outside_guarantee: self.outside_guarantee.clone(),
+            },
+        };
+        Ok(LinkedFit { model, charges, split, notes: Sensitive::new(notes), noise })
+    }
+}
