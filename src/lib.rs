@@ -21,6 +21,7 @@ pub mod marginals;
 pub mod mechanism;
 pub mod model;
 pub mod pipeline;
+pub mod privacy_audit;
 pub mod report;
 pub mod schema;
 pub mod synthetic;
