@@ -556,6 +556,11 @@ tables:
         assert!(text.contains("- age: 50 to 99 75.0%, 0 to 49 25.0% (Gaussian noise sd 5.0 records per value, rho 2.00e-2)"), "{text}");
         assert!(text.contains("epsilon 1.000, delta 1.0e-9") && text.contains("about 80 records"), "{text}");
         assert_eq!(ReleasedStats::from_model(&model(t)).unwrap().describe(&["age"]).matches("\n- ").count(), 1, "only the columns asked for");
+        // With a contribution bound of 4 rows per unit, the same noise buys 16 times the rho.
+        let mut bounded = model(t);
+        bounded.privacy.rows_per_unit = 4;
+        let text = ReleasedStats::from_model(&bounded).unwrap().describe(&["age"]);
+        assert!(text.contains("(Gaussian noise sd 5.0 records per value, rho 3.20e-1)"), "{text}");
     }
 
     #[test]
