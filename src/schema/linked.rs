@@ -9,7 +9,7 @@
 //!     primary_key: Id
 //!     foreign_keys: [{column: PATIENT, references: patients}]
 //!     events:
-//!       rows_per_person: 50        # k: at most 50 rows per person are used, chosen by seeded hash
+//!       rows_per_person: 50        # k: at most 50 rows per person are used, a random subset under a fresh secret key
 //!       time: START                # the event's date or datetime
 //!       end: STOP                  # optional: modelled as a duration after `time`
 //!       duration: {bounds: [0, 1440], edges: [0, 15, 30, 60, 240, 1440]}
