@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use privsynth::data;
-use privsynth::domain::TableCodec;
+use privsynth::codec::TableCodec;
 use privsynth::schema::Schema;
 
 const ROWS: usize = 1_000_000;

@@ -18,7 +18,9 @@ use crate::model::estimate;
 use crate::mechanism::{Mechanism, aim};
 use crate::pipeline;
 use crate::error::{Error, Result, exit};
-use crate::schema::{self, CsvFormat, Schema, check, from_domain, infer, infer_dp};
+use crate::check;
+use crate::propose::{self, dp as infer_dp, from_domain, infer};
+use crate::schema::{self, CsvFormat, Schema};
 use privsynth_privacy::ledger::{self, DatasetRef, Ledger, Policy};
 use privsynth_privacy::{Budget, PrivacyError};
 
@@ -397,9 +399,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             let csv = a.csv.resolve(None);
             let proposal = {
                 let _p = Progress::start(cli.quiet, format!("reading the tables in {}", a.data.display()));
-                schema::infer_linked::infer_folder(&a.data, &csv, a.max_categories)?
+                propose::linked::infer_folder(&a.data, &csv, a.max_categories)?
             };
-            emit(&schema::infer_linked::render(&proposal, &a.data.display().to_string())?, a.output.as_deref())?;
+            emit(&propose::linked::render(&proposal, &a.data.display().to_string())?, a.output.as_deref())?;
             for n in &proposal.notes {
                 eprintln!("note: {n}");
             }
@@ -721,7 +723,7 @@ fn check_linked(a: CheckArgs, quiet: bool) -> Result<i32> {
     note_data_domains(&schema, &a.schema);
     let report = {
         let _p = Progress::start(quiet, format!("checking the tables in {}", a.data.display()));
-        schema::links_check::check_folder(&a.data, &schema, |c| a.csv.resolve(Some(c)), a.examples)?
+        check::links::check_folder(&a.data, &schema, |c| a.csv.resolve(Some(c)), a.examples)?
     };
     if a.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))?;

@@ -36,6 +36,28 @@ impl Format {
     }
 }
 
+/// Extensions of table files, in the order a folder of linked tables is searched for
+/// `<table>.<ext>` (the one list `synth`, `schema check` and `schema infer` use for folders).
+pub const TABLE_EXTENSIONS: &[&str] = &["csv", "tsv", "parquet", "pq", "arrow", "ipc", "feather"];
+
+/// The file holding table `name` in folder `dir`, or an error naming the expected file.
+pub fn table_file(dir: &Path, name: &str) -> Result<PathBuf> {
+    for ext in TABLE_EXTENSIONS {
+        let p = dir.join(format!("{name}.{ext}"));
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(Error::data(
+        dir.join(format!("{name}.csv")).display().to_string(),
+        format!(
+            "does not exist: the schema's table {name:?} is read from {name}.csv (or .{}) in {}",
+            TABLE_EXTENSIONS[1..].join(", ."),
+            dir.display()
+        ),
+    ))
+}
+
 /// A table as read from a file, before encoding. Holds private data.
 pub struct RawTable {
     /// The file it came from, for messages.

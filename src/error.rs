@@ -69,6 +69,20 @@ fn data_message(
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The one mapping from the privacy core's errors: a refused charge is a budget refusal (exit
+/// 3); a ledger that cannot be read or verified cannot vouch for the budget, so it refuses too;
+/// anything else (invalid parameters, an OpenDP failure) is a bug.
+impl From<privsynth_privacy::PrivacyError> for Error {
+    fn from(e: privsynth_privacy::PrivacyError) -> Error {
+        use privsynth_privacy::PrivacyError;
+        match e {
+            PrivacyError::Budget(b) => Error::Budget(b.to_string()),
+            PrivacyError::Ledger { .. } => Error::Budget(format!("refused: {e}")),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
 impl Error {
     pub fn io(path: &Path, source: std::io::Error) -> Error {
         Error::Io { path: path.display().to_string(), source }
@@ -86,6 +100,14 @@ impl Error {
     /// An error about one column of a data file.
     pub fn column(file: impl Into<String>, column: impl Into<String>, message: impl Into<String>) -> Error {
         Error::Data { file: file.into(), row: None, line: None, column: Some(column.into()), message: message.into() }
+    }
+
+    /// A Polars operation that failed inside privsynth (a bug or a resource problem). Polars
+    /// quotes cell values in some messages, so only the kind of failure is shown.
+    pub fn polars(e: polars::prelude::PolarsError) -> Error {
+        let debug = format!("{e:?}");
+        let kind = debug.split(['(', ' ', '{']).next().unwrap_or("error");
+        Error::Internal(format!("a table operation failed ({kind}); the message is not shown because it may quote data"))
     }
 
     pub fn exit_code(&self) -> i32 {

@@ -10,9 +10,10 @@
 //! The [`pipeline`] runs a fit (which rows count, the mechanism, the model file) for the
 //! [`cli`], the tests and the benchmarks; [`error`] holds the messages and exit codes users see.
 
+pub mod check;
 pub mod cli;
+pub mod codec;
 pub mod data;
-pub mod domain;
 pub mod ehr;
 pub mod error;
 pub mod evaluate;
@@ -22,6 +23,7 @@ pub mod mechanism;
 pub mod model;
 pub mod pipeline;
 pub mod privacy_audit;
+pub mod propose;
 pub mod report;
 pub mod schema;
 pub mod synthetic;

@@ -7,15 +7,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use privsynth_privacy::{Cost, Released};
+use privsynth_privacy::Cost;
 
 use super::estimate::Measurement;
 use super::factor::Factor;
 use super::{GraphicalModel, JunctionTree};
 use crate::error::{Error, Result};
-use crate::mechanism::Fit;
 use crate::schema::Table;
 
+/// Format name of a model file.
 pub const FORMAT: &str = "privsynth-model";
 
 pub const VERSION: u32 = 1;
@@ -83,37 +83,6 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
-    /// Package a fit. `releases` are the budget's charges, `spent` its (epsilon, delta).
-    pub fn from_fit(fit: &Fit, table: &Table, columns: Vec<String>, sizes: Vec<usize>, releases: &[Cost], spent: (f64, f64)) -> ModelFile {
-        let measurements: Vec<Measurement> = fit.measurements.iter().map(Released::value).cloned().collect();
-        ModelFile {
-            format: FORMAT.into(),
-            version: VERSION,
-            tool: concat!("privsynth ", env!("CARGO_PKG_VERSION")).into(),
-            mechanism: fit.mechanism.name().into(),
-            table: table.clone(),
-            columns,
-            sizes,
-            compression: fit.compression.clone(),
-            measurements,
-            structure: fit.selected.clone(),
-            cliques: fit.model.tree.cliques.clone(),
-            potentials: fit.model.potentials.iter().map(|p| p.values.clone()).collect(),
-            total: fit.model.total,
-            privacy: Privacy {
-                epsilon: spent.0,
-                delta: spent.1,
-                rho: releases.iter().map(|c| c.rho).sum(),
-                releases: releases.to_vec(),
-                unit: None,
-                rows_per_unit: fit.bound.rows_per_unit(),
-                outside_guarantee: vec![],
-                schema_inference: None,
-                with_schema_inference: None,
-            },
-        }
-    }
-
     /// Warnings `sample` prints about the release's guarantee (public: from the model file).
     pub fn guarantee_warnings(&self) -> Vec<String> {
         self.privacy

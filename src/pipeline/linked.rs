@@ -11,7 +11,7 @@ use privsynth_privacy::bounding::{ContributionBound, SecretKey};
 use privsynth_privacy::{Budget, Cost, Sensitive};
 
 use super::{FitOptions, resolve_workload};
-use crate::domain::TableCodec;
+use crate::codec::TableCodec;
 use crate::ehr::{self, LinkedModel};
 use crate::error::{Error, Result};
 use crate::mechanism::{Mechanism, aim, mst};
@@ -113,7 +113,7 @@ impl LinkedPlan {
         let total = Budget::from_epsilon_delta(epsilon, delta).map_err(Error::Usage)?;
         // Which rows count: the holdout split and contribution bounding each draw a fresh
         // secret key, stable under adding or removing a person, never derived from --seed.
-        let key = || SecretKey::fresh().map_err(|e| Error::Internal(e.to_string()));
+        let key = || SecretKey::fresh().map_err(Error::from);
         let split = match holdout {
             Some(f) => Some(tables.split_persons(&self.schema, f, &key()?)?),
             None => None,
@@ -144,9 +144,7 @@ impl LinkedPlan {
             };
             rho_spent += budget.rho_spent();
             let spent = (privsynth_privacy::accountant::epsilon_for(budget.rho_spent(), delta), delta);
-            let names: Vec<String> = part.codec.columns.iter().map(|c| c.name.clone()).collect();
-            let sizes: Vec<usize> = part.codec.columns.iter().map(|c| c.size()).collect();
-            let mut model = ModelFile::from_fit(&fitted, &part.table, names, sizes, budget.charges(), spent);
+            let mut model = fitted.model_file(&part.table, &part.codec, budget.charges(), spent);
             model.privacy.unit = Some(self.unit());
             model.privacy.outside_guarantee = self.outside_guarantee.clone();
             models.push(model);

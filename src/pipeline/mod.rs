@@ -22,7 +22,7 @@ use privsynth_privacy::bounding::{self, ContributionBound, SecretKey};
 use privsynth_privacy::{Budget, Sensitive};
 
 use crate::data::RawTable;
-use crate::domain::{EncodedTable, TableCodec};
+use crate::codec::{EncodedTable, TableCodec};
 use crate::error::{Error, Result};
 use crate::mechanism::{self, Mechanism, aim, mst};
 use crate::model::estimate;
@@ -146,7 +146,7 @@ impl Plan {
                 None => Some((i as u64).to_le_bytes().to_vec()),
             }
         };
-        let split_key = holdout.map(|_| SecretKey::fresh()).transpose().map_err(internal)?;
+        let split_key = holdout.map(|_| SecretKey::fresh()).transpose()?;
         let (mut train, mut hold) = (vec![], vec![]);
         for i in 0..encoding.len() {
             let Some(unit) = unit_of(i) else {
@@ -162,7 +162,7 @@ impl Plan {
         let (kept, bound) = match &unit_keys {
             Some(keys) => {
                 let units: Vec<&[u8]> = fit_rows.iter().map(|&i| keys[i].as_deref().unwrap_or("").as_bytes()).collect();
-                let b = bounding::keep_rows(&units, self.rows_per_unit(), &SecretKey::fresh().map_err(internal)?).map_err(internal)?;
+                let b = bounding::keep_rows(&units, self.rows_per_unit(), &SecretKey::fresh()?)?;
                 notes.bounded = fit_rows.len() - b.kept.len();
                 (b.kept.iter().map(|&j| fit_rows[j]).collect::<Vec<_>>(), b.bound)
             }
@@ -197,9 +197,7 @@ impl Plan {
     /// The model file of a fit: released values only, with the guarantee it carries.
     pub fn model(&self, fitted: &Fitted, budget: &Budget, delta: f64) -> ModelFile {
         let (eps, del) = budget.spent_epsilon_delta().unwrap_or((0.0, delta));
-        let names: Vec<String> = self.codec.columns.iter().map(|c| c.name.clone()).collect();
-        let sizes: Vec<usize> = self.codec.columns.iter().map(|c| c.size()).collect();
-        let mut model = ModelFile::from_fit(&fitted.fit, &self.table, names, sizes, budget.charges(), (eps, del));
+        let mut model = fitted.fit.model_file(&self.table, &self.codec, budget.charges(), (eps, del));
         model.privacy.unit = self.table.privacy_unit.clone();
         model.privacy.rows_per_unit = self.rows_per_unit();
         model.privacy.outside_guarantee = self.outside_guarantee.clone();
@@ -232,7 +230,7 @@ pub struct Rows {
 /// Exact counts of rows left out of a fit.
 #[derive(Debug, Clone, Default)]
 pub struct RowNotes {
-    pub encode: crate::domain::EncodeNotes,
+    pub encode: crate::codec::EncodeNotes,
     /// Rows without a privacy-unit key.
     pub no_unit: usize,
     /// Rows beyond the contribution bound.
@@ -252,10 +250,6 @@ impl RowNotes {
     }
 }
 
-fn internal(e: privsynth_privacy::PrivacyError) -> Error {
-    Error::Internal(e.to_string())
-}
-
 /// AIM's workload in code indices: from a file, else the table's, else the default.
 pub fn resolve_workload(source: &WorkloadSource, table: &Table, codec: &TableCodec, schema_origin: &str) -> Result<aim::Workload> {
     let (entries, origin, default) = match source {
@@ -269,7 +263,7 @@ pub fn resolve_workload(source: &WorkloadSource, table: &Table, codec: &TableCod
         WorkloadSource::Schema { degree, max_cells } => (table.workload.clone(), format!("{schema_origin} (table {})", table.name), Some((*degree, *max_cells))),
     };
     schema::validate_workload(table, &entries).map_err(|e| Error::Usage(format!("{origin}: {e}")))?;
-    let sizes: Vec<usize> = codec.columns.iter().map(|c| c.size()).collect();
+    let sizes = codec.sizes();
     if entries.is_empty() {
         let (degree, max_cells) = default.ok_or_else(|| Error::Usage(format!("{origin}: the workload is empty")))?;
         if degree == 0 {

@@ -8,14 +8,9 @@
 //!
 //! Loading validates the whole file and reports every problem with the column it concerns.
 
-pub mod check;
 pub mod constraints;
-pub mod from_domain;
-pub mod infer;
-pub mod infer_dp;
-pub mod infer_linked;
+pub mod domain;
 pub mod linked;
-pub mod links_check;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -260,6 +255,18 @@ pub struct TextSpec {
     /// Modelled columns the value depends on (default: all of them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub context: Vec<String>,
+}
+
+/// A cell as a value rather than a code, as the audit reads files and as rules see synthetic
+/// records: numbers, dates and datetimes on their numeric line, categories and booleans by
+/// label.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    Missing,
+    /// A number, date (days since 1970-01-01) or datetime (seconds since 1970-01-01T00:00:00).
+    Point(f64),
+    /// A category (canonical label when it is in the domain) or a boolean (`true`/`false`).
+    Label(&'a str),
 }
 
 /// Placeholders a text column's prompt template may use.
@@ -666,7 +673,7 @@ fn validate_column(t: &Table, c: &Column) -> std::result::Result<(), String> {
         return Err("format applies to date and datetime columns only".into());
     }
     // Building the domain runs every remaining check (bounds order, edges, sizes).
-    crate::domain::ColumnDomain::build(c).map(|_| ())
+    domain::ColumnDomain::build(c).map(|_| ())
 }
 
 fn validate_text_spec(t: &Table, c: &Column, spec: &TextSpec) -> std::result::Result<(), String> {

@@ -15,9 +15,9 @@ use polars::prelude::DataType;
 
 use crate::data::{self, RawTable};
 use crate::error::{Error, Result};
-use crate::schema::infer::{self, Options, Proposal};
+use crate::propose::infer::{self, Options, Proposal};
 use crate::schema::linked::{Events, ForeignKey, Person};
-use crate::schema::links_check::EXTENSIONS;
+use crate::data::TABLE_EXTENSIONS as EXTENSIONS;
 use crate::schema::{Column, ColumnType, CsvFormat, Role, Schema, Table, FORMAT_VERSION};
 
 /// Largest share of a column's values that may be missing from the referenced key.

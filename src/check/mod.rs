@@ -3,10 +3,12 @@
 //! This is an audit the data holder runs on their own data, so it shows offending values; its
 //! output is for the data holder and is not meant to leave with a release.
 
+pub mod links;
+
 use serde::Serialize;
 
 use crate::data::RawTable;
-use crate::domain::{Note, Problem, TableCodec};
+use crate::codec::{Note, Problem, TableCodec};
 use crate::error::Result;
 use crate::schema::{ColumnType, Role, Table};
 

@@ -20,7 +20,7 @@ use privsynth_privacy::{Budget, Cost, Sensitive, mechanisms};
 
 use crate::data::RawTable;
 use crate::error::{Error, Result};
-use crate::schema::infer::{self, ADDRESS, DEFAULT_BINS, EMAIL, MISSING_TOKENS, PHONE, SSN, UUID, fmt_num};
+use crate::propose::infer::{self, ADDRESS, DEFAULT_BINS, EMAIL, MISSING_TOKENS, PHONE, SSN, UUID, fmt_num};
 use crate::schema::{
     self, Column, ColumnType, Domain, DomainSource, Granularity, OutOfDomain, Role, Schema, Table,
 };
