@@ -83,6 +83,30 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
+    /// Which columns' one-way distributions the noise outweighs (its expected L1 mass is above
+    /// the estimated record count), as warnings, so nobody reads their synthetic distribution as
+    /// data. Released values only: noise scales, public domain sizes and the DP total.
+    pub fn noise_warnings(&self, scope: Option<&str>) -> Vec<String> {
+        let scope = scope.map(|s| format!("{s}: ")).unwrap_or_default();
+        let mut out = vec![];
+        let uniform = self.uniform_columns();
+        if !uniform.is_empty() {
+            out.push(format!("warning: {scope}no value of {} stood out of the noise, so each is drawn uniformly over its schema domain", uniform.join(", ")));
+        }
+        let flagged = self.noise_dominated(1.0);
+        if !flagged.is_empty() {
+            let list: Vec<String> = flagged.iter().take(8).map(|(c, r)| format!("{c} ({r:.1}x)")).collect();
+            let more = if flagged.len() > 8 { format!(" and {} more", flagged.len() - 8) } else { String::new() };
+            out.push(format!(
+                "warning: {scope}the noise outweighs the data in the one-way marginals of {}{more} (expected noise mass over the ~{:.0} records): \
+                 their synthetic distributions are close to arbitrary. A larger epsilon, coarser domains or more records would help.",
+                list.join(", "),
+                self.total
+            ));
+        }
+        out
+    }
+
     /// Warnings `sample` prints about the release's guarantee (public: from the model file).
     pub fn guarantee_warnings(&self) -> Vec<String> {
         self.privacy
