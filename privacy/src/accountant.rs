@@ -57,11 +57,6 @@ pub fn rho_for(epsilon: f64, delta: f64) -> f64 {
     lo
 }
 
-/// The zCDP cost of a pure epsilon-DP mechanism (epsilon-DP implies epsilon^2/2-zCDP, BS16).
-pub fn rho_of_pure(epsilon: f64) -> f64 {
-    epsilon * epsilon / 2.0
-}
-
 /// Why a charge was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("privacy budget exceeded: {what} needs rho {rho_needed:.6} (delta {delta_needed:.2e}) but only rho {rho_left:.6} (delta {delta_left:.2e}) is left")]

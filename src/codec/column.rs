@@ -212,7 +212,7 @@ impl ColumnCodec {
     /// synthetic file holds). Returns the 0-based row of the first cell that is not of the
     /// column's type instead of the values.
     pub fn read_cells(&self, s: &Series, mut cell: impl FnMut(Cell<'_>)) -> PolarsResult<std::result::Result<(), usize>> {
-        let numeric_kind = matches!(self.kind, ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime);
+        let numeric_kind = self.kind.is_bounded();
         let native = if numeric_kind { self.native_points(s)? } else { None };
         if let Some(points) = native {
             for (row, v) in points.into_iter().enumerate() {

@@ -32,7 +32,7 @@ pub struct AuditColumn {
 
 impl AuditColumn {
     pub fn is_numeric(&self) -> bool {
-        matches!(self.kind, ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime)
+        self.kind.is_bounded()
     }
 
     /// A value as a person reads it (dates as dates).
@@ -164,7 +164,7 @@ impl Frames {
             .par_iter()
             .map(|c| {
                 let codec = ColumnCodec::new(table, c).map_err(|m| Error::schema(&table.name, format!("column {:?}: {m}", c.name)))?;
-                let numeric = matches!(c.kind, ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime);
+                let numeric = c.kind.is_bounded();
                 let known: std::collections::HashSet<&str> = match &codec.domain {
                     crate::codec::ColumnDomain::Categorical { categories, .. } => categories.iter().map(String::as_str).collect(),
                     _ => ["true", "false"].into_iter().collect(),

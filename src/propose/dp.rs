@@ -228,7 +228,7 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
             col.kind = ColumnType::Text;
             warnings.push(format!("column {name:?}: looks like free text: proposed as text (not modelled here)"));
         }
-        if matches!(col.kind, ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime) {
+        if col.kind.is_bounded() {
             col.out_of_domain = Some(OutOfDomain::Clip);
         }
         columns.push(col);
@@ -236,7 +236,7 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
 
     // 2-3. Domains: the rest of rho evenly over columns that need one; delta over category lists.
     let needs: Vec<usize> = (0..columns.len())
-        .filter(|&c| matches!(columns[c].kind, ColumnType::Categorical | ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime))
+        .filter(|&c| columns[c].kind == ColumnType::Categorical || columns[c].kind.is_bounded())
         .collect();
     let n_cat = needs.iter().filter(|&&c| columns[c].kind == ColumnType::Categorical).count();
     let rho_each = budget.rho_remaining() / needs.len().max(1) as f64 * (1.0 - 1e-9);

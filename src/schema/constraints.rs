@@ -245,10 +245,6 @@ fn scale(kind: ColumnType) -> f64 {
     if kind == ColumnType::Date { 86_400.0 } else { 1.0 }
 }
 
-fn is_bounded(kind: ColumnType) -> bool {
-    matches!(kind, ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime)
-}
-
 impl Compiled {
     /// Whether a record (cells in `columns` order, as given to [`compile`]) satisfies the rule.
     /// Missing values never violate a rule.
@@ -333,7 +329,7 @@ fn compile_one(table: &Table, columns: &[String], rule: &Constraint) -> Result<T
         }
         Constraint::Range { column: name, min, max, .. } => {
             let (i, c) = column(name)?;
-            if !is_bounded(c.kind) {
+            if !c.kind.is_bounded() {
                 return Err(format!("a range applies to integer, float, date or datetime columns; {name:?} is {}", c.kind));
             }
             if min.is_none() && max.is_none() {
@@ -375,7 +371,7 @@ fn compile_one(table: &Table, columns: &[String], rule: &Constraint) -> Result<T
                         let x = point(c, v)?;
                         Match::Between(x, x)
                     }
-                    (k, Condition::Between(a, b)) if is_bounded(k) => {
+                    (k, Condition::Between(a, b)) if k.is_bounded() => {
                         let (a, b) = (point(c, a)?, point(c, b)?);
                         if a > b {
                             return Err(format!("column {name:?}: the range [lo, hi] has lo above hi"));

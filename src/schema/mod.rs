@@ -82,9 +82,6 @@ pub struct Table {
     /// list is not empty. Delete an item once its value is a public choice.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub read_from_data: Vec<String>,
-    /// A public upper bound on the number of rows, if one is known without looking at the data.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_rows: Option<u64>,
     /// Tokens read as missing in every column (an empty field is always missing).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_values: Vec<String>,
@@ -287,6 +284,13 @@ pub enum ColumnType {
     Identifier,
 }
 
+impl ColumnType {
+    /// Columns with numeric bounds (numbers, dates and datetimes on their numeric line).
+    pub fn is_bounded(self) -> bool {
+        matches!(self, ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime)
+    }
+}
+
 impl fmt::Display for ColumnType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned));
@@ -437,7 +441,6 @@ impl Table {
             privacy_unit: None,
             rows_per_unit: None,
             read_from_data: vec![],
-            max_rows: None,
             missing_values: vec![],
             out_of_domain: OutOfDomain::Drop,
             csv,
@@ -662,7 +665,7 @@ fn validate_column(t: &Table, c: &Column) -> std::result::Result<(), String> {
     if !c.is_modelled() {
         return Ok(());
     }
-    let bounded = matches!(c.kind, ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime);
+    let bounded = c.kind.is_bounded();
     if policy == OutOfDomain::Clip && !bounded {
         return Err(format!("out_of_domain: clip applies to bounded columns, not to a {} column; use error or null", c.kind));
     }
