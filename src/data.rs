@@ -417,14 +417,24 @@ pub fn write(df: &mut DataFrame, path: &Path, csv: &CsvFormat) -> Result<()> {
 }
 
 /// Run `fill` on a temporary file beside `path` and rename it into place only on success.
+/// An existing `path` that is not a regular file (a device, a pipe, a folder) is never
+/// replaced. Temporary files carry the writer's process id, so that a later write to the same
+/// output removes those that a killed run left behind.
 pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
     let dir: PathBuf = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let io = |e: std::io::Error| Error::io(path, e);
+    if let Ok(meta) = std::fs::metadata(path) {
+        if !meta.is_file() {
+            return Err(Error::Usage(format!("{} exists and is not a regular file; privsynth does not replace it", path.display())));
+        }
+    }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    remove_stale_temporaries(&dir, name);
     let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or("out")))
+        .prefix(&format!(".{name}.privsynth-{}-", std::process::id()))
         .suffix(".tmp")
         .tempfile_in(&dir)
         .map_err(io)?;
@@ -439,6 +449,26 @@ pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
+}
+
+/// Remove `.<name>.privsynth-<pid>-*.tmp` files in `dir` whose process is gone (a run killed
+/// while writing `name`). Only on Linux, where a live process has a /proc entry; elsewhere
+/// nothing is removed.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.privsynth-");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(f) = file.to_str() else { continue };
+        let Some(rest) = f.strip_prefix(&prefix).filter(|r| r.ends_with(".tmp")) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -499,6 +529,14 @@ mod tests {
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0, "no file, no temp file");
         write_atomic(&p, |f| f.write_all(b"ok")).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"ok");
+        // A killed writer's temporary file (its pid no longer runs) is removed by the next write.
+        let stale = d.path().join(".out.csv.privsynth-4194305-abc.tmp");
+        std::fs::write(&stale, b"partial").unwrap();
+        write_atomic(&p, |f| f.write_all(b"again")).unwrap();
+        assert!(!stale.exists());
+        // A device is never replaced.
+        #[cfg(unix)]
+        assert!(write_atomic(Path::new("/dev/null"), |f| f.write_all(b"x")).is_err());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -24,6 +24,7 @@ pub mod llm;
 pub mod marginals;
 pub mod mechanism;
 pub mod model;
+pub mod paths;
 pub mod pipeline;
 pub mod privacy_audit;
 pub mod propose;

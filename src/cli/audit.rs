@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::args::AuditArgs;
-use super::output::Spinner;
+use super::output::{Files, Spinner};
 use crate::data;
 use crate::error::{Error, Result, exit};
 use crate::pipeline::audit::{self, ReportFiles};
@@ -26,6 +26,21 @@ pub fn run(a: AuditArgs, obs: &Spinner) -> Result<i32> {
     let gates = report::gates::load(a.opts.gates.as_deref())?;
     let schema = Schema::load(&a.schema)?;
     let (opts, files) = (a.opts.options(a.seed), a.opts.files());
+    let scoped: Vec<ReportFiles> = match &schema.person {
+        Some(_) => std::iter::once("person".to_string()).chain(schema.event_tables().iter().map(|t| t.name.clone())).map(|s| files.scoped(&s)).collect(),
+        None => vec![files.clone()],
+    };
+    let mut check = Files { inputs: vec![&a.train, holdout.as_path(), &a.synthetic, &a.schema], optional: vec![a.opts.gates.as_deref()], ..Default::default() };
+    for f in &scoped {
+        check.outputs.extend([f.json.as_deref(), f.html.as_deref(), f.junit.as_deref()]);
+    }
+    check.check()?;
+    if same_file(&a.train, holdout) {
+        return Err(Error::Usage(format!(
+            "--train and --holdout are the same file ({}): the audit compares the rows the generator saw with rows it never saw",
+            holdout.display()
+        )));
+    }
     if schema.is_linked() {
         // Folders of linked tables: one audit per event table and one per person.
         let (tr, ho, sy) = {
@@ -42,6 +57,14 @@ pub fn run(a: AuditArgs, obs: &Spinner) -> Result<i32> {
     };
     let r = audit::audit(&table, &train, &hold, &synthetic, &opts, &gates, &files, obs)?;
     Ok(print_report(&r, &files, started))
+}
+
+/// Whether two paths name one file (or folder).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
 }
 
 /// Print an audit's summary and verdict; the exit code follows the gates.

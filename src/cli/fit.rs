@@ -2,7 +2,7 @@
 
 use super::args::{FitArgs, FitCommon, OutFormat, SampleArgs, SynthArgs};
 use super::audit::{print_report, print_reports};
-use super::output::{Spinner, private_diagnostics, say, write_model};
+use super::output::{Files, Spinner, private_diagnostics, say, write_model};
 use crate::data;
 use crate::ehr::LinkedModel;
 use crate::error::{Error, Result, exit};
@@ -32,11 +32,30 @@ fn plan(a: &FitCommon) -> Result<(Schema, Plan)> {
     Ok((schema, plan))
 }
 
+/// The files a linked run writes into its output folder.
+fn table_files(schema: &Schema, format: OutFormat) -> Vec<String> {
+    let ext = crate::pipeline::output::TableFormat::from(format).extension();
+    schema.tables.iter().map(|t| format!("{}.{ext}", t.name)).collect()
+}
+
 fn request(a: &FitCommon, holdout: Option<f64>) -> FitRequest {
     FitRequest { data: a.data.clone(), epsilon: a.epsilon, delta: a.delta, holdout, ledger: a.ledger.options() }
 }
 
+/// The inputs every fit reads (the data itself is added by the caller).
+fn fit_files<'a>(c: &'a FitCommon) -> Files<'a> {
+    Files {
+        inputs: vec![c.schema.as_path()],
+        optional: vec![Some(c.ledger.ledger.as_path()), c.ledger.policy.as_deref(), c.workload.as_deref()],
+        ..Default::default()
+    }
+}
+
 pub fn fit(a: FitArgs, obs: &Spinner) -> Result<i32> {
+    let mut files = fit_files(&a.common);
+    files.inputs.push(&a.common.data);
+    files.outputs.push(Some(&a.output));
+    files.check()?;
     let (schema, plan) = plan(&a.common)?;
     let out = plan.fit_file(&schema, &request(&a.common, None), obs)?;
     say(&out.messages);
@@ -47,15 +66,24 @@ pub fn fit(a: FitArgs, obs: &Spinner) -> Result<i32> {
 
 pub fn sample(a: SampleArgs, obs: &Spinner) -> Result<i32> {
     let seed = a.seed.unwrap_or_else(rand::random);
-    if LinkedModel::is_linked_file(&a.model) {
+    let linked = LinkedModel::is_linked_file(&a.model);
+    let mut files = Files { inputs: vec![&a.model], ..Default::default() };
+    if !linked {
+        files.outputs.push(Some(&a.output));
+    }
+    files.check()?;
+    if linked {
         if a.llm.prepare()?.is_some() {
             return Err(Error::Usage("the LLM stage does not run on linked tables yet: drop the --llm-* options".into()));
         }
         let m = LinkedModel::load(&a.model)?;
+        let format: OutFormat = if data::Format::of(&a.output) == data::Format::Parquet { OutFormat::Parquet } else { OutFormat::Csv };
+        let mut folder = Files { inputs: vec![&a.model], ..Default::default() };
+        folder.folder = Some((&a.output, table_files(&m.schema, format)));
+        folder.check()?;
         for w in &m.privacy.outside_guarantee {
             eprintln!("warning: this model's DP guarantee does not cover everything: {w}");
         }
-        let format = if data::Format::of(&a.output) == data::Format::Parquet { OutFormat::Parquet } else { OutFormat::Csv };
         say(&output::write_linked(&m, &a.model.display().to_string(), a.rows, seed, &a.output, format.into(), obs)?);
         return Ok(exit::OK);
     }
@@ -99,6 +127,25 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
     // A bad gates file is a usage error before anything is read or charged.
     let gates = holdout.map(|_| report::gates::load(a.audit.gates.as_deref())).transpose()?;
     let schema = Schema::load(&a.common.schema)?;
+    let mut files = fit_files(&a.common);
+    files.optional.push(a.audit.gates.as_deref());
+    files.outputs.push(a.model_out.as_deref());
+    let specs = a.common.specs();
+    let spec_paths: Vec<std::path::PathBuf> = specs.iter().map(|s| std::path::PathBuf::from(s.split_once('=').map_or(s.as_str(), |x| x.1))).collect();
+    files.inputs.extend(spec_paths.iter().map(|p| p.as_path()));
+    let scoped: Vec<audit::ReportFiles> = match &schema.person {
+        Some(_) => std::iter::once("person".to_string()).chain(schema.event_tables().iter().map(|t| t.name.clone())).map(|s| a.audit.files().scoped(&s)).collect(),
+        None => vec![a.audit.files()],
+    };
+    for f in &scoped {
+        files.outputs.extend([f.json.as_deref(), f.html.as_deref(), f.junit.as_deref()]);
+    }
+    if schema.is_linked() {
+        files.folder = Some((&a.output, table_files(&schema, a.format)));
+    } else {
+        files.outputs.push(Some(&a.output));
+    }
+    files.check()?;
     if schema.is_linked() {
         return synth_linked(&schema, &a, seed, holdout, gates, obs);
     }
@@ -110,6 +157,9 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
         ));
     }
     let (schema, plan) = plan(&a.common)?;
+    if let Some(rows) = a.rows {
+        output::check_rows(rows, plan.table.columns.len())?;
+    }
     let out = plan.fit_file(&schema, &request(&a.common, holdout), obs)?;
     say(&out.messages);
     private_diagnostics(a.common.private_diagnostics, out.notes);
@@ -145,6 +195,11 @@ fn synth_linked(schema: &Schema, a: &SynthArgs, seed: u64, holdout: Option<f64>,
     }
     let plan = LinkedPlan::new(schema, c.options(), &c.schema.display().to_string())?;
     say(&plan.warnings);
+    if let Some(persons) = a.rows {
+        // Each person brings up to the sum of the event bounds of rows.
+        let per: usize = 1 + plan.bounds().iter().map(|b| b.1 as usize).sum::<usize>();
+        output::check_rows(persons.saturating_mul(per), schema.tables.iter().map(|t| t.columns.len()).max().unwrap_or(1))?;
+    }
     let out = plan.fit_files(&c.specs(), c.epsilon, c.delta, holdout, &c.ledger.options(), obs)?;
     say(&out.messages);
     private_diagnostics(c.private_diagnostics, out.notes);

@@ -9,7 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use privsynth_privacy::Sensitive;
 
 use crate::data;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::paths::Guard;
 use crate::pipeline::Observer;
 
 /// A spinner on stderr for each step; invisible when stderr is not a terminal or with `-q`.
@@ -90,4 +91,53 @@ pub fn write_model(json: &str, path: &Path) -> Result<()> {
     data::write_atomic(path, |f| std::io::Write::write_all(f, json.as_bytes()))?;
     eprintln!("wrote model {}", path.display());
     Ok(())
+}
+
+/// The files of one command, checked together before anything is read or charged.
+#[derive(Default)]
+pub struct Files<'a> {
+    /// Inputs that must exist: data files or folders, the schema, a model, a workload.
+    pub inputs: Vec<&'a Path>,
+    /// Inputs that may not exist yet (the ledger) or were not given.
+    pub optional: Vec<Option<&'a Path>>,
+    /// Output files (absent ones were not asked for).
+    pub outputs: Vec<Option<&'a Path>>,
+    /// An output folder of linked tables and the file names a run writes into it.
+    pub folder: Option<(&'a Path, Vec<String>)>,
+}
+
+impl Files<'_> {
+    /// Every output is distinct, not an input, not a special file, in a writable folder.
+    pub fn check(&self) -> Result<()> {
+        let mut g = Guard::new();
+        for p in &self.inputs {
+            g.input_any(p)?;
+        }
+        for p in self.optional.iter().flatten() {
+            if p.exists() {
+                g.input_any(p)?;
+            }
+        }
+        let outs: Vec<&Path> = self.outputs.iter().flatten().copied().collect();
+        for (i, o) in outs.iter().enumerate() {
+            if outs[..i].iter().any(|p| same_path(p, o)) {
+                return Err(Error::Usage(format!("{} is given for two outputs; each output needs its own file", o.display())));
+            }
+            g.output(o)?;
+        }
+        if let Some((dir, names)) = &self.folder {
+            g.output_folder(dir, names)?;
+        }
+        Ok(())
+    }
+}
+
+/// Two spellings of one path (relative or absolute, with `.` parts), compared without needing
+/// the files to exist.
+fn same_path(a: &Path, b: &Path) -> bool {
+    let abs = |p: &Path| std::path::absolute(p).map(|p| p.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect::<std::path::PathBuf>());
+    match (abs(a), abs(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
 }

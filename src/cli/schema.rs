@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::args::{CheckArgs, FromDomainArgs, InferArgs, SchemaCommand};
-use super::output::{Spinner, emit, say, stem};
+use super::output::{Files, Spinner, emit, say, stem};
 use crate::check;
 use crate::data;
 use crate::error::{Error, Result, exit};
@@ -12,6 +12,17 @@ use crate::propose::{self, from_domain, infer};
 use crate::schema::Schema;
 
 pub fn run(c: SchemaCommand, obs: &Spinner) -> Result<i32> {
+    match &c {
+        SchemaCommand::Infer(a) => Files {
+            inputs: vec![&a.data],
+            optional: vec![a.dp_epsilon.map(|_| a.ledger.ledger.as_path()), a.ledger.policy.as_deref()],
+            outputs: vec![a.output.as_deref()],
+            ..Default::default()
+        }
+        .check()?,
+        SchemaCommand::Check(a) => Files { inputs: vec![&a.data, &a.schema], ..Default::default() }.check()?,
+        SchemaCommand::FromDomain(a) => Files { inputs: vec![&a.domain], outputs: vec![a.output.as_deref()], ..Default::default() }.check()?,
+    }
     match c {
         SchemaCommand::Infer(a) if a.dp_epsilon.is_some() => infer_private(a, obs),
         SchemaCommand::Infer(a) if a.data.is_dir() => infer_folder(a, obs),

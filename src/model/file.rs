@@ -15,6 +15,9 @@ use super::{GraphicalModel, JunctionTree};
 use crate::error::{Error, Result};
 use crate::schema::Table;
 
+/// Most cells of one clique or measurement a model file may hold (2^27 doubles: 1 GiB).
+const MAX_CLIQUE_CELLS: usize = 1 << 27;
+
 /// Format name of a model file.
 pub const FORMAT: &str = "privsynth-model";
 
@@ -140,6 +143,9 @@ impl ModelFile {
         if self.sizes.len() != d || self.compression.len() != d {
             return bad("column, size and compression lists differ in length");
         }
+        if let Some(a) = (0..d).find(|&a| self.sizes[a] == 0 || self.sizes[a] > crate::schema::MAX_DOMAIN_SIZE) {
+            return bad(&format!("column {:?} has {} codes (1 to {} are possible)", self.columns[a], self.sizes[a], crate::schema::MAX_DOMAIN_SIZE));
+        }
         for (a, groups) in self.compression.iter().enumerate() {
             let mut seen: Vec<u32> = groups.iter().flatten().copied().collect();
             seen.sort_unstable();
@@ -150,9 +156,44 @@ impl ModelFile {
         if self.cliques.len() != self.potentials.len() {
             return bad("cliques and potentials differ in number");
         }
-        if !(self.total.is_finite() && self.total >= 1.0) {
-            return bad("the total is not a positive number");
+        if !(self.total.is_finite() && self.total >= 1.0 && self.total <= super::sample::MAX_ROWS as f64) {
+            return bad(&format!("the total is not a number of records between 1 and {}", super::sample::MAX_ROWS));
         }
+        // The compressed domain every clique and measurement is laid out on.
+        let sizes: Vec<usize> = self.compression.iter().map(Vec::len).collect();
+        let set_ok = |attrs: &[usize]| attrs.iter().all(|&a| a < d) && attrs.windows(2).all(|w| w[0] < w[1]);
+        let cells = |attrs: &[usize]| attrs.iter().try_fold(1usize, |acc, &a| acc.checked_mul(sizes[a]));
+        for (c, v) in self.cliques.iter().zip(&self.potentials) {
+            if !set_ok(c) {
+                return bad(&format!("clique {c:?} names a column that does not exist, or repeats one"));
+            }
+            match cells(c) {
+                Some(n) if n <= MAX_CLIQUE_CELLS && n == v.len() => {}
+                _ => return bad(&format!("the potential of clique {c:?} has the wrong size or the clique is too large")),
+            }
+            if v.iter().any(|x| !x.is_finite()) {
+                return bad(&format!("the potential of clique {c:?} has non-finite values"));
+            }
+        }
+        for m in &self.measurements {
+            let ok = set_ok(&m.attrs)
+                && cells(&m.attrs).is_some_and(|n| n <= MAX_CLIQUE_CELLS && n == m.y.len())
+                && (m.weights.is_empty() || m.weights.len() == m.y.len())
+                && m.y.iter().chain(&m.weights).all(|x| x.is_finite())
+                && m.sigma.is_finite()
+                && m.sigma > 0.0;
+            if !ok {
+                return bad(&format!("the measurement of columns {:?} does not fit the model's domain", m.attrs));
+            }
+        }
+        if self.structure.iter().any(|s| !set_ok(s)) {
+            return bad("the selected structure names a column that does not exist");
+        }
+        let p = &self.privacy;
+        if ![p.epsilon, p.delta, p.rho].iter().all(|x| x.is_finite() && *x >= 0.0) {
+            return bad("the privacy figures are not finite non-negative numbers");
+        }
+        crate::schema::Schema::single(self.table.clone(), origin)?;
         Ok(())
     }
 

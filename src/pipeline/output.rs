@@ -10,6 +10,7 @@ use crate::data;
 use crate::ehr::LinkedModel;
 use crate::error::{Error, Result};
 use crate::model::file::ModelFile;
+use crate::model::sample::{MAX_CELLS, MAX_ROWS};
 use crate::synthetic::SyntheticTable;
 
 /// Formats of a folder of linked tables.
@@ -28,13 +29,28 @@ impl TableFormat {
     }
 }
 
+/// Check a requested number of rows against the sampler's limits ([`MAX_ROWS`],
+/// [`MAX_CELLS`]), before anything is fitted or charged. Larger tables: several runs of
+/// `sample` with other seeds.
+pub fn check_rows(rows: usize, columns: usize) -> Result<()> {
+    if rows == 0 {
+        return Err(Error::Usage("--rows must be at least 1".into()));
+    }
+    if rows > MAX_ROWS || rows.saturating_mul(columns.max(1)) > MAX_CELLS {
+        return Err(Error::Usage(format!(
+            "--rows {rows} is more than one run can hold in memory ({} columns; at most {MAX_ROWS} rows and {MAX_CELLS} cells): \
+             sample in several runs with different seeds",
+            columns.max(1)
+        )));
+    }
+    Ok(())
+}
+
 /// Draw `rows` records (default: the model's DP estimate of the table size) with `seed`,
 /// enforcing the table's reviewed constraints. Returns the records and what to tell the user.
 pub fn sample_table(model: &ModelFile, origin: &str, rows: Option<usize>, seed: u64, obs: &dyn Observer) -> Result<(SyntheticTable, Vec<String>)> {
     let rows = rows.unwrap_or(model.total.round() as usize);
-    if rows == 0 {
-        return Err(Error::Usage("--rows must be at least 1".into()));
-    }
+    check_rows(rows, model.table.columns.len())?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let _s = Step::start(obs, &format!("sampling {rows} rows"));
     let (synth, rejections) = SyntheticTable::sample(model, origin, rows, &mut rng)?;

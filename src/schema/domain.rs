@@ -124,6 +124,12 @@ impl ColumnDomain {
     }
 }
 
+/// Largest magnitude of a bound: grid indices (value / step) stay exact integers in a double
+/// (below 2^53) for every precision allowed.
+const MAX_POINT: f64 = 1e15;
+/// Most decimals of a float column's grid.
+const MAX_PRECISION: u32 = 9;
+
 fn binned(c: &schema::Column, d: &schema::Domain) -> std::result::Result<ColumnDomain, String> {
     let kind = c.kind;
     let b = d.bounds.as_ref().ok_or_else(|| format!("a {kind} column needs `domain: {{bounds: [lo, hi]}}`"))?;
@@ -134,6 +140,14 @@ fn binned(c: &schema::Column, d: &schema::Domain) -> std::result::Result<ColumnD
     let hi = schema::parse_point(kind, &b[1])?;
     if !(lo < hi) {
         return Err(format!("the lower bound {} is not below the upper bound {}", b[0], b[1]));
+    }
+    // Values are drawn inside bins on this line, so its width and its grid must be exact
+    // doubles: bounds such as +-1e308 would make every drawn value infinite or NaN.
+    if !((hi - lo).is_finite() && lo.abs() <= MAX_POINT && hi.abs() <= MAX_POINT) {
+        return Err(format!("bounds must lie within +-{MAX_POINT:e} (so that values inside them are exact), got [{}, {}]", b[0], b[1]));
+    }
+    if c.precision.is_some_and(|p| p > MAX_PRECISION) {
+        return Err(format!("precision must be at most {MAX_PRECISION} decimals"));
     }
     let choices = d.bins.is_some() as u8 + d.edges.is_some() as u8 + d.granularity.is_some() as u8;
     if choices > 1 {
@@ -191,6 +205,12 @@ fn binned(c: &schema::Column, d: &schema::Domain) -> std::result::Result<ColumnD
     };
     if too_many((edges.len() - 1) as f64) {
         return Err(format!("the binning gives {} bins; at most {MAX_DOMAIN_SIZE} are supported", edges.len() - 1));
+    }
+    if let Some(step) = step {
+        // Grid indices of the bounds must be exact integers (|index| < 2^53).
+        if !((lo / step).abs() < 9.0e15 && (end / step).abs() < 9.0e15) {
+            return Err(format!("bounds [{}, {}] are too wide for the column's resolution ({step}); use fewer decimals or narrower bounds", b[0], b[1]));
+        }
     }
     // Every bin must hold at least one grid point, else its code could never be decoded.
     let grid = match step {
