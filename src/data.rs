@@ -104,10 +104,26 @@ impl RawTable {
     }
 }
 
+/// What a reading error may show of the file. On the modelling path (`fit`, `synth`, DP
+/// inference) nothing of its content: a "header" may be a data row of a file read the wrong way,
+/// and a parser's message may quote a field. The data holder's own commands (`schema check`,
+/// `schema infer`, the audit) may show header names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    Nothing,
+    Header,
+}
+
+/// Read a data file on the modelling path (see [`read_as`]).
+pub fn read(path: &Path, csv: &CsvFormat, names: Option<&[String]>) -> Result<RawTable> {
+    read_as(path, csv, names, Show::Nothing)
+}
+
 /// Read a data file. `csv` gives the dialect (from the schema, or defaults); `names` names the
 /// columns of a headerless CSV file in order. A file with a header and no rows reads as an
-/// empty table.
-pub fn read(path: &Path, csv: &CsvFormat, names: Option<&[String]>) -> Result<RawTable> {
+/// empty table. Only regular files are read (a pipe or device could hang the run, and is read
+/// twice: fingerprint, then parse).
+pub fn read_as(path: &Path, csv: &CsvFormat, names: Option<&[String]>, show: Show) -> Result<RawTable> {
     let file = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| {
         Error::data(&file, match e.kind() {
@@ -118,22 +134,38 @@ pub fn read(path: &Path, csv: &CsvFormat, names: Option<&[String]>) -> Result<Ra
     if meta.is_dir() {
         return Err(Error::data(&file, "is a folder, not a data file"));
     }
-    let polars_err = |e: PolarsError| Error::data(&file, format!("cannot be read as {:?}: {e}", Format::of(path)));
+    if !meta.is_file() {
+        return Err(Error::data(&file, "is not a regular file (a pipe, device or socket); give a file"));
+    }
+    let format = Format::of(path);
+    // The reader's own message can quote a field of the file, so only its kind is shown.
+    let polars_err = |e: PolarsError| {
+        let kind = format!("{e:?}");
+        let kind = kind.split(['(', ' ', '{']).next().unwrap_or("error").to_string();
+        Error::data(&file, format!("cannot be read as {format:?} (the reader reported {kind}; the file may be damaged or of another format)"))
+    };
     let pl_path = PlRefPath::try_from_path(path).map_err(polars_err)?;
-    match Format::of(path) {
+    match format {
         Format::Parquet | Format::Ipc => {
-            let lf = if Format::of(path) == Format::Parquet {
-                LazyFrame::scan_parquet(pl_path, Default::default())
-            } else {
-                LazyFrame::scan_ipc(pl_path, Default::default(), Default::default())
-            }
-            .map_err(polars_err)?;
-            let df = lf.collect_with_engine(Engine::Streaming).map_err(polars_err)?.unwrap_single();
-            check_names(&file, df.get_column_names().iter().map(|s| s.as_str()))?;
+            let read = || -> Result<DataFrame> {
+                let lf = if format == Format::Parquet {
+                    LazyFrame::scan_parquet(pl_path.clone(), Default::default())
+                } else {
+                    LazyFrame::scan_ipc(pl_path.clone(), Default::default(), Default::default())
+                }
+                .map_err(polars_err)?;
+                Ok(lf.collect_with_engine(Engine::Streaming).map_err(polars_err)?.unwrap_single())
+            };
+            // Polars panics on some column types it was built without; that is an unsupported
+            // input, not a crash.
+            let df = crate::error::guard_panics(read, || {
+                Error::data(&file, format!("cannot be read as {format:?}: a column has a type privsynth does not read (use numbers, text, booleans, dates or datetimes)"))
+            })?;
+            check_names(&file, df.get_column_names().iter().map(|s| s.as_str()), Show::Header)?;
             Ok(RawTable { file, df, first_line: None })
         }
         Format::Csv => {
-            let shape = scan_csv(path, csv)?;
+            let shape = scan_csv(path, csv, show)?;
             let header = match (csv.header, names) {
                 (true, _) => None,
                 (false, Some(n)) if n.len() == shape.fields => Some(n.to_vec()),
@@ -172,18 +204,19 @@ pub fn read(path: &Path, csv: &CsvFormat, names: Option<&[String]>) -> Result<Ra
     }
 }
 
-fn check_names<'a>(file: &str, names: impl Iterator<Item = &'a str>) -> Result<()> {
+fn check_names<'a>(file: &str, names: impl Iterator<Item = &'a str>, show: Show) -> Result<()> {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, n) in names.enumerate() {
         if n.trim().is_empty() {
             return Err(Error::data(file, format!("column {} of the header has an empty name", i + 1)));
         }
         if let Some(j) = seen.insert(n, i) {
-            return Err(Error::column(file, n, format!(
-                "appears twice in the header (columns {} and {}); column names must be unique",
-                j + 1,
-                i + 1
-            )));
+            let what = format!("columns {} and {} of the header have the same name; column names must be unique", j + 1, i + 1);
+            return Err(match show {
+                Show::Header => Error::column(file, n, what),
+                // The "header" may be a data row of a headerless file: say where, not what.
+                Show::Nothing => Error::data(file, format!("{what} (if the file has no header line, pass --no-header or set `csv: {{header: false}}`)")),
+            });
         }
     }
     Ok(())
@@ -201,7 +234,7 @@ pub struct CsvShape {
 
 /// One pass over a CSV file: valid UTF-8, a header, and the same number of fields on every
 /// record. Quote-aware (RFC 4180 doubling), streaming in blocks.
-pub fn scan_csv(path: &Path, csv: &CsvFormat) -> Result<CsvShape> {
+pub fn scan_csv(path: &Path, csv: &CsvFormat, show: Show) -> Result<CsvShape> {
     let file = path.display().to_string();
     let f = File::open(path).map_err(|e| Error::data(&file, format!("cannot be opened: {e}")))?;
     let mut reader = BufReader::with_capacity(1 << 20, f);
@@ -253,6 +286,7 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat) -> Result<CsvShape> {
                 if csv.header {
                     let text = String::from_utf8_lossy(header);
                     let names = split_header(&text, delim);
+                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
                     if names.len() == 1 {
                         if let Some(d) = sniff_delimiter(&text, delim) {
                             return Err(Error::data(&file, format!(
@@ -262,7 +296,7 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat) -> Result<CsvShape> {
                             )));
                         }
                     }
-                    check_names(&file, names.iter().copied())?;
+                    check_names(&file, names.iter().copied(), show)?;
                 } else {
                     records += 1;
                 }
@@ -366,9 +400,23 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat) -> Result<CsvShape> {
     Ok(CsvShape { fields: h, rows: records, multiline })
 }
 
-/// Header names, unquoted (enough for duplicate and delimiter checks).
-fn split_header(h: &str, delim: u8) -> Vec<&str> {
-    h.split(delim as char).map(|s| s.trim().trim_matches('"')).collect()
+/// Header names, unquoted: a delimiter inside quotes does not split, and `""` is a quote.
+fn split_header(h: &str, delim: u8) -> Vec<String> {
+    let (mut out, mut cur, mut quoted) = (vec![], String::new(), false);
+    let mut chars = h.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            c if !quoted && c == delim as char => out.push(std::mem::take(&mut cur).trim().to_string()),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur.trim().to_string());
+    out
 }
 
 /// A likely delimiter other than `current`, judged from the header line.
@@ -376,26 +424,41 @@ fn sniff_delimiter(header: &str, current: u8) -> Option<u8> {
     [b',', b';', b'\t', b'|'].into_iter().filter(|&d| d != current).max_by_key(|&d| header.bytes().filter(|&b| b == d).count()).filter(|&d| header.bytes().any(|b| b == d))
 }
 
-/// Reads for a table of a schema: the dialect and, for a headerless file, the names.
+/// Reads for a table of a schema on the modelling path: the dialect and, for a headerless file,
+/// the names (see [`read_table_as`]).
 pub fn read_for_table(path: &Path, table: &Table) -> Result<RawTable> {
+    read_table_as(path, table, Show::Nothing)
+}
+
+/// Reads for a table of a schema; a missing column's error lists the file's own header only
+/// with [`Show::Header`].
+pub fn read_table_as(path: &Path, table: &Table, show: Show) -> Result<RawTable> {
     let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-    let raw = read(path, &table.csv, Some(&names))?;
+    let raw = read_as(path, &table.csv, Some(&names), show)?;
     let have = raw.column_names();
     let missing: Vec<&str> = names.iter().filter(|n| !have.contains(n)).map(String::as_str).collect();
     if !missing.is_empty() {
-        let shown: Vec<&str> = have.iter().take(20).map(String::as_str).collect();
+        let found = match show {
+            Show::Header => {
+                let shown: Vec<&str> = have.iter().take(20).map(String::as_str).collect();
+                format!("The file has: {}{}", shown.join(", "), if have.len() > 20 { ", ..." } else { "" })
+            }
+            // The first line may be a record of a headerless file: it is not shown here.
+            Show::Nothing => format!(
+                "The file has {} column(s); `privsynth schema check` shows its header. If the file has no header line, pass --no-header",
+                have.len()
+            ),
+        };
         return Err(Error::Data {
             file: raw.file.clone(),
             row: None,
             line: None,
             column: Some(missing[0].to_string()),
             message: format!(
-                "{} column(s) named in the schema for table {:?} are absent from the file: {}. The file has: {}{}",
+                "{} column(s) named in the schema for table {:?} are absent from the file: {}. {found}",
                 missing.len(),
                 table.name,
                 missing.join(", "),
-                shown.join(", "),
-                if have.len() > 20 { ", ..." } else { "" }
             ),
         });
     }
@@ -485,23 +548,23 @@ mod tests {
     #[test]
     fn shape_counts_rows_and_quoted_newlines() {
         let (_d, p) = csv(b"a,b\n1,\"x\ny\"\n2,\"q,\"\"r\"\"\"\r\n\n");
-        let s = scan_csv(&p, &CsvFormat::default()).unwrap();
+        let s = scan_csv(&p, &CsvFormat::default(), Show::Header).unwrap();
         assert_eq!(s, CsvShape { fields: 2, rows: 2, multiline: true });
         // Trailing blank lines are ignored; inside a multi-column file a blank line is an error,
         // in a one-column file it is a missing value.
         let (_d, p) = csv(b"a,b\n1,2\n3,4\n\n\n");
-        assert_eq!(scan_csv(&p, &CsvFormat::default()).unwrap(), CsvShape { fields: 2, rows: 2, multiline: false });
+        assert_eq!(scan_csv(&p, &CsvFormat::default(), Show::Header).unwrap(), CsvShape { fields: 2, rows: 2, multiline: false });
         let (_d, p) = csv(b"a,b\n1,2\n\n3,4\n");
-        let e = scan_csv(&p, &CsvFormat::default()).unwrap_err().to_string();
+        let e = scan_csv(&p, &CsvFormat::default(), Show::Header).unwrap_err().to_string();
         assert!(e.contains("row 2 (line 3)") && e.contains("is blank"), "{e}");
         let (_d, p) = csv(b"a\n1\n\n\n3\n\n");
-        assert_eq!(scan_csv(&p, &CsvFormat::default()).unwrap(), CsvShape { fields: 1, rows: 4, multiline: false });
+        assert_eq!(scan_csv(&p, &CsvFormat::default(), Show::Header).unwrap(), CsvShape { fields: 1, rows: 4, multiline: false });
     }
 
     #[test]
     fn ragged_row_names_its_line() {
         let (_d, p) = csv(b"a,b\n1,2\n3\n");
-        let e = scan_csv(&p, &CsvFormat::default()).unwrap_err().to_string();
+        let e = scan_csv(&p, &CsvFormat::default(), Show::Header).unwrap_err().to_string();
         assert!(e.contains("row 2 (line 3)") && e.contains("1 field(s)"), "{e}");
     }
 
@@ -513,7 +576,7 @@ mod tests {
         }
         text.extend_from_slice(b"x,\xff\n");
         let (_d, p) = csv(&text);
-        let e = scan_csv(&p, &CsvFormat::default()).unwrap_err().to_string();
+        let e = scan_csv(&p, &CsvFormat::default(), Show::Header).unwrap_err().to_string();
         assert!(e.contains("line 200002") && e.contains("UTF-8"), "{e}");
     }
 

@@ -6,7 +6,9 @@ use privsynth::error::exit;
 fn main() {
     // A panic is a bug; say so in one line instead of printing a backtrace at a user.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("privsynth: internal error (a bug; please report it): {info}");
+        if !privsynth::error::EXPECTED_PANIC.load(std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("privsynth: internal error (a bug; please report it): {info}");
+        }
     }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,

@@ -139,7 +139,7 @@ pub fn check_folder(dir: &Path, schema: &Schema, csv: impl Fn(&CsvFormat) -> Csv
     let mut raws: HashMap<String, (RawTable, Table)> = HashMap::new();
     let mut tables = vec![];
     for (path, t) in files {
-        let raw = data::read_for_table(&path, &t)?;
+        let raw = data::read_table_as(&path, &t, data::Show::Header)?;
         tables.push(check::check(&raw, &t, examples)?);
         raws.insert(t.name.clone(), (raw, t));
     }

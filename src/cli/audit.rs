@@ -51,9 +51,10 @@ pub fn run(a: AuditArgs, obs: &Spinner) -> Result<i32> {
         return Ok(print_reports(&reports, &files, started));
     }
     let table = schema.table(a.table.as_deref())?.clone();
+    let read = |p: &Path, t: &crate::schema::Table| data::read_table_as(p, t, data::Show::Header);
     let (train, hold, synthetic) = {
         let _s = Step::start(obs as &dyn Observer, "reading train, holdout and synthetic tables");
-        (data::read_for_table(&a.train, &table)?, data::read_for_table(holdout, &table)?, data::read_for_table(&a.synthetic, &audit::modelled(&table))?)
+        (read(&a.train, &table)?, read(holdout, &table)?, read(&a.synthetic, &audit::modelled(&table))?)
     };
     let r = audit::audit(&table, &train, &hold, &synthetic, &opts, &gates, &files, obs)?;
     Ok(print_report(&r, &files, started))

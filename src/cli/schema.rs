@@ -67,7 +67,7 @@ fn infer_file(a: InferArgs, obs: &Spinner) -> Result<i32> {
     let csv = a.csv.resolve(None);
     let raw = {
         let _s = step(obs, format!("reading {}", a.data.display()));
-        data::read(&a.data, &csv, None)?
+        data::read_as(&a.data, &csv, None, data::Show::Header)?
     };
     let opts = infer::Options { table_name: a.name.unwrap_or_else(|| stem(&a.data)), csv, max_categories: a.max_categories };
     let proposal = infer::infer(&raw, &opts)?;
@@ -114,7 +114,7 @@ fn check_file(a: CheckArgs, obs: &Spinner) -> Result<i32> {
     note_data_values(&schema, &a.schema);
     let report = {
         let _s = step(obs, format!("checking {}", a.data.display()));
-        let raw = data::read_for_table(&a.data, &table)?;
+        let raw = data::read_table_as(&a.data, &table, data::Show::Header)?;
         check::check(&raw, &table, a.examples)?
     };
     print_check(a.json, &report, report.findings)

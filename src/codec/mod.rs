@@ -216,7 +216,7 @@ impl TableCodec {
                             true
                         }
                     })
-                    .map_err(|e| Error::column(&raw.file, &c.name, format!("cannot be read: {e}")))?;
+                    .map_err(|_| Error::unreadable_column(&raw.file, &c.name, c.kind, s.dtype()))?;
                 if let Some((row, p)) = first {
                     let what = match p {
                         Problem::Type => format!("the value is not {}", c.expected()),

@@ -199,7 +199,7 @@ pub(crate) fn days(table: &Table, column: &str, raw: &RawTable) -> Result<Vec<Op
                 _ => None,
             })
         })
-        .map_err(|e| Error::column(&raw.file, column, format!("cannot be read: {e}")))?;
+        .map_err(|_| Error::unreadable_column(&raw.file, column, c.kind, s.dtype()))?;
     if let Err(row) = r {
         return Err(Error::Data {
             file: raw.file.clone(),

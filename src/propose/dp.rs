@@ -137,7 +137,7 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
     let names = raw.column_names();
     let cols: Vec<Vec<Option<String>>> = names
         .iter()
-        .map(|n| raw.series(n).and_then(|s| text_values(s).map_err(|e| Error::column(&raw.file, n, format!("cannot be read: {e}")))))
+        .map(|n| raw.series(n).and_then(|s| text_values(s).map_err(|_| Error::unreadable_column(&raw.file, n, "text", s.dtype()))))
         .collect::<Result<_>>()?;
     let is_missing = |v: &Option<String>| v.as_deref().is_none_or(|v| v.is_empty() || MISSING_TOKENS.contains(&v));
 
