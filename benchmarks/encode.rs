@@ -43,8 +43,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = std::env::var_os("PRIVSYNTH_BENCH_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| dir.path().to_path_buf());
     let csv = out_dir.join("adult-1m.csv");
     let parquet = out_dir.join("adult-1m.parquet");
-    data::write(&mut big, &csv, &table.csv)?;
-    data::write(&mut big, &parquet, &table.csv)?;
+    data::write(&mut big, &csv, &table)?;
+    data::write(&mut big, &parquet, &table)?;
     let mb = std::fs::metadata(&csv)?.len() as f64 / 1e6;
     println!("input: {ROWS} rows x {} columns, CSV {mb:.0} MB; median of {REPEATS} runs, {} threads", big.width(), rayon::current_num_threads());
     println!("| stage | CSV | Parquet |");

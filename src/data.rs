@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::schema::{CsvFormat, Table};
+use crate::schema::{self, CsvFormat, Table};
 
 /// File formats privsynth reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +222,10 @@ fn check_names<'a>(file: &str, names: impl Iterator<Item = &'a str>, show: Show)
     Ok(())
 }
 
+/// Most columns a table file may have: far beyond any table a marginal model fits, and a bound
+/// on the memory one header can make the reader take.
+pub const MAX_COLUMNS: usize = 10_000;
+
 /// What the structure pass learned about a CSV file.
 #[derive(Debug, PartialEq, Eq)]
 pub struct CsvShape {
@@ -250,6 +254,7 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat, show: Show) -> Result<CsvShape> {
         QuoteInQuoted,
     }
     let mut st = St::FieldStart;
+    let mut pending_cr = false;
     let mut fields = 1usize;
     let mut empty_record = true; // the current record has no bytes yet
     let mut in_header = csv.header;
@@ -282,6 +287,15 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat, show: Show) -> Result<CsvShape> {
         }
         match header_fields {
             None => {
+                if fields > MAX_COLUMNS {
+                    return Err(Error::Data {
+                        file: file.clone(),
+                        row: None,
+                        line: Some(record_line),
+                        column: None,
+                        message: format!("has {fields} fields on its first line; privsynth reads tables of at most {MAX_COLUMNS} columns (is the delimiter right?)"),
+                    });
+                }
                 header_fields = Some(fields);
                 if csv.header {
                     let text = String::from_utf8_lossy(header);
@@ -351,7 +365,20 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat, show: Show) -> Result<CsvShape> {
             if in_header && b != b'\n' && b != b'\r' {
                 header_bytes.push(b);
             }
+            // A carriage return outside quotes must end a line with the next byte (CR LF); alone,
+            // it is a classic-Mac line end, which would read the whole file as one line.
+            if pending_cr && b != b'\n' {
+                return Err(Error::Data {
+                    file: file.clone(),
+                    row: None,
+                    line: Some(line),
+                    column: None,
+                    message: "ends a line with a carriage return alone (classic Mac line endings); convert it first, e.g. `tr '\\r' '\\n'`".into(),
+                });
+            }
+            pending_cr = false;
             if b == b'\r' {
+                pending_cr = st != St::Quoted;
                 continue;
             }
             if b != b'\n' {
@@ -466,9 +493,27 @@ pub fn read_table_as(path: &Path, table: &Table, show: Show) -> Result<RawTable>
 }
 
 /// Write a data frame atomically (temp file in the target folder, then rename), in the format
-/// given by the extension; CSV in the given dialect, so the table's schema reads it back.
-pub fn write(df: &mut DataFrame, path: &Path, csv: &CsvFormat) -> Result<()> {
+/// given by the extension. CSV is written in the table's dialect, with dates and datetimes in
+/// the columns' own `format`, so that the table's schema reads the file back.
+pub fn write(df: &mut DataFrame, path: &Path, table: &Table) -> Result<()> {
     let format = Format::of(path);
+    if format == Format::Csv {
+        for c in table.columns.iter().filter(|c| c.format.is_some()) {
+            let Ok(col) = df.column(&c.name) else { continue };
+            if !matches!(col.dtype(), DataType::Date | DataType::Datetime(_, _)) {
+                continue;
+            }
+            let fmt = c.format.as_deref().unwrap_or_default();
+            let text: StringChunked = if let DataType::Date = col.dtype() {
+                col.date().map_err(Error::polars)?.physical().iter().map(|d| d.and_then(|d| schema::date_from_days(d as i64)).map(|d| d.format(fmt).to_string())).collect()
+            } else {
+                let ms = col.cast(&DataType::Datetime(TimeUnit::Milliseconds, None)).map_err(Error::polars)?.cast(&DataType::Int64).map_err(Error::polars)?;
+                ms.i64().map_err(Error::polars)?.iter().map(|m| m.and_then(|m| chrono::DateTime::from_timestamp_millis(m)).map(|d| d.naive_utc().format(fmt).to_string())).collect()
+            };
+            df.with_column(text.into_series().with_name(c.name.as_str().into()).into_column()).map_err(Error::polars)?;
+        }
+    }
+    let csv = &table.csv;
     write_atomic(path, |f| {
         match format {
             Format::Csv => CsvWriter::new(f).include_header(csv.header).with_separator(csv.delimiter).finish(df),

@@ -298,7 +298,7 @@ fn linked_bad_input_is_a_clear_error_and_writes_nothing() {
     std::fs::remove_dir_all(&out).unwrap();
 
     // A table=path list naming an unknown table; a single-table command on a linked schema.
-    let r = privsynth(&["synth", "people=x.csv", "--schema", SYNTHEA_SCHEMA, "--epsilon", "1", "-o", path_str(&out)]);
+    let r = privsynth(&["synth", "people=data/ehr/synthea-111/patients.csv", "--schema", SYNTHEA_SCHEMA, "--epsilon", "1", "-o", path_str(&out)]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no table \"people\""), "{}", r.stderr);
     let r = privsynth(&["fit", SYNTHEA, "--schema", SYNTHEA_SCHEMA, "--epsilon", "1", "-o", path_str(&dir.path().join("m.json"))]);

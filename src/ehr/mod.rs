@@ -61,6 +61,9 @@ impl Inputs {
                 let Some((t, p)) = s.split_once('=') else {
                     return Err(Error::Usage(format!("{s:?}: expected table=path (or a single folder)")));
                 };
+                if files.iter().any(|(n, _)| n == t) {
+                    return Err(Error::Usage(format!("{s:?}: table {t:?} is given twice; give one file per table")));
+                }
                 if schema.tables.iter().all(|x| x.name != t) {
                     let names: Vec<&str> = schema.tables.iter().map(|x| x.name.as_str()).collect();
                     return Err(Error::Usage(format!("{s:?}: the schema has no table {t:?}; it has: {}", names.join(", "))));

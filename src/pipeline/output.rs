@@ -61,7 +61,7 @@ pub fn sample_table(model: &ModelFile, origin: &str, rows: Option<usize>, seed: 
 /// Returns the rows and columns written.
 pub fn write_table(synth: SyntheticTable, model: &ModelFile, output: &Path) -> Result<(usize, usize)> {
     let mut df = synth.into_frame()?;
-    data::write(&mut df, output, &model.table.csv)?;
+    data::write(&mut df, output, &model.table)?;
     Ok((df.height(), df.width()))
 }
 
@@ -83,8 +83,8 @@ pub fn write_linked(m: &LinkedModel, origin: &str, persons: Option<usize>, seed:
     let tmp = tempfile::Builder::new().prefix(".privsynth-").tempdir_in(parent).map_err(|e| Error::io(parent, e))?;
     for (name, df) in out.tables {
         let mut df = df;
-        let csv = m.schema.tables.iter().find(|t| t.name == name).map(|t| t.csv.clone()).unwrap_or_default();
-        data::write(&mut df, &tmp.path().join(format!("{name}.{}", format.extension())), &csv)?;
+        let table = m.schema.tables.iter().find(|t| t.name == name).ok_or_else(|| Error::Internal(format!("sampled table {name} is not in the schema")))?;
+        data::write(&mut df, &tmp.path().join(format!("{name}.{}", format.extension())), table)?;
     }
     if output.exists() {
         // Replace the tables this run writes; other files in the folder stay.

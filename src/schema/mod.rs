@@ -484,6 +484,7 @@ impl Schema {
 
     /// Parse and validate schema text; `origin` names the file in messages.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Schema> {
+        check_yaml_shape(text).map_err(|m| Error::schema(origin, m))?;
         let schema: Schema = serde_yaml_ng::from_str(text).map_err(|e| {
             let at = e.location().map(|l| format!(" (line {}, column {})", l.line(), l.column()));
             Error::schema(origin, format!("is not a valid schema{}: {e}", at.unwrap_or_default()))
@@ -603,6 +604,44 @@ impl Schema {
     }
 }
 
+/// Largest schema file, deepest nesting and widest indentation accepted. A schema is a page of
+/// YAML; a file far beyond these is not one, and parsing it could take minutes (deep nesting
+/// costs the parser quadratic time) or much memory.
+const MAX_SCHEMA_BYTES: usize = 16 << 20;
+const MAX_YAML_DEPTH: usize = 64;
+const MAX_YAML_INDENT: usize = 256;
+
+/// Refuse text whose size or nesting no schema has, before the YAML parser sees it.
+fn check_yaml_shape(text: &str) -> std::result::Result<(), String> {
+    if text.len() > MAX_SCHEMA_BYTES {
+        return Err(format!("is {} bytes; a schema file is at most {MAX_SCHEMA_BYTES}", text.len()));
+    }
+    for (i, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches([' ', '-']).len();
+        if indent > MAX_YAML_INDENT {
+            return Err(format!("line {}: indented {indent} columns deep; a schema nests far less", i + 1));
+        }
+    }
+    let (mut depth, mut deepest, mut quote) = (0usize, 0usize, None::<char>);
+    for c in text.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if deepest > MAX_YAML_DEPTH {
+            return Err(format!("nests brackets more than {MAX_YAML_DEPTH} deep; a schema nests far less"));
+        }
+    }
+    Ok(())
+}
+
 fn validate_table(t: &Table, problems: &mut Vec<String>) {
     let tn = &t.name;
     if t.columns.is_empty() {
@@ -674,6 +713,22 @@ fn validate_column(t: &Table, c: &Column) -> std::result::Result<(), String> {
     }
     if c.format.is_some() && !matches!(c.kind, ColumnType::Date | ColumnType::Datetime) {
         return Err("format applies to date and datetime columns only".into());
+    }
+    if let Some(f) = &c.format {
+        use chrono::format::{Item, StrftimeItems};
+        if StrftimeItems::new(f).any(|i| matches!(i, Item::Error)) {
+            return Err(format!("format {f:?} is not a valid strftime pattern (e.g. \"%d/%m/%Y\")"));
+        }
+        // The pattern must read back what it writes, or synthetic files would not pass their own check.
+        let probe = chrono::NaiveDate::from_ymd_opt(2001, 2, 3).and_then(|d| d.and_hms_opt(4, 5, 6)).ok_or("a probe date")?;
+        let written = probe.format(f).to_string();
+        let reads = match c.kind {
+            ColumnType::Date => chrono::NaiveDate::parse_from_str(&written, f).is_ok(),
+            _ => chrono::NaiveDateTime::parse_from_str(&written, f).is_ok(),
+        };
+        if !reads {
+            return Err(format!("format {f:?} does not read back the dates it writes (a {} needs every part: year, month, day{})", c.kind, if c.kind == ColumnType::Datetime { ", hour, minute" } else { "" }));
+        }
     }
     // Building the domain runs every remaining check (bounds order, edges, sizes).
     domain::ColumnDomain::build(c).map(|_| ())
