@@ -157,12 +157,16 @@ fn risk_svg(rows: &[(&str, &AttackResult)]) -> String {
     for (i, (name, a)) in rows.iter().enumerate() {
         let y = 24.0 + row_h * i as f64;
         let _ = write!(s, "<text x=\"{:.1}\" y=\"{:.1}\" class=\"lbl\" text-anchor=\"end\">{}</text>", left - 8.0, y + 14.0, xml(name));
-        let _ = write!(s, "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"end\">risk {:.3} [{:.3}, {:.3}]</text>", left - 8.0, y + 28.0, a.risk, a.risk_ci_low, a.risk_ci_high);
+        let risk = match (a.risk, a.risk_ci_low, a.risk_ci_high) {
+            (Some(r), Some(lo), Some(hi)) => format!("risk {r:.3} [{lo:.3}, {hi:.3}]"),
+            _ => "risk not computed (too few attempts)".to_string(),
+        };
+        let _ = write!(s, "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"end\">{risk}</text>", left - 8.0, y + 28.0);
         for (k, (rate, color, what)) in [(&a.attack, SYNTH, "train targets"), (&a.control, HOLD, "holdout targets (control)")].into_iter().enumerate() {
             let yy = y + 8.0 + 14.0 * k as f64;
             let _ = write!(
                 s,
-                "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"{color}\" stroke-width=\"2\"/><circle cx=\"{:.1}\" cy=\"{yy:.1}\" r=\"4\" fill=\"{color}\"><title>{what}: {:.3} [{:.3}, {:.3}] ({} of {})</title></circle>",
+                "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"{color}\" stroke-width=\"2\"/><circle cx=\"{:.1}\" cy=\"{yy:.1}\" r=\"4\" fill=\"{color}\"><title>{what}: {:.3} [{:.3}, {:.3}] ({:.1} of {})</title></circle>",
                 sx(rate.ci_low),
                 sx(rate.ci_high),
                 sx(rate.rate),
