@@ -32,7 +32,8 @@ pub struct Options {
     pub link_a: Option<Vec<String>>,
     pub link_b: Option<Vec<String>>,
     pub seed: u64,
-    /// Targets per attack (train and holdout each) and predicates for singling out.
+    /// Predicates for singling out, and the least number of targets per linkage or inference
+    /// attack (train and holdout each): every row is a target when the tables allow.
     pub attacks: usize,
     /// Neighbours of the linkage attack.
     pub neighbours: usize,
@@ -214,7 +215,7 @@ pub fn run(frames: &Frames, opts: &Options) -> Result<Audit> {
             bootstrap_replicates: opts.bootstrap,
             numeric_tolerance: opts.tolerance,
             binning: "pair trends: 10 equal-width bins over train's range, open outer edges; k-way TVD, DiSCO: \
-                      train's deciles; detection: 32 quantile bins of the pooled rows; missing = own bin"
+                      train's deciles; detection: up to 254 quantile bins of the pooled rows; missing = own bin"
                 .into(),
             distance: "Gower: numbers |a-b| / train's range, clipped at 1; categories 0/1; missing = missing 0, \
                        missing vs value 1; mean over columns"

@@ -138,7 +138,7 @@ fn knn(targets: &[Vec<f32>], idx: &[usize], synth: &RefMatrix, k: usize, seed: u
 /// cost before targets are sampled: every target is scored when the tables allow (on Adult 16k,
 /// all of them), which removes the sampling noise from the attack; larger tables get a seeded
 /// sample of at least `--attacks` targets.
-const SEARCH_BUDGET: f64 = 2.5e9;
+const SEARCH_BUDGET: f64 = 5.0e9;
 
 /// Targets to score out of `rows`: all when `rows * cost` fits the budget, else a sample of at
 /// least `attacks` (all rows when fewer).

@@ -282,6 +282,18 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
     h += &pair_row("k-marginal score (2-way)", &f.k_marginal, "SDNist scale, 1000 = identical");
     h += &pair_row("detection AUC (boosted trees, 3-fold CV)", &f.detection_auc, "0.5 = indistinguishable; < 0.5 suspicious");
     h += "</table>";
+    let det = &f.detection;
+    let _ = write!(
+        h,
+        "<p class=\"muted\">Detector: {}; up to {} iterations of up to {} leaves, {} bins, learning rate {}; iterations kept per fold: synthetic {:?}, holdout {:?}.</p>",
+        xml(det.settings.detector),
+        det.settings.max_iterations,
+        det.settings.max_leaves,
+        det.settings.bins,
+        det.settings.learning_rate,
+        det.synthetic.iterations,
+        det.holdout.iterations
+    );
     h += &format!("<p class=\"legend\"><span style=\"background:{TRAIN}\"></span>train<span style=\"background:{SYNTH}\"></span>synthetic<span style=\"background:{HOLD}\"></span>holdout</p><div class=\"grid\">");
     for (d, shape) in f.distributions.iter().zip(&f.column_shapes) {
         let _ = write!(
@@ -310,10 +322,11 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
     let _ = write!(h, "<tr><td>rare values re-emitted</td><td class=\"n\">{} ({} of {})</td><td class=\"n\">{} ({} of {})</td><td class=\"note\">values that single out one real row, emitted verbatim</td></tr></table>", pct(rv.rate_train), rv.train_reemitted, rv.train_rare, pct(rv.rate_holdout), rv.holdout_reemitted, rv.holdout_rare);
     let _ = write!(
         h,
-        "<p>Synthetic rows closer to train than to the holdout: <b>{}</b> (95% bootstrap interval {} – {}; ties {}); without memorization {}. Closer to train than 99% of holdout rows are: {}.</p>",
+        "<p>Synthetic rows closer to train than to the holdout: <b>{}</b> (95% interval {} – {}, over resampled synthetic rows and over train/holdout splits, worth {:.0} independent rows; ties {}); without memorization {}. Closer to train than 99% of holdout rows are: {}.</p>",
         pct(dc.closer_to_train),
         pct(dc.ci_low),
         pct(dc.ci_high),
+        dc.effective_rows,
         pct(dc.ties),
         pct(dc.expected),
         pct(dc.below_holdout_p1)
@@ -330,7 +343,8 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
         rows.push((format!("inference of {}", i.secret), &i.result));
     }
     rows.push(("singling out, univariate".into(), &re.singling_out_univariate.result));
-    rows.push(("singling out, 3 conditions".into(), &re.singling_out_multivariate.result));
+    let so = &re.singling_out_multivariate;
+    rows.push((format!("singling out, 3 conditions ({} of {} predicates)", so.predicates, so.requested), &so.result));
     let named: Vec<(&str, &AttackResult)> = rows.iter().map(|(n, a)| (n.as_str(), *a)).collect();
     h += &risk_svg(&named);
     for (n, a) in &rows {
