@@ -78,9 +78,11 @@ pub struct Dcr {
     pub zero_to_train: f64,
     pub zero_to_holdout: f64,
     /// 1st percentile of the holdout's DCR to train, and the share of synthetic rows closer to
-    /// train than that.
+    /// train than that. The share is null (its gate skipped) when the holdout has fewer than
+    /// `MIN_HOLDOUT_FOR_P1` rows: a 1st percentile of fewer rows is its minimum or below, and a
+    /// fresh real sample of 37 persons put 14% of its rows under it.
     pub holdout_p1: f64,
-    pub below_holdout_p1: f64,
+    pub below_holdout_p1: Option<f64>,
     pub median_synthetic_to_train: f64,
     pub median_synthetic_to_holdout: f64,
     /// Median DCR of the holdout to train: a fresh real sample's typical distance.
@@ -209,6 +211,11 @@ pub fn neighbours(f: &Frames, seed: u64) -> Neighbours {
     Neighbours { s_t: scale(&st), s_h: scale(&sh), h_t: scale(&ht), s_t_row: rows(&st), s_h_row: rows(&sh) }
 }
 
+/// Holdout rows needed before the share below the holdout's 1st percentile is computed: with
+/// 300 rows the sample minimum is below the true 1st percentile with probability 1 - 0.99^300
+/// = 95%, so the empirical percentile stands for a real one.
+pub const MIN_HOLDOUT_FOR_P1: usize = 300;
+
 pub fn dcr(f: &Frames, nb: &Neighbours, seed: u64, replicates: usize) -> Dcr {
     let n = nb.s_t.len();
     let nf = n as f64;
@@ -280,7 +287,7 @@ pub fn dcr(f: &Frames, nb: &Neighbours, seed: u64, replicates: usize) -> Dcr {
         zero_to_train: st.iter().filter(|&&x| x == 0.0).count() as f64 / nf,
         zero_to_holdout: sh.iter().filter(|&&x| x == 0.0).count() as f64 / nf,
         holdout_p1: p1,
-        below_holdout_p1: st.iter().filter(|&&x| x < p1).count() as f64 / nf,
+        below_holdout_p1: (f.holdout.rows >= MIN_HOLDOUT_FOR_P1).then(|| st.iter().filter(|&&x| x < p1).count() as f64 / nf),
         median_synthetic_to_train: median(&mut st),
         median_synthetic_to_holdout: median(&mut sh),
         median_holdout_to_train: median(&mut ht),

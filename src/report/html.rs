@@ -329,7 +329,7 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
         dc.effective_rows,
         pct(dc.ties),
         pct(dc.expected),
-        pct(dc.below_holdout_p1)
+        dc.below_holdout_p1.map_or_else(|| "not computed (fewer than 300 holdout rows)".to_string(), pct)
     );
     h += &format!("<p class=\"legend\"><span style=\"background:{SYNTH}\"></span>synthetic → train<span style=\"background:{HOLD}\"></span>synthetic → holdout<span style=\"background:{TRAIN}\"></span>holdout → train (a fresh sample)</p>");
     h += &dcr_svg(r);
