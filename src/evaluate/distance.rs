@@ -381,6 +381,22 @@ pub fn top2_index(q: &Queries, ix: &Index) -> Vec<(f32, f32, u32)> {
         .collect()
 }
 
+/// Nearest and second-nearest distance of one query row to an indexed reference, and the
+/// nearest reference row (`buf` is scratch space).
+pub fn top2_one(q: &[f32], ix: &Index, buf: &mut Vec<f32>) -> (f32, f32, u32) {
+    let isa = isa();
+    buf.resize(ix.pivots.n, 0.0);
+    all_one(isa, q, &ix.pivots, buf);
+    match isa {
+        // SAFETY: the features were detected on this CPU by `isa()`.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { simd::top2_indexed_avx512(q, ix, buf) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { simd::top2_indexed_avx2(q, ix, buf) },
+        Isa::Portable => top2_indexed(q, ix, buf),
+    }
+}
+
 /// Column visiting order for abandoning early: the columns on which random pairs of reference
 /// rows differ most come first. `cols` are scaled columns of the reference.
 pub fn discriminating_order(cols: &[&[f32]], seed: u64) -> Vec<usize> {

@@ -177,6 +177,7 @@ pub fn run(frames: &Frames, opts: &Options) -> Result<Audit> {
             None
         }
     };
+    lap("linkage", &mut timings);
     let inference = match secret {
         Some(s) if !known.is_empty() => Some(risk::inference(frames, &known, s, opts.attacks, opts.seed, opts.tolerance)),
         Some(_) => {
@@ -188,6 +189,7 @@ pub fn run(frames: &Frames, opts: &Options) -> Result<Audit> {
             None
         }
     };
+    lap("inference", &mut timings);
     let disco = match secret {
         Some(s) if !known.is_empty() => Some(risk::disco(frames, &deciles, &known, s)),
         _ => None,
@@ -196,9 +198,10 @@ pub fn run(frames: &Frames, opts: &Options) -> Result<Audit> {
     if qi.is_empty() {
         skipped.push("apparent match: no quasi-identifiers".into());
     }
+    lap("disco, apparent match", &mut timings);
     let so_u = risk::singling_out_univariate(frames, opts.attacks, opts.seed);
     let so_m = risk::singling_out_multivariate(frames, opts.attacks, opts.seed);
-    lap("re-identification", &mut timings);
+    lap("singling out", &mut timings);
 
     let info = |fr: &frame::Frame| TableInfo { file: fr.file.clone(), rows: fr.rows };
     Ok(Audit {

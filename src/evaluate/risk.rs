@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::distance::{self, RefMatrix, mix};
+use super::distance::{self, Index, RefMatrix, mix};
 use super::frame::{Binned, Frame, Frames, Values, gower_scaled};
 
 /// z for a 95% interval.
@@ -151,11 +151,17 @@ fn target_count(rows: usize, attacks: usize, cost: f64) -> usize {
 /// equal distance from any target, so searching the distinct rows finds every tied row.
 struct Distinct {
     matrix: RefMatrix,
+    /// For many distinct rows, an exact pivot index: a target whose nearest row is unique (the
+    /// second-nearest distance is larger) needs no full scan.
+    index: Option<Index>,
     members: Vec<Vec<u32>>,
     /// Per synthetic row, its distinct row.
     of_row: Vec<u32>,
     cols: usize,
 }
+
+/// Distinct rows from which a search goes through the pivot index first.
+const INDEX_FROM: usize = 2000;
 
 impl Distinct {
     fn new(cols: &[Vec<f32>], rows: usize) -> Distinct {
@@ -173,7 +179,11 @@ impl Distinct {
             members[id as usize].push(i as u32);
             of_row.push(id);
         }
-        Distinct { matrix: RefMatrix::new(&refs(cols), &reps), members, of_row, cols: cols.len() }
+        let index = (reps.len() >= INDEX_FROM).then(|| {
+            let distinct: Vec<Vec<f32>> = cols.iter().map(|c| reps.iter().map(|&i| c[i]).collect()).collect();
+            Index::new(&refs(&distinct), 0x1D)
+        });
+        Distinct { matrix: RefMatrix::new(&refs(cols), &reps), index, members, of_row, cols: cols.len() }
     }
 
     /// Cost of one target's search, in distance terms.
@@ -183,6 +193,12 @@ impl Distinct {
 
     /// The distinct rows nearest to `q` (every one at the smallest distance), in id order.
     fn nearest(&self, q: &[f32], buf: &mut Vec<f32>) -> Vec<u32> {
+        if let Some(ix) = &self.index {
+            let (d1, d2, row) = distance::top2_one(q, ix, buf);
+            if d2 > d1 && row != u32::MAX {
+                return vec![row];
+            }
+        }
         buf.resize(self.matrix.rows(), 0.0);
         distance::all_distances(q, &self.matrix, buf);
         let best = buf.iter().copied().fold(f32::INFINITY, f32::min);
