@@ -49,7 +49,7 @@ impl Default for Settings {
         Settings {
             detector: "histogram gradient-boosted trees (privsynth): logistic loss, leaf-wise trees, native \
                        categorical splits, early stopping on the validation log-loss",
-            max_iterations: 300,
+            max_iterations: 200,
             learning_rate: 0.1,
             max_leaves: 31,
             bins: 255,
