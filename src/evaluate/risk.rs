@@ -581,8 +581,18 @@ pub fn singling_out_multivariate(f: &Frames, attacks: usize, seed: u64) -> Singl
     let attempt = |k: u64| -> Option<Vec<Cond>> {
         let h = mix(seed ^ 0x60 ^ k.wrapping_mul(0x9E37_79B9));
         let row = (h % s.rows as u64) as usize;
-        let mut cols: Vec<usize> = (0..d).collect();
-        cols.sort_by_key(|&c| mix(h ^ c as u64));
+        // `per` distinct columns drawn from the hash (no shuffle of all columns per try: the
+        // tries run into the hundreds of thousands).
+        let mut cols = [0usize; 3];
+        let (mut k, mut j) = (0, 1u64);
+        while k < per {
+            let c = (mix(h ^ j.wrapping_mul(0xA24B_AED4_963E_E407)) % d as u64) as usize;
+            j += 1;
+            if !cols[..k].contains(&c) {
+                cols[k] = c;
+                k += 1;
+            }
+        }
         let mut p: Vec<Cond> = cols[..per]
             .iter()
             .map(|&c| match &s.cols[c] {
