@@ -231,18 +231,42 @@ struct Hist(Vec<[f64; 3]>);
 
 impl Hist {
     fn build(x: &Features, rows: &[u32], gh: &[[f64; 2]]) -> Hist {
+        // Large leaves: two halves built in parallel (the split depends on the row count only,
+        // so the result does not depend on the threads).
+        if rows.len() >= 8192 {
+            let (a, b) = rows.split_at(rows.len() / 2);
+            let (ha, hb) = rayon::join(|| Hist::build(x, a, gh), || Hist::build(x, b, gh));
+            return Hist(ha.0.iter().zip(&hb.0).map(|(a, b)| [a[0] + b[0], a[1] + b[1], a[2] + b[2]]).collect());
+        }
         let d = x.d;
-        let mut h = vec![[0.0f64; 3]; d * 256];
-        for &r in rows {
+        let add = |h: &mut [[f64; 3]], r: u32| {
             let r = r as usize;
             let [g, hh] = gh[r];
-            let row = &x.bins[r * d..(r + 1) * d];
-            for (f, &b) in row.iter().enumerate() {
+            for (f, &b) in x.bins[r * d..(r + 1) * d].iter().enumerate() {
                 let cell = &mut h[f * 256 + b as usize];
                 cell[0] += g;
                 cell[1] += hh;
                 cell[2] += 1.0;
             }
+        };
+        let mut h = vec![[0.0f64; 3]; d * 256];
+        if rows.len() < 1024 {
+            rows.iter().for_each(|&r| add(&mut h, r));
+            return Hist(h);
+        }
+        // Consecutive rows often fall in the same bin of a low-cardinality feature: alternating
+        // between two histograms breaks that chain of dependent additions.
+        let mut h2 = vec![[0.0f64; 3]; d * 256];
+        for pair in rows.chunks(2) {
+            add(&mut h, pair[0]);
+            if let Some(&r) = pair.get(1) {
+                add(&mut h2, r);
+            }
+        }
+        for (a, b) in h.iter_mut().zip(&h2) {
+            a[0] += b[0];
+            a[1] += b[1];
+            a[2] += b[2];
         }
         Hist(h)
     }
