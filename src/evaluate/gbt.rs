@@ -320,11 +320,11 @@ fn best_split(x: &Features, hist: &Hist, s: &Settings) -> Option<Split> {
                     break;
                 }
                 let (mut gl, mut hl, mut nl) = if missing_left { (m[0], m[1], m[2]) } else { (0.0, 0.0, 0.0) };
-                for t in 0..values.saturating_sub(1) {
-                    gl += cells[t][0];
-                    hl += cells[t][1];
-                    nl += cells[t][2];
-                    if cells[t][2] == 0.0 {
+                for (t, cell) in cells[..values.saturating_sub(1)].iter().enumerate() {
+                    gl += cell[0];
+                    hl += cell[1];
+                    nl += cell[2];
+                    if cell[2] == 0.0 {
                         continue;
                     }
                     consider(gl, hl, nl, &|| {
