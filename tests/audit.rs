@@ -160,8 +160,10 @@ fn gate_verdicts_do_not_change_with_the_seed() {
     // noisier setting) and seed 0 at the default 2000. Every gate must decide the same way for
     // every seed; the fresh real sample and the AIM output pass, the 10% copy fails.
     // False failures: in the full sweep the seed-dependent gated values (singling-out lower
-    // bound, DCR lower bound, detection AUC) stay at least 3 of their seed-to-seed standard
-    // deviations from their thresholds on these sets (a flip in 12 audits: below 1%).
+    // bound, DCR lower bound, detection AUC) stay at least 4 of their seed-to-seed standard
+    // deviations from their thresholds on these sets (a flip in 12 audits: well below 1%). The
+    // AIM output is a new DP draw each run (its noise is never seeded): its detection AUC was
+    // 0.852-0.860 on three draws, 0.04 under its gate, and its other gated values sit at 0.
     let s = sets();
     let aim = s.dir.path().join("aim.csv");
     let r = common::privsynth(&[
