@@ -63,7 +63,8 @@ pub struct AuditOpts {
     pub link_a: Option<Vec<String>>,
     #[arg(long, value_delimiter = ',', requires = "link_a")]
     pub link_b: Option<Vec<String>>,
-    /// Targets per attack (train and holdout each).
+    /// Singling-out predicates, and the least number of targets per linkage or inference attack
+    /// (train and holdout each; every row is a target when the tables are small enough).
     #[arg(long, default_value_t = 2000)]
     pub attacks: usize,
     /// Write the JSON report here (schema: schemas/audit-report.schema.json).
