@@ -190,7 +190,12 @@ pub fn read_as(path: &Path, csv: &CsvFormat, names: Option<&[String]>, show: Sho
                 .with_n_rows(Some(shape.rows)) // trailing blank lines are not rows
                 .finish()
                 .map_err(polars_err)?;
-            let df = lf.collect_with_engine(Engine::Streaming).map_err(polars_err)?.unwrap_single();
+            let mut df = lf.collect_with_engine(Engine::Streaming).map_err(polars_err)?.unwrap_single();
+            // The parser keeps a quoted header's doubled quotes (`"x""y"` as `x""y`); the names
+            // are the structure pass's, unquoted as in the fields.
+            if csv.header && shape.names.len() == df.width() && shape.names.iter().zip(df.get_column_names()).any(|(a, b)| a.as_str() != b.as_str()) {
+                df.set_column_names(&shape.names).map_err(polars_err)?;
+            }
             if df.height() != shape.rows {
                 return Err(Error::Internal(format!(
                     "{file}: the structure check counted {} rows but the parser read {}",
@@ -234,6 +239,8 @@ pub struct CsvShape {
     pub rows: usize,
     /// Whether some quoted field spans lines (then row and line numbers differ).
     pub multiline: bool,
+    /// The header's names, unquoted (`""` read as `"`), when the file has a header.
+    pub names: Vec<String>,
 }
 
 /// One pass over a CSV file: valid UTF-8, a header, and the same number of fields on every
@@ -254,6 +261,7 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat, show: Show) -> Result<CsvShape> {
         QuoteInQuoted,
     }
     let mut st = St::FieldStart;
+    let mut header_names: Vec<String> = vec![];
     let mut pending_cr = false;
     let mut fields = 1usize;
     let mut empty_record = true; // the current record has no bytes yet
@@ -299,8 +307,8 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat, show: Show) -> Result<CsvShape> {
                 header_fields = Some(fields);
                 if csv.header {
                     let text = String::from_utf8_lossy(header);
-                    let names = split_header(&text, delim);
-                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                    header_names = split_header(&text, delim);
+                    let names: Vec<&str> = header_names.iter().map(String::as_str).collect();
                     if names.len() == 1 {
                         if let Some(d) = sniff_delimiter(&text, delim) {
                             return Err(Error::data(&file, format!(
@@ -424,7 +432,7 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat, show: Show) -> Result<CsvShape> {
     };
     // No data rows is a table too: a DP fit must not fail because a table is empty (that would
     // reveal it), so commands that need rows say so themselves.
-    Ok(CsvShape { fields: h, rows: records, multiline })
+    Ok(CsvShape { fields: h, rows: records, multiline, names: header_names })
 }
 
 /// Header names, unquoted: a delimiter inside quotes does not split, and `""` is a quote.
@@ -594,16 +602,16 @@ mod tests {
     fn shape_counts_rows_and_quoted_newlines() {
         let (_d, p) = csv(b"a,b\n1,\"x\ny\"\n2,\"q,\"\"r\"\"\"\r\n\n");
         let s = scan_csv(&p, &CsvFormat::default(), Show::Header).unwrap();
-        assert_eq!(s, CsvShape { fields: 2, rows: 2, multiline: true });
+        assert_eq!((s.fields, s.rows, s.multiline), (2, 2, true));
         // Trailing blank lines are ignored; inside a multi-column file a blank line is an error,
         // in a one-column file it is a missing value.
         let (_d, p) = csv(b"a,b\n1,2\n3,4\n\n\n");
-        assert_eq!(scan_csv(&p, &CsvFormat::default(), Show::Header).unwrap(), CsvShape { fields: 2, rows: 2, multiline: false });
+        assert_eq!(scan_csv(&p, &CsvFormat::default(), Show::Header).map(|s| (s.fields, s.rows, s.multiline)).unwrap(), (2, 2, false));
         let (_d, p) = csv(b"a,b\n1,2\n\n3,4\n");
         let e = scan_csv(&p, &CsvFormat::default(), Show::Header).unwrap_err().to_string();
         assert!(e.contains("row 2 (line 3)") && e.contains("is blank"), "{e}");
         let (_d, p) = csv(b"a\n1\n\n\n3\n\n");
-        assert_eq!(scan_csv(&p, &CsvFormat::default(), Show::Header).unwrap(), CsvShape { fields: 1, rows: 4, multiline: false });
+        assert_eq!(scan_csv(&p, &CsvFormat::default(), Show::Header).map(|s| (s.fields, s.rows, s.multiline)).unwrap(), (1, 4, false));
     }
 
     #[test]

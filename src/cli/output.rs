@@ -123,6 +123,10 @@ impl Files<'_> {
             if outs[..i].iter().any(|p| same_path(p, o)) {
                 return Err(Error::Usage(format!("{} is given for two outputs; each output needs its own file", o.display())));
             }
+            // An input that does not exist yet (a new ledger) is still not an output's place.
+            if self.optional.iter().flatten().any(|p| same_path(p, o)) {
+                return Err(Error::Usage(format!("{} is one of this run's inputs (the ledger or a policy): an output never replaces an input; choose another file", o.display())));
+            }
             g.output(o)?;
         }
         if let Some((dir, names)) = &self.folder {

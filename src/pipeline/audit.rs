@@ -60,6 +60,11 @@ impl ReportFiles {
     }
 }
 
+/// Most attacks (targets, predicates) an audit runs: beyond this the intervals are far
+/// narrower than the gates need, and the work (hundreds of tries per predicate) would run for
+/// hours.
+pub const MAX_ATTACKS: usize = 100_000;
+
 /// The release gates and where they came from (`report::gates::load`).
 pub type Gates = (Vec<Gate>, String);
 
@@ -72,8 +77,8 @@ pub fn modelled(table: &Table) -> Table {
 
 /// Audit one table and write the reports asked for.
 pub fn audit(table: &Table, train: &RawTable, holdout: &RawTable, synthetic: &RawTable, opts: &AuditOptions, gates: &Gates, files: &ReportFiles, obs: &dyn Observer) -> Result<Report> {
-    if opts.attacks == 0 {
-        return Err(Error::Usage("--attacks must be at least 1".into()));
+    if opts.attacks == 0 || opts.attacks > MAX_ATTACKS {
+        return Err(Error::Usage(format!("--attacks must be between 1 and {MAX_ATTACKS} (the audit's work grows with it)")));
     }
     let frames = evaluate::frame::Frames::load(table, train, holdout, synthetic)?;
     let eval = evaluate::Options {

@@ -60,6 +60,9 @@ impl Release {
 
     /// [`Release::authorize`] for the dataset in one file (fingerprinted by its bytes).
     pub fn authorize_file(opts: &LedgerOptions, data: &Path, budget: &Budget) -> Result<Release> {
+        if data.is_dir() {
+            return Err(Error::data(data.display().to_string(), "is a folder, not a data file (a folder of tables needs a linked schema)"));
+        }
         let fingerprint = ledger::fingerprint_file(data).map_err(|e| {
             Error::data(data.display().to_string(), match e.kind() {
                 std::io::ErrorKind::NotFound => "does not exist".to_string(),
