@@ -95,7 +95,7 @@ impl RawTable {
     /// The rows `idx`, in that order, under the name `file` (line numbers are not kept).
     pub fn take(&self, idx: &[usize], file: String) -> Result<RawTable> {
         let ca = IdxCa::from_vec("idx".into(), idx.iter().map(|&i| i as IdxSize).collect());
-        let df = self.df.take(&ca).map_err(|e| Error::Internal(format!("selecting rows of {}: {e}", self.file)))?;
+        let df = self.df.take(&ca).map_err(Error::polars)?;
         Ok(RawTable { file, df, first_line: None })
     }
 
@@ -197,11 +197,8 @@ pub fn read_as(path: &Path, csv: &CsvFormat, names: Option<&[String]>, show: Sho
                 df.set_column_names(&shape.names).map_err(polars_err)?;
             }
             if df.height() != shape.rows {
-                return Err(Error::Internal(format!(
-                    "{file}: the structure check counted {} rows but the parser read {}",
-                    shape.rows,
-                    df.height()
-                )));
+                // No counts here: the message may reach a log on the modelling path.
+                return Err(Error::data(&file, "the structure check and the parser read different numbers of rows (a quoting or line-ending problem); `privsynth schema check` shows where"));
             }
             let first_line = (!shape.multiline).then_some(1 + csv.header as usize);
             Ok(RawTable { file, df, first_line })
