@@ -25,7 +25,7 @@
 use privsynth_privacy::{Budget, Released, Sensitive, mechanisms};
 use rayon::prelude::*;
 
-use super::{Fit, Mechanism, dp, no_compression};
+use super::{Fit, Mechanism, compress, dp, no_compression};
 use crate::domain::EncodedTable;
 use crate::error::{Error, Result};
 use crate::marginals;
@@ -51,6 +51,13 @@ pub struct Options {
     pub max_model_mb: f64,
     /// Mirror-descent iterations per round (warm-started), at most.
     pub round_iters: usize,
+    /// Share of the budget spent on the one-way marginals measured first, split evenly between
+    /// them. `None`: AIM's own, each at one round's measurement budget (0.9 rho / T).
+    pub one_way_share: Option<f64>,
+    /// Merge the values whose noisy one-way count stays under 3 noise deviations into one rare
+    /// value before the rounds (MST's domain compression, post-processing of the one-way
+    /// releases); the rounds then measure and model the compressed domain.
+    pub compress: bool,
     /// Carry the fit from round to round (the default). Off, every round refits from the
     /// uniform model with `round_iters` iterations, as the Python implementations do; kept to
     /// measure what the warm start saves.
@@ -64,7 +71,16 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { rounds: None, max_model_mb: 80.0, round_iters: 1000, warm_start: true, settle: Some(SETTLE), estimate: estimate::Options::default() }
+        Options {
+            rounds: None,
+            max_model_mb: 80.0,
+            round_iters: 1000,
+            warm_start: true,
+            settle: Some(SETTLE),
+            one_way_share: None,
+            compress: false,
+            estimate: estimate::Options::default(),
+        }
     }
 }
 
@@ -176,24 +192,48 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     let spent0 = budget.rho_spent();
     let rounds = opts.rounds.unwrap_or(16 * d).max(1);
     let max_cells = opts.max_model_mb * (1 << 20) as f64 / BYTES_PER_CELL;
+    let mut rho_m = 0.9 * rho / rounds as f64;
+    let mut rho_s = 0.1 * rho / rounds as f64;
+
+    // Every one-way marginal first (all attributes, so that each is modelled).
+    let share = opts.one_way_share.filter(|f| *f > 0.0 && *f < 1.0);
+    let sigma1 = match share {
+        Some(f) => mechanisms::gaussian_scale(f * rho / d as f64, unit),
+        None => mechanisms::gaussian_scale(rho_m, unit),
+    }
+    .map_err(dp)?;
+    let mut raw_one_way: Vec<Released<Measurement>> = Vec::with_capacity(d);
+    for a in 0..d {
+        let r = mechanisms::gaussian_counts(budget, marginals::count(data, &[a]), unit, sigma1, &format!("aim 1-way {}", data.names()[a])).map_err(dp)?;
+        raw_one_way.push(measurement(r, &[a], sigma1));
+    }
+    if share.is_some() {
+        // The rounds share what is left.
+        let left = budget.rho_remaining();
+        rho_m = 0.9 * left / rounds as f64;
+        rho_s = 0.1 * left / rounds as f64;
+    }
+    let mut sigma: f64;
+    // The total is estimated from the raw one-way releases and the later full marginals.
+    let mut for_total: Vec<Measurement> = raw_one_way.iter().map(|m| m.value().clone()).collect();
+    let (compression, mut measurements, compressed) = if opts.compress {
+        let (groups, maps, ms) = compress(&raw_one_way);
+        let sizes_c: Vec<usize> = groups.iter().map(Vec::len).collect();
+        let small = (sizes_c != sizes).then(|| data.remap(&maps, &sizes_c));
+        (groups, ms, small)
+    } else {
+        (no_compression(&sizes), raw_one_way, None)
+    };
+    let data = compressed.as_ref().unwrap_or(data);
+    let sizes = data.sizes().to_vec();
     let cands = candidates(workload);
     let cand_sets: Vec<Vec<usize>> = cands.iter().map(|(s, _)| s.clone()).collect();
     // Exact answers of every candidate, counted once (private; only scores leave, through the
     // exponential mechanism).
     let answers = marginals::count_many(data, &cand_sets);
-    let mut rho_m = 0.9 * rho / rounds as f64;
-    let mut rho_s = 0.1 * rho / rounds as f64;
-
-    // Every one-way marginal first (all attributes, so that each is modelled).
-    let mut sigma = mechanisms::gaussian_scale(rho_m, unit).map_err(dp)?;
-    let mut measurements: Vec<Released<Measurement>> = Vec::new();
-    for a in 0..d {
-        let r = mechanisms::gaussian_counts(budget, marginals::count(data, &[a]), unit, sigma, &format!("aim 1-way {}", data.names()[a])).map_err(dp)?;
-        measurements.push(measurement(r, &[a], sigma));
-    }
     let values = |ms: &[Released<Measurement>]| -> Vec<Measurement> { ms.iter().map(|m| m.value().clone()).collect() };
     let mut sets: Vec<Vec<usize>> = (0..d).map(|a| vec![a]).collect();
-    let total = estimate::estimate_total(&values(&measurements));
+    let total = estimate::estimate_total(&for_total);
     let mut model = GraphicalModel::uniform(JunctionTree::build(&sizes, &sets), total);
     let mut duals = Duals::default();
     let mut ms = values(&measurements);
@@ -249,6 +289,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         let y = mechanisms::gaussian_counts(budget, exact, unit, sigma, &format!("aim round {round_no} {}", names.join(","))).map_err(dp)?;
         measurements.push(measurement(y, &r, sigma));
         ms.push(measurements.last().expect("just pushed").value().clone());
+        for_total.push(ms[ms.len() - 1].clone());
 
         // Refit, warm: a new set changes the tree; the duals carry the fit over.
         let before = estimates[k].clone();
@@ -258,7 +299,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
             model = GraphicalModel { tree, potentials: vec![], total: model.total };
             model.potentials = duals.potentials(&model, &ms);
         }
-        model.total = estimate::estimate_total(&ms);
+        model.total = estimate::estimate_total(&for_total);
         // Refit until every measured marginal has settled well below its noise level.
         let mut iterations = 0;
         if !opts.warm_start && !last {
@@ -294,5 +335,5 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     let stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, final_opts);
     trace.fit_seconds += clock.elapsed().as_secs_f64();
     let selected = trace.rounds.iter().map(|r| r.selected.clone()).collect();
-    Ok((Fit { mechanism: Mechanism::Aim, compression: no_compression(&sizes), measurements, selected, model, stats }, trace))
+    Ok((Fit { mechanism: Mechanism::Aim, compression, measurements, selected, model, stats }, trace))
 }
