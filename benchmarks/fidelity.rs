@@ -97,7 +97,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (c0, w0) = (cpu_seconds(), Instant::now());
             let mut budget = Budget::from_epsilon_delta(eps, 1e-9)?;
             let iters = env("PRIVSYNTH_ITERS").map_or(estimate::Options::default().max_iters, |v| v as usize);
-            let final_fit = estimate::Options { max_iters: iters, ..Default::default() };
+            let final_fit = estimate::Options { max_iters: iters, momentum: env("PRIVSYNTH_MOMENTUM").unwrap_or(estimate::Options::default().momentum), ..Default::default() };
             let dflt = aim::Options::default();
             let opts = aim::Options {
                 round_iters: env("PRIVSYNTH_ROUND_ITERS").map_or(dflt.round_iters, |v| v as usize),

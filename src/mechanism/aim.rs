@@ -237,7 +237,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     let mut model = GraphicalModel::uniform(JunctionTree::build(&sizes, &sets), total);
     let mut duals = Duals::default();
     let mut ms = values(&measurements);
-    let mut stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: 1000, tol: 1e-6, ..Default::default() });
+    let mut stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: 1000, tol: 1e-6, momentum: opts.estimate.momentum, ..Default::default() });
     let mut trace = Trace::default();
 
     let mut last = false;
@@ -308,7 +308,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         }
         if !last {
             let (settle, step) = if opts.warm_start { (opts.settle, Some(stats.step)) } else { (None, None) };
-            stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: opts.round_iters, tol: 0.0, window: CHECK_EVERY, settle, step });
+            stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: opts.round_iters, tol: 0.0, window: CHECK_EVERY, settle, step, momentum: opts.estimate.momentum });
             iterations = stats.iterations;
         }
         let after = if last { before.clone() } else { model.marginal(&model.calibrate(), &r).values };

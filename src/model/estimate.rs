@@ -53,11 +53,14 @@ pub struct Options {
     /// First step size; `None` starts at 2/N (Lipschitz constant 1 in counts). A warm start
     /// passes the step the previous fit ended with.
     pub step: Option<f64>,
+    /// Heavy-ball momentum on the duals (0: plain mirror descent). A step with momentum is kept
+    /// only if it lowers the loss; otherwise the momentum restarts from zero.
+    pub momentum: f64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_iters: 1000, tol: 1e-7, window: 50, settle: None, step: None }
+        Options { max_iters: 1000, tol: 1e-7, window: 50, settle: None, step: None, momentum: 0.0 }
     }
 }
 
@@ -204,12 +207,14 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
     let t = &model.tree;
     let total = model.total;
     let zeros = || -> Vec<Factor> { t.cliques.iter().map(|c| Factor::constant(c, &t.sizes, 0.0)).collect() };
-    let dual_vals = |duals: &Duals, step: Option<(f64, &[Vec<f64>])>| -> Vec<Vec<f64>> {
+    // The duals (placement order), optionally moved by `a` times `parts` plus `vel`.
+    let dual_vals = |duals: &Duals, step: Option<(f64, &[Vec<f64>], Option<&[Vec<f64>]>)>| -> Vec<Vec<f64>> {
         placed
             .iter()
             .enumerate()
             .map(|(k, p)| match step {
-                Some((a, parts)) => duals.0[p.index].iter().zip(&parts[k]).map(|(d, g)| d + a * g).collect(),
+                Some((a, parts, None)) => duals.0[p.index].iter().zip(&parts[k]).map(|(d, g)| d + a * g).collect(),
+                Some((a, parts, Some(vel))) => duals.0[p.index].iter().zip(&parts[k]).zip(&vel[k]).map(|((d, g), v)| d + a * g + v).collect(),
                 None => duals.0[p.index].clone(),
             })
             .collect()
@@ -230,7 +235,7 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
         }
         any.then_some(b)
     };
-    let eval = |duals: &Duals, step: Option<(f64, &[Vec<f64>])>, buf: &mut Vec<Factor>| -> (f64, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let eval = |duals: &Duals, step: Option<(f64, &[Vec<f64>], Option<&[Vec<f64>]>)>, buf: &mut Vec<Factor>| -> (f64, Vec<Vec<f64>>, Vec<Vec<f64>>) {
         for (i, f) in buf.iter_mut().enumerate() {
             match &base {
                 Some(b) => f.values.copy_from_slice(&b[i].values),
@@ -257,16 +262,28 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
     let mut alpha = opts.step.map_or(safe, |s| s.max(safe / 64.0));
     let mut history = vec![loss];
     let mut iterations = 0;
+    // The last accepted move of the duals, scaled by the momentum (placement order).
+    let mut vel: Option<Vec<Vec<f64>>> = None;
     while iterations < opts.max_iters {
         iterations += 1;
-        let (loss_new, parts_new, margs_new) = eval(duals, Some((alpha, &parts)), &mut buf);
+        let with_momentum = vel.is_some();
+        let (loss_new, parts_new, margs_new) = eval(duals, Some((alpha, &parts, vel.as_deref())), &mut buf);
         // <gradient, mu - mu_new> over the cliques, computed on the measurements' cells: the
         // gradient is a sum of broadcasts, and a broadcast's inner product is its projection's.
         let dot: f64 = parts.iter().zip(&margs).zip(&margs_new).map(|((g, a), b)| g.iter().zip(a).zip(b).map(|((g, a), b)| g * (a - b)).sum::<f64>()).sum();
-        if loss - loss_new >= 0.5 * alpha * dot {
-            for (p, g) in placed.iter().zip(&parts) {
-                duals.0[p.index].iter_mut().zip(g).for_each(|(d, g)| *d += alpha * g);
+        let accept = if with_momentum { loss_new < loss } else { loss - loss_new >= 0.5 * alpha * dot };
+        if accept {
+            let beta = opts.momentum;
+            let mut moved: Vec<Vec<f64>> = Vec::with_capacity(placed.len());
+            for (k, (p, g)) in placed.iter().zip(&parts).enumerate() {
+                let v: Vec<f64> = match &vel {
+                    Some(vel) => g.iter().zip(&vel[k]).map(|(g, v)| alpha * g + v).collect(),
+                    None => g.iter().map(|g| alpha * g).collect(),
+                };
+                duals.0[p.index].iter_mut().zip(&v).for_each(|(d, v)| *d += v);
+                moved.push(v.into_iter().map(|v| beta * v).collect());
             }
+            vel = (beta > 0.0).then_some(moved);
             (loss, parts, margs) = (loss_new, parts_new, margs_new);
             alpha *= 1.01;
             history.push(loss);
@@ -282,6 +299,9 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
                 }
                 checked.clone_from(&margs);
             }
+        } else if with_momentum {
+            // Restart: the next trial is a plain step.
+            vel = None;
         } else {
             alpha *= 0.5;
             // No step improves the loss in floating point: converged.
