@@ -25,9 +25,11 @@
 //! PRIVSYNTH_MAX_MB, PRIVSYNTH_COLD (AIM: refit from scratch each round) and
 //! PRIVSYNTH_NO_SETTLE (AIM: always PRIVSYNTH_ROUND_ITERS per round) and PRIVSYNTH_SETTLE
 //! (AIM: the settling fraction), for sweeps; PRIVSYNTH_TRACE prints AIM's rounds;
-//! PRIVSYNTH_NO_3WAY skips the 3-way score (slow on 10M rows); PRIVSYNTH_ONE_WAY (AIM: share of
-//! the budget for the first one-way marginals) and PRIVSYNTH_COMPRESS=1|0 (AIM: domain
-//! compression from them).
+//! PRIVSYNTH_NO_3WAY skips the 3-way score (slow on 10M rows). AIM's defaults, for ablations:
+//! PRIVSYNTH_ONE_WAY (share of the budget for the first one-way marginals; 0: AIM's own),
+//! PRIVSYNTH_COMPRESS=1|0 (domain compression from them), PRIVSYNTH_SMALL_RATIO and
+//! PRIVSYNTH_SMALL_SHARE (the small-data top-up; a ratio alone turns it off),
+//! PRIVSYNTH_MOMENTUM (of the fits; 0: plain mirror descent).
 
 use std::time::Instant;
 
@@ -97,7 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (c0, w0) = (cpu_seconds(), Instant::now());
             let mut budget = Budget::from_epsilon_delta(eps, 1e-9)?;
             let iters = env("PRIVSYNTH_ITERS").map_or(estimate::Options::default().max_iters, |v| v as usize);
-            let final_fit = estimate::Options { max_iters: iters, momentum: env("PRIVSYNTH_MOMENTUM").unwrap_or(estimate::Options::default().momentum), ..Default::default() };
+            let final_fit = estimate::Options { max_iters: iters, ..Default::default() };
             let dflt = aim::Options::default();
             let opts = aim::Options {
                 round_iters: env("PRIVSYNTH_ROUND_ITERS").map_or(dflt.round_iters, |v| v as usize),
@@ -105,8 +107,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 warm_start: std::env::var_os("PRIVSYNTH_COLD").is_none(),
                 settle: if std::env::var_os("PRIVSYNTH_NO_SETTLE").is_some() { None } else { env("PRIVSYNTH_SETTLE").or(dflt.settle) },
                 estimate: estimate::Options { settle: env("PRIVSYNTH_SETTLE"), ..final_fit },
-                one_way_share: env("PRIVSYNTH_ONE_WAY").or(dflt.one_way_share),
+                // PRIVSYNTH_ONE_WAY=0: AIM's own one-way budget.
+                one_way_share: env("PRIVSYNTH_ONE_WAY").map_or(dflt.one_way_share, |f| (f > 0.0).then_some(f)),
+                small_data: match (env("PRIVSYNTH_SMALL_RATIO"), env("PRIVSYNTH_SMALL_SHARE")) {
+                    (Some(ratio), Some(share)) => Some(aim::SmallData { ratio, share }),
+                    (Some(_), None) => None,
+                    _ => dflt.small_data,
+                },
                 compress: std::env::var("PRIVSYNTH_COMPRESS").map_or(dflt.compress, |v| v == "1"),
+                momentum: env("PRIVSYNTH_MOMENTUM").unwrap_or(dflt.momentum),
                 ..dflt
             };
             let workload = aim::default_workload(real.sizes(), 2, 10_000.0);

@@ -40,6 +40,17 @@ const BYTES_PER_CELL: f64 = 8.0;
 /// each), 0.03 fits as well as 1,000 fixed iterations per round at epsilon 0.3 and 1, at a
 /// third of the time; 0.1 and 0.3 lose accuracy at low epsilon (benchmarks/README.md).
 const SETTLE: f64 = 0.03;
+
+/// Share of the budget for the first one-way marginals, from which the domain is compressed.
+/// On coded Adult (3 runs each) a third beat AIM's own 1/(16 d) per marginal at epsilon 0.3, 1
+/// and 3 (benchmarks/README.md).
+pub const ONE_WAY_SHARE: f64 = 0.33;
+/// Where the one-way noise exceeds this fraction of the row count, they get `SMALL_DATA_SHARE`
+/// of the budget in all (Cleveland heart, 303 rows, and 1,300 rows of Adult; benchmarks/README.md).
+pub const SMALL_DATA_RATIO: f64 = 0.05;
+pub const SMALL_DATA_SHARE: f64 = 0.7;
+/// Momentum of AIM's fits: about a third of the iterations to settle, at a lower loss.
+pub const MOMENTUM: f64 = 0.9;
 const CHECK_EVERY: usize = 25;
 
 #[derive(Debug, Clone, Copy)]
@@ -54,10 +65,16 @@ pub struct Options {
     /// Share of the budget spent on the one-way marginals measured first, split evenly between
     /// them. `None`: AIM's own, each at one round's measurement budget (0.9 rho / T).
     pub one_way_share: Option<f64>,
+    /// With `one_way_share`: when the one-way releases' noise is large against the row count
+    /// they estimate ([`noise_to_signal`] above `ratio`), measure them again to reach `share`
+    /// of the budget in all before the rounds.
+    pub small_data: Option<SmallData>,
     /// Merge the values whose noisy one-way count stays under 3 noise deviations into one rare
     /// value before the rounds (MST's domain compression, post-processing of the one-way
     /// releases); the rounds then measure and model the compressed domain.
     pub compress: bool,
+    /// Heavy-ball momentum of every mirror-descent fit AIM runs (`estimate::Options::momentum`).
+    pub momentum: f64,
     /// Carry the fit from round to round (the default). Off, every round refits from the
     /// uniform model with `round_iters` iterations, as the Python implementations do; kept to
     /// measure what the warm start saves.
@@ -77,11 +94,19 @@ impl Default for Options {
             round_iters: 1000,
             warm_start: true,
             settle: Some(SETTLE),
-            one_way_share: None,
-            compress: false,
+            one_way_share: Some(ONE_WAY_SHARE),
+            small_data: Some(SmallData { ratio: SMALL_DATA_RATIO, share: SMALL_DATA_SHARE }),
+            compress: true,
+            momentum: MOMENTUM,
             estimate: estimate::Options::default(),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SmallData {
+    pub ratio: f64,
+    pub share: f64,
 }
 
 /// A weighted workload: the marginals the user wants preserved.
@@ -153,6 +178,22 @@ fn measurement(r: Released<Vec<i64>>, attrs: &[usize], sigma: f64) -> Released<M
     r.map(move |y| Measurement { attrs, weights: vec![], y: y.into_iter().map(|v| v as f64).collect(), sigma })
 }
 
+/// The expected L1 norm of the noise of the one-way releases, averaged over the attributes,
+/// against the total they estimate: above about 0.05, AIM's rounds gain less than more precise
+/// one-way marginals would (benchmarks/README.md). Released values only.
+pub fn noise_to_signal(one_way: &[Measurement]) -> f64 {
+    let total = estimate::estimate_total(one_way);
+    let l1: f64 = one_way.iter().map(|m| (2.0 / std::f64::consts::PI).sqrt() * m.sigma * m.y.len() as f64).sum::<f64>() / one_way.len().max(1) as f64;
+    l1 / total
+}
+
+/// Two releases of the same marginal as one: the inverse-variance mean, with its noise scale.
+fn combine(a: Measurement, b: Measurement) -> Measurement {
+    let (wa, wb) = (1.0 / (a.sigma * a.sigma), 1.0 / (b.sigma * b.sigma));
+    let y = a.y.iter().zip(&b.y).map(|(x, z)| (wa * x + wb * z) / (wa + wb)).collect();
+    Measurement { attrs: a.attrs, weights: a.weights, y, sigma: (wa + wb).sqrt().recip() }
+}
+
 /// AIM's quality of a candidate: its weight times (the L1 error of the model's estimate minus
 /// the expected L1 norm of Gaussian noise at `sigma` over its cells). A large marginal is only
 /// worth measuring if its error exceeds what measuring it would add.
@@ -207,6 +248,20 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         let r = mechanisms::gaussian_counts(budget, marginals::count(data, &[a]), unit, sigma1, &format!("aim 1-way {}", data.names()[a])).map_err(dp)?;
         raw_one_way.push(measurement(r, &[a], sigma1));
     }
+    // Small data: where the one-way noise is large against the (DP) row count, the budget is
+    // better spent on the one-way marginals than on rounds. Decided from released values only.
+    if let (Some(f), Some(top)) = (share, opts.small_data.filter(|s| s.share < 1.0)) {
+        let ones: Vec<Measurement> = raw_one_way.iter().map(|m| m.value().clone()).collect();
+        if top.share > f && noise_to_signal(&ones) > top.ratio {
+            let sigma2 = mechanisms::gaussian_scale((top.share - f) * rho / d as f64, unit).map_err(dp)?;
+            let first = std::mem::take(&mut raw_one_way);
+            for (a, m1) in first.into_iter().enumerate() {
+                let r = mechanisms::gaussian_counts(budget, marginals::count(data, &[a]), unit, sigma2, &format!("aim 1-way {} (small data)", data.names()[a])).map_err(dp)?;
+                // Both releases in one: their inverse-variance mean (post-processing).
+                raw_one_way.push(m1.zip(measurement(r, &[a], sigma2), combine));
+            }
+        }
+    }
     if share.is_some() {
         // The rounds share what is left.
         let left = budget.rho_remaining();
@@ -237,7 +292,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     let mut model = GraphicalModel::uniform(JunctionTree::build(&sizes, &sets), total);
     let mut duals = Duals::default();
     let mut ms = values(&measurements);
-    let mut stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: 1000, tol: 1e-6, momentum: opts.estimate.momentum, ..Default::default() });
+    let mut stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: 1000, tol: 1e-6, momentum: opts.momentum, ..Default::default() });
     let mut trace = Trace::default();
 
     let mut last = false;
@@ -308,7 +363,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         }
         if !last {
             let (settle, step) = if opts.warm_start { (opts.settle, Some(stats.step)) } else { (None, None) };
-            stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: opts.round_iters, tol: 0.0, window: CHECK_EVERY, settle, step, momentum: opts.estimate.momentum });
+            stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: opts.round_iters, tol: 0.0, window: CHECK_EVERY, settle, step, momentum: opts.momentum });
             iterations = stats.iterations;
         }
         let after = if last { before.clone() } else { model.marginal(&model.calibrate(), &r).values };
@@ -331,7 +386,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     }
     // The final estimation.
     let clock = std::time::Instant::now();
-    let final_opts = estimate::Options { step: Some(stats.step), settle: opts.estimate.settle.or(Some(SETTLE)), window: CHECK_EVERY, ..opts.estimate };
+    let final_opts = estimate::Options { step: Some(stats.step), settle: opts.estimate.settle.or(Some(SETTLE)), window: CHECK_EVERY, momentum: opts.momentum, ..opts.estimate };
     let stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, final_opts);
     trace.fit_seconds += clock.elapsed().as_secs_f64();
     let selected = trace.rounds.iter().map(|r| r.selected.clone()).collect();
