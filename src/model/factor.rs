@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use rayon::prelude::*;
+
 #[derive(Clone, PartialEq)]
 pub struct Factor {
     pub attrs: Vec<usize>,
@@ -154,6 +156,9 @@ pub struct Proj {
     small: usize,
 }
 
+/// Factors at least this large are walked by both cores (rayon), in chunks of whole runs.
+const PAR_CELLS: usize = 1 << 17;
+
 impl Proj {
     pub fn new(attrs: &[usize], shape: &[usize], sub: &[usize]) -> Proj {
         let mut stride = vec![0usize; attrs.len()];
@@ -183,6 +188,14 @@ impl Proj {
         if dims.is_empty() {
             dims.push((1, 0));
         }
+        // A factor that is one long run is cut into runs of m cells, so that it can be shared
+        // between threads.
+        if dims.len() == 1 && dims[0].0 >= 2 * PAR_CELLS {
+            let (n, st) = dims[0];
+            if let Some(m) = (256..=8192).rev().find(|m| n % m == 0) {
+                dims = vec![(n / m, st * m), (m, st)];
+            }
+        }
         Proj { dims, small: s }
     }
 
@@ -191,23 +204,43 @@ impl Proj {
         self.small
     }
 
-    /// Calls `f(offset, len, base, stride)` for each run of `len` consecutive cells of the big
-    /// factor from `offset`, whose cells map to small cells `base + k * stride` (stride 0 or 1).
+    fn run_len(&self) -> usize {
+        self.dims[self.dims.len() - 1].0
+    }
+
+    fn n_runs(&self) -> usize {
+        self.dims[..self.dims.len() - 1].iter().map(|d| d.0).product()
+    }
+
+    /// Runs per chunk when the work is worth sharing between threads.
+    fn chunk_runs(&self) -> Option<usize> {
+        let (runs, len) = (self.n_runs(), self.run_len());
+        let threads = rayon::current_num_threads();
+        (threads > 1 && runs * len >= PAR_CELLS && runs >= 2).then(|| runs.div_ceil(4 * threads).max(1))
+    }
+
+    /// Calls `f(offset, len, base, stride)` for `count` runs from run `start`: each is `len`
+    /// consecutive cells of the big factor from `offset` (counted from run `start`'s first
+    /// cell), whose cells map to small cells `base + k * stride` (stride 0 or 1).
     #[inline]
-    fn runs(&self, mut f: impl FnMut(usize, usize, usize, usize)) {
+    fn runs_from(&self, start: usize, count: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
         let k = self.dims.len();
         let (len, inner) = self.dims[k - 1];
         let outer = &self.dims[..k - 1];
         let mut counter = vec![0usize; outer.len()];
-        let (mut base, mut offset) = (0usize, 0usize);
-        loop {
+        let mut base = 0usize;
+        let mut rem = start;
+        for j in (0..outer.len()).rev() {
+            counter[j] = rem % outer[j].0;
+            rem /= outer[j].0;
+            base += counter[j] * outer[j].1;
+        }
+        let mut offset = 0usize;
+        for _ in 0..count {
             f(offset, len, base, inner);
             offset += len;
             let mut j = outer.len();
-            loop {
-                if j == 0 {
-                    return;
-                }
+            while j > 0 {
                 j -= 1;
                 counter[j] += 1;
                 base += outer[j].1;
@@ -220,38 +253,82 @@ impl Proj {
         }
     }
 
+    /// Apply `op` to every run of `big` (mutably), on both cores when large.
+    fn for_runs_mut(&self, big: &mut [f64], op: impl Fn(&mut [f64], usize, usize) + Sync) {
+        let len = self.run_len();
+        match self.chunk_runs() {
+            Some(cr) => big.par_chunks_mut(cr * len).enumerate().for_each(|(k, chunk)| {
+                self.runs_from(k * cr, chunk.len() / len, |o, n, b, st| op(&mut chunk[o..o + n], b, st));
+            }),
+            None => self.runs_from(0, self.n_runs(), |o, n, b, st| op(&mut big[o..o + n], b, st)),
+        }
+    }
+
+    /// Reduce every run of `big` into a small-sized accumulator starting from `init`, on both
+    /// cores when large (each chunk its own accumulator, merged by `merge`).
+    fn reduce_runs(&self, big: &[f64], small: &mut [f64], init: f64, op: impl Fn(&[f64], &mut [f64], usize, usize) + Sync, merge: impl Fn(&mut f64, f64)) {
+        let len = self.run_len();
+        match self.chunk_runs() {
+            Some(cr) => {
+                let parts: Vec<Vec<f64>> = big
+                    .par_chunks(cr * len)
+                    .enumerate()
+                    .map(|(k, chunk)| {
+                        let mut acc = vec![init; small.len()];
+                        self.runs_from(k * cr, chunk.len() / len, |o, n, b, st| op(&chunk[o..o + n], &mut acc, b, st));
+                        acc
+                    })
+                    .collect();
+                for p in parts {
+                    small.iter_mut().zip(p).for_each(|(s, v)| merge(s, v));
+                }
+            }
+            None => self.runs_from(0, self.n_runs(), |o, n, b, st| op(&big[o..o + n], small, b, st)),
+        }
+    }
+
     /// `small[i] += sum of big cells mapping to i`.
     pub fn sum_into(&self, big: &[f64], small: &mut [f64]) {
-        self.runs(|o, n, b, st| {
-            let src = &big[o..o + n];
-            if st == 0 {
-                small[b] += src.iter().sum::<f64>();
-            } else {
-                small[b..b + n].iter_mut().zip(src).for_each(|(s, v)| *s += v);
-            }
-        });
+        self.reduce_runs(
+            big,
+            small,
+            0.0,
+            |src, acc, b, st| {
+                if st == 0 {
+                    acc[b] += src.iter().sum::<f64>();
+                } else {
+                    acc[b..b + src.len()].iter_mut().zip(src).for_each(|(s, v)| *s += v);
+                }
+            },
+            |s, v| *s += v,
+        );
     }
 
     /// `small[i] = max(small[i], big cells mapping to i)`.
     pub fn max_into(&self, big: &[f64], small: &mut [f64]) {
-        self.runs(|o, n, b, st| {
-            let src = &big[o..o + n];
-            if st == 0 {
-                small[b] = src.iter().copied().fold(small[b], f64::max);
-            } else {
-                small[b..b + n].iter_mut().zip(src).for_each(|(s, v)| *s = s.max(*v));
-            }
-        });
+        self.reduce_runs(
+            big,
+            small,
+            f64::NEG_INFINITY,
+            |src, acc, b, st| {
+                if st == 0 {
+                    acc[b] = src.iter().copied().fold(acc[b], f64::max);
+                } else {
+                    acc[b..b + src.len()].iter_mut().zip(src).for_each(|(s, v)| *s = s.max(*v));
+                }
+            },
+            |s, v| *s = s.max(v),
+        );
     }
 
     /// `big[j] += scale * small[map(j)]` (broadcast).
     pub fn add_from(&self, big: &mut [f64], small: &[f64], scale: f64) {
-        self.runs(|o, n, b, st| {
-            let dst = &mut big[o..o + n];
+        self.for_runs_mut(big, |dst, b, st| {
             if st == 0 {
                 let x = scale * small[b];
                 dst.iter_mut().for_each(|v| *v += x);
             } else {
+                let n = dst.len();
                 dst.iter_mut().zip(&small[b..b + n]).for_each(|(v, s)| *v += scale * s);
             }
         });
@@ -259,12 +336,12 @@ impl Proj {
 
     /// `big[j] *= small[map(j)]`.
     pub fn mul_from(&self, big: &mut [f64], small: &[f64]) {
-        self.runs(|o, n, b, st| {
-            let dst = &mut big[o..o + n];
+        self.for_runs_mut(big, |dst, b, st| {
             if st == 0 {
                 let x = small[b];
                 dst.iter_mut().for_each(|v| *v *= x);
             } else {
+                let n = dst.len();
                 dst.iter_mut().zip(&small[b..b + n]).for_each(|(v, s)| *v *= s);
             }
         });
@@ -273,27 +350,22 @@ impl Proj {
     /// In place `big[j] = exp(big[j] - shift[map(j)])` (0 where the shift is -inf), and
     /// `sum[i] += ` the new values mapping to i.
     pub fn exp_shift_sum(&self, big: &mut [f64], shift: &[f64], sum: &mut [f64]) {
-        self.runs(|o, n, b, st| {
-            let dst = &mut big[o..o + n];
+        self.for_runs_mut(big, |dst, b, st| {
             if st == 0 {
                 let m = shift[b];
                 if m == f64::NEG_INFINITY {
                     dst.iter_mut().for_each(|v| *v = 0.0);
                 } else {
-                    let mut acc = 0.0;
-                    dst.iter_mut().for_each(|v| {
-                        *v = (*v - m).exp();
-                        acc += *v;
-                    });
-                    sum[b] += acc;
+                    dst.iter_mut().for_each(|v| *v = (*v - m).exp());
                 }
             } else {
-                for ((v, &m), s) in dst.iter_mut().zip(&shift[b..b + n]).zip(&mut sum[b..b + n]) {
+                let n = dst.len();
+                for (v, &m) in dst.iter_mut().zip(&shift[b..b + n]) {
                     *v = if m == f64::NEG_INFINITY { 0.0 } else { (*v - m).exp() };
-                    *s += *v;
                 }
             }
         });
+        self.sum_into(big, sum);
     }
 }
 
@@ -485,6 +557,34 @@ mod tests {
             let (mut got, mut got_sum) = (big.clone(), vec![0.0; k]);
             p.exp_shift_sum(&mut got, &shift, &mut got_sum);
             assert!(close(&want, &got) && close(&want_sum, &got_sum), "exp {sub:?}");
+        }
+    }
+
+    /// Factors large enough to be shared between threads (and one long run, cut into runs)
+    /// give what `index_map` gives.
+    #[test]
+    fn large_projections_agree_with_index_maps() {
+        for (attrs, shape) in [(vec![0, 1, 2], vec![37, 5, 1024]), (vec![3], vec![1 << 18])] {
+            let n: usize = shape.iter().product();
+            let big: Vec<f64> = (0..n).map(|i| ((i % 1013) as f64 * 0.37).sin()).collect();
+            for sub in [vec![], vec![attrs[0]], vec![*attrs.last().unwrap()], attrs.clone()] {
+                let map = index_map(&attrs, &shape, &sub);
+                let p = Proj::new(&attrs, &shape, &sub);
+                let k = p.small_len();
+                let small: Vec<f64> = (0..k).map(|i| (i as f64 * 0.91).cos()).collect();
+                let (mut want, mut got) = (vec![0.0; k], vec![0.0; k]);
+                big.iter().zip(&map).for_each(|(v, &i)| want[i as usize] += v);
+                p.sum_into(&big, &mut got);
+                assert!(want.iter().zip(&got).all(|(x, y)| (x - y).abs() < 1e-9 * (1.0 + x.abs())), "sum {sub:?}");
+                let (mut want, mut got) = (vec![f64::NEG_INFINITY; k], vec![f64::NEG_INFINITY; k]);
+                big.iter().zip(&map).for_each(|(v, &i)| want[i as usize] = want[i as usize].max(*v));
+                p.max_into(&big, &mut got);
+                assert_eq!(want, got, "max {sub:?}");
+                let want: Vec<f64> = big.iter().zip(&map).map(|(v, &i)| v * small[i as usize]).collect();
+                let mut got = big.clone();
+                p.mul_from(&mut got, &small);
+                assert_eq!(want, got, "mul {sub:?}");
+            }
         }
     }
 
