@@ -36,8 +36,8 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use privsynth::data;
 use privsynth::codec::{EncodedTable, TableCodec};
+use privsynth::data;
 use privsynth::marginals::{mean_tvd, subsets};
 use privsynth::mechanism::{self, Mechanism, aim, mst};
 use privsynth::model::{estimate, sample};
@@ -55,7 +55,13 @@ fn cpu_seconds() -> f64 {
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
 }
 
 /// Reset the peak resident set size to the current one (Linux: `5` to clear_refs), so that
@@ -83,14 +89,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows: usize = flag("rows").and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
     let args: Vec<String> = all_args.iter().filter(|a| !a.starts_with("--")).cloned().collect();
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
-    let epsilons: Vec<f64> = args.first().map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect()).unwrap_or(vec![1.0]);
+    let epsilons: Vec<f64> =
+        args.first().map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect()).unwrap_or(vec![1.0]);
     let seeds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     let (table, real) = load(&data_name, rows)?;
     let d = real.sizes().len();
     let (one, two, three) = (subsets(d, 1), subsets(d, 2), subsets(d, 3));
     let skip3 = std::env::var_os("PRIVSYNTH_NO_3WAY").is_some();
-    println!("mechanism: {}; data: {data_name} ({} x {d}, {} cells in the largest column)", mech.name(), real.rows(), real.sizes().iter().max().unwrap_or(&0));
-    println!("| epsilon | seed | 2-way TVD | 3-way TVD | fit CPU s | fit+sample CPU s | wall s | iterations | rounds | model MB | 1-way TVD | peak MB | chosen |");
+    println!(
+        "mechanism: {}; data: {data_name} ({} x {d}, {} cells in the largest column)",
+        mech.name(),
+        real.rows(),
+        real.sizes().iter().max().unwrap_or(&0)
+    );
+    println!(
+        "| epsilon | seed | 2-way TVD | 3-way TVD | fit CPU s | fit+sample CPU s | wall s | iterations | rounds | model MB | 1-way TVD | peak MB | chosen |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &eps in &epsilons {
         let mut sums = [0.0; 6];
@@ -105,7 +119,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 round_iters: env("PRIVSYNTH_ROUND_ITERS").map_or(dflt.round_iters, |v| v as usize),
                 max_model_mb: env("PRIVSYNTH_MAX_MB").unwrap_or(dflt.max_model_mb),
                 warm_start: std::env::var_os("PRIVSYNTH_COLD").is_none(),
-                settle: if std::env::var_os("PRIVSYNTH_NO_SETTLE").is_some() { None } else { env("PRIVSYNTH_SETTLE").or(dflt.settle) },
+                settle: if std::env::var_os("PRIVSYNTH_NO_SETTLE").is_some() {
+                    None
+                } else {
+                    env("PRIVSYNTH_SETTLE").or(dflt.settle)
+                },
                 estimate: estimate::Options { settle: env("PRIVSYNTH_SETTLE"), ..final_fit },
                 // PRIVSYNTH_ONE_WAY=0: AIM's own one-way budget.
                 one_way_share: env("PRIVSYNTH_ONE_WAY").map_or(dflt.one_way_share, |f| (f > 0.0).then_some(f)),
@@ -126,9 +144,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let (fit, trace) = aim::fit(&real, &workload, &mut budget, opts)?;
                     if std::env::var_os("PRIVSYNTH_TRACE").is_some() {
                         for (i, r) in trace.rounds.iter().enumerate() {
-                            eprintln!("round {i}: {:?} sigma {:.1} eps {:.4} eligible {} cells {:.0}/{:.0} iters {} annealed {}", r.selected, r.sigma, r.epsilon, r.eligible, r.model_cells, r.limit_cells, r.iterations, r.annealed);
+                            eprintln!(
+                                "round {i}: {:?} sigma {:.1} eps {:.4} eligible {} cells {:.0}/{:.0} iters {} annealed {}",
+                                r.selected,
+                                r.sigma,
+                                r.epsilon,
+                                r.eligible,
+                                r.model_cells,
+                                r.limit_cells,
+                                r.iterations,
+                                r.annealed
+                            );
                         }
-                        eprintln!("time: filter {:.2} s, scoring {:.2} s, estimation {:.2} s", trace.filter_seconds, trace.score_seconds, trace.fit_seconds);
+                        eprintln!(
+                            "time: filter {:.2} s, scoring {:.2} s, estimation {:.2} s",
+                            trace.filter_seconds, trace.score_seconds, trace.fit_seconds
+                        );
                     }
                     (fit, trace.rounds.len())
                 }
@@ -232,7 +263,19 @@ fn load(name: &str, rows: usize) -> Result<(Table, EncodedTable), Box<dyn std::e
         }
         "small" => {
             let mut table = adult_schema()?;
-            let keep = ["age", "workclass", "education", "marital_status", "occupation", "relationship", "race", "sex", "hours_per_week", "native_country", "income"];
+            let keep = [
+                "age",
+                "workclass",
+                "education",
+                "marital_status",
+                "occupation",
+                "relationship",
+                "race",
+                "sex",
+                "hours_per_week",
+                "native_country",
+                "income",
+            ];
             table.columns.retain(|c| keep.contains(&c.name.as_str()));
             for c in &mut table.columns {
                 if let Some(d) = c.domain.as_mut().filter(|d| d.bounds.is_some()) {

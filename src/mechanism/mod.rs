@@ -9,12 +9,12 @@ use privsynth_privacy::{Cost, PrivacyError, Released};
 use rand::Rng;
 use rand::RngExt;
 
-use crate::error::Error;
 use crate::codec::TableCodec;
+use crate::error::Error;
 use crate::model::GraphicalModel;
+use crate::model::estimate::{self, Measurement};
 use crate::model::file::{self, ModelFile};
 use crate::schema::Table;
-use crate::model::estimate::{self, Measurement};
 
 /// Which mechanism to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -125,7 +125,9 @@ pub fn expand(compression: &[Vec<Vec<u32>>], codes: Vec<Vec<u32>>, rng: &mut imp
 /// and the map (original code -> compressed code), and the one-way measurements on the
 /// compressed domain: a merged cell is the sum of its k noisy cells over sqrt(k), with query
 /// weight 1/sqrt(k), so its noise stays that of one cell.
-pub(crate) fn compress(one_way: &[Released<Measurement>]) -> (Vec<Vec<Vec<u32>>>, Vec<Vec<u32>>, Vec<Released<Measurement>>) {
+pub(crate) fn compress(
+    one_way: &[Released<Measurement>],
+) -> (Vec<Vec<Vec<u32>>>, Vec<Vec<u32>>, Vec<Released<Measurement>>) {
     let mut compression = Vec::with_capacity(one_way.len());
     let mut maps = Vec::with_capacity(one_way.len());
     let mut measurements = Vec::with_capacity(one_way.len());

@@ -8,8 +8,8 @@
 //! constant 1 in counts, so the first step is 2/N). `w_i` are per-cell query weights (1, or
 //! 1/sqrt(k) on a cell that merges k compressed values).
 
-use super::factor::{Factor, Proj};
 use super::GraphicalModel;
+use super::factor::{Factor, Proj};
 
 /// A noisy measurement of a marginal: `y ~ w * mu_attrs + N(0, sigma^2)` per cell.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -88,7 +88,8 @@ impl Duals {
         let t = &model.tree;
         let placed = place(model, ms);
         let mut pot: Vec<Factor> = t.cliques.iter().map(|c| Factor::constant(c, &t.sizes, 0.0)).collect();
-        let vals = placed.iter().map(|p| self.0.get(p.index).cloned().unwrap_or_else(|| vec![0.0; p.m.y.len()])).collect();
+        let vals =
+            placed.iter().map(|p| self.0.get(p.index).cloned().unwrap_or_else(|| vec![0.0; p.m.y.len()])).collect();
         broadcast(&placed, vals, &mut pot, -1.0);
         pot
     }
@@ -109,7 +110,12 @@ struct Placed<'a> {
 fn place<'a>(model: &GraphicalModel, ms: &'a [Measurement]) -> Vec<Placed<'a>> {
     let smin = ms.iter().map(|m| m.sigma).fold(f64::INFINITY, f64::min);
     let t = &model.tree;
-    let clique: Vec<usize> = ms.iter().map(|m| t.clique_containing(&m.attrs).expect("every measured set lies in a clique of the tree built from them")).collect();
+    let clique: Vec<usize> = ms
+        .iter()
+        .map(|m| {
+            t.clique_containing(&m.attrs).expect("every measured set lies in a clique of the tree built from them")
+        })
+        .collect();
     let mut order: Vec<usize> = (0..ms.len()).collect();
     order.sort_by_key(|&i| (clique[i], std::cmp::Reverse(ms[i].y.len()), i));
     let mut placed: Vec<Placed> = Vec::with_capacity(ms.len());
@@ -214,7 +220,9 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
             .enumerate()
             .map(|(k, p)| match step {
                 Some((a, parts, None)) => duals.0[p.index].iter().zip(&parts[k]).map(|(d, g)| d + a * g).collect(),
-                Some((a, parts, Some(vel))) => duals.0[p.index].iter().zip(&parts[k]).zip(&vel[k]).map(|((d, g), v)| d + a * g + v).collect(),
+                Some((a, parts, Some(vel))) => {
+                    duals.0[p.index].iter().zip(&parts[k]).zip(&vel[k]).map(|((d, g), v)| d + a * g + v).collect()
+                }
                 None => duals.0[p.index].clone(),
             })
             .collect()
@@ -235,7 +243,10 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
         }
         any.then_some(b)
     };
-    let eval = |duals: &Duals, step: Option<(f64, &[Vec<f64>], Option<&[Vec<f64>]>)>, buf: &mut Vec<Factor>| -> (f64, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let eval = |duals: &Duals,
+                step: Option<(f64, &[Vec<f64>], Option<&[Vec<f64>]>)>,
+                buf: &mut Vec<Factor>|
+     -> (f64, Vec<Vec<f64>>, Vec<Vec<f64>>) {
         for (i, f) in buf.iter_mut().enumerate() {
             match &base {
                 Some(b) => f.values.copy_from_slice(&b[i].values),
@@ -252,7 +263,11 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
     // units of the model's marginal (sigma / w per cell).
     let yardstick: Vec<f64> = placed
         .iter()
-        .map(|p| (2.0 / std::f64::consts::PI).sqrt() * p.m.sigma * if p.m.weights.is_empty() { p.m.y.len() as f64 } else { p.m.weights.iter().map(|w| 1.0 / w).sum() })
+        .map(|p| {
+            (2.0 / std::f64::consts::PI).sqrt()
+                * p.m.sigma
+                * if p.m.weights.is_empty() { p.m.y.len() as f64 } else { p.m.weights.iter().map(|w| 1.0 / w).sum() }
+        })
         .collect();
     let (mut loss, mut parts, mut margs) = eval(duals, None, &mut buf);
     let mut checked = margs.clone();
@@ -270,7 +285,12 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
         let (loss_new, parts_new, margs_new) = eval(duals, Some((alpha, &parts, vel.as_deref())), &mut buf);
         // <gradient, mu - mu_new> over the cliques, computed on the measurements' cells: the
         // gradient is a sum of broadcasts, and a broadcast's inner product is its projection's.
-        let dot: f64 = parts.iter().zip(&margs).zip(&margs_new).map(|((g, a), b)| g.iter().zip(a).zip(b).map(|((g, a), b)| g * (a - b)).sum::<f64>()).sum();
+        let dot: f64 = parts
+            .iter()
+            .zip(&margs)
+            .zip(&margs_new)
+            .map(|((g, a), b)| g.iter().zip(a).zip(b).map(|((g, a), b)| g * (a - b)).sum::<f64>())
+            .sum();
         let accept = if with_momentum { loss_new < loss } else { loss - loss_new >= 0.5 * alpha * dot };
         if accept {
             let beta = opts.momentum;
@@ -293,7 +313,11 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
                 break;
             }
             if let Some(f) = opts.settle.filter(|_| (n - 1) % w == 0) {
-                let settled = margs.iter().zip(&checked).zip(&yardstick).all(|((a, b), y)| a.iter().zip(b).map(|(x, z)| (x - z).abs()).sum::<f64>() <= f * y);
+                let settled = margs
+                    .iter()
+                    .zip(&checked)
+                    .zip(&yardstick)
+                    .all(|((a, b), y)| a.iter().zip(b).map(|(x, z)| (x - z).abs()).sum::<f64>() <= f * y);
                 if settled {
                     break;
                 }
@@ -369,9 +393,16 @@ mod tests {
         let total = estimate_total(&ms);
         let run = |momentum: f64| {
             let mut model = GraphicalModel::uniform(tree.clone(), total);
-            let stats = mirror_descent(&mut model, &ms, Options { max_iters: 20_000, tol: 1e-12, window: 50, momentum, ..Default::default() });
+            let stats = mirror_descent(
+                &mut model,
+                &ms,
+                Options { max_iters: 20_000, tol: 1e-12, window: 50, momentum, ..Default::default() },
+            );
             let b = model.calibrate();
-            let err: f64 = ms.iter().map(|m| model.marginal(&b, &m.attrs).values.iter().zip(&m.y).map(|(x, y)| (x - y).abs()).sum::<f64>()).sum();
+            let err: f64 = ms
+                .iter()
+                .map(|m| model.marginal(&b, &m.attrs).values.iter().zip(&m.y).map(|(x, y)| (x - y).abs()).sum::<f64>())
+                .sum();
             (stats.iterations, err)
         };
         let (plain, plain_err) = run(0.0);
@@ -451,7 +482,12 @@ mod grad_check {
             Measurement { attrs: vec![3], weights: vec![], y: vec![5.0, 7.0], sigma: 2.0 },
             Measurement { attrs: vec![0, 1, 2], weights: vec![], y: (0..27).map(|i| i as f64).collect(), sigma: 1.0 },
             Measurement { attrs: vec![1, 2], weights: vec![], y: (0..9).map(|i| 2.0 * i as f64).collect(), sigma: 1.5 },
-            Measurement { attrs: vec![0, 1, 2], weights: vec![], y: (0..27).map(|i| 30.0 - i as f64).collect(), sigma: 0.5 },
+            Measurement {
+                attrs: vec![0, 1, 2],
+                weights: vec![],
+                y: (0..27).map(|i| 30.0 - i as f64).collect(),
+                sigma: 0.5,
+            },
             Measurement { attrs: vec![2], weights: vec![1.0, 0.5, 0.7], y: vec![1.0, 2.0, 3.0], sigma: 1.0 },
         ];
         let tree = JunctionTree::build(&sizes, &ms.iter().map(|m| m.attrs.clone()).collect::<Vec<_>>());
@@ -460,7 +496,8 @@ mod grad_check {
         let mu: Vec<Factor> = model.clique_marginals();
         let loss = |mu: &[Factor]| loss_parts(&placed, &marginals(&placed, mu, 1.0));
         let (l0, parts) = loss(&mu);
-        let mut g: Vec<Factor> = mu.iter().map(|f| Factor::new(f.attrs.clone(), f.shape.clone(), vec![0.0; f.size()])).collect();
+        let mut g: Vec<Factor> =
+            mu.iter().map(|f| Factor::new(f.attrs.clone(), f.shape.clone(), vec![0.0; f.size()])).collect();
         broadcast(&placed, parts, &mut g, 1.0);
         for c in 0..mu.len() {
             for cell in 0..mu[c].size() {
@@ -468,7 +505,11 @@ mod grad_check {
                 m2[c].values[cell] += 1e-4;
                 let (l1, _) = loss(&m2);
                 let fd = (l1 - l0) / 1e-4;
-                assert!((fd - g[c].values[cell]).abs() < 1e-3 * (1.0 + fd.abs()), "clique {c} cell {cell}: {fd} vs {}", g[c].values[cell]);
+                assert!(
+                    (fd - g[c].values[cell]).abs() < 1e-3 * (1.0 + fd.abs()),
+                    "clique {c} cell {cell}: {fd} vs {}",
+                    g[c].values[cell]
+                );
             }
         }
     }

@@ -88,10 +88,12 @@ fn row_major_strides(shape: &[usize]) -> Vec<usize> {
 /// product over the union is never formed: `f`'s cells are walked once per assignment of the
 /// attributes only messages have (so memory is the result's, and time `f`'s size times theirs).
 pub fn contract(f: &Factor, msgs: &[&Factor], out: &[usize], sizes: &[usize]) -> Factor {
-    let mut carried: Vec<usize> = msgs.iter().flat_map(|m| m.attrs.iter().copied()).filter(|a| !f.attrs.contains(a)).collect();
+    let mut carried: Vec<usize> =
+        msgs.iter().flat_map(|m| m.attrs.iter().copied()).filter(|a| !f.attrs.contains(a)).collect();
     carried.sort_unstable();
     carried.dedup();
-    let mut rattrs: Vec<usize> = out.iter().copied().filter(|a| f.attrs.contains(a)).chain(carried.iter().copied()).collect();
+    let mut rattrs: Vec<usize> =
+        out.iter().copied().filter(|a| f.attrs.contains(a)).chain(carried.iter().copied()).collect();
     rattrs.sort_unstable();
     rattrs.dedup();
     let rshape: Vec<usize> = rattrs.iter().map(|&a| sizes[a]).collect();
@@ -103,7 +105,8 @@ pub fn contract(f: &Factor, msgs: &[&Factor], out: &[usize], sizes: &[usize]) ->
     let r_map = index_map_strided(&f.shape, &strides_in(&rattrs, &rst, &f.attrs));
     let r_q = strides_in(&rattrs, &rst, &carried);
     let mst: Vec<Vec<usize>> = msgs.iter().map(|m| row_major_strides(&m.shape)).collect();
-    let m_maps: Vec<Vec<u32>> = msgs.iter().zip(&mst).map(|(m, st)| index_map_strided(&f.shape, &strides_in(&m.attrs, st, &f.attrs))).collect();
+    let m_maps: Vec<Vec<u32>> =
+        msgs.iter().zip(&mst).map(|(m, st)| index_map_strided(&f.shape, &strides_in(&m.attrs, st, &f.attrs))).collect();
     let m_q: Vec<Vec<usize>> = msgs.iter().zip(&mst).map(|(m, st)| strides_in(&m.attrs, st, &carried)).collect();
     let qshape: Vec<usize> = carried.iter().map(|&a| sizes[a]).collect();
     let mut values = vec![0.0; rshape.iter().product()];
@@ -122,7 +125,12 @@ pub fn contract(f: &Factor, msgs: &[&Factor], out: &[usize], sizes: &[usize]) ->
             }
             _ => {
                 for (j, (v, &i)) in f.values.iter().zip(&r_map).enumerate() {
-                    let p: f64 = msgs.iter().zip(&m_maps).zip(&m_off).map(|((m, map), o)| m.values[map[j] as usize + o]).product();
+                    let p: f64 = msgs
+                        .iter()
+                        .zip(&m_maps)
+                        .zip(&m_off)
+                        .map(|((m, map), o)| m.values[map[j] as usize + o])
+                        .product();
                     values[i as usize + r_off] += v * p;
                 }
             }
@@ -266,7 +274,14 @@ impl Proj {
 
     /// Reduce every run of `big` into a small-sized accumulator starting from `init`, on both
     /// cores when large (each chunk its own accumulator, merged by `merge`).
-    fn reduce_runs(&self, big: &[f64], small: &mut [f64], init: f64, op: impl Fn(&[f64], &mut [f64], usize, usize) + Sync, merge: impl Fn(&mut f64, f64)) {
+    fn reduce_runs(
+        &self,
+        big: &[f64],
+        small: &mut [f64],
+        init: f64,
+        op: impl Fn(&[f64], &mut [f64], usize, usize) + Sync,
+        merge: impl Fn(&mut f64, f64),
+    ) {
         let len = self.run_len();
         match self.chunk_runs() {
             Some(cr) => {
@@ -496,7 +511,8 @@ mod tests {
         let shape = [3, 2, 4, 5];
         for sub in [vec![], vec![1], vec![4], vec![3, 7], vec![1, 4, 7], vec![1, 3, 4, 7]] {
             let map = index_map(&attrs, &shape, &sub);
-            let sub_shape: Vec<usize> = attrs.iter().zip(&shape).filter(|(a, _)| sub.contains(a)).map(|(_, s)| *s).collect();
+            let sub_shape: Vec<usize> =
+                attrs.iter().zip(&shape).filter(|(a, _)| sub.contains(a)).map(|(_, s)| *s).collect();
             for (i, &m) in map.iter().enumerate() {
                 let d = digits(i, &shape);
                 let sd: Vec<usize> = attrs.iter().zip(&d).filter(|(a, _)| sub.contains(a)).map(|(_, x)| *x).collect();
@@ -593,11 +609,18 @@ mod tests {
     #[test]
     fn contraction_equals_the_product_summed() {
         let sizes = [2, 3, 4, 2, 3];
-        let f = Factor::new(vec![0, 1, 2], vec![2, 3, 4], (0..24).map(|i| 0.1 + (i as f64 * 0.37).sin().abs()).collect());
+        let f =
+            Factor::new(vec![0, 1, 2], vec![2, 3, 4], (0..24).map(|i| 0.1 + (i as f64 * 0.37).sin().abs()).collect());
         let m1 = Factor::new(vec![1, 3], vec![3, 2], (0..6).map(|i| 0.5 + (i as f64 * 0.91).cos().abs()).collect());
         let m2 = Factor::new(vec![2, 4], vec![4, 3], (0..12).map(|i| 0.2 + (i as f64 * 0.53).sin().abs()).collect());
         let m3 = Factor::new(vec![0], vec![2], vec![0.3, 1.7]);
-        for (msgs, out) in [(vec![], vec![0]), (vec![&m1], vec![0, 1]), (vec![&m1, &m2], vec![2]), (vec![&m1, &m2, &m3], vec![]), (vec![&m3], vec![0, 2])] {
+        for (msgs, out) in [
+            (vec![], vec![0]),
+            (vec![&m1], vec![0, 1]),
+            (vec![&m1, &m2], vec![2]),
+            (vec![&m1, &m2, &m3], vec![]),
+            (vec![&m3], vec![0, 2]),
+        ] {
             let got = contract(&f, &msgs, &out, &sizes);
             let mut prod = f.clone();
             for m in &msgs {
@@ -609,7 +632,8 @@ mod tests {
                 e.values.iter_mut().zip(&map).for_each(|(v, &i)| *v *= m.values[i as usize]);
                 prod = e;
             }
-            let carried: Vec<usize> = msgs.iter().flat_map(|m| m.attrs.clone()).filter(|a| !f.attrs.contains(a)).collect();
+            let carried: Vec<usize> =
+                msgs.iter().flat_map(|m| m.attrs.clone()).filter(|a| !f.attrs.contains(a)).collect();
             let keep: Vec<usize> = out.iter().chain(&carried).copied().collect();
             let want = prod.sum_to(&keep);
             assert_eq!(got.attrs, want.attrs, "{out:?}");

@@ -57,8 +57,15 @@ fn triangulate(sizes: &[usize], sets: &[Vec<usize>]) -> (Vec<usize>, Vec<Vec<usi
     let mut elim_clique = vec![vec![]; d];
     for _ in 0..d {
         // The live attribute whose elimination clique has the fewest cells (ties: lowest index).
-        let cost = |v: usize| (0..d).filter(|&u| alive[u] && adj[v][u]).map(|u| sizes[u] as f64).product::<f64>() * sizes[v] as f64;
-        let v = (0..d).filter(|&v| alive[v]).map(|v| (cost(v), v)).min_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1))).expect("an attribute is left").1;
+        let cost = |v: usize| {
+            (0..d).filter(|&u| alive[u] && adj[v][u]).map(|u| sizes[u] as f64).product::<f64>() * sizes[v] as f64
+        };
+        let v = (0..d)
+            .filter(|&v| alive[v])
+            .map(|v| (cost(v), v))
+            .min_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)))
+            .expect("an attribute is left")
+            .1;
         let nb: Vec<usize> = (0..d).filter(|&u| alive[u] && adj[v][u]).collect();
         for &a in &nb {
             for &b in &nb {
@@ -131,7 +138,18 @@ impl JunctionTree {
     }
 
     fn neighbours(&self, c: usize) -> Vec<usize> {
-        self.edges.iter().filter_map(|&(a, b)| if a == c { Some(b) } else if b == c { Some(a) } else { None }).collect()
+        self.edges
+            .iter()
+            .filter_map(|&(a, b)| {
+                if a == c {
+                    Some(b)
+                } else if b == c {
+                    Some(a)
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     fn schedule(&mut self) {
@@ -185,7 +203,8 @@ impl JunctionTree {
             let mut sum = vec![0.0; n];
             proj.exp_shift_sum(&mut f[c].values, &mx, &mut sum);
             if let (Some(p), Some(pp)) = (self.parent[c], &self.parent_to_sep[c]) {
-                let msg: Vec<f64> = mx.iter().zip(&sum).map(|(m, s)| if *s > 0.0 { m + s.ln() } else { f64::NEG_INFINITY }).collect();
+                let msg: Vec<f64> =
+                    mx.iter().zip(&sum).map(|(m, s)| if *s > 0.0 { m + s.ln() } else { f64::NEG_INFINITY }).collect();
                 pp.add_from(&mut f[p].values, &msg, 1.0);
                 up[c] = msg;
             }
@@ -201,10 +220,17 @@ impl JunctionTree {
                     pp.sum_into(&f[p].values, &mut sp);
                     // log of the child's belief per separator cell, over its kept exp values.
                     let g: Vec<f64> = (0..n)
-                        .map(|s| if sp[s] > 0.0 && max[c][s] > f64::NEG_INFINITY { max[c][s] + sp[s].ln() + off[p] - up[c][s] } else { f64::NEG_INFINITY })
+                        .map(|s| {
+                            if sp[s] > 0.0 && max[c][s] > f64::NEG_INFINITY {
+                                max[c][s] + sp[s].ln() + off[p] - up[c][s]
+                            } else {
+                                f64::NEG_INFINITY
+                            }
+                        })
                         .collect();
                     let o = g.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    let scale: Vec<f64> = g.iter().map(|&x| if x == f64::NEG_INFINITY { 0.0 } else { (x - o).exp() }).collect();
+                    let scale: Vec<f64> =
+                        g.iter().map(|&x| if x == f64::NEG_INFINITY { 0.0 } else { (x - o).exp() }).collect();
                     self.to_sep[c].mul_from(&mut f[c].values, &scale);
                     off[c] = o;
                 }
@@ -231,9 +257,9 @@ impl JunctionTree {
 
     /// Index of the smallest clique containing every attribute of `attrs`, if one does.
     pub fn clique_containing(&self, attrs: &[usize]) -> Option<usize> {
-        (0..self.cliques.len())
-            .filter(|&c| attrs.iter().all(|a| self.cliques[c].contains(a)))
-            .min_by(|&x, &y| cells(&self.cliques[x], &self.sizes).total_cmp(&cells(&self.cliques[y], &self.sizes)).then(x.cmp(&y)))
+        (0..self.cliques.len()).filter(|&c| attrs.iter().all(|a| self.cliques[c].contains(a))).min_by(|&x, &y| {
+            cells(&self.cliques[x], &self.sizes).total_cmp(&cells(&self.cliques[y], &self.sizes)).then(x.cmp(&y))
+        })
     }
 }
 
@@ -320,7 +346,8 @@ impl GraphicalModel {
         }
         // Rooted at the widest attribute, so that the messages carry the narrower ones.
         let widest = *attrs.iter().max_by_key(|&&a| (t.sizes[a], std::cmp::Reverse(a))).expect("a query attribute");
-        let root = (0..k).find(|&c| keep[c] && t.cliques[c].contains(&widest)).expect("a kept clique holds each attribute");
+        let root =
+            (0..k).find(|&c| keep[c] && t.cliques[c].contains(&widest)).expect("a kept clique holds each attribute");
         let mut parent: Vec<Option<usize>> = vec![None; k];
         let mut order = vec![root];
         let mut i = 0;
@@ -338,12 +365,19 @@ impl GraphicalModel {
         for &c in order.iter().rev() {
             let clique = &t.cliques[c];
             let children: Vec<usize> = order.iter().copied().filter(|&n| parent[n] == Some(c)).collect();
-            let sep: Vec<usize> = parent[c].map_or(vec![], |p| clique.iter().copied().filter(|a| t.cliques[p].contains(a)).collect());
-            let local: Vec<usize> =
-                clique.iter().copied().filter(|a| sep.contains(a) || attrs.contains(a) || children.iter().any(|&ch| t.cliques[ch].contains(a))).collect();
+            let sep: Vec<usize> =
+                parent[c].map_or(vec![], |p| clique.iter().copied().filter(|a| t.cliques[p].contains(a)).collect());
+            let local: Vec<usize> = clique
+                .iter()
+                .copied()
+                .filter(|a| {
+                    sep.contains(a) || attrs.contains(a) || children.iter().any(|&ch| t.cliques[ch].contains(a))
+                })
+                .collect();
             let f = beliefs.0[c].sum_to(&local);
             let sep_marginal = parent[c].map(|_| f.sum_to(&sep));
-            let kids: Vec<Factor> = children.iter().map(|&ch| msg[ch].take().expect("children are collected first")).collect();
+            let kids: Vec<Factor> =
+                children.iter().map(|&ch| msg[ch].take().expect("children are collected first")).collect();
             let out: Vec<usize> = local.iter().copied().filter(|a| sep.contains(a) || attrs.contains(a)).collect();
             let mut f = contract(&f, &kids.iter().collect::<Vec<_>>(), &out, &t.sizes);
             if let Some(s) = sep_marginal {
