@@ -22,6 +22,9 @@ use crate::schema::{self, CsvFormat, Schema, check, from_domain, infer, infer_dp
 use privsynth_privacy::ledger::{self, DatasetRef, Ledger, Policy};
 use privsynth_privacy::{Budget, PrivacyError};
 
+/// The `--llm-*` options and the `llm` subcommand.
+pub mod llm;
+
 #[derive(Debug, Parser)]
 #[command(name = "privsynth", version, about = "Differentially private synthetic data, with an audit of what was preserved and what could leak")]
 pub struct Cli {
@@ -53,7 +56,7 @@ pub enum Command {
     Ledger(LedgerCommand),
     /// The LLM stage's own commands (constraint proposals).
     #[command(subcommand)]
-    Llm(crate::llm::LlmCommand),
+    Llm(llm::LlmCommand),
 }
 
 /// Audit settings shared by `audit` and `synth --audit-holdout`.
@@ -196,7 +199,7 @@ pub struct SampleArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     #[command(flatten)]
-    pub llm: crate::llm::StageArgs,
+    pub llm: llm::StageArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -233,7 +236,7 @@ pub struct SynthArgs {
     #[command(flatten)]
     pub audit: AuditOpts,
     #[command(flatten)]
-    pub llm: crate::llm::StageArgs,
+    pub llm: llm::StageArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -443,7 +446,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sample(a) => {
             if crate::ehr::LinkedModel::is_linked_file(&a.model) {
                 use rand::SeedableRng;
-                if a.llm.prepare()?.is_some() {
+                if a.llm.options().prepare()?.is_some() {
                     return Err(Error::Usage("the LLM stage does not run on linked tables yet: drop the --llm-* options".into()));
                 }
                 let m = crate::ehr::LinkedModel::load(&a.model)?;
@@ -460,11 +463,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             for w in model.guarantee_warnings() {
                 eprintln!("{w}");
             }
-            let llm = a.llm.prepare()?;
-            sample_and_write(&model, &a.model.display().to_string(), a.rows, a.seed, &a.output, cli.quiet, &a.llm, llm.as_ref())?;
+            let llm = a.llm.options().prepare()?;
+            sample_and_write(&model, &a.model.display().to_string(), a.rows, a.seed, &a.output, cli.quiet, &a.llm.options(), llm.as_ref())?;
             Ok(exit::OK)
         }
-        Command::Llm(crate::llm::LlmCommand::Constraints(a)) => crate::llm::constraints::run(&a),
+        Command::Llm(llm::LlmCommand::Constraints(a)) => crate::llm::constraints::run(&a.options()),
         Command::Synth(a) => {
             let seed = a.seed.unwrap_or_else(rand::random);
             let holdout = match a.audit_holdout {
@@ -483,7 +486,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             let gate_list = if holdout.is_some() { Some(report::gates::load(a.audit.gates.as_deref())?) } else { None };
             let schema = Schema::load(&a.common.schema)?;
             if schema.is_linked() {
-                if a.llm.prepare()?.is_some() {
+                if a.llm.options().prepare()?.is_some() {
                     return Err(Error::Usage(
                         "the LLM stage does not run on linked tables yet: drop the --llm-* options (text columns are then left empty)".into(),
                     ));
@@ -500,7 +503,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 return synth_linked(&schema, run, gate_list.map(|g| (&a.audit, g)), cli.quiet);
             }
             // The LLM options are checked and the server reached before any budget is spent.
-            let llm = a.llm.prepare()?;
+            let llm = a.llm.options().prepare()?;
             if llm.is_some() && a.common.allow_data_domains {
                 return Err(Error::Usage(
                     "--allow-data-domains cannot be combined with the LLM stage: domains read from the data are not public and may not be sent to an LLM".into(),
@@ -512,7 +515,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 data::write_atomic(p, |f| std::io::Write::write_all(f, json.as_bytes()))?;
                 eprintln!("wrote model {}", p.display());
             }
-            sample_and_write(&model, "the fitted model", a.rows, Some(seed), &a.output, cli.quiet, &a.llm, llm.as_ref()).map_err(|e| match e {
+            sample_and_write(&model, "the fitted model", a.rows, Some(seed), &a.output, cli.quiet, &a.llm.options(), llm.as_ref()).map_err(|e| match e {
                 Error::Usage(m) if llm.is_some() && a.model_out.is_none() => Error::Usage(format!(
                     "{m}\nnote: the model was fitted and its budget spent; with --model-out MODEL, `privsynth sample MODEL` can retry the LLM stage without spending again"
                 )),
@@ -1037,7 +1040,7 @@ fn sample_and_write(
     seed: Option<u64>,
     output: &Path,
     quiet: bool,
-    llm_args: &crate::llm::StageArgs,
+    llm_args: &crate::llm::StageOptions,
     llm: Option<&crate::llm::client::Client>,
 ) -> Result<()> {
     use rand::SeedableRng;

@@ -21,104 +21,22 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use rand::RngExt;
 use serde_json::{Value, json};
+
+mod dialect;
+mod limiter;
+
+pub use dialect::Dialect;
+use limiter::{Limiter, lock};
 
 use super::cache::{self, Cache, Entry};
 use super::prompt::ChatRequest;
 use super::validate::{self, Reject, reason};
 use crate::error::{Error, Result};
-
-/// How a backend wants structured output asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Dialect {
-    /// `response_format: {type: json_schema, json_schema: {name, strict: true, schema}}`
-    /// (OpenAI; also accepted by vLLM, llama.cpp and Ollama >= 0.5). Keywords outside OpenAI's
-    /// strict subset (minLength, maxLength) are left to validation.
-    Openai,
-    /// vLLM >= 0.12: `structured_outputs: {json: schema}` (guided_json was removed).
-    Vllm,
-    /// llama.cpp `llama-server`: `response_format: {type: json_object, schema}` (a GBNF grammar
-    /// is built from it), plus `cache_prompt`.
-    LlamaCpp,
-    /// Ollama's OpenAI endpoint: `response_format` json_schema, and the schema in the prompt as
-    /// Ollama's docs advise (Ollama Cloud does not enforce it).
-    Ollama,
-    /// Servers without schema enforcement: the schema in `<response_schema>` tags and the answer
-    /// in a json-fenced block.
-    PromptOnly,
-}
-
-impl Dialect {
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Openai => "openai",
-            Dialect::Vllm => "vllm",
-            Dialect::LlamaCpp => "llama-cpp",
-            Dialect::Ollama => "ollama",
-            Dialect::PromptOnly => "prompt-only",
-        }
-    }
-
-    /// The request body in this dialect.
-    pub fn body(self, model: &str, req: &ChatRequest, seed: u64) -> Value {
-        let schema = req.schema().clone();
-        let mut system = req.system().to_string();
-        if matches!(self, Dialect::Ollama | Dialect::PromptOnly) {
-            system += &format!("\n\nThe answer must be valid against this JSON Schema:\n<response_schema>\n{schema}\n</response_schema>");
-        }
-        if self == Dialect::PromptOnly {
-            system += "\nReply with the JSON only, inside a ```json fenced block.";
-        }
-        let mut b = json!({
-            "model": model,
-            "messages": [{"role": "system", "content": system}, {"role": "user", "content": req.user()}],
-            "temperature": req.temperature(),
-            "seed": seed,
-            "stream": false,
-        });
-        let max = json!(req.max_tokens());
-        match self {
-            Dialect::Openai => {
-                b["response_format"] = json!({"type": "json_schema", "json_schema": {"name": req.purpose().name(), "strict": true, "schema": openai_strict(&schema)}});
-                b["max_completion_tokens"] = max;
-            }
-            Dialect::Vllm => {
-                b["structured_outputs"] = json!({"json": schema});
-                b["max_tokens"] = max;
-            }
-            Dialect::LlamaCpp => {
-                b["response_format"] = json!({"type": "json_object", "schema": schema});
-                b["max_tokens"] = max;
-                b["cache_prompt"] = json!(true);
-            }
-            Dialect::Ollama => {
-                b["response_format"] = json!({"type": "json_schema", "json_schema": {"name": req.purpose().name(), "schema": schema}});
-                b["max_tokens"] = max;
-            }
-            Dialect::PromptOnly => b["max_tokens"] = max,
-        }
-        b
-    }
-}
-
-/// OpenAI's strict mode accepts a subset of JSON Schema: drop string-length keywords and turn
-/// `const` into a one-value `enum`. Answers are still validated against the full schema.
-fn openai_strict(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "minLength" | "maxLength"))
-                .map(|(k, x)| if k == "const" { ("enum".to_string(), json!([x])) } else { (k.clone(), openai_strict(x)) })
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(openai_strict).collect()),
-        other => other.clone(),
-    }
-}
 
 /// Where to send requests.
 #[derive(Clone)]
@@ -194,79 +112,6 @@ pub struct Stats {
     pub failed: BTreeMap<String, usize>,
     /// Lowest concurrency the limiter reached.
     pub min_limit: usize,
-}
-
-/// Adaptive (AIMD) limit on requests in flight, with a shared pause after a 429.
-struct Limiter {
-    state: Mutex<LimState>,
-    cv: Condvar,
-    max: usize,
-}
-
-struct LimState {
-    limit: f64,
-    in_flight: usize,
-    paused_until: Option<Instant>,
-    min_seen: usize,
-}
-
-struct Permit<'a>(&'a Limiter);
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        let mut s = lock(&self.0.state);
-        s.in_flight -= 1;
-        self.0.cv.notify_all();
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A worker that panicked cannot leave these counters in a state worth refusing.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Limiter {
-    fn new(max: usize) -> Limiter {
-        Limiter { state: Mutex::new(LimState { limit: max as f64, in_flight: 0, paused_until: None, min_seen: max }), cv: Condvar::new(), max }
-    }
-
-    fn acquire(&self) -> Permit<'_> {
-        let mut s = lock(&self.state);
-        loop {
-            let now = Instant::now();
-            match s.paused_until {
-                Some(t) if t > now => {
-                    s = self.cv.wait_timeout(s, t - now).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
-                }
-                _ if (s.in_flight as f64) < s.limit.floor().max(1.0) => {
-                    s.in_flight += 1;
-                    return Permit(self);
-                }
-                _ => s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner()),
-            }
-        }
-    }
-
-    /// Additive increase: one more slot per `limit` successes.
-    fn success(&self) {
-        let mut s = lock(&self.state);
-        s.limit = (s.limit + 1.0 / s.limit).min(self.max as f64);
-        self.cv.notify_all();
-    }
-
-    /// Multiplicative decrease and a pause for everyone.
-    fn throttle(&self, pause: Duration) {
-        let mut s = lock(&self.state);
-        s.limit = (s.limit / 2.0).max(1.0);
-        s.min_seen = s.min_seen.min(s.limit.floor() as usize);
-        let until = Instant::now() + pause;
-        s.paused_until = Some(s.paused_until.map_or(until, |t| t.max(until)));
-        self.cv.notify_all();
-    }
-
-    fn limit(&self) -> f64 {
-        lock(&self.state).limit
-    }
 }
 
 /// The server's answer to one request.
@@ -773,36 +618,6 @@ mod tests {
         assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30), "{d:?}");
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO), "a past date means now");
         assert_eq!(parse_retry_after("soon"), None);
-    }
-
-    #[test]
-    fn limiter_halves_on_throttle_and_grows_back_additively() {
-        let l = Limiter::new(8);
-        l.throttle(Duration::ZERO);
-        assert_eq!(l.limit(), 4.0);
-        l.throttle(Duration::ZERO);
-        l.throttle(Duration::ZERO);
-        l.throttle(Duration::ZERO);
-        assert_eq!(l.limit(), 1.0, "never below one");
-        for _ in 0..3 {
-            l.success();
-        }
-        assert!(l.limit() > 2.0 && l.limit() < 3.0, "{}", l.limit());
-        for _ in 0..1000 {
-            l.success();
-        }
-        assert_eq!(l.limit(), 8.0, "capped at the configured concurrency");
-        // A pause holds every acquirer back.
-        l.throttle(Duration::from_millis(150));
-        let t = Instant::now();
-        drop(l.acquire());
-        assert!(t.elapsed() >= Duration::from_millis(140), "{:?}", t.elapsed());
-    }
-
-    #[test]
-    fn openai_strict_drops_length_keywords_and_const() {
-        let s = json!({"type": "object", "properties": {"a": {"type": "string", "maxLength": 5, "minLength": 1}, "k": {"const": "order"}}});
-        assert_eq!(openai_strict(&s), json!({"type": "object", "properties": {"a": {"type": "string"}, "k": {"enum": ["order"]}}}));
     }
 
     #[test]
