@@ -446,9 +446,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sample(a) => {
             if crate::ehr::LinkedModel::is_linked_file(&a.model) {
                 use rand::SeedableRng;
-                if a.llm.options().prepare()?.is_some() {
-                    return Err(Error::Usage("the LLM stage does not run on linked tables yet: drop the --llm-* options".into()));
-                }
+                let llm_opts = a.llm.options();
+                let llm = llm_opts.prepare_linked()?;
                 let m = crate::ehr::LinkedModel::load(&a.model)?;
                 for w in &m.privacy.outside_guarantee {
                     eprintln!("warning: this model's DP guarantee does not cover everything: {w}");
@@ -456,7 +455,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 let seed = a.seed.unwrap_or_else(rand::random);
                 let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
                 let format = if data::Format::of(&a.output) == data::Format::Parquet { OutFormat::Parquet } else { OutFormat::Csv };
-                write_linked(&m, &a.model.display().to_string(), a.rows, &mut rng, &a.output, format, cli.quiet)?;
+                write_linked(&m, &a.model.display().to_string(), a.rows, &mut rng, &a.output, format, cli.quiet, (&llm_opts, llm.as_ref()))?;
                 return Ok(exit::OK);
             }
             let model = ModelFile::load(&a.model)?;
@@ -486,9 +485,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             let gate_list = if holdout.is_some() { Some(report::gates::load(a.audit.gates.as_deref())?) } else { None };
             let schema = Schema::load(&a.common.schema)?;
             if schema.is_linked() {
-                if a.llm.options().prepare()?.is_some() {
+                // The LLM options are checked and the server reached before any budget is spent.
+                let llm_opts = a.llm.options();
+                let llm = llm_opts.prepare_linked()?;
+                if llm.is_some() && a.common.allow_data_domains {
                     return Err(Error::Usage(
-                        "the LLM stage does not run on linked tables yet: drop the --llm-* options (text columns are then left empty)".into(),
+                        "--allow-data-domains cannot be combined with the LLM stage: domains read from the data are not public and may not be sent to an LLM".into(),
                     ));
                 }
                 let run = LinkedRun {
@@ -499,6 +501,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     seed,
                     holdout,
                     format: a.format,
+                    llm: (&llm_opts, llm.as_ref()),
                 };
                 return synth_linked(&schema, run, gate_list.map(|g| (&a.audit, g)), cli.quiet);
             }
@@ -1074,6 +1077,7 @@ struct LinkedRun<'a> {
     seed: u64,
     holdout: Option<f64>,
     format: OutFormat,
+    llm: (&'a crate::llm::StageOptions, Option<&'a crate::llm::client::Client>),
 }
 
 /// `synth` on linked tables: person-level DP models of the person table and of each event
@@ -1137,7 +1141,7 @@ fn synth_linked(schema: &Schema, r: LinkedRun, audit: Option<(&AuditOpts, (Vec<r
         eprintln!("wrote model {}", path.display());
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(r.seed);
-    write_linked(&linked, "the fitted model", r.persons, &mut rng, r.output, r.format, quiet)?;
+    write_linked(&linked, "the fitted model", r.persons, &mut rng, r.output, r.format, quiet, r.llm)?;
     let Some((opts, gates)) = audit else { return Ok(exit::OK) };
     let Some((train, hold)) = fitted.split else { return Err(Error::Internal("an audit without a holdout split".into())) };
     let (tr, _) = ehr::derive(schema, &tables, Some(&train), None)?;
@@ -1148,12 +1152,23 @@ fn synth_linked(schema: &Schema, r: LinkedRun, audit: Option<(&AuditOpts, (Vec<r
 
 /// Sample a linked model and write its tables into `output` (a folder), atomically: the tables
 /// are written into a temporary folder beside it, which then replaces it.
-fn write_linked(m: &crate::ehr::LinkedModel, origin: &str, persons: Option<usize>, rng: &mut rand::rngs::StdRng, output: &Path, format: OutFormat, quiet: bool) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn write_linked(
+    m: &crate::ehr::LinkedModel,
+    origin: &str,
+    persons: Option<usize>,
+    rng: &mut rand::rngs::StdRng,
+    output: &Path,
+    format: OutFormat,
+    quiet: bool,
+    (llm_opts, llm): (&crate::llm::StageOptions, Option<&crate::llm::client::Client>),
+) -> Result<()> {
     let started = std::time::Instant::now();
-    let out = {
+    let mut out = {
         let _p = Progress::start(quiet, "sampling linked tables".into());
         crate::ehr::sample::sample(m, origin, persons, rng)?
     };
+    llm_opts.run_linked(llm, m, &mut out, quiet)?;
     if output.is_file() {
         return Err(Error::Usage(format!("{} is a file; a linked schema writes a folder of tables", output.display())));
     }
@@ -1164,7 +1179,8 @@ fn write_linked(m: &crate::ehr::LinkedModel, origin: &str, persons: Option<usize
         OutFormat::Csv => "csv",
         OutFormat::Parquet => "parquet",
     };
-    for (name, df) in out.tables {
+    let report = out.report.clone();
+    for (name, df) in out.into_tables() {
         let mut df = df;
         let csv = m.schema.tables.iter().find(|t| t.name == name).map(|t| t.csv.clone()).unwrap_or_default();
         data::write(&mut df, &tmp.path().join(format!("{name}.{ext}")), &csv)?;
@@ -1180,7 +1196,7 @@ fn write_linked(m: &crate::ehr::LinkedModel, origin: &str, persons: Option<usize
         let kept = tmp.keep();
         std::fs::rename(&kept, output).map_err(|e| Error::io(output, e))?;
     }
-    for l in out.report.lines() {
+    for l in report.lines() {
         eprintln!("sample: {l}");
     }
     eprintln!("sample: wrote {} table(s) to {} in {:.1} s", m.schema.tables.len(), output.display(), started.elapsed().as_secs_f64());

@@ -5,7 +5,8 @@
 //! - [`prompt`]: the typed prompt builder (the only place a request can be made);
 //! - [`client`]: one client for any OpenAI-compatible server (dialects, retries, AIMD limiter,
 //!   counters, transcript); [`cache`]: responses by request hash; [`validate`]: the answer check;
-//! - [`text`], [`check`], [`constraints`]: the three uses.
+//! - [`text`], [`check`], [`constraints`]: the three uses; [`linked`]: text columns of linked
+//!   tables (persons and their events).
 //!
 //! Without a server configured, text columns are left empty with a warning and everything else
 //! works as before.
@@ -14,6 +15,7 @@ pub mod cache;
 pub mod check;
 pub mod client;
 pub mod constraints;
+pub mod linked;
 pub mod prompt;
 pub mod text;
 pub mod validate;
@@ -168,6 +170,41 @@ impl StageOptions {
             None => {}
         }
         Ok(client)
+    }
+
+    /// [`StageOptions::prepare`] for a linked schema, whose stage writes text columns only.
+    pub fn prepare_linked(&self) -> Result<Option<Client>> {
+        if self.check {
+            return Err(Error::Usage("--llm-check does not run on linked tables yet (text columns do): drop --llm-check".into()));
+        }
+        self.prepare()
+    }
+
+    /// Run the stage on a fresh linked sample: the text columns of every table. The transcript
+    /// is written even when the stage stops with an error.
+    pub fn run_linked(&self, client: Option<&Client>, model: &crate::ehr::LinkedModel, out: &mut crate::ehr::sample::Output, quiet: bool) -> Result<()> {
+        let texts: Vec<String> = model.schema.tables.iter().flat_map(|t| text_columns(t).into_iter().map(|c| format!("{}.{}", t.name, c.name))).collect();
+        let Some(client) = client else {
+            if !texts.is_empty() {
+                eprintln!(
+                    "warning: no LLM configured (--llm-url / PRIVSYNTH_LLM_URL), so the text column(s) {} are left empty",
+                    texts.join(", ")
+                );
+            }
+            return Ok(());
+        };
+        client.show_progress(!quiet);
+        let result = linked::fill(client, model, out, self.max_chars, self.batch, self.connect.temperature);
+        let written = client.write_transcript();
+        eprintln!("{}", client.summary());
+        for (t, r) in result? {
+            eprintln!("{t}: {}", r.summary());
+        }
+        written?;
+        if let Some(p) = &self.connect.transcript {
+            eprintln!("llm: transcript of every prompt and answer in {}", p.display());
+        }
+        Ok(())
     }
 
     /// Run the stage on freshly sampled records: text columns, then the optional check. The
