@@ -463,7 +463,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 eprintln!("{w}");
             }
             let llm = a.llm.options().prepare()?;
-            sample_and_write(&model, &a.model.display().to_string(), a.rows, a.seed, &a.output, cli.quiet, &a.llm.options(), llm.as_ref())?;
+            sample_and_write(&model, &a.model.display().to_string(), a.rows, a.seed, &a.output, cli.quiet, &a.llm.options(), llm.as_ref(), None)?;
             Ok(exit::OK)
         }
         Command::Llm(llm::LlmCommand::Constraints(a)) => crate::llm::constraints::run(&a.options()),
@@ -518,7 +518,12 @@ pub fn run(cli: Cli) -> Result<i32> {
                 data::write_atomic(p, |f| std::io::Write::write_all(f, json.as_bytes()))?;
                 eprintln!("wrote model {}", p.display());
             }
-            sample_and_write(&model, "the fitted model", a.rows, Some(seed), &a.output, cli.quiet, &a.llm.options(), llm.as_ref()).map_err(|e| match e {
+            // Private Evolution reads the real texts of the rows the fit could use.
+            let pe = match &a.llm.llm_pe_epsilon {
+                Some(_) => Some(llm::pe_source(&a.common, &model.table, split.as_ref().map(|s| &s.train))?),
+                None => None,
+            };
+            sample_and_write(&model, "the fitted model", a.rows, Some(seed), &a.output, cli.quiet, &a.llm.options(), llm.as_ref(), pe.as_ref()).map_err(|e| match e {
                 Error::Usage(m) if llm.is_some() && a.model_out.is_none() => Error::Usage(format!(
                     "{m}\nnote: the model was fitted and its budget spent; with --model-out MODEL, `privsynth sample MODEL` can retry the LLM stage without spending again"
                 )),
@@ -1045,6 +1050,7 @@ fn sample_and_write(
     quiet: bool,
     llm_args: &crate::llm::StageOptions,
     llm: Option<&crate::llm::client::Client>,
+    pe: Option<&crate::llm::pe::Source>,
 ) -> Result<()> {
     use rand::SeedableRng;
     let started = std::time::Instant::now();
@@ -1061,7 +1067,7 @@ fn sample_and_write(
     for line in rejections.summary() {
         eprintln!("{line}");
     }
-    llm_args.run(llm, model, &mut synth, quiet)?;
+    llm_args.run(llm, model, &mut synth, quiet, pe)?;
     let mut df = synth.into_frame()?;
     data::write(&mut df, output, &model.table.csv)?;
     eprintln!("sample: wrote {} rows x {} columns to {} in {:.1} s (seed {seed})", df.height(), df.width(), output.display(), started.elapsed().as_secs_f64());

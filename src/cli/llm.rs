@@ -1,6 +1,6 @@
 //! The `--llm-*` options of `synth` and `sample` and the `llm` subcommand, as clap argument
 //! structs that convert into the LLM stage's plain option structs (src/llm/ does not depend on
-//! the argument parser).
+//! the argument parser), and the real side of Private Evolution that `synth` hands the stage.
 
 use std::path::PathBuf;
 
@@ -113,6 +113,21 @@ pub struct StageArgs {
     /// Records per request.
     #[arg(long, default_value_t = 10)]
     pub llm_batch: usize,
+    /// Learn the text columns from the real texts with Private Evolution at this epsilon (on top
+    /// of --epsilon; `synth` only): real texts are embedded locally and vote, under Gaussian
+    /// noise, for the model's candidates, which are then varied. Recorded in the ledger.
+    #[arg(long)]
+    pub llm_pe_epsilon: Option<f64>,
+    /// Vote-and-vary rounds of Private Evolution.
+    #[arg(long, default_value_t = 3, requires = "llm_pe_epsilon")]
+    pub llm_pe_iterations: usize,
+    /// An OpenAI-compatible /embeddings server ON THIS MACHINE (loopback only: it receives the
+    /// real texts), e.g. http://127.0.0.1:8081/v1; default: a local lexical embedding.
+    #[arg(long, requires = "llm_pe_epsilon")]
+    pub llm_pe_embed_url: Option<String>,
+    /// Model name for the embedding server.
+    #[arg(long, requires = "llm_pe_embed_url")]
+    pub llm_pe_embed_model: Option<String>,
 }
 
 impl StageArgs {
@@ -123,6 +138,12 @@ impl StageArgs {
             drop_flagged: self.llm_drop_flagged,
             max_chars: self.llm_max_chars,
             batch: self.llm_batch,
+            pe: self.llm_pe_epsilon.map(|epsilon| crate::llm::pe::PeOptions {
+                epsilon,
+                iterations: self.llm_pe_iterations,
+                embed_url: self.llm_pe_embed_url.clone(),
+                embed_model: self.llm_pe_embed_model.clone(),
+            }),
         }
     }
 }
@@ -148,4 +169,38 @@ impl ConstraintsArgs {
     pub fn options(&self) -> ConstraintsOptions {
         ConstraintsOptions { schema: self.schema.clone(), table: self.table.clone(), output: self.output.clone(), connect: self.connect.options() }
     }
+}
+
+/// The real texts and the ledger target of `synth --llm-pe-epsilon`: read after the fit (the
+/// train part when an audit holdout was set aside), recorded on the same dataset fingerprint.
+pub fn pe_source(
+    common: &super::FitCommon,
+    table: &crate::schema::Table,
+    train: Option<&crate::data::RawTable>,
+) -> crate::error::Result<crate::llm::pe::Source> {
+    use crate::error::Error;
+    use privsynth_privacy::ledger::{self, DatasetRef, Ledger, Policy};
+    let owned;
+    let raw = match train {
+        Some(t) => t,
+        None => {
+            owned = crate::data::read_for_table(&common.data, table)?;
+            &owned
+        }
+    };
+    let columns: Vec<String> = crate::synthetic::text_columns(table).iter().map(|c| c.name.clone()).collect();
+    let texts = crate::llm::pe::RealTexts::from_raw(raw, table, &columns)?;
+    let fingerprint = ledger::fingerprint_file(&common.data).map_err(|e| Error::io(&common.data, e))?;
+    let policy = match &common.ledger.policy {
+        Some(p) => Policy::load(p).map_err(|e| Error::Usage(e.to_string()))?,
+        None => Policy::default(),
+    };
+    let unit = table.privacy_unit.clone();
+    let dataset = DatasetRef { fingerprint, name: common.data.display().to_string(), privacy_unit: unit.clone(), rows_per_unit: unit.map(|_| texts.rows_per_unit()) };
+    Ok(crate::llm::pe::Source {
+        texts,
+        ledger: crate::llm::pe::LedgerTarget { ledger: Ledger::new(&common.ledger.ledger), policy, dataset },
+        delta: common.delta,
+        command: "synth --llm-pe-epsilon (Private Evolution votes on the text columns)".into(),
+    })
 }

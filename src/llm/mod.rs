@@ -6,7 +6,8 @@
 //! - [`client`]: one client for any OpenAI-compatible server (dialects, retries, AIMD limiter,
 //!   counters, transcript); [`cache`]: responses by request hash; [`validate`]: the answer check;
 //! - [`text`], [`check`], [`constraints`]: the three uses; [`linked`]: text columns of linked
-//!   tables (persons and their events).
+//!   tables (persons and their events); [`pe`]: Private Evolution, text columns learnt from
+//!   real texts under DP (embedded locally by [`embed`] and only counted).
 //!
 //! Without a server configured, text columns are left empty with a warning and everything else
 //! works as before.
@@ -15,7 +16,9 @@ pub mod cache;
 pub mod check;
 pub mod client;
 pub mod constraints;
+pub mod embed;
 pub mod linked;
+pub mod pe;
 pub mod prompt;
 pub mod text;
 pub mod validate;
@@ -99,11 +102,13 @@ pub struct StageOptions {
     pub max_chars: usize,
     /// Records per request.
     pub batch: usize,
+    /// Learn the text columns from the real texts with Private Evolution (`synth` only).
+    pub pe: Option<pe::PeOptions>,
 }
 
 impl Default for StageOptions {
     fn default() -> Self {
-        StageOptions { connect: ConnectOptions::default(), check: false, drop_flagged: false, max_chars: 200, batch: 10 }
+        StageOptions { connect: ConnectOptions::default(), check: false, drop_flagged: false, max_chars: 200, batch: 10, pe: None }
     }
 }
 
@@ -154,7 +159,15 @@ impl StageOptions {
         if self.batch == 0 || self.batch > 200 {
             return Err(Error::Usage(format!("--llm-batch must be between 1 and 200, got {}", self.batch)));
         }
+        if let Some(p) = &self.pe {
+            // The same checks as the plan's, before any budget is spent.
+            pe::PePlan::new(p, 1e-6, vec!["check".into()], 1)?;
+            embed::Embedder::new(p.embed_url.as_deref(), p.embed_model.as_deref(), Duration::from_secs(1))?;
+        }
         let client = self.connect.client()?;
+        if self.pe.is_some() && client.is_none() {
+            return Err(Error::Usage("--llm-pe-epsilon needs an LLM server: pass --llm-url and --llm-model".into()));
+        }
         match &client {
             None if self.check => {
                 return Err(Error::Usage("--llm-check needs an LLM server: pass --llm-url and --llm-model (or set PRIVSYNTH_LLM_URL and PRIVSYNTH_LLM_MODEL)".into()));
@@ -172,8 +185,48 @@ impl StageOptions {
         Ok(client)
     }
 
+    /// Private Evolution of every text column: plan, record in the ledger, then vote and vary.
+    fn evolve(&self, client: &Client, p: &pe::PeOptions, real: &pe::Source, synth: &mut SyntheticTable, stats: &ReleasedStats) -> Result<Vec<String>> {
+        use rand::SeedableRng;
+        let table = synth.table().clone();
+        let cols = prompt::TextColumn::of_table(&table, self.max_chars);
+        let names: Vec<String> = cols.iter().map(|c| c.name().to_string()).collect();
+        let plan = pe::PePlan::new(p, real.delta, names, real.texts.rows_per_unit())?;
+        let embedder = embed::Embedder::new(p.embed_url.as_deref(), p.embed_model.as_deref(), Duration::from_secs_f64(self.connect.timeout))?;
+        let seq = real.ledger.record(&plan, &real.command)?;
+        let mut lines = vec![format!(
+            "llm pe: Private Evolution of {} over {} iteration(s), epsilon {:.3} at delta {:.1e} (rho {:.6}; L2 sensitivity {} per vote histogram, noise sd {:.2}); embeddings: {}; ledger entry {seq} in {}",
+            plan.columns.join(", "),
+            plan.iterations,
+            plan.epsilon,
+            plan.delta,
+            plan.rho(),
+            plan.sensitivity,
+            plan.scale,
+            embedder.describe(),
+            real.ledger.ledger.path().display()
+        )];
+        let rows = synth.rows()?;
+        let cx = pe::Context { client, embedder: &embedder, table: &table, stats, rows: &rows, batch: self.batch, temperature: self.connect.temperature };
+        let mut budget = privsynth_privacy::Budget::from_rho(plan.rho()).map_err(Error::Usage)?;
+        // Which candidate each record varies is post-processing of the noisy votes.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(rand::random());
+        for c in &cols {
+            let (values, report) = pe::evolve(&cx, c, &real.texts, &plan, &mut budget, &mut rng)?;
+            synth.set_text(c.name(), values)?;
+            lines.push(report.summary(plan.scale));
+        }
+        if budget.charges() != plan.costs.as_slice() {
+            return Err(Error::Internal("the Private Evolution charges differ from the release recorded in the ledger".into()));
+        }
+        Ok(lines)
+    }
+
     /// [`StageOptions::prepare`] for a linked schema, whose stage writes text columns only.
     pub fn prepare_linked(&self) -> Result<Option<Client>> {
+        if self.pe.is_some() {
+            return Err(Error::Usage("--llm-pe-epsilon does not run on linked tables yet: drop it (text columns are then written from the schema and DP statistics)".into()));
+        }
         if self.check {
             return Err(Error::Usage("--llm-check does not run on linked tables yet (text columns do): drop --llm-check".into()));
         }
@@ -209,7 +262,12 @@ impl StageOptions {
 
     /// Run the stage on freshly sampled records: text columns, then the optional check. The
     /// transcript is written even when the stage stops with an error.
-    pub fn run(&self, client: Option<&Client>, model: &ModelFile, synth: &mut SyntheticTable, quiet: bool) -> Result<()> {
+    ///
+    /// With Private Evolution asked for, `real` holds the real texts (only `synth` has them).
+    pub fn run(&self, client: Option<&Client>, model: &ModelFile, synth: &mut SyntheticTable, quiet: bool, real: Option<&pe::Source>) -> Result<()> {
+        if self.pe.is_some() && real.is_none() {
+            return Err(Error::Usage("--llm-pe-epsilon learns from the real texts, which only `synth` reads: use it with synth".into()));
+        }
         let texts: Vec<String> = text_columns(&model.table).iter().map(|c| c.name.clone()).collect();
         let Some(client) = client else {
             if !texts.is_empty() {
@@ -225,8 +283,10 @@ impl StageOptions {
         let result = (|| -> Result<Vec<String>> {
             let stats = ReleasedStats::from_model(model)?;
             let mut lines = vec![];
-            if !texts.is_empty() {
-                lines.push(text::fill(client, synth, &stats, self.max_chars, self.batch, t)?.summary());
+            match (&self.pe, real) {
+                (Some(p), Some(real)) if !texts.is_empty() => lines.extend(self.evolve(client, p, real, synth, &stats)?),
+                _ if !texts.is_empty() => lines.push(text::fill(client, synth, &stats, self.max_chars, self.batch, t)?.summary()),
+                _ => {}
             }
             if self.check {
                 lines.extend(check::check(client, synth, &stats, self.batch, t, self.drop_flagged)?.summary());

@@ -36,11 +36,11 @@ impl TextReport {
     }
 }
 
-type Batch = Vec<Vec<Option<ModelText>>>;
+pub(crate) type Batch = Vec<Vec<Option<ModelText>>>;
 
 /// Judge a text answer: one object per record id, each column a non-blank string within its
 /// limit (or null where allowed). The envelope check already enforced the shape.
-fn parse(v: &Value, rows: &[SyntheticRow], cols: &[TextColumn]) -> std::result::Result<Batch, Reject> {
+pub(crate) fn parse(v: &Value, rows: &[SyntheticRow], cols: &[TextColumn]) -> std::result::Result<Batch, Reject> {
     let mut out = vec![];
     for r in rows {
         let id = prompt::row_id(r);

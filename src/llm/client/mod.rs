@@ -112,6 +112,10 @@ pub struct Stats {
     pub failed: BTreeMap<String, usize>,
     /// Lowest concurrency the limiter reached.
     pub min_limit: usize,
+    /// The server's message of the last request it refused as malformed (HTTP 400 and other
+    /// 4xx), for the summary: a refusal that repeats (a prompt longer than the server's context,
+    /// an unsupported field) is otherwise only in the transcript.
+    pub last_refusal: Option<String>,
 }
 
 /// The server's answer to one request.
@@ -353,7 +357,9 @@ impl Client {
                     // Other 4xx: this request is malformed for the server; retrying will not help.
                     let why = if status == 400 { "http_400" } else { "http_4xx" };
                     self.count(|s| *s.failed.entry(why.into()).or_default() += 1);
-                    self.log(json!({"event": "failed", "reason": why, "status": status, "message": server_message(&body)}));
+                    let msg = server_message(&body);
+                    self.count(|s| s.last_refusal = Some(format!("HTTP {status}: {msg}")));
+                    self.log(json!({"event": "failed", "reason": why, "status": status, "message": msg}));
                     return Err(Failure::GaveUp(why));
                 }
                 Err(ureq::Error::Timeout(_)) => ("timeout", None),
@@ -544,8 +550,13 @@ impl Client {
             if m.is_empty() { "none".to_string() } else { m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ") }
         };
         let total = |m: &BTreeMap<String, usize>| m.values().sum::<usize>();
+        let refusal = match &s.last_refusal {
+            Some(m) if m.contains("context size") => format!("; the server refused requests: {m} (lower --llm-batch, or start the server with a larger context, llama-server -c)"),
+            Some(m) => format!("; the server refused requests: {m}"),
+            None => String::new(),
+        };
         format!(
-            "llm: {} request(s) to {} (model {}, dialect {}), {} cache hit(s); answers: {} accepted, {} rejected ({}); retried: {} ({}); given up: {} ({}); lowest concurrency {}",
+            "llm: {} request(s) to {} (model {}, dialect {}), {} cache hit(s); answers: {} accepted, {} rejected ({}); retried: {} ({}); given up: {} ({}); lowest concurrency {}{refusal}",
             s.requests,
             self.endpoint.base_url,
             self.endpoint.model,
@@ -558,7 +569,7 @@ impl Client {
             list(&s.retried),
             total(&s.failed),
             list(&s.failed),
-            s.min_limit
+            s.min_limit,
         )
     }
 
