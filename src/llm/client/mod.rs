@@ -112,9 +112,9 @@ pub struct Stats {
     pub failed: BTreeMap<String, usize>,
     /// Lowest concurrency the limiter reached.
     pub min_limit: usize,
-    /// The server's message of the last request it refused as malformed (HTTP 400 and other
-    /// 4xx), for the summary: a refusal that repeats (a prompt longer than the server's context,
-    /// an unsupported field) is otherwise only in the transcript.
+    /// The server's message of the last request it refused or failed (HTTP 4xx other than
+    /// 401/403/404/429, and 408/5xx), for the summary: a refusal that repeats (a prompt longer
+    /// than the server's context, an unsupported field) is otherwise only in the transcript.
     pub last_refusal: Option<String>,
 }
 
@@ -352,7 +352,11 @@ impl Client {
                         server_message(&body)
                     ))));
                 }
-                Ok((status, ra, _)) if status == 408 || status >= 500 => (http_reason(status), ra),
+                Ok((status, ra, body)) if status == 408 || status >= 500 => {
+                    let msg = server_message(&body);
+                    self.count(|s| s.last_refusal = Some(format!("HTTP {status}: {msg}")));
+                    (http_reason(status), ra)
+                }
                 Ok((status, _, body)) => {
                     // Other 4xx: this request is malformed for the server; retrying will not help.
                     let why = if status == 400 { "http_400" } else { "http_4xx" };
@@ -550,9 +554,17 @@ impl Client {
             if m.is_empty() { "none".to_string() } else { m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ") }
         };
         let total = |m: &BTreeMap<String, usize>| m.values().sum::<usize>();
+        // llama-server: "request (N tokens) exceeds the available context size" (400) for one
+        // prompt longer than a slot's context; "Context size has been exceeded" (500) when the
+        // slots' prompts together overflow a KV cache they share (--kv-unified).
         let refusal = match &s.last_refusal {
-            Some(m) if m.contains("context size") => format!("; the server refused requests: {m} (lower --llm-batch, or start the server with a larger context, llama-server -c)"),
-            Some(m) => format!("; the server refused requests: {m}"),
+            Some(m) if m.contains("exceeds the available context size") => {
+                format!("; last server error: {m} (lower --llm-batch, or start the server with a larger context per slot, llama-server -c)")
+            }
+            Some(m) if m.contains("Context size has been exceeded") => {
+                format!("; last server error: {m} (the prompts in flight overflow the server's context: lower --llm-concurrency or --llm-batch, or raise llama-server -c)")
+            }
+            Some(m) => format!("; last server error: {m}"),
             None => String::new(),
         };
         format!(
