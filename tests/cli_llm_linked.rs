@@ -138,9 +138,16 @@ fn linked_text_columns_are_conditioned_on_the_event_and_its_person_and_no_marker
     }
     assert_eq!(checked, enc.len(), "every encounter was asked for once");
 
+    // `sample` on the linked model file runs the same stage.
+    let again = dir.path().join("again");
+    let s = privsynth(&["sample", path_str(&model), "-o", path_str(&again), "--rows", "2", "--seed", "3", "--llm-url", &server.url, "--llm-model", "fake-model", "--llm-no-cache"]);
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    assert!(read_csv(&again.join("patients.csv")).iter().all(|p| p["CITY"].is_some()), "{}", s.stderr);
+
     let mut files = vec![transcript, model];
     files.extend(std::fs::read_dir(&out).unwrap().flatten().map(|e| e.path()));
-    let all = everything(&server, &files, &r.stderr);
+    files.extend(std::fs::read_dir(&again).unwrap().flatten().map(|e| e.path()));
+    let all = everything(&server, &files, &(r.stderr.clone() + &s.stderr));
     assert!(leaks(&all).is_empty(), "markers of the real tables left the boundary: {:?}", leaks(&all));
 }
 

@@ -120,6 +120,10 @@ fn pe_learns_from_real_notes_through_votes_only_and_is_in_the_ledger() {
     }
     assert!((entries[1]["rho"].as_f64().unwrap() - rho_pe).abs() < 1e-6 * rho_pe, "{} vs {rho_pe}", entries[1]["rho"]);
     assert!(r.stderr.contains(&format!("noise sd {scale:.2}")), "{}", r.stderr);
+    // Composed with the fit: the ledger's total over both entries, in zCDP.
+    let total = entries[0]["rho"].as_f64().unwrap() + entries[1]["rho"].as_f64().unwrap();
+    let eps = privsynth_privacy::accountant::epsilon_for(total, 1e-9);
+    assert!(r.stderr.contains(&format!("rho {total:.6} over 2 release(s), epsilon {eps:.3} at delta 1.0e-9")), "{}", r.stderr);
 
     let written = std::fs::read_to_string(&out).unwrap();
     assert_eq!(written.lines().count(), 31);
