@@ -507,6 +507,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             // The LLM options are checked and the server reached before any budget is spent.
             let llm = a.llm.options().prepare()?;
+            if a.llm.llm_pe_epsilon.is_some() {
+                llm::pe_check(&a.common)?;
+            }
             if llm.is_some() && a.common.allow_data_domains {
                 return Err(Error::Usage(
                     "--allow-data-domains cannot be combined with the LLM stage: domains read from the data are not public and may not be sent to an LLM".into(),

@@ -167,5 +167,11 @@ fn pe_option_errors_come_before_any_budget_is_spent() {
         assert_eq!(r.code, 2, "{extra:?}: {}", r.stderr);
         assert!(r.stderr.contains(msg) && !ledger.exists(), "{extra:?}: {}", r.stderr);
     }
+    // A table without a text column: nothing to learn, refused before the fit.
+    let plain = dir.path().join("plain.yaml");
+    std::fs::write(&plain, SCHEMA.replace("      - {name: note, type: text, description: \"Clinical note of the visit.\", llm: {max_chars: 120}}\n", "")).unwrap();
+    let r = privsynth(&["synth", path_str(&data), "--schema", path_str(&plain), "--epsilon", "1", "-o", path_str(&out), "--ledger", path_str(&ledger), "--llm-url", &server.url, "--llm-model", "m", "--llm-pe-epsilon", "1"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("has no text column") && !ledger.exists(), "{}", r.stderr);
     assert!(server.chats().is_empty(), "nothing was asked");
 }

@@ -204,3 +204,16 @@ pub fn pe_source(
         command: "synth --llm-pe-epsilon (Private Evolution votes on the text columns)".into(),
     })
 }
+
+/// Before any budget is spent: `--llm-pe-epsilon` needs a text column to learn.
+pub fn pe_check(common: &super::FitCommon) -> crate::error::Result<()> {
+    let schema = crate::schema::Schema::load(&common.schema)?;
+    let table = schema.table(common.table.as_deref())?;
+    if crate::synthetic::text_columns(table).is_empty() {
+        return Err(crate::error::Error::Usage(format!(
+            "--llm-pe-epsilon learns text columns from the real texts, but table {:?} has no text column",
+            table.name
+        )));
+    }
+    Ok(())
+}

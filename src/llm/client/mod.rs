@@ -113,8 +113,9 @@ pub struct Stats {
     /// Lowest concurrency the limiter reached.
     pub min_limit: usize,
     /// The server's message of the last request it refused or failed (HTTP 4xx other than
-    /// 401/403/404/429, and 408/5xx), for the summary: a refusal that repeats (a prompt longer
-    /// than the server's context, an unsupported field) is otherwise only in the transcript.
+    /// 401/403/404/429, and 408/5xx), for the summary when requests were given up: a refusal
+    /// that repeats (a prompt longer than the server's context, an unsupported field) is
+    /// otherwise only in the transcript.
     pub last_refusal: Option<String>,
 }
 
@@ -557,7 +558,8 @@ impl Client {
         // llama-server: "request (N tokens) exceeds the available context size" (400) for one
         // prompt longer than a slot's context; "Context size has been exceeded" (500) when the
         // slots' prompts together overflow a KV cache they share (--kv-unified).
-        let refusal = match &s.last_refusal {
+        // Shown when requests were given up: a retried error that then succeeded needs no fix.
+        let refusal = match s.last_refusal.as_ref().filter(|_| !s.failed.is_empty()) {
             Some(m) if m.contains("exceeds the available context size") => {
                 format!("; last server error: {m} (lower --llm-batch, or start the server with a larger context per slot, llama-server -c)")
             }
