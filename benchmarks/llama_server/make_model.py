@@ -22,7 +22,9 @@ def main():
     ap.add_argument("--embd", type=int, default=64)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--ctx", type=int, default=4096)
+    # llama-server caps each slot's context at the trained length: 16384 leaves 8192 per slot
+    # with --parallel 2 -c 16384.
+    ap.add_argument("--ctx", type=int, default=16384)
     ap.add_argument("--seed", type=int, default=7)
     a = ap.parse_args()
 

@@ -386,8 +386,12 @@ pub fn text_request(table: &Table, stats: &ReleasedStats, rows: &[SyntheticRow],
         asks.join("\n")
     );
     let user = format!("Records (id: values sampled from the model):\n{}", rows_json(rows, &context));
-    let per_row: usize = columns.iter().map(|c| c.max_chars / 3 + 12).sum::<usize>() + 8;
-    let max_tokens = (rows.len() * per_row + 64).clamp(256, 32_768) as u32;
+    // A cap, not a target: the answer's longest form in characters (ids, column names, texts
+    // at their limit, punctuation), since a token is at least one byte. Against llama-server a
+    // budget of max_chars / 3 tokens per text truncated answers: codes, numbers and the names
+    // of the keys tokenise at one to two characters per token, not three.
+    let per_row: usize = columns.iter().map(|c| c.name.len() + c.max_chars + 8).sum::<usize>();
+    let max_tokens = rows.iter().map(|r| row_id(r).len() + 8 + per_row).sum::<usize>().saturating_add(64).clamp(256, 32_768) as u32;
     Ok(ChatRequest { purpose: Purpose::Text, system, user, envelope: schema.clone(), schema, max_tokens, temperature })
 }
 
