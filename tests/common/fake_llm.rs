@@ -190,7 +190,7 @@ fn handle(stream: TcpStream, state: &State) -> std::io::Result<()> {
     match &fault {
         Fault::TooMany(s) => return respond(&mut out, 429, &[("Retry-After", s.to_string())], r#"{"error": {"message": "rate limit reached", "type": "rate_limit"}}"#),
         Fault::Unavailable => return respond(&mut out, 503, &[("Retry-After", "1".into())], r#"{"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}"#),
-        Fault::ServerError => return respond(&mut out, 500, &[], r#"{"error": {"code": 500, "message": "internal error", "type": "server_error"}}"#),
+        Fault::ServerError => return respond(&mut out, 500, &[], r#"{"error": {"code": 500, "message": "the server failed", "type": "server_error"}}"#),
         Fault::Unauthorized => return respond(&mut out, 401, &[], r#"{"error": {"code": 401, "message": "Invalid API Key", "type": "authentication_error"}}"#),
         Fault::Stall(d) => std::thread::sleep(*d),
         Fault::Hangup => return Ok(()),

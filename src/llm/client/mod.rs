@@ -10,7 +10,7 @@
 //! - 401/403/404 stop at once with what to fix; a `Retry-After` beyond two minutes (a quota)
 //!   stops too;
 //! - every answer is validated ([`super::validate`]); a rejected one is asked again with the next
-//!   seed, a few times;
+//!   seed, a few times, and so is a request whose retries all met HTTP 500;
 //! - when more than half of the last 20 answers failed (after at least 20), the run stops with
 //!   the server and the commonest reason.
 //!
@@ -456,6 +456,12 @@ impl Client {
                     Err(Failure::GaveUp(why)) => {
                         self.log(json!({"purpose": req.purpose().name(), "request_hash": key, "attempt": attempt, "request": body, "verdict": "failed", "reason": why}));
                         self.outcome(Some(why))?;
+                        // A server error on every retry of the same body may come from what
+                        // this seed generates (llama-server answers 500 when its chat parser
+                        // cannot read the model's output): the next seed may pass.
+                        if why == "http_500" && attempt < self.opts.restarts {
+                            continue;
+                        }
                         return Ok(None);
                     }
                 },
