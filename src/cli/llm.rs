@@ -174,7 +174,7 @@ impl ConstraintsArgs {
 /// The real texts and the ledger target of `synth --llm-pe-epsilon`: read after the fit (the
 /// train part when an audit holdout was set aside), recorded on the same dataset fingerprint.
 pub fn pe_source(
-    common: &super::FitCommon,
+    common: &super::args::FitCommon,
     table: &crate::schema::Table,
     train: Option<&crate::data::RawTable>,
 ) -> crate::error::Result<crate::llm::pe::Source> {
@@ -206,7 +206,7 @@ pub fn pe_source(
 }
 
 /// Before any budget is spent: `--llm-pe-epsilon` needs a text column to learn.
-pub fn pe_check(common: &super::FitCommon) -> crate::error::Result<()> {
+pub fn pe_check(common: &super::args::FitCommon) -> crate::error::Result<()> {
     let schema = crate::schema::Schema::load(&common.schema)?;
     let table = schema.table(common.table.as_deref())?;
     if crate::synthetic::text_columns(table).is_empty() {
