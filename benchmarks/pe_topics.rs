@@ -43,7 +43,12 @@ fn note(rng: &mut StdRng) -> String {
         x -= MIX[t];
         t += 1;
     }
-    (0..8).map(|_| if rng.random::<f64>() < 0.8 { TOPICS[t][rng.random_range(0..8)] } else { GENERIC[rng.random_range(0..6)] }).collect::<Vec<_>>().join(" ")
+    (0..8)
+        .map(|_| {
+            if rng.random::<f64>() < 0.8 { TOPICS[t][rng.random_range(0..8)] } else { GENERIC[rng.random_range(0..6)] }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Topic shares of notes (each note to its majority topic; ties split).
@@ -95,8 +100,29 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn run(dir: &std::path::Path, server: &fake_llm::FakeLlm, pe: Option<(f64, usize)>, k: usize) -> Vec<String> {
     let out = dir.join(format!("o{k}.csv"));
     let mut args: Vec<String> = [
-        "privsynth", "-q", "synth", "", "--schema", "", "--epsilon", "1", "--mechanism", "mst", "--rows", "200", "-o", "", "--ledger", "",
-        "--llm-url", "", "--llm-model", "fake", "--llm-no-cache", "--llm-batch", "10",
+        "privsynth",
+        "-q",
+        "synth",
+        "",
+        "--schema",
+        "",
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "--rows",
+        "200",
+        "-o",
+        "",
+        "--ledger",
+        "",
+        "--llm-url",
+        "",
+        "--llm-model",
+        "fake",
+        "--llm-no-cache",
+        "--llm-batch",
+        "10",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -113,12 +139,21 @@ fn run(dir: &std::path::Path, server: &fake_llm::FakeLlm, pe: Option<(f64, usize
     let code = privsynth::cli::run(cli).expect("synth runs");
     assert_eq!(code, 0);
     let text = std::fs::read_to_string(&out).unwrap();
-    text.lines().skip(1).filter_map(|l| l.split_once(',').map(|x| x.1.trim_matches('"').to_string())).filter(|n| !n.is_empty()).collect()
+    text.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(',').map(|x| x.1.trim_matches('"').to_string()))
+        .filter(|n| !n.is_empty())
+        .collect()
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let repeats: usize = args.iter().position(|a| a == "--repeats").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let repeats: usize = args
+        .iter()
+        .position(|a| a == "--repeats")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let dir = tempfile::tempdir().unwrap();
     let mut rng = StdRng::seed_from_u64(2026);
     let wards = ["a", "b", "c"];
@@ -137,7 +172,18 @@ fn main() {
     let vocab: Vec<&str> = TOPICS.iter().flatten().chain(GENERIC.iter()).copied().collect();
     server.set_words(&vocab, 8, 8);
     let (held_topics, held_mean) = (topics(&held), mean_embedding(&held));
-    println!("held-out topic shares {:.3?}; the {VOTERS} voting notes: {:.3?}", held_topics, topics(&std::fs::read_to_string(dir.path().join("real.csv")).unwrap().lines().skip(1).map(|l| l.split_once(',').unwrap().1.to_string()).collect::<Vec<_>>()));
+    println!(
+        "held-out topic shares {:.3?}; the {VOTERS} voting notes: {:.3?}",
+        held_topics,
+        topics(
+            &std::fs::read_to_string(dir.path().join("real.csv"))
+                .unwrap()
+                .lines()
+                .skip(1)
+                .map(|l| l.split_once(',').unwrap().1.to_string())
+                .collect::<Vec<_>>()
+        )
+    );
     println!("| epsilon (PE) | iterations | topic TV to held-out | mean-embedding distance | top-topic share |");
     println!("|---|---|---|---|---|");
     let mut k = 0;
@@ -151,7 +197,8 @@ fn main() {
             ds.push(dist(&mean_embedding(&notes), &held_mean));
             top.push(t[0]);
         }
-        let (e, it) = pe.map_or(("none (schema only)".to_string(), "0".to_string()), |(e, t)| (format!("{e}"), t.to_string()));
+        let (e, it) =
+            pe.map_or(("none (schema only)".to_string(), "0".to_string()), |(e, t)| (format!("{e}"), t.to_string()));
         println!("| {e} | {it} | {:.3} | {:.3} | {:.2} |", median(tvs), median(ds), median(top));
     };
     // The floor: 200 notes drawn from the real distribution itself.

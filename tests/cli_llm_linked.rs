@@ -21,7 +21,8 @@ const SYNTHEA: &str = "data/ehr/synthea-111";
 const SCHEMA: &str = "schemas/ehr/synthea-111.yaml";
 
 /// Markers planted in the real tables: person text and identifiers, event text and a number.
-const MARKERS: [&str; 6] = ["Zqxcanarytown", "Canaryfirst9931", "Canarylast7719", "Canaryreason4417", "Canarydesc8820", "7777123.45"];
+const MARKERS: [&str; 6] =
+    ["Zqxcanarytown", "Canaryfirst9931", "Canarylast7719", "Canaryreason4417", "Canarydesc8820", "7777123.45"];
 
 fn leaks(text: &str) -> Vec<&'static str> {
     MARKERS.iter().copied().filter(|m| text.contains(m)).collect()
@@ -59,8 +60,18 @@ fn planted(dir: &Path) -> PathBuf {
         std::fs::copy(e.path(), data.join(e.file_name())).unwrap();
     }
     let src = root().join(SYNTHEA);
-    plant(&src.join("patients.csv"), &data.join("patients.csv"), 8, &[("CITY", MARKERS[0]), ("FIRST", MARKERS[1]), ("LAST", MARKERS[2])]);
-    plant(&src.join("encounters.csv"), &data.join("encounters.csv"), 40, &[("REASONDESCRIPTION", MARKERS[3]), ("DESCRIPTION", MARKERS[4]), ("TOTAL_CLAIM_COST", MARKERS[5])]);
+    plant(
+        &src.join("patients.csv"),
+        &data.join("patients.csv"),
+        8,
+        &[("CITY", MARKERS[0]), ("FIRST", MARKERS[1]), ("LAST", MARKERS[2])],
+    );
+    plant(
+        &src.join("encounters.csv"),
+        &data.join("encounters.csv"),
+        40,
+        &[("REASONDESCRIPTION", MARKERS[3]), ("DESCRIPTION", MARKERS[4]), ("TOTAL_CLAIM_COST", MARKERS[5])],
+    );
     data
 }
 
@@ -90,14 +101,40 @@ fn everything(server: &FakeLlm, files: &[PathBuf], stderr: &str) -> String {
 fn linked_text_columns_are_conditioned_on_the_event_and_its_person_and_no_marker_leaves() {
     let dir = tempfile::tempdir().unwrap();
     let data = planted(dir.path());
-    let all_real: String = std::fs::read_dir(&data).unwrap().flatten().map(|e| std::fs::read_to_string(e.path()).unwrap()).collect();
+    let all_real: String =
+        std::fs::read_dir(&data).unwrap().flatten().map(|e| std::fs::read_to_string(e.path()).unwrap()).collect();
     assert_eq!(leaks(&all_real).len(), MARKERS.len(), "the markers are really in the input");
     let server = FakeLlm::start();
-    let (out, model, transcript, ledger) = (dir.path().join("out"), dir.path().join("m.json"), dir.path().join("t.jsonl"), dir.path().join("l.jsonl"));
+    let (out, model, transcript, ledger) =
+        (dir.path().join("out"), dir.path().join("m.json"), dir.path().join("t.jsonl"), dir.path().join("l.jsonl"));
     let r = privsynth(&[
-        "synth", path_str(&data), "--schema", SCHEMA, "--epsilon", "2", "--mechanism", "mst", "--rows", "4", "-o", path_str(&out), "--model-out", path_str(&model),
-        "--ledger", path_str(&ledger), "--seed", "11", "--llm-url", &server.url, "--llm-model", "fake-model", "--llm-no-cache", "--llm-batch", "25",
-        "--llm-transcript", path_str(&transcript),
+        "synth",
+        path_str(&data),
+        "--schema",
+        SCHEMA,
+        "--epsilon",
+        "2",
+        "--mechanism",
+        "mst",
+        "--rows",
+        "4",
+        "-o",
+        path_str(&out),
+        "--model-out",
+        path_str(&model),
+        "--ledger",
+        path_str(&ledger),
+        "--seed",
+        "11",
+        "--llm-url",
+        &server.url,
+        "--llm-model",
+        "fake-model",
+        "--llm-no-cache",
+        "--llm-batch",
+        "25",
+        "--llm-transcript",
+        path_str(&transcript),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 
@@ -114,7 +151,8 @@ fn linked_text_columns_are_conditioned_on_the_event_and_its_person_and_no_marker
 
     // Each encounter request shows, per record, the event's own synthetic values and its
     // synthetic person's: the same values as the written tables hold.
-    let by_key: HashMap<String, &HashMap<String, Option<String>>> = patients.iter().map(|p| (p["Id"].clone().unwrap(), p)).collect();
+    let by_key: HashMap<String, &HashMap<String, Option<String>>> =
+        patients.iter().map(|p| (p["Id"].clone().unwrap(), p)).collect();
     let mut checked = 0;
     for c in server.chats() {
         let b: Value = serde_json::from_str(&c.body).unwrap();
@@ -140,7 +178,21 @@ fn linked_text_columns_are_conditioned_on_the_event_and_its_person_and_no_marker
 
     // `sample` on the linked model file runs the same stage.
     let again = dir.path().join("again");
-    let s = privsynth(&["sample", path_str(&model), "-o", path_str(&again), "--rows", "2", "--seed", "3", "--llm-url", &server.url, "--llm-model", "fake-model", "--llm-no-cache"]);
+    let s = privsynth(&[
+        "sample",
+        path_str(&model),
+        "-o",
+        path_str(&again),
+        "--rows",
+        "2",
+        "--seed",
+        "3",
+        "--llm-url",
+        &server.url,
+        "--llm-model",
+        "fake-model",
+        "--llm-no-cache",
+    ]);
     assert_eq!(s.code, 0, "{}", s.stderr);
     assert!(read_csv(&again.join("patients.csv")).iter().all(|p| p["CITY"].is_some()), "{}", s.stderr);
 
@@ -157,8 +209,21 @@ fn linked_llm_check_is_refused_before_any_budget_is_spent() {
     let server = FakeLlm::start();
     let ledger = dir.path().join("l.jsonl");
     let r = privsynth(&[
-        "synth", SYNTHEA, "--schema", SCHEMA, "--epsilon", "1", "-o", path_str(&dir.path().join("o")), "--ledger", path_str(&ledger),
-        "--llm-url", &server.url, "--llm-model", "fake-model", "--llm-check",
+        "synth",
+        SYNTHEA,
+        "--schema",
+        SCHEMA,
+        "--epsilon",
+        "1",
+        "-o",
+        path_str(&dir.path().join("o")),
+        "--ledger",
+        path_str(&ledger),
+        "--llm-url",
+        &server.url,
+        "--llm-model",
+        "fake-model",
+        "--llm-check",
     ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--llm-check does not run on linked tables") && !ledger.exists(), "{}", r.stderr);

@@ -58,7 +58,12 @@ fn data(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn everything(server: &FakeLlm, files: &[&Path], stderr: &str, only_chats: bool) -> String {
-    let mut all: String = server.requests().iter().filter(|r| !only_chats || r.path.ends_with("/chat/completions")).map(|r| format!("{} {}\n{}\n", r.method, r.path, r.body)).collect();
+    let mut all: String = server
+        .requests()
+        .iter()
+        .filter(|r| !only_chats || r.path.ends_with("/chat/completions"))
+        .map(|r| format!("{} {}\n{}\n", r.method, r.path, r.body))
+        .collect();
     for f in files {
         all += &std::fs::read_to_string(f).unwrap();
     }
@@ -73,9 +78,31 @@ fn pe_learns_from_real_notes_through_votes_only_and_is_in_the_ledger() {
     let server = FakeLlm::start();
     let (out, transcript, ledger) = (dir.path().join("o.csv"), dir.path().join("t.jsonl"), dir.path().join("l.jsonl"));
     let r = privsynth(&[
-        "synth", path_str(&data), "--schema", path_str(&schema), "--epsilon", "1", "--mechanism", "mst", "--rows", "30", "-o", path_str(&out),
-        "--ledger", path_str(&ledger), "--llm-url", &server.url, "--llm-model", "fake-model", "--llm-no-cache", "--llm-transcript", path_str(&transcript),
-        "--llm-pe-epsilon", "2", "--llm-pe-iterations", "2",
+        "synth",
+        path_str(&data),
+        "--schema",
+        path_str(&schema),
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "--rows",
+        "30",
+        "-o",
+        path_str(&out),
+        "--ledger",
+        path_str(&ledger),
+        "--llm-url",
+        &server.url,
+        "--llm-model",
+        "fake-model",
+        "--llm-no-cache",
+        "--llm-transcript",
+        path_str(&transcript),
+        "--llm-pe-epsilon",
+        "2",
+        "--llm-pe-iterations",
+        "2",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("llm pe: Private Evolution of note over 2 iteration(s), epsilon 2.000"), "{}", r.stderr);
@@ -93,7 +120,10 @@ fn pe_learns_from_real_notes_through_votes_only_and_is_in_the_ledger() {
             let parents: serde_json::Map<String, Value> = serde_json::from_str(user[at + 44..].trim()).unwrap();
             for p in parents.values() {
                 let p = p.as_str().unwrap();
-                assert!(answers.iter().any(|a| a.contains(&serde_json::to_string(p).unwrap())), "an earlier text that the model never wrote: {p:?}");
+                assert!(
+                    answers.iter().any(|a| a.contains(&serde_json::to_string(p).unwrap())),
+                    "an earlier text that the model never wrote: {p:?}"
+                );
             }
         }
         answers.push(c.answer.clone().unwrap_or_default());
@@ -101,7 +131,8 @@ fn pe_learns_from_real_notes_through_votes_only_and_is_in_the_ledger() {
     assert!(variations >= 2 * 3, "two rounds of variations of 30 records in batches of 10: {variations}");
 
     // The ledger: the fit and the PE release on the same dataset, PE's costs as planned.
-    let entries: Vec<Value> = std::fs::read_to_string(&ledger).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let entries: Vec<Value> =
+        std::fs::read_to_string(&ledger).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0]["dataset"]["fingerprint"], entries[1]["dataset"]["fingerprint"]);
     let costs = entries[1]["mechanisms"].as_array().unwrap();
@@ -123,7 +154,11 @@ fn pe_learns_from_real_notes_through_votes_only_and_is_in_the_ledger() {
     // Composed with the fit: the ledger's total over both entries, in zCDP.
     let total = entries[0]["rho"].as_f64().unwrap() + entries[1]["rho"].as_f64().unwrap();
     let eps = privsynth_privacy::accountant::epsilon_for(total, 1e-9);
-    assert!(r.stderr.contains(&format!("rho {total:.6} over 2 release(s), epsilon {eps:.3} at delta 1.0e-9")), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("rho {total:.6} over 2 release(s), epsilon {eps:.3} at delta 1.0e-9")),
+        "{}",
+        r.stderr
+    );
 
     let written = std::fs::read_to_string(&out).unwrap();
     assert_eq!(written.lines().count(), 31);
@@ -138,12 +173,40 @@ fn a_loopback_embedding_server_gets_the_real_notes_the_llm_never_does() {
     let (llm, embed) = (FakeLlm::start(), FakeLlm::start());
     let out = dir.path().join("o.csv");
     let r = privsynth(&[
-        "synth", path_str(&data), "--schema", path_str(&schema), "--epsilon", "1", "--mechanism", "mst", "--rows", "12", "-o", path_str(&out),
-        "--ledger", path_str(&dir.path().join("l.jsonl")), "--llm-url", &llm.url, "--llm-model", "fake-model", "--llm-no-cache",
-        "--llm-pe-epsilon", "1", "--llm-pe-iterations", "1", "--llm-pe-embed-url", &embed.url, "--llm-pe-embed-model", "emb",
+        "synth",
+        path_str(&data),
+        "--schema",
+        path_str(&schema),
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "--rows",
+        "12",
+        "-o",
+        path_str(&out),
+        "--ledger",
+        path_str(&dir.path().join("l.jsonl")),
+        "--llm-url",
+        &llm.url,
+        "--llm-model",
+        "fake-model",
+        "--llm-no-cache",
+        "--llm-pe-epsilon",
+        "1",
+        "--llm-pe-iterations",
+        "1",
+        "--llm-pe-embed-url",
+        &embed.url,
+        "--llm-pe-embed-model",
+        "emb",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains(&format!("embeddings: {}/embeddings (model emb, on this machine)", embed.url)), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("embeddings: {}/embeddings (model emb, on this machine)", embed.url)),
+        "{}",
+        r.stderr
+    );
     // The check can fail: the embedding server did receive the markers...
     assert_eq!(leaks(&everything(&embed, &[], "", false)).len(), 2, "the real notes were embedded by the local server");
     // ...and the LLM server none of them.
@@ -156,11 +219,49 @@ fn pe_option_errors_come_before_any_budget_is_spent() {
     let (data, schema) = data(dir.path());
     let server = FakeLlm::start();
     let (ledger, out) = (dir.path().join("l.jsonl"), dir.path().join("o.csv"));
-    let base = ["synth", path_str(&data), "--schema", path_str(&schema), "--epsilon", "1", "-o", path_str(&out), "--ledger", path_str(&ledger)];
+    let base = [
+        "synth",
+        path_str(&data),
+        "--schema",
+        path_str(&schema),
+        "--epsilon",
+        "1",
+        "-o",
+        path_str(&out),
+        "--ledger",
+        path_str(&ledger),
+    ];
     for (extra, msg) in [
-        (vec!["--llm-url", server.url.as_str(), "--llm-model", "m", "--llm-pe-epsilon", "1", "--llm-pe-embed-url", "http://10.1.2.3:8081/v1"], "is not on this machine"),
-        (vec!["--llm-url", server.url.as_str(), "--llm-model", "m", "--llm-pe-epsilon", "0"], "--llm-pe-epsilon must be positive"),
-        (vec!["--llm-url", server.url.as_str(), "--llm-model", "m", "--llm-pe-epsilon", "1", "--llm-pe-iterations", "0"], "--llm-pe-iterations must be between"),
+        (
+            vec![
+                "--llm-url",
+                server.url.as_str(),
+                "--llm-model",
+                "m",
+                "--llm-pe-epsilon",
+                "1",
+                "--llm-pe-embed-url",
+                "http://10.1.2.3:8081/v1",
+            ],
+            "is not on this machine",
+        ),
+        (
+            vec!["--llm-url", server.url.as_str(), "--llm-model", "m", "--llm-pe-epsilon", "0"],
+            "--llm-pe-epsilon must be positive",
+        ),
+        (
+            vec![
+                "--llm-url",
+                server.url.as_str(),
+                "--llm-model",
+                "m",
+                "--llm-pe-epsilon",
+                "1",
+                "--llm-pe-iterations",
+                "0",
+            ],
+            "--llm-pe-iterations must be between",
+        ),
         (vec!["--llm-pe-epsilon", "1"], "--llm-pe-epsilon needs an LLM server"),
     ] {
         let r = privsynth(&[&base[..], &extra].concat());
@@ -169,8 +270,32 @@ fn pe_option_errors_come_before_any_budget_is_spent() {
     }
     // A table without a text column: nothing to learn, refused before the fit.
     let plain = dir.path().join("plain.yaml");
-    std::fs::write(&plain, SCHEMA.replace("      - {name: note, type: text, description: \"Clinical note of the visit.\", llm: {max_chars: 120}}\n", "")).unwrap();
-    let r = privsynth(&["synth", path_str(&data), "--schema", path_str(&plain), "--epsilon", "1", "-o", path_str(&out), "--ledger", path_str(&ledger), "--llm-url", &server.url, "--llm-model", "m", "--llm-pe-epsilon", "1"]);
+    std::fs::write(
+        &plain,
+        SCHEMA.replace(
+            "      - {name: note, type: text, description: \"Clinical note of the visit.\", llm: {max_chars: 120}}\n",
+            "",
+        ),
+    )
+    .unwrap();
+    let r = privsynth(&[
+        "synth",
+        path_str(&data),
+        "--schema",
+        path_str(&plain),
+        "--epsilon",
+        "1",
+        "-o",
+        path_str(&out),
+        "--ledger",
+        path_str(&ledger),
+        "--llm-url",
+        &server.url,
+        "--llm-model",
+        "m",
+        "--llm-pe-epsilon",
+        "1",
+    ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("has no text column") && !ledger.exists(), "{}", r.stderr);
     assert!(server.chats().is_empty(), "nothing was asked");
@@ -200,7 +325,8 @@ fn topic_tv(pe: bool, k: usize) -> f64 {
     let mut csv = String::from("ward,note\n");
     for i in 0..1000 {
         let t = if i % 10 < 7 { 0 } else { i % 10 - 6 };
-        csv += &format!("cardio,{}\n", (0..6).map(|j| TOPICS[t][(i * 7 + j * 3 + k) % 4]).collect::<Vec<_>>().join(" "));
+        csv +=
+            &format!("cardio,{}\n", (0..6).map(|j| TOPICS[t][(i * 7 + j * 3 + k) % 4]).collect::<Vec<_>>().join(" "));
     }
     let data = dir.path().join("v.csv");
     std::fs::write(&data, csv).unwrap();
@@ -209,15 +335,38 @@ fn topic_tv(pe: bool, k: usize) -> f64 {
     server.set_words(&vocab, 6, 6);
     let (out, ledger) = (dir.path().join("o.csv"), dir.path().join("l.jsonl"));
     let mut args = vec![
-        "synth", path_str(&data), "--schema", path_str(&schema), "--epsilon", "1", "--mechanism", "mst", "--rows", "100", "-o", path_str(&out),
-        "--ledger", path_str(&ledger), "--llm-url", &server.url, "--llm-model", "fake-model", "--llm-no-cache", "-q",
+        "synth",
+        path_str(&data),
+        "--schema",
+        path_str(&schema),
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "--rows",
+        "100",
+        "-o",
+        path_str(&out),
+        "--ledger",
+        path_str(&ledger),
+        "--llm-url",
+        &server.url,
+        "--llm-model",
+        "fake-model",
+        "--llm-no-cache",
+        "-q",
     ];
     if pe {
         args.extend(["--llm-pe-epsilon", "8", "--llm-pe-iterations", "3"]);
     }
     let r = privsynth(&args);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let notes: Vec<String> = std::fs::read_to_string(&out).unwrap().lines().skip(1).map(|l| l.split_once(',').unwrap().1.to_string()).collect();
+    let notes: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split_once(',').unwrap().1.to_string())
+        .collect();
     let s = topic_shares(&notes);
     let real = [0.7, 0.1, 0.1, 0.1];
     s.iter().zip(real).map(|(a, b)| (a - b).abs()).sum::<f64>() / 2.0
@@ -242,6 +391,10 @@ fn topic_tv_calibration() {
         let v: Vec<f64> = (0..20).map(|k| topic_tv(pe, k)).collect();
         let m = v.iter().sum::<f64>() / v.len() as f64;
         let sd = (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64).sqrt();
-        eprintln!("pe {pe}: mean TV {m:.3}, sd {sd:.3}, min {:.3}, max {:.3}", v.iter().cloned().fold(f64::MAX, f64::min), v.iter().cloned().fold(f64::MIN, f64::max));
+        eprintln!(
+            "pe {pe}: mean TV {m:.3}, sd {sd:.3}, min {:.3}, max {:.3}",
+            v.iter().cloned().fold(f64::MAX, f64::min),
+            v.iter().cloned().fold(f64::MIN, f64::max)
+        );
     }
 }

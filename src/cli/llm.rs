@@ -167,7 +167,12 @@ pub struct ConstraintsArgs {
 
 impl ConstraintsArgs {
     pub fn options(&self) -> ConstraintsOptions {
-        ConstraintsOptions { schema: self.schema.clone(), table: self.table.clone(), output: self.output.clone(), connect: self.connect.options() }
+        ConstraintsOptions {
+            schema: self.schema.clone(),
+            table: self.table.clone(),
+            output: self.output.clone(),
+            connect: self.connect.options(),
+        }
     }
 }
 
@@ -196,7 +201,12 @@ pub fn pe_source(
         None => Policy::default(),
     };
     let unit = table.privacy_unit.clone();
-    let dataset = DatasetRef { fingerprint, name: common.data.display().to_string(), privacy_unit: unit.clone(), rows_per_unit: unit.map(|_| texts.rows_per_unit()) };
+    let dataset = DatasetRef {
+        fingerprint,
+        name: common.data.display().to_string(),
+        privacy_unit: unit.clone(),
+        rows_per_unit: unit.map(|_| texts.rows_per_unit()),
+    };
     Ok(crate::llm::pe::Source {
         texts,
         ledger: crate::llm::pe::LedgerTarget { ledger: Ledger::new(&common.ledger.ledger), policy, dataset },

@@ -23,13 +23,13 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use super::{LinkedModel, days, fake};
-use crate::data::RawTable;
 use crate::codec::TableCodec;
+use crate::data::RawTable;
 use crate::error::{Error, Result};
 use crate::mechanism;
+use crate::model::GraphicalModel;
 use crate::model::factor::index_map;
 use crate::model::sample;
-use crate::model::GraphicalModel;
 use crate::schema::linked::derived;
 use crate::schema::{ColumnType, Table};
 
@@ -47,7 +47,9 @@ impl SampleReport {
         for (t, n, clamped, dropped) in &self.tables {
             let mut s = format!("{t}: {n} row(s)");
             if *clamped > 0 {
-                s.push_str(&format!(", {clamped} row(s) of persons whose sampled events ran past their death rescaled into the lifetime"));
+                s.push_str(&format!(
+                    ", {clamped} row(s) of persons whose sampled events ran past their death rescaled into the lifetime"
+                ));
             }
             if *dropped > 0 {
                 s.push_str(&format!(", {dropped} dropped: the person has no row to reference in the parent table"));
@@ -57,7 +59,6 @@ impl SampleReport {
         out
     }
 }
-
 
 /// Fill missing values by copying a random present one (post-processing of synthetic values).
 fn fill_from_others(v: &mut [Option<f64>], rng: &mut StdRng) {
@@ -122,7 +123,11 @@ impl Output {
     }
 
     fn frame(&self, table: &str) -> Result<&DataFrame> {
-        self.tables.iter().find(|(n, _)| n == table).map(|(_, df)| df).ok_or_else(|| Error::Internal(format!("no synthetic table {table:?}")))
+        self.tables
+            .iter()
+            .find(|(n, _)| n == table)
+            .map(|(_, df)| df)
+            .ok_or_else(|| Error::Internal(format!("no synthetic table {table:?}")))
     }
 
     /// The records of `table` as prompts see them: every non-identifier column of the row
@@ -130,8 +135,18 @@ impl Output {
     /// non-identifier columns of its person's record as `person.COLUMN`.
     pub fn records(&self, schema: &crate::schema::Schema, table: &str) -> Result<Vec<crate::synthetic::SyntheticRow>> {
         let p = schema.person.as_ref().ok_or_else(|| Error::Internal("no person table".into()))?;
-        let t = schema.tables.iter().find(|t| t.name == table).ok_or_else(|| Error::Internal(format!("no table {table:?}")))?;
-        let shown = |t: &Table| -> Vec<String> { t.columns.iter().filter(|c| c.role != crate::schema::Role::Identifier && c.kind != ColumnType::Identifier).map(|c| c.name.clone()).collect() };
+        let t = schema
+            .tables
+            .iter()
+            .find(|t| t.name == table)
+            .ok_or_else(|| Error::Internal(format!("no table {table:?}")))?;
+        let shown = |t: &Table| -> Vec<String> {
+            t.columns
+                .iter()
+                .filter(|c| c.role != crate::schema::Role::Identifier && c.kind != ColumnType::Identifier)
+                .map(|c| c.name.clone())
+                .collect()
+        };
         let strings = |df: &DataFrame, names: &[String]| -> Result<Vec<(String, Vec<Option<String>>)>> {
             names
                 .iter()
@@ -150,9 +165,14 @@ impl Output {
             let pt = schema.person_table().ok_or_else(|| Error::Internal("no person table".into()))?;
             let pdf = self.frame(&pt.name)?;
             person = strings(pdf, &shown(pt))?.into_iter().map(|(n, v)| (format!("person.{n}"), v)).collect();
-            let fk = t.foreign_keys.iter().find(|f| f.references == pt.name).ok_or_else(|| Error::Internal(format!("table {table:?} has no key to the person table")))?;
+            let fk = t
+                .foreign_keys
+                .iter()
+                .find(|f| f.references == pt.name)
+                .ok_or_else(|| Error::Internal(format!("table {table:?} has no key to the person table")))?;
             let keys = pdf.column(&p.key).map_err(Error::polars)?.cast(&DataType::String).map_err(Error::polars)?;
-            let at: HashMap<&str, usize> = keys.str().map_err(Error::polars)?.iter().enumerate().filter_map(|(i, k)| Some((k?, i))).collect();
+            let at: HashMap<&str, usize> =
+                keys.str().map_err(Error::polars)?.iter().enumerate().filter_map(|(i, k)| Some((k?, i))).collect();
             let refs = df.column(&fk.column).map_err(Error::polars)?.cast(&DataType::String).map_err(Error::polars)?;
             for (i, k) in refs.str().map_err(Error::polars)?.iter().enumerate() {
                 person_row[i] = k.and_then(|k| at.get(k).copied());
@@ -160,7 +180,8 @@ impl Output {
         }
         Ok((0..df.height())
             .map(|i| {
-                let mut values: Vec<(String, Option<String>)> = own.iter().map(|(n, v)| (n.clone(), v[i].clone())).collect();
+                let mut values: Vec<(String, Option<String>)> =
+                    own.iter().map(|(n, v)| (n.clone(), v[i].clone())).collect();
                 values.extend(person.iter().map(|(n, v)| (n.clone(), person_row[i].and_then(|r| v[r].clone()))));
                 crate::synthetic::SyntheticRow::sampled(i, values)
             })
@@ -169,7 +190,12 @@ impl Output {
 
     /// Set a text column of `table` from validated model output (one value per row).
     pub fn set_text(&mut self, table: &str, column: &str, values: Vec<Option<crate::llm::ModelText>>) -> Result<()> {
-        let df = self.tables.iter_mut().find(|(n, _)| n == table).map(|(_, df)| df).ok_or_else(|| Error::Internal(format!("no synthetic table {table:?}")))?;
+        let df = self
+            .tables
+            .iter_mut()
+            .find(|(n, _)| n == table)
+            .map(|(_, df)| df)
+            .ok_or_else(|| Error::Internal(format!("no synthetic table {table:?}")))?;
         if values.len() != df.height() {
             return Err(Error::Internal(format!("{} text values for {} rows of {table:?}", values.len(), df.height())));
         }
@@ -200,7 +226,11 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
     };
     fill_from_others(&mut birth, rng);
     let death: Vec<Option<f64>> = match (&p.death, &p.birth) {
-        (Some(d), Some(_)) => ints(&pdf, &derived::death_age(d))?.iter().zip(&birth).map(|(a, b)| Some(b.as_ref()? + *a.as_ref()? as f64)).collect(),
+        (Some(d), Some(_)) => ints(&pdf, &derived::death_age(d))?
+            .iter()
+            .zip(&birth)
+            .map(|(a, b)| Some(b.as_ref()? + *a.as_ref()? as f64))
+            .collect(),
         _ => vec![None; n],
     };
     let person_keys: Vec<String> = (0..n).map(|_| fake::uuid(rng)).collect();
@@ -233,13 +263,19 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
     }
 
     for em in &m.events {
-        let t: &Table = schema.tables.iter().find(|t| t.name == em.table).ok_or_else(|| Error::data(origin, format!("has no table {:?}", em.table)))?;
-        let e = t.events.as_ref().ok_or_else(|| Error::data(origin, format!("table {:?} has no events block", t.name)))?;
+        let t: &Table = schema
+            .tables
+            .iter()
+            .find(|t| t.name == em.table)
+            .ok_or_else(|| Error::data(origin, format!("has no table {:?}", em.table)))?;
+        let e =
+            t.events.as_ref().ok_or_else(|| Error::data(origin, format!("table {:?} has no events block", t.name)))?;
         let k = e.rows_per_person as i64;
         let mt = &em.model.table;
         let ecodec = TableCodec::new(mt)?;
         let egm = em.model.model(origin)?;
-        let counts: Vec<usize> = ints(&pdf, &derived::count(&t.name))?.iter().map(|c| c.unwrap_or(0).clamp(0, k) as usize).collect();
+        let counts: Vec<usize> =
+            ints(&pdf, &derived::count(&t.name))?.iter().map(|c| c.unwrap_or(0).clamp(0, k) as usize).collect();
         let mut first: Vec<Option<f64>> = if p.birth.is_some() {
             ints(&pdf, &derived::first(&t.name))?.iter().map(|x| x.map(|x| x as f64)).collect()
         } else {
@@ -348,7 +384,10 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
                 continue;
             }
             let Some(par) = parents.get(&fk.references) else {
-                return Err(Error::schema(origin, format!("table {:?} references {:?}, which is not sampled before it", t.name, fk.references)));
+                return Err(Error::schema(
+                    origin,
+                    format!("table {:?} references {:?}, which is not sampled before it", t.name, fk.references),
+                ));
             };
             let nullable = t.column(&fk.column).is_some_and(|c| c.nullable);
             let mut v = Vec::with_capacity(rows);

@@ -74,7 +74,11 @@ pub fn is_loopback(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |x| x.1);
     let authority = rest.split('/').next().unwrap_or_default();
     let host = authority.rsplit_once('@').map_or(authority, |x| x.1);
-    let host = if host.starts_with('[') { host.split(']').next().map(|h| &h[1..]).unwrap_or_default() } else { host.split(':').next().unwrap_or_default() };
+    let host = if host.starts_with('[') {
+        host.split(']').next().map(|h| &h[1..]).unwrap_or_default()
+    } else {
+        host.split(':').next().unwrap_or_default()
+    };
     host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
@@ -97,8 +101,12 @@ impl Embedder {
 
     pub fn describe(&self) -> String {
         match self {
-            Embedder::Hashed => format!("local lexical embedding (hashed word and character-trigram features, {HASHED_DIM} dimensions)"),
-            Embedder::Server { base_url, model, .. } => format!("{base_url}/embeddings (model {model}, on this machine)"),
+            Embedder::Hashed => {
+                format!("local lexical embedding (hashed word and character-trigram features, {HASHED_DIM} dimensions)")
+            }
+            Embedder::Server { base_url, model, .. } => {
+                format!("{base_url}/embeddings (model {model}, on this machine)")
+            }
         }
     }
 
@@ -107,7 +115,11 @@ impl Embedder {
         match self {
             Embedder::Hashed => Ok(texts.iter().map(|t| hashed(t)).collect()),
             Embedder::Server { base_url, model, timeout } => {
-                let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(*timeout)).http_status_as_error(false).build().into();
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .timeout_global(Some(*timeout))
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
                 let mut out = Vec::with_capacity(texts.len());
                 for chunk in texts.chunks(64) {
                     let body = json!({"model": model, "input": chunk});
@@ -118,25 +130,42 @@ impl Embedder {
                         .send(body.to_string().as_str())
                         .map_err(|e| Error::Usage(format!("cannot reach the embedding server at {url}: {e}")))?;
                     let status = r.status().as_u16();
-                    let text = r.body_mut().with_config().limit(256 << 20).read_to_string().map_err(|e| Error::Usage(format!("{url}: {e}")))?;
+                    let text = r
+                        .body_mut()
+                        .with_config()
+                        .limit(256 << 20)
+                        .read_to_string()
+                        .map_err(|e| Error::Usage(format!("{url}: {e}")))?;
                     // The server's message is not shown: it could echo an input text.
                     if status != 200 {
                         return Err(Error::Usage(format!("the embedding server at {url} answered HTTP {status}")));
                     }
-                    let v: Value = serde_json::from_str(&text).map_err(|_| Error::Usage(format!("the embedding server at {url} did not answer JSON")))?;
-                    let data = v.get("data").and_then(Value::as_array).ok_or_else(|| Error::Usage(format!("the embedding server at {url} answered without data")))?;
+                    let v: Value = serde_json::from_str(&text)
+                        .map_err(|_| Error::Usage(format!("the embedding server at {url} did not answer JSON")))?;
+                    let data = v
+                        .get("data")
+                        .and_then(Value::as_array)
+                        .ok_or_else(|| Error::Usage(format!("the embedding server at {url} answered without data")))?;
                     let mut got: Vec<(usize, Vec<f32>)> = data
                         .iter()
                         .enumerate()
                         .map(|(i, d)| {
                             let idx = d.get("index").and_then(Value::as_u64).map_or(i, |x| x as usize);
-                            let e: Vec<f32> = d.get("embedding").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_f64).map(|x| x as f32).collect()).unwrap_or_default();
+                            let e: Vec<f32> = d
+                                .get("embedding")
+                                .and_then(Value::as_array)
+                                .map(|a| a.iter().filter_map(Value::as_f64).map(|x| x as f32).collect())
+                                .unwrap_or_default();
                             (idx, e)
                         })
                         .collect();
                     got.sort_by_key(|x| x.0);
                     if got.len() != chunk.len() || got.iter().any(|(_, e)| e.is_empty()) {
-                        return Err(Error::Usage(format!("the embedding server at {url} answered {} embedding(s) for {} input(s)", got.len(), chunk.len())));
+                        return Err(Error::Usage(format!(
+                            "the embedding server at {url} answered {} embedding(s) for {} input(s)",
+                            got.len(),
+                            chunk.len()
+                        )));
                     }
                     for (_, mut e) in got {
                         normalise(&mut e);
@@ -166,10 +195,21 @@ mod tests {
 
     #[test]
     fn only_loopback_embedding_servers_are_accepted() {
-        for ok in ["http://127.0.0.1:8081/v1", "http://localhost/v1", "http://[::1]:9/v1", "https://127.1.2.3/x", "http://user@127.0.0.1:80/v1"] {
+        for ok in [
+            "http://127.0.0.1:8081/v1",
+            "http://localhost/v1",
+            "http://[::1]:9/v1",
+            "https://127.1.2.3/x",
+            "http://user@127.0.0.1:80/v1",
+        ] {
             assert!(is_loopback(ok), "{ok}");
         }
-        for bad in ["http://10.0.0.5/v1", "https://api.example.com/v1", "http://127.0.0.1.example.com/v1", "http://localhost.evil/v1"] {
+        for bad in [
+            "http://10.0.0.5/v1",
+            "https://api.example.com/v1",
+            "http://127.0.0.1.example.com/v1",
+            "http://localhost.evil/v1",
+        ] {
             assert!(!is_loopback(bad), "{bad}");
             assert!(Embedder::new(Some(bad), None, std::time::Duration::from_secs(1)).is_err());
         }

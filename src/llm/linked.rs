@@ -26,7 +26,12 @@ pub fn prompt_table(schema: &Schema, t: &Table) -> Result<Table> {
     for c in pt.columns.iter().filter(|c| c.is_modelled()) {
         let mut c = c.clone();
         c.name = format!("person.{}", c.name);
-        c.description = Some(format!("The person's {} (table {}){}", &c.name["person.".len()..], pt.name, c.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()));
+        c.description = Some(format!(
+            "The person's {} (table {}){}",
+            &c.name["person.".len()..],
+            pt.name,
+            c.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+        ));
         c.llm = None;
         out.columns.push(c);
     }
@@ -36,13 +41,24 @@ pub fn prompt_table(schema: &Schema, t: &Table) -> Result<Table> {
 
 /// Write the text columns of every table of a linked sample: the person table first, then the
 /// event tables in sampling order. One report per table that has text columns.
-pub fn fill(client: &Client, model: &LinkedModel, out: &mut Output, max_chars: usize, batch: usize, temperature: f64) -> Result<Vec<(String, TextReport)>> {
+pub fn fill(
+    client: &Client,
+    model: &LinkedModel,
+    out: &mut Output,
+    max_chars: usize,
+    batch: usize,
+    temperature: f64,
+) -> Result<Vec<(String, TextReport)>> {
     let schema = &model.schema;
     let pt = schema.person_table().ok_or_else(|| Error::Internal("no person table".into()))?;
     let mut reports = vec![];
     let mut order: Vec<(&Table, &crate::model::file::ModelFile)> = vec![(pt, &model.person)];
     for em in &model.events {
-        let t = schema.tables.iter().find(|t| t.name == em.table).ok_or_else(|| Error::Internal(format!("no table {:?}", em.table)))?;
+        let t = schema
+            .tables
+            .iter()
+            .find(|t| t.name == em.table)
+            .ok_or_else(|| Error::Internal(format!("no table {:?}", em.table)))?;
         order.push((t, &em.model));
     }
     for (t, m) in order {

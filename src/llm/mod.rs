@@ -108,7 +108,14 @@ pub struct StageOptions {
 
 impl Default for StageOptions {
     fn default() -> Self {
-        StageOptions { connect: ConnectOptions::default(), check: false, drop_flagged: false, max_chars: 200, batch: 10, pe: None }
+        StageOptions {
+            connect: ConnectOptions::default(),
+            check: false,
+            drop_flagged: false,
+            max_chars: 200,
+            batch: 10,
+            pe: None,
+        }
     }
 }
 
@@ -128,7 +135,10 @@ impl ConnectOptions {
             return Err(Error::Usage(format!("--llm-concurrency must be between 1 and 64, got {}", self.concurrency)));
         }
         if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 3600.0) {
-            return Err(Error::Usage(format!("--llm-timeout must be a number of seconds in (0, 3600], got {}", self.timeout)));
+            return Err(Error::Usage(format!(
+                "--llm-timeout must be a number of seconds in (0, 3600], got {}",
+                self.timeout
+            )));
         }
         if !(0.0..=2.0).contains(&self.temperature) {
             return Err(Error::Usage(format!("--llm-temperature must be between 0 and 2, got {}", self.temperature)));
@@ -173,7 +183,9 @@ impl StageOptions {
                 return Err(Error::Usage("--llm-check needs an LLM server: pass --llm-url and --llm-model (or set PRIVSYNTH_LLM_URL and PRIVSYNTH_LLM_MODEL)".into()));
             }
             None if self.connect.transcript.is_some() => {
-                return Err(Error::Usage("--llm-transcript needs an LLM server: pass --llm-url and --llm-model".into()));
+                return Err(Error::Usage(
+                    "--llm-transcript needs an LLM server: pass --llm-url and --llm-model".into(),
+                ));
             }
             Some(c) => {
                 if let Some(note) = c.preflight()? {
@@ -186,13 +198,24 @@ impl StageOptions {
     }
 
     /// Private Evolution of every text column: plan, record in the ledger, then vote and vary.
-    fn evolve(&self, client: &Client, p: &pe::PeOptions, real: &pe::Source, synth: &mut SyntheticTable, stats: &ReleasedStats) -> Result<Vec<String>> {
+    fn evolve(
+        &self,
+        client: &Client,
+        p: &pe::PeOptions,
+        real: &pe::Source,
+        synth: &mut SyntheticTable,
+        stats: &ReleasedStats,
+    ) -> Result<Vec<String>> {
         use rand::SeedableRng;
         let table = synth.table().clone();
         let cols = prompt::TextColumn::of_table(&table, self.max_chars);
         let names: Vec<String> = cols.iter().map(|c| c.name().to_string()).collect();
         let plan = pe::PePlan::new(p, real.delta, names, real.texts.rows_per_unit())?;
-        let embedder = embed::Embedder::new(p.embed_url.as_deref(), p.embed_model.as_deref(), Duration::from_secs_f64(self.connect.timeout))?;
+        let embedder = embed::Embedder::new(
+            p.embed_url.as_deref(),
+            p.embed_model.as_deref(),
+            Duration::from_secs_f64(self.connect.timeout),
+        )?;
         let seq = real.ledger.record(&plan, &real.command)?;
         let mut lines = vec![format!(
             "llm pe: Private Evolution of {} over {} iteration(s), epsilon {:.3} at delta {:.1e} (rho {:.6}; L2 sensitivity {} per vote histogram, noise sd {:.2}); embeddings: {}; ledger entry {seq} in {}",
@@ -207,7 +230,15 @@ impl StageOptions {
             real.ledger.ledger.path().display()
         )];
         let rows = synth.rows()?;
-        let cx = pe::Context { client, embedder: &embedder, table: &table, stats, rows: &rows, batch: self.batch, temperature: self.connect.temperature };
+        let cx = pe::Context {
+            client,
+            embedder: &embedder,
+            table: &table,
+            stats,
+            rows: &rows,
+            batch: self.batch,
+            temperature: self.connect.temperature,
+        };
         let mut budget = privsynth_privacy::Budget::from_rho(plan.rho()).map_err(Error::Usage)?;
         // Which candidate each record varies is post-processing of the noisy votes.
         let mut rng = rand::rngs::StdRng::seed_from_u64(rand::random());
@@ -217,7 +248,9 @@ impl StageOptions {
             lines.push(report.summary(plan.scale));
         }
         if budget.charges() != plan.costs.as_slice() {
-            return Err(Error::Internal("the Private Evolution charges differ from the release recorded in the ledger".into()));
+            return Err(Error::Internal(
+                "the Private Evolution charges differ from the release recorded in the ledger".into(),
+            ));
         }
         // The composed cost: every release on this dataset (the fit's and this one, and any
         // earlier), as the ledger adds them up in zCDP.
@@ -238,15 +271,28 @@ impl StageOptions {
             return Err(Error::Usage("--llm-pe-epsilon does not run on linked tables yet: drop it (text columns are then written from the schema and DP statistics)".into()));
         }
         if self.check {
-            return Err(Error::Usage("--llm-check does not run on linked tables yet (text columns do): drop --llm-check".into()));
+            return Err(Error::Usage(
+                "--llm-check does not run on linked tables yet (text columns do): drop --llm-check".into(),
+            ));
         }
         self.prepare()
     }
 
     /// Run the stage on a fresh linked sample: the text columns of every table. The transcript
     /// is written even when the stage stops with an error.
-    pub fn run_linked(&self, client: Option<&Client>, model: &crate::ehr::LinkedModel, out: &mut crate::ehr::sample::Output, quiet: bool) -> Result<()> {
-        let texts: Vec<String> = model.schema.tables.iter().flat_map(|t| text_columns(t).into_iter().map(|c| format!("{}.{}", t.name, c.name))).collect();
+    pub fn run_linked(
+        &self,
+        client: Option<&Client>,
+        model: &crate::ehr::LinkedModel,
+        out: &mut crate::ehr::sample::Output,
+        quiet: bool,
+    ) -> Result<()> {
+        let texts: Vec<String> = model
+            .schema
+            .tables
+            .iter()
+            .flat_map(|t| text_columns(t).into_iter().map(|c| format!("{}.{}", t.name, c.name)))
+            .collect();
         let Some(client) = client else {
             if !texts.is_empty() {
                 eprintln!(
@@ -274,9 +320,18 @@ impl StageOptions {
     /// transcript is written even when the stage stops with an error.
     ///
     /// With Private Evolution asked for, `real` holds the real texts (only `synth` has them).
-    pub fn run(&self, client: Option<&Client>, model: &ModelFile, synth: &mut SyntheticTable, quiet: bool, real: Option<&pe::Source>) -> Result<()> {
+    pub fn run(
+        &self,
+        client: Option<&Client>,
+        model: &ModelFile,
+        synth: &mut SyntheticTable,
+        quiet: bool,
+        real: Option<&pe::Source>,
+    ) -> Result<()> {
         if self.pe.is_some() && real.is_none() {
-            return Err(Error::Usage("--llm-pe-epsilon learns from the real texts, which only `synth` reads: use it with synth".into()));
+            return Err(Error::Usage(
+                "--llm-pe-epsilon learns from the real texts, which only `synth` reads: use it with synth".into(),
+            ));
         }
         let texts: Vec<String> = text_columns(&model.table).iter().map(|c| c.name.clone()).collect();
         let Some(client) = client else {
@@ -294,8 +349,12 @@ impl StageOptions {
             let stats = ReleasedStats::from_model(model)?;
             let mut lines = vec![];
             match (&self.pe, real) {
-                (Some(p), Some(real)) if !texts.is_empty() => lines.extend(self.evolve(client, p, real, synth, &stats)?),
-                _ if !texts.is_empty() => lines.push(text::fill(client, synth, &stats, self.max_chars, self.batch, t)?.summary()),
+                (Some(p), Some(real)) if !texts.is_empty() => {
+                    lines.extend(self.evolve(client, p, real, synth, &stats)?)
+                }
+                _ if !texts.is_empty() => {
+                    lines.push(text::fill(client, synth, &stats, self.max_chars, self.batch, t)?.summary())
+                }
                 _ => {}
             }
             if self.check {

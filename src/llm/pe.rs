@@ -74,7 +74,12 @@ impl RealTexts {
         let kept = bounding::keep_rows(&keys, k, &SecretKey::fresh().map_err(internal)?).map_err(internal)?.kept;
         let mut out = vec![];
         for c in columns {
-            let s = raw.df.column(c).map_err(|e| Error::Internal(e.to_string()))?.cast(&polars::prelude::DataType::String).map_err(|e| Error::Internal(e.to_string()))?;
+            let s = raw
+                .df
+                .column(c)
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .cast(&polars::prelude::DataType::String)
+                .map_err(|e| Error::Internal(e.to_string()))?;
             let values: Vec<Option<&str>> = s.str().map_err(|e| Error::Internal(e.to_string()))?.iter().collect();
             let mut by_unit: std::collections::HashMap<&[u8], Vec<String>> = std::collections::HashMap::new();
             for &j in &kept {
@@ -129,7 +134,14 @@ impl PePlan {
         let mut costs = vec![];
         for c in &columns {
             for t in 1..=opts.iterations {
-                costs.push(Cost { label: label(c, t), mechanism: "discrete_gaussian".into(), sensitivity: sensitivity as f64, scale, rho: rho_at, delta: 0.0 });
+                costs.push(Cost {
+                    label: label(c, t),
+                    mechanism: "discrete_gaussian".into(),
+                    sensitivity: sensitivity as f64,
+                    scale,
+                    rho: rho_at,
+                    delta: 0.0,
+                });
             }
         }
         Ok(PePlan { epsilon: opts.epsilon, delta, iterations: opts.iterations, columns, sensitivity, scale, costs })
@@ -169,7 +181,11 @@ impl LedgerTarget {
     /// run then over-counts, never under).
     pub fn record(&self, plan: &PePlan, command: &str) -> Result<u64> {
         let budget = Budget::from_rho(plan.rho()).map_err(Error::Usage)?;
-        match self.ledger.authorize(&self.policy, &self.dataset.fingerprint, &budget).map_err(|e| Error::Usage(e.to_string()))? {
+        match self
+            .ledger
+            .authorize(&self.policy, &self.dataset.fingerprint, &budget)
+            .map_err(|e| Error::Usage(e.to_string()))?
+        {
             Ok(()) => {}
             Err(refusal) => return Err(Error::Budget(refusal.0)),
         }
@@ -193,8 +209,19 @@ pub struct PeReport {
 
 impl PeReport {
     pub fn summary(&self, scale: f64) -> String {
-        let its: Vec<String> = self.iterations.iter().enumerate().map(|(i, (v, p))| format!("{}: noisy votes {v:.0}, {p} parents", i + 1)).collect();
-        format!("llm pe {}: {} iteration(s) (noise sd {scale:.2} votes per candidate): {}; {} record(s) left empty", self.column, self.iterations.len(), its.join("; "), self.missing)
+        let its: Vec<String> = self
+            .iterations
+            .iter()
+            .enumerate()
+            .map(|(i, (v, p))| format!("{}: noisy votes {v:.0}, {p} parents", i + 1))
+            .collect();
+        format!(
+            "llm pe {}: {} iteration(s) (noise sd {scale:.2} votes per candidate): {}; {} record(s) left empty",
+            self.column,
+            self.iterations.len(),
+            its.join("; "),
+            self.missing
+        )
     }
 }
 
@@ -259,9 +286,21 @@ pub struct Context<'a> {
 
 /// Evolve one text column: the final texts (one per record) and what happened. Charges
 /// `budget` once per iteration, before each draw.
-pub fn evolve(cx: &Context, column: &TextColumn, real: &RealTexts, plan: &PePlan, budget: &mut Budget, rng: &mut StdRng) -> Result<(Vec<Option<ModelText>>, PeReport)> {
+pub fn evolve(
+    cx: &Context,
+    column: &TextColumn,
+    real: &RealTexts,
+    plan: &PePlan,
+    budget: &mut Budget,
+    rng: &mut StdRng,
+) -> Result<(Vec<Option<ModelText>>, PeReport)> {
     let name = column.name();
-    let texts = real.columns.iter().find(|(c, _)| c == name).map(|(_, t)| t).ok_or_else(|| Error::Internal(format!("no real texts for {name:?}")))?;
+    let texts = real
+        .columns
+        .iter()
+        .find(|(c, _)| c == name)
+        .map(|(_, t)| t)
+        .ok_or_else(|| Error::Internal(format!("no real texts for {name:?}")))?;
     // Embedded once, inside the boundary.
     let mut failed = None;
     let real_emb: Sensitive<Vec<Vec<Vec<f32>>>> = texts.as_ref().map(|units| {
@@ -288,9 +327,12 @@ pub fn evolve(cx: &Context, column: &TextColumn, real: &RealTexts, plan: &PePlan
         let written: Vec<bool> = current.iter().map(Option::is_some).collect();
         let cand_texts: Vec<&str> = current.iter().flatten().map(ModelText::as_str).collect();
         let mut cand_emb = cx.embedder.embed(&cand_texts)?.into_iter();
-        let candidates: Vec<Option<Vec<f32>>> = current.iter().map(|c| c.as_ref().and_then(|_| cand_emb.next())).collect();
+        let candidates: Vec<Option<Vec<f32>>> =
+            current.iter().map(|c| c.as_ref().and_then(|_| cand_emb.next())).collect();
         let counts = votes(&real_emb, &candidates);
-        let noisy = gaussian_counts(budget, counts, plan.sensitivity, plan.scale, &label(name, t)).map_err(|e| Error::Budget(e.to_string()))?.into_value();
+        let noisy = gaussian_counts(budget, counts, plan.sensitivity, plan.scale, &label(name, t))
+            .map_err(|e| Error::Budget(e.to_string()))?
+            .into_value();
         let chosen = parents(&noisy, &written, cx.rows.len(), rng);
         let distinct = {
             let mut d: Vec<usize> = chosen.iter().flatten().copied().collect();
@@ -307,9 +349,15 @@ pub fn evolve(cx: &Context, column: &TextColumn, real: &RealTexts, plan: &PePlan
 
 /// One variation round: record i rewrites the text of its parent (records without a parent,
 /// or whose batch is given up, are left empty).
-fn vary(cx: &Context, column: &TextColumn, current: &[Option<ModelText>], chosen: &[Option<usize>]) -> Result<Vec<Option<ModelText>>> {
+fn vary(
+    cx: &Context,
+    column: &TextColumn,
+    current: &[Option<ModelText>],
+    chosen: &[Option<usize>],
+) -> Result<Vec<Option<ModelText>>> {
     let jobs: Vec<Vec<(usize, &ModelText)>> = {
-        let with: Vec<(usize, &ModelText)> = chosen.iter().enumerate().filter_map(|(i, p)| Some((i, current[(*p)?].as_ref()?))).collect();
+        let with: Vec<(usize, &ModelText)> =
+            chosen.iter().enumerate().filter_map(|(i, p)| Some((i, current[(*p)?].as_ref()?))).collect();
         with.chunks(cx.batch.max(1)).map(<[_]>::to_vec).collect()
     };
     let cols = std::slice::from_ref(column);
@@ -338,7 +386,8 @@ mod tests {
     #[test]
     fn votes_go_to_the_nearest_written_candidate() {
         let e = |s: &str| super::super::embed::hashed(s);
-        let real = Sensitive::new(vec![vec![e("chest pain cardiology"), e("chest pain again")], vec![e("well child visit")]]);
+        let real =
+            Sensitive::new(vec![vec![e("chest pain cardiology"), e("chest pain again")], vec![e("well child visit")]]);
         let cands = vec![Some(e("well child vaccination visit")), None, Some(e("chest pain referral"))];
         assert_eq!(votes(&real, &cands).disclose_to_data_holder(), vec![1, 0, 2]);
     }
@@ -352,7 +401,10 @@ mod tests {
         assert!((share(0) - 0.75).abs() < 0.05 && (share(2) - 0.25).abs() < 0.05, "{} {}", share(0), share(2));
         assert_eq!(share(1) + share(3), 0.0, "negative counts and unwritten candidates are never drawn");
         let p = parents(&[0, -3], &[true, true], 1000, &mut rng);
-        assert!(p.iter().all(Option::is_some) && p.contains(&Some(0)) && p.contains(&Some(1)), "all zero: uniform over the written");
+        assert!(
+            p.iter().all(Option::is_some) && p.contains(&Some(0)) && p.contains(&Some(1)),
+            "all zero: uniform over the written"
+        );
     }
 
     /// The plan's noise scale is the accountant's for its rho at sensitivity k, the costs sum to
@@ -367,14 +419,26 @@ mod tests {
         assert!((plan.scale - gaussian_scale(per, 4).unwrap()).abs() < 1e-12);
         // Discrete Gaussian: rho = k^2 / (2 sigma^2) (CKS20); OpenDP rounds its map upwards.
         let exact = 16.0 / (2.0 * plan.scale * plan.scale);
-        assert!(plan.costs[0].rho >= exact * (1.0 - 1e-12) && plan.costs[0].rho < exact * (1.0 + 1e-4), "{} vs {exact}", plan.costs[0].rho);
+        assert!(
+            plan.costs[0].rho >= exact * (1.0 - 1e-12) && plan.costs[0].rho < exact * (1.0 + 1e-4),
+            "{} vs {exact}",
+            plan.costs[0].rho
+        );
         assert!(plan.costs[0].rho <= per * (1.0 + 1e-12), "the scale is priced within its share");
         assert!(plan.rho() <= total * (1.0 + 1e-9) && plan.rho() > total * 0.999, "{} vs {total}", plan.rho());
         let mut budget = Budget::from_rho(plan.rho()).unwrap();
         for c in &plan.costs {
-            gaussian_counts(&mut budget, Sensitive::new(vec![3, 0, 1]), plan.sensitivity, plan.scale, &c.label).unwrap();
+            gaussian_counts(&mut budget, Sensitive::new(vec![3, 0, 1]), plan.sensitivity, plan.scale, &c.label)
+                .unwrap();
         }
-        assert_eq!(budget.charges(), plan.costs.as_slice(), "the ledger entry recorded before drawing is what was charged");
-        assert!(gaussian_counts(&mut budget, Sensitive::new(vec![1]), 4, plan.scale, "one more").is_err(), "nothing beyond the plan");
+        assert_eq!(
+            budget.charges(),
+            plan.costs.as_slice(),
+            "the ledger entry recorded before drawing is what was charged"
+        );
+        assert!(
+            gaussian_counts(&mut budget, Sensitive::new(vec![1]), 4, plan.scale, "one more").is_err(),
+            "nothing beyond the plan"
+        );
     }
 }

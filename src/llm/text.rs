@@ -54,7 +54,10 @@ pub(crate) fn parse(v: &Value, rows: &[SyntheticRow], cols: &[TextColumn]) -> st
                         return Err(Reject::new(reason::SCHEMA, format!("{id}.{}: the text is blank", c.name())));
                     }
                     if t.chars().count() > c.max_chars() {
-                        return Err(Reject::new(reason::SCHEMA, format!("{id}.{}: longer than {} characters", c.name(), c.max_chars())));
+                        return Err(Reject::new(
+                            reason::SCHEMA,
+                            format!("{id}.{}: longer than {} characters", c.name(), c.max_chars()),
+                        ));
                     }
                     if t.chars().any(|ch| ch.is_control() && ch != '\n' && ch != '\t') {
                         return Err(Reject::new(reason::SCHEMA, format!("{id}.{}: control characters", c.name())));
@@ -72,10 +75,21 @@ pub(crate) fn parse(v: &Value, rows: &[SyntheticRow], cols: &[TextColumn]) -> st
 }
 
 /// Write the table's text columns.
-pub fn fill(client: &Client, synth: &mut SyntheticTable, stats: &ReleasedStats, max_chars: usize, batch: usize, temperature: f64) -> Result<TextReport> {
+pub fn fill(
+    client: &Client,
+    synth: &mut SyntheticTable,
+    stats: &ReleasedStats,
+    max_chars: usize,
+    batch: usize,
+    temperature: f64,
+) -> Result<TextReport> {
     let cols = TextColumn::of_table(synth.table(), max_chars);
     if cols.is_empty() || synth.is_empty() {
-        return Ok(TextReport { columns: cols.iter().map(|c| c.name().to_string()).collect(), records: synth.len(), ..Default::default() });
+        return Ok(TextReport {
+            columns: cols.iter().map(|c| c.name().to_string()).collect(),
+            records: synth.len(),
+            ..Default::default()
+        });
     }
     let rows = synth.rows()?;
     let table = synth.table().clone();
@@ -98,7 +112,11 @@ pub fn write(
     batch: usize,
     temperature: f64,
 ) -> Result<(Vec<Vec<Option<ModelText>>>, TextReport)> {
-    let mut report = TextReport { columns: cols.iter().map(|c| c.name().to_string()).collect(), records: rows.len(), ..Default::default() };
+    let mut report = TextReport {
+        columns: cols.iter().map(|c| c.name().to_string()).collect(),
+        records: rows.len(),
+        ..Default::default()
+    };
     let mut columns: Vec<Vec<Option<ModelText>>> = vec![Vec::with_capacity(rows.len()); cols.len()];
     if cols.is_empty() || rows.is_empty() {
         return Ok((columns, report));

@@ -5,7 +5,6 @@ use serde_json::{Value, json};
 
 use crate::llm::prompt::ChatRequest;
 
-
 /// How a backend wants structured output asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -42,7 +41,9 @@ impl Dialect {
         let schema = req.schema().clone();
         let mut system = req.system().to_string();
         if matches!(self, Dialect::Ollama | Dialect::PromptOnly) {
-            system += &format!("\n\nThe answer must be valid against this JSON Schema:\n<response_schema>\n{schema}\n</response_schema>");
+            system += &format!(
+                "\n\nThe answer must be valid against this JSON Schema:\n<response_schema>\n{schema}\n</response_schema>"
+            );
         }
         if self == Dialect::PromptOnly {
             system += "\nReply with the JSON only, inside a ```json fenced block.";
@@ -70,7 +71,8 @@ impl Dialect {
                 b["cache_prompt"] = json!(true);
             }
             Dialect::Ollama => {
-                b["response_format"] = json!({"type": "json_schema", "json_schema": {"name": req.purpose().name(), "schema": schema}});
+                b["response_format"] =
+                    json!({"type": "json_schema", "json_schema": {"name": req.purpose().name(), "schema": schema}});
                 b["max_tokens"] = max;
             }
             Dialect::PromptOnly => b["max_tokens"] = max,
@@ -86,7 +88,11 @@ fn openai_strict(v: &Value) -> Value {
         Value::Object(m) => Value::Object(
             m.iter()
                 .filter(|(k, _)| !matches!(k.as_str(), "minLength" | "maxLength"))
-                .map(|(k, x)| if k == "const" { ("enum".to_string(), json!([x])) } else { (k.clone(), openai_strict(x)) })
+                .map(
+                    |(k, x)| {
+                        if k == "const" { ("enum".to_string(), json!([x])) } else { (k.clone(), openai_strict(x)) }
+                    },
+                )
                 .collect(),
         ),
         Value::Array(a) => Value::Array(a.iter().map(openai_strict).collect()),
@@ -101,6 +107,9 @@ mod tests {
     #[test]
     fn openai_strict_drops_length_keywords_and_const() {
         let s = json!({"type": "object", "properties": {"a": {"type": "string", "maxLength": 5, "minLength": 1}, "k": {"const": "order"}}});
-        assert_eq!(openai_strict(&s), json!({"type": "object", "properties": {"a": {"type": "string"}, "k": {"enum": ["order"]}}}));
+        assert_eq!(
+            openai_strict(&s),
+            json!({"type": "object", "properties": {"a": {"type": "string"}, "k": {"enum": ["order"]}}})
+        );
     }
 }

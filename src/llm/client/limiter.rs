@@ -4,7 +4,6 @@
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-
 /// Adaptive (AIMD) limit on requests in flight, with a shared pause after a 429.
 pub(super) struct Limiter {
     pub(super) state: Mutex<LimState>,
@@ -36,7 +35,11 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Limiter {
     pub(super) fn new(max: usize) -> Limiter {
-        Limiter { state: Mutex::new(LimState { limit: max as f64, in_flight: 0, paused_until: None, min_seen: max }), cv: Condvar::new(), max }
+        Limiter {
+            state: Mutex::new(LimState { limit: max as f64, in_flight: 0, paused_until: None, min_seen: max }),
+            cv: Condvar::new(),
+            max,
+        }
     }
 
     pub(super) fn acquire(&self) -> Permit<'_> {
@@ -77,7 +80,6 @@ impl Limiter {
         lock(&self.state).limit
     }
 }
-
 
 #[cfg(test)]
 mod tests {
