@@ -6,6 +6,8 @@ pub mod args;
 mod audit;
 mod fit;
 mod ledger;
+/// The `--llm-*` options and the `llm` subcommand.
+pub mod llm;
 mod output;
 mod schema;
 
@@ -23,6 +25,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Synth(a) => fit::synth(a, &obs),
         Command::Audit(a) => audit::run(a, &obs),
         Command::Ledger(args::LedgerCommand::Show(a)) => ledger::show(a),
-        Command::Llm(crate::llm::LlmCommand::Constraints(a)) => crate::llm::constraints::run(&a),
+        Command::Llm(llm::LlmCommand::Constraints(a)) => crate::llm::constraints::run(&a.options()),
     }
 }
