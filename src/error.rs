@@ -86,6 +86,12 @@ pub fn guard_panics<T>(f: impl FnOnce() -> Result<T>, on_panic: impl FnOnce() ->
 /// The one mapping from the privacy core's errors: a refused charge is a budget refusal (exit
 /// 3); a ledger that cannot be read or verified cannot vouch for the budget, so it refuses too;
 /// anything else (invalid parameters, an OpenDP failure) is a bug.
+impl From<privsynth_privacy::BudgetExceeded> for Error {
+    fn from(e: privsynth_privacy::BudgetExceeded) -> Error {
+        Error::from(privsynth_privacy::PrivacyError::Budget(e))
+    }
+}
+
 impl From<privsynth_privacy::PrivacyError> for Error {
     fn from(e: privsynth_privacy::PrivacyError) -> Error {
         use privsynth_privacy::PrivacyError;

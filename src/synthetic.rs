@@ -5,7 +5,8 @@
 //! It is the only source of [`SyntheticRow`], the record type prompts accept: its fields are
 //! private and the only constructor samples from a [`ModelFile`] (which holds DP releases and
 //! their post-processing only), so a real record cannot be dressed up as a synthetic one. Text
-//! cells can only be set from [`ModelText`], which only the LLM stage's validators create.
+//! cells can only be set from [`AcceptedText`], implemented only by `llm::ModelText`, which only
+//! the LLM stage's validators create.
 //! Rejection against public rules is post-processing and costs no privacy.
 
 use polars::prelude::*;
@@ -13,7 +14,6 @@ use rand::rngs::StdRng;
 
 use crate::codec::TableCodec;
 use crate::error::{Error, Result};
-use crate::llm::ModelText;
 use crate::mechanism;
 use crate::model::file::ModelFile;
 use crate::model::sample;
@@ -29,6 +29,13 @@ const MIN_DRAW_BUDGET: usize = 100_000;
 
 /// Above this rejected share the summary warns that the rules, not the model, shape the output.
 const HEAVY_REJECTION: f64 = 0.9;
+
+/// Text a model wrote and a validator accepted. Implemented only by `llm::ModelText` (which only
+/// the LLM stage's validators create); the trait lives here so that this floor does not import
+/// the LLM stage above it. Implementing it elsewhere would let other text into synthetic cells.
+pub trait AcceptedText {
+    fn into_string(self) -> String;
+}
 
 /// Synthetic records: the decoded modelled columns and the text columns.
 pub struct SyntheticTable {
@@ -234,7 +241,7 @@ impl SyntheticTable {
     }
 
     /// Set a text column from validated model output (one value per record).
-    pub fn set_text(&mut self, column: &str, values: Vec<Option<ModelText>>) -> Result<()> {
+    pub fn set_text<T: AcceptedText>(&mut self, column: &str, values: Vec<Option<T>>) -> Result<()> {
         let n = self.len();
         let slot = self
             .text
@@ -244,7 +251,7 @@ impl SyntheticTable {
         if values.len() != n {
             return Err(Error::Internal(format!("{} text values for {n} records", values.len())));
         }
-        slot.1 = values.into_iter().map(|v| v.map(ModelText::into_string)).collect();
+        slot.1 = values.into_iter().map(|v| v.map(AcceptedText::into_string)).collect();
         Ok(())
     }
 

@@ -80,7 +80,53 @@ pub struct Budget {
     delta_mechanisms: f64,
     rho_spent: f64,
     delta_spent: f64,
+    /// rho set aside for parts not yet returned (see [`Budget::part`]).
+    rho_reserved: f64,
+    /// delta set aside for parts not yet returned.
+    delta_reserved: f64,
     charges: Vec<Cost>,
+}
+
+/// A part of a budget set aside for one stage of a mechanism (sequential composition).
+///
+/// Every budget split in privsynth is made with [`Budget::part`], so a reviewer finds all of
+/// them with one search. The stage charges the part (it dereferences to a [`Budget`] of `rho`,
+/// pure zCDP), which refuses anything beyond its share; while it lives, the parent cannot be
+/// charged (it is borrowed). When the part is dropped, its charges move to the parent and what
+/// it did not spend returns there: a noise draw charged to a part can never be lost from the
+/// parent's record.
+#[derive(Debug)]
+pub struct Part<'a> {
+    parent: &'a mut Budget,
+    budget: Budget,
+}
+
+impl std::ops::Deref for Part<'_> {
+    type Target = Budget;
+    fn deref(&self) -> &Budget {
+        &self.budget
+    }
+}
+
+impl std::ops::DerefMut for Part<'_> {
+    fn deref_mut(&mut self) -> &mut Budget {
+        &mut self.budget
+    }
+}
+
+impl Drop for Part<'_> {
+    fn drop(&mut self) {
+        let parent = &mut *self.parent;
+        parent.rho_reserved = (parent.rho_reserved - self.budget.rho_total).max(0.0);
+        parent.delta_reserved = (parent.delta_reserved - self.budget.delta_mechanisms).max(0.0);
+        // Each charge fitted in the part, and the part in the parent's reservation: the sum
+        // stays within the parent's total (up to the same rounding slack).
+        for cost in self.budget.charges.drain(..) {
+            parent.rho_spent += cost.rho;
+            parent.delta_spent += cost.delta;
+            parent.charges.push(cost);
+        }
+    }
 }
 
 /// Largest epsilon a budget accepts.
@@ -116,6 +162,8 @@ impl Budget {
             delta_mechanisms,
             rho_spent: 0.0,
             delta_spent: 0.0,
+            rho_reserved: 0.0,
+            delta_reserved: 0.0,
             charges: vec![],
         })
     }
@@ -131,6 +179,8 @@ impl Budget {
             delta_mechanisms: 0.0,
             rho_spent: 0.0,
             delta_spent: 0.0,
+            rho_reserved: 0.0,
+            delta_reserved: 0.0,
             charges: vec![],
         })
     }
@@ -141,11 +191,13 @@ impl Budget {
     pub fn rho_spent(&self) -> f64 {
         self.rho_spent
     }
+    /// rho not yet spent nor set aside for a part.
     pub fn rho_remaining(&self) -> f64 {
-        (self.rho_total - self.rho_spent).max(0.0)
+        (self.rho_total - self.rho_spent - self.rho_reserved).max(0.0)
     }
+    /// delta of the mechanisms' reserve not yet spent nor set aside for a part.
     pub fn delta_remaining(&self) -> f64 {
-        (self.delta_mechanisms - self.delta_spent).max(0.0)
+        (self.delta_mechanisms - self.delta_spent - self.delta_reserved).max(0.0)
     }
     /// Every charge so far, in order.
     pub fn charges(&self) -> &[Cost] {
@@ -160,10 +212,48 @@ impl Budget {
         })
     }
 
+    /// Set `rho` of what is left aside for the stage `stage` (a pure-zCDP part; see [`Part`]).
+    /// Refused, changing nothing, when less than `rho` is left.
+    pub fn part(&mut self, stage: &str, rho: f64) -> Result<Part<'_>, BudgetExceeded> {
+        self.part_with_delta(stage, rho, 0.0)
+    }
+
+    /// Like [`Budget::part`], with `delta` of the mechanisms' reserve for approximate
+    /// mechanisms in the stage.
+    pub fn part_with_delta(&mut self, stage: &str, rho: f64, delta: f64) -> Result<Part<'_>, BudgetExceeded> {
+        let rho_ok =
+            rho > 0.0 && rho.is_finite() && self.rho_spent + self.rho_reserved + rho <= self.rho_total * (1.0 + SLACK);
+        let delta_ok = delta >= 0.0
+            && delta.is_finite()
+            && self.delta_spent + self.delta_reserved + delta <= self.delta_mechanisms * (1.0 + SLACK);
+        if !(rho_ok && delta_ok) {
+            return Err(BudgetExceeded {
+                what: format!("the part of the budget for {stage}"),
+                rho_needed: rho,
+                rho_left: self.rho_remaining(),
+                delta_needed: delta,
+                delta_left: self.delta_remaining(),
+            });
+        }
+        self.rho_reserved += rho;
+        self.delta_reserved += delta;
+        let budget = Budget {
+            rho_total: rho,
+            delta_conversion: 0.0,
+            delta_mechanisms: delta,
+            rho_spent: 0.0,
+            delta_spent: 0.0,
+            rho_reserved: 0.0,
+            delta_reserved: 0.0,
+            charges: vec![],
+        };
+        Ok(Part { parent: self, budget })
+    }
+
     /// Charge a cost, or refuse it without changing anything.
     pub(crate) fn charge(&mut self, cost: Cost) -> Result<(), BudgetExceeded> {
-        let rho_ok = self.rho_spent + cost.rho <= self.rho_total * (1.0 + SLACK);
-        let delta_ok = self.delta_spent + cost.delta <= self.delta_mechanisms * (1.0 + SLACK);
+        let rho_ok = self.rho_spent + self.rho_reserved + cost.rho <= self.rho_total * (1.0 + SLACK);
+        let delta_ok = self.delta_spent + self.delta_reserved + cost.delta <= self.delta_mechanisms * (1.0 + SLACK);
         if !(rho_ok && delta_ok) || !cost.rho.is_finite() || cost.rho < 0.0 || cost.delta < 0.0 {
             return Err(BudgetExceeded {
                 what: cost.label,
@@ -224,6 +314,55 @@ mod tests {
         let e = b.charge(cost(total * 1e-6, 0.0)).unwrap_err();
         assert_eq!(e.rho_left, 0.0);
         assert_eq!(b.charges().len(), before, "a refused charge changes nothing");
+    }
+
+    #[test]
+    fn parts_reserve_refuse_and_return_their_charges() {
+        let mut b = Budget::from_epsilon_delta(1.0, 1e-9).unwrap();
+        let total = b.rho_total();
+        {
+            let mut one = b.part("one", total / 3.0).unwrap();
+            one.charge(cost(total / 6.0, 0.0)).unwrap();
+            // A part refuses beyond its share even though the parent has more.
+            assert!(one.charge(cost(total / 4.0, 0.0)).is_err());
+            assert!((one.rho_remaining() - total / 6.0).abs() < 1e-15);
+        }
+        // Dropped: its charge is the parent's, its unspent rho returns.
+        assert_eq!(b.charges().len(), 1);
+        assert!((b.rho_spent() - total / 6.0).abs() < 1e-15);
+        assert!((b.rho_remaining() - 5.0 * total / 6.0).abs() < 1e-15);
+        // Parts cannot promise more than is left, and a refused part changes nothing.
+        assert!(b.part("too much", total).is_err());
+        assert!(b.part("nothing", 0.0).is_err());
+        assert!(b.part("nan", f64::NAN).is_err());
+        assert!((b.rho_remaining() - 5.0 * total / 6.0).abs() < 1e-15);
+        // A nested part is charged to its part, then to the parent.
+        {
+            let mut two = b.part("two", total / 2.0).unwrap();
+            {
+                let mut inner = two.part("inner", total / 4.0).unwrap();
+                inner.charge(cost(total / 4.0, 0.0)).unwrap();
+            }
+            assert!((two.rho_spent() - total / 4.0).abs() < 1e-15);
+        }
+        assert_eq!(b.charges().len(), 2);
+        let (eps, _) = b.spent_epsilon_delta().unwrap();
+        assert!(eps > 0.0 && eps < 1.0);
+        // While a part lives, the parent's remaining excludes it (checked through a second
+        // part taken after the first was dropped: everything left can still be parted).
+        let left = b.rho_remaining();
+        assert!(b.part("rest", left).is_ok());
+
+        // delta: a part gets only the delta it was given, and the parent's reserve shrinks.
+        let mut b = Budget::with_mechanism_delta(1.0, 1e-6, 5e-7).unwrap();
+        {
+            let mut p = b.part_with_delta("approx", 0.01, 2e-7).unwrap();
+            assert!(p.charge(cost(0.001, 3e-7)).is_err());
+            p.charge(cost(0.001, 2e-7)).unwrap();
+        }
+        assert!((b.delta_remaining() - 3e-7).abs() < 1e-18);
+        assert!(b.part_with_delta("more", 0.01, 4e-7).is_err());
+        assert!(b.part("pure", 0.01).unwrap().charge(cost(0.001, 1e-9)).is_err(), "a pure part has no delta");
     }
 
     #[test]

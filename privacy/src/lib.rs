@@ -18,7 +18,7 @@ pub mod ledger;
 pub mod mechanisms;
 pub mod released;
 
-pub use accountant::{Budget, BudgetExceeded};
+pub use accountant::{Budget, BudgetExceeded, Part};
 pub use released::{Cost, Released, Sensitive};
 
 /// Errors of the privacy core.

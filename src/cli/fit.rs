@@ -183,7 +183,7 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
     let llm_opts = a.llm.options();
     let llm = llm_opts.prepare()?;
     if a.llm.llm_pe_epsilon.is_some() {
-        super::llm::pe_check(&a.common)?;
+        pe_check(&a.common)?;
     }
     if llm.is_some() && a.common.allow_data_domains {
         return Err(Error::Usage(
@@ -202,7 +202,7 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
     }
     // Private Evolution reads the real texts of the rows the fit could use.
     let pe = match &a.llm.llm_pe_epsilon {
-        Some(_) => Some(super::llm::pe_source(&a.common, &out.model.table, out.split.as_ref().map(|s| &s.train))?),
+        Some(_) => Some(pe_source(&a.common, &out.model.table, out.split.as_ref().map(|s| &s.train))?),
         None => None,
     };
     sample_and_write(&out.model, "the fitted model", a.rows, seed, &a.output, &llm_opts, llm.as_ref(), pe.as_ref(), obs).map_err(|e| match e {
@@ -293,4 +293,56 @@ fn synth_linked(
     let files = a.audit.files();
     let reports = audit::audit_linked(schema, (&tr, &ho, &sy), &a.audit.options(seed), &gates, &files, obs)?;
     Ok(print_reports(&reports, &files, started))
+}
+
+/// The real texts and the ledger target of `synth --llm-pe-epsilon`: read after the fit (the
+/// train part when an audit holdout was set aside), recorded on the same dataset fingerprint.
+pub fn pe_source(
+    common: &FitCommon,
+    table: &crate::schema::Table,
+    train: Option<&crate::data::RawTable>,
+) -> crate::error::Result<crate::llm::pe::Source> {
+    use crate::error::Error;
+    use privsynth_privacy::ledger::{self, DatasetRef, Ledger, Policy};
+    let owned;
+    let raw = match train {
+        Some(t) => t,
+        None => {
+            owned = crate::data::read_for_table(&common.data, table)?;
+            &owned
+        }
+    };
+    let columns: Vec<String> = crate::synthetic::text_columns(table).iter().map(|c| c.name.clone()).collect();
+    let texts = crate::llm::pe::RealTexts::from_raw(raw, table, &columns)?;
+    let fingerprint = ledger::fingerprint_file(&common.data).map_err(|e| Error::io(&common.data, e))?;
+    let policy = match &common.ledger.policy {
+        Some(p) => Policy::load(p).map_err(|e| Error::Usage(e.to_string()))?,
+        None => Policy::default(),
+    };
+    let unit = table.privacy_unit.clone();
+    let dataset = DatasetRef {
+        fingerprint,
+        name: common.data.display().to_string(),
+        privacy_unit: unit.clone(),
+        rows_per_unit: unit.map(|_| texts.rows_per_unit()),
+    };
+    Ok(crate::llm::pe::Source {
+        texts,
+        ledger: crate::llm::pe::LedgerTarget { ledger: Ledger::new(&common.ledger.ledger), policy, dataset },
+        delta: common.delta,
+        command: "synth --llm-pe-epsilon (Private Evolution votes on the text columns)".into(),
+    })
+}
+
+/// Before any budget is spent: `--llm-pe-epsilon` needs a text column to learn.
+pub fn pe_check(common: &FitCommon) -> crate::error::Result<()> {
+    let schema = crate::schema::Schema::load(&common.schema)?;
+    let table = schema.table(common.table.as_deref())?;
+    if crate::synthetic::text_columns(table).is_empty() {
+        return Err(crate::error::Error::Usage(format!(
+            "--llm-pe-epsilon learns text columns from the real texts, but table {:?} has no text column",
+            table.name
+        )));
+    }
+    Ok(())
 }

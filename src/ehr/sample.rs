@@ -189,7 +189,12 @@ impl Output {
     }
 
     /// Set a text column of `table` from validated model output (one value per row).
-    pub fn set_text(&mut self, table: &str, column: &str, values: Vec<Option<crate::llm::ModelText>>) -> Result<()> {
+    pub fn set_text(
+        &mut self,
+        table: &str,
+        column: &str,
+        values: Vec<Option<impl crate::synthetic::AcceptedText>>,
+    ) -> Result<()> {
         let df = self
             .tables
             .iter_mut()
@@ -199,7 +204,8 @@ impl Output {
         if values.len() != df.height() {
             return Err(Error::Internal(format!("{} text values for {} rows of {table:?}", values.len(), df.height())));
         }
-        let v: Vec<Option<String>> = values.into_iter().map(|x| x.map(crate::llm::ModelText::into_string)).collect();
+        let v: Vec<Option<String>> =
+            values.into_iter().map(|x| x.map(crate::synthetic::AcceptedText::into_string)).collect();
         df.with_column(Series::new(column.into(), v).into_column()).map_err(Error::polars)?;
         Ok(())
     }

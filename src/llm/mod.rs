@@ -51,6 +51,12 @@ impl ModelText {
     }
 }
 
+impl crate::synthetic::AcceptedText for ModelText {
+    fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// How to reach a server (shared by `synth`, `sample` and `llm constraints`); the command line
 /// fills it from its `--llm-*` options (src/cli/llm.rs).
 #[derive(Debug, Clone)]

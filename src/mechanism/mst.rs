@@ -20,7 +20,7 @@ use crate::marginals;
 use crate::model::estimate::{self, Measurement};
 use crate::model::{GraphicalModel, JunctionTree};
 
-use super::{Fit, Mechanism, compress, dp};
+use super::{Fit, Mechanism, compress};
 
 /// Run MST on an encoded table, spending `budget`'s remaining rho.
 pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) -> Result<Fit> {
@@ -28,22 +28,25 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
     if d == 0 {
         return Err(Error::Usage("the schema has no modelled columns".into()));
     }
-    let rho = budget.rho_remaining();
+    // The budget split: thirds for the one-way marginals, the tree selection and the tree
+    // marginals (everything to the one-way marginals with a single attribute).
+    let rho = budget.rho_remaining() * (1.0 - 1e-12);
+    let rho_one = if d == 1 { rho } else { rho / 3.0 };
+    let rho_select = rho / 3.0;
     // Sensitivity of every count vector and of the pair scores: rows one unit contributes.
     let k = data.unit_rows();
-    // 1. One-way marginals. With a single attribute everything goes to it.
-    let rho_one = if d == 1 { rho } else { rho / 3.0 };
-    let s1 = mechanisms::gaussian_scale(rho_one / d as f64, k).map_err(dp)?;
+    // 1. One-way marginals.
+    let mut one_way = budget.part("MST one-way marginals", rho_one)?;
+    let s1 = mechanisms::gaussian_scale(rho_one / d as f64 * (1.0 - 1e-9), k)?;
     let mut raw_one_way = Vec::with_capacity(d);
     for a in 0..d {
         let r = mechanisms::gaussian_counts(
-            budget,
+            &mut one_way,
             marginals::count(data, &[a]),
             k,
             s1,
             &format!("1-way {}", data.names()[a]),
-        )
-        .map_err(dp)?;
+        )?;
         raw_one_way.push(r.map(|y| Measurement {
             attrs: vec![a],
             weights: vec![],
@@ -51,6 +54,8 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
             sigma: s1,
         }));
     }
+
+    drop(one_way);
 
     // 2. Compression (post-processing of the one-way releases).
     let (compression, maps, mut measurements) = compress(&raw_one_way);
@@ -80,7 +85,8 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
                 .map(|(x, est)| x.iter().zip(est).map(|(&a, &b)| (a as f64 - b).abs()).sum::<f64>())
                 .collect::<Vec<f64>>()
         });
-        let eps_em = (8.0 * (rho / 3.0) / (d - 1) as f64).sqrt();
+        let mut select = budget.part("MST tree selection", rho_select)?;
+        let eps_em = (8.0 * rho_select * (1.0 - 1e-9) / (d - 1) as f64).sqrt();
         let mut comp: Vec<usize> = (0..d).collect();
         fn find(c: &mut [usize], x: usize) -> usize {
             let mut r = x;
@@ -94,20 +100,26 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
             let cand: Vec<usize> =
                 (0..pairs.len()).filter(|&i| find(&mut comp, pairs[i][0]) != find(&mut comp, pairs[i][1])).collect();
             let round_scores = scores.as_ref().map(|s| cand.iter().map(|&i| s[i]).collect::<Vec<f64>>());
-            let pick =
-                mechanisms::exponential(budget, round_scores, k as f64, eps_em, &format!("tree edge {}", round + 1))
-                    .map_err(dp)?;
+            let pick = mechanisms::exponential(
+                &mut select,
+                round_scores,
+                k as f64,
+                eps_em,
+                &format!("tree edge {}", round + 1),
+            )?;
             let (a, b) = (pairs[cand[*pick.value()]][0], pairs[cand[*pick.value()]][1]);
             let (ra, rb) = (find(&mut comp, a), find(&mut comp, b));
             comp[ra] = rb;
             edges.push((a, b));
         }
+        drop(select);
         // 4. Measure the tree's marginals with what is left, split evenly.
-        let s2 = mechanisms::gaussian_scale(budget.rho_remaining() / (d - 1) as f64 * (1.0 - 1e-9), k).map_err(dp)?;
+        let left = budget.rho_remaining();
+        let mut tree = budget.part("MST tree marginals", left)?;
+        let s2 = mechanisms::gaussian_scale(left / (d - 1) as f64 * (1.0 - 1e-9), k)?;
         for &(a, b) in &edges {
             let label = format!("2-way {},{}", data.names()[a], data.names()[b]);
-            let r =
-                mechanisms::gaussian_counts(budget, marginals::count(&small, &[a, b]), k, s2, &label).map_err(dp)?;
+            let r = mechanisms::gaussian_counts(&mut tree, marginals::count(&small, &[a, b]), k, s2, &label)?;
             measurements.push(r.map(|y| Measurement {
                 attrs: vec![a, b],
                 weights: vec![],

@@ -213,7 +213,7 @@ impl LinkedPlan {
     /// Fit the linked model on the real tables at (epsilon, delta), after setting a share
     /// `holdout` of the persons aside when asked.
     pub fn fit(&self, tables: &ehr::Tables, epsilon: f64, delta: f64, holdout: Option<f64>) -> Result<LinkedFit> {
-        let total = Budget::from_epsilon_delta(epsilon, delta).map_err(Error::Usage)?;
+        let mut total = Budget::from_epsilon_delta(epsilon, delta).map_err(Error::Usage)?;
         // Which rows count: the holdout split and contribution bounding each draw a fresh
         // secret key, stable under adding or removing a person, never derived from --seed.
         let key = || SecretKey::fresh().map_err(Error::from);
@@ -247,7 +247,7 @@ impl LinkedPlan {
                     .map(|l| format!("model of {}: {l}", part.name)),
             );
             let encoded = all.select(&all.valid_rows(), bound)?;
-            let mut budget = Budget::from_rho(share * (1.0 - 1e-12)).map_err(Error::Usage)?;
+            let mut budget = total.part(&format!("the model of {}", part.name), share * (1.0 - 1e-12))?;
             let final_fit = estimate::Options { max_iters: self.opts.iterations, ..Default::default() };
             let fitted = match &part.workload {
                 Some(w) => {

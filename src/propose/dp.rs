@@ -187,9 +187,14 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
     }
     // A value sets at most every feature, a missing token exactly one token count and nothing else.
     let l2 = ((FEATURES.len() * cols.len()) as f64).sqrt().ceil() as i64;
+    // The budget split: CENSUS_SHARE of rho for the census, the rest (and the delta reserve)
+    // for the domains.
     let rho_census = CENSUS_SHARE * budget.rho_remaining();
-    let scale = mechanisms::gaussian_scale(rho_census, l2)?;
-    let census = mechanisms::gaussian_counts(budget, Sensitive::new(counts), l2, scale, "schema census")?;
+    let scale = mechanisms::gaussian_scale(rho_census * (1.0 - 1e-9), l2)?;
+    let census = {
+        let mut part = budget.part("the schema census", rho_census)?;
+        mechanisms::gaussian_counts(&mut part, Sensitive::new(counts), l2, scale, "schema census")?
+    };
     let noisy = census.value();
 
     // Types and roles from the census (post-processing).
@@ -269,8 +274,11 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
         .filter(|&c| columns[c].kind == ColumnType::Categorical || columns[c].kind.is_bounded())
         .collect();
     let n_cat = needs.iter().filter(|&&c| columns[c].kind == ColumnType::Categorical).count();
-    let rho_each = budget.rho_remaining() / needs.len().max(1) as f64 * (1.0 - 1e-9);
-    let delta_each = budget.delta_remaining() / n_cat.max(1) as f64 * (1.0 - 1e-9);
+    let (rho_domains, delta_domains) =
+        (budget.rho_remaining() * (1.0 - 1e-12), budget.delta_remaining() * (1.0 - 1e-12));
+    let mut domains = budget.part_with_delta("the schema domains", rho_domains, delta_domains)?;
+    let rho_each = rho_domains / needs.len().max(1) as f64 * (1.0 - 1e-9);
+    let delta_each = delta_domains / n_cat.max(1) as f64 * (1.0 - 1e-9);
     for c in needs {
         let name = names[c].clone();
         let col = &mut columns[c];
@@ -282,7 +290,7 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
                     *counts.entry(v.to_string()).or_default() += 1;
                 }
                 let kept = mechanisms::threshold_counts(
-                    budget,
+                    &mut domains,
                     Sensitive::new(counts),
                     1,
                     rho_each,
@@ -343,7 +351,7 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
                     ));
                 }
                 let q = mechanisms::quantiles(
-                    budget,
+                    &mut domains,
                     Sensitive::new(points),
                     1,
                     &grid,
@@ -392,6 +400,7 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
         }
     }
 
+    drop(domains);
     let (eps, delta) = budget.spent_epsilon_delta().unwrap_or((f64::NAN, f64::NAN));
     let description = format!(
         "Proposed by `privsynth schema infer` under differential privacy (epsilon {eps:.3}, delta {delta:.1e}); \
