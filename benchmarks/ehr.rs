@@ -1330,7 +1330,7 @@ fn child_synth(args: &[String]) -> i32 {
         let schema = privsynth::schema::Schema::load(&schema_path)?;
         let plan = LinkedPlan::new(&schema, FitOptions::default(), &schema_path.display().to_string())?;
         let ledger = LedgerOptions { ledger: ledger.into(), policy: None };
-        let fitted = plan.fit_files(&[data.clone()], 1.0, 1e-9, None, &ledger, &Silent)?;
+        let fitted = plan.fit_files(std::slice::from_ref(data), 1.0, 1e-9, None, &ledger, &Silent)?;
         output::write_linked(
             &fitted.model,
             "the fitted model",

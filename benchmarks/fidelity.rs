@@ -239,11 +239,11 @@ fn load(name: &str, rows: usize) -> Result<(Table, EncodedTable), Box<dyn std::e
         "adult32" => {
             let mut table = adult_schema()?;
             for c in &mut table.columns {
-                if let Some(d) = c.domain.as_mut().filter(|d| d.bounds.is_some()) {
-                    if c.name != "education_num" {
-                        d.edges = None;
-                        d.bins = Some(32);
-                    }
+                if let Some(d) = c.domain.as_mut().filter(|d| d.bounds.is_some())
+                    && c.name != "education_num"
+                {
+                    d.edges = None;
+                    d.bins = Some(32);
                 }
             }
             let real = encode_files(&table, &ADULT)?;

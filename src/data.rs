@@ -339,17 +339,17 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat, show: Show) -> Result<CsvShape> {
                     let text = String::from_utf8_lossy(header);
                     header_names = split_header(&text, delim);
                     let names: Vec<&str> = header_names.iter().map(String::as_str).collect();
-                    if names.len() == 1 {
-                        if let Some(d) = sniff_delimiter(&text, delim) {
-                            return Err(Error::data(
-                                &file,
-                                format!(
-                                    "line 1: the header has a single column but looks delimited by {:?}; \
+                    if names.len() == 1
+                        && let Some(d) = sniff_delimiter(&text, delim)
+                    {
+                        return Err(Error::data(
+                            &file,
+                            format!(
+                                "line 1: the header has a single column but looks delimited by {:?}; \
                                  pass --delimiter {:?} (or set `csv: {{delimiter: ...}}` in the schema)",
-                                    d as char, d as char
-                                ),
-                            ));
-                        }
+                                d as char, d as char
+                            ),
+                        ));
                     }
                     check_names(&file, names.iter().copied(), show)?;
                 } else {
@@ -578,7 +578,7 @@ pub fn write(df: &mut DataFrame, path: &Path, table: &Table) -> Result<()> {
                     .map_err(Error::polars)?
                     .iter()
                     .map(|m| {
-                        m.and_then(|m| chrono::DateTime::from_timestamp_millis(m))
+                        m.and_then(chrono::DateTime::from_timestamp_millis)
                             .map(|d| d.naive_utc().format(fmt).to_string())
                     })
                     .collect()
@@ -610,13 +610,13 @@ pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result
         _ => PathBuf::from("."),
     };
     let io = |e: std::io::Error| Error::io(path, e);
-    if let Ok(meta) = std::fs::metadata(path) {
-        if !meta.is_file() {
-            return Err(Error::Usage(format!(
-                "{} exists and is not a regular file; privsynth does not replace it",
-                path.display()
-            )));
-        }
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        return Err(Error::Usage(format!(
+            "{} exists and is not a regular file; privsynth does not replace it",
+            path.display()
+        )));
     }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
     remove_stale_temporaries(&dir, name);

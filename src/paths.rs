@@ -73,10 +73,10 @@ impl Guard {
         let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
         for e in entries.flatten() {
             let p = e.path();
-            if let Ok(meta) = std::fs::metadata(&p) {
-                if meta.is_file() {
-                    self.record(&p, &meta);
-                }
+            if let Ok(meta) = std::fs::metadata(&p)
+                && meta.is_file()
+            {
+                self.record(&p, &meta);
             }
         }
         if let Ok(meta) = std::fs::metadata(dir) {
@@ -99,10 +99,10 @@ impl Guard {
     }
 
     fn is_input(&self, path: &Path) -> bool {
-        if let Ok(meta) = std::fs::metadata(path) {
-            if self.ids.contains(&file_id(&meta)) {
-                return true;
-            }
+        if let Ok(meta) = std::fs::metadata(path)
+            && self.ids.contains(&file_id(&meta))
+        {
+            return true;
         }
         path.canonicalize().is_ok_and(|c| self.canonical.contains(&c))
     }
@@ -119,12 +119,12 @@ impl Guard {
             Ok(meta) if meta.file_type().is_symlink() => {
                 // The link itself would be replaced; its target must not be an input either
                 // (checked above), and must not be something other than a regular file.
-                if let Ok(target) = std::fs::metadata(path) {
-                    if !target.is_file() {
-                        return Err(Error::Usage(format!(
-                            "{shown} points to something that is not a regular file; privsynth does not replace it"
-                        )));
-                    }
+                if let Ok(target) = std::fs::metadata(path)
+                    && !target.is_file()
+                {
+                    return Err(Error::Usage(format!(
+                        "{shown} points to something that is not a regular file; privsynth does not replace it"
+                    )));
                 }
             }
             Ok(meta) if meta.is_dir() => {
@@ -157,13 +157,13 @@ impl Guard {
                         f.display()
                     )));
                 }
-                if let Ok(m) = std::fs::symlink_metadata(&f) {
-                    if !m.is_file() {
-                        return Err(Error::Usage(format!(
-                            "{} exists and is not a regular file; privsynth does not replace it",
-                            f.display()
-                        )));
-                    }
+                if let Ok(m) = std::fs::symlink_metadata(&f)
+                    && !m.is_file()
+                {
+                    return Err(Error::Usage(format!(
+                        "{} exists and is not a regular file; privsynth does not replace it",
+                        f.display()
+                    )));
                 }
             }
             return writable_folder(dir, &shown);

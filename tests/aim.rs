@@ -164,7 +164,7 @@ fn finds_a_planted_three_way_dependency() {
     // triple shows it. Two noise columns besides.
     let mut rng = StdRng::seed_from_u64(3);
     let rows = 6000;
-    let mut codes = vec![Vec::with_capacity(rows); 5];
+    let mut codes: Vec<Vec<u32>> = (0..5).map(|_| Vec::with_capacity(rows)).collect();
     for _ in 0..rows {
         let (a, b) = (rng.random_range(0..3u32), rng.random_range(0..3u32));
         let c = if rng.random::<f64>() < 0.95 { (a + b) % 3 } else { rng.random_range(0..3) };

@@ -83,7 +83,7 @@ fn synth_with_audit_holdout_writes_valid_reports_and_charges_only_the_fit() {
     assert!(html.contains("For the data holder only") && html.matches("<svg").count() >= 15);
     assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
     // The ledger records one fit that names the holdout.
-    let entries = privsynth_privacy::ledger::Ledger::new(&p("l.jsonl")).entries().unwrap();
+    let entries = privsynth_privacy::ledger::Ledger::new(p("l.jsonl")).entries().unwrap();
     assert_eq!(entries.len(), 1);
     assert!(entries[0].command.contains("--audit-holdout 0.5"), "{}", entries[0].command);
 }

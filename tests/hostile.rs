@@ -256,17 +256,19 @@ fn outputs_never_destroy_inputs_and_nothing_is_charged_before_they_are_checked()
     let cases = vec![
         case("synth -o the input", synth_args(&env, &data, &data, &[]), 2)
             .says(&["one of this run's inputs"])
-            .keeps(&[input.clone()]),
-        case("fit -o the input", fit_args(&env, &data, &data), 2).keeps(&[input.clone()]),
+            .keeps(std::slice::from_ref(&input)),
+        case("fit -o the input", fit_args(&env, &data, &data), 2).keeps(std::slice::from_ref(&input)),
         case("synth --model-out the input", synth_args(&env, &data, &env.s("o.csv"), &["--model-out", &data]), 2)
-            .keeps(&[input.clone()]),
-        case("fit -o a hard link to the input", fit_args(&env, &data, path_str(&hard)), 2).keeps(&[input.clone()]),
-        case("fit -o a symlink to the input", fit_args(&env, &data, path_str(&soft)), 2).keeps(&[input.clone()]),
-        case("fit -o the schema", fit_args(&env, &data, path_str(&schema)), 2).keeps(&[schema.clone()]),
+            .keeps(std::slice::from_ref(&input)),
+        case("fit -o a hard link to the input", fit_args(&env, &data, path_str(&hard)), 2)
+            .keeps(std::slice::from_ref(&input)),
+        case("fit -o a symlink to the input", fit_args(&env, &data, path_str(&soft)), 2)
+            .keeps(std::slice::from_ref(&input)),
+        case("fit -o the schema", fit_args(&env, &data, path_str(&schema)), 2).keeps(std::slice::from_ref(&schema)),
         case("fit -o the ledger", fit_args(&env, &data, &ledger), 2).says(&["one of this run's inputs"]),
         case("audit --html the training data", audit(&["--html", &data]), 2)
             .says(&["one of this run's inputs"])
-            .keeps(&[input.clone()]),
+            .keeps(std::slice::from_ref(&input)),
         case(
             "audit --json equal to --html",
             {
@@ -289,7 +291,7 @@ fn outputs_never_destroy_inputs_and_nothing_is_charged_before_they_are_checked()
             vec!["schema".into(), "infer".into(), data.clone(), "-o".into(), data.clone()],
             2,
         )
-        .keeps(&[input.clone()]),
+        .keeps(std::slice::from_ref(&input)),
         case(
             "linked synth -o the input folder",
             vec![
@@ -308,7 +310,7 @@ fn outputs_never_destroy_inputs_and_nothing_is_charged_before_they_are_checked()
             2,
         )
         .says(&["would replace real data"])
-        .keeps(&[real.clone()]),
+        .keeps(std::slice::from_ref(&real)),
         case(
             "linked synth -o an existing file",
             vec![
@@ -326,7 +328,7 @@ fn outputs_never_destroy_inputs_and_nothing_is_charged_before_they_are_checked()
             ],
             2,
         )
-        .keeps(&[input.clone()]),
+        .keeps(std::slice::from_ref(&input)),
         case("sample -o the model", vec!["sample".into(), model.clone(), "-o".into(), model.clone()], 2)
             .keeps(&[PathBuf::from(&model)]),
         case("--rows 0", synth_args(&env, &data, &env.s("o.csv"), &["--rows", "0"]), 2).says(&["at least 1"]),

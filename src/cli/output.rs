@@ -48,10 +48,10 @@ impl Observer for Spinner {
     }
 
     fn end(&self) {
-        if let Ok(mut b) = self.bar.lock() {
-            if let Some(pb) = b.take() {
-                pb.finish_and_clear();
-            }
+        if let Ok(mut b) = self.bar.lock()
+            && let Some(pb) = b.take()
+        {
+            pb.finish_and_clear();
         }
     }
 }

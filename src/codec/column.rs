@@ -176,10 +176,10 @@ impl ColumnCodec {
                 if let Some(c) = lookup.get(s) {
                     return Ok((*c, None));
                 }
-                if let Ok(v) = s.parse::<f64>() {
-                    if let Some((_, c)) = numeric.iter().find(|(n, _)| *n == v) {
-                        return Ok((*c, None));
-                    }
+                if let Ok(v) = s.parse::<f64>()
+                    && let Some((_, c)) = numeric.iter().find(|(n, _)| *n == v)
+                {
+                    return Ok((*c, None));
                 }
                 match self.policy {
                     OutOfDomain::Null => Ok((self.null_code().ok_or(Problem::OutOfDomain)?, Some(Note::Nulled))),

@@ -357,11 +357,12 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
         // on the day of death would be less plausible.
         let mut clamped = 0;
         for (i, &u) in units.iter().enumerate() {
-            if let (Some(dd), Some(b)) = (death[u], birth[u]) {
-                if last[u] > dd && last[u] > b {
-                    time[i] = b + (time[i] - b) * ((dd - b).max(0.0) / (last[u] - b));
-                    clamped += 1;
-                }
+            if let (Some(dd), Some(b)) = (death[u], birth[u])
+                && last[u] > dd
+                && last[u] > b
+            {
+                time[i] = b + (time[i] - b) * ((dd - b).max(0.0) / (last[u] - b));
+                clamped += 1;
             }
         }
         let end: Option<Vec<Option<f64>>> = match &e.end {

@@ -201,7 +201,7 @@ fn top2_indexed(q: &[f32], ix: &Index, to_pivots: &[f32]) -> (f32, f32, u32) {
                 m1[l] = lt(m1[l], acc[l]);
             }
             visited += 1;
-            if visited < 8 || visited % 4 == 0 {
+            if visited < 8 || visited.is_multiple_of(4) {
                 thr = second_smallest(&m1, &m2);
             }
         }
@@ -235,7 +235,7 @@ impl Queries {
     }
 
     pub fn len(&self) -> usize {
-        if self.d == 0 { 0 } else { self.rows.len() / self.d }
+        self.rows.len().checked_div(self.d).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -150,10 +150,10 @@ pub fn run(frames: &Frames, opts: &Options) -> Result<Audit> {
         }
         (None, None) => None,
     };
-    if let Some((a, b)) = &link {
-        if a.is_empty() || b.is_empty() {
-            return Err(crate::error::Error::Usage("--link-a and --link-b each need at least one column".into()));
-        }
+    if let Some((a, b)) = &link
+        && (a.is_empty() || b.is_empty())
+    {
+        return Err(crate::error::Error::Usage("--link-a and --link-b each need at least one column".into()));
     }
 
     let wide = Binned::new(frames, frames.columns.iter().map(|c| Binning::equal_width(c, 10)).collect());

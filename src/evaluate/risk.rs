@@ -82,12 +82,12 @@ fn residual(attack: Rate, control: Rate, baseline: Option<f64>) -> AttackResult 
         warnings.push("the control attack always succeeds: the risk cannot be separated from the population".into());
         (0.0, 1.0)
     };
-    if let Some(b) = baseline {
-        if b >= pa {
-            warnings.push(format!(
+    if let Some(b) = baseline
+        && b >= pa
+    {
+        warnings.push(format!(
                 "the attack ({pa:.3}) does no better than guessing from the synthetic table ({b:.3}): it is too weak to show a risk"
             ));
-        }
     }
     let clip = |x: f64| x.clamp(0.0, 1.0);
     AttackResult {

@@ -260,13 +260,13 @@ impl StageOptions {
         }
         // The composed cost: every release on this dataset (the fit's and this one, and any
         // earlier), as the ledger adds them up in zCDP.
-        if let Ok(Some(spent)) = real.ledger.ledger.spending().map(|mut m| m.remove(&real.ledger.dataset.fingerprint)) {
-            if let Some(eps) = spent.epsilon_at(real.delta) {
-                lines.push(format!(
+        if let Ok(Some(spent)) = real.ledger.ledger.spending().map(|mut m| m.remove(&real.ledger.dataset.fingerprint))
+            && let Some(eps) = spent.epsilon_at(real.delta)
+        {
+            lines.push(format!(
                     "llm pe: dataset total in the ledger with this release: rho {:.6} over {} release(s), epsilon {eps:.3} at delta {:.1e} (zCDP composition)",
                     spent.rho, spent.releases, real.delta
                 ));
-            }
         }
         Ok(lines)
     }

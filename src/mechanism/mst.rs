@@ -10,6 +10,7 @@
 //!    (sensitivity 1); Kruskal-style, only pairs joining two components are candidates;
 //! 4. measure the d-1 tree marginals (rho/3);
 //! 5. estimate a graphical model from all measurements (Private-PGM mirror descent).
+//!
 //! Sampling and undoing the compression happen in [`crate::model::sample`] and [`super::expand`].
 
 use privsynth_privacy::{Budget, mechanisms};

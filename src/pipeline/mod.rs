@@ -205,10 +205,10 @@ impl Plan {
     /// DP-inferred schema).
     pub fn fit_file(&self, schema: &Schema, req: &FitRequest, obs: &dyn Observer) -> Result<FitOutcome> {
         let started = std::time::Instant::now();
-        if let Some(f) = req.holdout {
-            if !(f > 0.0 && f < 1.0) {
-                return Err(Error::Usage(format!("--audit-holdout must be a fraction between 0 and 1, got {f}")));
-            }
+        if let Some(f) = req.holdout
+            && !(f > 0.0 && f < 1.0)
+        {
+            return Err(Error::Usage(format!("--audit-holdout must be a fraction between 0 and 1, got {f}")));
         }
         let mut budget = Budget::from_epsilon_delta(req.epsilon, req.delta).map_err(Error::Usage)?;
         let release = Release::authorize_file(&req.ledger, &req.data, &budget)?;
@@ -302,10 +302,10 @@ impl Plan {
     /// Decide which rows of `raw` count: encode under the out-of-domain policies, set the audit
     /// holdout aside (each unit with probability `holdout`), and bound each unit's rows.
     pub fn rows(&self, raw: &RawTable, holdout: Option<f64>) -> Result<Rows> {
-        if let Some(f) = holdout {
-            if !(f > 0.0 && f < 1.0) {
-                return Err(Error::Usage(format!("--audit-holdout must be a fraction between 0 and 1, got {f}")));
-            }
+        if let Some(f) = holdout
+            && !(f > 0.0 && f < 1.0)
+        {
+            return Err(Error::Usage(format!("--audit-holdout must be a fraction between 0 and 1, got {f}")));
         }
         let encoding = self.codec.encode_all(raw)?;
         let unit_keys: Option<Vec<Option<String>>> = match &self.table.privacy_unit {

@@ -10,6 +10,7 @@
 //!    are clipped);
 //! 3. DP partition selection (Gaussian noise plus a threshold, which needs delta) gives category
 //!    lists; a column whose released categories cover too little of it becomes text.
+//!
 //! Roles come from column names, which are public. Every modelled column is nullable, since a DP
 //! release cannot certify that a column has no missing values.
 

@@ -549,6 +549,6 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
     }
     let total: f64 = a.timings.iter().map(|t| t.seconds).sum();
     let steps: Vec<String> = a.timings.iter().map(|t| format!("{} {:.2} s", t.step, t.seconds)).collect();
-    let _ = write!(h, "<p class=\"muted\">Audit time {total:.2} s ({}).</p></body></html>\n", steps.join(", "));
+    let _ = writeln!(h, "<p class=\"muted\">Audit time {total:.2} s ({}).</p></body></html>", steps.join(", "));
     h
 }

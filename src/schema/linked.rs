@@ -221,7 +221,7 @@ impl Schema {
             });
             if left.len() == before {
                 // A cycle: validation reports it; keep the declared order.
-                out.extend(left.drain(..));
+                out.append(&mut left);
             }
         }
         out
@@ -366,10 +366,10 @@ pub fn validate(schema: &Schema, problems: &mut Vec<String>) {
         problems.push(format!("person.key {:?} is not a column of table {:?}", p.key, p.table));
     }
     for (what, c) in [("birth", &p.birth), ("death", &p.death)] {
-        if let Some(c) = c {
-            if !is_date(pt, c) {
-                problems.push(format!("person.{what} {c:?} is not a date or datetime column of table {:?}", p.table));
-            }
+        if let Some(c) = c
+            && !is_date(pt, c)
+        {
+            problems.push(format!("person.{what} {c:?} is not a date or datetime column of table {:?}", p.table));
         }
     }
     if pt.events.is_some() {
@@ -377,10 +377,10 @@ pub fn validate(schema: &Schema, problems: &mut Vec<String>) {
     }
     for t in &schema.tables {
         let tn = &t.name;
-        if let Some(k) = &t.primary_key {
-            if t.column(k).is_none() {
-                problems.push(format!("table {tn:?}: primary_key {k:?} is not one of its columns"));
-            }
+        if let Some(k) = &t.primary_key
+            && t.column(k).is_none()
+        {
+            problems.push(format!("table {tn:?}: primary_key {k:?} is not one of its columns"));
         }
         for fk in &t.foreign_keys {
             if t.column(&fk.column).is_none() {
@@ -436,13 +436,13 @@ pub fn validate(schema: &Schema, problems: &mut Vec<String>) {
         }
     }
     for t in &schema.tables {
-        if let Some(k) = &t.primary_key {
-            if t.column(k).is_some_and(Column::is_modelled) {
-                problems.push(format!(
-                    "table {:?}: primary_key {k:?} must have role identifier (keys are regenerated, never modelled)",
-                    t.name
-                ));
-            }
+        if let Some(k) = &t.primary_key
+            && t.column(k).is_some_and(Column::is_modelled)
+        {
+            problems.push(format!(
+                "table {:?}: primary_key {k:?} must have role identifier (keys are regenerated, never modelled)",
+                t.name
+            ));
         }
     }
     if pt.column(&p.key).is_some_and(Column::is_modelled) {
