@@ -48,6 +48,9 @@ pub enum Command {
     /// Audit a synthetic table against the real train and holdout tables: fidelity,
     /// memorization, re-identification risk, and release gates (exit 1 if a gate fails).
     Audit(AuditArgs),
+    /// Audit the privacy claim itself: many in-process runs on D and on D plus a canary, and a
+    /// lower bound on epsilon beside the claim (exit 1 if it exceeds the claim).
+    AuditPrivacy(crate::audit_privacy::command::Args),
     /// Inspect the privacy ledger: spending per dataset, chain verification.
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -433,6 +436,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Ledger(LedgerCommand::Show(a)) => ledger_show(a),
+        Command::AuditPrivacy(a) => crate::audit_privacy::command::run(a, cli.quiet),
         Command::Fit(a) => {
             let (model, _lock, _) = fit(&a.common, cli.quiet, None)?;
             let json = model.to_json()?;

@@ -10,6 +10,7 @@
 //! The [`pipeline`] runs a fit (which rows count, the mechanism, the model file) for the
 //! [`cli`], the tests and the benchmarks; [`error`] holds the messages and exit codes users see.
 
+pub mod audit_privacy;
 pub mod cli;
 pub mod data;
 pub mod domain;
