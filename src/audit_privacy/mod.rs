@@ -245,22 +245,21 @@ impl Report {
 
     /// A few lines for the terminal.
     pub fn summary(&self) -> String {
+        let runs = if self.one_run.is_some() { "one run".to_string() } else { format!("{} + {} runs", self.runs, self.runs) };
         let mut s = format!(
-            "privacy audit: {} at epsilon {} (delta {:.0e}), {} + {} runs, canary: {} ({} row(s))\n",
+            "privacy audit: {} at epsilon {} (delta {:.0e}), {runs}, canary: {} ({} row(s))\n",
             self.claim.mechanism.to_uppercase(),
             self.claim.epsilon,
             self.claim.delta,
-            self.runs,
-            self.runs,
             self.canary.kind,
             self.canary.rows
         );
         for sc in &self.scores {
             s += &format!(
-                "  {:<10} epsilon >= {:.3} at {:.0}% confidence; Gaussian-DP mu: estimate {:.3} [{:.3}, {:.3}], lower bound {:.3}\n",
+                "  {:<10} epsilon >= {:.3} at {} confidence; Gaussian-DP mu: estimate {:.3} [{:.3}, {:.3}], lower bound {:.3}\n",
                 sc.name,
                 sc.bound.epsilon,
-                100.0 * sc.bound.confidence,
+                percent(sc.bound.confidence),
                 sc.gdp.mu_estimate,
                 sc.gdp.mu_interval.0,
                 sc.gdp.mu_interval.1,
@@ -280,6 +279,18 @@ impl Report {
         s += &format!("  {}\n", self.verdict.message);
         s
     }
+}
+
+/// A confidence as a percentage with the digits it needs (95%, 97.5%, 99.9999%).
+pub fn percent(c: f64) -> String {
+    let mut s = format!("{:.6}", 100.0 * c);
+    while s.ends_with('0') {
+        s.pop();
+    }
+    if s.ends_with('.') {
+        s.pop();
+    }
+    s + "%"
 }
 
 /// The mu of the Gaussian mechanism that is exactly (epsilon, delta)-DP (bisection on
@@ -588,17 +599,17 @@ pub fn run(p: &Prepared, opts: &Options, progress: &(dyn Fn(usize) + Sync)) -> R
 
 #[allow(clippy::too_many_arguments)]
 fn finish(p: &Prepared, opts: &Options, scores: Vec<Score>, empirical: f64, mu_claim: f64, rho: f64, ceiling: Option<Ceiling>, started: std::time::Instant, one_run: Option<one_run::OneRun>) -> Report {
-    let conf = 100.0 * (1.0 - opts.alpha);
+    let conf = percent(1.0 - opts.alpha);
     let exceeds = empirical > opts.epsilon || one_run.as_ref().is_some_and(|o| o.epsilon > opts.epsilon);
     let message = if exceeds {
         format!(
-            "FAILED: the empirical lower bound on epsilon ({:.3}) exceeds the claimed epsilon {} at {conf:.0}% confidence: the implementation does not keep its promise (a bug; do not release with this claim)",
+            "FAILED: the empirical lower bound on epsilon ({:.3}) exceeds the claimed epsilon {} at {conf} confidence: the implementation does not keep its promise (a bug; do not release with this claim)",
             empirical.max(one_run.as_ref().map_or(0.0, |o| o.epsilon)),
             opts.epsilon
         )
     } else {
         format!(
-            "passed: no evidence against the claim (lower bound {:.3} <= epsilon {} at {conf:.0}% confidence). An audit can refute a claim, never prove it",
+            "passed: no evidence against the claim (lower bound {:.3} <= epsilon {} at {conf} confidence). An audit can refute a claim, never prove it",
             empirical.max(one_run.as_ref().map_or(0.0, |o| o.epsilon)),
             opts.epsilon
         )

@@ -70,12 +70,15 @@ fn scores(model: &ModelFile, reference: &crate::domain::EncodedTable, canaries: 
         for &c in &cells {
             per_cell[c] += 1;
         }
-        let s2 = m.sigma * m.sigma;
         for (i, &c) in cells.iter().enumerate() {
             let w = if m.weights.is_empty() { 1.0 } else { m.weights[c] };
-            let expected = x[c] as f64 + rows * (per_cell[c] as f64 - 1.0) / 2.0;
-            s[i] += w * (m.y[c] - w * expected) / s2;
-            v[i] += w * w / s2;
+            let others = per_cell[c] as f64 - 1.0;
+            let expected = x[c] as f64 + rows * others / 2.0;
+            // The other canaries in the cell are each in with probability 1/2: their count
+            // adds variance w^2 rows^2 others / 4 to the noise's (inverse-variance weights).
+            let var = m.sigma * m.sigma + w * w * rows * rows * others / 4.0;
+            s[i] += w * (m.y[c] - w * expected) / var;
+            v[i] += w * w / var;
         }
     }
     s.iter().zip(&v).map(|(&a, &b)| if b > 0.0 { a / b.sqrt() } else { 0.0 }).collect()
