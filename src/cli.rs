@@ -88,6 +88,9 @@ pub struct AuditOpts {
     /// Gates file (YAML); default: the built-in gates (schemas/audit-gates.yaml).
     #[arg(long)]
     pub gates: Option<PathBuf>,
+    /// issue 17: the shadow-model membership-inference attack.
+    #[command(flatten)]
+    pub membership: evaluate::membership::Args,
 }
 
 #[derive(Debug, Args)]
@@ -649,7 +652,9 @@ fn audit_and_report(
     };
     let audit = {
         let _p = Progress::start(quiet, "auditing".into());
-        evaluate::run(&frames, &opts)?
+        let mut audit = evaluate::run(&frames, &opts)?;
+        audit.membership = evaluate::membership::run_if_asked(&o.membership, train, holdout, synthetic, seed)?;
+        audit
     };
     let report = report::Report::new(audit, &gate_list, gates_source)?;
     if let Some(p) = &o.json {
@@ -1220,6 +1225,9 @@ fn audit_linked(
     (gates, source): (Vec<report::gates::Gate>, String),
     quiet: bool,
 ) -> Result<i32> {
+    if opts.membership.membership_model.is_some() {
+        return Err(Error::Usage("--membership-model runs on single tables; linked schemas are not supported yet".into()));
+    }
     let mut scopes: Vec<(String, schema::Table, &data::RawTable, &data::RawTable, &data::RawTable)> = vec![];
     let pm = schema.person_model_table().ok_or_else(|| Error::Internal("person model".into()))?;
     scopes.push(("person".into(), pm, &tr.person, &ho.person, &sy.person));
@@ -1250,6 +1258,7 @@ fn audit_linked(
             html: suffixed(&opts.html),
             junit: suffixed(&opts.junit),
             gates: opts.gates.clone(),
+            membership: evaluate::membership::Args { membership_model: None, membership_targets: 0, membership_shadows: 0, membership_rows: None },
         };
         let code = audit_and_report(&table, t, h, s, &o, seed, (gates.clone(), source.clone()), quiet)?;
         worst = worst.max(code);

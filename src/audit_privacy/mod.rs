@@ -541,20 +541,32 @@ struct RunScores {
 }
 
 fn run_once(p: &Prepared, data: &RawTable, opts: &Options, seed: u64) -> Result<RunScores> {
-    // The library steps of `synth`: which rows count, the mechanism, the model file.
-    let chosen = p.plan.rows(data, None)?;
-    let mut budget = Budget::from_epsilon_delta(opts.epsilon, opts.delta).map_err(Error::Usage)?;
-    let fitted = p.plan.fit(&chosen.encoded, &mut budget)?;
-    let model = p.plan.model(&fitted, &budget, opts.delta);
+    // The library steps of `synth`: which rows count, the mechanism, the model file, sampling.
+    let (model, codes) = synth_codes(&p.plan, data, opts.epsilon, opts.delta, opts.synthetic_rows, seed)?;
     let (white, mu) = white_box(&model, &p.reference, &p.canary, p.canary_weight);
-    // Sampling as `sample` draws (codes: the values a decode writes fall in the same cells).
-    let rows = opts.synthetic_rows.unwrap_or(model.total.round().max(1.0) as usize);
+    let black = codes.iter().enumerate().map(|(a, col)| col.iter().filter(|&&c| c == p.canary[a]).count() as f64 / (1.0 + p.column_counts[a])).sum();
+    Ok(RunScores { white, black, mu })
+}
+
+/// Records drawn from a model file as `sample` draws them, as code columns (the values a
+/// decode writes fall in the same cells): `rows` of them (default: the model's DP total).
+pub fn sample_codes(model: &ModelFile, rows: Option<usize>, seed: u64) -> Result<Vec<Vec<u32>>> {
+    let rows = rows.unwrap_or(model.total.round().max(1.0) as usize);
     let gm = model.model("the fitted model")?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let codes = crate::model::sample::sample(&gm, rows, &mut rng);
-    let codes = crate::mechanism::expand(&model.compression, codes, &mut rng);
-    let black = codes.iter().enumerate().map(|(a, col)| col.iter().filter(|&&c| c == p.canary[a]).count() as f64 / (1.0 + p.column_counts[a])).sum();
-    Ok(RunScores { white, black, mu })
+    Ok(crate::mechanism::expand(&model.compression, codes, &mut rng))
+}
+
+/// One in-process `synth` reduced to what the audits score: the model file and `rows`
+/// synthetic records as code columns.
+pub fn synth_codes(plan: &Plan, raw: &RawTable, epsilon: f64, delta: f64, rows: Option<usize>, seed: u64) -> Result<(ModelFile, Vec<Vec<u32>>)> {
+    let chosen = plan.rows(raw, None)?;
+    let mut budget = Budget::from_epsilon_delta(epsilon, delta).map_err(Error::Usage)?;
+    let fitted = plan.fit(&chosen.encoded, &mut budget)?;
+    let model = plan.model(&fitted, &budget, delta);
+    let codes = sample_codes(&model, rows, seed)?;
+    Ok((model, codes))
 }
 
 /// Run the audit: N runs on D and N on D' in parallel, scores, bounds, verdict.
