@@ -226,3 +226,57 @@ fn the_command_writes_a_valid_report_and_a_self_contained_page() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--from-model"), "{}", r.stderr);
 }
+
+#[test]
+fn linked_tables_get_a_worst_case_person_with_the_maximum_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    std::fs::create_dir_all(p("d")).unwrap();
+    std::fs::write(
+        p("linked.yaml"),
+        "version: 1
+person: {table: persons, key: pid}
+tables:
+  - name: persons
+    primary_key: pid
+    columns:
+      - {name: pid, type: identifier, role: identifier}
+      - {name: sex, type: categorical, domain: {categories: [F, M]}}
+  - name: events
+    foreign_keys: [{column: pid, references: persons}]
+    events: {rows_per_person: 5, time: day, count_bins: 5}
+    columns:
+      - {name: pid, type: identifier, role: identifier}
+      - {name: day, type: date, out_of_domain: clip, domain: {bounds: ['2020-01-01', '2020-12-31'], granularity: month}}
+      - {name: kind, type: categorical, domain: {categories: [k0, k1, k2, rare]}}
+",
+    )
+    .unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let (mut persons, mut events) = (String::from("pid,sex\n"), String::from("pid,day,kind\n"));
+    for i in 0..200 {
+        persons.push_str(&format!("p{i},{}\n", ["F", "M"][rng.random_range(0..2)]));
+        for _ in 0..rng.random_range(1..=8) {
+            events.push_str(&format!("p{i},2020-{:02}-{:02},k{}\n", rng.random_range(1..=12), rng.random_range(1..=28), rng.random_range(0..3)));
+        }
+    }
+    std::fs::write(p("d/persons.csv"), persons).unwrap();
+    std::fs::write(p("d/events.csv"), events).unwrap();
+    let (d, schema, json) = (p("d"), p("linked.yaml"), p("r.json"));
+    let r = privsynth(&[
+        "audit-privacy", path_str(&d), "--schema", path_str(&schema), "--epsilon", "1", "--mechanism", "mst", "--runs", "60",
+        "--iterations", "100", "--confidence", "0.999999", "--json", path_str(&json), "-q",
+    ]);
+    // Confidence 1 - 1e-6: a correct pipeline exits 1 with probability at most 1e-6.
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::root().join("schemas/privacy-audit-report.schema.json")).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&s).unwrap();
+    assert!(v.is_valid(&report), "{:?}", v.iter_errors(&report).map(|e| e.to_string()).collect::<Vec<_>>());
+    // One person row and rows_per_person event rows, with the rarest kind (never in D).
+    assert_eq!(report["canary"]["rows"], 6);
+    let values = report["canary"]["values"].as_array().unwrap();
+    assert!(values.iter().any(|x| x[0] == "events.kind" && x[1] == "rare"), "{values:?}");
+    assert_eq!(report["claim"]["unit"], "persons.pid");
+    assert!(report["ceiling"]["white_box_mu"].as_f64().unwrap() > 0.0);
+}

@@ -16,9 +16,9 @@ use crate::schema::Schema;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// D: the table the runs are fitted on (the user's table or a public stand-in). Leave it
-    /// out and give --from-model to audit on records sampled from a model file instead, so the
-    /// audit touches no real data.
+    /// D: the table the runs are fitted on (the user's table or a public stand-in; for a
+    /// linked schema, a folder of tables). Leave it out and give --from-model to audit on
+    /// records sampled from a model file instead, so the audit touches no real data.
     pub data: Option<PathBuf>,
     /// Schema file (YAML).
     #[arg(long)]
@@ -78,14 +78,34 @@ pub struct Args {
 /// Run the command; exit 1 when the empirical lower bound exceeds the claim.
 pub fn run(a: Args, quiet: bool) -> Result<i32> {
     let schema = Schema::load(&a.schema)?;
+    let fit = FitOptions { mechanism: a.mechanism, iterations: a.iterations, ..Default::default() };
+    let mut opts = Options::new(a.epsilon, a.delta, fit, a.runs);
+    opts.alpha = 1.0 - a.confidence;
+    opts.canary_rows = a.canary_rows;
+    opts.synthetic_rows = a.rows;
+    opts.seed = a.seed;
+    let origin = a.schema.display().to_string();
     if schema.is_linked() {
-        return Err(Error::Usage(format!(
-            "{}: audit-privacy runs on single tables; for a linked schema, use `cargo bench --bench privacy_audit` (linked case) until the command covers it",
-            a.schema.display()
-        )));
+        if a.one_run.is_some() || a.canary_record.is_some() || a.canary_rows.is_some() {
+            return Err(Error::Usage("on linked tables the canary is the worst-case person with the maximum events: --one-run, --canary-record and --canary-rows apply to single tables".into()));
+        }
+        let (d, source) = match (&a.data, &a.from_model) {
+            (Some(p), None) => {
+                let inputs = crate::ehr::Inputs::resolve(&schema, &[p.display().to_string()])?;
+                (crate::ehr::Tables::read(&schema, &inputs)?, p.display().to_string())
+            }
+            (None, Some(m)) => super::linked::sample_tables(&crate::ehr::LinkedModel::load(m)?, &m.display().to_string(), a.model_rows, a.seed)?,
+            _ => return Err(Error::Usage("give the data D (a folder of linked tables) or --from-model MODEL to sample D from a linked model file".into())),
+        };
+        opts.data_source = source;
+        let p = super::linked::prepare(&schema, d, &opts, &origin)?;
+        for w in &p.plan.warnings {
+            eprintln!("{w}");
+        }
+        let report = super::linked::run(&p, &opts, &|_| {})?;
+        return write_reports(&a, report);
     }
     let table = schema.table(a.table.as_deref())?.clone();
-    let origin = a.schema.display().to_string();
     let (d, source) = match (&a.data, &a.from_model) {
         (Some(p), None) => (data::read_for_table(p, &table)?, p.display().to_string()),
         (None, Some(m)) => {
@@ -99,12 +119,6 @@ pub fn run(a: Args, quiet: bool) -> Result<i32> {
         }
         _ => return Err(Error::Usage("give the data D (a table file) or --from-model MODEL to sample D from a model file".into())),
     };
-    let fit = FitOptions { mechanism: a.mechanism, iterations: a.iterations, ..Default::default() };
-    let mut opts = Options::new(a.epsilon, a.delta, fit, a.runs);
-    opts.alpha = 1.0 - a.confidence;
-    opts.canary_rows = a.canary_rows;
-    opts.synthetic_rows = a.rows;
-    opts.seed = a.seed;
     opts.data_source = source;
     if let Some(items) = &a.canary_record {
         let pairs = items
@@ -140,6 +154,10 @@ pub fn run(a: Args, quiet: bool) -> Result<i32> {
             r?
         }
     };
+    write_reports(&a, report)
+}
+
+fn write_reports(a: &Args, report: super::Report) -> Result<i32> {
     if let Some(path) = &a.json {
         let text = report.to_json()?;
         data::write_atomic(path, |f| std::io::Write::write_all(f, text.as_bytes()))?;

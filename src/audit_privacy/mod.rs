@@ -36,6 +36,7 @@
 
 pub mod command;
 pub mod html;
+pub mod linked;
 pub mod one_run;
 
 use polars::prelude::*;
@@ -164,7 +165,7 @@ pub struct Bound {
     pub rates: (f64, f64),
 }
 
-fn bound_info(b: &EpsilonBound) -> Bound {
+pub(crate) fn bound_info(b: &EpsilonBound) -> Bound {
     Bound { epsilon: b.epsilon, confidence: b.confidence, test: test_info(b.test, b.towards_with), evaluated: b.evaluated, rates: b.rates }
 }
 
@@ -604,13 +605,30 @@ pub fn run(p: &Prepared, opts: &Options, progress: &(dyn Fn(usize) + Sync)) -> R
     let white_box_mu = with.iter().map(|r| r.mu).sum::<f64>() / n as f64;
     let mu_claim = gaussian_mu_at(opts.epsilon, opts.delta);
     let ceiling_eps = ceiling(mu_claim, n, opts.delta, alpha, 25, opts.seed);
-    let rho = privsynth_privacy::accountant::rho_for(opts.epsilon, opts.delta);
     let empirical = scores.iter().map(|s| s.bound.epsilon).fold(0.0, f64::max);
-    Ok(finish(p, opts, scores, empirical, mu_claim, rho, Some(Ceiling { epsilon: ceiling_eps, replicates: 25, white_box_mu }), started, None))
+    Ok(finish(p, opts, scores, empirical, mu_claim, Some(Ceiling { epsilon: ceiling_eps, replicates: 25, white_box_mu }), started, None))
 }
 
 #[allow(clippy::too_many_arguments)]
-fn finish(p: &Prepared, opts: &Options, scores: Vec<Score>, empirical: f64, mu_claim: f64, rho: f64, ceiling: Option<Ceiling>, started: std::time::Instant, one_run: Option<one_run::OneRun>) -> Report {
+fn finish(p: &Prepared, opts: &Options, scores: Vec<Score>, empirical: f64, mu_claim: f64, ceiling: Option<Ceiling>, started: std::time::Instant, one_run: Option<one_run::OneRun>) -> Report {
+    let unit = (p.plan.table.privacy_unit.clone(), p.plan.rows_per_unit());
+    finish_with(opts, unit, p.canary_info.clone(), scores, empirical, mu_claim, ceiling, started, one_run)
+}
+
+/// The report of an audit: the claim, the verdict (exceeds when a bound is above the claim).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish_with(
+    opts: &Options,
+    (unit, rows_per_unit): (Option<String>, u32),
+    canary: CanaryInfo,
+    scores: Vec<Score>,
+    empirical: f64,
+    mu_claim: f64,
+    ceiling: Option<Ceiling>,
+    started: std::time::Instant,
+    one_run: Option<one_run::OneRun>,
+) -> Report {
+    let rho = privsynth_privacy::accountant::rho_for(opts.epsilon, opts.delta);
     let conf = percent(1.0 - opts.alpha);
     let exceeds = empirical > opts.epsilon || one_run.as_ref().is_some_and(|o| o.epsilon > opts.epsilon);
     let message = if exceeds {
@@ -637,11 +655,11 @@ fn finish(p: &Prepared, opts: &Options, scores: Vec<Score>, empirical: f64, mu_c
             delta: opts.delta,
             rho,
             mechanism: opts.fit.mechanism.name().into(),
-            unit: p.plan.table.privacy_unit.clone(),
-            rows_per_unit: p.plan.rows_per_unit(),
+            unit,
+            rows_per_unit,
             gaussian_mu: mu_claim,
         },
-        canary: p.canary_info.clone(),
+        canary,
         runs: opts.runs,
         synthetic_rows: opts.synthetic_rows,
         seed: opts.seed,
@@ -659,9 +677,8 @@ fn finish(p: &Prepared, opts: &Options, scores: Vec<Score>, empirical: f64, mu_c
 pub fn run_quick(p: &Prepared, opts: &Options, m: usize) -> Result<Report> {
     let started = std::time::Instant::now();
     let o = one_run::run(p, opts, m)?;
-    let rho = privsynth_privacy::accountant::rho_for(opts.epsilon, opts.delta);
     let mu_claim = gaussian_mu_at(opts.epsilon, opts.delta);
-    let mut r = finish(p, opts, vec![], o.epsilon, mu_claim, rho, None, started, Some(o));
+    let mut r = finish(p, opts, vec![], o.epsilon, mu_claim, None, started, Some(o));
     r.runs = 1;
     r.canary = CanaryInfo { kind: format!("{m} random records of the schema's domain, each in D' with probability 1/2"), rows: r.canary.rows, values: vec![] };
     Ok(r)
