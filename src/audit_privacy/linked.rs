@@ -40,13 +40,16 @@ pub struct LinkedPrepared {
     /// Per model (person, then event tables in schema order): its codec and the model rows of
     /// D and of D' (derived under one bounding key).
     models: Vec<(TableCodec, EncodedTable, EncodedTable)>,
-    /// Per output table: (column, canary value as text, weight).
-    black: Vec<(String, Vec<(String, String, f64)>)>,
+    /// Per output table: its canary values.
+    black: Vec<(String, Vec<BlackValue>)>,
 }
+
+/// A categorical value of the canary: (column, value as text, weight 1 / (1 + D's count)).
+type BlackValue = (String, String, f64);
 
 /// The canary's values for one raw table: the rarest code of every modelled column, decoded
 /// (one row, as text), and the weights of its categorical values.
-fn rarest_row(table: &crate::schema::Table, raw: &RawTable) -> Result<(DataFrame, Vec<(String, String, f64)>)> {
+fn rarest_row(table: &crate::schema::Table, raw: &RawTable) -> Result<(DataFrame, Vec<BlackValue>)> {
     let codec = TableCodec::new(table)?;
     let enc = codec.encode(raw)?;
     let mut codes = vec![];
@@ -66,10 +69,9 @@ fn rarest_row(table: &crate::schema::Table, raw: &RawTable) -> Result<(DataFrame
     let mut black = vec![];
     for (a, c) in codec.columns.iter().enumerate() {
         let col = table.column(&c.name);
-        if col.is_some_and(|c| matches!(c.kind, ColumnType::Categorical | ColumnType::Boolean)) {
-            if let Some(v) = row.column(&c.name).ok().and_then(|s| s.str().ok().and_then(|s| s.get(0).map(str::to_string))) {
-                black.push((c.name.clone(), v, 1.0 / (1.0 + counts_of[a] as f64)));
-            }
+        let value = row.column(&c.name).ok().and_then(|s| s.str().ok().and_then(|s| s.get(0).map(str::to_string)));
+        if let (true, Some(v)) = (col.is_some_and(|c| matches!(c.kind, ColumnType::Categorical | ColumnType::Boolean)), value) {
+            black.push((c.name.clone(), v, 1.0 / (1.0 + counts_of[a] as f64)));
         }
     }
     Ok((row, black))
@@ -193,10 +195,8 @@ fn black_box(p: &LinkedPrepared, tables: &[(String, DataFrame)]) -> f64 {
     for (name, cols) in &p.black {
         let Some((_, df)) = tables.iter().find(|(n, _)| n == name) else { continue };
         for (c, value, w) in cols {
-            if let Ok(col) = df.column(c).and_then(|x| x.cast(&DataType::String)) {
-                if let Ok(ca) = col.str() {
-                    s += w * ca.iter().filter(|v| *v == Some(value.as_str())).count() as f64;
-                }
+            if let Ok(ca) = df.column(c).and_then(|x| x.cast(&DataType::String)).and_then(|x| x.str().cloned()) {
+                s += w * ca.iter().filter(|v| *v == Some(value.as_str())).count() as f64;
             }
         }
     }

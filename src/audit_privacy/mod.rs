@@ -405,11 +405,9 @@ pub fn with_canaries(plan: &Plan, d: &RawTable, canaries: &[Vec<u32>], rows: usi
     let text = as_text(&d.df)?;
     let unit = plan.table.privacy_unit.clone();
     let mut prefix = "audit-canary".to_string();
-    if let Some(u) = &unit {
-        if let Ok(s) = text.column(u).and_then(|c| c.str().cloned()) {
-            while s.iter().any(|v| v.is_some_and(|v| v.starts_with(prefix.as_str()))) {
-                prefix.push('_');
-            }
+    if let Some(Ok(s)) = unit.as_ref().map(|u| text.column(u).and_then(|c| c.str().cloned())) {
+        while s.iter().any(|v| v.is_some_and(|v| v.starts_with(prefix.as_str()))) {
+            prefix.push('_');
         }
     }
     let total = rows * canaries.len();

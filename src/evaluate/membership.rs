@@ -259,8 +259,8 @@ pub fn attack(plan: &Plan, train: &RawTable, holdout: &RawTable, synthetic: &Raw
             // Shadows 0..shadows train the threshold, the rest test it (odd = with target).
             let (tr_s, te_s) = sc.split_at(opts.shadows);
             let split = |v: &[f64], off: usize| -> (Vec<f64>, Vec<f64>) {
-                let pos = v.iter().enumerate().filter(|(j, _)| (j + off) % 2 == 1).map(|(_, x)| *x).collect();
-                let neg = v.iter().enumerate().filter(|(j, _)| (j + off) % 2 == 0).map(|(_, x)| *x).collect();
+                let pos = v.iter().enumerate().filter(|(j, _)| !(j + off).is_multiple_of(2)).map(|(_, x)| *x).collect();
+                let neg = v.iter().enumerate().filter(|(j, _)| (j + off).is_multiple_of(2)).map(|(_, x)| *x).collect();
                 (pos, neg)
             };
             let (tp, tn) = split(tr_s, 0);
