@@ -696,3 +696,28 @@ pub fn sample_data(model: &ModelFile, origin: &str, rows: Option<usize>, seed: u
     }
     Ok(RawTable::in_memory(&format!("{n} records sampled from {origin}"), df))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_claims_gaussian_mu_is_exactly_at_the_claim() {
+        // Dong, Roth and Su: mu = 1 gives delta(eps = 1) = 0.126936, so the inverse returns 1.
+        assert!((gaussian_mu_at(1.0, 0.126936) - 1.0).abs() < 1e-4);
+        let mu = gaussian_mu_at(1.0, 1e-9);
+        assert!((bounds::gdp_delta(mu, 1.0) / 1e-9 - 1.0).abs() < 1e-6, "{mu}");
+        // zCDP's rho(1, 1e-9) = 0.01497 gives sqrt(2 rho) = 0.173: the GDP mu is a little larger
+        // (the zCDP conversion is not tight for one Gaussian).
+        assert!(mu > 0.173 && mu < 0.19, "{mu}");
+    }
+
+    #[test]
+    fn the_ceiling_follows_the_separation() {
+        // Gaussian scores 6 sd apart separate 500 + 500 evaluation runs completely.
+        assert!(ceiling(6.0, 1000, 1e-9, 0.05, 5, 1) > 4.0);
+        assert_eq!(ceiling(0.0, 1000, 1e-9, 0.05, 5, 1), 0.0);
+        assert_eq!(percent(0.95), "95%");
+        assert_eq!(percent(0.999999), "99.9999%");
+    }
+}
