@@ -6,7 +6,8 @@
 //! - 50k x 50: a seeded generator of mixed data (25 numeric, 25 categorical columns from 40
 //!   latent groups), train, holdout and synthetic drawn independently.
 //!
-//! `cargo bench --bench audit [-- REPEATS]`; prints the median wall time of each step.
+//! `cargo bench --bench audit [-- REPEATS]`; prints the median wall time of each step and the
+//! CPU seconds of the whole run (both threads).
 //! Set PRIVSYNTH_AUDIT_KEEP=DIR to keep the generated files (for the Python peers' script).
 
 use std::path::Path;
@@ -82,6 +83,15 @@ fn wide(dir: &Path, rows: usize) -> String {
     dir.join("wide.yaml").display().to_string()
 }
 
+/// CPU seconds (user + system) of this process so far, from /proc/self/stat (100 ticks a
+/// second): on a shared machine, wall time measures the load as much as the audit.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn run(dir: &Path, schema: &str, repeats: usize, label: &str) {
     let schema = Schema::load(Path::new(schema)).expect("schema");
     let table = schema.table(None).expect("table").clone();
@@ -91,6 +101,7 @@ fn run(dir: &Path, schema: &str, repeats: usize, label: &str) {
     for _ in 0..repeats {
         let mut steps = Vec::new();
         let t0 = Instant::now();
+        let c0 = cpu_seconds();
         let tr = data::read_for_table(&dir.join("train.csv"), &table).expect("read");
         let ho = data::read_for_table(&dir.join("holdout.csv"), &table).expect("read");
         let sy = data::read_for_table(&dir.join("synthetic.csv"), &synth_table).expect("read");
@@ -108,6 +119,7 @@ fn run(dir: &Path, schema: &str, repeats: usize, label: &str) {
         std::hint::black_box((json.len(), page.len()));
         steps.push(("reports".to_string(), t1.elapsed().as_secs_f64()));
         steps.push(("TOTAL".to_string(), t0.elapsed().as_secs_f64()));
+        steps.push(("TOTAL CPU seconds".to_string(), cpu_seconds() - c0));
         rows.push(steps);
     }
     println!("{label} ({} run(s), median wall seconds on {} threads):", repeats, rayon::current_num_threads());

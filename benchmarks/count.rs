@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use privsynth::data::{self, RawTable};
-use privsynth::domain::TableCodec;
+use privsynth::codec::TableCodec;
 use privsynth::marginals::{count_many, subsets};
 use privsynth::schema::Schema;
 

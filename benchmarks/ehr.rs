@@ -1135,32 +1135,25 @@ tables:
 // ---------------------------------------------------------------------------------------------
 // Benchmark: generation, then fit + sample in a child process.
 
-/// Exit code of the child when the linked pipeline refused the run before writing anything
-/// (this build has no linked `synth`, or it rejected the generated input).
-const NOT_AVAILABLE: i32 = 97;
-
-/// The child: `privsynth synth DATA --schema DATA/schema.yaml --epsilon 1 -o OUT --seed 1
-/// --ledger LEDGER --quiet`, as the binary would run it.
+/// The child: what `privsynth synth DATA --schema DATA/schema.yaml --epsilon 1 -o OUT --seed 1
+/// --ledger LEDGER` does, through the library's pipeline.
 fn child_synth(args: &[String]) -> i32 {
+    use privsynth::pipeline::{FitOptions, Silent, linked::LinkedPlan, output, release::LedgerOptions};
     let [data, out, ledger] = args else {
         eprintln!("usage: ehr child-synth DATA_DIR OUT_DIR LEDGER_FILE");
         return 2;
     };
-    let schema = Path::new(data).join("schema.yaml");
-    let argv = ["privsynth", "synth", data, "--schema", &schema.display().to_string(), "--epsilon", "1", "-o", out, "--seed", "1", "--ledger", ledger, "--quiet"].map(String::from);
-    let cli = match <privsynth::cli::Cli as clap::Parser>::try_parse_from(argv) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("linked synth not available yet (the synth command line was refused): {}", e.to_string().trim());
-            return NOT_AVAILABLE;
-        }
+    let schema_path = Path::new(data).join("schema.yaml");
+    let run = || -> privsynth::error::Result<()> {
+        let schema = privsynth::schema::Schema::load(&schema_path)?;
+        let plan = LinkedPlan::new(&schema, FitOptions::default(), &schema_path.display().to_string())?;
+        let ledger = LedgerOptions { ledger: ledger.into(), policy: None };
+        let fitted = plan.fit_files(&[data.clone()], 1.0, 1e-9, None, &ledger, &Silent)?;
+        output::write_linked(&fitted.model, "the fitted model", None, 1, Path::new(out), output::TableFormat::Csv, &Silent)?;
+        Ok(())
     };
-    match privsynth::cli::run(cli) {
-        Ok(code) => code,
-        Err(e) if !Path::new(out).exists() => {
-            eprintln!("linked synth not available yet, or it refused the input (nothing written): {e}");
-            NOT_AVAILABLE
-        }
+    match run() {
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("linked synth failed: {e}");
             e.exit_code()
@@ -1230,8 +1223,6 @@ fn bench(sizes: &[u64], seed: u64) -> Result<(), String> {
         let synth = if run.code == 0 {
             let counts: Vec<String> = TABLES.iter().map(|t| count_lines(&out.join(format!("{t}.csv"))).map_or_else(|| format!("{t}: missing"), |c| format!("{t} {c}"))).collect();
             format!("{:.1} s | {:.0} MB | {:.0} | {}", run.seconds, run.peak_rss_mb, all as f64 / run.seconds, counts.join(", "))
-        } else if run.code == NOT_AVAILABLE {
-            "n/a (linked synth not available or refused the input; see its message above) | n/a | n/a | n/a".to_string()
         } else {
             format!("failed (exit {}, {:.1} s, {:.0} MB peak) | n/a | n/a | n/a", run.code, run.seconds, run.peak_rss_mb)
         };

@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use privsynth::data;
-use privsynth::domain::TableCodec;
+use privsynth::codec::TableCodec;
 use privsynth::schema::Schema;
 
 const ROWS: usize = 1_000_000;
@@ -43,8 +43,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = std::env::var_os("PRIVSYNTH_BENCH_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| dir.path().to_path_buf());
     let csv = out_dir.join("adult-1m.csv");
     let parquet = out_dir.join("adult-1m.parquet");
-    data::write(&mut big, &csv, &table.csv)?;
-    data::write(&mut big, &parquet, &table.csv)?;
+    data::write(&mut big, &csv, &table)?;
+    data::write(&mut big, &parquet, &table)?;
     let mb = std::fs::metadata(&csv)?.len() as f64 / 1e6;
     println!("input: {ROWS} rows x {} columns, CSV {mb:.0} MB; median of {REPEATS} runs, {} threads", big.width(), rayon::current_num_threads());
     println!("| stage | CSV | Parquet |");
@@ -56,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (k, path) in [(0, &csv), (1, &parquet)] {
             let t0 = Instant::now();
             if k == 0 {
-                data::scan_csv(path, &table.csv)?;
+                data::scan_csv(path, &table.csv, data::Show::Nothing)?;
                 stages[0].1.push(t0.elapsed());
             }
             let t0 = Instant::now();

@@ -7,11 +7,11 @@
 use std::time::Instant;
 
 use privsynth::data;
-use privsynth::domain::TableCodec;
+use privsynth::codec::TableCodec;
 use privsynth::marginals;
 use privsynth::model::estimate::{self, Measurement};
 use privsynth::model::{GraphicalModel, JunctionTree};
-use privsynth::schema::from_domain::from_domain_file;
+use privsynth::propose::from_domain::from_domain_file;
 use privsynth_privacy::{Budget, mechanisms};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

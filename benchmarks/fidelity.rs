@@ -18,11 +18,11 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use privsynth::data;
-use privsynth::domain::{EncodedTable, TableCodec};
+use privsynth::codec::{EncodedTable, TableCodec};
 use privsynth::marginals::{mean_tvd, subsets};
 use privsynth::model::{estimate, sample};
 use privsynth::mechanism::{self, aim, mst};
-use privsynth::schema::from_domain::from_domain_file;
+use privsynth::propose::from_domain::from_domain_file;
 use privsynth_privacy::Budget;
 
 fn cpu_seconds() -> f64 {

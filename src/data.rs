@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::schema::{CsvFormat, Table};
+use crate::schema::{self, CsvFormat, Table};
 
 /// File formats privsynth reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,28 @@ impl Format {
             _ => Format::Csv,
         }
     }
+}
+
+/// Extensions of table files, in the order a folder of linked tables is searched for
+/// `<table>.<ext>` (the one list `synth`, `schema check` and `schema infer` use for folders).
+pub const TABLE_EXTENSIONS: &[&str] = &["csv", "tsv", "parquet", "pq", "arrow", "ipc", "feather"];
+
+/// The file holding table `name` in folder `dir`, or an error naming the expected file.
+pub fn table_file(dir: &Path, name: &str) -> Result<PathBuf> {
+    for ext in TABLE_EXTENSIONS {
+        let p = dir.join(format!("{name}.{ext}"));
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(Error::data(
+        dir.join(format!("{name}.csv")).display().to_string(),
+        format!(
+            "does not exist: the schema's table {name:?} is read from {name}.csv (or .{}) in {}",
+            TABLE_EXTENSIONS[1..].join(", ."),
+            dir.display()
+        ),
+    ))
 }
 
 /// A table as read from a file, before encoding. Holds private data.
@@ -73,7 +95,7 @@ impl RawTable {
     /// The rows `idx`, in that order, under the name `file` (line numbers are not kept).
     pub fn take(&self, idx: &[usize], file: String) -> Result<RawTable> {
         let ca = IdxCa::from_vec("idx".into(), idx.iter().map(|&i| i as IdxSize).collect());
-        let df = self.df.take(&ca).map_err(|e| Error::Internal(format!("selecting rows of {}: {e}", self.file)))?;
+        let df = self.df.take(&ca).map_err(Error::polars)?;
         Ok(RawTable { file, df, first_line: None })
     }
 
@@ -82,10 +104,26 @@ impl RawTable {
     }
 }
 
+/// What a reading error may show of the file. On the modelling path (`fit`, `synth`, DP
+/// inference) nothing of its content: a "header" may be a data row of a file read the wrong way,
+/// and a parser's message may quote a field. The data holder's own commands (`schema check`,
+/// `schema infer`, the audit) may show header names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    Nothing,
+    Header,
+}
+
+/// Read a data file on the modelling path (see [`read_as`]).
+pub fn read(path: &Path, csv: &CsvFormat, names: Option<&[String]>) -> Result<RawTable> {
+    read_as(path, csv, names, Show::Nothing)
+}
+
 /// Read a data file. `csv` gives the dialect (from the schema, or defaults); `names` names the
 /// columns of a headerless CSV file in order. A file with a header and no rows reads as an
-/// empty table.
-pub fn read(path: &Path, csv: &CsvFormat, names: Option<&[String]>) -> Result<RawTable> {
+/// empty table. Only regular files are read (a pipe or device could hang the run, and is read
+/// twice: fingerprint, then parse).
+pub fn read_as(path: &Path, csv: &CsvFormat, names: Option<&[String]>, show: Show) -> Result<RawTable> {
     let file = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| {
         Error::data(&file, match e.kind() {
@@ -96,22 +134,38 @@ pub fn read(path: &Path, csv: &CsvFormat, names: Option<&[String]>) -> Result<Ra
     if meta.is_dir() {
         return Err(Error::data(&file, "is a folder, not a data file"));
     }
-    let polars_err = |e: PolarsError| Error::data(&file, format!("cannot be read as {:?}: {e}", Format::of(path)));
+    if !meta.is_file() {
+        return Err(Error::data(&file, "is not a regular file (a pipe, device or socket); give a file"));
+    }
+    let format = Format::of(path);
+    // The reader's own message can quote a field of the file, so only its kind is shown.
+    let polars_err = |e: PolarsError| {
+        let kind = format!("{e:?}");
+        let kind = kind.split(['(', ' ', '{']).next().unwrap_or("error").to_string();
+        Error::data(&file, format!("cannot be read as {format:?} (the reader reported {kind}; the file may be damaged or of another format)"))
+    };
     let pl_path = PlRefPath::try_from_path(path).map_err(polars_err)?;
-    match Format::of(path) {
+    match format {
         Format::Parquet | Format::Ipc => {
-            let lf = if Format::of(path) == Format::Parquet {
-                LazyFrame::scan_parquet(pl_path, Default::default())
-            } else {
-                LazyFrame::scan_ipc(pl_path, Default::default(), Default::default())
-            }
-            .map_err(polars_err)?;
-            let df = lf.collect_with_engine(Engine::Streaming).map_err(polars_err)?.unwrap_single();
-            check_names(&file, df.get_column_names().iter().map(|s| s.as_str()))?;
+            let read = || -> Result<DataFrame> {
+                let lf = if format == Format::Parquet {
+                    LazyFrame::scan_parquet(pl_path.clone(), Default::default())
+                } else {
+                    LazyFrame::scan_ipc(pl_path.clone(), Default::default(), Default::default())
+                }
+                .map_err(polars_err)?;
+                Ok(lf.collect_with_engine(Engine::Streaming).map_err(polars_err)?.unwrap_single())
+            };
+            // Polars panics on some column types it was built without; that is an unsupported
+            // input, not a crash.
+            let df = crate::error::guard_panics(read, || {
+                Error::data(&file, format!("cannot be read as {format:?}: a column has a type privsynth does not read (use numbers, text, booleans, dates or datetimes)"))
+            })?;
+            check_names(&file, df.get_column_names().iter().map(|s| s.as_str()), Show::Header)?;
             Ok(RawTable { file, df, first_line: None })
         }
         Format::Csv => {
-            let shape = scan_csv(path, csv)?;
+            let shape = scan_csv(path, csv, show)?;
             let header = match (csv.header, names) {
                 (true, _) => None,
                 (false, Some(n)) if n.len() == shape.fields => Some(n.to_vec()),
@@ -136,13 +190,15 @@ pub fn read(path: &Path, csv: &CsvFormat, names: Option<&[String]>) -> Result<Ra
                 .with_n_rows(Some(shape.rows)) // trailing blank lines are not rows
                 .finish()
                 .map_err(polars_err)?;
-            let df = lf.collect_with_engine(Engine::Streaming).map_err(polars_err)?.unwrap_single();
+            let mut df = lf.collect_with_engine(Engine::Streaming).map_err(polars_err)?.unwrap_single();
+            // The parser keeps a quoted header's doubled quotes (`"x""y"` as `x""y`); the names
+            // are the structure pass's, unquoted as in the fields.
+            if csv.header && shape.names.len() == df.width() && shape.names.iter().zip(df.get_column_names()).any(|(a, b)| a.as_str() != b.as_str()) {
+                df.set_column_names(&shape.names).map_err(polars_err)?;
+            }
             if df.height() != shape.rows {
-                return Err(Error::Internal(format!(
-                    "{file}: the structure check counted {} rows but the parser read {}",
-                    shape.rows,
-                    df.height()
-                )));
+                // No counts here: the message may reach a log on the modelling path.
+                return Err(Error::data(&file, "the structure check and the parser read different numbers of rows (a quoting or line-ending problem); `privsynth schema check` shows where"));
             }
             let first_line = (!shape.multiline).then_some(1 + csv.header as usize);
             Ok(RawTable { file, df, first_line })
@@ -150,22 +206,27 @@ pub fn read(path: &Path, csv: &CsvFormat, names: Option<&[String]>) -> Result<Ra
     }
 }
 
-fn check_names<'a>(file: &str, names: impl Iterator<Item = &'a str>) -> Result<()> {
+fn check_names<'a>(file: &str, names: impl Iterator<Item = &'a str>, show: Show) -> Result<()> {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, n) in names.enumerate() {
         if n.trim().is_empty() {
             return Err(Error::data(file, format!("column {} of the header has an empty name", i + 1)));
         }
         if let Some(j) = seen.insert(n, i) {
-            return Err(Error::column(file, n, format!(
-                "appears twice in the header (columns {} and {}); column names must be unique",
-                j + 1,
-                i + 1
-            )));
+            let what = format!("columns {} and {} of the header have the same name; column names must be unique", j + 1, i + 1);
+            return Err(match show {
+                Show::Header => Error::column(file, n, what),
+                // The "header" may be a data row of a headerless file: say where, not what.
+                Show::Nothing => Error::data(file, format!("{what} (if the file has no header line, pass --no-header or set `csv: {{header: false}}`)")),
+            });
         }
     }
     Ok(())
 }
+
+/// Most columns a table file may have: far beyond any table a marginal model fits, and a bound
+/// on the memory one header can make the reader take.
+pub const MAX_COLUMNS: usize = 10_000;
 
 /// What the structure pass learned about a CSV file.
 #[derive(Debug, PartialEq, Eq)]
@@ -175,11 +236,13 @@ pub struct CsvShape {
     pub rows: usize,
     /// Whether some quoted field spans lines (then row and line numbers differ).
     pub multiline: bool,
+    /// The header's names, unquoted (`""` read as `"`), when the file has a header.
+    pub names: Vec<String>,
 }
 
 /// One pass over a CSV file: valid UTF-8, a header, and the same number of fields on every
 /// record. Quote-aware (RFC 4180 doubling), streaming in blocks.
-pub fn scan_csv(path: &Path, csv: &CsvFormat) -> Result<CsvShape> {
+pub fn scan_csv(path: &Path, csv: &CsvFormat, show: Show) -> Result<CsvShape> {
     let file = path.display().to_string();
     let f = File::open(path).map_err(|e| Error::data(&file, format!("cannot be opened: {e}")))?;
     let mut reader = BufReader::with_capacity(1 << 20, f);
@@ -195,6 +258,8 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat) -> Result<CsvShape> {
         QuoteInQuoted,
     }
     let mut st = St::FieldStart;
+    let mut header_names: Vec<String> = vec![];
+    let mut pending_cr = false;
     let mut fields = 1usize;
     let mut empty_record = true; // the current record has no bytes yet
     let mut in_header = csv.header;
@@ -227,10 +292,20 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat) -> Result<CsvShape> {
         }
         match header_fields {
             None => {
+                if fields > MAX_COLUMNS {
+                    return Err(Error::Data {
+                        file: file.clone(),
+                        row: None,
+                        line: Some(record_line),
+                        column: None,
+                        message: format!("has {fields} fields on its first line; privsynth reads tables of at most {MAX_COLUMNS} columns (is the delimiter right?)"),
+                    });
+                }
                 header_fields = Some(fields);
                 if csv.header {
                     let text = String::from_utf8_lossy(header);
-                    let names = split_header(&text, delim);
+                    header_names = split_header(&text, delim);
+                    let names: Vec<&str> = header_names.iter().map(String::as_str).collect();
                     if names.len() == 1 {
                         if let Some(d) = sniff_delimiter(&text, delim) {
                             return Err(Error::data(&file, format!(
@@ -240,7 +315,7 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat) -> Result<CsvShape> {
                             )));
                         }
                     }
-                    check_names(&file, names.iter().copied())?;
+                    check_names(&file, names.iter().copied(), show)?;
                 } else {
                     records += 1;
                 }
@@ -295,7 +370,20 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat) -> Result<CsvShape> {
             if in_header && b != b'\n' && b != b'\r' {
                 header_bytes.push(b);
             }
+            // A carriage return outside quotes must end a line with the next byte (CR LF); alone,
+            // it is a classic-Mac line end, which would read the whole file as one line.
+            if pending_cr && b != b'\n' {
+                return Err(Error::Data {
+                    file: file.clone(),
+                    row: None,
+                    line: Some(line),
+                    column: None,
+                    message: "ends a line with a carriage return alone (classic Mac line endings); convert it first, e.g. `tr '\\r' '\\n'`".into(),
+                });
+            }
+            pending_cr = false;
             if b == b'\r' {
+                pending_cr = st != St::Quoted;
                 continue;
             }
             if b != b'\n' {
@@ -341,12 +429,26 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat) -> Result<CsvShape> {
     };
     // No data rows is a table too: a DP fit must not fail because a table is empty (that would
     // reveal it), so commands that need rows say so themselves.
-    Ok(CsvShape { fields: h, rows: records, multiline })
+    Ok(CsvShape { fields: h, rows: records, multiline, names: header_names })
 }
 
-/// Header names, unquoted (enough for duplicate and delimiter checks).
-fn split_header(h: &str, delim: u8) -> Vec<&str> {
-    h.split(delim as char).map(|s| s.trim().trim_matches('"')).collect()
+/// Header names, unquoted: a delimiter inside quotes does not split, and `""` is a quote.
+fn split_header(h: &str, delim: u8) -> Vec<String> {
+    let (mut out, mut cur, mut quoted) = (vec![], String::new(), false);
+    let mut chars = h.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            c if !quoted && c == delim as char => out.push(std::mem::take(&mut cur).trim().to_string()),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur.trim().to_string());
+    out
 }
 
 /// A likely delimiter other than `current`, judged from the header line.
@@ -354,26 +456,41 @@ fn sniff_delimiter(header: &str, current: u8) -> Option<u8> {
     [b',', b';', b'\t', b'|'].into_iter().filter(|&d| d != current).max_by_key(|&d| header.bytes().filter(|&b| b == d).count()).filter(|&d| header.bytes().any(|b| b == d))
 }
 
-/// Reads for a table of a schema: the dialect and, for a headerless file, the names.
+/// Reads for a table of a schema on the modelling path: the dialect and, for a headerless file,
+/// the names (see [`read_table_as`]).
 pub fn read_for_table(path: &Path, table: &Table) -> Result<RawTable> {
+    read_table_as(path, table, Show::Nothing)
+}
+
+/// Reads for a table of a schema; a missing column's error lists the file's own header only
+/// with [`Show::Header`].
+pub fn read_table_as(path: &Path, table: &Table, show: Show) -> Result<RawTable> {
     let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-    let raw = read(path, &table.csv, Some(&names))?;
+    let raw = read_as(path, &table.csv, Some(&names), show)?;
     let have = raw.column_names();
     let missing: Vec<&str> = names.iter().filter(|n| !have.contains(n)).map(String::as_str).collect();
     if !missing.is_empty() {
-        let shown: Vec<&str> = have.iter().take(20).map(String::as_str).collect();
+        let found = match show {
+            Show::Header => {
+                let shown: Vec<&str> = have.iter().take(20).map(String::as_str).collect();
+                format!("The file has: {}{}", shown.join(", "), if have.len() > 20 { ", ..." } else { "" })
+            }
+            // The first line may be a record of a headerless file: it is not shown here.
+            Show::Nothing => format!(
+                "The file has {} column(s); `privsynth schema check` shows its header. If the file has no header line, pass --no-header",
+                have.len()
+            ),
+        };
         return Err(Error::Data {
             file: raw.file.clone(),
             row: None,
             line: None,
             column: Some(missing[0].to_string()),
             message: format!(
-                "{} column(s) named in the schema for table {:?} are absent from the file: {}. The file has: {}{}",
+                "{} column(s) named in the schema for table {:?} are absent from the file: {}. {found}",
                 missing.len(),
                 table.name,
                 missing.join(", "),
-                shown.join(", "),
-                if have.len() > 20 { ", ..." } else { "" }
             ),
         });
     }
@@ -381,9 +498,27 @@ pub fn read_for_table(path: &Path, table: &Table) -> Result<RawTable> {
 }
 
 /// Write a data frame atomically (temp file in the target folder, then rename), in the format
-/// given by the extension; CSV in the given dialect, so the table's schema reads it back.
-pub fn write(df: &mut DataFrame, path: &Path, csv: &CsvFormat) -> Result<()> {
+/// given by the extension. CSV is written in the table's dialect, with dates and datetimes in
+/// the columns' own `format`, so that the table's schema reads the file back.
+pub fn write(df: &mut DataFrame, path: &Path, table: &Table) -> Result<()> {
     let format = Format::of(path);
+    if format == Format::Csv {
+        for c in table.columns.iter().filter(|c| c.format.is_some()) {
+            let Ok(col) = df.column(&c.name) else { continue };
+            if !matches!(col.dtype(), DataType::Date | DataType::Datetime(_, _)) {
+                continue;
+            }
+            let fmt = c.format.as_deref().unwrap_or_default();
+            let text: StringChunked = if let DataType::Date = col.dtype() {
+                col.date().map_err(Error::polars)?.physical().iter().map(|d| d.and_then(|d| schema::date_from_days(d as i64)).map(|d| d.format(fmt).to_string())).collect()
+            } else {
+                let ms = col.cast(&DataType::Datetime(TimeUnit::Milliseconds, None)).map_err(Error::polars)?.cast(&DataType::Int64).map_err(Error::polars)?;
+                ms.i64().map_err(Error::polars)?.iter().map(|m| m.and_then(|m| chrono::DateTime::from_timestamp_millis(m)).map(|d| d.naive_utc().format(fmt).to_string())).collect()
+            };
+            df.with_column(text.into_series().with_name(c.name.as_str().into()).into_column()).map_err(Error::polars)?;
+        }
+    }
+    let csv = &table.csv;
     write_atomic(path, |f| {
         match format {
             Format::Csv => CsvWriter::new(f).include_header(csv.header).with_separator(csv.delimiter).finish(df),
@@ -395,14 +530,24 @@ pub fn write(df: &mut DataFrame, path: &Path, csv: &CsvFormat) -> Result<()> {
 }
 
 /// Run `fill` on a temporary file beside `path` and rename it into place only on success.
+/// An existing `path` that is not a regular file (a device, a pipe, a folder) is never
+/// replaced. Temporary files carry the writer's process id, so that a later write to the same
+/// output removes those that a killed run left behind.
 pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
     let dir: PathBuf = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let io = |e: std::io::Error| Error::io(path, e);
+    if let Ok(meta) = std::fs::metadata(path) {
+        if !meta.is_file() {
+            return Err(Error::Usage(format!("{} exists and is not a regular file; privsynth does not replace it", path.display())));
+        }
+    }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    remove_stale_temporaries(&dir, name);
     let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or("out")))
+        .prefix(&format!(".{name}.privsynth-{}-", std::process::id()))
         .suffix(".tmp")
         .tempfile_in(&dir)
         .map_err(io)?;
@@ -419,6 +564,26 @@ pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result
     Ok(())
 }
 
+/// Remove `.<name>.privsynth-<pid>-*.tmp` files in `dir` whose process is gone (a run killed
+/// while writing `name`). Only on Linux, where a live process has a /proc entry; elsewhere
+/// nothing is removed.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.privsynth-");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(f) = file.to_str() else { continue };
+        let Some(rest) = f.strip_prefix(&prefix).filter(|r| r.ends_with(".tmp")) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,23 +598,23 @@ mod tests {
     #[test]
     fn shape_counts_rows_and_quoted_newlines() {
         let (_d, p) = csv(b"a,b\n1,\"x\ny\"\n2,\"q,\"\"r\"\"\"\r\n\n");
-        let s = scan_csv(&p, &CsvFormat::default()).unwrap();
-        assert_eq!(s, CsvShape { fields: 2, rows: 2, multiline: true });
+        let s = scan_csv(&p, &CsvFormat::default(), Show::Header).unwrap();
+        assert_eq!((s.fields, s.rows, s.multiline), (2, 2, true));
         // Trailing blank lines are ignored; inside a multi-column file a blank line is an error,
         // in a one-column file it is a missing value.
         let (_d, p) = csv(b"a,b\n1,2\n3,4\n\n\n");
-        assert_eq!(scan_csv(&p, &CsvFormat::default()).unwrap(), CsvShape { fields: 2, rows: 2, multiline: false });
+        assert_eq!(scan_csv(&p, &CsvFormat::default(), Show::Header).map(|s| (s.fields, s.rows, s.multiline)).unwrap(), (2, 2, false));
         let (_d, p) = csv(b"a,b\n1,2\n\n3,4\n");
-        let e = scan_csv(&p, &CsvFormat::default()).unwrap_err().to_string();
+        let e = scan_csv(&p, &CsvFormat::default(), Show::Header).unwrap_err().to_string();
         assert!(e.contains("row 2 (line 3)") && e.contains("is blank"), "{e}");
         let (_d, p) = csv(b"a\n1\n\n\n3\n\n");
-        assert_eq!(scan_csv(&p, &CsvFormat::default()).unwrap(), CsvShape { fields: 1, rows: 4, multiline: false });
+        assert_eq!(scan_csv(&p, &CsvFormat::default(), Show::Header).map(|s| (s.fields, s.rows, s.multiline)).unwrap(), (1, 4, false));
     }
 
     #[test]
     fn ragged_row_names_its_line() {
         let (_d, p) = csv(b"a,b\n1,2\n3\n");
-        let e = scan_csv(&p, &CsvFormat::default()).unwrap_err().to_string();
+        let e = scan_csv(&p, &CsvFormat::default(), Show::Header).unwrap_err().to_string();
         assert!(e.contains("row 2 (line 3)") && e.contains("1 field(s)"), "{e}");
     }
 
@@ -461,7 +626,7 @@ mod tests {
         }
         text.extend_from_slice(b"x,\xff\n");
         let (_d, p) = csv(&text);
-        let e = scan_csv(&p, &CsvFormat::default()).unwrap_err().to_string();
+        let e = scan_csv(&p, &CsvFormat::default(), Show::Header).unwrap_err().to_string();
         assert!(e.contains("line 200002") && e.contains("UTF-8"), "{e}");
     }
 
@@ -477,6 +642,14 @@ mod tests {
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0, "no file, no temp file");
         write_atomic(&p, |f| f.write_all(b"ok")).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"ok");
+        // A killed writer's temporary file (its pid no longer runs) is removed by the next write.
+        let stale = d.path().join(".out.csv.privsynth-4194305-abc.tmp");
+        std::fs::write(&stale, b"partial").unwrap();
+        write_atomic(&p, |f| f.write_all(b"again")).unwrap();
+        assert!(!stale.exists());
+        // A device is never replaced.
+        #[cfg(unix)]
+        assert!(write_atomic(Path::new("/dev/null"), |f| f.write_all(b"x")).is_err());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

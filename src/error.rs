@@ -69,6 +69,36 @@ fn data_message(
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Set while a library call that may panic on an unsupported input (a Polars reader) runs
+/// under `catch_unwind`: the binary's panic hook stays quiet then, because the panic becomes a
+/// clear error instead of a crash.
+pub static EXPECTED_PANIC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Run `f`, turning a panic inside it into `on_panic()`.
+pub fn guard_panics<T>(f: impl FnOnce() -> Result<T>, on_panic: impl FnOnce() -> Error) -> Result<T> {
+    use std::sync::atomic::Ordering;
+    EXPECTED_PANIC.store(true, Ordering::SeqCst);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    EXPECTED_PANIC.store(false, Ordering::SeqCst);
+    r.unwrap_or_else(|_| Err(on_panic()))
+}
+
+/// The one mapping from the privacy core's errors: a refused charge is a budget refusal (exit
+/// 3); a ledger that cannot be read or verified cannot vouch for the budget, so it refuses too;
+/// anything else (invalid parameters, an OpenDP failure) is a bug.
+impl From<privsynth_privacy::PrivacyError> for Error {
+    fn from(e: privsynth_privacy::PrivacyError) -> Error {
+        use privsynth_privacy::PrivacyError;
+        match e {
+            PrivacyError::Budget(b) => Error::Budget(b.to_string()),
+            PrivacyError::Ledger { .. } => Error::Budget(format!("refused: {e}")),
+            // A ledger file that cannot be opened or written is an input problem (exit 2).
+            PrivacyError::LedgerIo { .. } => Error::Usage(e.to_string()),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
 impl Error {
     pub fn io(path: &Path, source: std::io::Error) -> Error {
         Error::Io { path: path.display().to_string(), source }
@@ -86,6 +116,20 @@ impl Error {
     /// An error about one column of a data file.
     pub fn column(file: impl Into<String>, column: impl Into<String>, message: impl Into<String>) -> Error {
         Error::Data { file: file.into(), row: None, line: None, column: Some(column.into()), message: message.into() }
+    }
+
+    /// A Polars operation that failed inside privsynth (a bug or a resource problem). Polars
+    /// quotes cell values in some messages, so only the kind of failure is shown.
+    pub fn polars(e: polars::prelude::PolarsError) -> Error {
+        let debug = format!("{e:?}");
+        let kind = debug.split(['(', ' ', '{']).next().unwrap_or("error");
+        Error::Internal(format!("a table operation failed ({kind}); the message is not shown because it may quote data"))
+    }
+
+    /// A column that a Polars operation could not read as its schema type. Polars' message can
+    /// quote a field, so the column's type in the file is shown instead.
+    pub fn unreadable_column(file: &str, column: &str, kind: impl std::fmt::Display, dtype: &polars::prelude::DataType) -> Error {
+        Error::column(file, column, format!("cannot be read as a {kind} column: its type in the file is {dtype}"))
     }
 
     pub fn exit_code(&self) -> i32 {

@@ -4,9 +4,18 @@ use privsynth::cli::{Cli, run};
 use privsynth::error::exit;
 
 fn main() {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`privsynth ledger show | head`)
+    // would be an error at every print; a command-line tool ends quietly instead.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // A panic is a bug; say so in one line instead of printing a backtrace at a user.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("privsynth: internal error (a bug; please report it): {info}");
+        if !privsynth::error::EXPECTED_PANIC.load(std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("privsynth: internal error (a bug; please report it): {info}");
+        }
     }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,

@@ -7,7 +7,7 @@
 use privsynth_privacy::Sensitive;
 use rayon::prelude::*;
 
-use crate::domain::EncodedTable;
+use crate::codec::EncodedTable;
 
 /// Cell index layout of a marginal: attributes in the given order, the last varying fastest.
 pub fn strides(sizes: &[usize]) -> Vec<usize> {

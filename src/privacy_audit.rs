@@ -20,10 +20,20 @@ use crate::pipeline::Plan;
 use crate::pipeline::linked::LinkedPlan;
 
 /// Scores of `runs` releases on each of `d` and `d_prime` (run in parallel on the cores).
+///
+/// Each run is itself parallel inside (counting, encoding), and a worker waiting on its own
+/// inner jobs may steal another whole run onto its stack; the runs get their own pool with
+/// large stacks so that such chains cannot overflow.
 pub fn neighbour_runs<D: Sync>(runs: usize, d: &D, d_prime: &D, release: impl Fn(&D, usize) -> Result<f64> + Sync) -> Result<(Vec<f64>, Vec<f64>)> {
-    let without = (0..runs).into_par_iter().map(|i| release(d, i)).collect::<Result<Vec<f64>>>()?;
-    let with = (0..runs).into_par_iter().map(|i| release(d_prime, i)).collect::<Result<Vec<f64>>>()?;
-    Ok((without, with))
+    let pool = rayon::ThreadPoolBuilder::new()
+        .stack_size(256 << 20)
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the audit's threads: {e}")))?;
+    pool.install(|| {
+        let without = (0..runs).into_par_iter().map(|i| release(d, i)).collect::<Result<Vec<f64>>>()?;
+        let with = (0..runs).into_par_iter().map(|i| release(d_prime, i)).collect::<Result<Vec<f64>>>()?;
+        Ok((without, with))
+    })
 }
 
 /// One single-table `synth` in process: which rows count (with an optional holdout share),

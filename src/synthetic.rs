@@ -11,14 +11,14 @@
 use polars::prelude::*;
 use rand::rngs::StdRng;
 
-use crate::domain::TableCodec;
+use crate::codec::TableCodec;
 use crate::error::{Error, Result};
 use crate::llm::ModelText;
 use crate::mechanism;
 use crate::model::file::ModelFile;
 use crate::model::sample;
-use crate::schema::constraints::{self, Cell, Compiled, RuleStatus};
-use crate::schema::{ColumnType, Role, Table};
+use crate::schema::constraints::{self, Compiled, RuleStatus};
+use crate::schema::{Cell, ColumnType, Role, Table};
 
 /// Draws at most this many records per requested record, and at least `MIN_DRAW_BUDGET` in
 /// all, before the rules are declared unsatisfiable in practice. The floor matters for small
@@ -116,8 +116,7 @@ impl SyntheticTable {
     pub fn sample(model: &ModelFile, origin: &str, rows: usize, rng: &mut StdRng) -> Result<(SyntheticTable, Rejections)> {
         let gm = model.model(origin)?;
         let codec = TableCodec::new(&model.table)?;
-        let names: Vec<String> = codec.columns.iter().map(|c| c.name.clone()).collect();
-        let sizes: Vec<usize> = codec.columns.iter().map(|c| c.size()).collect();
+        let (names, sizes) = (codec.names(), codec.sizes());
         if names != model.columns || sizes != model.sizes {
             return Err(Error::data(origin, "is inconsistent: its columns do not match its schema"));
         }
@@ -142,7 +141,7 @@ impl SyntheticTable {
         report.drawn = rows;
         if !rules.is_empty() {
             let mut keep = passing(&frame, &names, &rules, &mut report.by_rule)?;
-            let mut kept = frame.filter(&keep).map_err(internal)?;
+            let mut kept = frame.filter(&keep).map_err(Error::polars)?;
             let budget = (MAX_DRAWS_PER_ROW * rows).max(MIN_DRAW_BUDGET);
             while kept.height() < rows {
                 if report.drawn >= budget {
@@ -164,8 +163,8 @@ impl SyntheticTable {
                 let more = draw(n, rng)?;
                 report.drawn += n;
                 keep = passing(&more, &names, &rules, &mut report.by_rule)?;
-                let more = more.filter(&keep).map_err(internal)?;
-                kept.vstack_mut(&more).map_err(internal)?;
+                let more = more.filter(&keep).map_err(Error::polars)?;
+                kept.vstack_mut(&more).map_err(Error::polars)?;
             }
             // Records that passed but are beyond `rows` were not rejected, just not needed.
             report.rejected = report.drawn - kept.height();
@@ -195,8 +194,8 @@ impl SyntheticTable {
             if let Some((_, v)) = self.text.iter().find(|(n, _)| *n == c.name) {
                 cols.push((c.name.clone(), v.clone()));
             } else if let Ok(col) = self.frame.column(&c.name) {
-                let s = col.cast(&DataType::String).map_err(internal)?;
-                let v: Vec<Option<String>> = s.str().map_err(internal)?.iter().map(|x| x.map(str::to_owned)).collect();
+                let s = col.cast(&DataType::String).map_err(Error::polars)?;
+                let v: Vec<Option<String>> = s.str().map_err(Error::polars)?.iter().map(|x| x.map(str::to_owned)).collect();
                 cols.push((c.name.clone(), v));
             }
         }
@@ -222,7 +221,7 @@ impl SyntheticTable {
             return Err(Error::Internal(format!("{} flags for {} records", drop.len(), self.len())));
         }
         let keep: BooleanChunked = drop.iter().map(|d| !d).collect();
-        self.frame = self.frame.filter(&keep).map_err(internal)?;
+        self.frame = self.frame.filter(&keep).map_err(Error::polars)?;
         for (_, v) in &mut self.text {
             let old = std::mem::take(v);
             *v = old.into_iter().zip(drop).filter(|(_, d)| !**d).map(|(x, _)| x).collect();
@@ -241,18 +240,19 @@ impl SyntheticTable {
                 cols.push(col.clone());
             }
         }
-        DataFrame::new(height, cols).map_err(internal)
+        DataFrame::new(height, cols).map_err(Error::polars)
     }
 }
 
 /// Rows of `frame` that satisfy every rule; counts each rule's rejections.
 fn passing(frame: &DataFrame, names: &[String], rules: &[Compiled], counts: &mut [(usize, String, usize)]) -> Result<BooleanChunked> {
-    let cells: Vec<Vec<Cell>> = names.iter().map(|n| cells_of(frame, n)).collect::<Result<_>>()?;
-    let mut row = vec![Cell::Null; names.len()];
+    let columns: Vec<&Column> = names.iter().map(|n| frame.column(n).map_err(Error::polars)).collect::<Result<_>>()?;
+    let cells: Vec<Vec<Cell<'_>>> = columns.iter().map(|c| cells_of(c)).collect::<Result<_>>()?;
+    let mut row = vec![Cell::Missing; names.len()];
     let mut keep = Vec::with_capacity(frame.height());
     for r in 0..frame.height() {
         for (slot, col) in row.iter_mut().zip(&cells) {
-            *slot = col[r].clone();
+            *slot = col[r];
         }
         let mut ok = true;
         for (rule, count) in rules.iter().zip(counts.iter_mut()) {
@@ -267,24 +267,20 @@ fn passing(frame: &DataFrame, names: &[String], rules: &[Compiled], counts: &mut
 }
 
 /// A decoded column as rule cells: numbers and dates on the schema's numeric line.
-fn cells_of(frame: &DataFrame, name: &str) -> Result<Vec<Cell>> {
-    let col = frame.column(name).map_err(internal)?;
-    let num = |v: Option<f64>| v.map_or(Cell::Null, Cell::Num);
+fn cells_of(col: &Column) -> Result<Vec<Cell<'_>>> {
+    let num = |v: Option<f64>| v.map_or(Cell::Missing, Cell::Point);
     Ok(match col.dtype() {
-        DataType::String => col.str().map_err(internal)?.iter().map(|v| v.map_or(Cell::Null, |s| Cell::Text(s.to_string()))).collect(),
-        DataType::Boolean => col.bool().map_err(internal)?.iter().map(|v| v.map_or(Cell::Null, Cell::Bool)).collect(),
-        DataType::Date => col.cast(&DataType::Int32).map_err(internal)?.i32().map_err(internal)?.iter().map(|v| num(v.map(f64::from))).collect(),
+        DataType::String => col.str().map_err(Error::polars)?.iter().map(|v| v.map_or(Cell::Missing, Cell::Label)).collect(),
+        DataType::Boolean => col.bool().map_err(Error::polars)?.iter().map(|v| v.map_or(Cell::Missing, |b| Cell::Label(if b { "true" } else { "false" }))).collect(),
+        DataType::Date => col.cast(&DataType::Int32).map_err(Error::polars)?.i32().map_err(Error::polars)?.iter().map(|v| num(v.map(f64::from))).collect(),
         DataType::Datetime(_, _) => {
-            let ms = col.cast(&DataType::Datetime(TimeUnit::Milliseconds, None)).map_err(internal)?.cast(&DataType::Int64).map_err(internal)?;
-            ms.i64().map_err(internal)?.iter().map(|v| num(v.map(|m| m.div_euclid(1000) as f64))).collect()
+            let ms = col.cast(&DataType::Datetime(TimeUnit::Milliseconds, None)).map_err(Error::polars)?.cast(&DataType::Int64).map_err(Error::polars)?;
+            ms.i64().map_err(Error::polars)?.iter().map(|v| num(v.map(|m| m.div_euclid(1000) as f64))).collect()
         }
-        _ => col.cast(&DataType::Float64).map_err(internal)?.f64().map_err(internal)?.iter().map(num).collect(),
+        _ => col.cast(&DataType::Float64).map_err(Error::polars)?.f64().map_err(Error::polars)?.iter().map(num).collect(),
     })
 }
 
-fn internal(e: PolarsError) -> Error {
-    Error::Internal(e.to_string())
-}
 
 #[cfg(test)]
 mod tests {

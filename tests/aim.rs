@@ -2,7 +2,7 @@
 //! spend exactly the budget, the model-size filter holds, and a planted 3-way dependency that no
 //! pair reveals is found.
 
-use privsynth::domain::EncodedTable;
+use privsynth::codec::EncodedTable;
 use privsynth::marginals::{self, subsets};
 use privsynth::mechanism::aim::{self, Options};
 use privsynth::model::{JunctionTree, estimate, tree_cells};

@@ -96,7 +96,7 @@ fn column_in_schema_absent_from_file() {
 
 #[test]
 fn duplicated_column_names() {
-    both_fail(&case("dup.csv", b"a,b,a\n1,x,2\n", AB), &["column \"a\"", "appears twice", "columns 1 and 3"]);
+    both_fail(&case("dup.csv", b"a,b,a\n1,x,2\n", AB), &["column \"a\"", "same name", "columns 1 and 3"]);
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn wrong_types_are_findings_with_row_and_column() {
 
 #[test]
 fn wrong_types_drop_their_row_or_stop_a_strict_fit_without_echoing_the_value() {
-    use privsynth::{data, domain::TableCodec, schema::Schema};
+    use privsynth::{data, codec::TableCodec, schema::Schema};
     // The default policy (drop) leaves the row out: the fit stays total.
     let c = case("types.csv", b"a,b\n1,x\nseven,y\n3,y\n", AB);
     let s = Schema::load(&c.schema).unwrap();

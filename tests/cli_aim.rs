@@ -6,7 +6,7 @@ mod common;
 use common::{path_str, privsynth, root};
 
 use privsynth::data;
-use privsynth::domain::{EncodedTable, TableCodec};
+use privsynth::codec::{EncodedTable, TableCodec};
 use privsynth::marginals::{mean_tvd, subsets};
 use privsynth::mechanism::{self, aim, mst};
 use privsynth::model::file::ModelFile;

@@ -105,7 +105,7 @@ fn from_domain_converts_private_pgm_adult() {
     let t = s.table(None).unwrap();
     assert_eq!(t.name, "adult");
     assert_eq!(t.columns.len(), 14);
-    let codec = privsynth::domain::TableCodec::new(t).unwrap();
+    let codec = privsynth::codec::TableCodec::new(t).unwrap();
     let sizes: Vec<usize> = codec.columns.iter().map(|c| c.size()).collect();
     assert_eq!(sizes, [85, 9, 100, 16, 7, 15, 6, 5, 2, 100, 100, 99, 42, 2]);
     let r = privsynth(&["schema", "check", "data/private-pgm/adult.csv", "--schema", path_str(&out)]);

@@ -5,9 +5,8 @@ mod common;
 use common::{path_str, privsynth, root};
 
 use privsynth::data;
-use privsynth::domain::{EncodedTable, TableCodec};
+use privsynth::codec::{EncodedTable, TableCodec};
 use privsynth::marginals::{self, mean_tvd, subsets};
-use privsynth::model::file::ModelFile;
 use privsynth::model::{GraphicalModel, JunctionTree, estimate, sample};
 use privsynth::mechanism::{self, mst};
 use privsynth::schema::Schema;
@@ -103,9 +102,9 @@ fn the_model_file_holds_released_values_only() {
     assert!(equal * 10 < cells, "{equal} of {cells} released cells equal the exact counts");
     // All of the budget is spent, and no more.
     assert!((budget.rho_spent() - budget.rho_total()).abs() < 1e-6 * budget.rho_total());
-    let names = enc.names().to_vec();
     let s = Schema::load(&root().join(SCHEMA)).unwrap();
-    let mf = ModelFile::from_fit(&fit, s.table(None).unwrap(), names, enc.sizes().to_vec(), budget.charges(), budget.spent_epsilon_delta().unwrap());
+    let t = s.table(None).unwrap();
+    let mf = fit.model_file(t, &privsynth::codec::TableCodec::new(t).unwrap(), budget.charges(), budget.spent_epsilon_delta().unwrap());
     let released: Vec<_> = fit.measurements.iter().map(|m| m.value().clone()).collect();
     assert_eq!(mf.measurements, released);
     assert_eq!(mf.privacy.releases, budget.charges());

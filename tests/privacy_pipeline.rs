@@ -139,7 +139,7 @@ fn seeded_split_neighbours(seed: u64) -> (RawTable, RawTable) {
     let pid: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
     let d = df!["pid" => pid.clone(), "a" => a.clone(), "b" => b.clone(), "c" => c.clone()].unwrap();
     // The canary is an ordinary row, prepended.
-    let mut with = |v: &[String], first: &str| std::iter::once(first.to_string()).chain(v.iter().cloned()).collect::<Vec<_>>();
+    let with = |v: &[String], first: &str| std::iter::once(first.to_string()).chain(v.iter().cloned()).collect::<Vec<_>>();
     let d_prime = df!["pid" => with(&pid, "canary"), "a" => with(&a, "a0"), "b" => with(&b, "b0"), "c" => with(&c, "c0")].unwrap();
     (RawTable::in_memory("d.csv", d), RawTable::in_memory("d1.csv", d_prime))
 }

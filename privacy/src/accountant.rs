@@ -57,11 +57,6 @@ pub fn rho_for(epsilon: f64, delta: f64) -> f64 {
     lo
 }
 
-/// The zCDP cost of a pure epsilon-DP mechanism (epsilon-DP implies epsilon^2/2-zCDP, BS16).
-pub fn rho_of_pure(epsilon: f64) -> f64 {
-    epsilon * epsilon / 2.0
-}
-
 /// Why a charge was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("privacy budget exceeded: {what} needs rho {rho_needed:.6} (delta {delta_needed:.2e}) but only rho {rho_left:.6} (delta {delta_left:.2e}) is left")]
@@ -86,6 +81,9 @@ pub struct Budget {
     charges: Vec<Cost>,
 }
 
+/// Largest epsilon a budget accepts.
+pub const MAX_EPSILON: f64 = 1000.0;
+
 /// Relative slack for floating-point rounding when comparing a charge to what is left.
 const SLACK: f64 = 1e-12;
 
@@ -98,8 +96,8 @@ impl Budget {
     /// A budget of (epsilon, delta)-DP of which `delta_mechanisms` is set aside for approximate
     /// mechanisms; the rest converts the zCDP total.
     pub fn with_mechanism_delta(epsilon: f64, delta: f64, delta_mechanisms: f64) -> Result<Budget, String> {
-        if !(epsilon > 0.0 && epsilon.is_finite()) {
-            return Err(format!("epsilon must be positive and finite, got {epsilon}"));
+        if !(epsilon > 0.0 && epsilon <= MAX_EPSILON) {
+            return Err(format!("epsilon must be positive and at most {MAX_EPSILON} (beyond it there is no meaningful guarantee, and the conversion to zCDP loses precision), got {epsilon}"));
         }
         if !(delta > 0.0 && delta < 1.0) {
             return Err(format!("delta must be in (0, 1), got {delta}"));

@@ -29,6 +29,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// The data set a release was computed from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatasetRef {
     /// `sha256:<hex>` of the data file's bytes.
     pub fingerprint: String,
@@ -40,8 +41,10 @@ pub struct DatasetRef {
     pub rows_per_unit: Option<u32>,
 }
 
-/// One release.
+/// One release. Every field is under the hash: a line with a field this type does not know is
+/// rejected rather than read with the field dropped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Entry {
     pub seq: u64,
     pub time: String,
@@ -86,8 +89,8 @@ impl Policy {
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read the policy: {e}")))?;
         let p: Policy = serde_yaml_ng::from_str(&text).map_err(|e| err(format!("is not a valid policy: {e}")))?;
         for (name, l) in p.default.iter().map(|l| ("default", l)).chain(p.datasets.iter().map(|(k, l)| (k.as_str(), l))) {
-            if !(l.epsilon > 0.0 && l.delta > 0.0 && l.delta < 1.0) {
-                return Err(err(format!("limit {name}: need epsilon > 0 and 0 < delta < 1")));
+            if !(l.epsilon > 0.0 && l.epsilon.is_finite() && l.delta > 0.0 && l.delta < 1.0) {
+                return Err(err(format!("limit {name}: need a finite epsilon > 0 and 0 < delta < 1")));
             }
         }
         Ok(p)
@@ -144,6 +147,28 @@ pub fn fingerprint_file(path: &Path) -> std::io::Result<String> {
     Ok(format!("sha256:{}", hex(&h.finalize())))
 }
 
+/// The meaning of an entry, checked beside its hash (a recomputed hash proves nothing about a
+/// forged entry): non-negative finite costs, a delta below 1, and mechanisms that add up to the
+/// entry's totals.
+fn check_entry(e: &Entry) -> Result<(), String> {
+    let fine = |x: f64| x.is_finite() && x >= 0.0;
+    if !(fine(e.rho) && fine(e.delta) && e.delta < 1.0) {
+        return Err(format!("its cost (rho {}, delta {}) is not a non-negative finite number", e.rho, e.delta));
+    }
+    if let Some(m) = e.mechanisms.iter().find(|m| !(fine(m.rho) && fine(m.delta) && fine(m.sensitivity) && fine(m.scale))) {
+        return Err(format!("release {:?} has a negative or non-finite cost, sensitivity or scale", m.label));
+    }
+    let (rho, delta): (f64, f64) = (e.mechanisms.iter().map(|m| m.rho).sum(), e.mechanisms.iter().map(|m| m.delta).sum());
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1e-300);
+    if !(close(rho, e.rho) && close(delta, e.delta)) {
+        return Err("its releases do not add up to its totals".into());
+    }
+    if e.dataset.rows_per_unit == Some(0) {
+        return Err("its rows per unit is 0".into());
+    }
+    Ok(())
+}
+
 fn entry_hash(e: &Entry) -> String {
     let mut unsealed = e.clone();
     unsealed.hash = String::new();
@@ -168,12 +193,16 @@ impl Ledger {
         PrivacyError::Ledger { path: self.path.display().to_string(), message }
     }
 
+    fn io_err(&self, message: String) -> PrivacyError {
+        PrivacyError::LedgerIo { path: self.path.display().to_string(), message }
+    }
+
     /// Read every entry and verify the chain. A missing file is an empty ledger.
     pub fn entries(&self) -> Result<Vec<Entry>, PrivacyError> {
         let f = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-            Err(e) => return Err(self.err(format!("cannot be read: {e}"))),
+            Err(e) => return Err(self.io_err(format!("cannot be read: {e}"))),
         };
         let mut out: Vec<Entry> = Vec::new();
         for (i, line) in BufReader::new(f).lines().enumerate() {
@@ -192,6 +221,9 @@ impl Ledger {
             }
             if entry_hash(&e) != e.hash {
                 return Err(tampered("its content does not match its hash (the line was edited)"));
+            }
+            if let Err(what) = check_entry(&e) {
+                return Err(tampered(&what));
             }
             out.push(e);
         }
@@ -231,17 +263,17 @@ impl Ledger {
         ))))
     }
 
-    /// Take the ledger's exclusive lock (a `.lock` file beside it), blocking until it is free.
+    /// Take the ledger's exclusive lock, blocking until it is free. The lock is on the ledger
+    /// file itself (created empty if missing), so every name of the file (a symlink, a hard
+    /// link, a relative or absolute path) shares one lock, and no lock file is left behind.
     /// Hold it from [`Ledger::authorize`] until [`Ledger::append`], so that two concurrent runs
     /// cannot both be admitted against the same remaining budget.
     pub fn lock(&self) -> Result<LedgerLock, PrivacyError> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|err| self.err(format!("cannot create its folder: {err}")))?;
+            std::fs::create_dir_all(dir).map_err(|err| self.io_err(format!("cannot create its folder: {err}")))?;
         }
-        let mut name = self.path.as_os_str().to_owned();
-        name.push(".lock");
-        let f = OpenOptions::new().create(true).truncate(false).write(true).open(PathBuf::from(name)).map_err(|e| self.err(format!("cannot open its lock file: {e}")))?;
-        f.lock().map_err(|e| self.err(format!("cannot be locked: {e}")))?;
+        let f = OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| self.io_err(format!("cannot be opened: {e}")))?;
+        f.lock().map_err(|e| self.io_err(format!("cannot be locked: {e}")))?;
         Ok(LedgerLock(f))
     }
 
@@ -270,13 +302,13 @@ impl Ledger {
         };
         e.hash = entry_hash(&e);
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|err| self.err(format!("cannot create its folder: {err}")))?;
+            std::fs::create_dir_all(dir).map_err(|err| self.io_err(format!("cannot create its folder: {err}")))?;
         }
         let line = serde_json::to_string(&e).map_err(|err| self.err(err.to_string()))? + "\n";
-        let mut f = OpenOptions::new().create(true).append(true).open(&self.path).map_err(|err| self.err(format!("cannot be opened for append: {err}")))?;
+        let mut f = OpenOptions::new().create(true).append(true).open(&self.path).map_err(|err| self.io_err(format!("cannot be opened for append: {err}")))?;
         // One write of one line: an append either lands whole or, if interrupted, leaves a
         // partial last line that the next verification reports.
-        f.write_all(line.as_bytes()).and_then(|_| f.sync_all()).map_err(|err| self.err(format!("cannot be written: {err}")))?;
+        f.write_all(line.as_bytes()).and_then(|_| f.sync_all()).map_err(|err| self.io_err(format!("cannot be written: {err}")))?;
         Ok(e)
     }
 }
@@ -373,6 +405,47 @@ mod tests {
         }
         std::fs::write(&p, &original).unwrap();
         assert_eq!(l.entries().unwrap().len(), 3);
+    }
+
+    /// A forger who recomputes the hash: an entry with a negative cost (which would lift the
+    /// policy's cap), releases that do not add up, or a field outside the hash is refused.
+    #[test]
+    fn forged_entries_with_a_recomputed_hash_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("ledger.jsonl");
+        let l = Ledger::new(&p);
+        l.append("fit", ds("sha256:a"), &[cost(0.05, 0.0)], "r").unwrap();
+        let good = l.entries().unwrap();
+        let forge = |mutate: &dyn Fn(&mut Entry)| {
+            let mut e = good[0].clone();
+            e.seq = 1;
+            e.prev = good[0].hash.clone();
+            mutate(&mut e);
+            e.hash = entry_hash(&e);
+            let text = std::fs::read_to_string(&p).unwrap().lines().next().unwrap().to_string();
+            std::fs::write(&p, format!("{text}\n{}\n", serde_json::to_string(&e).unwrap())).unwrap();
+            l.entries().map(|_| ()).unwrap_err().to_string()
+        };
+        let e = forge(&|e| {
+            e.rho = -1.0;
+            e.mechanisms[0].rho = -1.0;
+        });
+        assert!(e.contains("TAMPERED") && e.contains("non-negative"), "{e}");
+        let e = forge(&|e| e.rho = 0.0);
+        assert!(e.contains("do not add up"), "{e}");
+        // A field the entry type does not know would sit outside the hash: refused.
+        let mut line = serde_json::to_value(&good[0]).unwrap();
+        line["credit"] = serde_json::json!(10.0);
+        std::fs::write(&p, format!("{line}\n")).unwrap();
+        assert!(l.entries().unwrap_err().to_string().contains("not a ledger entry"));
+    }
+
+    #[test]
+    fn an_infinite_policy_limit_is_refused_at_load() {
+        let d = tempfile::tempdir().unwrap();
+        let pol = d.path().join("policy.yaml");
+        std::fs::write(&pol, "default: {epsilon: .inf, delta: 1.0e-9}\n").unwrap();
+        assert!(Policy::load(&pol).unwrap_err().to_string().contains("finite"));
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub enum PrivacyError {
     Invalid(String),
     #[error("OpenDP: {0}")]
     OpenDp(String),
+    /// The ledger's content cannot be trusted (edited, reordered, forged, unreadable lines).
     #[error("ledger {path}: {message}")]
     Ledger { path: String, message: String },
+    /// The ledger's file cannot be opened, locked or written (permissions, disk).
+    #[error("ledger {path}: {message}")]
+    LedgerIo { path: String, message: String },
 }

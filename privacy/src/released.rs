@@ -52,6 +52,7 @@ impl<T> Sensitive<T> {
 
 /// The privacy cost of one release, as its mechanism's privacy map computed it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Cost {
     /// What was released, for the ledger (e.g. `marginal age,sex`).
     pub label: String,

@@ -24,7 +24,7 @@ use privsynth_privacy::bounding::SecretKey;
 
 use super::{CanaryInfo, Ceiling, Options, Report, Score, as_text, bound_info, ceiling, finish_with, gaussian_mu_at, gdp_view};
 use crate::data::RawTable;
-use crate::domain::{EncodedTable, TableCodec};
+use crate::codec::{EncodedTable, TableCodec};
 use crate::ehr::{self, LinkedModel};
 use crate::error::{Error, Result};
 use crate::model::file::ModelFile;

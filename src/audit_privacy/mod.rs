@@ -51,7 +51,7 @@ use privsynth_privacy::Budget;
 use privsynth_privacy::audit::{self as bounds, EpsilonBound, Test};
 
 use crate::data::RawTable;
-use crate::domain::{EncodedTable, TableCodec};
+use crate::codec::{EncodedTable, TableCodec};
 use crate::error::{Error, Result};
 use crate::model::file::ModelFile;
 use crate::pipeline::{FitOptions, Plan};

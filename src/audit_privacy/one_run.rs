@@ -39,7 +39,7 @@ pub struct OneRun {
 
 /// Per canary: its white-box z score in one model file. `cells_taken` adds, per measurement,
 /// what the other canaries put in each cell on average (rows / 2 each).
-fn scores(model: &ModelFile, reference: &crate::domain::EncodedTable, canaries: &[Vec<u32>], rows: f64) -> Vec<f64> {
+fn scores(model: &ModelFile, reference: &crate::codec::EncodedTable, canaries: &[Vec<u32>], rows: f64) -> Vec<f64> {
     let d = model.compression.len();
     let maps: Vec<Vec<u32>> = (0..d)
         .map(|a| {

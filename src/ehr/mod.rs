@@ -28,7 +28,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{self, RawTable};
-use crate::domain::{Cell, ColumnCodec};
+use crate::codec::{Cell, ColumnCodec};
 use crate::error::{Error, Result};
 use crate::model::file::ModelFile;
 use crate::schema::linked::derived;
@@ -43,10 +43,8 @@ pub struct Inputs {
     pub files: Vec<(String, PathBuf)>,
 }
 
-const EXTENSIONS: [&str; 5] = ["csv", "parquet", "arrow", "ipc", "tsv"];
-
 impl Inputs {
-    /// From one folder holding `<table>.csv` (or .parquet, .arrow) per table, or from a list of
+    /// From one folder holding `<table>.csv` (or another of [`data::TABLE_EXTENSIONS`]) per table, or from a list of
     /// `table=path` items.
     pub fn resolve(schema: &Schema, specs: &[String]) -> Result<Inputs> {
         let mut files: Vec<(String, PathBuf)> = vec![];
@@ -56,22 +54,16 @@ impl Inputs {
                 return Err(Error::data(&specs[0], "is not a folder: a linked schema needs a folder of tables (one file per table, named after it) or a list of table=path"));
             }
             for t in &schema.tables {
-                let found = EXTENSIONS.iter().map(|e| dir.join(format!("{}.{e}", t.name))).find(|p| p.is_file());
-                match found {
-                    Some(p) => files.push((t.name.clone(), p)),
-                    None => {
-                        return Err(Error::data(
-                            dir.display().to_string(),
-                            format!("has no file for table {:?} (looked for {}.csv, .parquet, .arrow, .ipc)", t.name, t.name),
-                        ));
-                    }
-                }
+                files.push((t.name.clone(), data::table_file(dir, &t.name)?));
             }
         } else {
             for s in specs {
                 let Some((t, p)) = s.split_once('=') else {
                     return Err(Error::Usage(format!("{s:?}: expected table=path (or a single folder)")));
                 };
+                if files.iter().any(|(n, _)| n == t) {
+                    return Err(Error::Usage(format!("{s:?}: table {t:?} is given twice; give one file per table")));
+                }
                 if schema.tables.iter().all(|x| x.name != t) {
                     let names: Vec<&str> = schema.tables.iter().map(|x| x.name.as_str()).collect();
                     return Err(Error::Usage(format!("{s:?}: the schema has no table {t:?}; it has: {}", names.join(", "))));
@@ -221,7 +213,7 @@ pub(crate) fn days(table: &Table, column: &str, raw: &RawTable) -> Result<Vec<Op
                 _ => None,
             })
         })
-        .map_err(|e| Error::column(&raw.file, column, format!("cannot be read: {e}")))?;
+        .map_err(|_| Error::unreadable_column(&raw.file, column, c.kind, s.dtype()))?;
     if let Err(row) = r {
         return Err(Error::Data {
             file: raw.file.clone(),
@@ -237,17 +229,14 @@ pub(crate) fn days(table: &Table, column: &str, raw: &RawTable) -> Result<Vec<Op
 /// Key values of a column as text (`None` = missing).
 pub(crate) fn keys(raw: &RawTable, column: &str) -> Result<Vec<Option<String>>> {
     let s = raw.series(column)?.cast(&DataType::String).map_err(|e| Error::column(&raw.file, column, format!("cannot be read as text: {e}")))?;
-    let ca = s.str().map_err(|e| Error::Internal(e.to_string()))?;
+    let ca = s.str().map_err(Error::polars)?;
     Ok(ca.iter().map(|v| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)).collect())
 }
 
-fn internal(e: PolarsError) -> Error {
-    Error::Internal(e.to_string())
-}
 
 fn take_series(s: &Series, idx: &[usize]) -> Result<Series> {
     let ca = IdxCa::from_vec("idx".into(), idx.iter().map(|&i| i as IdxSize).collect());
-    s.take(&ca).map_err(internal)
+    s.take(&ca).map_err(Error::polars)
 }
 
 /// Build the model tables from linked tables.
@@ -341,7 +330,7 @@ pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound
                 // Keyed on the person's key and the row's ordinal among that person's rows, not
                 // on positions in the files, so other persons' rows do not move the choice.
                 let unit_keys: Vec<&[u8]> = units.iter().map(|&u| all_keys[selected[u]].as_deref().unwrap_or("").as_bytes()).collect();
-                let kept = bounding::keep_rows(&unit_keys, e.rows_per_person, key).map_err(|e| Error::Internal(e.to_string()))?;
+                let kept = bounding::keep_rows(&unit_keys, e.rows_per_person, key)?;
                 let mut per = vec![0usize; n];
                 for &u in &units {
                     per[u] += 1;
@@ -383,7 +372,7 @@ pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound
                         _ => None,
                     })
                 })
-                .map_err(internal)?;
+                .map_err(Error::polars)?;
             let mut counts: Vec<HashMap<&str, usize>> = vec![HashMap::new(); n];
             for (&u, l) in units.iter().zip(&labels) {
                 if let Some(l) = l {
@@ -436,7 +425,7 @@ pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound
         }
         Err(Error::Internal(format!("no derivation for person-model column {name}")))
     }
-    let person_df = DataFrame::new(n, cols).map_err(internal)?;
+    let person_df = DataFrame::new(n, cols).map_err(Error::polars)?;
     let person = RawTable::in_memory(&format!("{} (person model: one row per person)", praw.file), person_df);
 
     let mut events = vec![];
@@ -462,7 +451,7 @@ pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound
             };
             cols.push(series.with_name(name.into()).into());
         }
-        let df = DataFrame::new(a.rows.len(), cols).map_err(internal)?;
+        let df = DataFrame::new(a.rows.len(), cols).map_err(Error::polars)?;
         events.push(EventRows { table: t.name.clone(), rows: RawTable::in_memory(&format!("{} (event model, bounded)", raw.file), df), units: a.units });
     }
     Ok((Derived { person, bounds, events }, Sensitive::new(report)))

@@ -24,7 +24,7 @@ use rand::seq::SliceRandom;
 
 use super::{LinkedModel, days, fake};
 use crate::data::RawTable;
-use crate::domain::TableCodec;
+use crate::codec::TableCodec;
 use crate::error::{Error, Result};
 use crate::mechanism;
 use crate::model::factor::index_map;
@@ -58,9 +58,6 @@ impl SampleReport {
     }
 }
 
-fn internal(e: PolarsError) -> Error {
-    Error::Internal(e.to_string())
-}
 
 /// Fill missing values by copying a random present one (post-processing of synthetic values).
 fn fill_from_others(v: &mut [Option<f64>], rng: &mut StdRng) {
@@ -77,16 +74,16 @@ fn fill_from_others(v: &mut [Option<f64>], rng: &mut StdRng) {
 fn time_series(name: &str, kind: ColumnType, v: &[Option<f64>]) -> Result<Series> {
     if kind == ColumnType::Datetime {
         let ms: Vec<Option<i64>> = v.iter().map(|x| x.map(|d| (d * 86_400.0).round() as i64 * 1000)).collect();
-        Series::new(name.into(), ms).cast(&DataType::Datetime(TimeUnit::Milliseconds, None)).map_err(internal)
+        Series::new(name.into(), ms).cast(&DataType::Datetime(TimeUnit::Milliseconds, None)).map_err(Error::polars)
     } else {
         let d: Vec<Option<i32>> = v.iter().map(|x| x.map(|d| d.floor() as i32)).collect();
-        Series::new(name.into(), d).cast(&DataType::Date).map_err(internal)
+        Series::new(name.into(), d).cast(&DataType::Date).map_err(Error::polars)
     }
 }
 
 fn ints(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
-    let s = df.column(name).map_err(internal)?.cast(&DataType::Int64).map_err(internal)?;
-    Ok(s.i64().map_err(internal)?.iter().collect())
+    let s = df.column(name).map_err(Error::polars)?.cast(&DataType::Int64).map_err(Error::polars)?;
+    Ok(s.i64().map_err(Error::polars)?.iter().collect())
 }
 
 /// The model restricted to `evidence` (attribute, compressed code): cells that disagree get
@@ -153,7 +150,7 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
             } else if Some(&c.name) == p.death.as_ref() && p.birth.is_some() {
                 time_series(&c.name, c.kind, &death)?
             } else if c.is_modelled() {
-                pdf.column(&c.name).map_err(internal)?.as_materialized_series().clone()
+                pdf.column(&c.name).map_err(Error::polars)?.as_materialized_series().clone()
             } else if let Some(k) = c.fake {
                 Series::new(c.name.as_str().into(), (0..n).map(|_| fake::value(k, rng)).collect::<Vec<_>>())
             } else if c.kind == ColumnType::Text {
@@ -163,7 +160,7 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
             };
             cols.push(s.into());
         }
-        out.insert(pt.name.clone(), DataFrame::new(n, cols).map_err(internal)?);
+        out.insert(pt.name.clone(), DataFrame::new(n, cols).map_err(Error::polars)?);
     }
 
     for em in &m.events {
@@ -316,7 +313,7 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
             } else if Some(&c.name) == e.end.as_ref() {
                 time_series(name, c.kind, end.as_deref().unwrap_or(&[]))?
             } else if c.is_modelled() {
-                edf.column(name).map_err(internal)?.as_materialized_series().clone()
+                edf.column(name).map_err(Error::polars)?.as_materialized_series().clone()
             } else if let Some(f) = c.fake {
                 Series::new(name.into(), (0..rows).map(|_| fake::value(f, rng)).collect::<Vec<_>>())
             } else if c.kind == ColumnType::Text {
@@ -326,9 +323,9 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
             };
             cols.push(s.into());
         }
-        let df = DataFrame::new(rows, cols).map_err(internal)?;
+        let df = DataFrame::new(rows, cols).map_err(Error::polars)?;
         let mask: BooleanChunked = keep.iter().copied().collect();
-        let df = df.filter(&mask).map_err(internal)?;
+        let df = df.filter(&mask).map_err(Error::polars)?;
         let dropped = rows - df.height();
         if t.primary_key.is_some() {
             let mut per: Vec<Vec<(f64, String)>> = vec![vec![]; n];

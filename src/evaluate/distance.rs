@@ -41,12 +41,14 @@ impl RefMatrix {
         RefMatrix { d, n, blocks }
     }
 
-    /// Rows in groups, each group starting a new block (padding lanes are never reported).
-    fn grouped(cols: &[&[f32]], groups: &[Vec<usize>]) -> (RefMatrix, Vec<u16>) {
+    /// Rows in groups, each group starting a new block (padding lanes are never reported);
+    /// also the row behind each slot (`block * LANES + lane`; padding: `u32::MAX`).
+    fn grouped(cols: &[&[f32]], groups: &[Vec<usize>]) -> (RefMatrix, Vec<u16>, Vec<u32>) {
         let d = cols.len();
         let nb: usize = groups.iter().map(|g| g.len().div_ceil(LANES)).sum();
         let mut blocks = vec![[PAD; LANES]; nb * d];
         let mut valid = vec![0u16; nb];
+        let mut slot_row = vec![u32::MAX; nb * LANES];
         let mut b = 0;
         for g in groups {
             for chunk in g.chunks(LANES) {
@@ -55,12 +57,13 @@ impl RefMatrix {
                         blocks[b * d + c][l] = cols[c][i];
                     }
                     valid[b] |= 1 << l;
+                    slot_row[b * LANES + l] = i as u32;
                 }
                 b += 1;
             }
         }
         let n = groups.iter().map(Vec::len).sum();
-        (RefMatrix { d, n, blocks }, valid)
+        (RefMatrix { d, n, blocks }, valid, slot_row)
     }
 
     pub fn rows(&self) -> usize {
@@ -77,6 +80,8 @@ impl RefMatrix {
 pub struct Index {
     m: RefMatrix,
     valid: Vec<u16>,
+    /// The reference row behind each slot of `m`.
+    slot_row: Vec<u32>,
     pivots: RefMatrix,
     /// Per pivot: its blocks `start..end`.
     groups: Vec<(usize, usize)>,
@@ -120,7 +125,7 @@ impl Index {
         for g in &mut members {
             g.sort_by(|&a, &b| assign[a].1.total_cmp(&assign[b].1));
         }
-        let (m, valid) = RefMatrix::grouped(cols, &members);
+        let (m, valid, slot_row) = RefMatrix::grouped(cols, &members);
         let mut groups = Vec::with_capacity(members.len());
         let mut ring = Vec::new();
         let mut b = 0;
@@ -133,7 +138,7 @@ impl Index {
             }
             groups.push((start, b));
         }
-        Index { m, valid, pivots, groups, ring }
+        Index { m, valid, slot_row, pivots, groups, ring }
     }
 
     pub fn rows(&self) -> usize {
@@ -141,12 +146,15 @@ impl Index {
     }
 }
 
+/// Nearest and second-nearest distance of a query, and the nearest reference row (the first
+/// found among equally near ones; `u32::MAX` for an empty reference).
 #[inline(always)]
-fn top2_indexed(q: &[f32], ix: &Index, to_pivots: &[f32]) -> (f32, f32) {
+fn top2_indexed(q: &[f32], ix: &Index, to_pivots: &[f32]) -> (f32, f32, u32) {
     let r = &ix.m;
     let d = r.d;
     let mut m1 = [FAR; LANES];
     let mut m2 = [FAR; LANES];
+    let mut i1 = [u32::MAX; LANES];
     let mut thr = FAR;
     const CHUNK: usize = 4;
     let mut order: Vec<usize> = (0..ix.groups.len()).collect();
@@ -188,6 +196,7 @@ fn top2_indexed(q: &[f32], ix: &Index, to_pivots: &[f32]) -> (f32, f32) {
             }
             for l in 0..LANES {
                 m2[l] = lt(m2[l], gt(m1[l], acc[l]));
+                i1[l] = if acc[l] < m1[l] { (b * LANES + l) as u32 } else { i1[l] };
                 m1[l] = lt(m1[l], acc[l]);
             }
             visited += 1;
@@ -197,8 +206,15 @@ fn top2_indexed(q: &[f32], ix: &Index, to_pivots: &[f32]) -> (f32, f32) {
         }
         thr = second_smallest(&m1, &m2);
     }
-    let best = m1.iter().fold(FAR, |m, &a| lt(m, a));
-    (best, second_smallest(&m1, &m2))
+    let (mut best, mut slot) = (FAR, u32::MAX);
+    for l in 0..LANES {
+        if m1[l] < best {
+            best = m1[l];
+            slot = i1[l];
+        }
+    }
+    let row = if slot == u32::MAX { u32::MAX } else { ix.slot_row[slot as usize] };
+    (best, second_smallest(&m1, &m2), row)
 }
 
 /// Query rows, row-major.
@@ -283,12 +299,12 @@ mod simd {
     use super::*;
 
     #[target_feature(enable = "avx512f,avx512vl")]
-    pub fn top2_indexed_avx512(q: &[f32], ix: &Index, p: &[f32]) -> (f32, f32) {
+    pub fn top2_indexed_avx512(q: &[f32], ix: &Index, p: &[f32]) -> (f32, f32, u32) {
         top2_indexed(q, ix, p)
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub fn top2_indexed_avx2(q: &[f32], ix: &Index, p: &[f32]) -> (f32, f32) {
+    pub fn top2_indexed_avx2(q: &[f32], ix: &Index, p: &[f32]) -> (f32, f32, u32) {
         top2_indexed(q, ix, p)
     }
 
@@ -342,8 +358,8 @@ fn all_one(isa: Isa, q: &[f32], r: &RefMatrix, out: &mut [f32]) {
 }
 
 /// Nearest and second-nearest distance (sums over columns) of every query row to an indexed
-/// reference, multi-threaded; exactly the brute-force values.
-pub fn top2_index(q: &Queries, ix: &Index) -> Vec<(f32, f32)> {
+/// reference, and the nearest reference row, multi-threaded; exactly the brute-force values.
+pub fn top2_index(q: &Queries, ix: &Index) -> Vec<(f32, f32, u32)> {
     assert_eq!(q.d, ix.m.d, "query and reference have different columns");
     let isa = isa();
     (0..q.len())
@@ -363,6 +379,22 @@ pub fn top2_index(q: &Queries, ix: &Index) -> Vec<(f32, f32)> {
             }
         })
         .collect()
+}
+
+/// Nearest and second-nearest distance of one query row to an indexed reference, and the
+/// nearest reference row (`buf` is scratch space).
+pub fn top2_one(q: &[f32], ix: &Index, buf: &mut Vec<f32>) -> (f32, f32, u32) {
+    let isa = isa();
+    buf.resize(ix.pivots.n, 0.0);
+    all_one(isa, q, &ix.pivots, buf);
+    match isa {
+        // SAFETY: the features were detected on this CPU by `isa()`.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { simd::top2_indexed_avx512(q, ix, buf) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { simd::top2_indexed_avx2(q, ix, buf) },
+        Isa::Portable => top2_indexed(q, ix, buf),
+    }
 }
 
 /// Column visiting order for abandoning early: the columns on which random pairs of reference
@@ -457,6 +489,9 @@ mod tests {
                 let want = (all[0], all.get(1).copied().unwrap_or(FAR));
                 let close = |a: f32, b: f32| a == b || (a - b).abs() < 1e-4;
                 assert!(close(got[i].0, want.0) && close(got[i].1, want.1), "n={n} d={d} {got:?} {want:?}");
+                // The reported row is at the nearest distance.
+                let at = brute(qr, &cols)[got[i].2 as usize];
+                assert!(close(at, want.0), "n={n} d={d}: row {} at {at}, nearest {}", got[i].2, want.0);
             }
         }
     }

@@ -88,7 +88,16 @@ pub struct Fidelity {
     /// Detection AUC of gradient-boosted trees telling real (train) from the other table,
     /// stratified 3-fold cross-validated: 0.5 = indistinguishable.
     pub detection_auc: Pair,
-    pub detection: gbt::Settings,
+    /// The detector and its settings, and per comparison the folds' AUCs and iterations kept.
+    pub detection: DetectionInfo,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectionInfo {
+    #[serde(flatten)]
+    pub settings: gbt::Settings,
+    pub synthetic: gbt::Detection,
+    pub holdout: gbt::Detection,
 }
 
 /// Two-sample KS statistic on non-missing values.
@@ -371,10 +380,9 @@ pub fn fidelity(f: &Frames, wide: &Binned, deciles: &Binned, seed: u64, max_trip
     let tvd3 = mean_pair(tvd3s.iter());
     let sub = |p: Pair| p.synthetic.zip(p.holdout).map(|(s, h)| s - h);
     let settings = gbt::Settings::default();
-    let detection_auc = Pair {
-        synthetic: gbt::detection_auc(f, &f.synthetic, &f.train, &settings, seed),
-        holdout: gbt::detection_auc(f, &f.holdout, &f.train, &settings, seed),
-    };
+    let (det_s, det_h) =
+        rayon::join(|| gbt::detection(f, &f.synthetic, &f.train, &settings, seed), || gbt::detection(f, &f.holdout, &f.train, &settings, seed));
+    let detection_auc = Pair { synthetic: det_s.auc, holdout: det_h.auc };
     let corr: Vec<Pair> = pairs.iter().filter_map(|p| p.correlation).collect();
     let distributions = (0..d).map(|c| distribution(f, wide, c)).collect();
     Fidelity {
@@ -392,7 +400,7 @@ pub fn fidelity(f: &Frames, wide: &Binned, deciles: &Binned, seed: u64, max_trip
         triples_sampled: triples.len() < total_triples,
         k_marginal: Pair { synthetic: tvd2.synthetic.map(|t| 1000.0 * (1.0 - t)), holdout: tvd2.holdout.map(|t| 1000.0 * (1.0 - t)) },
         detection_auc,
-        detection: settings,
+        detection: DetectionInfo { settings, synthetic: det_s, holdout: det_h },
         column_shapes,
         pairs,
     }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use crate::data::RawTable;
-use crate::domain::{Cell, ColumnCodec};
+use crate::codec::{Cell, ColumnCodec};
 use crate::error::{Error, Result};
 use crate::schema::{self, ColumnType, Role, Table};
 
@@ -32,7 +32,7 @@ pub struct AuditColumn {
 
 impl AuditColumn {
     pub fn is_numeric(&self) -> bool {
-        matches!(self.kind, ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime)
+        self.kind.is_bounded()
     }
 
     /// A value as a person reads it (dates as dates).
@@ -164,9 +164,9 @@ impl Frames {
             .par_iter()
             .map(|c| {
                 let codec = ColumnCodec::new(table, c).map_err(|m| Error::schema(&table.name, format!("column {:?}: {m}", c.name)))?;
-                let numeric = matches!(c.kind, ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime);
+                let numeric = c.kind.is_bounded();
                 let known: std::collections::HashSet<&str> = match &codec.domain {
-                    crate::domain::ColumnDomain::Categorical { categories, .. } => categories.iter().map(String::as_str).collect(),
+                    crate::codec::ColumnDomain::Categorical { categories, .. } => categories.iter().map(String::as_str).collect(),
                     _ => ["true", "false"].into_iter().collect(),
                 };
                 let mut labels: Vec<String> = vec![String::new()];

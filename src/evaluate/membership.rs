@@ -28,7 +28,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::data::RawTable;
-use crate::domain::EncodedTable;
+use crate::codec::EncodedTable;
 use crate::error::{Error, Result};
 use crate::pipeline::Plan;
 
@@ -328,7 +328,7 @@ mod tests {
 }
 
 /// The attack's command-line options (`privsynth audit`).
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Run the shadow-model membership-inference attack with this model file's mechanism and
     /// budget (the model the synthetic table was sampled from). Costs 4 x targets x shadows

@@ -34,7 +34,8 @@ pub struct Options {
     pub link_a: Option<Vec<String>>,
     pub link_b: Option<Vec<String>>,
     pub seed: u64,
-    /// Targets per attack (train and holdout each) and predicates for singling out.
+    /// Predicates for singling out, and the least number of targets per linkage or inference
+    /// attack (train and holdout each): every row is a target when the tables allow.
     pub attacks: usize,
     /// Neighbours of the linkage attack.
     pub neighbours: usize,
@@ -181,6 +182,7 @@ pub fn run(frames: &Frames, opts: &Options) -> Result<Audit> {
             None
         }
     };
+    lap("linkage", &mut timings);
     let inference = match secret {
         Some(s) if !known.is_empty() => Some(risk::inference(frames, &known, s, opts.attacks, opts.seed, opts.tolerance)),
         Some(_) => {
@@ -192,6 +194,7 @@ pub fn run(frames: &Frames, opts: &Options) -> Result<Audit> {
             None
         }
     };
+    lap("inference", &mut timings);
     let disco = match secret {
         Some(s) if !known.is_empty() => Some(risk::disco(frames, &deciles, &known, s)),
         _ => None,
@@ -200,9 +203,10 @@ pub fn run(frames: &Frames, opts: &Options) -> Result<Audit> {
     if qi.is_empty() {
         skipped.push("apparent match: no quasi-identifiers".into());
     }
+    lap("disco, apparent match", &mut timings);
     let so_u = risk::singling_out_univariate(frames, opts.attacks, opts.seed);
     let so_m = risk::singling_out_multivariate(frames, opts.attacks, opts.seed);
-    lap("re-identification", &mut timings);
+    lap("singling out", &mut timings);
 
     let info = |fr: &frame::Frame| TableInfo { file: fr.file.clone(), rows: fr.rows };
     Ok(Audit {
@@ -219,7 +223,7 @@ pub fn run(frames: &Frames, opts: &Options) -> Result<Audit> {
             bootstrap_replicates: opts.bootstrap,
             numeric_tolerance: opts.tolerance,
             binning: "pair trends: 10 equal-width bins over train's range, open outer edges; k-way TVD, DiSCO: \
-                      train's deciles; detection: 32 quantile bins of the pooled rows; missing = own bin"
+                      train's deciles; detection: up to 254 quantile bins of the pooled rows; missing = own bin"
                 .into(),
             distance: "Gower: numbers |a-b| / train's range, clipped at 1; categories 0/1; missing = missing 0, \
                        missing vs value 1; mean over columns"

@@ -14,16 +14,19 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::distance::{self, RefMatrix, mix};
+use super::distance::{self, Index, RefMatrix, mix};
 use super::frame::{Binned, Frame, Frames, Values, gower_scaled};
 
 /// z for a 95% interval.
 const Z: f64 = 1.959963984540054;
 
-/// k successes in n attempts, with a Wilson 95% interval.
+/// k successes in n attempts, with a Wilson 95% interval. Nearest-neighbour attacks count a
+/// target's success as its probability under a uniformly random choice among equally near
+/// synthetic rows (computed exactly, so `successes` may be fractional): the expectation of
+/// random tie-breaking without its noise, and never index order.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Rate {
-    pub successes: usize,
+    pub successes: f64,
     pub attempts: usize,
     /// Wilson centre (k + z^2/2) / (n + z^2).
     pub rate: f64,
@@ -32,15 +35,16 @@ pub struct Rate {
 }
 
 impl Rate {
-    pub fn wilson(k: usize, n: usize) -> Rate {
-        debug_assert!(k <= n);
-        let (kf, nf, z2) = (k as f64, n as f64, Z * Z);
+    pub fn wilson(k: f64, n: usize) -> Rate {
+        debug_assert!(k <= n as f64 + 1e-9);
+        let (nf, z2) = (n as f64, Z * Z);
+        let kf = k.clamp(0.0, nf);
         if n == 0 {
-            return Rate { successes: 0, attempts: 0, rate: 0.0, ci_low: 0.0, ci_high: 1.0 };
+            return Rate { successes: 0.0, attempts: 0, rate: 0.0, ci_low: 0.0, ci_high: 1.0 };
         }
         let p = (kf + z2 / 2.0) / (nf + z2);
         let e = Z / (nf + z2) * (kf * (nf - kf) / nf + z2 / 4.0).sqrt();
-        Rate { successes: k, attempts: n, rate: p, ci_low: (p - e).max(0.0), ci_high: (p + e).min(1.0), }
+        Rate { successes: kf, attempts: n, rate: p, ci_low: (p - e).max(0.0), ci_high: (p + e).min(1.0) }
     }
 
     fn error(&self) -> f64 {
@@ -56,10 +60,13 @@ pub struct AttackResult {
     /// Success rate of guessing at random from the synthetic table (a sanity check: it never
     /// enters the risk).
     pub baseline: Option<f64>,
-    /// Residual risk, clipped to [0, 1], with its interval.
-    pub risk: f64,
-    pub risk_ci_low: f64,
-    pub risk_ci_high: f64,
+    /// Residual risk, clipped to [0, 1], with its 95% interval. The default gates compare the
+    /// interval's lower bound with their threshold: they fail when the attack works
+    /// significantly better on train than on holdout people. Null when too few attempts were
+    /// made to gate on (see `warnings`).
+    pub risk: Option<f64>,
+    pub risk_ci_low: Option<f64>,
+    pub risk_ci_high: Option<f64>,
     pub warnings: Vec<String>,
 }
 
@@ -83,7 +90,7 @@ fn residual(attack: Rate, control: Rate, baseline: Option<f64>) -> AttackResult 
         }
     }
     let clip = |x: f64| x.clamp(0.0, 1.0);
-    AttackResult { attack, control, baseline, risk: clip(r), risk_ci_low: clip(r - er), risk_ci_high: clip(r + er), warnings }
+    AttackResult { attack, control, baseline, risk: Some(clip(r)), risk_ci_low: Some(clip(r - er)), risk_ci_high: Some(clip(r + er)), warnings }
 }
 
 /// Seeded sample of at most `k` indices of `0..n`.
@@ -127,28 +134,138 @@ fn knn(targets: &[Vec<f32>], idx: &[usize], synth: &RefMatrix, k: usize, seed: u
         .collect()
 }
 
+/// Distance terms (target x distinct synthetic row x column) one nearest-neighbour search may
+/// cost before targets are sampled: every target is scored when the tables allow (on Adult 16k,
+/// all of them), which removes the sampling noise from the attack; larger tables get a seeded
+/// sample of at least `--attacks` targets.
+const SEARCH_BUDGET: f64 = 5.0e9;
+
+/// Targets to score out of `rows`: all when `rows * cost` fits the budget, else a sample of at
+/// least `attacks` (all rows when fewer).
+fn target_count(rows: usize, attacks: usize, cost: f64) -> usize {
+    if rows as f64 * cost <= SEARCH_BUDGET { rows } else { ((SEARCH_BUDGET / cost) as usize).max(attacks).min(rows) }
+}
+
+/// The synthetic rows grouped by their values on a column subset: the distinct value rows
+/// laid out for the distance kernel, and the synthetic rows behind each. Equal rows are at
+/// equal distance from any target, so searching the distinct rows finds every tied row.
+struct Distinct {
+    matrix: RefMatrix,
+    /// For many distinct rows, an exact pivot index: a target whose nearest row is unique (the
+    /// second-nearest distance is larger) needs no full scan.
+    index: Option<Index>,
+    members: Vec<Vec<u32>>,
+    /// Per synthetic row, its distinct row.
+    of_row: Vec<u32>,
+    cols: usize,
+}
+
+/// Distinct rows from which a search goes through the pivot index first.
+const INDEX_FROM: usize = 2000;
+
+impl Distinct {
+    fn new(cols: &[Vec<f32>], rows: usize) -> Distinct {
+        let mut ids: HashMap<Vec<u32>, u32> = HashMap::with_capacity(rows);
+        let mut members: Vec<Vec<u32>> = Vec::new();
+        let mut reps: Vec<usize> = Vec::new();
+        let mut of_row = Vec::with_capacity(rows);
+        for i in 0..rows {
+            let key: Vec<u32> = cols.iter().map(|c| c[i].to_bits()).collect();
+            let id = *ids.entry(key).or_insert_with(|| {
+                members.push(Vec::new());
+                reps.push(i);
+                (members.len() - 1) as u32
+            });
+            members[id as usize].push(i as u32);
+            of_row.push(id);
+        }
+        let index = (reps.len() >= INDEX_FROM).then(|| {
+            let distinct: Vec<Vec<f32>> = cols.iter().map(|c| reps.iter().map(|&i| c[i]).collect()).collect();
+            Index::new(&refs(&distinct), 0x1D)
+        });
+        Distinct { matrix: RefMatrix::new(&refs(cols), &reps), index, members, of_row, cols: cols.len() }
+    }
+
+    /// Cost of one target's search, in distance terms.
+    fn cost(&self) -> f64 {
+        (self.members.len() * self.cols.max(1)) as f64
+    }
+
+    /// The distinct rows nearest to `q` (every one at the smallest distance), in id order.
+    fn nearest(&self, q: &[f32], buf: &mut Vec<f32>) -> Vec<u32> {
+        if let Some(ix) = &self.index {
+            let (d1, d2, row) = distance::top2_one(q, ix, buf);
+            if d2 > d1 && row != u32::MAX {
+                return vec![row];
+            }
+        }
+        buf.resize(self.matrix.rows(), 0.0);
+        distance::all_distances(q, &self.matrix, buf);
+        let best = buf.iter().copied().fold(f32::INFINITY, f32::min);
+        buf.iter().enumerate().filter(|&(_, &x)| x == best).map(|(i, _)| i as u32).collect()
+    }
+
+    fn rows_of(&self, ids: &[u32]) -> usize {
+        ids.iter().map(|&k| self.members[k as usize].len()).sum()
+    }
+}
+
+fn row_of(cols: &[Vec<f32>], t: usize) -> Vec<f32> {
+    cols.iter().map(|c| c[t]).collect()
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Linkage {
     pub columns_a: Vec<String>,
     pub columns_b: Vec<String>,
     pub neighbours: usize,
+    /// Whether every train and holdout row was a target (else a seeded sample).
+    pub all_targets: bool,
     #[serde(flatten)]
     pub result: AttackResult,
 }
 
 /// Nearest-neighbour linkage: a target's A-part and B-part are looked up separately in the
-/// synthetic table; success when one synthetic row is among the k nearest of both.
+/// synthetic table; success when one synthetic row is among the k nearest of both. With one
+/// neighbour, a target's success is the exact probability that a random choice among the
+/// nearest rows on A and a random choice among the nearest rows on B pick the same row.
 pub fn linkage(f: &Frames, a: &[usize], b: &[usize], k: usize, attacks: usize, seed: u64) -> Linkage {
     let sa = scaled(f, a);
     let sb = scaled(f, b);
+    let (da, db) = (Distinct::new(&sa.synthetic, f.synthetic.rows), Distinct::new(&sb.synthetic, f.synthetic.rows));
+    let cost = da.cost() + db.cost();
     let all_s: Vec<usize> = (0..f.synthetic.rows).collect();
-    let ra = RefMatrix::new(&refs(&sa.synthetic), &all_s);
-    let rb = RefMatrix::new(&refs(&sb.synthetic), &all_s);
-    let run = |ta: &[Vec<f32>], tb: &[Vec<f32>], rows: usize, salt: u64| {
-        let idx = sample(rows, attacks, seed ^ salt);
-        let na = knn(ta, &idx, &ra, k, seed ^ 0x11);
-        let nb = knn(tb, &idx, &rb, k, seed ^ 0x22);
-        let hits = na.iter().zip(&nb).filter(|(x, y)| x.iter().any(|i| y.contains(i))).count();
+    let (ra, rb) = if k > 1 {
+        (Some(RefMatrix::new(&refs(&sa.synthetic), &all_s)), Some(RefMatrix::new(&refs(&sb.synthetic), &all_s)))
+    } else {
+        (None, None)
+    };
+    let mut all_targets = true;
+    let mut run = |ta: &[Vec<f32>], tb: &[Vec<f32>], rows: usize, salt: u64| {
+        let n = target_count(rows, attacks, cost);
+        all_targets &= n == rows;
+        let idx = sample(rows, n, seed ^ salt);
+        let hits: f64 = match (&ra, &rb) {
+            (Some(ra), Some(rb)) => {
+                let na = knn(ta, &idx, ra, k, seed ^ 0x11);
+                let nb = knn(tb, &idx, rb, k, seed ^ 0x22);
+                na.iter().zip(&nb).filter(|(x, y)| x.iter().any(|i| y.contains(i))).count() as f64
+            }
+            _ => idx
+                .par_iter()
+                .map_init(Vec::new, |buf, &t| {
+                    let near_a = da.nearest(&row_of(ta, t), buf);
+                    let near_b = db.nearest(&row_of(tb, t), buf);
+                    // Rows nearest on A whose B-part is among the nearest on B.
+                    let both: usize = near_a
+                        .iter()
+                        .flat_map(|&g| &da.members[g as usize])
+                        .filter(|&&s| near_b.binary_search(&db.of_row[s as usize]).is_ok())
+                        .count();
+                    both as f64 / (da.rows_of(&near_a) as f64 * db.rows_of(&near_b) as f64)
+                })
+                .sum(),
+        };
         Rate::wilson(hits, idx.len())
     };
     let attack = run(&sa.train, &sb.train, f.train.rows, 0x7A);
@@ -161,6 +278,7 @@ pub fn linkage(f: &Frames, a: &[usize], b: &[usize], k: usize, attacks: usize, s
         columns_a: a.iter().map(|&c| f.columns[c].name.clone()).collect(),
         columns_b: b.iter().map(|&c| f.columns[c].name.clone()).collect(),
         neighbours: k,
+        all_targets,
         result: residual(attack, control, Some(1.0 - miss)),
     }
 }
@@ -171,15 +289,19 @@ pub struct Inference {
     pub known: Vec<String>,
     /// Numeric secrets: a guess succeeds within this relative tolerance.
     pub tolerance: Option<f64>,
+    /// Whether every train and holdout row was a target (else a seeded sample).
+    pub all_targets: bool,
     #[serde(flatten)]
     pub result: AttackResult,
 }
 
 /// Attribute inference: guess the secret as that of the nearest synthetic row on the known
-/// columns.
+/// columns. A target's success is the share of its nearest synthetic rows (all those at the
+/// smallest distance) whose secret is right: the exact success probability of a random choice
+/// among them.
 pub fn inference(f: &Frames, known: &[usize], secret: usize, attacks: usize, seed: u64, tolerance: f64) -> Inference {
     let sk = scaled(f, known);
-    let rs = RefMatrix::new(&refs(&sk.synthetic), &(0..f.synthetic.rows).collect::<Vec<_>>());
+    let ds = Distinct::new(&sk.synthetic, f.synthetic.rows);
     let success = |g: usize, real: &Frame, t: usize| -> bool {
         match (&f.synthetic.cols[secret], &real.cols[secret]) {
             (Values::Cat(s), Values::Cat(r)) => s[g] == r[t],
@@ -194,10 +316,20 @@ pub fn inference(f: &Frames, known: &[usize], secret: usize, attacks: usize, see
             _ => false,
         }
     };
-    let run = |targets: &[Vec<f32>], real: &Frame, salt: u64| {
-        let idx = sample(real.rows, attacks, seed ^ salt);
-        let nn = knn(targets, &idx, &rs, 1, seed ^ 0x33);
-        let hits = idx.iter().zip(&nn).filter(|(t, g)| g.first().is_some_and(|&g| success(g, real, **t))).count();
+    let mut all_targets = true;
+    let mut run = |targets: &[Vec<f32>], real: &Frame, salt: u64| {
+        let n = target_count(real.rows, attacks, ds.cost());
+        all_targets &= n == real.rows;
+        let idx = sample(real.rows, n, seed ^ salt);
+        let hits: f64 = idx
+            .par_iter()
+            .map_init(Vec::new, |buf, &t| {
+                let near = ds.nearest(&row_of(targets, t), buf);
+                let rows = near.iter().flat_map(|&g| &ds.members[g as usize]);
+                let right = rows.clone().filter(|&&g| success(g as usize, real, t)).count();
+                right as f64 / rows.count().max(1) as f64
+            })
+            .sum();
         Rate::wilson(hits, idx.len())
     };
     let attack = run(&sk.train, &f.train, 0x8A);
@@ -226,6 +358,7 @@ pub fn inference(f: &Frames, known: &[usize], secret: usize, attacks: usize, see
         secret: f.columns[secret].name.clone(),
         known: known.iter().map(|&c| f.columns[c].name.clone()).collect(),
         tolerance: f.columns[secret].is_numeric().then_some(tolerance),
+        all_targets,
         result: residual(attack, control, Some(baseline)),
     }
 }
@@ -239,6 +372,18 @@ enum Cond {
     Ge(usize, f64),
 }
 
+impl Cond {
+    /// (column, kind, value bits): equal keys, equal conditions.
+    fn key(&self) -> (usize, u8, u64) {
+        match *self {
+            Cond::Missing(c) => (c, 0, 0),
+            Cond::Eq(c, w) => (c, 1, w),
+            Cond::Le(c, v) => (c, 2, v.to_bits()),
+            Cond::Ge(c, v) => (c, 3, v.to_bits()),
+        }
+    }
+}
+
 fn holds(fr: &Frame, row: usize, c: &Cond) -> bool {
     match *c {
         Cond::Missing(col) => fr.cols[col].is_missing(row),
@@ -248,24 +393,102 @@ fn holds(fr: &Frame, row: usize, c: &Cond) -> bool {
     }
 }
 
-/// Rows of `fr` matching all conditions, counting up to 2.
-fn matches(fr: &Frame, rows: &[usize], p: &[Cond]) -> usize {
-    let mut n = 0;
-    for &r in rows {
-        if p.iter().all(|c| holds(fr, r, c)) {
-            n += 1;
-            if n == 2 {
-                break;
+/// Rows of a frame (all or a subset) indexed per column, so that a predicate is checked on the
+/// rows of its most selective condition only: categories by value, numbers sorted.
+struct RowIndex<'a> {
+    fr: &'a Frame,
+    cols: Vec<ColIndex>,
+}
+
+enum ColIndex {
+    /// Rows per category code (code 0 = missing).
+    Cat(Vec<Vec<u32>>),
+    /// Non-missing rows sorted by value, their values, and the missing rows.
+    Num { rows: Vec<u32>, values: Vec<f64>, missing: Vec<u32> },
+}
+
+impl<'a> RowIndex<'a> {
+    fn new(fr: &'a Frame, rows: &[usize]) -> RowIndex<'a> {
+        let cols = fr
+            .cols
+            .par_iter()
+            .map(|v| match v {
+                Values::Cat(x) => {
+                    let k = rows.iter().map(|&r| x[r] as usize + 1).max().unwrap_or(1);
+                    let mut by = vec![Vec::new(); k];
+                    rows.iter().for_each(|&r| by[x[r] as usize].push(r as u32));
+                    ColIndex::Cat(by)
+                }
+                Values::Num(x) => {
+                    let (mut present, missing): (Vec<u32>, Vec<u32>) = rows.iter().map(|&r| r as u32).partition(|&r| !x[r as usize].is_nan());
+                    present.sort_by(|&a, &b| x[a as usize].total_cmp(&x[b as usize]));
+                    let values = present.iter().map(|&r| x[r as usize]).collect();
+                    ColIndex::Num { rows: present, values, missing }
+                }
+            })
+            .collect();
+        RowIndex { fr, cols }
+    }
+
+    /// The rows satisfying one condition.
+    fn rows(&self, c: &Cond) -> &[u32] {
+        let col = match *c {
+            Cond::Missing(col) | Cond::Eq(col, _) | Cond::Le(col, _) | Cond::Ge(col, _) => col,
+        };
+        match (&self.cols[col], *c) {
+            (ColIndex::Cat(by), Cond::Missing(_)) => by.first().map_or(&[], Vec::as_slice),
+            (ColIndex::Cat(by), Cond::Eq(_, w)) => by.get(w as usize).map_or(&[], Vec::as_slice),
+            (ColIndex::Cat(_), _) => &[],
+            (ColIndex::Num { missing, .. }, Cond::Missing(_)) => missing,
+            (ColIndex::Num { rows, values, .. }, Cond::Eq(_, w)) => {
+                let v = f64::from_bits(w);
+                let lo = values.partition_point(|&x| x < v);
+                let hi = values.partition_point(|&x| x <= v);
+                &rows[lo..hi.max(lo)]
             }
+            (ColIndex::Num { rows, values, .. }, Cond::Le(_, v)) => &rows[..values.partition_point(|&x| x <= v)],
+            (ColIndex::Num { rows, values, .. }, Cond::Ge(_, v)) => &rows[values.partition_point(|&x| x < v)..],
         }
     }
-    n
+
+    /// Rows matching all conditions, counting up to 2.
+    fn matches(&self, p: &[Cond]) -> usize {
+        let Some(smallest) = p.iter().map(|c| self.rows(c)).min_by_key(|r| r.len()) else {
+            return 0;
+        };
+        let mut n = 0;
+        for &r in smallest {
+            if p.iter().all(|c| holds(self.fr, r as usize, c)) {
+                n += 1;
+                if n == 2 {
+                    break;
+                }
+            }
+        }
+        n
+    }
 }
+
+/// Multivariate singling out makes up to this many random tries per requested predicate
+/// (anonymeter caps its tries too): on Adult about one try in 200 singles out one synthetic row.
+pub const TRIES_PER_PREDICATE: usize = 500;
+
+/// Singling-out risk is computed from at least this many predicates, or not at all: with fewer,
+/// the interval is too wide (about +-0.08 at 500) to gate on.
+pub const MIN_PREDICATES: usize = 500;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SinglingOut {
-    /// Predicates built from the synthetic table that single out one synthetic row.
+    /// Predicates asked for (`--attacks`).
+    pub requested: usize,
+    /// Distinct predicates built from the synthetic table that single out one synthetic row,
+    /// and run on train and holdout: the attempts of both rates.
     pub predicates: usize,
+    /// Multivariate: random predicates tried to find them. Univariate: the candidates (every
+    /// unique value, extreme and single null), of which `requested` are drawn.
+    pub tries: usize,
+    /// Below this many predicates the risk is not computed (null) and its gate is skipped.
+    pub min_predicates: usize,
     /// Rows of train and holdout the predicates were run on (the larger is subsampled so that
     /// both are equal: a predicate singles out more easily in a smaller table).
     pub rows_compared: usize,
@@ -273,20 +496,32 @@ pub struct SinglingOut {
     pub result: AttackResult,
 }
 
-fn singling_out_run(f: &Frames, preds: &[Vec<Cond>], seed: u64) -> SinglingOut {
+fn singling_out_run(f: &Frames, preds: &[Vec<Cond>], requested: usize, tries: usize, seed: u64) -> SinglingOut {
     let m = f.train.rows.min(f.holdout.rows);
     let t_rows = sample(f.train.rows, m, seed ^ 0x51);
     let h_rows = sample(f.holdout.rows, m, seed ^ 0x52);
-    let hits = |fr: &Frame, rows: &[usize]| preds.par_iter().filter(|p| matches(fr, rows, p) == 1).count();
-    let attack = Rate::wilson(hits(&f.train, &t_rows), preds.len());
-    let control = Rate::wilson(hits(&f.holdout, &h_rows), preds.len());
-    SinglingOut { predicates: preds.len(), rows_compared: m, result: residual(attack, control, None) }
+    let (ti, hi) = rayon::join(|| RowIndex::new(&f.train, &t_rows), || RowIndex::new(&f.holdout, &h_rows));
+    let hits = |ix: &RowIndex| preds.par_iter().filter(|p| ix.matches(p) == 1).count() as f64;
+    let attack = Rate::wilson(hits(&ti), preds.len());
+    let control = Rate::wilson(hits(&hi), preds.len());
+    let mut result = residual(attack, control, None);
+    if preds.len() < MIN_PREDICATES {
+        result.warnings.push(format!(
+            "only {} predicate(s) single out one synthetic row (asked for {requested}; at least {MIN_PREDICATES} are needed): \
+             the risk is not computed and its gate is skipped",
+            preds.len()
+        ));
+        (result.risk, result.risk_ci_low, result.risk_ci_high) = (None, None, None);
+    }
+    SinglingOut { requested, predicates: preds.len(), tries, min_predicates: MIN_PREDICATES, rows_compared: m, result }
 }
 
 /// Univariate singling out: `is null` (one null in the synthetic table), `<= min`, `>= max`,
 /// `== v` for values unique in the synthetic table.
 pub fn singling_out_univariate(f: &Frames, attacks: usize, seed: u64) -> SinglingOut {
     let s = &f.synthetic;
+    let all: Vec<usize> = (0..s.rows).collect();
+    let si = RowIndex::new(s, &all);
     let mut preds: Vec<Vec<Cond>> = Vec::new();
     for (c, v) in s.cols.iter().enumerate() {
         let mut count: HashMap<u64, usize> = HashMap::new();
@@ -305,7 +540,7 @@ pub fn singling_out_univariate(f: &Frames, attacks: usize, seed: u64) -> Singlin
             let vals = x.iter().filter(|v| !v.is_nan());
             if let (Some(lo), Some(hi)) = (vals.clone().copied().reduce(f64::min), vals.copied().reduce(f64::max)) {
                 for p in [Cond::Le(c, lo), Cond::Ge(c, hi)] {
-                    if matches(s, &(0..s.rows).collect::<Vec<_>>(), &[p]) == 1 {
+                    if si.matches(&[p]) == 1 {
                         preds.push(vec![p]);
                     }
                 }
@@ -315,14 +550,16 @@ pub fn singling_out_univariate(f: &Frames, attacks: usize, seed: u64) -> Singlin
         unique.sort_unstable();
         preds.extend(unique.into_iter().map(|w| vec![Cond::Eq(c, w)]));
     }
+    let candidates = preds.len();
     let keep = sample(preds.len(), attacks, seed ^ 0x50);
     let preds: Vec<Vec<Cond>> = keep.into_iter().map(|i| preds[i].clone()).collect();
-    singling_out_run(f, &preds, seed)
+    singling_out_run(f, &preds, attacks, candidates, seed)
 }
 
 /// Multivariate singling out: three conditions from a random synthetic row (`>= v` above the
 /// column's synthetic median, else `<= v`; `== v` for categories; `is null`), kept when they
-/// single out one synthetic row.
+/// single out one synthetic row and differ from those kept before. Tries continue until
+/// `attacks` predicates are found or `TRIES_PER_PREDICATE * attacks` tries were made.
 pub fn singling_out_multivariate(f: &Frames, attacks: usize, seed: u64) -> SinglingOut {
     let s = &f.synthetic;
     let d = s.cols.len();
@@ -339,29 +576,58 @@ pub fn singling_out_multivariate(f: &Frames, attacks: usize, seed: u64) -> Singl
         })
         .collect();
     let all: Vec<usize> = (0..s.rows).collect();
+    let si = RowIndex::new(s, &all);
     let per = 3.min(d);
-    let tries = 20 * attacks;
-    let candidates: Vec<Vec<Cond>> = (0..tries as u64)
-        .into_par_iter()
-        .filter_map(|k| {
-            let h = mix(seed ^ 0x60 ^ k.wrapping_mul(0x9E37_79B9));
-            let row = (h % s.rows as u64) as usize;
-            let mut cols: Vec<usize> = (0..d).collect();
-            cols.sort_by_key(|&c| mix(h ^ c as u64));
-            let p: Vec<Cond> = cols[..per]
-                .iter()
-                .map(|&c| match &s.cols[c] {
-                    v if v.is_missing(row) => Cond::Missing(c),
-                    Values::Num(x) if x[row] > medians[c] => Cond::Ge(c, x[row]),
-                    Values::Num(x) => Cond::Le(c, x[row]),
-                    v => Cond::Eq(c, v.word(row)),
-                })
-                .collect();
-            (matches(s, &all, &p) == 1).then_some(p)
-        })
-        .collect();
-    let preds: Vec<Vec<Cond>> = candidates.into_iter().take(attacks).collect();
-    singling_out_run(f, &preds, seed)
+    let attempt = |k: u64| -> Option<Vec<Cond>> {
+        let h = mix(seed ^ 0x60 ^ k.wrapping_mul(0x9E37_79B9));
+        let row = (h % s.rows as u64) as usize;
+        // `per` distinct columns drawn from the hash (no shuffle of all columns per try: the
+        // tries run into the hundreds of thousands).
+        let mut cols = [0usize; 3];
+        let (mut k, mut j) = (0, 1u64);
+        while k < per {
+            let c = (mix(h ^ j.wrapping_mul(0xA24B_AED4_963E_E407)) % d as u64) as usize;
+            j += 1;
+            if !cols[..k].contains(&c) {
+                cols[k] = c;
+                k += 1;
+            }
+        }
+        let mut p: Vec<Cond> = cols[..per]
+            .iter()
+            .map(|&c| match &s.cols[c] {
+                v if v.is_missing(row) => Cond::Missing(c),
+                Values::Num(x) if x[row] > medians[c] => Cond::Ge(c, x[row]),
+                Values::Num(x) => Cond::Le(c, x[row]),
+                v => Cond::Eq(c, v.word(row)),
+            })
+            .collect();
+        p.sort_by_key(|c| c.key());
+        (si.matches(&p) == 1).then_some(p)
+    };
+    let cap = attacks.saturating_mul(TRIES_PER_PREDICATE) as u64;
+    let mut preds: Vec<Vec<Cond>> = Vec::with_capacity(attacks);
+    let mut seen = std::collections::HashSet::new();
+    let (mut next, mut tries) = (0u64, 0u64);
+    while preds.len() < attacks && next < cap {
+        // Batches sized from the success rate so far; results are taken in try order, so the
+        // outcome does not depend on the batching or the threads.
+        let rate = if tries == 0 { 0.05 } else { (preds.len() as f64 / tries as f64).max(1.0 / TRIES_PER_PREDICATE as f64) };
+        let batch = (((attacks - preds.len()) as f64 / rate * 1.2) as u64).clamp(1024, cap - next);
+        let found: Vec<(u64, Vec<Cond>)> = (next..next + batch).into_par_iter().filter_map(|k| attempt(k).map(|p| (k, p))).collect();
+        tries = next + batch;
+        for (k, p) in found {
+            if seen.insert(p.iter().map(Cond::key).collect::<Vec<_>>()) {
+                preds.push(p);
+                if preds.len() == attacks {
+                    tries = k + 1;
+                    break;
+                }
+            }
+        }
+        next += batch;
+    }
+    singling_out_run(f, &preds, attacks, tries as usize, seed)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -489,29 +755,101 @@ pub fn apparent_match(f: &Frames, qi: &[usize]) -> ApparentMatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evaluate::frame::AuditColumn;
+    use crate::schema::{ColumnType, Role};
 
     #[test]
     fn wilson_matches_the_formula() {
-        let r = Rate::wilson(30, 100);
+        let r = Rate::wilson(30.0, 100);
         // Centre (30 + 1.92) / (100 + 3.84) and half-width from the design note.
         assert!((r.rate - 0.30741).abs() < 1e-4, "{r:?}");
         assert!((r.ci_low - 0.2189).abs() < 1e-3 && (r.ci_high - 0.3959).abs() < 1e-3, "{r:?}");
-        let z = Rate::wilson(0, 10);
+        let z = Rate::wilson(0.0, 10);
         assert_eq!(z.ci_low, 0.0);
         assert!(z.ci_high > 0.2);
     }
 
     #[test]
     fn residual_risk_is_relative_to_the_control() {
-        let a = Rate::wilson(600, 1000);
-        let c = Rate::wilson(600, 1000);
-        assert!(residual(a, c, None).risk < 1e-12);
-        let a = Rate::wilson(800, 1000);
-        let c = Rate::wilson(500, 1000);
+        let a = Rate::wilson(600.0, 1000);
+        let c = Rate::wilson(600.0, 1000);
+        assert!(residual(a, c, None).risk.unwrap() < 1e-12);
+        let a = Rate::wilson(800.0, 1000);
+        let c = Rate::wilson(500.0, 1000);
         let r = residual(a, c, Some(0.5));
-        assert!((r.risk - (a.rate - c.rate) / (1.0 - c.rate)).abs() < 1e-12);
-        assert!(r.risk_ci_low < r.risk && r.risk < r.risk_ci_high);
+        let risk = r.risk.unwrap();
+        assert!((risk - (a.rate - c.rate) / (1.0 - c.rate)).abs() < 1e-12);
+        assert!(r.risk_ci_low.unwrap() < risk && risk < r.risk_ci_high.unwrap());
         // A baseline at or above the attack is flagged.
         assert!(!residual(c, c, Some(0.6)).warnings.is_empty());
+    }
+
+    fn cat(name: &str, k: usize) -> AuditColumn {
+        AuditColumn { name: name.into(), kind: ColumnType::Categorical, role: Role::Attribute, labels: (0..=k).map(|i| format!("v{i}")).collect(), lo: f64::NAN, hi: f64::NAN }
+    }
+
+    fn frame(cols: Vec<Vec<u32>>) -> Frame {
+        Frame { file: "t".into(), rows: cols[0].len(), cols: cols.into_iter().map(Values::Cat).collect() }
+    }
+
+    /// Random categorical table: `d` columns of `k` values (codes 1..=k), `n` rows.
+    fn random(n: usize, d: usize, k: u64, seed: u64) -> Frame {
+        frame((0..d).map(|c| (0..n).map(|i| 1 + (mix(mix(seed) ^ mix((c as u64) << 32 | i as u64)) % k) as u32).collect()).collect())
+    }
+
+    #[test]
+    fn inference_counts_ties_as_their_exact_success_probability() {
+        // Known column q (2 values), secret s (2 values). The synthetic table has, for q = 1,
+        // three rows with s = 1 and one with s = 2; for q = 2, one row of each.
+        let columns = vec![cat("q", 2), cat("s", 2)];
+        let synthetic = frame(vec![vec![1, 1, 1, 1, 2, 2], vec![1, 1, 1, 2, 1, 2]]);
+        // Train targets: (q=1, s=1) and (q=2, s=2): success 3/4 and 1/2. Holdout: (q=1, s=2): 1/4.
+        let train = frame(vec![vec![1, 2], vec![1, 2]]);
+        let holdout = frame(vec![vec![1], vec![2]]);
+        let f = Frames { columns, train, holdout, synthetic, synthetic_out_of_domain: vec![0, 0] };
+        let r = inference(&f, &[0], 1, 10, 0, 0.05);
+        assert!(r.all_targets);
+        assert!((r.result.attack.successes - 1.25).abs() < 1e-12, "{:?}", r.result.attack);
+        assert!((r.result.control.successes - 0.25).abs() < 1e-12, "{:?}", r.result.control);
+        // The seed plays no part when every target is scored.
+        let again = inference(&f, &[0], 1, 10, 99, 0.05);
+        assert_eq!(again.result.attack.successes, r.result.attack.successes);
+        // Linkage (A = q, B = s): a target links when the random nearest row on q is the random
+        // nearest row on s. Train (1, 1): 3 of the 4 q-rows have s = 1, among the 4 s=1 rows:
+        // 3 / (4 * 4). Train (2, 2): 1 / (2 * 2).
+        let l = linkage(&f, &[0], &[1], 1, 10, 0);
+        assert!((l.result.attack.successes - (3.0 / 16.0 + 1.0 / 4.0)).abs() < 1e-12, "{:?}", l.result.attack);
+    }
+
+    #[test]
+    fn multivariate_singling_out_reaches_the_requested_number_or_says_so() {
+        // 8 columns of 12 values over 3,000 rows: some 3-condition predicates (1,728 value
+        // combinations per column triple) single out a row.
+        let columns: Vec<AuditColumn> = (0..8).map(|c| cat(&format!("c{c}"), 12)).collect();
+        let f = Frames { columns, train: random(3000, 8, 12, 1), holdout: random(3000, 8, 12, 2), synthetic: random(3000, 8, 12, 3), synthetic_out_of_domain: vec![0; 8] };
+        let so = singling_out_multivariate(&f, 600, 0);
+        assert_eq!(so.predicates, 600, "{} tries", so.tries);
+        assert_eq!(so.requested, 600);
+        assert!(so.tries >= 600 && so.tries <= 600 * TRIES_PER_PREDICATE);
+        assert!(so.result.risk.is_some());
+        // The same seed gives the same predicates whatever the batching.
+        assert_eq!(singling_out_multivariate(&f, 600, 0).result.attack.successes, so.result.attack.successes);
+        // Three binary columns: at most 8 distinct predicates (fewer single out one row); the
+        // tries stop at the cap, the count says how many, and no risk is computed from them.
+        let columns: Vec<AuditColumn> = (0..3).map(|c| cat(&format!("c{c}"), 2)).collect();
+        let mut synthetic = random(40, 3, 2, 3);
+        // One row unique on all three columns.
+        for c in 0..3 {
+            if let Values::Cat(v) = &mut synthetic.cols[c] {
+                v.iter_mut().for_each(|x| *x = 1);
+                v[0] = 2;
+            }
+        }
+        let f = Frames { columns, train: random(40, 3, 2, 1), holdout: random(40, 3, 2, 2), synthetic, synthetic_out_of_domain: vec![0; 3] };
+        let so = singling_out_multivariate(&f, 600, 0);
+        assert_eq!(so.predicates, 1);
+        assert_eq!(so.tries, 600 * TRIES_PER_PREDICATE);
+        assert!(so.result.risk.is_none() && so.result.risk_ci_low.is_none());
+        assert!(so.result.warnings.iter().any(|w| w.contains("at least 500")), "{:?}", so.result.warnings);
     }
 }

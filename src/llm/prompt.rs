@@ -30,7 +30,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::domain::{ColumnCodec, ColumnDomain};
+use crate::codec::{ColumnCodec, ColumnDomain};
 use crate::error::{Error, Result};
 use crate::model::file::ModelFile;
 use crate::schema::constraints::RuleStatus;

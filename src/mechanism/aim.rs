@@ -26,7 +26,7 @@ use privsynth_privacy::{Budget, Released, Sensitive, mechanisms};
 use rayon::prelude::*;
 
 use super::{Fit, Mechanism, dp, no_compression};
-use crate::domain::EncodedTable;
+use crate::codec::EncodedTable;
 use crate::error::{Error, Result};
 use crate::marginals;
 use crate::model::estimate::{self, Duals, Measurement};

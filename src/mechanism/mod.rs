@@ -5,12 +5,15 @@
 pub mod aim;
 pub mod mst;
 
-use privsynth_privacy::{PrivacyError, Released};
+use privsynth_privacy::{Cost, PrivacyError, Released};
 use rand::Rng;
 use rand::RngExt;
 
 use crate::error::Error;
+use crate::codec::TableCodec;
 use crate::model::GraphicalModel;
+use crate::model::file::{self, ModelFile};
+use crate::schema::Table;
 use crate::model::estimate::{self, Measurement};
 
 /// Which mechanism to run.
@@ -46,6 +49,39 @@ pub struct Fit {
 }
 
 impl Fit {
+    /// Package the fit as a model file: the public table, the codec's columns and domain sizes,
+    /// the released measurements and what they cost (`charges`, and `spent` as (epsilon,
+    /// delta)).
+    pub fn model_file(&self, table: &Table, codec: &TableCodec, charges: &[Cost], spent: (f64, f64)) -> ModelFile {
+        let measurements: Vec<Measurement> = self.measurements.iter().map(Released::value).cloned().collect();
+        ModelFile {
+            format: file::FORMAT.into(),
+            version: file::VERSION,
+            tool: concat!("privsynth ", env!("CARGO_PKG_VERSION")).into(),
+            mechanism: self.mechanism.name().into(),
+            table: table.clone(),
+            columns: codec.names(),
+            sizes: codec.sizes(),
+            compression: self.compression.clone(),
+            measurements,
+            structure: self.selected.clone(),
+            cliques: self.model.tree.cliques.clone(),
+            potentials: self.model.potentials.iter().map(|p| p.values.clone()).collect(),
+            total: self.model.total,
+            privacy: file::Privacy {
+                epsilon: spent.0,
+                delta: spent.1,
+                rho: charges.iter().map(|c| c.rho).sum(),
+                releases: charges.to_vec(),
+                unit: None,
+                rows_per_unit: self.bound.rows_per_unit(),
+                outside_guarantee: vec![],
+                schema_inference: None,
+                with_schema_inference: None,
+            },
+        }
+    }
+
     /// Number of measured marginals of each order (index 0: one-way).
     pub fn measured_by_order(&self) -> Vec<usize> {
         let mut n = vec![];
@@ -61,10 +97,7 @@ impl Fit {
 }
 
 pub(crate) fn dp(e: PrivacyError) -> Error {
-    match e {
-        PrivacyError::Budget(b) => Error::Budget(b.to_string()),
-        other => Error::Internal(other.to_string()),
-    }
+    Error::from(e)
 }
 
 /// Undo domain compression: a merged code becomes a uniform draw among its original codes.

@@ -14,7 +14,7 @@
 
 use privsynth_privacy::{Budget, Released, mechanisms};
 
-use crate::domain::EncodedTable;
+use crate::codec::EncodedTable;
 use crate::error::{Error, Result};
 use crate::marginals;
 use crate::model::estimate::{self, Measurement};

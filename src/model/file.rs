@@ -7,15 +7,18 @@
 
 use serde::{Deserialize, Serialize};
 
-use privsynth_privacy::{Cost, Released};
+use privsynth_privacy::Cost;
 
 use super::estimate::Measurement;
 use super::factor::Factor;
 use super::{GraphicalModel, JunctionTree};
 use crate::error::{Error, Result};
-use crate::mechanism::Fit;
 use crate::schema::Table;
 
+/// Most cells of one clique or measurement a model file may hold (2^27 doubles: 1 GiB).
+const MAX_CLIQUE_CELLS: usize = 1 << 27;
+
+/// Format name of a model file.
 pub const FORMAT: &str = "privsynth-model";
 
 pub const VERSION: u32 = 1;
@@ -83,35 +86,28 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
-    /// Package a fit. `releases` are the budget's charges, `spent` its (epsilon, delta).
-    pub fn from_fit(fit: &Fit, table: &Table, columns: Vec<String>, sizes: Vec<usize>, releases: &[Cost], spent: (f64, f64)) -> ModelFile {
-        let measurements: Vec<Measurement> = fit.measurements.iter().map(Released::value).cloned().collect();
-        ModelFile {
-            format: FORMAT.into(),
-            version: VERSION,
-            tool: concat!("privsynth ", env!("CARGO_PKG_VERSION")).into(),
-            mechanism: fit.mechanism.name().into(),
-            table: table.clone(),
-            columns,
-            sizes,
-            compression: fit.compression.clone(),
-            measurements,
-            structure: fit.selected.clone(),
-            cliques: fit.model.tree.cliques.clone(),
-            potentials: fit.model.potentials.iter().map(|p| p.values.clone()).collect(),
-            total: fit.model.total,
-            privacy: Privacy {
-                epsilon: spent.0,
-                delta: spent.1,
-                rho: releases.iter().map(|c| c.rho).sum(),
-                releases: releases.to_vec(),
-                unit: None,
-                rows_per_unit: fit.bound.rows_per_unit(),
-                outside_guarantee: vec![],
-                schema_inference: None,
-                with_schema_inference: None,
-            },
+    /// Which columns' one-way distributions the noise outweighs (its expected L1 mass is above
+    /// the estimated record count), as warnings, so nobody reads their synthetic distribution as
+    /// data. Released values only: noise scales, public domain sizes and the DP total.
+    pub fn noise_warnings(&self, scope: Option<&str>) -> Vec<String> {
+        let scope = scope.map(|s| format!("{s}: ")).unwrap_or_default();
+        let mut out = vec![];
+        let uniform = self.uniform_columns();
+        if !uniform.is_empty() {
+            out.push(format!("warning: {scope}no value of {} stood out of the noise, so each is drawn uniformly over its schema domain", uniform.join(", ")));
         }
+        let flagged = self.noise_dominated(1.0);
+        if !flagged.is_empty() {
+            let list: Vec<String> = flagged.iter().take(8).map(|(c, r)| format!("{c} ({r:.1}x)")).collect();
+            let more = if flagged.len() > 8 { format!(" and {} more", flagged.len() - 8) } else { String::new() };
+            out.push(format!(
+                "warning: {scope}the noise outweighs the data in the one-way marginals of {}{more} (expected noise mass over the ~{:.0} records): \
+                 their synthetic distributions are close to arbitrary. A larger epsilon, coarser domains or more records would help.",
+                list.join(", "),
+                self.total
+            ));
+        }
+        out
     }
 
     /// Warnings `sample` prints about the release's guarantee (public: from the model file).
@@ -147,6 +143,9 @@ impl ModelFile {
         if self.sizes.len() != d || self.compression.len() != d {
             return bad("column, size and compression lists differ in length");
         }
+        if let Some(a) = (0..d).find(|&a| self.sizes[a] == 0 || self.sizes[a] > crate::schema::MAX_DOMAIN_SIZE) {
+            return bad(&format!("column {:?} has {} codes (1 to {} are possible)", self.columns[a], self.sizes[a], crate::schema::MAX_DOMAIN_SIZE));
+        }
         for (a, groups) in self.compression.iter().enumerate() {
             let mut seen: Vec<u32> = groups.iter().flatten().copied().collect();
             seen.sort_unstable();
@@ -157,9 +156,44 @@ impl ModelFile {
         if self.cliques.len() != self.potentials.len() {
             return bad("cliques and potentials differ in number");
         }
-        if !(self.total.is_finite() && self.total >= 1.0) {
-            return bad("the total is not a positive number");
+        if !(self.total.is_finite() && self.total >= 1.0 && self.total <= super::sample::MAX_ROWS as f64) {
+            return bad(&format!("the total is not a number of records between 1 and {}", super::sample::MAX_ROWS));
         }
+        // The compressed domain every clique and measurement is laid out on.
+        let sizes: Vec<usize> = self.compression.iter().map(Vec::len).collect();
+        let set_ok = |attrs: &[usize]| attrs.iter().all(|&a| a < d) && attrs.windows(2).all(|w| w[0] < w[1]);
+        let cells = |attrs: &[usize]| attrs.iter().try_fold(1usize, |acc, &a| acc.checked_mul(sizes[a]));
+        for (c, v) in self.cliques.iter().zip(&self.potentials) {
+            if !set_ok(c) {
+                return bad(&format!("clique {c:?} names a column that does not exist, or repeats one"));
+            }
+            match cells(c) {
+                Some(n) if n <= MAX_CLIQUE_CELLS && n == v.len() => {}
+                _ => return bad(&format!("the potential of clique {c:?} has the wrong size or the clique is too large")),
+            }
+            if v.iter().any(|x| !x.is_finite()) {
+                return bad(&format!("the potential of clique {c:?} has non-finite values"));
+            }
+        }
+        for m in &self.measurements {
+            let ok = set_ok(&m.attrs)
+                && cells(&m.attrs).is_some_and(|n| n <= MAX_CLIQUE_CELLS && n == m.y.len())
+                && (m.weights.is_empty() || m.weights.len() == m.y.len())
+                && m.y.iter().chain(&m.weights).all(|x| x.is_finite())
+                && m.sigma.is_finite()
+                && m.sigma > 0.0;
+            if !ok {
+                return bad(&format!("the measurement of columns {:?} does not fit the model's domain", m.attrs));
+            }
+        }
+        if self.structure.iter().any(|s| !set_ok(s)) {
+            return bad("the selected structure names a column that does not exist");
+        }
+        let p = &self.privacy;
+        if ![p.epsilon, p.delta, p.rho].iter().all(|x| x.is_finite() && *x >= 0.0) {
+            return bad("the privacy figures are not finite non-negative numbers");
+        }
+        crate::schema::Schema::single(self.table.clone(), origin)?;
         Ok(())
     }
 

@@ -108,6 +108,11 @@ pub fn sample(model: &GraphicalModel, rows: usize, rng: &mut impl Rng) -> Vec<Ve
     codes
 }
 
+/// Most records one sampling run draws, and most cells (records x columns): the records are
+/// held in memory while they are sampled and written (about 10 bytes a cell).
+pub const MAX_ROWS: usize = 1_000_000_000;
+pub const MAX_CELLS: usize = 2_000_000_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,8 +10,9 @@
 use privsynth_privacy::bounding::{ContributionBound, SecretKey};
 use privsynth_privacy::{Budget, Cost, Sensitive};
 
-use super::{FitOptions, resolve_workload};
-use crate::domain::TableCodec;
+use super::release::{LedgerOptions, Release};
+use super::{FitOptions, Observer, Step, resolve_workload};
+use crate::codec::TableCodec;
 use crate::ehr::{self, LinkedModel};
 use crate::error::{Error, Result};
 use crate::mechanism::{Mechanism, aim, mst};
@@ -49,7 +50,62 @@ pub struct LinkedFit {
     pub noise: Vec<(String, ModelFile)>,
 }
 
+/// What a linked fit from files produced. The release holds the ledger's lock until dropped.
+pub struct LinkedOutcome {
+    pub model: LinkedModel,
+    pub release: Release,
+    pub entry: privsynth_privacy::ledger::Entry,
+    /// The real tables, for the audit of a holdout split.
+    pub tables: ehr::Tables,
+    pub split: Option<(Vec<usize>, Vec<usize>)>,
+    /// Exact counts of what was left out, for the data holder only.
+    pub notes: Sensitive<Vec<String>>,
+    /// What to tell the user (public facts and released values only).
+    pub messages: Vec<String>,
+}
+
 impl LinkedPlan {
+    /// The whole linked fit of a folder (or `table=path` list): authorize on the dataset's
+    /// fingerprint, read the tables, fit every model, record the release.
+    pub fn fit_files(&self, specs: &[String], epsilon: f64, delta: f64, holdout: Option<f64>, ledger: &LedgerOptions, obs: &dyn Observer) -> Result<LinkedOutcome> {
+        let started = std::time::Instant::now();
+        let inputs = ehr::Inputs::resolve(&self.schema, specs)?;
+        let total = Budget::from_epsilon_delta(epsilon, delta).map_err(Error::Usage)?;
+        let release = Release::authorize(ledger, inputs.fingerprint()?, &total)?;
+        let tables = {
+            let _s = Step::start(obs, &format!("reading {} tables", inputs.files.len()));
+            ehr::Tables::read(&self.schema, &inputs)?
+        };
+        let fitted = {
+            let _s = Step::start(obs, &format!("fitting {} model(s) with {}", self.models(), self.opts.mechanism.name().to_uppercase()));
+            self.fit(&tables, epsilon, delta, holdout)?
+        };
+        let (unit, bounds) = (self.unit(), self.bounds());
+        let bounds_text = bounds.iter().map(|(t, k)| format!("{t}={k}")).collect::<Vec<_>>().join(",");
+        let command = format!(
+            "synth (linked) --mechanism {}; privacy unit {unit}; rows per person {bounds_text}{}{}",
+            self.opts.mechanism.name(),
+            holdout.map(|f| format!("; --audit-holdout {f}")).unwrap_or_default(),
+            if self.opts.allow_data_domains { "; --allow-data-domains" } else { "" }
+        );
+        let max_bound = bounds.iter().map(|b| b.1).max().unwrap_or(1);
+        let entry = release.record(&command, &specs.join(" "), Some((unit.clone(), max_bound)), &fitted.charges, &self.outside_guarantee)?;
+        let mut messages: Vec<String> = fitted.noise.iter().flat_map(|(name, m)| m.noise_warnings(Some(name))).collect();
+        messages.push(format!(
+            "fit: {} model(s) ({} per table, person as unit {unit}; rows per person {bounds_text}), {:.1} s; spent epsilon {:.3}, delta {:.1e} (rho {:.6}); ledger entry {} in {}",
+            self.models(),
+            self.opts.mechanism.name().to_uppercase(),
+            started.elapsed().as_secs_f64(),
+            fitted.model.privacy.epsilon,
+            delta,
+            fitted.model.privacy.rho,
+            entry.seq,
+            release.ledger().path().display()
+        ));
+        messages.extend(release.dataset_total(delta));
+        Ok(LinkedOutcome { model: fitted.model, release, entry, tables, split: fitted.split, notes: fitted.notes, messages })
+    }
+
     pub fn new(schema: &Schema, opts: FitOptions, origin: &str) -> Result<LinkedPlan> {
         let mut warnings = vec![];
         let mut outside_guarantee = vec![];
@@ -113,7 +169,7 @@ impl LinkedPlan {
         let total = Budget::from_epsilon_delta(epsilon, delta).map_err(Error::Usage)?;
         // Which rows count: the holdout split and contribution bounding each draw a fresh
         // secret key, stable under adding or removing a person, never derived from --seed.
-        let key = || SecretKey::fresh().map_err(|e| Error::Internal(e.to_string()));
+        let key = || SecretKey::fresh().map_err(Error::from);
         let split = match holdout {
             Some(f) => Some(tables.split_persons(&self.schema, f, &key()?)?),
             None => None,
@@ -144,9 +200,7 @@ impl LinkedPlan {
             };
             rho_spent += budget.rho_spent();
             let spent = (privsynth_privacy::accountant::epsilon_for(budget.rho_spent(), delta), delta);
-            let names: Vec<String> = part.codec.columns.iter().map(|c| c.name.clone()).collect();
-            let sizes: Vec<usize> = part.codec.columns.iter().map(|c| c.size()).collect();
-            let mut model = ModelFile::from_fit(&fitted, &part.table, names, sizes, budget.charges(), spent);
+            let mut model = fitted.model_file(&part.table, &part.codec, budget.charges(), spent);
             model.privacy.unit = Some(self.unit());
             model.privacy.outside_guarantee = self.outside_guarantee.clone();
             models.push(model);

@@ -13,21 +13,87 @@
 //!    - a table with a `privacy_unit` keeps at most `rows_per_unit` rows of each unit;
 //! 3. [`Plan::fit`] and [`Plan::model`]: the mechanism on the encoded rows, and the model file
 //!    with the guarantee it carries.
+//!
+//! [`Plan::fit_file`] runs the three steps inside the release protocol ([`release`]): the
+//! command line, the Python package and the benchmarks call it, and print or show what it
+//! returns. [`linked`] is the same for linked tables, [`output`] samples and writes, and
+//! [`audit`] runs the data holder's audit.
 
+pub mod audit;
 pub mod linked;
+pub mod output;
+pub mod propose;
+pub mod release;
 
 use std::path::PathBuf;
 
 use privsynth_privacy::bounding::{self, ContributionBound, SecretKey};
 use privsynth_privacy::{Budget, Sensitive};
 
-use crate::data::RawTable;
-use crate::domain::{EncodedTable, TableCodec};
+use crate::data::{self, RawTable};
+use crate::codec::{EncodedTable, TableCodec};
 use crate::error::{Error, Result};
 use crate::mechanism::{self, Mechanism, aim, mst};
 use crate::model::estimate;
 use crate::model::file::ModelFile;
 use crate::schema::{self, OutOfDomain, Schema, Table};
+use release::{LedgerOptions, Release};
+
+/// What a long step tells its caller (a spinner on a terminal, a progress bar in a notebook,
+/// nothing in a test). Messages name the step, never the data.
+pub trait Observer: Sync {
+    fn begin(&self, step: &str);
+    fn end(&self);
+}
+
+/// An observer that shows nothing.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn begin(&self, _: &str) {}
+    fn end(&self) {}
+}
+
+/// A step in progress; ends when dropped.
+pub struct Step<'a>(&'a dyn Observer);
+
+impl<'a> Step<'a> {
+    pub fn start(obs: &'a dyn Observer, what: &str) -> Step<'a> {
+        obs.begin(what);
+        Step(obs)
+    }
+}
+
+impl Drop for Step<'_> {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
+/// The data and budget of one fit.
+#[derive(Debug, Clone)]
+pub struct FitRequest {
+    /// The data file (CSV, Parquet or Arrow IPC).
+    pub data: PathBuf,
+    pub epsilon: f64,
+    pub delta: f64,
+    /// Set each unit aside with this probability for the data holder's audit.
+    pub holdout: Option<f64>,
+    pub ledger: LedgerOptions,
+}
+
+/// What a fit produced. The release holds the ledger's lock until it is dropped: write the
+/// outputs first.
+pub struct FitOutcome {
+    pub model: ModelFile,
+    pub release: Release,
+    pub entry: privsynth_privacy::ledger::Entry,
+    pub split: Option<Split>,
+    /// Exact counts of what was left out, for the data holder (`--private-diagnostics`).
+    pub notes: Sensitive<Vec<String>>,
+    /// What to tell the user, in order (public facts and released values only).
+    pub messages: Vec<String>,
+}
 
 /// Where AIM's workload comes from.
 #[derive(Debug, Clone)]
@@ -120,6 +186,83 @@ impl Plan {
         Ok(Plan { table, codec, workload, opts, outside_guarantee, warnings })
     }
 
+    /// The whole fit of a data file: authorize, read, choose the rows, fit, build the model
+    /// file and record the release. `schema` is the file the table came from (for the cost of a
+    /// DP-inferred schema).
+    pub fn fit_file(&self, schema: &Schema, req: &FitRequest, obs: &dyn Observer) -> Result<FitOutcome> {
+        let started = std::time::Instant::now();
+        if let Some(f) = req.holdout {
+            if !(f > 0.0 && f < 1.0) {
+                return Err(Error::Usage(format!("--audit-holdout must be a fraction between 0 and 1, got {f}")));
+            }
+        }
+        let mut budget = Budget::from_epsilon_delta(req.epsilon, req.delta).map_err(Error::Usage)?;
+        let release = Release::authorize_file(&req.ledger, &req.data, &budget)?;
+        let rows = {
+            let _s = Step::start(obs, &format!("reading {}", req.data.display()));
+            let raw = data::read_for_table(&req.data, &self.table)?;
+            self.rows(&raw, req.holdout)?
+        };
+        let mechanism = self.opts.mechanism.name().to_uppercase();
+        let fitted = {
+            let _s = Step::start(obs, &format!("fitting {mechanism} at epsilon {}", req.epsilon));
+            self.fit(&rows.encoded, &mut budget)?
+        };
+        let mut messages = vec![];
+        if let (Some(trace), Some(w)) = (&fitted.aim, &self.workload) {
+            let last = trace.rounds.last();
+            messages.push(format!(
+                "AIM: {} rounds over a workload of {} marginal(s); model {:.1} MB (limit {:.0} MB), {} annealing step(s)",
+                trace.rounds.len(),
+                w.len(),
+                last.map_or(0.0, |r| r.model_cells * 8.0 / (1 << 20) as f64),
+                self.opts.max_model_mb,
+                trace.rounds.iter().filter(|r| r.annealed).count()
+            ));
+        }
+        let mut model = self.model(&fitted, &budget, req.delta);
+        let inference = schema_inference(schema, &release, &mut model)?;
+        let unit = self.table.privacy_unit.clone().map(|u| (u, self.rows_per_unit()));
+        let mut command = format!("fit --mechanism {}", self.opts.mechanism.name());
+        if let Some(f) = req.holdout {
+            command.push_str(&format!(" --audit-holdout {f}"));
+        }
+        if self.opts.allow_data_domains {
+            command.push_str(" --allow-data-domains");
+        }
+        let entry = release.record(&command, &req.data.display().to_string(), unit.clone(), budget.charges(), &self.outside_guarantee)?;
+        let by_order = fitted.fit.measured_by_order();
+        let measured = by_order.iter().enumerate().map(|(k, n)| format!("{n} {}-way", k + 1)).collect::<Vec<_>>().join(", ");
+        let unit_text = match &unit {
+            Some((u, k)) => format!("privacy unit {u}, at most {k} row(s) per unit"),
+            None => "privacy unit: one row".to_string(),
+        };
+        messages.push(format!(
+            "fit: {mechanism} over {} columns, marginals measured: {measured}; {} mirror-descent iterations, {:.1} s; \
+             {unit_text}; spent epsilon {:.3}, delta {:.1e} (rho {:.6}); ledger entry {} in {}",
+            model.columns.len(),
+            fitted.fit.stats.iterations,
+            started.elapsed().as_secs_f64(),
+            model.privacy.epsilon,
+            model.privacy.delta,
+            budget.rho_spent(),
+            entry.seq,
+            release.ledger().path().display()
+        ));
+        messages.extend(inference);
+        messages.extend(release.dataset_total(req.delta));
+        messages.extend(model.noise_warnings(None));
+        let texts: Vec<&str> = crate::synthetic::text_columns(&self.table).iter().map(|c| c.name.as_str()).collect();
+        let dropped: Vec<&str> = self.table.columns.iter().filter(|c| !c.is_modelled() && !texts.contains(&c.name.as_str())).map(|c| c.name.as_str()).collect();
+        if !dropped.is_empty() {
+            messages.push(format!("not modelled (identifiers; left out of the synthetic data): {}", dropped.join(", ")));
+        }
+        if !texts.is_empty() {
+            messages.push(format!("not modelled (text; written by the LLM stage, or left empty without one): {}", texts.join(", ")));
+        }
+        Ok(FitOutcome { model, release, entry, split: rows.split, notes: rows.notes.map(|n| n.lines()), messages })
+    }
+
     /// The contribution bound the schema declares (1 row per unit without a `privacy_unit`).
     pub fn rows_per_unit(&self) -> u32 {
         if self.table.privacy_unit.is_some() { self.table.rows_per_unit.unwrap_or(1) } else { 1 }
@@ -146,7 +289,7 @@ impl Plan {
                 None => Some((i as u64).to_le_bytes().to_vec()),
             }
         };
-        let split_key = holdout.map(|_| SecretKey::fresh()).transpose().map_err(internal)?;
+        let split_key = holdout.map(|_| SecretKey::fresh()).transpose()?;
         let (mut train, mut hold) = (vec![], vec![]);
         for i in 0..encoding.len() {
             let Some(unit) = unit_of(i) else {
@@ -162,7 +305,7 @@ impl Plan {
         let (kept, bound) = match &unit_keys {
             Some(keys) => {
                 let units: Vec<&[u8]> = fit_rows.iter().map(|&i| keys[i].as_deref().unwrap_or("").as_bytes()).collect();
-                let b = bounding::keep_rows(&units, self.rows_per_unit(), &SecretKey::fresh().map_err(internal)?).map_err(internal)?;
+                let b = bounding::keep_rows(&units, self.rows_per_unit(), &SecretKey::fresh()?)?;
                 notes.bounded = fit_rows.len() - b.kept.len();
                 (b.kept.iter().map(|&j| fit_rows[j]).collect::<Vec<_>>(), b.bound)
             }
@@ -197,14 +340,45 @@ impl Plan {
     /// The model file of a fit: released values only, with the guarantee it carries.
     pub fn model(&self, fitted: &Fitted, budget: &Budget, delta: f64) -> ModelFile {
         let (eps, del) = budget.spent_epsilon_delta().unwrap_or((0.0, delta));
-        let names: Vec<String> = self.codec.columns.iter().map(|c| c.name.clone()).collect();
-        let sizes: Vec<usize> = self.codec.columns.iter().map(|c| c.size()).collect();
-        let mut model = ModelFile::from_fit(&fitted.fit, &self.table, names, sizes, budget.charges(), (eps, del));
+        let mut model = fitted.fit.model_file(&self.table, &self.codec, budget.charges(), (eps, del));
         model.privacy.unit = self.table.privacy_unit.clone();
         model.privacy.rows_per_unit = self.rows_per_unit();
         model.privacy.outside_guarantee = self.outside_guarantee.clone();
         model
     }
+}
+
+/// Add the cost of the DP inference that proposed the schema (if it did) to the model file,
+/// and say whether the ledger charged it to the same data. Returns the lines to print.
+fn schema_inference(schema: &Schema, release: &Release, model: &mut ModelFile) -> Result<Vec<String>> {
+    use crate::model::file::Spend;
+    let Some(d) = &schema.dp_inference else { return Ok(vec![]) };
+    let entries = release.ledger().entries()?;
+    let found = entries.iter().find(|e| e.run_id == d.run_id);
+    // zCDP costs add; the approximate mechanisms' delta adds to the conversion deltas.
+    let rho = model.privacy.rho + d.rho;
+    let delta = model.privacy.delta + d.delta;
+    let conversion = (delta - d.mechanism_delta).clamp(f64::MIN_POSITIVE, 0.5);
+    let combined = Spend { epsilon: privsynth_privacy::accountant::epsilon_for(rho, conversion), delta, rho };
+    model.privacy.schema_inference = Some(Spend { epsilon: d.epsilon, delta: d.delta, rho: d.rho });
+    model.privacy.with_schema_inference = Some(combined);
+    let together = format!("this model and the schema's DP inference together: epsilon {:.3} at delta {:.1e} (rho {:.6})", combined.epsilon, combined.delta, combined.rho);
+    Ok(vec![match found {
+        Some(e) if e.dataset.fingerprint == release.fingerprint() => {
+            format!("schema: proposed under DP from this same data (ledger entry {}, epsilon {:.3}); {together}", e.seq, d.epsilon)
+        }
+        Some(e) => format!(
+            "schema: proposed under DP from another file (ledger entry {}; the fingerprints differ), so its epsilon {:.3} \
+             is charged to that file. If both files describe the same people, {together}",
+            e.seq, d.epsilon
+        ),
+        None => format!(
+            "schema: proposed under DP (epsilon {:.3}) in a run that is not in {}; its cost is not in this ledger. If that \
+             run read the same people, {together}",
+            d.epsilon,
+            release.ledger().path().display()
+        ),
+    }])
 }
 
 /// A mechanism's fit, with AIM's per-round trace (released values and timings only).
@@ -232,7 +406,7 @@ pub struct Rows {
 /// Exact counts of rows left out of a fit.
 #[derive(Debug, Clone, Default)]
 pub struct RowNotes {
-    pub encode: crate::domain::EncodeNotes,
+    pub encode: crate::codec::EncodeNotes,
     /// Rows without a privacy-unit key.
     pub no_unit: usize,
     /// Rows beyond the contribution bound.
@@ -252,10 +426,6 @@ impl RowNotes {
     }
 }
 
-fn internal(e: privsynth_privacy::PrivacyError) -> Error {
-    Error::Internal(e.to_string())
-}
-
 /// AIM's workload in code indices: from a file, else the table's, else the default.
 pub fn resolve_workload(source: &WorkloadSource, table: &Table, codec: &TableCodec, schema_origin: &str) -> Result<aim::Workload> {
     let (entries, origin, default) = match source {
@@ -269,7 +439,7 @@ pub fn resolve_workload(source: &WorkloadSource, table: &Table, codec: &TableCod
         WorkloadSource::Schema { degree, max_cells } => (table.workload.clone(), format!("{schema_origin} (table {})", table.name), Some((*degree, *max_cells))),
     };
     schema::validate_workload(table, &entries).map_err(|e| Error::Usage(format!("{origin}: {e}")))?;
-    let sizes: Vec<usize> = codec.columns.iter().map(|c| c.size()).collect();
+    let sizes = codec.sizes();
     if entries.is_empty() {
         let (degree, max_cells) = default.ok_or_else(|| Error::Usage(format!("{origin}: the workload is empty")))?;
         if degree == 0 {

@@ -157,12 +157,16 @@ fn risk_svg(rows: &[(&str, &AttackResult)]) -> String {
     for (i, (name, a)) in rows.iter().enumerate() {
         let y = 24.0 + row_h * i as f64;
         let _ = write!(s, "<text x=\"{:.1}\" y=\"{:.1}\" class=\"lbl\" text-anchor=\"end\">{}</text>", left - 8.0, y + 14.0, xml(name));
-        let _ = write!(s, "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"end\">risk {:.3} [{:.3}, {:.3}]</text>", left - 8.0, y + 28.0, a.risk, a.risk_ci_low, a.risk_ci_high);
+        let risk = match (a.risk, a.risk_ci_low, a.risk_ci_high) {
+            (Some(r), Some(lo), Some(hi)) => format!("risk {r:.3} [{lo:.3}, {hi:.3}]"),
+            _ => "risk not computed (too few attempts)".to_string(),
+        };
+        let _ = write!(s, "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"end\">{risk}</text>", left - 8.0, y + 28.0);
         for (k, (rate, color, what)) in [(&a.attack, SYNTH, "train targets"), (&a.control, HOLD, "holdout targets (control)")].into_iter().enumerate() {
             let yy = y + 8.0 + 14.0 * k as f64;
             let _ = write!(
                 s,
-                "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"{color}\" stroke-width=\"2\"/><circle cx=\"{:.1}\" cy=\"{yy:.1}\" r=\"4\" fill=\"{color}\"><title>{what}: {:.3} [{:.3}, {:.3}] ({} of {})</title></circle>",
+                "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"{color}\" stroke-width=\"2\"/><circle cx=\"{:.1}\" cy=\"{yy:.1}\" r=\"4\" fill=\"{color}\"><title>{what}: {:.3} [{:.3}, {:.3}] ({:.1} of {})</title></circle>",
                 sx(rate.ci_low),
                 sx(rate.ci_high),
                 sx(rate.rate),
@@ -278,6 +282,18 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
     h += &pair_row("k-marginal score (2-way)", &f.k_marginal, "SDNist scale, 1000 = identical");
     h += &pair_row("detection AUC (boosted trees, 3-fold CV)", &f.detection_auc, "0.5 = indistinguishable; < 0.5 suspicious");
     h += "</table>";
+    let det = &f.detection;
+    let _ = write!(
+        h,
+        "<p class=\"muted\">Detector: {}; up to {} iterations of up to {} leaves, {} bins, learning rate {}; iterations kept per fold: synthetic {:?}, holdout {:?}.</p>",
+        xml(det.settings.detector),
+        det.settings.max_iterations,
+        det.settings.max_leaves,
+        det.settings.bins,
+        det.settings.learning_rate,
+        det.synthetic.iterations,
+        det.holdout.iterations
+    );
     h += &format!("<p class=\"legend\"><span style=\"background:{TRAIN}\"></span>train<span style=\"background:{SYNTH}\"></span>synthetic<span style=\"background:{HOLD}\"></span>holdout</p><div class=\"grid\">");
     for (d, shape) in f.distributions.iter().zip(&f.column_shapes) {
         let _ = write!(
@@ -306,13 +322,14 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
     let _ = write!(h, "<tr><td>rare values re-emitted</td><td class=\"n\">{} ({} of {})</td><td class=\"n\">{} ({} of {})</td><td class=\"note\">values that single out one real row, emitted verbatim</td></tr></table>", pct(rv.rate_train), rv.train_reemitted, rv.train_rare, pct(rv.rate_holdout), rv.holdout_reemitted, rv.holdout_rare);
     let _ = write!(
         h,
-        "<p>Synthetic rows closer to train than to the holdout: <b>{}</b> (95% bootstrap interval {} – {}; ties {}); without memorization {}. Closer to train than 99% of holdout rows are: {}.</p>",
+        "<p>Synthetic rows closer to train than to the holdout: <b>{}</b> (95% interval {} – {}, over resampled synthetic rows and over train/holdout splits, worth {:.0} independent rows; ties {}); without memorization {}. Closer to train than 99% of holdout rows are: {}.</p>",
         pct(dc.closer_to_train),
         pct(dc.ci_low),
         pct(dc.ci_high),
+        dc.effective_rows,
         pct(dc.ties),
         pct(dc.expected),
-        pct(dc.below_holdout_p1)
+        dc.below_holdout_p1.map_or_else(|| "not computed (fewer than 300 holdout rows)".to_string(), pct)
     );
     h += &format!("<p class=\"legend\"><span style=\"background:{SYNTH}\"></span>synthetic → train<span style=\"background:{HOLD}\"></span>synthetic → holdout<span style=\"background:{TRAIN}\"></span>holdout → train (a fresh sample)</p>");
     h += &dcr_svg(r);
@@ -326,7 +343,8 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
         rows.push((format!("inference of {}", i.secret), &i.result));
     }
     rows.push(("singling out, univariate".into(), &re.singling_out_univariate.result));
-    rows.push(("singling out, 3 conditions".into(), &re.singling_out_multivariate.result));
+    let so = &re.singling_out_multivariate;
+    rows.push((format!("singling out, 3 conditions ({} of {} predicates)", so.predicates, so.requested), &so.result));
     let named: Vec<(&str, &AttackResult)> = rows.iter().map(|(n, a)| (n.as_str(), *a)).collect();
     h += &risk_svg(&named);
     for (n, a) in &rows {

@@ -193,14 +193,26 @@ pub fn summary(r: &Report) -> String {
         m.rare_values.rate_holdout
     );
     let re = &a.reidentification;
+    let risk = |r: &crate::evaluate::risk::AttackResult| match (r.risk, r.risk_ci_low, r.risk_ci_high) {
+        (Some(v), Some(lo), Some(hi)) => format!("{v:.3} [{lo:.3}, {hi:.3}]"),
+        _ => "not computed".to_string(),
+    };
     let mut risks = Vec::new();
     if let Some(l) = &re.linkage {
-        risks.push(format!("linkage {:.3}", l.result.risk));
+        risks.push(format!("linkage {} ({} targets)", risk(&l.result), l.result.attack.attempts));
     }
     if let Some(i) = &re.inference {
-        risks.push(format!("inference of {} {:.3}", i.secret, i.result.risk));
+        risks.push(format!("inference of {} {} ({} targets)", i.secret, risk(&i.result), i.result.attack.attempts));
     }
-    risks.push(format!("singling out {:.3} / {:.3}", re.singling_out_univariate.result.risk, re.singling_out_multivariate.result.risk));
-    s += &format!("re-identification (residual risk vs holdout): {}\n", risks.join(", "));
+    let (u, m) = (&re.singling_out_univariate, &re.singling_out_multivariate);
+    risks.push(format!(
+        "singling out univariate {} ({} predicates), multivariate {} ({} of {} predicates)",
+        risk(&u.result),
+        u.predicates,
+        risk(&m.result),
+        m.predicates,
+        m.requested
+    ));
+    s += &format!("re-identification (residual risk vs holdout, 95% interval): {}\n", risks.join("; "));
     s
 }

@@ -20,7 +20,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{ColumnType, Table, parse_point};
-use crate::domain::{ColumnDomain, ColumnCodec};
+use super::Cell;
+use super::domain::ColumnDomain;
 
 /// Review state of a rule. Only `reviewed` rules are enforced.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -216,16 +217,6 @@ impl Serialize for Condition {
     }
 }
 
-/// A value of one cell of a synthetic record, as rules see it: numbers and dates on the numeric
-/// line of [`parse_point`] (days for dates, seconds for datetimes), categories as their label.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
-    Null,
-    Num(f64),
-    Text(String),
-    Bool(bool),
-}
-
 /// A validated rule bound to column positions of a record.
 #[derive(Debug, Clone)]
 pub struct Compiled {
@@ -254,16 +245,12 @@ fn scale(kind: ColumnType) -> f64 {
     if kind == ColumnType::Date { 86_400.0 } else { 1.0 }
 }
 
-fn is_bounded(kind: ColumnType) -> bool {
-    matches!(kind, ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime)
-}
-
 impl Compiled {
     /// Whether a record (cells in `columns` order, as given to [`compile`]) satisfies the rule.
     /// Missing values never violate a rule.
-    pub fn holds(&self, row: &[Cell]) -> bool {
-        let num = |i: usize| match &row[i] {
-            Cell::Num(v) => Some(*v),
+    pub fn holds(&self, row: &[Cell<'_>]) -> bool {
+        let num = |i: usize| match row[i] {
+            Cell::Point(v) => Some(v),
             _ => None,
         };
         match &self.test {
@@ -276,9 +263,9 @@ impl Compiled {
             },
             Test::Range { column, min, max } => num(*column).is_none_or(|v| v >= *min && v <= *max),
             Test::Forbid(conds) => !conds.iter().all(|(i, m)| match (m, &row[*i]) {
-                (Match::Category(c), Cell::Text(t)) => c == t,
-                (Match::Bool(b), Cell::Bool(x)) => b == x,
-                (Match::Between(lo, hi), Cell::Num(v)) => v >= lo && v <= hi,
+                (Match::Category(c), Cell::Label(t)) => c == t,
+                (Match::Bool(b), Cell::Label(x)) => if *b { *x == "true" } else { *x == "false" },
+                (Match::Between(lo, hi), Cell::Point(v)) => v >= lo && v <= hi,
                 _ => false,
             }),
         }
@@ -342,7 +329,7 @@ fn compile_one(table: &Table, columns: &[String], rule: &Constraint) -> Result<T
         }
         Constraint::Range { column: name, min, max, .. } => {
             let (i, c) = column(name)?;
-            if !is_bounded(c.kind) {
+            if !c.kind.is_bounded() {
                 return Err(format!("a range applies to integer, float, date or datetime columns; {name:?} is {}", c.kind));
             }
             if min.is_none() && max.is_none() {
@@ -368,8 +355,7 @@ fn compile_one(table: &Table, columns: &[String], rule: &Constraint) -> Result<T
                 let (i, c) = column(name)?;
                 let m = match (c.kind, cond) {
                     (ColumnType::Categorical, Condition::Equals(v)) => {
-                        let codec = ColumnCodec::new(table, c)?;
-                        let ColumnDomain::Categorical { categories, .. } = &codec.domain else { return Err(format!("column {name:?} has no categories")) };
+                        let ColumnDomain::Categorical { categories, .. } = ColumnDomain::build(c)? else { return Err(format!("column {name:?} has no categories")) };
                         let canon = categories
                             .iter()
                             .find(|k| k.trim() == v.trim() || matches!((k.trim().parse::<f64>(), v.trim().parse::<f64>()), (Ok(a), Ok(b)) if a == b))
@@ -385,7 +371,7 @@ fn compile_one(table: &Table, columns: &[String], rule: &Constraint) -> Result<T
                         let x = point(c, v)?;
                         Match::Between(x, x)
                     }
-                    (k, Condition::Between(a, b)) if is_bounded(k) => {
+                    (k, Condition::Between(a, b)) if k.is_bounded() => {
                         let (a, b) = (point(c, a)?, point(c, b)?);
                         if a > b {
                             return Err(format!("column {name:?}: the range [lo, hi] has lo above hi"));
@@ -444,8 +430,8 @@ tables:
         let cols: Vec<String> = ["sex", "pregnant", "age", "admitted", "discharged"].map(String::from).to_vec();
         let rules = compile(t, &cols).unwrap();
         let day = 86_400.0;
-        let row = |sex: &str, preg: bool, age: f64, adm: f64, dis: Option<f64>| {
-            vec![Cell::Text(sex.into()), Cell::Bool(preg), Cell::Num(age), Cell::Num(adm), dis.map_or(Cell::Null, Cell::Num)]
+        let row = |sex: &'static str, preg: bool, age: f64, adm: f64, dis: Option<f64>| {
+            vec![Cell::Label(sex), Cell::Label(if preg { "true" } else { "false" }), Cell::Point(age), Cell::Point(adm), dis.map_or(Cell::Missing, Cell::Point)]
         };
         let ok = row("F", true, 30.0, 18_300.0, Some(18_300.0 * day + 3600.0));
         assert!(rules.iter().all(|r| r.holds(&ok)));

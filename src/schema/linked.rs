@@ -406,7 +406,7 @@ pub fn validate(schema: &Schema, problems: &mut Vec<String>) {
             if !seen.insert(c.name.as_str()) {
                 problems.push(format!("person model: column {:?} appears twice (a column named like a derived summary?)", c.name));
             }
-            if let Err(e) = crate::domain::ColumnDomain::build(c) {
+            if let Err(e) = super::domain::ColumnDomain::build(c) {
                 problems.push(format!("person model, column {:?}: {e}", c.name));
             }
         }
@@ -420,7 +420,7 @@ pub fn validate(schema: &Schema, problems: &mut Vec<String>) {
             }
             if let Some(m) = schema.event_model_table(t) {
                 for c in &m.columns {
-                    if let Err(err) = crate::domain::ColumnDomain::build(c) {
+                    if let Err(err) = super::domain::ColumnDomain::build(c) {
                         problems.push(format!("table {:?}, derived column {:?}: {err}", t.name, c.name));
                     }
                 }

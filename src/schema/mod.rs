@@ -8,14 +8,9 @@
 //!
 //! Loading validates the whole file and reports every problem with the column it concerns.
 
-pub mod check;
 pub mod constraints;
-pub mod from_domain;
-pub mod infer;
-pub mod infer_dp;
-pub mod infer_linked;
+pub mod domain;
 pub mod linked;
-pub mod links_check;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -87,9 +82,6 @@ pub struct Table {
     /// list is not empty. Delete an item once its value is a public choice.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub read_from_data: Vec<String>,
-    /// A public upper bound on the number of rows, if one is known without looking at the data.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_rows: Option<u64>,
     /// Tokens read as missing in every column (an empty field is always missing).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_values: Vec<String>,
@@ -262,6 +254,18 @@ pub struct TextSpec {
     pub context: Vec<String>,
 }
 
+/// A cell as a value rather than a code, as the audit reads files and as rules see synthetic
+/// records: numbers, dates and datetimes on their numeric line, categories and booleans by
+/// label.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    Missing,
+    /// A number, date (days since 1970-01-01) or datetime (seconds since 1970-01-01T00:00:00).
+    Point(f64),
+    /// A category (canonical label when it is in the domain) or a boolean (`true`/`false`).
+    Label(&'a str),
+}
+
 /// Placeholders a text column's prompt template may use.
 pub const PROMPT_PLACEHOLDERS: [&str; 3] = ["{name}", "{description}", "{unit}"];
 
@@ -278,6 +282,13 @@ pub enum ColumnType {
     Text,
     /// A key or direct identifier: never modelled.
     Identifier,
+}
+
+impl ColumnType {
+    /// Columns with numeric bounds (numbers, dates and datetimes on their numeric line).
+    pub fn is_bounded(self) -> bool {
+        matches!(self, ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime)
+    }
 }
 
 impl fmt::Display for ColumnType {
@@ -430,7 +441,6 @@ impl Table {
             privacy_unit: None,
             rows_per_unit: None,
             read_from_data: vec![],
-            max_rows: None,
             missing_values: vec![],
             out_of_domain: OutOfDomain::Drop,
             csv,
@@ -474,6 +484,7 @@ impl Schema {
 
     /// Parse and validate schema text; `origin` names the file in messages.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Schema> {
+        check_yaml_shape(text).map_err(|m| Error::schema(origin, m))?;
         let schema: Schema = serde_yaml_ng::from_str(text).map_err(|e| {
             let at = e.location().map(|l| format!(" (line {}, column {})", l.line(), l.column()));
             Error::schema(origin, format!("is not a valid schema{}: {e}", at.unwrap_or_default()))
@@ -593,6 +604,44 @@ impl Schema {
     }
 }
 
+/// Largest schema file, deepest nesting and widest indentation accepted. A schema is a page of
+/// YAML; a file far beyond these is not one, and parsing it could take minutes (deep nesting
+/// costs the parser quadratic time) or much memory.
+const MAX_SCHEMA_BYTES: usize = 16 << 20;
+const MAX_YAML_DEPTH: usize = 64;
+const MAX_YAML_INDENT: usize = 256;
+
+/// Refuse text whose size or nesting no schema has, before the YAML parser sees it.
+fn check_yaml_shape(text: &str) -> std::result::Result<(), String> {
+    if text.len() > MAX_SCHEMA_BYTES {
+        return Err(format!("is {} bytes; a schema file is at most {MAX_SCHEMA_BYTES}", text.len()));
+    }
+    for (i, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches([' ', '-']).len();
+        if indent > MAX_YAML_INDENT {
+            return Err(format!("line {}: indented {indent} columns deep; a schema nests far less", i + 1));
+        }
+    }
+    let (mut depth, mut deepest, mut quote) = (0usize, 0usize, None::<char>);
+    for c in text.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if deepest > MAX_YAML_DEPTH {
+            return Err(format!("nests brackets more than {MAX_YAML_DEPTH} deep; a schema nests far less"));
+        }
+    }
+    Ok(())
+}
+
 fn validate_table(t: &Table, problems: &mut Vec<String>) {
     let tn = &t.name;
     if t.columns.is_empty() {
@@ -655,7 +704,7 @@ fn validate_column(t: &Table, c: &Column) -> std::result::Result<(), String> {
     if !c.is_modelled() {
         return Ok(());
     }
-    let bounded = matches!(c.kind, ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime);
+    let bounded = c.kind.is_bounded();
     if policy == OutOfDomain::Clip && !bounded {
         return Err(format!("out_of_domain: clip applies to bounded columns, not to a {} column; use error or null", c.kind));
     }
@@ -665,8 +714,24 @@ fn validate_column(t: &Table, c: &Column) -> std::result::Result<(), String> {
     if c.format.is_some() && !matches!(c.kind, ColumnType::Date | ColumnType::Datetime) {
         return Err("format applies to date and datetime columns only".into());
     }
+    if let Some(f) = &c.format {
+        use chrono::format::{Item, StrftimeItems};
+        if StrftimeItems::new(f).any(|i| matches!(i, Item::Error)) {
+            return Err(format!("format {f:?} is not a valid strftime pattern (e.g. \"%d/%m/%Y\")"));
+        }
+        // The pattern must read back what it writes, or synthetic files would not pass their own check.
+        let probe = chrono::NaiveDate::from_ymd_opt(2001, 2, 3).and_then(|d| d.and_hms_opt(4, 5, 6)).ok_or("a probe date")?;
+        let written = probe.format(f).to_string();
+        let reads = match c.kind {
+            ColumnType::Date => chrono::NaiveDate::parse_from_str(&written, f).is_ok(),
+            _ => chrono::NaiveDateTime::parse_from_str(&written, f).is_ok(),
+        };
+        if !reads {
+            return Err(format!("format {f:?} does not read back the dates it writes (a {} needs every part: year, month, day{})", c.kind, if c.kind == ColumnType::Datetime { ", hour, minute" } else { "" }));
+        }
+    }
     // Building the domain runs every remaining check (bounds order, edges, sizes).
-    crate::domain::ColumnDomain::build(c).map(|_| ())
+    domain::ColumnDomain::build(c).map(|_| ())
 }
 
 fn validate_text_spec(t: &Table, c: &Column, spec: &TextSpec) -> std::result::Result<(), String> {

@@ -20,7 +20,7 @@ use privsynth_privacy::{Budget, Cost, Sensitive, mechanisms};
 
 use crate::data::RawTable;
 use crate::error::{Error, Result};
-use crate::schema::infer::{self, ADDRESS, DEFAULT_BINS, EMAIL, MISSING_TOKENS, PHONE, SSN, UUID, fmt_num};
+use crate::propose::infer::{self, ADDRESS, DEFAULT_BINS, EMAIL, MISSING_TOKENS, PHONE, SSN, UUID, fmt_num};
 use crate::schema::{
     self, Column, ColumnType, Domain, DomainSource, Granularity, OutOfDomain, Role, Schema, Table,
 };
@@ -124,16 +124,20 @@ fn text_values(s: &Series) -> PolarsResult<Vec<Option<String>>> {
     Ok(s.cast(&DataType::String)?.str()?.iter().map(|v| v.map(|v| v.trim().to_string())).collect())
 }
 
+/// The budget of a DP inference at (epsilon, delta): half of delta is set aside for the
+/// category lists' partition selection (an approximate mechanism), the other half converts the
+/// zCDP total. Within the zCDP part, [`CENSUS_SHARE`] goes to the type census and the rest is
+/// shared evenly by the columns' domains.
+pub fn budget(epsilon: f64, delta: f64) -> Result<Budget> {
+    Budget::with_mechanism_delta(epsilon, delta, delta / 2.0).map_err(Error::Usage)
+}
+
 /// Infer a schema with DP, spending `budget` (whose delta reserve pays for category lists).
 pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> Result<DpProposal> {
-    let dp = |e: privsynth_privacy::PrivacyError| match e {
-        privsynth_privacy::PrivacyError::Budget(b) => Error::Budget(b.to_string()),
-        other => Error::Internal(other.to_string()),
-    };
     let names = raw.column_names();
     let cols: Vec<Vec<Option<String>>> = names
         .iter()
-        .map(|n| raw.series(n).and_then(|s| text_values(s).map_err(|e| Error::column(&raw.file, n, format!("cannot be read: {e}")))))
+        .map(|n| raw.series(n).and_then(|s| text_values(s).map_err(|_| Error::unreadable_column(&raw.file, n, "text", s.dtype()))))
         .collect::<Result<_>>()?;
     let is_missing = |v: &Option<String>| v.as_deref().is_none_or(|v| v.is_empty() || MISSING_TOKENS.contains(&v));
 
@@ -160,8 +164,8 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
     // A value sets at most every feature, a missing token exactly one token count and nothing else.
     let l2 = ((FEATURES.len() * cols.len()) as f64).sqrt().ceil() as i64;
     let rho_census = CENSUS_SHARE * budget.rho_remaining();
-    let scale = mechanisms::gaussian_scale(rho_census, l2).map_err(dp)?;
-    let census = mechanisms::gaussian_counts(budget, Sensitive::new(counts), l2, scale, "schema census").map_err(dp)?;
+    let scale = mechanisms::gaussian_scale(rho_census, l2)?;
+    let census = mechanisms::gaussian_counts(budget, Sensitive::new(counts), l2, scale, "schema census")?;
     let noisy = census.value();
 
     // Types and roles from the census (post-processing).
@@ -224,7 +228,7 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
             col.kind = ColumnType::Text;
             warnings.push(format!("column {name:?}: looks like free text: proposed as text (not modelled here)"));
         }
-        if matches!(col.kind, ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime) {
+        if col.kind.is_bounded() {
             col.out_of_domain = Some(OutOfDomain::Clip);
         }
         columns.push(col);
@@ -232,7 +236,7 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
 
     // 2-3. Domains: the rest of rho evenly over columns that need one; delta over category lists.
     let needs: Vec<usize> = (0..columns.len())
-        .filter(|&c| matches!(columns[c].kind, ColumnType::Categorical | ColumnType::Integer | ColumnType::Float | ColumnType::Date | ColumnType::Datetime))
+        .filter(|&c| columns[c].kind == ColumnType::Categorical || columns[c].kind.is_bounded())
         .collect();
     let n_cat = needs.iter().filter(|&&c| columns[c].kind == ColumnType::Categorical).count();
     let rho_each = budget.rho_remaining() / needs.len().max(1) as f64 * (1.0 - 1e-9);
@@ -247,7 +251,7 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
                 for v in &present {
                     *counts.entry(v.to_string()).or_default() += 1;
                 }
-                let kept = mechanisms::threshold_counts(budget, Sensitive::new(counts), 1, rho_each, delta_each, &format!("categories {name}")).map_err(dp)?;
+                let kept = mechanisms::threshold_counts(budget, Sensitive::new(counts), 1, rho_each, delta_each, &format!("categories {name}"))?;
                 let covered: i64 = kept.value().values().sum();
                 let mut cats: Vec<String> = kept.value().keys().cloned().collect();
                 cats.sort();
@@ -285,7 +289,7 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
                 if present_of[c] < 2000.0 {
                     warnings.push(format!("column {name:?}: few rows; DP bounds from so few values are coarse, review them"));
                 }
-                let q = mechanisms::quantiles(budget, Sensitive::new(points), 1, &grid, &[TAIL, 1.0 - TAIL], rho_each, &format!("bounds {name}")).map_err(dp)?;
+                let q = mechanisms::quantiles(budget, Sensitive::new(points), 1, &grid, &[TAIL, 1.0 - TAIL], rho_each, &format!("bounds {name}"))?;
                 let (lo, mut hi) = (q.value()[0], q.value()[1]);
                 if hi <= lo {
                     // The released quantiles coincide: widen to the next candidate.

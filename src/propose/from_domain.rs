@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::schema::{Column, ColumnType, CsvFormat, Domain, DomainSource, Schema, Table, infer};
+use super::infer;
+use crate::schema::{Column, ColumnType, CsvFormat, Domain, DomainSource, Schema, Table};
 
 /// Convert a domain file. Its sizes are published with the benchmark, so they are public.
 pub fn from_domain_file(path: &Path, table_name: &str) -> Result<Schema> {
@@ -60,7 +61,7 @@ mod tests {
         let t = s.table(None).unwrap();
         let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["zeta", "age", "sex"]);
-        let codec = crate::domain::TableCodec::new(t).unwrap();
+        let codec = crate::codec::TableCodec::new(t).unwrap();
         assert_eq!(codec.columns.iter().map(|c| c.size()).collect::<Vec<_>>(), [3, 85, 2]);
         std::fs::write(&p, r#"{"a": 0}"#).unwrap();
         assert!(from_domain_file(&p, "t").unwrap_err().to_string().contains("positive integer"));

@@ -15,9 +15,9 @@ use polars::prelude::DataType;
 
 use crate::data::{self, RawTable};
 use crate::error::{Error, Result};
-use crate::schema::infer::{self, Options, Proposal};
+use crate::propose::infer::{self, Options, Proposal};
 use crate::schema::linked::{Events, ForeignKey, Person};
-use crate::schema::links_check::EXTENSIONS;
+use crate::data::TABLE_EXTENSIONS as EXTENSIONS;
 use crate::schema::{Column, ColumnType, CsvFormat, Role, Schema, Table, FORMAT_VERSION};
 
 /// Largest share of a column's values that may be missing from the referenced key.
@@ -135,7 +135,7 @@ pub fn infer_folder(dir: &Path, csv: &CsvFormat, max_categories: usize) -> Resul
     let mut found: Vec<Found> = vec![];
     for p in &paths {
         let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or("table").to_string();
-        let raw = data::read(p, csv, None)?;
+        let raw = data::read_as(p, csv, None, data::Show::Header)?;
         let prop = infer::infer(&raw, &Options { table_name: name.clone(), csv: csv.clone(), max_categories })?;
         warnings.extend(prop.warnings.into_iter().map(|w| format!("table {name:?}: {w}")));
         let table = prop.schema.tables.into_iter().next().ok_or_else(|| Error::Internal("infer gave no table".into()))?;

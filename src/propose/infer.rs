@@ -198,7 +198,9 @@ fn infer_column(name: &str, s: &Series, rows: usize, opts: &Options) -> PolarsRe
         return Ok((col, warn));
     }
 
-    let numeric: Vec<f64> = values.iter().filter_map(|v| v.parse::<f64>().ok().filter(|x| x.is_finite())).collect();
+    // Numbers beyond 1e15 (e.g. SNOMED codes) are codes, not quantities: a binned domain could
+    // not represent them exactly, so they are proposed as categories or text.
+    let numeric: Vec<f64> = values.iter().filter_map(|v| v.parse::<f64>().ok().filter(|x| x.is_finite() && x.abs() <= 1e15)).collect();
     let all_numeric = numeric.len() == values.len();
     let is_bool = distinct.len() <= 2
         && distinct.iter().all(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "false" | "t" | "f" | "yes" | "no" | "y" | "n"));

@@ -14,11 +14,8 @@ use serde::Serialize;
 
 use crate::data::{self, RawTable};
 use crate::error::{Error, Result};
-use crate::schema::check::{self, CheckReport};
+use super::{self as check, CheckReport};
 use crate::schema::{CsvFormat, Schema, Table};
-
-/// Extensions tried, in order, for the file of table `t`: `<dir>/<t>.<ext>`.
-pub const EXTENSIONS: &[&str] = &["csv", "parquet", "arrow", "ipc", "feather"];
 
 #[derive(Debug, Serialize)]
 pub struct LinkedReport {
@@ -100,23 +97,6 @@ impl ForeignKeyReport {
     }
 }
 
-/// The file holding table `name` in `dir`, or an error naming the expected file.
-pub fn table_file(dir: &Path, name: &str) -> Result<PathBuf> {
-    for ext in EXTENSIONS {
-        let p = dir.join(format!("{name}.{ext}"));
-        if p.is_file() {
-            return Ok(p);
-        }
-    }
-    Err(Error::data(
-        dir.join(format!("{name}.csv")).display().to_string(),
-        format!(
-            "does not exist: the schema's table {name:?} is read from {name}.csv (or .{}) in {}",
-            EXTENSIONS[1..].join(", ."),
-            dir.display()
-        ),
-    ))
-}
 
 /// A column's values as text, missing values (empty, or a missing token) as `None`.
 fn key_values(raw: &RawTable, table: &Table, column: &str) -> Result<Vec<Option<String>>> {
@@ -153,13 +133,13 @@ pub fn check_folder(dir: &Path, schema: &Schema, csv: impl Fn(&CsvFormat) -> Csv
         .map(|t| {
             let mut t = t.clone();
             t.csv = csv(&t.csv);
-            table_file(dir, &t.name).map(|p| (p, t))
+            crate::data::table_file(dir, &t.name).map(|p| (p, t))
         })
         .collect::<Result<_>>()?;
     let mut raws: HashMap<String, (RawTable, Table)> = HashMap::new();
     let mut tables = vec![];
     for (path, t) in files {
-        let raw = data::read_for_table(&path, &t)?;
+        let raw = data::read_table_as(&path, &t, data::Show::Header)?;
         tables.push(check::check(&raw, &t, examples)?);
         raws.insert(t.name.clone(), (raw, t));
     }
@@ -171,7 +151,7 @@ pub fn check_folder(dir: &Path, schema: &Schema, csv: impl Fn(&CsvFormat) -> Csv
         .filter(|p| {
             let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
             let ext = p.extension().and_then(|s| s.to_str()).unwrap_or("").to_ascii_lowercase();
-            EXTENSIONS.contains(&ext.as_str()) && !schema.tables.iter().any(|t| t.name == stem)
+            crate::data::TABLE_EXTENSIONS.contains(&ext.as_str()) && !schema.tables.iter().any(|t| t.name == stem)
         })
         .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_owned))
         .collect();

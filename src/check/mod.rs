@@ -3,10 +3,12 @@
 //! This is an audit the data holder runs on their own data, so it shows offending values; its
 //! output is for the data holder and is not meant to leave with a release.
 
+pub mod links;
+
 use serde::Serialize;
 
 use crate::data::RawTable;
-use crate::domain::{Note, Problem, TableCodec};
+use crate::codec::{Note, Problem, TableCodec};
 use crate::error::Result;
 use crate::schema::{ColumnType, Role, Table};
 
@@ -58,6 +60,16 @@ pub struct Example {
     pub problem: &'static str,
 }
 
+/// Longest value shown in an example; longer ones are cut (a report must stay readable).
+const MAX_SHOWN: usize = 80;
+
+fn shorten(v: &str) -> String {
+    match v.char_indices().nth(MAX_SHOWN) {
+        None => v.to_string(),
+        Some((i, _)) => format!("{}... ({} characters)", &v[..i], v.chars().count()),
+    }
+}
+
 /// Check every declared column; keep up to `max_examples` offending rows per column.
 pub fn check(raw: &RawTable, table: &Table, max_examples: usize) -> Result<CheckReport> {
     let codec = TableCodec::new(table)?;
@@ -88,7 +100,7 @@ pub fn check(raw: &RawTable, table: &Table, max_examples: usize) -> Result<Check
             // A missing cell shows as an empty value, not as polars' "null".
             value: match s.get(row) {
                 Ok(polars::prelude::AnyValue::Null) | Err(_) => String::new(),
-                Ok(_) => s.str_value(row).map(|v| v.into_owned()).unwrap_or_default(),
+                Ok(_) => shorten(&s.str_value(row).map(|v| v.into_owned()).unwrap_or_default()),
             },
             problem,
         };

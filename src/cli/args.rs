@@ -1,0 +1,405 @@
+//! The command line's arguments (clap types), and their conversion into the library's plain
+//! option structs. One style throughout: the data file is the positional `DATA`, the schema is
+//! `--schema`, output goes to `-o/--output` (stdout when absent), randomness takes `--seed`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::mechanism::{Mechanism, aim};
+use crate::model::estimate;
+use crate::pipeline::audit::{AuditOptions, ReportFiles};
+use crate::pipeline::output::TableFormat;
+use crate::pipeline::release::LedgerOptions;
+use crate::pipeline::{FitOptions, WorkloadSource};
+use crate::propose::infer;
+use crate::schema::{self, CsvFormat};
+
+#[derive(Debug, Parser)]
+#[command(name = "privsynth", version, about = "Differentially private synthetic data, with an audit of what was preserved and what could leak")]
+pub struct Cli {
+    /// No progress display.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write, check and convert schema files (the public description of a table).
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+    /// Fit a DP model of a table (AIM by default, or MST) and write it to a model file.
+    Fit(FitArgs),
+    /// Draw synthetic records from a model file (needs no real data).
+    Sample(SampleArgs),
+    /// Fit and sample in one step: a real table in, a DP synthetic table out.
+    Synth(SynthArgs),
+    /// Audit a synthetic table against the real train and holdout tables: fidelity,
+    /// memorization, re-identification risk, and release gates (exit 1 if a gate fails).
+    Audit(AuditArgs),
+    /// Audit the privacy claim itself: many in-process runs on D and on D plus a canary, and a
+    /// lower bound on epsilon beside the claim (exit 1 if it exceeds the claim).
+    AuditPrivacy(crate::audit_privacy::command::Args),
+    /// Inspect the privacy ledger: spending per dataset, chain verification.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// The LLM stage's own commands (constraint proposals).
+    #[command(subcommand)]
+    Llm(crate::llm::LlmCommand),
+}
+
+/// Audit settings shared by `audit` and `synth --audit-holdout`.
+#[derive(Debug, Args)]
+pub struct AuditOpts {
+    /// Quasi-identifier columns, comma-separated (default: the schema's quasi_identifier roles).
+    #[arg(long, value_delimiter = ',')]
+    pub qi: Option<Vec<String>>,
+    /// Secret column of the inference attack (default: the schema's first sensitive column).
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// Column sets of the linkage attack (default: the quasi-identifiers against the rest).
+    #[arg(long, value_delimiter = ',', requires = "link_b")]
+    pub link_a: Option<Vec<String>>,
+    #[arg(long, value_delimiter = ',', requires = "link_a")]
+    pub link_b: Option<Vec<String>>,
+    /// Singling-out predicates, and the least number of targets per linkage or inference attack
+    /// (train and holdout each; every row is a target when the tables are small enough).
+    #[arg(long, default_value_t = 2000)]
+    pub attacks: usize,
+    /// Write the JSON report here (schema: schemas/audit-report.schema.json).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the HTML report here.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// Write JUnit XML (one test case per gate) here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Gates file (YAML); default: the built-in gates (schemas/audit-gates.yaml).
+    #[arg(long)]
+    pub gates: Option<PathBuf>,
+    /// issue 17: the shadow-model membership-inference attack.
+    #[command(flatten)]
+    pub membership: crate::evaluate::membership::Args,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The real rows the generator was fitted on.
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Real rows of the same population that the generator never saw (required: without them
+    /// no measure can tell memorization from generalisation).
+    #[arg(long)]
+    pub holdout: Option<PathBuf>,
+    /// The synthetic table.
+    #[arg(long)]
+    pub synthetic: PathBuf,
+    /// Schema file (YAML).
+    #[arg(long)]
+    pub schema: PathBuf,
+    /// Table of the schema (needed when it has several).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Seed of every random choice of the audit (targets, tie-breaking, bootstrap, folds).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub opts: AuditOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct FitCommon {
+    /// Data file (CSV, Parquet or Arrow IPC); for a linked schema, a folder holding one file
+    /// per table (`<table>.csv`, .parquet or .arrow) or a list of `table=path`.
+    pub data: PathBuf,
+    /// More `table=path` items (linked schemas).
+    #[arg(hide = true)]
+    pub more: Vec<String>,
+    /// Schema file (YAML).
+    #[arg(long)]
+    pub schema: PathBuf,
+    /// Table of the schema (needed when it has several).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Privacy budget epsilon.
+    #[arg(long)]
+    pub epsilon: f64,
+    /// Privacy budget delta.
+    #[arg(long, default_value_t = 1e-9)]
+    pub delta: f64,
+    /// Mechanism: aim (workload-adaptive rounds; the most accurate) or mst (a spanning tree
+    /// of pairs; cheaper on wide or high-cardinality tables).
+    #[arg(long, value_enum, default_value = "aim")]
+    pub mechanism: Mechanism,
+    /// Mirror-descent iterations of the final estimation (early stopping regularises noisy fits).
+    #[arg(long, default_value_t = estimate::Options::default().max_iters)]
+    pub iterations: usize,
+    /// AIM workload: a YAML or JSON list of `{columns: [..], weight: w}`. Default: the schema's
+    /// `workload`, else all --degree-way marginals of at most --max-cells cells.
+    #[arg(long)]
+    pub workload: Option<PathBuf>,
+    /// AIM: order of the default workload's marginals (2 = pairs, 3 = triples).
+    #[arg(long, default_value_t = 2)]
+    pub degree: usize,
+    /// AIM: largest default-workload marginal, in cells.
+    #[arg(long, default_value_t = 10_000.0)]
+    pub max_cells: f64,
+    /// AIM: memory budget of the model in MB (junction-tree cells x 8 bytes, fill-in included),
+    /// reached in proportion to the budget spent. Estimation holds a few copies of it.
+    #[arg(long, default_value_t = aim::Options::default().max_model_mb)]
+    pub max_model_mb: f64,
+    /// AIM: nominal number of rounds (default 16 x columns).
+    #[arg(long)]
+    pub rounds: Option<usize>,
+    /// Proceed although the schema holds values read from the data (`source: data` domains,
+    /// `read_from_data` items); the result is then NOT differentially private with respect to
+    /// them, and the model file and the ledger say so.
+    #[arg(long)]
+    pub allow_data_domains: bool,
+    /// Also print exact counts of the real data to stderr: rows left out by the out-of-domain
+    /// policy and by contribution bounding, persons above a bound, orphan rows. NOT
+    /// differentially private: for the data holder's eyes; never send this output to a shared
+    /// log. (`privsynth schema check` lists the rows themselves.)
+    #[arg(long)]
+    pub private_diagnostics: bool,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    #[command(flatten)]
+    pub common: FitCommon,
+    /// Model file to write (JSON).
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Model file written by `fit` or `synth --model-out`.
+    pub model: PathBuf,
+    /// Number of records (default: the model's DP estimate of the table's size).
+    #[arg(long)]
+    pub rows: Option<usize>,
+    /// Output file: .csv, .parquet or .arrow.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Seed of the sampler (post-processing only; DP noise is never seeded).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub llm: crate::llm::StageArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OutFormat {
+    Csv,
+    Parquet,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    #[command(flatten)]
+    pub common: FitCommon,
+    /// Output file: .csv, .parquet or .arrow.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Number of records (default: the DP estimate of the table's size).
+    #[arg(long)]
+    pub rows: Option<usize>,
+    /// Also write the model file here.
+    #[arg(long)]
+    pub model_out: Option<PathBuf>,
+    /// Seed of the sampler and of the audit's random choices (post-processing only: DP noise,
+    /// contribution bounding and the holdout split always use fresh secret randomness).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Set aside each privacy unit (row, or person) with this probability before fitting (the
+    /// mechanism never sees them), then audit the synthetic output against them; exit 1 if a
+    /// gate fails. The split is drawn afresh each run and is not reproducible by design.
+    #[arg(long)]
+    pub audit_holdout: Option<f64>,
+    /// Format of the tables written for a linked schema (the output is then a folder).
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: OutFormat,
+    #[command(flatten)]
+    pub audit: AuditOpts,
+    #[command(flatten)]
+    pub llm: crate::llm::StageArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Print the spending per dataset and verify the hash chain (exit 1 if tampered).
+    Show(LedgerShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LedgerArgs {
+    /// Ledger file (JSON lines, append-only).
+    #[arg(long, env = "PRIVSYNTH_LEDGER", default_value = ".privsynth/ledger.jsonl")]
+    pub ledger: PathBuf,
+    /// Lifetime budget policy (YAML); without one, spending is recorded but not capped.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LedgerShowArgs {
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Propose a schema from a data file. Domains read from the data are marked `source: data`
+    /// and must be reviewed before DP fitting.
+    Infer(InferArgs),
+    /// Validate a data file against a schema: type errors, out-of-domain values, nulls. With a
+    /// linked schema and a folder of `<table>.csv` files: every table, plus keys and links.
+    /// Exit 0 when clean, 1 with findings.
+    Check(CheckArgs),
+    /// Convert a private-pgm style domain.json (column -> size) into a schema.
+    FromDomain(FromDomainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CsvArgs {
+    /// CSV field delimiter (one character, or "\t").
+    #[arg(long, value_parser = schema::parse_delimiter)]
+    pub delimiter: Option<u8>,
+    /// The CSV file has no header line.
+    #[arg(long)]
+    pub no_header: bool,
+}
+
+impl CsvArgs {
+    /// The dialect: command-line flags override the schema's.
+    pub fn resolve(&self, from_schema: Option<&CsvFormat>) -> CsvFormat {
+        let base = from_schema.cloned().unwrap_or_default();
+        CsvFormat { delimiter: self.delimiter.unwrap_or(base.delimiter), header: base.header && !self.no_header }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InferArgs {
+    /// Data file (CSV, Parquet or Arrow IPC), or a folder of such files (one table each): then a
+    /// linked schema is proposed, with keys, links and bounds read from the data for review.
+    pub data: PathBuf,
+    /// Write the schema here (default: stdout).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Table name (default: the file name without extension).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Text columns with more distinct values become text or identifiers, not categories.
+    #[arg(long, default_value_t = infer::DEFAULT_MAX_CATEGORIES)]
+    pub max_categories: usize,
+    /// Infer under differential privacy with this epsilon: types, bounds and categories become
+    /// DP releases charged to the ledger, so no domain is read from the data in the clear.
+    #[arg(long)]
+    pub dp_epsilon: Option<f64>,
+    /// delta of the DP inference (half of it pays for category lists).
+    #[arg(long, default_value_t = 1e-9, requires = "dp_epsilon")]
+    pub dp_delta: f64,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Data file (CSV, Parquet or Arrow IPC), or, for a schema with a `person` table, a folder
+    /// holding one file per table named after it (`<table>.csv`).
+    pub data: PathBuf,
+    /// Schema file (YAML).
+    #[arg(long)]
+    pub schema: PathBuf,
+    /// Table of the schema to check against (needed when it has several).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Offending rows shown per column.
+    #[arg(long, default_value_t = 5)]
+    pub examples: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FromDomainArgs {
+    /// A private-pgm style domain file: {"column": size, ...}, values coded 0..size-1.
+    pub domain: PathBuf,
+    /// Write the schema here (default: stdout).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Table name (default: the file name without extension and without "-domain").
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+impl FitCommon {
+    /// The library's fit options.
+    pub fn options(&self) -> FitOptions {
+        FitOptions {
+            mechanism: self.mechanism,
+            iterations: self.iterations,
+            workload: match &self.workload {
+                Some(p) => WorkloadSource::File(p.clone()),
+                None => WorkloadSource::Schema { degree: self.degree, max_cells: self.max_cells },
+            },
+            max_model_mb: self.max_model_mb,
+            rounds: self.rounds,
+            allow_data_domains: self.allow_data_domains,
+        }
+    }
+
+    /// DATA and any further `table=path` items.
+    pub fn specs(&self) -> Vec<String> {
+        std::iter::once(self.data.display().to_string()).chain(self.more.iter().cloned()).collect()
+    }
+}
+
+impl LedgerArgs {
+    pub fn options(&self) -> LedgerOptions {
+        LedgerOptions { ledger: self.ledger.clone(), policy: self.policy.clone() }
+    }
+}
+
+impl AuditOpts {
+    pub fn options(&self, seed: u64) -> AuditOptions {
+        AuditOptions { qi: self.qi.clone(), secret: self.secret.clone(), link_a: self.link_a.clone(), link_b: self.link_b.clone(), attacks: self.attacks, seed, membership: Some(self.membership.clone()) }
+    }
+
+    pub fn files(&self) -> ReportFiles {
+        ReportFiles { json: self.json.clone(), html: self.html.clone(), junit: self.junit.clone() }
+    }
+
+    /// Whether any report or gate option was given.
+    pub fn any(&self) -> bool {
+        self.json.is_some() || self.html.is_some() || self.junit.is_some() || self.gates.is_some()
+    }
+}
+
+impl From<OutFormat> for TableFormat {
+    fn from(f: OutFormat) -> TableFormat {
+        match f {
+            OutFormat::Csv => TableFormat::Csv,
+            OutFormat::Parquet => TableFormat::Parquet,
+        }
+    }
+}

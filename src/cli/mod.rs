@@ -1,0 +1,29 @@
+//! The command line: argument types ([`args`]) and one small file per command family that
+//! calls the library ([`crate::pipeline`] and its neighbours) and prints what it returns.
+//! Exit codes are in [`crate::error::exit`].
+
+pub mod args;
+mod audit;
+mod fit;
+mod ledger;
+mod output;
+mod schema;
+
+pub use args::{Cli, Command};
+
+use crate::error::Result;
+
+/// Run a parsed command; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let obs = output::Spinner::new(cli.quiet);
+    match cli.command {
+        Command::Schema(c) => schema::run(c, &obs),
+        Command::Fit(a) => fit::fit(a, &obs),
+        Command::Sample(a) => fit::sample(a, &obs),
+        Command::Synth(a) => fit::synth(a, &obs),
+        Command::Audit(a) => audit::run(a, &obs),
+        Command::AuditPrivacy(a) => crate::audit_privacy::command::run(a, cli.quiet),
+        Command::Ledger(args::LedgerCommand::Show(a)) => ledger::show(a),
+        Command::Llm(crate::llm::LlmCommand::Constraints(a)) => crate::llm::constraints::run(&a),
+    }
+}

@@ -1,0 +1,103 @@
+//! Sampling from released models and writing the synthetic tables. Post-processing only: the
+//! seed is the sampler's, no real record is read here.
+
+use std::path::Path;
+
+use rand::SeedableRng;
+
+use super::{Observer, Step};
+use crate::data;
+use crate::ehr::LinkedModel;
+use crate::error::{Error, Result};
+use crate::model::file::ModelFile;
+use crate::model::sample::{MAX_CELLS, MAX_ROWS};
+use crate::synthetic::SyntheticTable;
+
+/// Formats of a folder of linked tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    Csv,
+    Parquet,
+}
+
+impl TableFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            TableFormat::Csv => "csv",
+            TableFormat::Parquet => "parquet",
+        }
+    }
+}
+
+/// Check a requested number of rows against the sampler's limits ([`MAX_ROWS`],
+/// [`MAX_CELLS`]), before anything is fitted or charged. Larger tables: several runs of
+/// `sample` with other seeds.
+pub fn check_rows(rows: usize, columns: usize) -> Result<()> {
+    if rows == 0 {
+        return Err(Error::Usage("--rows must be at least 1".into()));
+    }
+    if rows > MAX_ROWS || rows.saturating_mul(columns.max(1)) > MAX_CELLS {
+        return Err(Error::Usage(format!(
+            "--rows {rows} is more than one run can hold in memory ({} columns; at most {MAX_ROWS} rows and {MAX_CELLS} cells): \
+             sample in several runs with different seeds",
+            columns.max(1)
+        )));
+    }
+    Ok(())
+}
+
+/// Draw `rows` records (default: the model's DP estimate of the table size) with `seed`,
+/// enforcing the table's reviewed constraints. Returns the records and what to tell the user.
+pub fn sample_table(model: &ModelFile, origin: &str, rows: Option<usize>, seed: u64, obs: &dyn Observer) -> Result<(SyntheticTable, Vec<String>)> {
+    let rows = rows.unwrap_or(model.total.round() as usize);
+    check_rows(rows, model.table.columns.len())?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let _s = Step::start(obs, &format!("sampling {rows} rows"));
+    let (synth, rejections) = SyntheticTable::sample(model, origin, rows, &mut rng)?;
+    Ok((synth, rejections.summary()))
+}
+
+/// Write synthetic records in the format of `output`'s extension (CSV in the table's dialect).
+/// Returns the rows and columns written.
+pub fn write_table(synth: SyntheticTable, model: &ModelFile, output: &Path) -> Result<(usize, usize)> {
+    let mut df = synth.into_frame()?;
+    data::write(&mut df, output, &model.table)?;
+    Ok((df.height(), df.width()))
+}
+
+/// Sample a linked model (`persons` persons, default its DP estimate) and write its tables into
+/// the folder `output`, atomically: the tables are written into a temporary folder beside it,
+/// which then replaces it. Returns what to tell the user.
+pub fn write_linked(m: &LinkedModel, origin: &str, persons: Option<usize>, seed: u64, output: &Path, format: TableFormat, obs: &dyn Observer) -> Result<Vec<String>> {
+    let started = std::time::Instant::now();
+    if output.is_file() {
+        return Err(Error::Usage(format!("{} is a file; a linked schema writes a folder of tables", output.display())));
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let out = {
+        let _s = Step::start(obs, "sampling linked tables");
+        crate::ehr::sample::sample(m, origin, persons, &mut rng)?
+    };
+    let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let tmp = tempfile::Builder::new().prefix(".privsynth-").tempdir_in(parent).map_err(|e| Error::io(parent, e))?;
+    for (name, df) in out.tables {
+        let mut df = df;
+        let table = m.schema.tables.iter().find(|t| t.name == name).ok_or_else(|| Error::Internal(format!("sampled table {name} is not in the schema")))?;
+        data::write(&mut df, &tmp.path().join(format!("{name}.{}", format.extension())), table)?;
+    }
+    if output.exists() {
+        // Replace the tables this run writes; other files in the folder stay.
+        for entry in std::fs::read_dir(tmp.path()).map_err(|e| Error::io(tmp.path(), e))? {
+            let entry = entry.map_err(|e| Error::io(tmp.path(), e))?;
+            let to = output.join(entry.file_name());
+            std::fs::rename(entry.path(), &to).map_err(|e| Error::io(&to, e))?;
+        }
+    } else {
+        let kept = tmp.keep();
+        std::fs::rename(&kept, output).map_err(|e| Error::io(output, e))?;
+    }
+    let mut lines: Vec<String> = out.report.lines().into_iter().map(|l| format!("sample: {l}")).collect();
+    lines.push(format!("sample: wrote {} table(s) to {} in {:.1} s (seed {seed})", m.schema.tables.len(), output.display(), started.elapsed().as_secs_f64()));
+    Ok(lines)
+}
