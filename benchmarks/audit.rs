@@ -34,8 +34,12 @@ fn adult(dir: &Path) -> String {
     let d = cells[0].len();
     let k = train.len() / 10;
     let mut synth: Vec<String> = train[..k].iter().map(|s| s.to_string()).collect();
-    synth.extend((k..train.len()).map(|_| (0..d).map(|c| cells[rng.random_range(0..cells.len())][c]).collect::<Vec<_>>().join(",")));
-    let w = |n: &str, r: Vec<String>| std::fs::write(dir.join(n), format!("{header}\n{}\n", r.join("\n"))).expect("write");
+    synth.extend(
+        (k..train.len())
+            .map(|_| (0..d).map(|c| cells[rng.random_range(0..cells.len())][c]).collect::<Vec<_>>().join(",")),
+    );
+    let w =
+        |n: &str, r: Vec<String>| std::fs::write(dir.join(n), format!("{header}\n{}\n", r.join("\n"))).expect("write");
     w("train.csv", train.iter().map(|s| s.to_string()).collect());
     w("holdout.csv", hold.iter().map(|s| s.to_string()).collect());
     w("synthetic.csv", synth);
@@ -52,7 +56,9 @@ fn wide(dir: &Path, rows: usize) -> String {
     let mut schema = String::from("version: 1\ntables:\n  - name: wide\n    columns:\n");
     for c in 0..nnum {
         let role = if c < 3 { "quasi_identifier" } else { "attribute" };
-        schema += &format!("      - {{name: x{c}, type: float, role: {role}, precision: 1, domain: {{bounds: [-100, 200], bins: 30, source: public}}}}\n");
+        schema += &format!(
+            "      - {{name: x{c}, type: float, role: {role}, precision: 1, domain: {{bounds: [-100, 200], bins: 30, source: public}}}}\n"
+        );
     }
     for (c, &k) in cards.iter().enumerate() {
         let role = match c {
@@ -61,7 +67,10 @@ fn wide(dir: &Path, rows: usize) -> String {
             _ => "attribute",
         };
         let cats: Vec<String> = (0..k).map(|i| format!("v{i}")).collect();
-        schema += &format!("      - {{name: c{c}, type: categorical, role: {role}, domain: {{categories: [{}], source: public}}}}\n", cats.join(", "));
+        schema += &format!(
+            "      - {{name: c{c}, type: categorical, role: {role}, domain: {{categories: [{}], source: public}}}}\n",
+            cats.join(", ")
+        );
     }
     std::fs::write(dir.join("wide.yaml"), &schema).expect("write");
     let header: Vec<String> = (0..nnum).map(|c| format!("x{c}")).chain((0..ncat).map(|c| format!("c{c}"))).collect();
@@ -70,7 +79,8 @@ fn wide(dir: &Path, rows: usize) -> String {
         let mut out = header.join(",") + "\n";
         for _ in 0..rows {
             let grp = r.random_range(0..groups);
-            let mut f: Vec<String> = (0..nnum).map(|c| format!("{:.1}", means[grp][c] + 8.0 * (r.random::<f64>() - 0.5) * 2.0)).collect();
+            let mut f: Vec<String> =
+                (0..nnum).map(|c| format!("{:.1}", means[grp][c] + 8.0 * (r.random::<f64>() - 0.5) * 2.0)).collect();
             f.extend(cards.iter().enumerate().map(|(c, &k)| {
                 let v = if r.random_bool(0.7) { prefs[grp][c] } else { r.random_range(0..k) };
                 format!("v{v}")

@@ -51,8 +51,9 @@ fn build(dir: &Path, root: &Path) {
     let cells: Vec<Vec<&str>> = train.iter().map(|r| r.split(',').collect()).collect();
     let d = cells[0].len();
     let mut rng = rand::rngs::StdRng::seed_from_u64(12);
-    let indep: Vec<String> =
-        (0..train.len()).map(|_| (0..d).map(|c| cells[rng.random_range(0..cells.len())][c]).collect::<Vec<_>>().join(",")).collect();
+    let indep: Vec<String> = (0..train.len())
+        .map(|_| (0..d).map(|c| cells[rng.random_range(0..cells.len())][c]).collect::<Vec<_>>().join(","))
+        .collect();
     write(dir, "independent.csv", &header, &indep);
     let k = train.len() / 10;
     let mut pick = train.clone();
@@ -78,9 +79,12 @@ fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = opt("--dir").map(PathBuf::from).unwrap_or_else(|| tmp.path().join("sets"));
     let seeds: u64 = opt("--seeds").and_then(|s| s.parse().ok()).unwrap_or(10);
-    let attacks: Vec<usize> =
-        opt("--attacks").map(|s| s.split(',').filter_map(|a| a.parse().ok()).collect()).unwrap_or_else(|| vec![evaluate::Options::default().attacks, 500]);
-    let sets: Vec<String> = opt("--sets").map(|s| s.split(',').map(str::to_string).collect()).unwrap_or_else(|| SETS.iter().map(|s| s.to_string()).collect());
+    let attacks: Vec<usize> = opt("--attacks")
+        .map(|s| s.split(',').filter_map(|a| a.parse().ok()).collect())
+        .unwrap_or_else(|| vec![evaluate::Options::default().attacks, 500]);
+    let sets: Vec<String> = opt("--sets")
+        .map(|s| s.split(',').map(str::to_string).collect())
+        .unwrap_or_else(|| SETS.iter().map(|s| s.to_string()).collect());
     build(&dir, &root);
 
     let schema = Schema::load(&root.join("schemas/adult.yaml")).expect("schema");
@@ -98,9 +102,14 @@ fn main() {
             let mut extra: Vec<String> = Vec::new();
             let t0 = Instant::now();
             for seed in 0..seeds {
-                let audit = evaluate::run(&frames, &evaluate::Options { seed, attacks: n, ..Default::default() }).expect("audit");
+                let audit = evaluate::run(&frames, &evaluate::Options { seed, attacks: n, ..Default::default() })
+                    .expect("audit");
                 let r = Report::new(audit, &gate_list, src.clone()).expect("report");
-                if r.passed() { verdicts.0 += 1 } else { verdicts.1 += 1 }
+                if r.passed() {
+                    verdicts.0 += 1
+                } else {
+                    verdicts.1 += 1
+                }
                 for g in &r.gates {
                     let e = table.entry(g.gate.metric.clone()).or_insert((0, 0, 0, f64::INFINITY, f64::NEG_INFINITY));
                     match g.status {
@@ -139,7 +148,10 @@ fn main() {
                 if !stable {
                     flips += 1;
                 }
-                println!("  {} {metric:<55} pass {p:>2} fail {f:>2} skipped {s:>2}  value {lo:.4} .. {hi:.4}", if stable { " " } else { "!" });
+                println!(
+                    "  {} {metric:<55} pass {p:>2} fail {f:>2} skipped {s:>2}  value {lo:.4} .. {hi:.4}",
+                    if stable { " " } else { "!" }
+                );
             }
             if std::env::var_os("AUDIT_SEEDS_VERBOSE").is_some() {
                 extra.iter().for_each(|l| println!("    {l}"));

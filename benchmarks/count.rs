@@ -9,8 +9,8 @@ use polars::prelude::*;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use privsynth::data::{self, RawTable};
 use privsynth::codec::TableCodec;
+use privsynth::data::{self, RawTable};
 use privsynth::marginals::{count_many, subsets};
 use privsynth::schema::Schema;
 

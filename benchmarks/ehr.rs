@@ -39,7 +39,18 @@ const MIN_BIRTH_DAY: i64 = -18_262;
 // Public code lists (SNOMED CT for encounters and conditions, RxNorm for medications, as in
 // Synthea). They are the schema's domains.
 
-const CLASSES: [&str; 10] = ["ambulatory", "wellness", "outpatient", "urgentcare", "emergency", "inpatient", "snf", "hospice", "home", "virtual"];
+const CLASSES: [&str; 10] = [
+    "ambulatory",
+    "wellness",
+    "outpatient",
+    "urgentcare",
+    "emergency",
+    "inpatient",
+    "snf",
+    "hospice",
+    "home",
+    "virtual",
+];
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Class {
     Ambulatory,
@@ -134,7 +145,14 @@ struct Chronic {
     emergency: bool,
 }
 
-const fn ch(code: &'static str, ages: (f64, f64), sex: (f64, f64), h60: f64, slope: f64, meds: &'static [&'static str]) -> Chronic {
+const fn ch(
+    code: &'static str,
+    ages: (f64, f64),
+    sex: (f64, f64),
+    h60: f64,
+    slope: f64,
+    meds: &'static [&'static str],
+) -> Chronic {
     Chronic { code, ages, sex, h60, slope, meds, emergency: false }
 }
 const BOTH: (f64, f64) = (1.0, 1.0);
@@ -150,38 +168,38 @@ const CHRONIC: [Chronic; 40] = [
     ch("237602007", (25.0, 110.0), BOTH, 0.006, 0.02, &[]),                            // Metabolic syndrome X
     ch("162864005", (18.0, 110.0), BOTH, 0.015, 0.0, &[]),                             // Body mass index 30+ - obesity
     ch("195967001", (1.0, 40.0), BOTH, 0.0001, -0.08, &["895996", "630208", "351109"]), // Asthma
-    ch("192127007", (5.0, 12.0), (0.5, 1.5), 0.01, 0.0, &["1091392"]),                 // Child attention deficit disorder
-    ch("431855005", (40.0, 110.0), BOTH, 0.004, 0.05, &["205923"]),                    // Chronic kidney disease stage 1
-    ch("431856006", (40.0, 110.0), BOTH, 0.003, 0.05, &["205923"]),                    // Chronic kidney disease stage 2
-    ch("433144002", (40.0, 110.0), BOTH, 0.002, 0.06, &["205923", "1719286"]),         // Chronic kidney disease stage 3
-    ch("414545008", (40.0, 110.0), (0.6, 1.4), 0.005, 0.06, &["309362", "705129"]),    // Ischemic heart disease
+    ch("192127007", (5.0, 12.0), (0.5, 1.5), 0.01, 0.0, &["1091392"]), // Child attention deficit disorder
+    ch("431855005", (40.0, 110.0), BOTH, 0.004, 0.05, &["205923"]),    // Chronic kidney disease stage 1
+    ch("431856006", (40.0, 110.0), BOTH, 0.003, 0.05, &["205923"]),    // Chronic kidney disease stage 2
+    ch("433144002", (40.0, 110.0), BOTH, 0.002, 0.06, &["205923", "1719286"]), // Chronic kidney disease stage 3
+    ch("414545008", (40.0, 110.0), (0.6, 1.4), 0.005, 0.06, &["309362", "705129"]), // Ischemic heart disease
     ch("49436004", (50.0, 110.0), BOTH, 0.002, 0.08, &["855332", "197604", "897685"]), // Atrial fibrillation
-    ch("88805009", (50.0, 110.0), BOTH, 0.0015, 0.08, &["1719286"]),                   // Chronic congestive heart failure
-    ch("239873007", (40.0, 110.0), BOTH, 0.006, 0.05, &["849574"]),                    // Osteoarthritis of knee
-    ch("239872002", (40.0, 110.0), BOTH, 0.003, 0.05, &["849574"]),                    // Osteoarthritis of hip
-    ch("201834006", (40.0, 110.0), (1.3, 0.7), 0.003, 0.05, &["849574"]),              // Localized primary osteoarthritis of the hand
-    ch("82423001", (18.0, 110.0), BOTH, 0.004, 0.01, &["856987"]),                     // Chronic pain
-    ch("278860009", (18.0, 110.0), BOTH, 0.004, 0.0, &["856987", "1049221"]),          // Chronic low back pain
-    ch("1121000119107", (18.0, 110.0), BOTH, 0.002, 0.0, &["849574"]),                 // Chronic neck pain
-    ch("40055000", (5.0, 110.0), BOTH, 0.003, 0.0, &[]),                               // Chronic sinusitis
-    ch("271737000", (10.0, 110.0), (1.6, 0.4), 0.004, 0.02, &["310325"]),              // Anemia
-    ch("13645005", (40.0, 110.0), BOTH, 0.002, 0.06, &["896209", "2123111"]),          // Chronic obstructive lung disease
-    ch("87433001", (45.0, 110.0), BOTH, 0.001, 0.06, &["896209"]),                     // Pulmonary emphysema
-    ch("64859006", (50.0, 110.0), F_ONLY, 0.004, 0.07, &["904419"]),                   // Osteoporosis
-    ch("26929004", (60.0, 110.0), BOTH, 0.0006, 0.12, &["996740"]),                    // Alzheimer's disease
-    ch("80583007", (15.0, 110.0), (1.4, 0.6), 0.003, -0.01, &["312938"]),              // Severe anxiety (panic)
-    ch("370143000", (15.0, 110.0), (1.4, 0.6), 0.003, -0.01, &["312938"]),             // Major depression disorder
-    ch("128613002", (0.0, 110.0), BOTH, 0.0005, 0.0, &["308971"]),                     // Seizure disorder
-    ch("446096008", (2.0, 110.0), BOTH, 0.003, -0.02, &["665078"]),                    // Perennial allergic rhinitis
-    ch("127013003", (40.0, 110.0), BOTH, 0.001, 0.04, &[]),                            // Disorder of kidney due to diabetes mellitus
-    ch("368581000119106", (40.0, 110.0), BOTH, 0.001, 0.04, &["310431"]),              // Neuropathy due to type 2 diabetes mellitus
-    ch("254837009", (35.0, 110.0), F_ONLY, 0.0015, 0.03, &["198240"]),                 // Malignant neoplasm of breast
-    ch("126906006", (50.0, 110.0), M_ONLY, 0.002, 0.06, &[]),                          // Neoplasm of prostate
-    ch("363406005", (45.0, 110.0), BOTH, 0.0006, 0.05, &[]),                           // Malignant neoplasm of colon
+    ch("88805009", (50.0, 110.0), BOTH, 0.0015, 0.08, &["1719286"]),   // Chronic congestive heart failure
+    ch("239873007", (40.0, 110.0), BOTH, 0.006, 0.05, &["849574"]),    // Osteoarthritis of knee
+    ch("239872002", (40.0, 110.0), BOTH, 0.003, 0.05, &["849574"]),    // Osteoarthritis of hip
+    ch("201834006", (40.0, 110.0), (1.3, 0.7), 0.003, 0.05, &["849574"]), // Localized primary osteoarthritis of the hand
+    ch("82423001", (18.0, 110.0), BOTH, 0.004, 0.01, &["856987"]),        // Chronic pain
+    ch("278860009", (18.0, 110.0), BOTH, 0.004, 0.0, &["856987", "1049221"]), // Chronic low back pain
+    ch("1121000119107", (18.0, 110.0), BOTH, 0.002, 0.0, &["849574"]),    // Chronic neck pain
+    ch("40055000", (5.0, 110.0), BOTH, 0.003, 0.0, &[]),                  // Chronic sinusitis
+    ch("271737000", (10.0, 110.0), (1.6, 0.4), 0.004, 0.02, &["310325"]), // Anemia
+    ch("13645005", (40.0, 110.0), BOTH, 0.002, 0.06, &["896209", "2123111"]), // Chronic obstructive lung disease
+    ch("87433001", (45.0, 110.0), BOTH, 0.001, 0.06, &["896209"]),        // Pulmonary emphysema
+    ch("64859006", (50.0, 110.0), F_ONLY, 0.004, 0.07, &["904419"]),      // Osteoporosis
+    ch("26929004", (60.0, 110.0), BOTH, 0.0006, 0.12, &["996740"]),       // Alzheimer's disease
+    ch("80583007", (15.0, 110.0), (1.4, 0.6), 0.003, -0.01, &["312938"]), // Severe anxiety (panic)
+    ch("370143000", (15.0, 110.0), (1.4, 0.6), 0.003, -0.01, &["312938"]), // Major depression disorder
+    ch("128613002", (0.0, 110.0), BOTH, 0.0005, 0.0, &["308971"]),        // Seizure disorder
+    ch("446096008", (2.0, 110.0), BOTH, 0.003, -0.02, &["665078"]),       // Perennial allergic rhinitis
+    ch("127013003", (40.0, 110.0), BOTH, 0.001, 0.04, &[]),               // Disorder of kidney due to diabetes mellitus
+    ch("368581000119106", (40.0, 110.0), BOTH, 0.001, 0.04, &["310431"]), // Neuropathy due to type 2 diabetes mellitus
+    ch("254837009", (35.0, 110.0), F_ONLY, 0.0015, 0.03, &["198240"]),    // Malignant neoplasm of breast
+    ch("126906006", (50.0, 110.0), M_ONLY, 0.002, 0.06, &[]),             // Neoplasm of prostate
+    ch("363406005", (45.0, 110.0), BOTH, 0.0006, 0.05, &[]),              // Malignant neoplasm of colon
     Chronic { emergency: true, ..ch("230690007", (45.0, 110.0), BOTH, 0.001, 0.08, &["309362"]) }, // Cerebrovascular accident
     Chronic { emergency: true, ..ch("399211009", (45.0, 110.0), (0.6, 1.4), 0.0015, 0.07, &["309362", "705129"]) }, // History of myocardial infarction
-    ch("68496003", (45.0, 110.0), BOTH, 0.003, 0.03, &[]),                             // Polyp of colon
-    ch("10939881000119105", (18.0, 110.0), (0.6, 1.4), 0.003, -0.02, &[]),            // Unhealthy alcohol drinking behavior
+    ch("68496003", (45.0, 110.0), BOTH, 0.003, 0.03, &[]), // Polyp of colon
+    ch("10939881000119105", (18.0, 110.0), (0.6, 1.4), 0.003, -0.02, &[]), // Unhealthy alcohol drinking behavior
 ];
 const ASTHMA: usize = 7;
 
@@ -204,53 +222,65 @@ enum AcuteKind {
     /// Mostly at emergency and inpatient encounters.
     Serious,
 }
-const fn ac(code: &'static str, ages: (f64, f64), weight: f64, days: (i64, i64), meds: &'static [&'static str]) -> Acute {
+const fn ac(
+    code: &'static str,
+    ages: (f64, f64),
+    weight: f64,
+    days: (i64, i64),
+    meds: &'static [&'static str],
+) -> Acute {
     Acute { code, ages, sex: BOTH, weight, days, meds, kind: AcuteKind::Illness }
 }
-const fn inj(code: &'static str, ages: (f64, f64), weight: f64, days: (i64, i64), meds: &'static [&'static str]) -> Acute {
+const fn inj(
+    code: &'static str,
+    ages: (f64, f64),
+    weight: f64,
+    days: (i64, i64),
+    meds: &'static [&'static str],
+) -> Acute {
     Acute { code, ages, sex: BOTH, weight, days, meds, kind: AcuteKind::Injury }
 }
 const ALL: (f64, f64) = (0.0, 120.0);
 
 const ACUTE: [Acute; 38] = [
-    ac("444814009", ALL, 10.0, (7, 21), &["198440"]),                  // Viral sinusitis
-    ac("195662009", ALL, 10.0, (7, 14), &["198440", "313820"]),        // Acute viral pharyngitis
-    ac("10509002", ALL, 6.0, (7, 21), &["1043400"]),                   // Acute bronchitis
-    ac("65363002", (0.0, 12.0), 8.0, (7, 21), &["308192", "313820"]),  // Otitis media
-    ac("43878008", (3.0, 40.0), 4.0, (7, 14), &["834061", "308192"]),  // Streptococcal sore throat
-    ac("75498004", (3.0, 120.0), 3.0, (10, 21), &["562251"]),          // Acute bacterial sinusitis
+    ac("444814009", ALL, 10.0, (7, 21), &["198440"]), // Viral sinusitis
+    ac("195662009", ALL, 10.0, (7, 14), &["198440", "313820"]), // Acute viral pharyngitis
+    ac("10509002", ALL, 6.0, (7, 21), &["1043400"]),  // Acute bronchitis
+    ac("65363002", (0.0, 12.0), 8.0, (7, 21), &["308192", "313820"]), // Otitis media
+    ac("43878008", (3.0, 40.0), 4.0, (7, 14), &["834061", "308192"]), // Streptococcal sore throat
+    ac("75498004", (3.0, 120.0), 3.0, (10, 21), &["562251"]), // Acute bacterial sinusitis
     Acute { sex: F_ONLY, ..ac("38822007", (15.0, 120.0), 3.0, (5, 10), &["311989"]) }, // Cystitis
-    Acute { sex: (1.0, 0.1), ..ac("301011002", ALL, 1.0, (7, 14), &["311989"]) },    // Escherichia coli urinary tract infection
-    ac("840544004", ALL, 3.0, (1, 5), &[]),                            // Suspected COVID-19
-    ac("840539006", ALL, 2.5, (10, 30), &["198440"]),                  // COVID-19
-    ac("386661006", ALL, 3.0, (1, 7), &["198440", "313820"]),          // Fever
-    ac("49727002", ALL, 3.0, (7, 21), &["1043400"]),                   // Cough
-    ac("267102003", ALL, 2.0, (3, 10), &[]),                           // Sore throat symptom
-    ac("36955009", ALL, 0.8, (14, 60), &[]),                           // Loss of taste
-    ac("84229001", ALL, 1.0, (14, 60), &[]),                           // Fatigue
-    ac("267036007", ALL, 1.0, (7, 30), &[]),                           // Dyspnea
-    ac("56018004", ALL, 1.0, (7, 21), &["630208"]),                    // Wheezing
-    ac("422587007", ALL, 1.0, (1, 5), &[]),                            // Nausea
-    ac("249497008", ALL, 1.0, (1, 5), &[]),                            // Vomiting symptom
-    ac("241929008", ALL, 1.0, (1, 7), &["1870230"]),                   // Acute allergic reaction
-    ac("196416002", (16.0, 30.0), 0.5, (7, 30), &["206905"]),          // Impacted molars
+    Acute { sex: (1.0, 0.1), ..ac("301011002", ALL, 1.0, (7, 14), &["311989"]) }, // Escherichia coli urinary tract infection
+    ac("840544004", ALL, 3.0, (1, 5), &[]),                                       // Suspected COVID-19
+    ac("840539006", ALL, 2.5, (10, 30), &["198440"]),                             // COVID-19
+    ac("386661006", ALL, 3.0, (1, 7), &["198440", "313820"]),                     // Fever
+    ac("49727002", ALL, 3.0, (7, 21), &["1043400"]),                              // Cough
+    ac("267102003", ALL, 2.0, (3, 10), &[]),                                      // Sore throat symptom
+    ac("36955009", ALL, 0.8, (14, 60), &[]),                                      // Loss of taste
+    ac("84229001", ALL, 1.0, (14, 60), &[]),                                      // Fatigue
+    ac("267036007", ALL, 1.0, (7, 30), &[]),                                      // Dyspnea
+    ac("56018004", ALL, 1.0, (7, 21), &["630208"]),                               // Wheezing
+    ac("422587007", ALL, 1.0, (1, 5), &[]),                                       // Nausea
+    ac("249497008", ALL, 1.0, (1, 5), &[]),                                       // Vomiting symptom
+    ac("241929008", ALL, 1.0, (1, 7), &["1870230"]),                              // Acute allergic reaction
+    ac("196416002", (16.0, 30.0), 0.5, (7, 30), &["206905"]),                     // Impacted molars
     Acute { kind: AcuteKind::Serious, ..ac("91302008", (50.0, 120.0), 0.5, (14, 45), &["308192"]) }, // Sepsis
-    Acute { kind: AcuteKind::Serious, ..ac("74400008", (5.0, 60.0), 0.4, (14, 45), &[]) },           // Appendicitis
-    inj("384709000", ALL, 4.0, (14, 42), &["206905", "310965"]),       // Sprain
-    inj("44465007", ALL, 3.0, (14, 42), &["310965"]),                  // Sprain of ankle
-    inj("70704007", ALL, 2.0, (14, 42), &["310965"]),                  // Sprain of wrist
-    inj("312608009", ALL, 3.0, (7, 21), &["313782"]),                  // Laceration - injury
-    inj("284549007", ALL, 2.0, (7, 21), &[]),                          // Laceration of hand
-    inj("283371005", ALL, 1.5, (7, 21), &[]),                          // Laceration of forearm
-    inj("284551006", ALL, 1.0, (7, 21), &[]),                          // Laceration of foot
-    inj("125605004", ALL, 1.5, (42, 90), &["1049221"]),                // Fracture of bone
-    inj("263102004", ALL, 1.0, (42, 90), &["1049221"]),                // Fracture subluxation of wrist
-    inj("16114001", ALL, 1.0, (42, 90), &["1049221"]),                 // Fracture of ankle
-    inj("58150001", ALL, 0.7, (42, 90), &["856987"]),                  // Fracture of clavicle
-    inj("62106007", ALL, 1.0, (14, 42), &[]),                          // Concussion with no loss of consciousness
-    inj("110030002", ALL, 0.7, (14, 60), &[]),                         // Concussion injury of brain
-    inj("39848009", (16.0, 120.0), 1.0, (14, 60), &["849574"]),        // Whiplash injury to neck
-    inj("48333001", ALL, 0.7, (14, 42), &[]),                          // Burn injury
+    Acute { kind: AcuteKind::Serious, ..ac("74400008", (5.0, 60.0), 0.4, (14, 45), &[]) }, // Appendicitis
+    inj("384709000", ALL, 4.0, (14, 42), &["206905", "310965"]),                  // Sprain
+    inj("44465007", ALL, 3.0, (14, 42), &["310965"]),                             // Sprain of ankle
+    inj("70704007", ALL, 2.0, (14, 42), &["310965"]),                             // Sprain of wrist
+    inj("312608009", ALL, 3.0, (7, 21), &["313782"]),                             // Laceration - injury
+    inj("284549007", ALL, 2.0, (7, 21), &[]),                                     // Laceration of hand
+    inj("283371005", ALL, 1.5, (7, 21), &[]),                                     // Laceration of forearm
+    inj("284551006", ALL, 1.0, (7, 21), &[]),                                     // Laceration of foot
+    inj("125605004", ALL, 1.5, (42, 90), &["1049221"]),                           // Fracture of bone
+    inj("263102004", ALL, 1.0, (42, 90), &["1049221"]),                           // Fracture subluxation of wrist
+    inj("16114001", ALL, 1.0, (42, 90), &["1049221"]),                            // Fracture of ankle
+    inj("58150001", ALL, 0.7, (42, 90), &["856987"]),                             // Fracture of clavicle
+    inj("62106007", ALL, 1.0, (14, 42), &[]), // Concussion with no loss of consciousness
+    inj("110030002", ALL, 0.7, (14, 60), &[]), // Concussion injury of brain
+    inj("39848009", (16.0, 120.0), 1.0, (14, 60), &["849574"]), // Whiplash injury to neck
+    inj("48333001", ALL, 0.7, (14, 42), &[]), // Burn injury
 ];
 
 /// Social findings recorded at adults' wellness visits (STOP at about the next one).
@@ -281,7 +311,8 @@ const COMPLETE_MISCARRIAGE: &str = "156073000";
 const PREECLAMPSIA: &str = "398254007";
 const ECLAMPSIA: &str = "198992004";
 const TUBAL_LIGATION: &str = "267020005";
-const PREGNANCY_CODES: [&str; 6] = [NORMAL_PREGNANCY, MISCARRIAGE, COMPLETE_MISCARRIAGE, PREECLAMPSIA, ECLAMPSIA, TUBAL_LIGATION];
+const PREGNANCY_CODES: [&str; 6] =
+    [NORMAL_PREGNANCY, MISCARRIAGE, COMPLETE_MISCARRIAGE, PREECLAMPSIA, ECLAMPSIA, TUBAL_LIGATION];
 
 /// Oral contraceptives prescribed at women's wellness visits.
 const CONTRACEPTIVES: [&str; 4] = ["757594", "748962", "751905", "748856"]; // Jolivette, Camila, Trinessa, Yaz
@@ -314,19 +345,93 @@ const COUNTIES: [(&str, f64); 24] = [
     ("Keith County", 8.0),
     ("Stanton County", 6.0),
 ];
-const RACES: [(&str, f64); 6] = [("white", 0.80), ("black", 0.06), ("asian", 0.03), ("native", 0.01), ("hawaiian", 0.002), ("other", 0.098)];
+const RACES: [(&str, f64); 6] =
+    [("white", 0.80), ("black", 0.06), ("asian", 0.03), ("native", 0.01), ("hawaiian", 0.002), ("other", 0.098)];
 const MARITAL: [&str; 4] = ["M", "S", "D", "W"];
 
 const FIRST_F: [&str; 24] = [
-    "Alice", "Mary", "Linda", "Susan", "Karen", "Nancy", "Betty", "Helen", "Sandra", "Donna", "Carol", "Ruth", "Sharon", "Michelle", "Laura", "Sarah", "Kimberly", "Deborah", "Jessica", "Shirley", "Cynthia", "Angela", "Melissa", "Brenda",
+    "Alice", "Mary", "Linda", "Susan", "Karen", "Nancy", "Betty", "Helen", "Sandra", "Donna", "Carol", "Ruth",
+    "Sharon", "Michelle", "Laura", "Sarah", "Kimberly", "Deborah", "Jessica", "Shirley", "Cynthia", "Angela",
+    "Melissa", "Brenda",
 ];
 const FIRST_M: [&str; 24] = [
-    "James", "John", "Robert", "Michael", "William", "David", "Richard", "Joseph", "Thomas", "Charles", "Christopher", "Daniel", "Matthew", "Anthony", "Donald", "Mark", "Paul", "Steven", "Andrew", "Kenneth", "Joshua", "Kevin", "Brian", "George",
+    "James",
+    "John",
+    "Robert",
+    "Michael",
+    "William",
+    "David",
+    "Richard",
+    "Joseph",
+    "Thomas",
+    "Charles",
+    "Christopher",
+    "Daniel",
+    "Matthew",
+    "Anthony",
+    "Donald",
+    "Mark",
+    "Paul",
+    "Steven",
+    "Andrew",
+    "Kenneth",
+    "Joshua",
+    "Kevin",
+    "Brian",
+    "George",
 ];
 const LAST: [&str; 32] = [
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "Garcia", "Rodriguez", "Wilson", "Martinez", "Anderson", "Taylor", "Thomas", "Hernandez", "Moore", "Martin", "Jackson", "Thompson", "White", "Lopez", "Lee", "Gonzalez", "Harris", "Clark", "Lewis", "Robinson", "Walker", "Perez", "Hall", "Gleason", "Kohler",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Miller",
+    "Davis",
+    "Garcia",
+    "Rodriguez",
+    "Wilson",
+    "Martinez",
+    "Anderson",
+    "Taylor",
+    "Thomas",
+    "Hernandez",
+    "Moore",
+    "Martin",
+    "Jackson",
+    "Thompson",
+    "White",
+    "Lopez",
+    "Lee",
+    "Gonzalez",
+    "Harris",
+    "Clark",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Perez",
+    "Hall",
+    "Gleason",
+    "Kohler",
 ];
-const STREETS: [&str; 16] = ["Kohler", "Kunde", "Oak", "Maple", "Cedar", "Pine", "Elm", "Washington", "Lake", "Hill", "Park", "Main", "Ridge", "Walnut", "Spruce", "Sunset"];
+const STREETS: [&str; 16] = [
+    "Kohler",
+    "Kunde",
+    "Oak",
+    "Maple",
+    "Cedar",
+    "Pine",
+    "Elm",
+    "Washington",
+    "Lake",
+    "Hill",
+    "Park",
+    "Main",
+    "Ridge",
+    "Walnut",
+    "Spruce",
+    "Sunset",
+];
 const STREET_KINDS: [&str; 8] = ["Street", "Avenue", "Road", "Camp", "Burg", "Lane", "Court", "Drive"];
 
 /// Codes of a table's CODE column: each listed once, in first-seen order.
@@ -342,18 +447,47 @@ fn unique(codes: impl IntoIterator<Item = &'static str>) -> Vec<&'static str> {
 
 fn encounter_codes() -> Vec<&'static str> {
     use enc::*;
-    let fixed = [WELL_CHILD, GENERAL_EXAM, DEATH_CERT, FOLLOW_UP, ASTHMA_FOLLOW_UP, PRENATAL_INITIAL, PRENATAL, POSTNATAL, OBSTETRIC_ADMISSION, ASTHMA_ADMISSION, URGENT_CARE, SNF, HOSPICE, HOME];
-    unique(fixed.into_iter().chain([AMBULATORY.as_slice(), &OUTPATIENT, &EMERGENCY, &INPATIENT, &VIRTUAL].into_iter().flatten().map(|(c, _)| *c)))
+    let fixed = [
+        WELL_CHILD,
+        GENERAL_EXAM,
+        DEATH_CERT,
+        FOLLOW_UP,
+        ASTHMA_FOLLOW_UP,
+        PRENATAL_INITIAL,
+        PRENATAL,
+        POSTNATAL,
+        OBSTETRIC_ADMISSION,
+        ASTHMA_ADMISSION,
+        URGENT_CARE,
+        SNF,
+        HOSPICE,
+        HOME,
+    ];
+    unique(fixed.into_iter().chain(
+        [AMBULATORY.as_slice(), &OUTPATIENT, &EMERGENCY, &INPATIENT, &VIRTUAL].into_iter().flatten().map(|(c, _)| *c),
+    ))
 }
 
 fn condition_codes() -> Vec<&'static str> {
     unique(
-        CHRONIC.iter().map(|c| c.code).chain(ACUTE.iter().map(|a| a.code)).chain(FINDINGS.iter().map(|f| f.0)).chain([MEDICATION_REVIEW_DUE]).chain(PREGNANCY_CODES),
+        CHRONIC
+            .iter()
+            .map(|c| c.code)
+            .chain(ACUTE.iter().map(|a| a.code))
+            .chain(FINDINGS.iter().map(|f| f.0))
+            .chain([MEDICATION_REVIEW_DUE])
+            .chain(PREGNANCY_CODES),
     )
 }
 
 fn medication_codes() -> Vec<&'static str> {
-    unique(CHRONIC.iter().flat_map(|c| c.meds.iter().copied()).chain(ACUTE.iter().flat_map(|a| a.meds.iter().copied())).chain(CONTRACEPTIVES))
+    unique(
+        CHRONIC
+            .iter()
+            .flat_map(|c| c.meds.iter().copied())
+            .chain(ACUTE.iter().flat_map(|a| a.meds.iter().copied()))
+            .chain(CONTRACEPTIVES),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -617,14 +751,30 @@ fn write_patient(rng: &mut StdRng, p: &Person, death: Option<i64>, age_end: f64,
     }
     // Fake direct identifiers in Synthea's style (999 SSN area, digits appended to names).
     let _ = write!(b, ",999-{:02}-{:04},", rng.random_range(10..100u32), rng.random_range(0..10_000u32));
-    let first = if p.female { FIRST_F[rng.random_range(0..FIRST_F.len())] } else { FIRST_M[rng.random_range(0..FIRST_M.len())] };
-    let _ = write!(b, "{first}{},{}{},", rng.random_range(1..1000u32), LAST[rng.random_range(0..LAST.len())], rng.random_range(1..1000u32));
+    let first = if p.female {
+        FIRST_F[rng.random_range(0..FIRST_F.len())]
+    } else {
+        FIRST_M[rng.random_range(0..FIRST_M.len())]
+    };
+    let _ = write!(
+        b,
+        "{first}{},{}{},",
+        rng.random_range(1..1000u32),
+        LAST[rng.random_range(0..LAST.len())],
+        rng.random_range(1..1000u32)
+    );
     b.extend_from_slice(RACES[pick(rng, RACES.iter().map(|r| r.1))].0.as_bytes());
     b.push(b',');
     b.extend_from_slice(if rng.random_bool(0.12) { b"hispanic" } else { b"nonhispanic" });
     b.push(b',');
     b.push(if p.female { b'F' } else { b'M' });
-    let _ = write!(b, ",{} {} {}", rng.random_range(1..2000u32), STREETS[rng.random_range(0..STREETS.len())], STREET_KINDS[rng.random_range(0..STREET_KINDS.len())]);
+    let _ = write!(
+        b,
+        ",{} {} {}",
+        rng.random_range(1..2000u32),
+        STREETS[rng.random_range(0..STREETS.len())],
+        STREET_KINDS[rng.random_range(0..STREET_KINDS.len())]
+    );
     if rng.random_bool(0.2) {
         let _ = write!(b, " Apt {}", rng.random_range(1..100u32));
     }
@@ -656,7 +806,11 @@ fn play(rng: &mut StdRng, p: &Person, visits: &[(i64, Visit)], out: &mut Out) {
         let class = match visit {
             Visit::Regular => regular_class(rng, age, chronic.len()),
             Visit::Onset(ci) if CHRONIC[ci].emergency => Class::Emergency,
-            Visit::Onset(_) | Visit::PrenatalInitial { .. } | Visit::Prenatal | Visit::Miscarriage | Visit::Postnatal { .. } => Class::Ambulatory,
+            Visit::Onset(_)
+            | Visit::PrenatalInitial { .. }
+            | Visit::Prenatal
+            | Visit::Miscarriage
+            | Visit::Postnatal { .. } => Class::Ambulatory,
             Visit::Delivery => Class::Emergency,
             Visit::Hospice => Class::Hospice,
             Visit::DeathCert => Class::Wellness,
@@ -695,12 +849,22 @@ fn play(rng: &mut StdRng, p: &Person, visits: &[(i64, Visit)], out: &mut Out) {
             (Visit::DeathCert, _) => 15,
             (Visit::Delivery, _) => rng.random_range(1..4) * 1440,
             (Visit::Hospice, _) => (p.end - t) / 60, // until death
-            (_, Class::Wellness) => if rng.random_bool(0.9) { 15 } else { 30 },
+            (_, Class::Wellness) => {
+                if rng.random_bool(0.9) {
+                    15
+                } else {
+                    30
+                }
+            }
             (_, Class::Ambulatory) => 15 * rng.random_range(1..5),
             (_, Class::Outpatient) => 15 * rng.random_range(1..9),
             (_, Class::Urgentcare) => 15 * rng.random_range(1..7),
-            (_, Class::Emergency) => (60.0 * LogNormal::new(1.1f64, 0.6).expect("valid").sample(rng)).clamp(30.0, 1440.0) as i64,
-            (_, Class::Inpatient) => (1440.0 * LogNormal::new(1.1f64, 0.7).expect("valid").sample(rng)).clamp(1440.0, 43_200.0) as i64,
+            (_, Class::Emergency) => {
+                (60.0 * LogNormal::new(1.1f64, 0.6).expect("valid").sample(rng)).clamp(30.0, 1440.0) as i64
+            }
+            (_, Class::Inpatient) => {
+                (1440.0 * LogNormal::new(1.1f64, 0.7).expect("valid").sample(rng)).clamp(1440.0, 43_200.0) as i64
+            }
             (_, Class::Snf) => 1440 * rng.random_range(7..91),
             (_, Class::Hospice) => 1440 * rng.random_range(7..91),
             (_, Class::Home) => 15 * rng.random_range(2..7),
@@ -747,7 +911,10 @@ fn play(rng: &mut StdRng, p: &Person, visits: &[(i64, Visit)], out: &mut Out) {
                 pregnant_until = end_day * DAY;
             }
             Visit::Prenatal if rng.random_bool(0.006) => {
-                rec.condition(if rng.random_bool(0.2) { ECLAMPSIA } else { PREECLAMPSIA }, Some(pregnant_until.div_euclid(DAY)));
+                rec.condition(
+                    if rng.random_bool(0.2) { ECLAMPSIA } else { PREECLAMPSIA },
+                    Some(pregnant_until.div_euclid(DAY)),
+                );
             }
             Visit::Miscarriage => {
                 rec.condition(MISCARRIAGE, Some(t.div_euclid(DAY) + rng.random_range(7..22)));
@@ -793,14 +960,23 @@ fn play(rng: &mut StdRng, p: &Person, visits: &[(i64, Visit)], out: &mut Out) {
                 if class == Class::Wellness && (18.0..65.0).contains(&age) {
                     for p_find in [0.6, 0.25] {
                         if rng.random_bool(p_find) {
-                            rec.condition(pick_code(rng, &FINDINGS), Some(t.div_euclid(DAY) + rng.random_range(300..420)));
+                            rec.condition(
+                                pick_code(rng, &FINDINGS),
+                                Some(t.div_euclid(DAY) + rng.random_range(300..420)),
+                            );
                         }
                     }
                 }
                 if class == Class::Wellness && !courses.is_empty() && rng.random_bool(0.8) {
                     rec.condition(MEDICATION_REVIEW_DUE, Some(t.div_euclid(DAY) + rng.random_range(90..366)));
                 }
-                if class == Class::Wellness && p.female && (15.0..45.0).contains(&age) && t > contraceptive_until && t > pregnant_until && rng.random_bool(0.35) {
+                if class == Class::Wellness
+                    && p.female
+                    && (15.0..45.0).contains(&age)
+                    && t > contraceptive_until
+                    && t > pregnant_until
+                    && rng.random_bool(0.35)
+                {
                     rec.medication(CONTRACEPTIVES[rng.random_range(0..CONTRACEPTIVES.len())], t + 360 * DAY, 12);
                     contraceptive_until = t + 360 * DAY;
                 }
@@ -812,7 +988,11 @@ fn play(rng: &mut StdRng, p: &Person, visits: &[(i64, Visit)], out: &mut Out) {
         if !matches!(visit, Visit::DeathCert | Visit::Delivery) {
             for c in courses.iter_mut() {
                 if c.ends <= t + 30 * DAY {
-                    let months = if MONTHLY.contains(&c.code) { 1 } else { [1, 3, 6, 12][pick(rng, [0.3, 0.35, 0.2, 0.15].into_iter())] };
+                    let months = if MONTHLY.contains(&c.code) {
+                        1
+                    } else {
+                        [1, 3, 6, 12][pick(rng, [0.3, 0.35, 0.2, 0.15].into_iter())]
+                    };
                     c.ends = t + months * 30 * DAY;
                     rec.medication(c.code, c.ends, months as u64);
                 }
@@ -910,7 +1090,8 @@ fn generate(persons: u64, dir: &Path, seed: u64, progress: bool) -> Result<Gener
     let t0 = Instant::now();
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let schema_path = dir.join("schema.yaml");
-    std::fs::write(&schema_path, schema_yaml(persons, seed)).map_err(|e| format!("cannot write {}: {e}", schema_path.display()))?;
+    std::fs::write(&schema_path, schema_yaml(persons, seed))
+        .map_err(|e| format!("cannot write {}: {e}", schema_path.display()))?;
     let mut files = Vec::with_capacity(4);
     for (t, h) in TABLES.iter().zip(HEADERS) {
         let path = dir.join(format!("{t}.csv"));
@@ -941,7 +1122,8 @@ fn generate(persons: u64, dir: &Path, seed: u64, progress: bool) -> Result<Gener
             })
             .collect();
         for out in outs {
-            for (k, buf) in [&out.patients, &out.encounters, &out.conditions, &out.medications].into_iter().enumerate() {
+            for (k, buf) in [&out.patients, &out.encounters, &out.conditions, &out.medications].into_iter().enumerate()
+            {
                 let (path, w) = &mut files[k];
                 w.write_all(buf).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                 rows[k] += out.rows[k];
@@ -1149,7 +1331,15 @@ fn child_synth(args: &[String]) -> i32 {
         let plan = LinkedPlan::new(&schema, FitOptions::default(), &schema_path.display().to_string())?;
         let ledger = LedgerOptions { ledger: ledger.into(), policy: None };
         let fitted = plan.fit_files(&[data.clone()], 1.0, 1e-9, None, &ledger, &Silent)?;
-        output::write_linked(&fitted.model, "the fitted model", None, 1, Path::new(out), output::TableFormat::Csv, &Silent)?;
+        output::write_linked(
+            &fitted.model,
+            "the fitted model",
+            None,
+            1,
+            Path::new(out),
+            output::TableFormat::Csv,
+            &Silent,
+        )?;
         Ok(())
     };
     match run() {
@@ -1201,7 +1391,10 @@ fn mb(bytes: u64) -> f64 {
 fn bench(sizes: &[u64], seed: u64) -> Result<(), String> {
     let mut lines = vec![];
     for &n in sizes {
-        let tmp = tempfile::Builder::new().prefix("privsynth-ehr-").tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+        let tmp = tempfile::Builder::new()
+            .prefix("privsynth-ehr-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
         let data = tmp.path().join("data");
         eprintln!("{n} persons: generating into {}", data.display());
         let g = generate(n, &data, seed, true)?;
@@ -1221,10 +1414,25 @@ fn bench(sizes: &[u64], seed: u64) -> Result<(), String> {
         eprintln!("  fit + sample in a child process");
         let run = run_child(&data, &out, &ledger_dir.join("ledger.jsonl"))?;
         let synth = if run.code == 0 {
-            let counts: Vec<String> = TABLES.iter().map(|t| count_lines(&out.join(format!("{t}.csv"))).map_or_else(|| format!("{t}: missing"), |c| format!("{t} {c}"))).collect();
-            format!("{:.1} s | {:.0} MB | {:.0} | {}", run.seconds, run.peak_rss_mb, all as f64 / run.seconds, counts.join(", "))
+            let counts: Vec<String> = TABLES
+                .iter()
+                .map(|t| {
+                    count_lines(&out.join(format!("{t}.csv")))
+                        .map_or_else(|| format!("{t}: missing"), |c| format!("{t} {c}"))
+                })
+                .collect();
+            format!(
+                "{:.1} s | {:.0} MB | {:.0} | {}",
+                run.seconds,
+                run.peak_rss_mb,
+                all as f64 / run.seconds,
+                counts.join(", ")
+            )
         } else {
-            format!("failed (exit {}, {:.1} s, {:.0} MB peak) | n/a | n/a | n/a", run.code, run.seconds, run.peak_rss_mb)
+            format!(
+                "failed (exit {}, {:.1} s, {:.0} MB peak) | n/a | n/a | n/a",
+                run.code, run.seconds, run.peak_rss_mb
+            )
         };
         lines.push(format!(
             "| {n} | {} / {} / {} / {} | {:.0} MB | {:.1} s | {:.0} | {synth} |",
@@ -1237,7 +1445,9 @@ fn bench(sizes: &[u64], seed: u64) -> Result<(), String> {
             all as f64 / g.seconds,
         ));
     }
-    println!("| persons | rows: patients / encounters / conditions / medications | CSV size | generate | generate rows/s | fit + sample (wall) | peak RSS (child) | fit + sample input rows/s | output rows |");
+    println!(
+        "| persons | rows: patients / encounters / conditions / medications | CSV size | generate | generate rows/s | fit + sample (wall) | peak RSS (child) | fit + sample input rows/s | output rows |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     for l in lines {
         println!("{l}");
@@ -1274,10 +1484,19 @@ fn main() {
             for (k, t) in TABLES.iter().enumerate() {
                 println!("{t}.csv: {} rows, {:.1} MB", g.rows[k], mb(g.bytes[k]));
             }
-            println!("{n} persons, {total} rows, {:.1} MB in {:.2} s ({:.0} rows/s, {:.1} MB/s)", mb(g.bytes.iter().sum()), g.seconds, total as f64 / g.seconds, mb(g.bytes.iter().sum()) / g.seconds);
+            println!(
+                "{n} persons, {total} rows, {:.1} MB in {:.2} s ({:.0} rows/s, {:.1} MB/s)",
+                mb(g.bytes.iter().sum()),
+                g.seconds,
+                total as f64 / g.seconds,
+                mb(g.bytes.iter().sum()) / g.seconds
+            );
         })
     } else {
-        let sizes: Result<Vec<u64>, _> = rest.iter().map(|s| s.parse::<u64>().map_err(|_| format!("PERSONS must be whole numbers, got {s:?}"))).collect();
+        let sizes: Result<Vec<u64>, _> = rest
+            .iter()
+            .map(|s| s.parse::<u64>().map_err(|_| format!("PERSONS must be whole numbers, got {s:?}")))
+            .collect();
         match sizes {
             Ok(s) if s.is_empty() => bench(&[10_000, 100_000], seed),
             Ok(s) => bench(&s, seed),

@@ -11,8 +11,8 @@ use polars::prelude::*;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use privsynth::data;
 use privsynth::codec::TableCodec;
+use privsynth::data;
 use privsynth::schema::Schema;
 
 const ROWS: usize = 1_000_000;
@@ -40,18 +40,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // PRIVSYNTH_BENCH_DIR keeps the generated files (the pandas baseline reads the same ones).
     let dir = tempfile::tempdir()?;
-    let out_dir = std::env::var_os("PRIVSYNTH_BENCH_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| dir.path().to_path_buf());
+    let out_dir = std::env::var_os("PRIVSYNTH_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().to_path_buf());
     let csv = out_dir.join("adult-1m.csv");
     let parquet = out_dir.join("adult-1m.parquet");
     data::write(&mut big, &csv, &table)?;
     data::write(&mut big, &parquet, &table)?;
     let mb = std::fs::metadata(&csv)?.len() as f64 / 1e6;
-    println!("input: {ROWS} rows x {} columns, CSV {mb:.0} MB; median of {REPEATS} runs, {} threads", big.width(), rayon::current_num_threads());
+    println!(
+        "input: {ROWS} rows x {} columns, CSV {mb:.0} MB; median of {REPEATS} runs, {} threads",
+        big.width(),
+        rayon::current_num_threads()
+    );
     println!("| stage | CSV | Parquet |");
     println!("|---|---|---|");
 
-    let mut stages: Vec<(&str, Vec<Duration>, Vec<Duration>)> =
-        vec![("structure check (CSV only)", vec![], vec![]), ("read (Polars)", vec![], vec![]), ("encode", vec![], vec![]), ("read + encode", vec![], vec![])];
+    let mut stages: Vec<(&str, Vec<Duration>, Vec<Duration>)> = vec![
+        ("structure check (CSV only)", vec![], vec![]),
+        ("read (Polars)", vec![], vec![]),
+        ("encode", vec![], vec![]),
+        ("read + encode", vec![], vec![]),
+    ];
     for _ in 0..REPEATS {
         for (k, path) in [(0, &csv), (1, &parquet)] {
             let t0 = Instant::now();
@@ -73,7 +83,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     for (name, c, p) in stages {
-        let fmt = |v: Vec<Duration>| if v.is_empty() { "-".to_string() } else { format!("{:.2} s", median(v).as_secs_f64()) };
+        let fmt =
+            |v: Vec<Duration>| if v.is_empty() { "-".to_string() } else { format!("{:.2} s", median(v).as_secs_f64()) };
         println!("| {name} | {} | {} |", fmt(c), fmt(p));
     }
     Ok(())

@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use privsynth::data;
 use privsynth::codec::TableCodec;
+use privsynth::data;
 use privsynth::marginals;
 use privsynth::model::estimate::{self, Measurement};
 use privsynth::model::{GraphicalModel, JunctionTree};
@@ -15,15 +15,35 @@ use privsynth::propose::from_domain::from_domain_file;
 use privsynth_privacy::{Budget, mechanisms};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let iters: usize = std::env::args().skip(1).find(|a| !a.starts_with("--")).and_then(|a| a.parse().ok()).unwrap_or(200);
+    let iters: usize =
+        std::env::args().skip(1).find(|a| !a.starts_with("--")).and_then(|a| a.parse().ok()).unwrap_or(200);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let schema = from_domain_file(&root.join("data/private-pgm/adult-domain.json"), "adult")?;
     let table = schema.table(None)?.clone();
-    let real = TableCodec::new(&table)?.encode(&data::read_for_table(&root.join("data/private-pgm/adult.csv"), &table)?)?;
+    let real =
+        TableCodec::new(&table)?.encode(&data::read_for_table(&root.join("data/private-pgm/adult.csv"), &table)?)?;
     let d = real.sizes().len();
     // Pairs: a spanning tree (MST-like), and an AIM-like selection with cycles and fill-in.
-    let tree: Vec<Vec<usize>> = vec![vec![4, 6], vec![6, 8], vec![6, 13], vec![3, 13], vec![3, 5], vec![1, 5], vec![0, 4], vec![0, 11], vec![9, 13], vec![10, 13], vec![7, 12], vec![7, 13], vec![2, 7]];
-    let aim: Vec<Vec<usize>> = tree.iter().cloned().chain([vec![0, 6], vec![5, 8], vec![0, 3], vec![11, 13], vec![8, 11], vec![0, 9], vec![3, 9], vec![5, 11]]).collect();
+    let tree: Vec<Vec<usize>> = vec![
+        vec![4, 6],
+        vec![6, 8],
+        vec![6, 13],
+        vec![3, 13],
+        vec![3, 5],
+        vec![1, 5],
+        vec![0, 4],
+        vec![0, 11],
+        vec![9, 13],
+        vec![10, 13],
+        vec![7, 12],
+        vec![7, 13],
+        vec![2, 7],
+    ];
+    let aim: Vec<Vec<usize>> = tree
+        .iter()
+        .cloned()
+        .chain([vec![0, 6], vec![5, 8], vec![0, 3], vec![11, 13], vec![8, 11], vec![0, 9], vec![3, 9], vec![5, 11]])
+        .collect();
     println!("| structure | cliques | model cells | MB | ms per iteration |");
     println!("|---|---|---|---|---|");
     for (name, pairs) in [("MST-like tree", tree), ("AIM-like (cycles, fill-in)", aim)] {
@@ -33,15 +53,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let ms: Vec<Measurement> = sets
             .iter()
             .map(|s| {
-                let y = mechanisms::gaussian_counts(&mut budget, marginals::count(&real, s), 1, 10.0, "bench").expect("budget");
-                Measurement { attrs: s.clone(), weights: vec![], y: y.value().iter().map(|&v| v as f64).collect(), sigma: 10.0 }
+                let y = mechanisms::gaussian_counts(&mut budget, marginals::count(&real, s), 1, 10.0, "bench")
+                    .expect("budget");
+                Measurement {
+                    attrs: s.clone(),
+                    weights: vec![],
+                    y: y.value().iter().map(|&v| v as f64).collect(),
+                    sigma: 10.0,
+                }
             })
             .collect();
         let tree = JunctionTree::build(real.sizes(), &sets);
         let (k, cells) = (tree.cliques.len(), tree.total_cells());
         let mut model = GraphicalModel::uniform(tree, real.rows() as f64);
         let t = Instant::now();
-        let stats = estimate::mirror_descent(&mut model, &ms, estimate::Options { max_iters: iters, tol: 0.0, ..Default::default() });
+        let stats = estimate::mirror_descent(
+            &mut model,
+            &ms,
+            estimate::Options { max_iters: iters, tol: 0.0, ..Default::default() },
+        );
         let ms_per = t.elapsed().as_secs_f64() * 1e3 / stats.iterations as f64;
         println!("| {name} | {k} | {cells:.0} | {:.1} | {ms_per:.2} |", cells * 8.0 / (1 << 20) as f64);
     }

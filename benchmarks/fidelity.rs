@@ -17,11 +17,11 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use privsynth::data;
 use privsynth::codec::{EncodedTable, TableCodec};
+use privsynth::data;
 use privsynth::marginals::{mean_tvd, subsets};
-use privsynth::model::{estimate, sample};
 use privsynth::mechanism::{self, aim, mst};
+use privsynth::model::{estimate, sample};
 use privsynth::propose::from_domain::from_domain_file;
 use privsynth_privacy::Budget;
 
@@ -35,7 +35,13 @@ fn cpu_seconds() -> f64 {
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -48,13 +54,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let use_aim = all_args.iter().any(|a| a == "--aim");
     let args: Vec<String> = all_args.iter().filter(|a| !a.starts_with("--")).cloned().collect();
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
-    let epsilons: Vec<f64> = args.first().map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect()).unwrap_or(vec![1.0]);
+    let epsilons: Vec<f64> =
+        args.first().map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect()).unwrap_or(vec![1.0]);
     let seeds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     let (_, _, real) = load_real()?;
     let d = real.sizes().len();
     let (two, three) = (subsets(d, 2), subsets(d, 3));
     println!("mechanism: {}", if use_aim { "aim" } else { "mst" });
-    println!("| epsilon | seed | 2-way TVD | 3-way TVD | fit CPU s | fit+sample CPU s | wall s | iterations | rounds | model MB |");
+    println!(
+        "| epsilon | seed | 2-way TVD | 3-way TVD | fit CPU s | fit+sample CPU s | wall s | iterations | rounds | model MB |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for &eps in &epsilons {
         let mut sums = (0.0, 0.0, 0.0, 0.0);
@@ -69,7 +78,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     round_iters: env("PRIVSYNTH_ROUND_ITERS").map_or(d.round_iters, |v| v as usize),
                     max_model_mb: env("PRIVSYNTH_MAX_MB").unwrap_or(d.max_model_mb),
                     warm_start: std::env::var_os("PRIVSYNTH_COLD").is_none(),
-                    settle: if std::env::var_os("PRIVSYNTH_NO_SETTLE").is_some() { None } else { env("PRIVSYNTH_SETTLE").or(d.settle) },
+                    settle: if std::env::var_os("PRIVSYNTH_NO_SETTLE").is_some() {
+                        None
+                    } else {
+                        env("PRIVSYNTH_SETTLE").or(d.settle)
+                    },
                     estimate: estimate::Options { settle: env("PRIVSYNTH_SETTLE"), ..final_fit },
                     ..d
                 };
@@ -77,9 +90,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let (fit, trace) = aim::fit(&real, &workload, &mut budget, opts)?;
                 if std::env::var_os("PRIVSYNTH_TRACE").is_some() {
                     for (i, r) in trace.rounds.iter().enumerate() {
-                        eprintln!("round {i}: {:?} sigma {:.1} eps {:.4} eligible {} cells {:.0}/{:.0} iters {} annealed {}", r.selected, r.sigma, r.epsilon, r.eligible, r.model_cells, r.limit_cells, r.iterations, r.annealed);
+                        eprintln!(
+                            "round {i}: {:?} sigma {:.1} eps {:.4} eligible {} cells {:.0}/{:.0} iters {} annealed {}",
+                            r.selected,
+                            r.sigma,
+                            r.epsilon,
+                            r.eligible,
+                            r.model_cells,
+                            r.limit_cells,
+                            r.iterations,
+                            r.annealed
+                        );
                     }
-                    eprintln!("time: filter {:.2} s, scoring {:.2} s, estimation {:.2} s", trace.filter_seconds, trace.score_seconds, trace.fit_seconds);
+                    eprintln!(
+                        "time: filter {:.2} s, scoring {:.2} s, estimation {:.2} s",
+                        trace.filter_seconds, trace.score_seconds, trace.fit_seconds
+                    );
                 }
                 (fit, trace.rounds.len())
             } else {
@@ -93,11 +119,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let synth = EncodedTable::from_synthetic(real.names().to_vec(), real.sizes().to_vec(), codes);
             let (t2, t3) = (mean_tvd(&real, &synth, &two), mean_tvd(&real, &synth, &three));
             let mb = fit.model.tree.total_cells() * 8.0 / (1 << 20) as f64;
-            println!("| {eps} | {seed} | {t2:.4} | {t3:.4} | {c_fit:.2} | {c_all:.2} | {wall:.2} | {} | {rounds} | {mb:.1} |", fit.stats.iterations);
+            println!(
+                "| {eps} | {seed} | {t2:.4} | {t3:.4} | {c_fit:.2} | {c_all:.2} | {wall:.2} | {} | {rounds} | {mb:.1} |",
+                fit.stats.iterations
+            );
             sums = (sums.0 + t2, sums.1 + t3, sums.2 + c_all, sums.3 + wall);
         }
         let n = seeds as f64;
-        println!("| **{eps}** | mean | **{:.4}** | **{:.4}** | | **{:.2}** | {:.2} | | | |", sums.0 / n, sums.1 / n, sums.2 / n, sums.3 / n);
+        println!(
+            "| **{eps}** | mean | **{:.4}** | **{:.4}** | | **{:.2}** | {:.2} | | | |",
+            sums.0 / n,
+            sums.1 / n,
+            sums.2 / n,
+            sums.3 / n
+        );
     }
     println!("peak memory: {:.0} MB", peak_rss_mb());
     Ok(())

@@ -79,7 +79,12 @@ fn linked_folder(dir: &std::path::Path, persons: usize, canary_events: usize) {
     for i in 0..persons {
         p.push_str(&format!("p{i},{}\n", ["F", "M"][rng.random_range(0..2)]));
         for _ in 0..rng.random_range(1..=8) {
-            e.push_str(&format!("p{i},2020-{:02}-{:02},k{}\n", rng.random_range(1..=12), rng.random_range(1..=28), rng.random_range(0..3)));
+            e.push_str(&format!(
+                "p{i},2020-{:02}-{:02},k{}\n",
+                rng.random_range(1..=12),
+                rng.random_range(1..=28),
+                rng.random_range(0..3)
+            ));
         }
     }
     if canary_events > 0 {
@@ -110,22 +115,54 @@ fn report(case: &str, claim: f64, without: &[f64], with: &[f64], seconds: f64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let runs: usize = args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(1000);
-    println!("| case | claimed epsilon | runs (D + D') | lower bound, 95% | lower bound, 1-1e-6 | mean score D / D' | time per run |");
+    let runs: usize = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    println!(
+        "| case | claimed epsilon | runs (D + D') | lower bound, 95% | lower bound, 1-1e-6 | mean score D / D' | time per run |"
+    );
     println!("|---|---|---|---|---|---|---|");
     let schema = Schema::from_yaml(TABLE, "table.yaml").unwrap();
     let (d, d1) = (table(300, 0), table(300, 150));
     for (mech, eps) in [(Mechanism::Mst, 1.0), (Mechanism::Mst, 4.0), (Mechanism::Aim, 1.0), (Mechanism::Aim, 4.0)] {
-        let plan = Plan::new(&schema, schema.tables[0].clone(), FitOptions { mechanism: mech, ..Default::default() }, "table.yaml").unwrap();
+        let plan = Plan::new(
+            &schema,
+            schema.tables[0].clone(),
+            FitOptions { mechanism: mech, ..Default::default() },
+            "table.yaml",
+        )
+        .unwrap();
         let t = Instant::now();
-        let (w, v) = neighbour_runs(runs, &d, &d1, |data, i| count_value(&synth_table(&plan, data, eps, DELTA, None, 500, i as u64)?, "a", "rare")).unwrap();
-        report(&format!("{} single table, canary 150 rows in a rare cell, rows_per_unit 2", mech.name().to_uppercase()), eps, &w, &v, t.elapsed().as_secs_f64());
+        let (w, v) = neighbour_runs(runs, &d, &d1, |data, i| {
+            count_value(&synth_table(&plan, data, eps, DELTA, None, 500, i as u64)?, "a", "rare")
+        })
+        .unwrap();
+        report(
+            &format!("{} single table, canary 150 rows in a rare cell, rows_per_unit 2", mech.name().to_uppercase()),
+            eps,
+            &w,
+            &v,
+            t.elapsed().as_secs_f64(),
+        );
     }
     // The bug the suite guards against, for scale: the privacy unit ignored.
-    let ignored = Schema::from_yaml(&TABLE.replace("    privacy_unit: pid\n    rows_per_unit: 2\n", ""), "t.yaml").unwrap();
-    let plan = Plan::new(&ignored, ignored.tables[0].clone(), FitOptions { mechanism: Mechanism::Mst, ..Default::default() }, "t.yaml").unwrap();
+    let ignored =
+        Schema::from_yaml(&TABLE.replace("    privacy_unit: pid\n    rows_per_unit: 2\n", ""), "t.yaml").unwrap();
+    let plan = Plan::new(
+        &ignored,
+        ignored.tables[0].clone(),
+        FitOptions { mechanism: Mechanism::Mst, ..Default::default() },
+        "t.yaml",
+    )
+    .unwrap();
     let t = Instant::now();
-    let (w, v) = neighbour_runs(runs, &d, &d1, |data, i| count_value(&synth_table(&plan, data, 1.0, DELTA, None, 500, i as u64)?, "a", "rare")).unwrap();
+    let (w, v) = neighbour_runs(runs, &d, &d1, |data, i| {
+        count_value(&synth_table(&plan, data, 1.0, DELTA, None, 500, i as u64)?, "a", "rare")
+    })
+    .unwrap();
     report("MST, privacy unit ignored (the old bug)", 1.0, &w, &v, t.elapsed().as_secs_f64());
 
     // Linked tables: a person with many events of a rare kind; rows_per_person 5 keeps five.
@@ -134,17 +171,31 @@ fn main() {
     linked_folder(&d, 200, 0);
     linked_folder(&d1, 200, 40);
     let schema = Schema::from_yaml(LINKED, "linked.yaml").unwrap();
-    let read = |p: &std::path::Path| ehr::Tables::read(&schema, &ehr::Inputs::resolve(&schema, &[p.display().to_string()]).unwrap()).unwrap();
+    let read = |p: &std::path::Path| {
+        ehr::Tables::read(&schema, &ehr::Inputs::resolve(&schema, &[p.display().to_string()]).unwrap()).unwrap()
+    };
     let (td, td1) = (read(&d), read(&d1));
     for eps in [1.0, 4.0] {
-        let plan = LinkedPlan::new(&schema, FitOptions { mechanism: Mechanism::Mst, ..Default::default() }, "linked.yaml").unwrap();
+        let plan =
+            LinkedPlan::new(&schema, FitOptions { mechanism: Mechanism::Mst, ..Default::default() }, "linked.yaml")
+                .unwrap();
         let t = Instant::now();
         let (w, v) = neighbour_runs(runs / 2, &td, &td1, |tables, i| {
             let out = synth_linked(&plan, tables, eps, DELTA, 200, i as u64)?;
-            let events = &out.iter().find(|(n, _)| n == "events").ok_or_else(|| privsynth::error::Error::Internal("no events table".into()))?.1;
+            let events = &out
+                .iter()
+                .find(|(n, _)| n == "events")
+                .ok_or_else(|| privsynth::error::Error::Internal("no events table".into()))?
+                .1;
             count_value(events, "kind", "rare")
         })
         .unwrap();
-        report("MST linked, canary person with 40 rare events, rows_per_person 5", eps, &w, &v, t.elapsed().as_secs_f64());
+        report(
+            "MST linked, canary person with 40 rare events, rows_per_person 5",
+            eps,
+            &w,
+            &v,
+            t.elapsed().as_secs_f64(),
+        );
     }
 }

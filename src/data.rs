@@ -126,10 +126,13 @@ pub fn read(path: &Path, csv: &CsvFormat, names: Option<&[String]>) -> Result<Ra
 pub fn read_as(path: &Path, csv: &CsvFormat, names: Option<&[String]>, show: Show) -> Result<RawTable> {
     let file = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| {
-        Error::data(&file, match e.kind() {
-            std::io::ErrorKind::NotFound => "does not exist".to_string(),
-            _ => format!("cannot be read: {e}"),
-        })
+        Error::data(
+            &file,
+            match e.kind() {
+                std::io::ErrorKind::NotFound => "does not exist".to_string(),
+                _ => format!("cannot be read: {e}"),
+            },
+        )
     })?;
     if meta.is_dir() {
         return Err(Error::data(&file, "is a folder, not a data file"));
@@ -142,7 +145,12 @@ pub fn read_as(path: &Path, csv: &CsvFormat, names: Option<&[String]>, show: Sho
     let polars_err = |e: PolarsError| {
         let kind = format!("{e:?}");
         let kind = kind.split(['(', ' ', '{']).next().unwrap_or("error").to_string();
-        Error::data(&file, format!("cannot be read as {format:?} (the reader reported {kind}; the file may be damaged or of another format)"))
+        Error::data(
+            &file,
+            format!(
+                "cannot be read as {format:?} (the reader reported {kind}; the file may be damaged or of another format)"
+            ),
+        )
     };
     let pl_path = PlRefPath::try_from_path(path).map_err(polars_err)?;
     match format {
@@ -159,7 +167,12 @@ pub fn read_as(path: &Path, csv: &CsvFormat, names: Option<&[String]>, show: Sho
             // Polars panics on some column types it was built without; that is an unsupported
             // input, not a crash.
             let df = crate::error::guard_panics(read, || {
-                Error::data(&file, format!("cannot be read as {format:?}: a column has a type privsynth does not read (use numbers, text, booleans, dates or datetimes)"))
+                Error::data(
+                    &file,
+                    format!(
+                        "cannot be read as {format:?}: a column has a type privsynth does not read (use numbers, text, booleans, dates or datetimes)"
+                    ),
+                )
             })?;
             check_names(&file, df.get_column_names().iter().map(|s| s.as_str()), Show::Header)?;
             Ok(RawTable { file, df, first_line: None })
@@ -170,11 +183,14 @@ pub fn read_as(path: &Path, csv: &CsvFormat, names: Option<&[String]>, show: Sho
                 (true, _) => None,
                 (false, Some(n)) if n.len() == shape.fields => Some(n.to_vec()),
                 (false, Some(n)) => {
-                    return Err(Error::data(&file, format!(
-                        "has {} fields per line but the schema names {} columns for this headerless file",
-                        shape.fields,
-                        n.len()
-                    )));
+                    return Err(Error::data(
+                        &file,
+                        format!(
+                            "has {} fields per line but the schema names {} columns for this headerless file",
+                            shape.fields,
+                            n.len()
+                        ),
+                    ));
                 }
                 (false, None) => Some((1..=shape.fields).map(|i| format!("column_{i}")).collect()),
             };
@@ -193,12 +209,18 @@ pub fn read_as(path: &Path, csv: &CsvFormat, names: Option<&[String]>, show: Sho
             let mut df = lf.collect_with_engine(Engine::Streaming).map_err(polars_err)?.unwrap_single();
             // The parser keeps a quoted header's doubled quotes (`"x""y"` as `x""y`); the names
             // are the structure pass's, unquoted as in the fields.
-            if csv.header && shape.names.len() == df.width() && shape.names.iter().zip(df.get_column_names()).any(|(a, b)| a.as_str() != b.as_str()) {
+            if csv.header
+                && shape.names.len() == df.width()
+                && shape.names.iter().zip(df.get_column_names()).any(|(a, b)| a.as_str() != b.as_str())
+            {
                 df.set_column_names(&shape.names).map_err(polars_err)?;
             }
             if df.height() != shape.rows {
                 // No counts here: the message may reach a log on the modelling path.
-                return Err(Error::data(&file, "the structure check and the parser read different numbers of rows (a quoting or line-ending problem); `privsynth schema check` shows where"));
+                return Err(Error::data(
+                    &file,
+                    "the structure check and the parser read different numbers of rows (a quoting or line-ending problem); `privsynth schema check` shows where",
+                ));
             }
             let first_line = (!shape.multiline).then_some(1 + csv.header as usize);
             Ok(RawTable { file, df, first_line })
@@ -213,11 +235,20 @@ fn check_names<'a>(file: &str, names: impl Iterator<Item = &'a str>, show: Show)
             return Err(Error::data(file, format!("column {} of the header has an empty name", i + 1)));
         }
         if let Some(j) = seen.insert(n, i) {
-            let what = format!("columns {} and {} of the header have the same name; column names must be unique", j + 1, i + 1);
+            let what = format!(
+                "columns {} and {} of the header have the same name; column names must be unique",
+                j + 1,
+                i + 1
+            );
             return Err(match show {
                 Show::Header => Error::column(file, n, what),
                 // The "header" may be a data row of a headerless file: say where, not what.
-                Show::Nothing => Error::data(file, format!("{what} (if the file has no header line, pass --no-header or set `csv: {{header: false}}`)")),
+                Show::Nothing => Error::data(
+                    file,
+                    format!(
+                        "{what} (if the file has no header line, pass --no-header or set `csv: {{header: false}}`)"
+                    ),
+                ),
             });
         }
     }
@@ -298,7 +329,9 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat, show: Show) -> Result<CsvShape> {
                         row: None,
                         line: Some(record_line),
                         column: None,
-                        message: format!("has {fields} fields on its first line; privsynth reads tables of at most {MAX_COLUMNS} columns (is the delimiter right?)"),
+                        message: format!(
+                            "has {fields} fields on its first line; privsynth reads tables of at most {MAX_COLUMNS} columns (is the delimiter right?)"
+                        ),
                     });
                 }
                 header_fields = Some(fields);
@@ -308,11 +341,14 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat, show: Show) -> Result<CsvShape> {
                     let names: Vec<&str> = header_names.iter().map(String::as_str).collect();
                     if names.len() == 1 {
                         if let Some(d) = sniff_delimiter(&text, delim) {
-                            return Err(Error::data(&file, format!(
-                                "line 1: the header has a single column but looks delimited by {:?}; \
+                            return Err(Error::data(
+                                &file,
+                                format!(
+                                    "line 1: the header has a single column but looks delimited by {:?}; \
                                  pass --delimiter {:?} (or set `csv: {{delimiter: ...}}` in the schema)",
-                                d as char, d as char
-                            )));
+                                    d as char, d as char
+                                ),
+                            ));
                         }
                     }
                     check_names(&file, names.iter().copied(), show)?;
@@ -416,10 +452,22 @@ pub fn scan_csv(path: &Path, csv: &CsvFormat, show: Show) -> Result<CsvShape> {
         }
     }
     if !carry.is_empty() {
-        return Err(Error::Data { file: file.clone(), row: None, line: Some(line), column: None, message: "ends inside a truncated UTF-8 character".into() });
+        return Err(Error::Data {
+            file: file.clone(),
+            row: None,
+            line: Some(line),
+            column: None,
+            message: "ends inside a truncated UTF-8 character".into(),
+        });
     }
     if st == St::Quoted {
-        return Err(Error::Data { file: file.clone(), row: None, line: Some(record_line), column: None, message: "has a quoted field that is never closed".into() });
+        return Err(Error::Data {
+            file: file.clone(),
+            row: None,
+            line: Some(record_line),
+            column: None,
+            message: "has a quoted field that is never closed".into(),
+        });
     }
     if !empty_record {
         end_record(fields, record_line, &header_bytes, false)?;
@@ -453,7 +501,11 @@ fn split_header(h: &str, delim: u8) -> Vec<String> {
 
 /// A likely delimiter other than `current`, judged from the header line.
 fn sniff_delimiter(header: &str, current: u8) -> Option<u8> {
-    [b',', b';', b'\t', b'|'].into_iter().filter(|&d| d != current).max_by_key(|&d| header.bytes().filter(|&b| b == d).count()).filter(|&d| header.bytes().any(|b| b == d))
+    [b',', b';', b'\t', b'|']
+        .into_iter()
+        .filter(|&d| d != current)
+        .max_by_key(|&d| header.bytes().filter(|&b| b == d).count())
+        .filter(|&d| header.bytes().any(|b| b == d))
 }
 
 /// Reads for a table of a schema on the modelling path: the dialect and, for a headerless file,
@@ -510,19 +562,38 @@ pub fn write(df: &mut DataFrame, path: &Path, table: &Table) -> Result<()> {
             }
             let fmt = c.format.as_deref().unwrap_or_default();
             let text: StringChunked = if let DataType::Date = col.dtype() {
-                col.date().map_err(Error::polars)?.physical().iter().map(|d| d.and_then(|d| schema::date_from_days(d as i64)).map(|d| d.format(fmt).to_string())).collect()
+                col.date()
+                    .map_err(Error::polars)?
+                    .physical()
+                    .iter()
+                    .map(|d| d.and_then(|d| schema::date_from_days(d as i64)).map(|d| d.format(fmt).to_string()))
+                    .collect()
             } else {
-                let ms = col.cast(&DataType::Datetime(TimeUnit::Milliseconds, None)).map_err(Error::polars)?.cast(&DataType::Int64).map_err(Error::polars)?;
-                ms.i64().map_err(Error::polars)?.iter().map(|m| m.and_then(|m| chrono::DateTime::from_timestamp_millis(m)).map(|d| d.naive_utc().format(fmt).to_string())).collect()
+                let ms = col
+                    .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+                    .map_err(Error::polars)?
+                    .cast(&DataType::Int64)
+                    .map_err(Error::polars)?;
+                ms.i64()
+                    .map_err(Error::polars)?
+                    .iter()
+                    .map(|m| {
+                        m.and_then(|m| chrono::DateTime::from_timestamp_millis(m))
+                            .map(|d| d.naive_utc().format(fmt).to_string())
+                    })
+                    .collect()
             };
-            df.with_column(text.into_series().with_name(c.name.as_str().into()).into_column()).map_err(Error::polars)?;
+            df.with_column(text.into_series().with_name(c.name.as_str().into()).into_column())
+                .map_err(Error::polars)?;
         }
     }
     let csv = &table.csv;
     write_atomic(path, |f| {
         match format {
             Format::Csv => CsvWriter::new(f).include_header(csv.header).with_separator(csv.delimiter).finish(df),
-            Format::Parquet => ParquetWriter::new(f).with_compression(ParquetCompression::Zstd(None)).finish(df).map(|_| ()),
+            Format::Parquet => {
+                ParquetWriter::new(f).with_compression(ParquetCompression::Zstd(None)).finish(df).map(|_| ())
+            }
             Format::Ipc => IpcWriter::new(f).finish(df),
         }
         .map_err(|e| std::io::Error::other(e.to_string()))
@@ -541,7 +612,10 @@ pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result
     let io = |e: std::io::Error| Error::io(path, e);
     if let Ok(meta) = std::fs::metadata(path) {
         if !meta.is_file() {
-            return Err(Error::Usage(format!("{} exists and is not a regular file; privsynth does not replace it", path.display())));
+            return Err(Error::Usage(format!(
+                "{} exists and is not a regular file; privsynth does not replace it",
+                path.display()
+            )));
         }
     }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
@@ -603,12 +677,18 @@ mod tests {
         // Trailing blank lines are ignored; inside a multi-column file a blank line is an error,
         // in a one-column file it is a missing value.
         let (_d, p) = csv(b"a,b\n1,2\n3,4\n\n\n");
-        assert_eq!(scan_csv(&p, &CsvFormat::default(), Show::Header).map(|s| (s.fields, s.rows, s.multiline)).unwrap(), (2, 2, false));
+        assert_eq!(
+            scan_csv(&p, &CsvFormat::default(), Show::Header).map(|s| (s.fields, s.rows, s.multiline)).unwrap(),
+            (2, 2, false)
+        );
         let (_d, p) = csv(b"a,b\n1,2\n\n3,4\n");
         let e = scan_csv(&p, &CsvFormat::default(), Show::Header).unwrap_err().to_string();
         assert!(e.contains("row 2 (line 3)") && e.contains("is blank"), "{e}");
         let (_d, p) = csv(b"a\n1\n\n\n3\n\n");
-        assert_eq!(scan_csv(&p, &CsvFormat::default(), Show::Header).map(|s| (s.fields, s.rows, s.multiline)).unwrap(), (1, 4, false));
+        assert_eq!(
+            scan_csv(&p, &CsvFormat::default(), Show::Header).map(|s| (s.fields, s.rows, s.multiline)).unwrap(),
+            (1, 4, false)
+        );
     }
 
     #[test]

@@ -123,12 +123,19 @@ impl Error {
     pub fn polars(e: polars::prelude::PolarsError) -> Error {
         let debug = format!("{e:?}");
         let kind = debug.split(['(', ' ', '{']).next().unwrap_or("error");
-        Error::Internal(format!("a table operation failed ({kind}); the message is not shown because it may quote data"))
+        Error::Internal(format!(
+            "a table operation failed ({kind}); the message is not shown because it may quote data"
+        ))
     }
 
     /// A column that a Polars operation could not read as its schema type. Polars' message can
     /// quote a field, so the column's type in the file is shown instead.
-    pub fn unreadable_column(file: &str, column: &str, kind: impl std::fmt::Display, dtype: &polars::prelude::DataType) -> Error {
+    pub fn unreadable_column(
+        file: &str,
+        column: &str,
+        kind: impl std::fmt::Display,
+        dtype: &polars::prelude::DataType,
+    ) -> Error {
         Error::column(file, column, format!("cannot be read as a {kind} column: its type in the file is {dtype}"))
     }
 

@@ -47,10 +47,13 @@ impl Guard {
     /// Record an input file; refuse anything that is not a regular file.
     pub fn input(&mut self, path: &Path) -> Result<()> {
         let meta = std::fs::metadata(path).map_err(|e| {
-            Error::data(path.display().to_string(), match e.kind() {
-                std::io::ErrorKind::NotFound => "does not exist".to_string(),
-                _ => format!("cannot be read: {e}"),
-            })
+            Error::data(
+                path.display().to_string(),
+                match e.kind() {
+                    std::io::ErrorKind::NotFound => "does not exist".to_string(),
+                    _ => format!("cannot be read: {e}"),
+                },
+            )
         })?;
         if meta.is_dir() {
             return Err(Error::data(path.display().to_string(), "is a folder, not a data file"));
@@ -108,7 +111,9 @@ impl Guard {
     pub fn output(&self, path: &Path) -> Result<()> {
         let shown = path.display().to_string();
         if self.is_input(path) {
-            return Err(Error::Usage(format!("{shown} is one of this run's inputs: an output never replaces an input; choose another file")));
+            return Err(Error::Usage(format!(
+                "{shown} is one of this run's inputs: an output never replaces an input; choose another file"
+            )));
         }
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.file_type().is_symlink() => {
@@ -116,11 +121,15 @@ impl Guard {
                 // (checked above), and must not be something other than a regular file.
                 if let Ok(target) = std::fs::metadata(path) {
                     if !target.is_file() {
-                        return Err(Error::Usage(format!("{shown} points to something that is not a regular file; privsynth does not replace it")));
+                        return Err(Error::Usage(format!(
+                            "{shown} points to something that is not a regular file; privsynth does not replace it"
+                        )));
                     }
                 }
             }
-            Ok(meta) if meta.is_dir() => return Err(Error::Usage(format!("{shown} is a folder; give a file name for the output"))),
+            Ok(meta) if meta.is_dir() => {
+                return Err(Error::Usage(format!("{shown} is a folder; give a file name for the output")));
+            }
             Ok(meta) if !meta.is_file() => {
                 return Err(Error::Usage(format!(
                     "{shown} exists and is not a regular file (a device, pipe or socket); privsynth writes files and never replaces such a node"
@@ -136,7 +145,9 @@ impl Guard {
         let shown = dir.display().to_string();
         if let Ok(meta) = std::fs::symlink_metadata(dir) {
             if !meta.is_dir() && !(meta.file_type().is_symlink() && dir.is_dir()) {
-                return Err(Error::Usage(format!("{shown} exists and is not a folder; a linked schema writes a folder of tables")));
+                return Err(Error::Usage(format!(
+                    "{shown} exists and is not a folder; a linked schema writes a folder of tables"
+                )));
             }
             for n in names {
                 let f = dir.join(n);
@@ -148,14 +159,22 @@ impl Guard {
                 }
                 if let Ok(m) = std::fs::symlink_metadata(&f) {
                     if !m.is_file() {
-                        return Err(Error::Usage(format!("{} exists and is not a regular file; privsynth does not replace it", f.display())));
+                        return Err(Error::Usage(format!(
+                            "{} exists and is not a regular file; privsynth does not replace it",
+                            f.display()
+                        )));
                     }
                 }
             }
             return writable_folder(dir, &shown);
         }
-        if Path::new(dir).extension().is_some_and(|e| crate::data::TABLE_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str())) {
-            return Err(Error::Usage(format!("{shown} names a file, but a linked schema writes a folder of tables: give a folder name")));
+        if Path::new(dir)
+            .extension()
+            .is_some_and(|e| crate::data::TABLE_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str()))
+        {
+            return Err(Error::Usage(format!(
+                "{shown} names a file, but a linked schema writes a folder of tables: give a folder name"
+            )));
         }
         writable_folder(&parent(dir), &shown)
     }
@@ -173,7 +192,9 @@ fn writable_folder(dir: &Path, output: &str) -> Result<()> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(Error::Usage(format!("{output}: {} is not a folder", dir.display()))),
-        Err(_) => return Err(Error::Usage(format!("{output}: the folder {} does not exist; create it first", dir.display()))),
+        Err(_) => {
+            return Err(Error::Usage(format!("{output}: the folder {} does not exist; create it first", dir.display())));
+        }
     }
     tempfile::Builder::new()
         .prefix(".privsynth-probe-")
@@ -227,7 +248,12 @@ mod tests {
         let e = g.output_folder(&real, &["patients.csv".into()]).unwrap_err().to_string();
         assert!(e.contains("would replace real data"), "{e}");
         g.output_folder(&d.path().join("out"), &["patients.csv".into()]).unwrap();
-        assert!(g.output_folder(&d.path().join("x.csv"), &["patients.csv".into()]).unwrap_err().to_string().contains("names a file"));
+        assert!(
+            g.output_folder(&d.path().join("x.csv"), &["patients.csv".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("names a file")
+        );
         std::fs::write(d.path().join("file"), "x").unwrap();
         assert!(g.output_folder(&d.path().join("file"), &[]).unwrap_err().to_string().contains("not a folder"));
     }

@@ -24,7 +24,12 @@ use crate::pipeline::linked::LinkedPlan;
 /// Each run is itself parallel inside (counting, encoding), and a worker waiting on its own
 /// inner jobs may steal another whole run onto its stack; the runs get their own pool with
 /// large stacks so that such chains cannot overflow.
-pub fn neighbour_runs<D: Sync>(runs: usize, d: &D, d_prime: &D, release: impl Fn(&D, usize) -> Result<f64> + Sync) -> Result<(Vec<f64>, Vec<f64>)> {
+pub fn neighbour_runs<D: Sync>(
+    runs: usize,
+    d: &D,
+    d_prime: &D,
+    release: impl Fn(&D, usize) -> Result<f64> + Sync,
+) -> Result<(Vec<f64>, Vec<f64>)> {
     let pool = rayon::ThreadPoolBuilder::new()
         .stack_size(256 << 20)
         .build()
@@ -39,7 +44,15 @@ pub fn neighbour_runs<D: Sync>(runs: usize, d: &D, d_prime: &D, release: impl Fn
 /// One single-table `synth` in process: which rows count (with an optional holdout share),
 /// the mechanism at (epsilon, delta), the model file, and `rows` synthetic records sampled with
 /// `seed` (post-processing).
-pub fn synth_table(plan: &Plan, raw: &RawTable, epsilon: f64, delta: f64, holdout: Option<f64>, rows: usize, seed: u64) -> Result<DataFrame> {
+pub fn synth_table(
+    plan: &Plan,
+    raw: &RawTable,
+    epsilon: f64,
+    delta: f64,
+    holdout: Option<f64>,
+    rows: usize,
+    seed: u64,
+) -> Result<DataFrame> {
     let chosen = plan.rows(raw, holdout)?;
     let mut budget = Budget::from_epsilon_delta(epsilon, delta).map_err(Error::Usage)?;
     let fitted = plan.fit(&chosen.encoded, &mut budget)?;
@@ -51,7 +64,14 @@ pub fn synth_table(plan: &Plan, raw: &RawTable, epsilon: f64, delta: f64, holdou
 
 /// One linked `synth` in process: the linked fit at (epsilon, delta) and `persons` synthetic
 /// persons with their events, sampled with `seed`.
-pub fn synth_linked(plan: &LinkedPlan, tables: &ehr::Tables, epsilon: f64, delta: f64, persons: usize, seed: u64) -> Result<Vec<(String, DataFrame)>> {
+pub fn synth_linked(
+    plan: &LinkedPlan,
+    tables: &ehr::Tables,
+    epsilon: f64,
+    delta: f64,
+    persons: usize,
+    seed: u64,
+) -> Result<Vec<(String, DataFrame)>> {
     let fitted = plan.fit(tables, epsilon, delta, None)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     Ok(ehr::sample::sample(&fitted.model, "the fitted model", Some(persons), &mut rng)?.tables)

@@ -113,21 +113,38 @@ pub fn text_columns(table: &Table) -> Vec<&crate::schema::Column> {
 
 impl SyntheticTable {
     /// Draw `rows` records from a model file, enforcing the reviewed constraints of its table.
-    pub fn sample(model: &ModelFile, origin: &str, rows: usize, rng: &mut StdRng) -> Result<(SyntheticTable, Rejections)> {
+    pub fn sample(
+        model: &ModelFile,
+        origin: &str,
+        rows: usize,
+        rng: &mut StdRng,
+    ) -> Result<(SyntheticTable, Rejections)> {
         let gm = model.model(origin)?;
         let codec = TableCodec::new(&model.table)?;
         let (names, sizes) = (codec.names(), codec.sizes());
         if names != model.columns || sizes != model.sizes {
             return Err(Error::data(origin, "is inconsistent: its columns do not match its schema"));
         }
-        let all = constraints::compile(&model.table, &names)
-            .map_err(|p| Error::schema(format!("{origin} (table {:?})", model.table.name), format!("has invalid constraints:\n  - {}", p.join("\n  - "))))?;
-        let (rules, other): (Vec<Compiled>, Vec<Compiled>) = all.into_iter().partition(|c| c.rule.status() == RuleStatus::Reviewed);
+        let all = constraints::compile(&model.table, &names).map_err(|p| {
+            Error::schema(
+                format!("{origin} (table {:?})", model.table.name),
+                format!("has invalid constraints:\n  - {}", p.join("\n  - ")),
+            )
+        })?;
+        let (rules, other): (Vec<Compiled>, Vec<Compiled>) =
+            all.into_iter().partition(|c| c.rule.status() == RuleStatus::Reviewed);
         let mut report = Rejections {
             enforced: rules.len(),
             not_enforced: other
                 .iter()
-                .map(|c| format!("{} ({}, {})", c.index + 1, c.rule.kind(), if c.rule.status() == RuleStatus::Rejected { "rejected" } else { "proposed" }))
+                .map(|c| {
+                    format!(
+                        "{} ({}, {})",
+                        c.index + 1,
+                        c.rule.kind(),
+                        if c.rule.status() == RuleStatus::Rejected { "rejected" } else { "proposed" }
+                    )
+                })
                 .collect(),
             by_rule: rules.iter().map(|c| (c.index + 1, c.rule.describe(), 0)).collect(),
             ..Default::default()
@@ -145,7 +162,12 @@ impl SyntheticTable {
             let budget = (MAX_DRAWS_PER_ROW * rows).max(MIN_DRAW_BUDGET);
             while kept.height() < rows {
                 if report.drawn >= budget {
-                    let worst = report.by_rule.iter().max_by_key(|r| r.2).map(|(i, d, n)| format!("constraint {i} ({d}) rejected {n}")).unwrap_or_default();
+                    let worst = report
+                        .by_rule
+                        .iter()
+                        .max_by_key(|r| r.2)
+                        .map(|(i, d, n)| format!("constraint {i} ({d}) rejected {n}"))
+                        .unwrap_or_default();
                     return Err(Error::schema(
                         format!("{origin} (table {:?})", model.table.name),
                         format!(
@@ -195,7 +217,8 @@ impl SyntheticTable {
                 cols.push((c.name.clone(), v.clone()));
             } else if let Ok(col) = self.frame.column(&c.name) {
                 let s = col.cast(&DataType::String).map_err(Error::polars)?;
-                let v: Vec<Option<String>> = s.str().map_err(Error::polars)?.iter().map(|x| x.map(str::to_owned)).collect();
+                let v: Vec<Option<String>> =
+                    s.str().map_err(Error::polars)?.iter().map(|x| x.map(str::to_owned)).collect();
                 cols.push((c.name.clone(), v));
             }
         }
@@ -207,7 +230,11 @@ impl SyntheticTable {
     /// Set a text column from validated model output (one value per record).
     pub fn set_text(&mut self, column: &str, values: Vec<Option<ModelText>>) -> Result<()> {
         let n = self.len();
-        let slot = self.text.iter_mut().find(|(c, _)| c == column).ok_or_else(|| Error::Internal(format!("{column:?} is not a text column")))?;
+        let slot = self
+            .text
+            .iter_mut()
+            .find(|(c, _)| c == column)
+            .ok_or_else(|| Error::Internal(format!("{column:?} is not a text column")))?;
         if values.len() != n {
             return Err(Error::Internal(format!("{} text values for {n} records", values.len())));
         }
@@ -245,7 +272,12 @@ impl SyntheticTable {
 }
 
 /// Rows of `frame` that satisfy every rule; counts each rule's rejections.
-fn passing(frame: &DataFrame, names: &[String], rules: &[Compiled], counts: &mut [(usize, String, usize)]) -> Result<BooleanChunked> {
+fn passing(
+    frame: &DataFrame,
+    names: &[String],
+    rules: &[Compiled],
+    counts: &mut [(usize, String, usize)],
+) -> Result<BooleanChunked> {
     let columns: Vec<&Column> = names.iter().map(|n| frame.column(n).map_err(Error::polars)).collect::<Result<_>>()?;
     let cells: Vec<Vec<Cell<'_>>> = columns.iter().map(|c| cells_of(c)).collect::<Result<_>>()?;
     let mut row = vec![Cell::Missing; names.len()];
@@ -270,17 +302,36 @@ fn passing(frame: &DataFrame, names: &[String], rules: &[Compiled], counts: &mut
 fn cells_of(col: &Column) -> Result<Vec<Cell<'_>>> {
     let num = |v: Option<f64>| v.map_or(Cell::Missing, Cell::Point);
     Ok(match col.dtype() {
-        DataType::String => col.str().map_err(Error::polars)?.iter().map(|v| v.map_or(Cell::Missing, Cell::Label)).collect(),
-        DataType::Boolean => col.bool().map_err(Error::polars)?.iter().map(|v| v.map_or(Cell::Missing, |b| Cell::Label(if b { "true" } else { "false" }))).collect(),
-        DataType::Date => col.cast(&DataType::Int32).map_err(Error::polars)?.i32().map_err(Error::polars)?.iter().map(|v| num(v.map(f64::from))).collect(),
+        DataType::String => {
+            col.str().map_err(Error::polars)?.iter().map(|v| v.map_or(Cell::Missing, Cell::Label)).collect()
+        }
+        DataType::Boolean => col
+            .bool()
+            .map_err(Error::polars)?
+            .iter()
+            .map(|v| v.map_or(Cell::Missing, |b| Cell::Label(if b { "true" } else { "false" })))
+            .collect(),
+        DataType::Date => col
+            .cast(&DataType::Int32)
+            .map_err(Error::polars)?
+            .i32()
+            .map_err(Error::polars)?
+            .iter()
+            .map(|v| num(v.map(f64::from)))
+            .collect(),
         DataType::Datetime(_, _) => {
-            let ms = col.cast(&DataType::Datetime(TimeUnit::Milliseconds, None)).map_err(Error::polars)?.cast(&DataType::Int64).map_err(Error::polars)?;
+            let ms = col
+                .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+                .map_err(Error::polars)?
+                .cast(&DataType::Int64)
+                .map_err(Error::polars)?;
             ms.i64().map_err(Error::polars)?.iter().map(|v| num(v.map(|m| m.div_euclid(1000) as f64))).collect()
         }
-        _ => col.cast(&DataType::Float64).map_err(Error::polars)?.f64().map_err(Error::polars)?.iter().map(num).collect(),
+        _ => {
+            col.cast(&DataType::Float64).map_err(Error::polars)?.f64().map_err(Error::polars)?.iter().map(num).collect()
+        }
     })
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -288,10 +339,22 @@ mod tests {
 
     #[test]
     fn the_summary_warns_when_the_rules_shape_the_output() {
-        let r = |drawn, rejected| Rejections { enforced: 1, drawn, rejected, by_rule: vec![(1, "A <= B".into(), rejected)], ..Default::default() };
+        let r = |drawn, rejected| Rejections {
+            enforced: 1,
+            drawn,
+            rejected,
+            by_rule: vec![(1, "A <= B".into(), rejected)],
+            ..Default::default()
+        };
         let heavy = r(1000, 950).summary();
-        assert!(heavy[0].contains("950 of 1000 drawn records rejected (95.0%): constraint 1 (A <= B) 950"), "{heavy:?}");
-        assert!(heavy.iter().any(|l| l.starts_with("warning: over 90% of the model's records broke a reviewed rule")), "{heavy:?}");
+        assert!(
+            heavy[0].contains("950 of 1000 drawn records rejected (95.0%): constraint 1 (A <= B) 950"),
+            "{heavy:?}"
+        );
+        assert!(
+            heavy.iter().any(|l| l.starts_with("warning: over 90% of the model's records broke a reviewed rule")),
+            "{heavy:?}"
+        );
         let light = r(1000, 500).summary();
         assert_eq!(light.len(), 1, "{light:?}");
     }

@@ -30,7 +30,11 @@ fn correlated(sizes: &[usize], rows: usize, seed: u64) -> EncodedTable {
 }
 
 fn quick() -> Options {
-    Options { estimate: estimate::Options { max_iters: 300, ..Default::default() }, round_iters: 200, ..Default::default() }
+    Options {
+        estimate: estimate::Options { max_iters: 300, ..Default::default() },
+        round_iters: 200,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -88,7 +92,11 @@ fn every_round_is_charged_and_the_rounds_spend_the_budget() {
     for (i, r) in trace.rounds.iter().enumerate() {
         let (sel, meas) = (&charges[d + 2 * i], &charges[d + 2 * i + 1]);
         assert_eq!(sel.mechanism, "exponential");
-        assert!((sel.rho - r.epsilon * r.epsilon / 8.0).abs() <= 1e-12 * sel.rho.max(1e-300) * 10.0, "{sel:?} vs eps {}", r.epsilon);
+        assert!(
+            (sel.rho - r.epsilon * r.epsilon / 8.0).abs() <= 1e-12 * sel.rho.max(1e-300) * 10.0,
+            "{sel:?} vs eps {}",
+            r.epsilon
+        );
         assert_eq!(meas.mechanism, "discrete_gaussian");
         assert!((meas.rho - 1.0 / (2.0 * r.sigma * r.sigma)).abs() <= 1e-9 * meas.rho, "{meas:?} vs sigma {}", r.sigma);
         // The released measurement is the one charged.
@@ -102,7 +110,11 @@ fn every_round_is_charged_and_the_rounds_spend_the_budget() {
     assert!(budget.rho_remaining() <= 1e-9 * budget.rho_total());
     // Annealing only ever makes a round more precise.
     for w in trace.rounds.windows(2) {
-        assert!(w[1].sigma <= w[0].sigma * (1.0 + 1e-9) || w[1].selected == trace.rounds.last().unwrap().selected, "{:?}", trace.rounds);
+        assert!(
+            w[1].sigma <= w[0].sigma * (1.0 + 1e-9) || w[1].selected == trace.rounds.last().unwrap().selected,
+            "{:?}",
+            trace.rounds
+        );
     }
 }
 
@@ -114,7 +126,8 @@ fn the_size_check_is_the_tree_the_model_builds() {
         let d = rng.random_range(2..9);
         let sizes: Vec<usize> = (0..d).map(|_| rng.random_range(2..12)).collect();
         let all = subsets(d, 2);
-        let sets: Vec<Vec<usize>> = (0..rng.random_range(1..10)).map(|_| all[rng.random_range(0..all.len())].clone()).collect();
+        let sets: Vec<Vec<usize>> =
+            (0..rng.random_range(1..10)).map(|_| all[rng.random_range(0..all.len())].clone()).collect();
         let built = JunctionTree::build(&sizes, &sets);
         assert_eq!(tree_cells(&sizes, &sets), built.total_cells(), "{sizes:?} {sets:?}");
     }
@@ -138,7 +151,10 @@ fn the_model_size_filter_never_admits_a_model_over_the_limit() {
     }
     assert!(fit.model.tree.total_cells() <= 4000.0);
     // It did bind: a triangle (1,728 cells) plus the rest would not fit early on.
-    assert!(trace.rounds.iter().any(|r| r.eligible < aim::candidates(&workload).len()), "the filter never excluded anything");
+    assert!(
+        trace.rounds.iter().any(|r| r.eligible < aim::candidates(&workload).len()),
+        "the filter never excluded anything"
+    );
     assert!(previous_limit < 4000.0);
 }
 
@@ -163,7 +179,11 @@ fn finds_a_planted_three_way_dependency() {
     let workload = aim::default_workload(&sizes, 3, 10_000.0);
     let mut budget = Budget::from_epsilon_delta(10.0, 1e-9).unwrap();
     let (fit, trace) = aim::fit(&data, &workload, &mut budget, quick()).unwrap();
-    assert!(trace.rounds.iter().any(|r| r.selected == [0, 1, 2]), "{:?}", trace.rounds.iter().map(|r| &r.selected).collect::<Vec<_>>());
+    assert!(
+        trace.rounds.iter().any(|r| r.selected == [0, 1, 2]),
+        "{:?}",
+        trace.rounds.iter().map(|r| &r.selected).collect::<Vec<_>>()
+    );
     // The fitted model reproduces it.
     let b = fit.model.calibrate();
     let m = fit.model.marginal(&b, &[0, 1, 2]);

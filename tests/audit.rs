@@ -130,7 +130,11 @@ fn sanity_sets_from_adult() {
     let f = &ind.audit.fidelity;
     assert!(f.tvd2.synthetic.unwrap() > 2.5 * f.tvd2.holdout.unwrap(), "{:?}", f.tvd2);
     assert!(f.contingency_trend_mean.synthetic.unwrap() < f.contingency_trend_mean.holdout.unwrap() - 0.1);
-    assert!(f.detection_auc.synthetic.unwrap() > 0.9 && f.detection_auc.holdout.unwrap() < 0.56, "{:?}", f.detection_auc);
+    assert!(
+        f.detection_auc.synthetic.unwrap() > 0.9 && f.detection_auc.holdout.unwrap() < 0.56,
+        "{:?}",
+        f.detection_auc
+    );
     // Column shapes do not see it: each column alone is right.
     assert!(f.column_shapes_mean.synthetic.unwrap() > 0.98);
     let m = &ind.audit.memorization;
@@ -146,7 +150,11 @@ fn sanity_sets_from_adult() {
 
     // The holdout as "synthetic": a fresh real sample passes everything.
     let fresh = audit(&s, "holdout.csv");
-    assert!(fresh.passed(), "{:#?}", fresh.gates.iter().filter(|g| g.status != gates::Status::Pass).collect::<Vec<_>>());
+    assert!(
+        fresh.passed(),
+        "{:#?}",
+        fresh.gates.iter().filter(|g| g.status != gates::Status::Pass).collect::<Vec<_>>()
+    );
     let re = &fresh.audit.reidentification;
     assert!(re.linkage.as_ref().unwrap().result.risk.unwrap() < 0.02);
     assert!(re.inference.as_ref().unwrap().result.risk.unwrap() < 0.02);
@@ -167,8 +175,19 @@ fn gate_verdicts_do_not_change_with_the_seed() {
     let s = sets();
     let aim = s.dir.path().join("aim.csv");
     let r = common::privsynth(&[
-        "synth", common::path_str(&s.dir.path().join("train.csv")), "--schema", "schemas/adult.yaml", "--epsilon", "1", "-o",
-        common::path_str(&aim), "--ledger", common::path_str(&s.dir.path().join("ledger.jsonl")), "--seed", "1", "-q",
+        "synth",
+        common::path_str(&s.dir.path().join("train.csv")),
+        "--schema",
+        "schemas/adult.yaml",
+        "--epsilon",
+        "1",
+        "-o",
+        common::path_str(&aim),
+        "--ledger",
+        common::path_str(&s.dir.path().join("ledger.jsonl")),
+        "--seed",
+        "1",
+        "-q",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     for (set, verdict) in [("fresh.csv", true), ("aim.csv", true), ("copied10.csv", false)] {
@@ -178,7 +197,11 @@ fn gate_verdicts_do_not_change_with_the_seed() {
         for (seed, attacks) in runs {
             let r = audit_with(&f, seed, attacks);
             let so = &r.audit.reidentification.singling_out_multivariate;
-            assert_eq!(so.predicates, attacks, "{set}: multivariate singling out must use the predicates asked for ({} tries)", so.tries);
+            assert_eq!(
+                so.predicates, attacks,
+                "{set}: multivariate singling out must use the predicates asked for ({} tries)",
+                so.tries
+            );
             assert_eq!(so.requested, attacks);
             assert_eq!(r.passed(), verdict, "{set}, seed {seed}, --attacks {attacks}: {:#?}", r.gates);
             let st = statuses(&r);
@@ -186,7 +209,11 @@ fn gate_verdicts_do_not_change_with_the_seed() {
                 None => first = Some(st),
                 Some(f0) => {
                     for (g, status) in &st {
-                        assert_eq!(f0[g], *status, "{set}: gate {g} changed with seed {seed} / --attacks {attacks}: {:#?}", r.gates);
+                        assert_eq!(
+                            f0[g], *status,
+                            "{set}: gate {g} changed with seed {seed} / --attacks {attacks}: {:#?}",
+                            r.gates
+                        );
                     }
                 }
             }
@@ -206,8 +233,10 @@ fn audits_are_reproducible_under_a_seed_and_validate_against_the_published_schem
         v
     };
     assert_eq!(strip(&a), strip(&b), "the same seed must give the same report");
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(common::root().join("schemas/audit-report.schema.json")).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("schemas/audit-report.schema.json")).unwrap(),
+    )
+    .unwrap();
     let v = jsonschema::validator_for(&schema).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&a.to_json().unwrap()).unwrap();
     let errors: Vec<String> = v.iter_errors(&doc).map(|e| format!("{e} at {}", e.instance_path())).collect();

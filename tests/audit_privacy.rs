@@ -91,7 +91,8 @@ fn the_audit_catches_a_plan_that_ignores_the_privacy_unit() {
     let schema = Schema::from_yaml(SCHEMA, "t.yaml").unwrap();
     let opts = options(150, Some(150));
     let mut p = audit_privacy::prepare(&schema, schema.tables[0].clone(), table(300), &opts, "t.yaml").unwrap();
-    let broken = Schema::from_yaml(&SCHEMA.replace("    privacy_unit: pid\n    rows_per_unit: 2\n", ""), "broken.yaml").unwrap();
+    let broken =
+        Schema::from_yaml(&SCHEMA.replace("    privacy_unit: pid\n    rows_per_unit: 2\n", ""), "broken.yaml").unwrap();
     p.plan = Plan::new(&broken, broken.tables[0].clone(), opts.fit.clone(), "broken.yaml").unwrap();
     let r = audit_privacy::run(&p, &opts, &|_| {}).unwrap();
     eprintln!("{}", r.summary());
@@ -147,7 +148,8 @@ fn the_one_run_audit_catches_the_ignored_unit_in_one_fit() {
     let ok = audit_privacy::run_quick(&p, &opts, 200).unwrap();
     eprintln!("{}", ok.summary());
     assert!(!ok.exceeds_claim(), "{}", ok.summary());
-    let broken = Schema::from_yaml(&text.replace("    privacy_unit: pid\n    rows_per_unit: 2\n", ""), "broken.yaml").unwrap();
+    let broken =
+        Schema::from_yaml(&text.replace("    privacy_unit: pid\n    rows_per_unit: 2\n", ""), "broken.yaml").unwrap();
     p.plan = Plan::new(&broken, broken.tables[0].clone(), opts.fit.clone(), "broken.yaml").unwrap();
     // Measured: 97 to 99 of 100 guesses right, epsilon >= 1.8 to 2.1 (3 runs).
     let bad = audit_privacy::run_quick(&p, &opts, 200).unwrap();
@@ -164,10 +166,16 @@ fn a_user_given_canary_must_fit_the_schema() {
     let v: std::collections::HashMap<_, _> = p.canary_info.values.iter().cloned().collect();
     assert_eq!((v["a"].as_str(), v["b"].as_str(), v["c"].as_str()), ("a1", "b3", "c0"));
     opts.canary = CanarySpec::Record(vec![("a".into(), "nope".into())]);
-    let e = audit_privacy::prepare(&schema, schema.tables[0].clone(), table(50), &opts, "t.yaml").err().unwrap().to_string();
+    let e = audit_privacy::prepare(&schema, schema.tables[0].clone(), table(50), &opts, "t.yaml")
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("\"a\"") && e.contains("does not fit"), "{e}");
     opts.canary = CanarySpec::Record(vec![("zz".into(), "1".into())]);
-    let e = audit_privacy::prepare(&schema, schema.tables[0].clone(), table(50), &opts, "t.yaml").err().unwrap().to_string();
+    let e = audit_privacy::prepare(&schema, schema.tables[0].clone(), table(50), &opts, "t.yaml")
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("zz") && e.contains("not a modelled column"), "{e}");
 }
 
@@ -184,39 +192,101 @@ fn the_command_writes_a_valid_report_and_a_self_contained_page() {
     std::fs::write(p("t.csv"), csv).unwrap();
     std::fs::write(p("t.yaml"), SCHEMA).unwrap();
     let validator = {
-        let s: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(common::root().join("schemas/privacy-audit-report.schema.json")).unwrap()).unwrap();
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(common::root().join("schemas/privacy-audit-report.schema.json")).unwrap(),
+        )
+        .unwrap();
         jsonschema::validator_for(&s).unwrap()
     };
     let (tcsv, tyaml, rjson, rhtml) = (p("t.csv"), p("t.yaml"), p("r.json"), p("r.html"));
     for quick in [false, true] {
         let mut args = vec![
-            "audit-privacy", path_str(&tcsv), "--schema", path_str(&tyaml), "--epsilon", "1", "--mechanism", "mst",
-            "--runs", "40", "--iterations", "50", "--json", path_str(&rjson), "--html", path_str(&rhtml), "-q",
+            "audit-privacy",
+            path_str(&tcsv),
+            "--schema",
+            path_str(&tyaml),
+            "--epsilon",
+            "1",
+            "--mechanism",
+            "mst",
+            "--runs",
+            "40",
+            "--iterations",
+            "50",
+            "--json",
+            path_str(&rjson),
+            "--html",
+            path_str(&rhtml),
+            "-q",
         ];
         if quick {
             args.extend(["--one-run", "100"]);
         }
         let r = privsynth(&args);
         let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p("r.json")).unwrap()).unwrap();
-        assert_eq!(r.code, if report["verdict"]["exceeds_claim"] == true { 1 } else { 0 }, "{}\n{}", r.stdout, r.stderr);
-        assert!(validator.is_valid(&report), "{:?}", validator.iter_errors(&report).map(|e| e.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            r.code,
+            if report["verdict"]["exceeds_claim"] == true { 1 } else { 0 },
+            "{}\n{}",
+            r.stdout,
+            r.stderr
+        );
+        assert!(
+            validator.is_valid(&report),
+            "{:?}",
+            validator.iter_errors(&report).map(|e| e.to_string()).collect::<Vec<_>>()
+        );
         assert_eq!(report["format"], "privsynth-privacy-audit");
         assert_eq!(report["one_run"].is_object(), quick);
         if !quick {
             assert_eq!(report["scores"][0]["without"].as_array().unwrap().len(), 40);
         }
         let html = std::fs::read_to_string(p("r.html")).unwrap();
-        assert!(html.contains("<svg") && !html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+        assert!(
+            html.contains("<svg")
+                && !html.contains("<script")
+                && !html.contains("http://")
+                && !html.contains("https://")
+        );
         assert!(r.stdout.contains("privacy audit: MST at epsilon 1"), "{}", r.stdout);
     }
     // D sampled from a model file: no real data needed.
     let model = p("m.json");
-    let f = privsynth(&["fit", path_str(&p("t.csv")), "--schema", path_str(&p("t.yaml")), "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&model), "--ledger", path_str(&p("l.jsonl")), "-q"]);
+    let f = privsynth(&[
+        "fit",
+        path_str(&p("t.csv")),
+        "--schema",
+        path_str(&p("t.yaml")),
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "-o",
+        path_str(&model),
+        "--ledger",
+        path_str(&p("l.jsonl")),
+        "-q",
+    ]);
     assert_eq!(f.code, 0, "{}", f.stderr);
     let r = privsynth(&[
-        "audit-privacy", "--from-model", path_str(&model), "--model-rows", "300", "--schema", path_str(&p("t.yaml")), "--epsilon", "1",
-        "--mechanism", "mst", "--runs", "20", "--iterations", "50", "--json", path_str(&p("m.json.out")), "-q",
+        "audit-privacy",
+        "--from-model",
+        path_str(&model),
+        "--model-rows",
+        "300",
+        "--schema",
+        path_str(&p("t.yaml")),
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "--runs",
+        "20",
+        "--iterations",
+        "50",
+        "--json",
+        path_str(&p("m.json.out")),
+        "-q",
     ]);
     assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p("m.json.out")).unwrap()).unwrap();
@@ -257,20 +327,43 @@ tables:
     for i in 0..200 {
         persons.push_str(&format!("p{i},{}\n", ["F", "M"][rng.random_range(0..2)]));
         for _ in 0..rng.random_range(1..=8) {
-            events.push_str(&format!("p{i},2020-{:02}-{:02},k{}\n", rng.random_range(1..=12), rng.random_range(1..=28), rng.random_range(0..3)));
+            events.push_str(&format!(
+                "p{i},2020-{:02}-{:02},k{}\n",
+                rng.random_range(1..=12),
+                rng.random_range(1..=28),
+                rng.random_range(0..3)
+            ));
         }
     }
     std::fs::write(p("d/persons.csv"), persons).unwrap();
     std::fs::write(p("d/events.csv"), events).unwrap();
     let (d, schema, json) = (p("d"), p("linked.yaml"), p("r.json"));
     let r = privsynth(&[
-        "audit-privacy", path_str(&d), "--schema", path_str(&schema), "--epsilon", "1", "--mechanism", "mst", "--runs", "60",
-        "--iterations", "100", "--confidence", "0.999999", "--json", path_str(&json), "-q",
+        "audit-privacy",
+        path_str(&d),
+        "--schema",
+        path_str(&schema),
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "--runs",
+        "60",
+        "--iterations",
+        "100",
+        "--confidence",
+        "0.999999",
+        "--json",
+        path_str(&json),
+        "-q",
     ]);
     // Confidence 1 - 1e-6: a correct pipeline exits 1 with probability at most 1e-6.
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::root().join("schemas/privacy-audit-report.schema.json")).unwrap()).unwrap();
+    let s: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("schemas/privacy-audit-report.schema.json")).unwrap(),
+    )
+    .unwrap();
     let v = jsonschema::validator_for(&s).unwrap();
     assert!(v.is_valid(&report), "{:?}", v.iter_errors(&report).map(|e| e.to_string()).collect::<Vec<_>>());
     // One person row and rows_per_person event rows, with the rarest kind (never in D).

@@ -76,7 +76,10 @@ fn wrong_delimiter() {
 
 #[test]
 fn ragged_rows() {
-    both_fail(&case("ragged.csv", b"a,b\n1,x\n2,y,extra\n3,x\n", AB), &["row 2 (line 3)", "3 field(s)", "header has 2"]);
+    both_fail(
+        &case("ragged.csv", b"a,b\n1,x\n2,y,extra\n3,x\n", AB),
+        &["row 2 (line 3)", "3 field(s)", "header has 2"],
+    );
     both_fail(&case("short.csv", b"a,b\n1,x\n2,y\n3\n", AB), &["row 3 (line 4)", "1 field(s)"]);
     both_fail(&case("quote.csv", b"a,b\n1,\"x\n2,y\n", AB), &["quoted field that is never closed", "line 2"]);
 }
@@ -91,7 +94,13 @@ fn column_in_schema_absent_from_file() {
     let c = case("cols.csv", b"a,c\n1,x\n", AB);
     let r = privsynth(&["schema", "check", path_str(&c.data), "--schema", path_str(&c.schema)]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("column \"b\"") && r.stderr.contains("absent from the file") && r.stderr.contains("The file has: a, c"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("column \"b\"")
+            && r.stderr.contains("absent from the file")
+            && r.stderr.contains("The file has: a, c"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -110,7 +119,7 @@ fn wrong_types_are_findings_with_row_and_column() {
 
 #[test]
 fn wrong_types_drop_their_row_or_stop_a_strict_fit_without_echoing_the_value() {
-    use privsynth::{data, codec::TableCodec, schema::Schema};
+    use privsynth::{codec::TableCodec, data, schema::Schema};
     // The default policy (drop) leaves the row out: the fit stays total.
     let c = case("types.csv", b"a,b\n1,x\nseven,y\n3,y\n", AB);
     let s = Schema::load(&c.schema).unwrap();
@@ -127,7 +136,11 @@ fn wrong_types_drop_their_row_or_stop_a_strict_fit_without_echoing_the_value() {
     let raw = data::read_for_table(&c.data, t).unwrap();
     let e = TableCodec::new(t).unwrap().encode(&raw).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("types.csv, row 2 (line 3), column \"a\": the value is not an integer in [0, 9]") && msg.contains("`error`"), "{msg}");
+    assert!(
+        msg.contains("types.csv, row 2 (line 3), column \"a\": the value is not an integer in [0, 9]")
+            && msg.contains("`error`"),
+        "{msg}"
+    );
     assert!(!msg.contains("seven"), "{msg}");
     assert_eq!(e.exit_code(), 2);
 }
@@ -144,7 +157,13 @@ fn all_null_columns() {
     let c = case("nulls.csv", b"a,b\n1,\n2,\n3,\n", AB);
     let r = privsynth(&["schema", "check", path_str(&c.data), "--schema", path_str(&c.schema)]);
     assert_eq!(r.code, 1);
-    assert!(r.stdout.contains("nulls.csv, row 1 (line 2), column \"b\": value \"\" is missing in a column that is not nullable"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "nulls.csv, row 1 (line 2), column \"b\": value \"\" is missing in a column that is not nullable"
+        ),
+        "{}",
+        r.stdout
+    );
     // Infer says so instead of guessing a type.
     let r = privsynth(&["schema", "infer", path_str(&c.data)]);
     assert_eq!(r.code, 0);
@@ -170,7 +189,11 @@ fn ten_thousand_categories() {
     // A declared 10k-category domain is refused with the way out.
     let r = privsynth(&["schema", "check", path_str(&c.data), "--schema", path_str(&c.schema)]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("column \"code\"") && r.stderr.contains("10000 codes") && r.stderr.contains("code hierarchy"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("column \"code\"") && r.stderr.contains("10000 codes") && r.stderr.contains("code hierarchy"),
+        "{}",
+        r.stderr
+    );
     // Infer does not propose it as a category list.
     let r = privsynth(&["schema", "infer", path_str(&c.data)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -183,8 +206,16 @@ fn broken_schema_files() {
     let c = case("ok.csv", b"a,b\n1,x\n", "version: 1\ntables: [{name: t, columns: [{name: a, type: integer}]}]");
     let r = privsynth(&["schema", "check", path_str(&c.data), "--schema", path_str(&c.schema)]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("schema.yaml") && r.stderr.contains("column \"a\": a integer column needs"), "{}", r.stderr);
-    let c = case("ok.csv", b"a,b\n1,x\n", "version: 1\ntables: [{name: t, columns: [{name: a, type: integer, domain: {bounds: [0, 9]}}]\n");
+    assert!(
+        r.stderr.contains("schema.yaml") && r.stderr.contains("column \"a\": a integer column needs"),
+        "{}",
+        r.stderr
+    );
+    let c = case(
+        "ok.csv",
+        b"a,b\n1,x\n",
+        "version: 1\ntables: [{name: t, columns: [{name: a, type: integer, domain: {bounds: [0, 9]}}]\n",
+    );
     let r = privsynth(&["schema", "check", path_str(&c.data), "--schema", path_str(&c.schema)]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("is not a valid schema") && r.stderr.contains("line"), "{}", r.stderr);
@@ -197,7 +228,8 @@ fn usage_errors_exit_2() {
     assert!(r.stderr.contains("--schema"), "{}", r.stderr);
     let r = privsynth(&["schema", "infer", "data/adult/adult.csv", "--delimiter", "ab"]);
     assert_eq!(r.code, 2);
-    let r = privsynth(&["schema", "check", "data/adult/adult.csv", "--schema", "schemas/adult.yaml", "--table", "nope"]);
+    let r =
+        privsynth(&["schema", "check", "data/adult/adult.csv", "--schema", "schemas/adult.yaml", "--table", "nope"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no table \"nope\""), "{}", r.stderr);
 }

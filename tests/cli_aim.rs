@@ -5,8 +5,8 @@
 mod common;
 use common::{path_str, privsynth, root};
 
-use privsynth::data;
 use privsynth::codec::{EncodedTable, TableCodec};
+use privsynth::data;
 use privsynth::marginals::{mean_tvd, subsets};
 use privsynth::mechanism::{self, aim, mst};
 use privsynth::model::file::ModelFile;
@@ -28,7 +28,24 @@ fn model_file(path: &std::path::Path) -> ModelFile {
 fn aim_end_to_end_charges_every_round_once() {
     let dir = tempfile::tempdir().unwrap();
     let (out, model, ledger) = (dir.path().join("s.csv"), dir.path().join("m.json"), dir.path().join("l.jsonl"));
-    let r = privsynth(&["synth", ADULT, "--schema", SCHEMA, "--epsilon", "1", "--mechanism", "aim", "-o", path_str(&out), "--model-out", path_str(&model), "--ledger", path_str(&ledger), "--seed", "3"]);
+    let r = privsynth(&[
+        "synth",
+        ADULT,
+        "--schema",
+        SCHEMA,
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "aim",
+        "-o",
+        path_str(&out),
+        "--model-out",
+        path_str(&model),
+        "--ledger",
+        path_str(&ledger),
+        "--seed",
+        "3",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("AIM:") && r.stderr.contains("spent epsilon 1.000"), "{}", r.stderr);
     let m = model_file(&model);
@@ -47,7 +64,20 @@ fn aim_end_to_end_charges_every_round_once() {
     let again = dir.path().join("again.parquet");
     assert_eq!(privsynth(&["sample", path_str(&model), "--rows", "500", "-o", path_str(&again)]).code, 0);
     // A second run appends to the same ledger and it still verifies.
-    let r = privsynth(&["fit", "data/adult/adult_test.csv", "--schema", SCHEMA, "--epsilon", "0.5", "--mechanism", "aim", "-o", path_str(&model), "--ledger", path_str(&ledger)]);
+    let r = privsynth(&[
+        "fit",
+        "data/adult/adult_test.csv",
+        "--schema",
+        SCHEMA,
+        "--epsilon",
+        "0.5",
+        "--mechanism",
+        "aim",
+        "-o",
+        path_str(&model),
+        "--ledger",
+        path_str(&ledger),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(Ledger::new(&ledger).entries().unwrap().len(), 2);
 }
@@ -69,7 +99,22 @@ fn workloads_from_a_file_or_the_schema_steer_the_selection() {
             assert!(allowed(&names), "{names:?} is outside the workload's downward closure");
         }
     };
-    let r = privsynth(&["fit", ADULT, "--schema", SCHEMA, "--epsilon", "2", "--mechanism", "aim", "--workload", path_str(&workload), "-o", path_str(&model), "--ledger", path_str(&ledger)]);
+    let r = privsynth(&[
+        "fit",
+        ADULT,
+        "--schema",
+        SCHEMA,
+        "--epsilon",
+        "2",
+        "--mechanism",
+        "aim",
+        "--workload",
+        path_str(&workload),
+        "-o",
+        path_str(&model),
+        "--ledger",
+        path_str(&ledger),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("workload of 2 marginal(s)"), "{}", r.stderr);
     check(&model_file(&model));
@@ -79,7 +124,20 @@ fn workloads_from_a_file_or_the_schema_steer_the_selection() {
     let with = text.replacen("    columns:\n", "    workload:\n      - {columns: [age, income], weight: 2}\n      - columns: [education, sex, income]\n    columns:\n", 1);
     assert_ne!(with, text);
     std::fs::write(&schema, with).unwrap();
-    let r = privsynth(&["fit", ADULT, "--schema", path_str(&schema), "--epsilon", "2", "--mechanism", "aim", "-o", path_str(&model), "--ledger", path_str(&ledger)]);
+    let r = privsynth(&[
+        "fit",
+        ADULT,
+        "--schema",
+        path_str(&schema),
+        "--epsilon",
+        "2",
+        "--mechanism",
+        "aim",
+        "-o",
+        path_str(&model),
+        "--ledger",
+        path_str(&ledger),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     check(&model_file(&model));
 }
@@ -90,7 +148,20 @@ fn bad_workloads_are_usage_errors_before_anything_is_charged() {
     let (model, ledger) = (dir.path().join("m.json"), dir.path().join("l.jsonl"));
     let w = dir.path().join("w.yaml");
     let run = |extra: &[&str]| {
-        let mut args = vec!["fit", ADULT, "--schema", SCHEMA, "--epsilon", "1", "--mechanism", "aim", "-o", path_str(&model), "--ledger", path_str(&ledger)];
+        let mut args = vec![
+            "fit",
+            ADULT,
+            "--schema",
+            SCHEMA,
+            "--epsilon",
+            "1",
+            "--mechanism",
+            "aim",
+            "-o",
+            path_str(&model),
+            "--ledger",
+            path_str(&ledger),
+        ];
         args.extend_from_slice(extra);
         privsynth(&args)
     };
@@ -130,7 +201,9 @@ fn aim_beats_mst_on_adult() {
         (mean_tvd(&real, &synth, &two), mean_tvd(&real, &synth, &three))
     };
     let mut budget = Budget::from_epsilon_delta(1.0, 1e-9).unwrap();
-    let (aim_fit, _) = aim::fit(&real, &aim::default_workload(real.sizes(), 2, 10_000.0), &mut budget, aim::Options::default()).unwrap();
+    let (aim_fit, _) =
+        aim::fit(&real, &aim::default_workload(real.sizes(), 2, 10_000.0), &mut budget, aim::Options::default())
+            .unwrap();
     let a = score(&aim_fit);
     let mut budget = Budget::from_epsilon_delta(1.0, 1e-9).unwrap();
     let m = score(&mst::fit(&real, &mut budget, estimate::Options::default()).unwrap());

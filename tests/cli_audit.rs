@@ -24,9 +24,29 @@ fn synth_with_audit_holdout_writes_valid_reports_and_charges_only_the_fit() {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
     let r = privsynth(&[
-        "synth", ADULT, "--schema", SCHEMA, "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&p("s.csv")),
-        "--ledger", path_str(&p("l.jsonl")), "--seed", "4", "--audit-holdout", "0.5",
-        "--json", path_str(&p("a.json")), "--html", path_str(&p("a.html")), "--junit", path_str(&p("a.xml")), "-q",
+        "synth",
+        ADULT,
+        "--schema",
+        SCHEMA,
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "-o",
+        path_str(&p("s.csv")),
+        "--ledger",
+        path_str(&p("l.jsonl")),
+        "--seed",
+        "4",
+        "--audit-holdout",
+        "0.5",
+        "--json",
+        path_str(&p("a.json")),
+        "--html",
+        path_str(&p("a.html")),
+        "--junit",
+        path_str(&p("a.xml")),
+        "-q",
     ]);
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p("a.json")).unwrap()).unwrap();
     // DP noise is never seeded, so the verdict is not asserted as a whole; the exit code must
@@ -37,13 +57,16 @@ fn synth_with_audit_holdout_writes_valid_reports_and_charges_only_the_fit() {
             assert_eq!(g["status"], "pass", "{}", r.stdout);
         }
     }
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(common::root().join("schemas/audit-report.schema.json")).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("schemas/audit-report.schema.json")).unwrap(),
+    )
+    .unwrap();
     let v = jsonschema::validator_for(&schema).unwrap();
     assert!(v.is_valid(&report), "{:?}", v.iter_errors(&report).map(|e| e.to_string()).collect::<Vec<_>>());
     // The split: the two parts partition the file's rows; each row is in the holdout with
     // probability 1/2, independently (Binomial(32561, 0.5): sd 90; 6.6 sd allowed).
-    let (tr, ho) = (report["inputs"]["train"]["rows"].as_u64().unwrap(), report["inputs"]["holdout"]["rows"].as_u64().unwrap());
+    let (tr, ho) =
+        (report["inputs"]["train"]["rows"].as_u64().unwrap(), report["inputs"]["holdout"]["rows"].as_u64().unwrap());
     assert_eq!(tr + ho, 32_561);
     assert!(ho.abs_diff(16_280) <= 600, "holdout {ho}");
     // A DP synthetic table copies nothing beyond the natural rate.
@@ -114,35 +137,102 @@ fn audit_refuses_bad_input_clearly() {
         .collect();
     std::fs::write(p("bad.data"), bad.join("\n")).unwrap();
     let json = p("never.json");
-    let r = privsynth(&["audit", "--schema", HEART_SCHEMA, "--train", &train, "--holdout", &holdout, "--synthetic", path_str(&p("bad.data")), "--json", path_str(&json)]);
+    let r = privsynth(&[
+        "audit",
+        "--schema",
+        HEART_SCHEMA,
+        "--train",
+        &train,
+        "--holdout",
+        &holdout,
+        "--synthetic",
+        path_str(&p("bad.data")),
+        "--json",
+        path_str(&json),
+    ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("bad.data") && r.stderr.contains("row 5") && r.stderr.contains("age"), "{}", r.stderr);
     assert!(!json.exists(), "a failed run must leave no report");
     // Gates: an unknown metric and a malformed file are usage errors, before any report.
     for (body, want) in [
-        ("version: 1\ngates:\n  - {metric: memorization.exact.excess, direction: at_most, threshold: 0.1}\n", "memorization.exact.excess"),
-        ("version: 1\ngates:\n  - {metric: fidelity.tvd2_excess, direction: below, threshold: 0.1}\n", "not a valid gates file"),
+        (
+            "version: 1\ngates:\n  - {metric: memorization.exact.excess, direction: at_most, threshold: 0.1}\n",
+            "memorization.exact.excess",
+        ),
+        (
+            "version: 1\ngates:\n  - {metric: fidelity.tvd2_excess, direction: below, threshold: 0.1}\n",
+            "not a valid gates file",
+        ),
         ("version: 2\ngates: []\n", "version 2"),
     ] {
         std::fs::write(p("g.yaml"), body).unwrap();
         let r = privsynth(&[
-            "audit", "--schema", HEART_SCHEMA, "--train", &train, "--holdout", &holdout, "--synthetic", &holdout,
-            "--gates", path_str(&p("g.yaml")), "--json", path_str(&json),
+            "audit",
+            "--schema",
+            HEART_SCHEMA,
+            "--train",
+            &train,
+            "--holdout",
+            &holdout,
+            "--synthetic",
+            &holdout,
+            "--gates",
+            path_str(&p("g.yaml")),
+            "--json",
+            path_str(&json),
         ]);
         assert_eq!(r.code, 2, "{body}: {}", r.stderr);
         assert!(r.stderr.contains(want), "{body}: {}", r.stderr);
         assert!(!json.exists());
     }
     // Unknown columns for the threat model.
-    let r = privsynth(&["audit", "--schema", HEART_SCHEMA, "--train", &train, "--holdout", &holdout, "--synthetic", &holdout, "--qi", "age,nope"]);
+    let r = privsynth(&[
+        "audit",
+        "--schema",
+        HEART_SCHEMA,
+        "--train",
+        &train,
+        "--holdout",
+        &holdout,
+        "--synthetic",
+        &holdout,
+        "--qi",
+        "age,nope",
+    ]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("\"nope\""), "{}", r.stderr);
     // synth: a fraction outside (0, 1), and report flags without an audit.
     let out = p("s.csv");
-    let r = privsynth(&["synth", HEART, "--schema", HEART_SCHEMA, "--epsilon", "1", "-o", path_str(&out), "--audit-holdout", "1.5", "--ledger", path_str(&p("l.jsonl"))]);
+    let r = privsynth(&[
+        "synth",
+        HEART,
+        "--schema",
+        HEART_SCHEMA,
+        "--epsilon",
+        "1",
+        "-o",
+        path_str(&out),
+        "--audit-holdout",
+        "1.5",
+        "--ledger",
+        path_str(&p("l.jsonl")),
+    ]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("--audit-holdout"));
-    let r = privsynth(&["synth", HEART, "--schema", HEART_SCHEMA, "--epsilon", "1", "-o", path_str(&out), "--json", path_str(&json), "--ledger", path_str(&p("l.jsonl"))]);
+    let r = privsynth(&[
+        "synth",
+        HEART,
+        "--schema",
+        HEART_SCHEMA,
+        "--epsilon",
+        "1",
+        "-o",
+        path_str(&out),
+        "--json",
+        path_str(&json),
+        "--ledger",
+        path_str(&p("l.jsonl")),
+    ]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("--audit-holdout"));
     assert!(!out.exists() && !p("l.jsonl").exists(), "usage errors come before anything is charged or written");

@@ -26,7 +26,13 @@ fn read(path: &Path) -> DataFrame {
 }
 
 fn col(df: &DataFrame, name: &str) -> Vec<Option<String>> {
-    df.column(name).unwrap_or_else(|_| panic!("no column {name}")).str().unwrap().iter().map(|v| v.map(str::to_owned)).collect()
+    df.column(name)
+        .unwrap_or_else(|_| panic!("no column {name}"))
+        .str()
+        .unwrap()
+        .iter()
+        .map(|v| v.map(str::to_owned))
+        .collect()
 }
 
 fn values(df: &DataFrame, name: &str) -> Vec<String> {
@@ -69,8 +75,27 @@ fn synthea_linked_synth_keeps_integrity_bounds_dates_and_privacy() {
     let ledger = dir.path().join("l.jsonl");
     let model = dir.path().join("m.json");
     let r = privsynth(&[
-        "synth", SYNTHEA, "--schema", SYNTHEA_SCHEMA, "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&out), "--ledger", path_str(&ledger),
-        "--seed", "3", "--model-out", path_str(&model), "--audit-holdout", "0.25", "--json", path_str(&dir.path().join("a.json")), "-q",
+        "synth",
+        SYNTHEA,
+        "--schema",
+        SYNTHEA_SCHEMA,
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "-o",
+        path_str(&out),
+        "--ledger",
+        path_str(&ledger),
+        "--seed",
+        "3",
+        "--model-out",
+        path_str(&model),
+        "--audit-holdout",
+        "0.25",
+        "--json",
+        path_str(&dir.path().join("a.json")),
+        "-q",
     ]);
     assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
     let tables = ["patients", "encounters", "conditions", "medications", "procedures"];
@@ -83,8 +108,10 @@ fn synthea_linked_synth_keeps_integrity_bounds_dates_and_privacy() {
     let ids = values(&patients, "Id");
     let id_set: HashSet<&String> = ids.iter().collect();
     assert_eq!(id_set.len(), ids.len(), "person keys are unique");
-    let birth: HashMap<&String, i64> = ids.iter().zip(values(&patients, "BIRTHDATE")).map(|(i, b)| (i, day(&b))).collect();
-    let death: HashMap<&String, i64> = ids.iter().zip(col(&patients, "DEATHDATE")).filter_map(|(i, d)| Some((i, day(&d?)))).collect();
+    let birth: HashMap<&String, i64> =
+        ids.iter().zip(values(&patients, "BIRTHDATE")).map(|(i, b)| (i, day(&b))).collect();
+    let death: HashMap<&String, i64> =
+        ids.iter().zip(col(&patients, "DEATHDATE")).filter_map(|(i, d)| Some((i, day(&d?)))).collect();
     for (b, d) in ids.iter().filter_map(|i| Some((birth[i], *death.get(i)?))) {
         assert!(d >= b, "death before birth");
     }
@@ -102,7 +129,11 @@ fn synthea_linked_synth_keeps_integrity_bounds_dates_and_privacy() {
         assert!(persons.iter().all(|p| id_set.contains(p)), "{t}.PATIENT must reference a synthetic patient");
         if df.get_column_names().iter().any(|c| c.as_str() == "ENCOUNTER") {
             let encs = col(&df, "ENCOUNTER");
-            let enc_person: HashMap<&String, &String> = enc_ids.iter().zip(values(&enc, "PATIENT").iter()).map(|(e, p)| (e, ids.iter().find(|i| *i == p).unwrap())).collect();
+            let enc_person: HashMap<&String, &String> = enc_ids
+                .iter()
+                .zip(values(&enc, "PATIENT").iter())
+                .map(|(e, p)| (e, ids.iter().find(|i| *i == p).unwrap()))
+                .collect();
             for (e, p) in encs.iter().zip(&persons) {
                 let e = e.as_ref().expect("ENCOUNTER is not nullable");
                 assert!(enc_set.contains(e), "{t}.ENCOUNTER must reference a synthetic encounter");
@@ -172,17 +203,22 @@ fn synthea_linked_synth_keeps_integrity_bounds_dates_and_privacy() {
     // Audit: one report per table and one at person level.
     for scope in ["person", "encounters", "conditions", "medications"] {
         let p = dir.path().join(format!("a.{scope}.json"));
-        let rep: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|_| panic!("{} missing:\n{}", p.display(), r.stderr))).unwrap();
+        let rep: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&p).unwrap_or_else(|_| panic!("{} missing:\n{}", p.display(), r.stderr)),
+        )
+        .unwrap();
         assert_eq!(rep["format"], "privsynth-audit-report");
     }
     // The DP output of 83 persons is mostly noise, and its persons crowd around a few real ones:
     // "closer to train" then rests on a handful of independent observations, and the person
     // gate must not call that memorization (it did in 2 of 3 runs when every synthetic person
     // counted as independent: 1.0 [1.0, 1.0] against 0.75 expected).
-    let rep: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("a.person.json")).unwrap()).unwrap();
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("a.person.json")).unwrap()).unwrap();
     let dcr = &rep["memorization"]["dcr"];
     assert!(dcr["effective_rows"].as_f64().unwrap() <= rep["inputs"]["synthetic"]["rows"].as_f64().unwrap() + 1e-9);
-    let gate = rep["gates"].as_array().unwrap().iter().find(|g| g["metric"] == "memorization.dcr.ci_low_excess").unwrap();
+    let gate =
+        rep["gates"].as_array().unwrap().iter().find(|g| g["metric"] == "memorization.dcr.ci_low_excess").unwrap();
     assert_eq!(gate["status"], "pass", "{dcr}");
 
     // `audit` on folders: the real persons split in two, each with all their rows.
@@ -194,7 +230,8 @@ fn synthea_linked_synth_keeps_integrity_bounds_dates_and_privacy() {
     for t in ["patients", "encounters", "conditions", "medications", "procedures"] {
         let df = read(&common::root().join(SYNTHEA).join(format!("{t}.csv")));
         let key = if t == "patients" { "Id" } else { "PATIENT" };
-        let mask: BooleanChunked = col(&df, key).iter().map(|k| k.as_ref().is_some_and(|k| first.contains(k))).collect();
+        let mask: BooleanChunked =
+            col(&df, key).iter().map(|k| k.as_ref().is_some_and(|k| first.contains(k))).collect();
         for (d, m) in [(&tr, mask.clone()), (&ho, !&mask)] {
             let mut part = df.filter(&m).unwrap();
             let f = std::fs::File::create(d.join(format!("{t}.csv"))).unwrap();
@@ -203,11 +240,24 @@ fn synthea_linked_synth_keeps_integrity_bounds_dates_and_privacy() {
     }
     let j = dir.path().join("b.json");
     let r = privsynth(&[
-        "audit", "--train", path_str(&tr), "--holdout", path_str(&ho), "--synthetic", path_str(&out), "--schema", SYNTHEA_SCHEMA, "--json", path_str(&j), "-q",
+        "audit",
+        "--train",
+        path_str(&tr),
+        "--holdout",
+        path_str(&ho),
+        "--synthetic",
+        path_str(&out),
+        "--schema",
+        SYNTHEA_SCHEMA,
+        "--json",
+        path_str(&j),
+        "-q",
     ]);
     assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
     for scope in ["person", "encounters", "conditions", "medications"] {
-        let rep: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join(format!("b.{scope}.json"))).unwrap()).unwrap();
+        let rep: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(format!("b.{scope}.json"))).unwrap())
+                .unwrap();
         assert_eq!(rep["format"], "privsynth-audit-report", "{scope}");
     }
 
@@ -232,7 +282,8 @@ fn write_persons(dir: &Path, persons: &HashSet<&String>) {
     for t in ["patients", "encounters", "conditions", "medications", "procedures"] {
         let df = read(&common::root().join(SYNTHEA).join(format!("{t}.csv")));
         let key = if t == "patients" { "Id" } else { "PATIENT" };
-        let mask: BooleanChunked = col(&df, key).iter().map(|k| k.as_ref().is_some_and(|k| persons.contains(k))).collect();
+        let mask: BooleanChunked =
+            col(&df, key).iter().map(|k| k.as_ref().is_some_and(|k| persons.contains(k))).collect();
         let mut part = df.filter(&mask).unwrap();
         CsvWriter::new(std::fs::File::create(dir.join(format!("{t}.csv"))).unwrap()).finish(&mut part).unwrap();
     }
@@ -247,7 +298,9 @@ fn person_level_audit_of_a_fresh_sample_of_real_persons_passes() {
     let dir = tempfile::tempdir().unwrap();
     let real = read(&common::root().join(SYNTHEA).join("patients.csv"));
     let mut ids = values(&real, "Id");
-    ids.sort_by_key(|id| privsynth::evaluate::distance::mix(id.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))));
+    ids.sort_by_key(|id| {
+        privsynth::evaluate::distance::mix(id.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)))
+    });
     let third = ids.len() / 3;
     let parts: Vec<HashSet<&String>> = (0..3).map(|k| ids[k * third..(k + 1) * third].iter().collect()).collect();
     let names = ["train", "holdout", "fresh"];
@@ -256,8 +309,18 @@ fn person_level_audit_of_a_fresh_sample_of_real_persons_passes() {
     }
     let p = |n: &str| dir.path().join(n);
     let r = privsynth(&[
-        "audit", "--train", path_str(&p("train")), "--holdout", path_str(&p("holdout")), "--synthetic", path_str(&p("fresh")), "--schema",
-        SYNTHEA_SCHEMA, "--json", path_str(&p("f.json")), "-q",
+        "audit",
+        "--train",
+        path_str(&p("train")),
+        "--holdout",
+        path_str(&p("holdout")),
+        "--synthetic",
+        path_str(&p("fresh")),
+        "--schema",
+        SYNTHEA_SCHEMA,
+        "--json",
+        path_str(&p("f.json")),
+        "-q",
     ]);
     assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
     let rep: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p("f.person.json")).unwrap()).unwrap();
@@ -271,7 +334,8 @@ fn person_level_audit_of_a_fresh_sample_of_real_persons_passes() {
     }
     // 37 holdout persons cannot give a 1st percentile: that share is not computed.
     assert!(dcr["below_holdout_p1"].is_null(), "{dcr}");
-    let gate = rep["gates"].as_array().unwrap().iter().find(|g| g["metric"] == "memorization.dcr.ci_low_excess").unwrap();
+    let gate =
+        rep["gates"].as_array().unwrap().iter().find(|g| g["metric"] == "memorization.dcr.ci_low_excess").unwrap();
     assert_eq!(gate["status"], "pass");
     // Real persons are spread out: nearly each has a nearest real person of its own.
     assert!(dcr["effective_rows"].as_f64().unwrap() > third as f64 / 3.0, "{dcr}");
@@ -282,15 +346,29 @@ fn omop_linked_synth_writes_every_table_with_integrity() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let r = privsynth(&[
-        "synth", OMOP, "--schema", OMOP_SCHEMA, "--epsilon", "2", "--mechanism", "mst", "-o", path_str(&out), "--ledger",
-        path_str(&dir.path().join("l.jsonl")), "--seed", "1", "-q",
+        "synth",
+        OMOP,
+        "--schema",
+        OMOP_SCHEMA,
+        "--epsilon",
+        "2",
+        "--mechanism",
+        "mst",
+        "-o",
+        path_str(&out),
+        "--ledger",
+        path_str(&dir.path().join("l.jsonl")),
+        "--seed",
+        "1",
+        "-q",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let schema = privsynth::schema::Schema::load(&common::root().join(OMOP_SCHEMA)).unwrap();
     let person = read(&out.join("person.csv"));
     let ids: HashSet<String> = values(&person, "person_id").into_iter().collect();
     assert_eq!(ids.len(), person.height());
-    let real_ids: HashSet<String> = values(&read(&common::root().join(OMOP).join("person.csv")), "person_id").into_iter().collect();
+    let real_ids: HashSet<String> =
+        values(&read(&common::root().join(OMOP).join("person.csv")), "person_id").into_iter().collect();
     assert!(ids.is_disjoint(&real_ids), "person ids are regenerated");
     let visits = read(&out.join("visit_occurrence.csv"));
     let visit_ids: HashSet<String> = values(&visits, "visit_occurrence_id").into_iter().collect();
@@ -322,7 +400,18 @@ fn linked_bad_input_is_a_clear_error_and_writes_nothing() {
     std::fs::create_dir(&partial).unwrap();
     std::fs::copy(src.join("patients.csv"), partial.join("patients.csv")).unwrap();
     let out = dir.path().join("out");
-    let r = privsynth(&["synth", path_str(&partial), "--schema", SYNTHEA_SCHEMA, "--epsilon", "1", "-o", path_str(&out), "--ledger", path_str(&dir.path().join("l.jsonl"))]);
+    let r = privsynth(&[
+        "synth",
+        path_str(&partial),
+        "--schema",
+        SYNTHEA_SCHEMA,
+        "--epsilon",
+        "1",
+        "-o",
+        path_str(&out),
+        "--ledger",
+        path_str(&dir.path().join("l.jsonl")),
+    ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("encounters") && r.stderr.contains("partial"), "{}", r.stderr);
     assert!(!out.exists());
@@ -342,15 +431,53 @@ fn linked_bad_input_is_a_clear_error_and_writes_nothing() {
     std::fs::write(dup.join("patients.csv"), lines.join("\n") + "\n").unwrap();
     let key = lines[1].split(',').next().unwrap();
     let ledger = dir.path().join("l.jsonl");
-    let r = privsynth(&["synth", path_str(&dup), "--schema", SYNTHEA_SCHEMA, "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&out), "--ledger", path_str(&ledger), "-q"]);
+    let r = privsynth(&[
+        "synth",
+        path_str(&dup),
+        "--schema",
+        SYNTHEA_SCHEMA,
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "-o",
+        path_str(&out),
+        "--ledger",
+        path_str(&ledger),
+        "-q",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(out.join("patients.csv").exists());
-    assert!(!r.stderr.contains("repeating") && !r.stderr.contains("left out"), "no exact count by default:\n{}", r.stderr);
+    assert!(
+        !r.stderr.contains("repeating") && !r.stderr.contains("left out"),
+        "no exact count by default:\n{}",
+        r.stderr
+    );
     assert!(!r.stderr.contains(key), "the key value is not echoed");
     let out2 = dir.path().join("out2");
-    let r = privsynth(&["synth", path_str(&dup), "--schema", SYNTHEA_SCHEMA, "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&out2), "--ledger", path_str(&ledger), "-q", "--private-diagnostics"]);
+    let r = privsynth(&[
+        "synth",
+        path_str(&dup),
+        "--schema",
+        SYNTHEA_SCHEMA,
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "-o",
+        path_str(&out2),
+        "--ledger",
+        path_str(&ledger),
+        "-q",
+        "--private-diagnostics",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("NOT differentially private") && r.stderr.contains("1 row(s) repeating an earlier row's person key"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("NOT differentially private")
+            && r.stderr.contains("1 row(s) repeating an earlier row's person key"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stderr.contains(key), "the key value is not echoed");
     let r = privsynth(&["schema", "check", path_str(&dup), "--schema", SYNTHEA_SCHEMA]);
     assert_eq!(r.code, 1, "{}", r.stderr);
@@ -358,10 +485,28 @@ fn linked_bad_input_is_a_clear_error_and_writes_nothing() {
     std::fs::remove_dir_all(&out).unwrap();
 
     // A table=path list naming an unknown table; a single-table command on a linked schema.
-    let r = privsynth(&["synth", "people=data/ehr/synthea-111/patients.csv", "--schema", SYNTHEA_SCHEMA, "--epsilon", "1", "-o", path_str(&out)]);
+    let r = privsynth(&[
+        "synth",
+        "people=data/ehr/synthea-111/patients.csv",
+        "--schema",
+        SYNTHEA_SCHEMA,
+        "--epsilon",
+        "1",
+        "-o",
+        path_str(&out),
+    ]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no table \"people\""), "{}", r.stderr);
-    let r = privsynth(&["fit", SYNTHEA, "--schema", SYNTHEA_SCHEMA, "--epsilon", "1", "-o", path_str(&dir.path().join("m.json"))]);
+    let r = privsynth(&[
+        "fit",
+        SYNTHEA,
+        "--schema",
+        SYNTHEA_SCHEMA,
+        "--epsilon",
+        "1",
+        "-o",
+        path_str(&dir.path().join("m.json")),
+    ]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("linked schema"), "{}", r.stderr);
 }

@@ -23,7 +23,10 @@ fn bundled_linked_schemas_load_and_are_public() {
         for t in &s.tables {
             // Every key is an identifier, and so is every column named like an id.
             for c in &t.columns {
-                let keyish = c.name == "Id" || c.name.ends_with("_id") || ["PATIENT", "ENCOUNTER", "SSN", "FIRST", "LAST", "ADDRESS", "ZIP", "LAT", "LON"].contains(&c.name.as_str());
+                let keyish = c.name == "Id"
+                    || c.name.ends_with("_id")
+                    || ["PATIENT", "ENCOUNTER", "SSN", "FIRST", "LAST", "ADDRESS", "ZIP", "LAT", "LON"]
+                        .contains(&c.name.as_str());
                 let concept = c.name.ends_with("concept_id");
                 if keyish && !concept {
                     assert!(!c.is_modelled(), "{schema}: {}.{} is modelled", t.name, c.name);
@@ -38,7 +41,10 @@ fn bundled_linked_schemas_load_and_are_public() {
         if let Some(p) = s.tables.iter().find(|t| t.name == "patients") {
             for c in ["SSN", "FIRST", "LAST", "ADDRESS"] {
                 let col = p.column(c).unwrap();
-                assert!(col.fake.is_some() && col.role == Role::Identifier && col.kind == ColumnType::Identifier, "{schema}: {c}");
+                assert!(
+                    col.fake.is_some() && col.role == Role::Identifier && col.kind == ColumnType::Identifier,
+                    "{schema}: {c}"
+                );
             }
         }
     }
@@ -51,7 +57,8 @@ fn every_table_file_passes_the_single_table_check() {
         for t in &s.tables {
             let file = format!("{dir}/{}.csv", t.name);
             let r = privsynth(&["schema", "check", &file, "--schema", schema, "--table", &t.name, "--json"]);
-            let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|_| panic!("{file}: {}", r.stderr));
+            let report: serde_json::Value =
+                serde_json::from_str(&r.stdout).unwrap_or_else(|_| panic!("{file}: {}", r.stderr));
             // Known findings of the 27 MA patients: SUFFIX is empty in every row; 75
             // observations have no ENCOUNTER.
             let expected = match file.as_str() {
@@ -68,11 +75,27 @@ fn every_table_file_passes_the_single_table_check() {
 fn folder_check_reports_missing_encounters_of_ma_observations() {
     let r = privsynth(&["schema", "check", "data/ehr/synthea27-ma", "--schema", "schemas/ehr/synthea27-ma.yaml"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("observations.ENCOUNTER -> encounters.Id: 990 rows, 0 orphan(s) (0.0%), 75 missing (7.6%)  FINDINGS"), "{}", r.stdout);
-    assert!(r.stdout.contains("data/ehr/synthea27-ma/observations.csv, row 11 (line 12), column \"ENCOUNTER\""), "{}", r.stdout);
-    let r = privsynth(&["schema", "check", "data/ehr/synthea27-ma", "--schema", "schemas/ehr/synthea27-ma.yaml", "--json"]);
+    assert!(
+        r.stdout.contains(
+            "observations.ENCOUNTER -> encounters.Id: 990 rows, 0 orphan(s) (0.0%), 75 missing (7.6%)  FINDINGS"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("data/ehr/synthea27-ma/observations.csv, row 11 (line 12), column \"ENCOUNTER\""),
+        "{}",
+        r.stdout
+    );
+    let r =
+        privsynth(&["schema", "check", "data/ehr/synthea27-ma", "--schema", "schemas/ehr/synthea27-ma.yaml", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let fk = v["foreign_keys"].as_array().unwrap().iter().find(|f| f["table"] == "observations" && f["column"] == "ENCOUNTER").unwrap();
+    let fk = v["foreign_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["table"] == "observations" && f["column"] == "ENCOUNTER")
+        .unwrap();
     assert_eq!((fk["missing"].as_u64(), fk["orphans"].as_u64()), (Some(75), Some(0)));
     assert_eq!(v["findings"], 76);
 }
@@ -85,10 +108,14 @@ fn folder_check_of_clean_fixtures_exits_0() {
         assert!(r.stdout.contains("result: the tables fit the schema and their links hold"), "{}", r.stdout);
     }
     // Rows beyond a contribution bound are reported, not counted as findings.
-    let r = privsynth(&["schema", "check", "data/ehr/synthea-111", "--schema", "schemas/ehr/synthea-111.yaml", "--json"]);
+    let r =
+        privsynth(&["schema", "check", "data/ehr/synthea-111", "--schema", "schemas/ehr/synthea-111.yaml", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let enc = v["bounds"].as_array().unwrap().iter().find(|b| b["table"] == "encounters").unwrap();
-    assert_eq!((enc["persons"].as_u64(), enc["rows"].as_u64(), enc["max_rows_of_a_person"].as_u64()), (Some(111), Some(7584), Some(761)));
+    assert_eq!(
+        (enc["persons"].as_u64(), enc["rows"].as_u64(), enc["max_rows_of_a_person"].as_u64()),
+        (Some(111), Some(7584), Some(761))
+    );
     assert!(enc["persons_above"].as_u64().unwrap() > 0);
 }
 
@@ -129,7 +156,13 @@ fn folder_check_bad_inputs_exit_2_naming_what_is_wrong() {
     let dir = d.path().to_str().unwrap();
     let r = privsynth(&["schema", "check", dir, "--schema", "schemas/ehr/synthea27-ma.yaml"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("observations.csv") && r.stderr.contains("does not exist") && r.stderr.contains("\"observations\""), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("observations.csv")
+            && r.stderr.contains("does not exist")
+            && r.stderr.contains("\"observations\""),
+        "{}",
+        r.stderr
+    );
     // A key column missing from a table file.
     let d = edited_ma(|f, t| if f == "encounters" { t.replacen("Id,START", "Key,START", 1) } else { t });
     let r = privsynth(&["schema", "check", d.path().to_str().unwrap(), "--schema", "schemas/ehr/synthea27-ma.yaml"]);
@@ -148,7 +181,15 @@ fn folder_check_bad_inputs_exit_2_naming_what_is_wrong() {
     let r = privsynth(&["schema", "check", "data/ehr/synthea27-ma", "--schema", "schemas/synthea-patients.yaml"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("names no `person` table"), "{}", r.stderr);
-    let r = privsynth(&["schema", "check", "data/ehr/synthea27-ma", "--schema", "schemas/ehr/synthea27-ma.yaml", "--table", "patients"]);
+    let r = privsynth(&[
+        "schema",
+        "check",
+        "data/ehr/synthea27-ma",
+        "--schema",
+        "schemas/ehr/synthea27-ma.yaml",
+        "--table",
+        "patients",
+    ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("synthea27-ma/patients.csv"), "{}", r.stderr);
 }
@@ -163,9 +204,19 @@ fn folder_infer_proposes_the_synthea_links_for_review() {
     assert!(text.contains("READ FROM THE PRIVATE DATA") && text.contains("IN THE DATA"), "{text}");
     let s = Schema::from_yaml(&text, "proposal").unwrap();
     let p = s.person.as_ref().unwrap();
-    assert_eq!((p.table.as_str(), p.key.as_str(), p.birth.as_deref(), p.death.as_deref()), ("patients", "Id", Some("BIRTHDATE"), Some("DEATHDATE")));
+    assert_eq!(
+        (p.table.as_str(), p.key.as_str(), p.birth.as_deref(), p.death.as_deref()),
+        ("patients", "Id", Some("BIRTHDATE"), Some("DEATHDATE"))
+    );
     let links = |t: &str| -> Vec<(String, String)> {
-        s.tables.iter().find(|x| x.name == t).unwrap().foreign_keys.iter().map(|f| (f.column.clone(), f.references.clone())).collect()
+        s.tables
+            .iter()
+            .find(|x| x.name == t)
+            .unwrap()
+            .foreign_keys
+            .iter()
+            .map(|f| (f.column.clone(), f.references.clone()))
+            .collect()
     };
     let l = |a: &str, b: &str| (a.to_string(), b.to_string());
     assert_eq!(links("encounters"), vec![l("PATIENT", "patients")]);
@@ -177,7 +228,10 @@ fn folder_infer_proposes_the_synthea_links_for_review() {
     let e = enc.events.as_ref().unwrap();
     assert_eq!((e.time.as_str(), e.end.as_deref()), ("START", Some("STOP")));
     // The bound is a data quantile: said so, and domains stay marked as read from the data.
-    assert!(text.contains(&format!("encounters: rows_per_person {} is the 95th percentile", e.rows_per_person)), "{text}");
+    assert!(
+        text.contains(&format!("encounters: rows_per_person {} is the 95th percentile", e.rows_per_person)),
+        "{text}"
+    );
     assert!(!s.data_domain_columns().is_empty());
     assert!(s.ensure_public_domains("proposal", false).is_err());
     // The proposal is usable as it stands by `schema check`.
@@ -195,7 +249,13 @@ fn folder_infer_on_omop_links_by_key_names_not_by_chance() {
         for fk in &t.foreign_keys {
             // Integer ids (provider_id, *_concept_id) lie inside 1..n keys by chance: only
             // person_id and visit_occurrence_id are links.
-            assert!(["person_id", "visit_occurrence_id"].contains(&fk.column.as_str()), "{}.{} -> {}", t.name, fk.column, fk.references);
+            assert!(
+                ["person_id", "visit_occurrence_id"].contains(&fk.column.as_str()),
+                "{}.{} -> {}",
+                t.name,
+                fk.column,
+                fk.references
+            );
         }
     }
     let death = s.tables.iter().find(|t| t.name == "death").unwrap();

@@ -47,14 +47,39 @@ fn a_privacy_unit_needs_a_public_bound_which_scales_every_sensitivity_and_is_rec
     let model = dir.path().join("m.json");
     // Without rows_per_unit the schema is refused, saying what to add; nothing is charged.
     let unbounded = write(dir.path(), "unbounded.yaml", &UNIT_SCHEMA.replace("    rows_per_unit: 3\n", ""));
-    let r = privsynth(&["fit", path_str(&data), "--schema", path_str(&unbounded), "--epsilon", "1", "-o", path_str(&model), "--ledger", path_str(&ledger)]);
+    let r = privsynth(&[
+        "fit",
+        path_str(&data),
+        "--schema",
+        path_str(&unbounded),
+        "--epsilon",
+        "1",
+        "-o",
+        path_str(&model),
+        "--ledger",
+        path_str(&ledger),
+    ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("privacy_unit \"pid\"") && r.stderr.contains("rows_per_unit: K"), "{}", r.stderr);
     assert!(!ledger.exists() && !model.exists());
     // With the bound: every release states sensitivity 3, and the model and ledger say so.
     let schema = write(dir.path(), "s.yaml", UNIT_SCHEMA);
     for mech in ["mst", "aim"] {
-        let r = privsynth(&["fit", path_str(&data), "--schema", path_str(&schema), "--epsilon", "1", "--mechanism", mech, "-o", path_str(&model), "--ledger", path_str(&ledger), "-q"]);
+        let r = privsynth(&[
+            "fit",
+            path_str(&data),
+            "--schema",
+            path_str(&schema),
+            "--epsilon",
+            "1",
+            "--mechanism",
+            mech,
+            "-o",
+            path_str(&model),
+            "--ledger",
+            path_str(&ledger),
+            "-q",
+        ]);
         assert_eq!(r.code, 0, "{}", r.stderr);
         assert!(r.stderr.contains("privacy unit pid, at most 3 row(s) per unit"), "{}", r.stderr);
         let m = ModelFile::load(&model).unwrap();
@@ -69,7 +94,9 @@ fn a_privacy_unit_needs_a_public_bound_which_scales_every_sensitivity_and_is_rec
     }
     let entries = Ledger::new(&ledger).entries().unwrap();
     assert_eq!(entries.len(), 2);
-    assert!(entries.iter().all(|e| e.dataset.privacy_unit.as_deref() == Some("pid") && e.dataset.rows_per_unit == Some(3)));
+    assert!(
+        entries.iter().all(|e| e.dataset.privacy_unit.as_deref() == Some("pid") && e.dataset.rows_per_unit == Some(3))
+    );
 }
 
 #[test]
@@ -78,7 +105,23 @@ fn exact_counts_reach_stderr_only_when_the_data_holder_asks() {
     let data = write(dir.path(), "visits.csv", &visits());
     let schema = write(dir.path(), "s.yaml", UNIT_SCHEMA);
     let ledger = dir.path().join("l.jsonl");
-    let args = |out: &str| vec!["fit".to_string(), path_str(&data).into(), "--schema".into(), path_str(&schema).into(), "--epsilon".into(), "1".into(), "--mechanism".into(), "mst".into(), "-o".into(), path_str(&dir.path().join(out)).into(), "--ledger".into(), path_str(&ledger).into(), "-q".into()];
+    let args = |out: &str| {
+        vec![
+            "fit".to_string(),
+            path_str(&data).into(),
+            "--schema".into(),
+            path_str(&schema).into(),
+            "--epsilon".into(),
+            "1".into(),
+            "--mechanism".into(),
+            "mst".into(),
+            "-o".into(),
+            path_str(&dir.path().join(out)).into(),
+            "--ledger".into(),
+            path_str(&ledger).into(),
+            "-q".into(),
+        ]
+    };
     let run = |a: Vec<String>| privsynth(&a.iter().map(String::as_str).collect::<Vec<_>>());
     // 21 ages of 130 are dropped (the default policy), rows beyond 3 per person are bounded away.
     let r = run(args("a.json"));
@@ -91,7 +134,11 @@ fn exact_counts_reach_stderr_only_when_the_data_holder_asks() {
     let r = run(a);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("NOT differentially private"), "{}", r.stderr);
-    assert!(r.stderr.contains("column \"age\": 0 cell(s) clipped, 0 made missing, 21 dropped their row"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("column \"age\": 0 cell(s) clipped, 0 made missing, 21 dropped their row"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("left out by contribution bounding"), "{}", r.stderr);
     assert!(!r.stderr.contains("130"), "no cell value even here:\n{}", r.stderr);
 }
@@ -110,7 +157,22 @@ fn values_read_from_the_data_are_refused_or_recorded_as_outside_the_guarantee() 
     let reviewed = write(dir.path(), "reviewed.yaml", &text.replace("source: data", "source: public"));
     let (ledger, model) = (dir.path().join("l.jsonl"), dir.path().join("m.json"));
     let fit = |s: &std::path::Path, extra: &[&str]| {
-        let mut a = vec!["fit", heart, "--no-header", "--schema", path_str(s), "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&model), "--ledger", path_str(&ledger), "-q"];
+        let mut a = vec![
+            "fit",
+            heart,
+            "--no-header",
+            "--schema",
+            path_str(s),
+            "--epsilon",
+            "1",
+            "--mechanism",
+            "mst",
+            "-o",
+            path_str(&model),
+            "--ledger",
+            path_str(&ledger),
+            "-q",
+        ];
         a.extend(extra);
         privsynth(&a)
     };
@@ -122,12 +184,23 @@ fn values_read_from_the_data_are_refused_or_recorded_as_outside_the_guarantee() 
     let r = fit(&reviewed, &["--allow-data-domains"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let m = ModelFile::load(&model).unwrap();
-    assert!(m.privacy.outside_guarantee.iter().any(|w| w.contains("--allow-data-domains") && w.contains("column_1.nullable")), "{:?}", m.privacy.outside_guarantee);
+    assert!(
+        m.privacy
+            .outside_guarantee
+            .iter()
+            .any(|w| w.contains("--allow-data-domains") && w.contains("column_1.nullable")),
+        "{:?}",
+        m.privacy.outside_guarantee
+    );
     let e = &Ledger::new(&ledger).entries().unwrap()[0];
     assert!(e.command.contains("--allow-data-domains") && !e.outside_guarantee.is_empty(), "{e:?}");
     let r = privsynth(&["sample", path_str(&model), "-o", path_str(&dir.path().join("s.csv")), "--rows", "50", "-q"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("does not cover everything") && r.stderr.contains("--allow-data-domains"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("does not cover everything") && r.stderr.contains("--allow-data-domains"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -135,20 +208,68 @@ fn a_dp_inferred_schema_adds_its_cost_to_the_guarantee_shown() {
     let dir = tempfile::tempdir().unwrap();
     let (ledger, schema, model) = (dir.path().join("l.jsonl"), dir.path().join("s.yaml"), dir.path().join("m.json"));
     let adult = "data/adult/adult.csv";
-    let r = privsynth(&["schema", "infer", adult, "--dp-epsilon", "0.5", "--ledger", path_str(&ledger), "-o", path_str(&schema), "-q"]);
+    let r = privsynth(&[
+        "schema",
+        "infer",
+        adult,
+        "--dp-epsilon",
+        "0.5",
+        "--ledger",
+        path_str(&ledger),
+        "-o",
+        path_str(&schema),
+        "-q",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let r = privsynth(&["fit", adult, "--schema", path_str(&schema), "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&model), "--ledger", path_str(&ledger), "-q"]);
+    let r = privsynth(&[
+        "fit",
+        adult,
+        "--schema",
+        path_str(&schema),
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "-o",
+        path_str(&model),
+        "--ledger",
+        path_str(&ledger),
+        "-q",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("proposed under DP from this same data") && r.stderr.contains("together: epsilon"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("proposed under DP from this same data") && r.stderr.contains("together: epsilon"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("ledger: 2 release(s) on this dataset so far"), "{}", r.stderr);
     let m = ModelFile::load(&model).unwrap();
     let (inf, both) = (m.privacy.schema_inference.unwrap(), m.privacy.with_schema_inference.unwrap());
     assert!((inf.epsilon - 0.5).abs() < 0.01, "{inf:?}");
     // zCDP adds: the combined epsilon is more than either, less than their sum.
-    assert!(both.epsilon > m.privacy.epsilon && both.epsilon > inf.epsilon && both.epsilon < m.privacy.epsilon + inf.epsilon, "{both:?}");
+    assert!(
+        both.epsilon > m.privacy.epsilon
+            && both.epsilon > inf.epsilon
+            && both.epsilon < m.privacy.epsilon + inf.epsilon,
+        "{both:?}"
+    );
     assert!((both.rho - (m.privacy.rho + inf.rho)).abs() < 1e-12);
     // Fitting another file on the same schema says that the fingerprints differ.
-    let r = privsynth(&["fit", "data/adult/adult_test.csv", "--schema", path_str(&schema), "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&model), "--ledger", path_str(&ledger), "-q"]);
+    let r = privsynth(&[
+        "fit",
+        "data/adult/adult_test.csv",
+        "--schema",
+        path_str(&schema),
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "-o",
+        path_str(&model),
+        "--ledger",
+        path_str(&ledger),
+        "-q",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("from another file") && r.stderr.contains("fingerprints differ"), "{}", r.stderr);
 }

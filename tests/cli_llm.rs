@@ -36,7 +36,22 @@ fn fitted_with(schema: &str) -> Fitted {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.json");
     let ledger = dir.path().join("l.jsonl");
-    let r = privsynth(&["fit", DATA, "--schema", schema, "--epsilon", "1", "--mechanism", "mst", "--iterations", "300", "-o", path_str(&model), "--ledger", path_str(&ledger)]);
+    let r = privsynth(&[
+        "fit",
+        DATA,
+        "--schema",
+        schema,
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "--iterations",
+        "300",
+        "-o",
+        path_str(&model),
+        "--ledger",
+        path_str(&ledger),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     Fitted { dir, model }
 }
@@ -53,7 +68,20 @@ impl Fitted {
     /// `sample` against the fake server with a fixed seed and a cache in the temp dir.
     fn sample(&self, server: &FakeLlm, out: &str, extra: &[&str]) -> Run {
         let (out, cache) = (self.path(out), self.path("cache"));
-        let mut args = vec!["sample", path_str(&self.model), "-o", path_str(&out), "--seed", "5", "--llm-url", &server.url, "--llm-model", "fake-model", "--llm-cache", path_str(&cache)];
+        let mut args = vec![
+            "sample",
+            path_str(&self.model),
+            "-o",
+            path_str(&out),
+            "--seed",
+            "5",
+            "--llm-url",
+            &server.url,
+            "--llm-model",
+            "fake-model",
+            "--llm-cache",
+            path_str(&cache),
+        ];
         args.extend_from_slice(extra);
         privsynth(&args)
     }
@@ -65,7 +93,16 @@ fn read_csv(p: &Path) -> Vec<BTreeMap<String, Option<String>>> {
     let names = raw.column_names();
     let cols: Vec<Vec<Option<String>>> = names
         .iter()
-        .map(|n| raw.df.column(n).unwrap().str().unwrap().iter().map(|v| v.map(str::to_owned).filter(|s| !s.is_empty())).collect())
+        .map(|n| {
+            raw.df
+                .column(n)
+                .unwrap()
+                .str()
+                .unwrap()
+                .iter()
+                .map(|v| v.map(str::to_owned).filter(|s| !s.is_empty()))
+                .collect()
+        })
         .collect();
     (0..raw.df.height()).map(|i| names.iter().zip(&cols).map(|(n, c)| (n.clone(), c[i].clone())).collect()).collect()
 }
@@ -94,12 +131,16 @@ fn text_columns_are_written_from_the_records_schema_and_released_statistics() {
     let f = fitted();
     let server = FakeLlm::start();
     let transcript = f.path("t.jsonl");
-    let r = f.sample(&server, "s.csv", &["--rows", "30", "--llm-batch", "7", "--llm-transcript", path_str(&transcript)]);
+    let r =
+        f.sample(&server, "s.csv", &["--rows", "30", "--llm-batch", "7", "--llm-transcript", path_str(&transcript)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let rows = read_csv(&f.path("s.csv"));
     assert_eq!(rows.len(), 30);
     // Every record got its non-nullable text column, within the default 200 characters.
-    assert!(rows.iter().all(|r| r["CITY"].as_ref().is_some_and(|c| !c.is_empty() && c.chars().count() <= 200)), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r["CITY"].as_ref().is_some_and(|c| !c.is_empty() && c.chars().count() <= 200)),
+        "{rows:?}"
+    );
     let chats = server.chats();
     assert_eq!(chats.len(), 5, "30 records in batches of 7");
     for c in &chats {
@@ -135,14 +176,17 @@ fn text_columns_are_written_from_the_records_schema_and_released_statistics() {
     assert!(lines >= cols.len() / 2 && released.contains("Gaussian noise sd"), "{released}");
     assert!(system_prompt(&body(&chats[0])).contains(&released));
     let real = read_csv(&root().join(DATA));
-    let exact = |col: &str, v: &str| 100.0 * real.iter().filter(|r| r[col].as_deref() == Some(v)).count() as f64 / real.len() as f64;
+    let exact = |col: &str, v: &str| {
+        100.0 * real.iter().filter(|r| r[col].as_deref() == Some(v)).count() as f64 / real.len() as f64
+    };
     let shown_exact = [("GENDER", "F"), ("GENDER", "M"), ("ETHNICITY", "hispanic"), ("RACE", "white")]
         .iter()
         .filter(|(c, v)| released.contains(&format!("{v} {:.1}%", exact(c, v))))
         .count();
     assert!(shown_exact < 4, "the prompt shows exact shares: {released}");
     // The transcript has one accepted exchange per request, holding the very bodies sent.
-    let lines: Vec<Value> = std::fs::read_to_string(&transcript).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&transcript).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 5);
     assert!(lines.iter().all(|l| l["verdict"] == "accepted" && l["source"] == "server"));
     let sent: Vec<Value> = chats.iter().map(body).collect();
@@ -157,10 +201,27 @@ fn text_columns_are_written_from_the_records_schema_and_released_statistics() {
 fn without_a_server_text_columns_are_empty_and_llm_options_fail_before_spending() {
     let dir = tempfile::tempdir().unwrap();
     let (out, ledger) = (dir.path().join("s.csv"), dir.path().join("l.jsonl"));
-    let base = ["synth", DATA, "--schema", SCHEMA, "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&out), "--ledger", path_str(&ledger)];
+    let base = [
+        "synth",
+        DATA,
+        "--schema",
+        SCHEMA,
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "-o",
+        path_str(&out),
+        "--ledger",
+        path_str(&ledger),
+    ];
     let r = privsynth(&base);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("warning: no LLM configured") && r.stderr.contains("CITY, COUNTY, FIPS, ZIP are left empty"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("warning: no LLM configured") && r.stderr.contains("CITY, COUNTY, FIPS, ZIP are left empty"),
+        "{}",
+        r.stderr
+    );
     let rows = read_csv(&out);
     assert!(!rows.is_empty() && rows.iter().all(|r| TEXT.iter().all(|c| r.contains_key(*c) && r[*c].is_none())));
     assert!(rows.iter().all(|r| r["GENDER"].is_some()), "modelled columns are unaffected");
@@ -178,7 +239,10 @@ fn without_a_server_text_columns_are_empty_and_llm_options_fail_before_spending(
         let r = privsynth(&args);
         assert_eq!(r.code, 2, "{extra:?}: {}", r.stderr);
         assert!(r.stderr.contains(needle), "{extra:?}: expected {needle:?} in {}", r.stderr);
-        assert!(!ledger.exists() && !out.exists(), "{extra:?}: nothing may be charged or written before the LLM options are checked");
+        assert!(
+            !ledger.exists() && !out.exists(),
+            "{extra:?}: nothing may be charged or written before the LLM options are checked"
+        );
     }
 }
 
@@ -201,7 +265,11 @@ fn faults_are_retried_or_rejected_and_counted() {
         Fault::SchemaViolation,
     ]);
     let started = Instant::now();
-    let r = f.sample(&server, "s.csv", &["--rows", "20", "--llm-batch", "10", "--llm-timeout", "1", "--llm-concurrency", "1", "--llm-no-cache"]);
+    let r = f.sample(
+        &server,
+        "s.csv",
+        &["--rows", "20", "--llm-batch", "10", "--llm-timeout", "1", "--llm-concurrency", "1", "--llm-no-cache"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     for needle in [
         "retried: 5 (connection 1, http_429 1, http_500 1, http_503 1, timeout 1)",
@@ -229,7 +297,8 @@ fn a_429_halves_the_requests_in_flight() {
     let f = fitted();
     let server = FakeLlm::start();
     server.script([Fault::TooMany(1)]);
-    let r = f.sample(&server, "s.csv", &["--rows", "40", "--llm-batch", "5", "--llm-concurrency", "4", "--llm-no-cache"]);
+    let r =
+        f.sample(&server, "s.csv", &["--rows", "40", "--llm-batch", "5", "--llm-concurrency", "4", "--llm-no-cache"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("retried: 1 (http_429 1)") && r.stderr.contains("lowest concurrency 2"), "{}", r.stderr);
     assert!(r.stderr.contains("40 of 40 record(s) written"), "{}", r.stderr);
@@ -241,9 +310,29 @@ fn sustained_failures_stop_the_run_with_the_server_and_the_reason() {
     let server = FakeLlm::start();
     server.set_default(Fault::InvalidJson);
     let transcript = f.path("t.jsonl");
-    let r = f.sample(&server, "s.csv", &["--rows", "80", "--llm-batch", "2", "--llm-concurrency", "2", "--llm-no-cache", "--llm-transcript", path_str(&transcript)]);
+    let r = f.sample(
+        &server,
+        "s.csv",
+        &[
+            "--rows",
+            "80",
+            "--llm-batch",
+            "2",
+            "--llm-concurrency",
+            "2",
+            "--llm-no-cache",
+            "--llm-transcript",
+            path_str(&transcript),
+        ],
+    );
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("stopping the LLM stage") && r.stderr.contains(&server.url) && r.stderr.contains("commonest reason is invalid_json"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("stopping the LLM stage")
+            && r.stderr.contains(&server.url)
+            && r.stderr.contains("commonest reason is invalid_json"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("--llm-dialect"), "the message says what to try: {}", r.stderr);
     let n = server.chats().len();
     assert!((20..=24).contains(&n), "stopped after {n} requests");
@@ -251,9 +340,32 @@ fn sustained_failures_stop_the_run_with_the_server_and_the_reason() {
     let lines = std::fs::read_to_string(&transcript).unwrap().lines().count();
     assert!(lines >= 20, "the transcript is written even when the stage stops ({lines} lines)");
     // In `synth`, where the budget is already spent, the message says how to retry for free.
-    let r = privsynth(&["synth", DATA, "--schema", SCHEMA, "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&f.path("s.csv")), "--ledger", path_str(&f.path("l2.jsonl")), "--llm-url", &server.url, "--llm-model", "fake-model", "--llm-no-cache"]);
+    let r = privsynth(&[
+        "synth",
+        DATA,
+        "--schema",
+        SCHEMA,
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "-o",
+        path_str(&f.path("s.csv")),
+        "--ledger",
+        path_str(&f.path("l2.jsonl")),
+        "--llm-url",
+        &server.url,
+        "--llm-model",
+        "fake-model",
+        "--llm-no-cache",
+    ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("stopping the LLM stage") && r.stderr.contains("with --model-out MODEL, `privsynth sample MODEL` can retry"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("stopping the LLM stage")
+            && r.stderr.contains("with --model-out MODEL, `privsynth sample MODEL` can retry"),
+        "{}",
+        r.stderr
+    );
     // A key the server refuses stops at once, naming the variable to fix.
     let server = FakeLlm::start();
     server.set_default(Fault::Unauthorized);
@@ -278,7 +390,22 @@ fn the_cache_makes_reruns_free_and_identical() {
     assert!(r2.stderr.contains("llm: 0 request(s)") && r2.stderr.contains("6 cache hit(s)"), "{}", r2.stderr);
     assert_eq!(std::fs::read(f.path("a.csv")).unwrap(), std::fs::read(f.path("b.csv")).unwrap());
     // Another seed samples other records: new prompts, new requests.
-    let r3 = privsynth(&["sample", path_str(&f.model), "-o", path_str(&f.path("c.csv")), "--seed", "6", "--rows", "25", "--llm-url", &server.url, "--llm-model", "fake-model", "--llm-cache", path_str(&f.path("cache"))]);
+    let r3 = privsynth(&[
+        "sample",
+        path_str(&f.model),
+        "-o",
+        path_str(&f.path("c.csv")),
+        "--seed",
+        "6",
+        "--rows",
+        "25",
+        "--llm-url",
+        &server.url,
+        "--llm-model",
+        "fake-model",
+        "--llm-cache",
+        path_str(&f.path("cache")),
+    ]);
     assert_eq!(r3.code, 0, "{}", r3.stderr);
     assert_eq!(server.chats().len(), sent + 3, "three text batches (no check this time)");
 }
@@ -290,7 +417,11 @@ fn every_dialect_asks_in_its_own_fields_and_its_answers_are_read() {
     for dialect in ["openai", "vllm", "llama-cpp", "ollama", "prompt-only"] {
         let before = server.chats().len();
         let out = format!("{dialect}.csv");
-        let r = f.sample(&server, &out, &["--rows", "4", "--llm-batch", "4", "--llm-dialect", dialect, "--llm-no-cache", "--llm-max-chars", "50"]);
+        let r = f.sample(
+            &server,
+            &out,
+            &["--rows", "4", "--llm-batch", "4", "--llm-dialect", dialect, "--llm-no-cache", "--llm-max-chars", "50"],
+        );
         assert_eq!(r.code, 0, "{dialect}: {}", r.stderr);
         let chats = server.chats();
         assert_eq!(chats.len(), before + 1, "{dialect}");
@@ -304,7 +435,11 @@ fn every_dialect_asks_in_its_own_fields_and_its_answers_are_read() {
                 assert!(!b["response_format"].to_string().contains("maxLength"), "outside OpenAI's strict subset");
             }
             "vllm" => {
-                assert!(b.pointer("/structured_outputs/json/properties/r1").is_some() && b.get("response_format").is_none() && b.get("guided_json").is_none());
+                assert!(
+                    b.pointer("/structured_outputs/json/properties/r1").is_some()
+                        && b.get("response_format").is_none()
+                        && b.get("guided_json").is_none()
+                );
             }
             "llama-cpp" => {
                 assert_eq!(b.pointer("/response_format/type"), Some(&Value::from("json_object")));
@@ -314,7 +449,10 @@ fn every_dialect_asks_in_its_own_fields_and_its_answers_are_read() {
             _ => assert!(in_prompt && b.get("response_format").is_none() && sys.contains("```json")),
         }
         assert!(b["seed"].is_u64());
-        assert!(b["max_tokens"].is_u64() != b["max_completion_tokens"].is_u64(), "one token limit, in the dialect's name");
+        assert!(
+            b["max_tokens"].is_u64() != b["max_completion_tokens"].is_u64(),
+            "one token limit, in the dialect's name"
+        );
         assert!(b.pointer("/structured_outputs/json/properties/r1/properties/CITY/maxLength").is_none_or(|m| m == 50));
         if dialect == "prompt-only" {
             assert!(chats[before].answer.as_ref().unwrap().contains("```json"), "the fake answers in a fence");
@@ -336,11 +474,23 @@ fn the_plausibility_pass_reports_and_drops_what_the_model_flags() {
         .chats()
         .iter()
         .filter(|c| purpose(&body(c)) == "plausibility_check")
-        .map(|c| serde_json::from_str::<Value>(c.answer.as_ref().unwrap()).unwrap().as_object().unwrap().values().filter(|v| v["plausible"] == false).count())
+        .map(|c| {
+            serde_json::from_str::<Value>(c.answer.as_ref().unwrap())
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .values()
+                .filter(|v| v["plausible"] == false)
+                .count()
+        })
         .sum();
     assert!(flagged > 0 && flagged < 50, "{flagged}");
     let share = 100.0 * flagged as f64 / 50.0;
-    assert!(r.stderr.contains(&format!("llm check: {flagged} of 50 checked record(s) flagged implausible ({share:.1}%)")), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("llm check: {flagged} of 50 checked record(s) flagged implausible ({share:.1}%)")),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("kept (pass --llm-drop-flagged"), "{}", r.stderr);
     assert_eq!(read_csv(&f.path("s.csv")).len(), 50, "flagged records are kept by default");
     // The check prompt shows the text the model wrote for each record.
@@ -349,7 +499,10 @@ fn the_plausibility_pass_reports_and_drops_what_the_model_flags() {
     let r = f.sample(&server, "d.csv", &["--rows", "50", "--llm-check", "--llm-drop-flagged", "--llm-no-cache"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(read_csv(&f.path("d.csv")).len(), 50 - flagged, "{}", r.stderr);
-    assert!(privsynth(&["sample", path_str(&f.model), "-o", "x.csv", "--llm-drop-flagged"]).code == 2, "--llm-drop-flagged needs --llm-check");
+    assert!(
+        privsynth(&["sample", path_str(&f.model), "-o", "x.csv", "--llm-drop-flagged"]).code == 2,
+        "--llm-drop-flagged needs --llm-check"
+    );
 }
 
 /// The Synthea schema with `rules` appended to its table.
@@ -384,12 +537,21 @@ fn reviewed_constraints_are_enforced_when_sampling_and_bad_ones_are_named() {
     assert_eq!((order, range, forbid), (0, 0, 0), "every record satisfies the reviewed rules");
     assert!(rows.iter().any(|r| r["GENDER"].as_deref() == Some("F")), "a proposed rule is not enforced");
     assert!(r.stderr.contains("constraints: 3 reviewed rule(s) enforced by rejection"), "{}", r.stderr);
-    assert!(r.stderr.contains("constraint 2 (INCOME >= 20000)") && r.stderr.contains("not enforced because their status is not `reviewed`: 4 (forbid, proposed)"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("constraint 2 (INCOME >= 20000)")
+            && r.stderr.contains("not enforced because their status is not `reviewed`: 4 (forbid, proposed)"),
+        "{}",
+        r.stderr
+    );
     // Without the rules the same model produces violations, so the enforcement is what removed them.
-    let rate: f64 = r.stderr.split(" drawn records rejected (").nth(1).and_then(|s| s.split('%').next()).unwrap().parse().unwrap();
+    let rate: f64 =
+        r.stderr.split(" drawn records rejected (").nth(1).and_then(|s| s.split('%').next()).unwrap().parse().unwrap();
     assert!(rate > 1.0, "the rules rejected {rate}% of draws");
     // Rules no record can pass stop the run after the draw budget, with no output file.
-    let never = schema_with(dir.path(), "      - {kind: forbid, when: {GENDER: F}, status: reviewed}\n      - {kind: forbid, when: {GENDER: M}, status: reviewed}\n");
+    let never = schema_with(
+        dir.path(),
+        "      - {kind: forbid, when: {GENDER: F}, status: reviewed}\n      - {kind: forbid, when: {GENDER: M}, status: reviewed}\n",
+    );
     let g = fitted_with(path_str(&never));
     let none = g.path("none.csv");
     let r = privsynth(&["sample", path_str(&g.model), "-o", path_str(&none), "--rows", "50", "--seed", "2"]);
@@ -399,11 +561,25 @@ fn reviewed_constraints_are_enforced_when_sampling_and_bad_ones_are_named() {
     // A rule naming an unknown column or value is a schema error (exit 2) that names the rule.
     for (rule, needle) in [
         ("      - {kind: order, before: BIRTHDATE, after: DEATH, status: reviewed}\n", "constraint 1 (order"),
-        ("      - {kind: range, column: INCOME, min: 0}\n      - {kind: forbid, when: {RACE: martian}}\n", "constraint 2 (forbid: never RACE = martian): \"martian\" is not a category"),
+        (
+            "      - {kind: range, column: INCOME, min: 0}\n      - {kind: forbid, when: {RACE: martian}}\n",
+            "constraint 2 (forbid: never RACE = martian): \"martian\" is not a category",
+        ),
         ("      - {kind: range, column: CITY, min: 0}\n", "not modelled"),
     ] {
         let bad = schema_with(dir.path(), rule);
-        let r = privsynth(&["fit", DATA, "--schema", path_str(&bad), "--epsilon", "1", "-o", path_str(&dir.path().join("x.json")), "--ledger", path_str(&dir.path().join("l.jsonl"))]);
+        let r = privsynth(&[
+            "fit",
+            DATA,
+            "--schema",
+            path_str(&bad),
+            "--epsilon",
+            "1",
+            "-o",
+            path_str(&dir.path().join("x.json")),
+            "--ledger",
+            path_str(&dir.path().join("l.jsonl")),
+        ]);
         assert_eq!(r.code, 2, "{rule}");
         assert!(r.stderr.contains(needle), "expected {needle:?} in {}", r.stderr);
     }
@@ -417,7 +593,21 @@ fn llm_constraints_proposes_rules_for_review_and_turns_down_bad_ones() {
     server.script([Fault::OutOfDomain]);
     let out = dir.path().join("proposed.yaml");
     let transcript = dir.path().join("t.jsonl");
-    let args = ["llm", "constraints", "--schema", SCHEMA, "-o", path_str(&out), "--llm-url", &server.url, "--llm-model", "fake-model", "--llm-no-cache", "--llm-transcript", path_str(&transcript)];
+    let args = [
+        "llm",
+        "constraints",
+        "--schema",
+        SCHEMA,
+        "-o",
+        path_str(&out),
+        "--llm-url",
+        &server.url,
+        "--llm-model",
+        "fake-model",
+        "--llm-no-cache",
+        "--llm-transcript",
+        path_str(&transcript),
+    ];
     let r = privsynth(&args);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let chats = server.chats();
@@ -428,11 +618,16 @@ fn llm_constraints_proposes_rules_for_review_and_turns_down_bad_ones() {
     assert!(user.contains("MARITAL") && !user.contains("Differentially private statistics"), "from the schema alone");
     let schema = Schema::load(&out).unwrap();
     let t = schema.table(None).unwrap();
-    let accepted: usize = r.stderr.split("llm constraints: ").nth(1).and_then(|s| s.split(' ').next()).unwrap().parse().unwrap();
+    let accepted: usize =
+        r.stderr.split("llm constraints: ").nth(1).and_then(|s| s.split(' ').next()).unwrap().parse().unwrap();
     assert_eq!(t.constraints.len(), accepted);
     assert!(accepted >= 1, "{}", r.stderr);
     assert!(t.constraints.iter().all(|c| c.status() == RuleStatus::Proposed));
-    assert!(r.stderr.contains("rejected (out_of_domain): rule 1"), "the hallucinated value is turned down: {}", r.stderr);
+    assert!(
+        r.stderr.contains("rejected (out_of_domain): rule 1"),
+        "the hallucinated value is turned down: {}",
+        r.stderr
+    );
     assert!(std::fs::read_to_string(&out).unwrap().contains("# Proposed rules are NOT enforced"));
     // A rerun of the command on its own output skips what is already there.
     let again = dir.path().join("again.yaml");
@@ -453,16 +648,46 @@ fn llm_constraints_proposes_rules_for_review_and_turns_down_bad_ones() {
     let inferred = dir.path().join("inferred.yaml");
     assert_eq!(privsynth(&["schema", "infer", DATA, "-o", path_str(&inferred)]).code, 0);
     let n = server.chats().len();
-    let r = privsynth(&["llm", "constraints", "--schema", path_str(&inferred), "--llm-url", &server.url, "--llm-model", "fake-model", "--llm-no-cache"]);
+    let r = privsynth(&[
+        "llm",
+        "constraints",
+        "--schema",
+        path_str(&inferred),
+        "--llm-url",
+        &server.url,
+        "--llm-model",
+        "fake-model",
+        "--llm-no-cache",
+    ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("source: data") && r.stderr.contains("may not be sent to an LLM"), "{}", r.stderr);
     assert_eq!(server.chats().len(), n, "nothing was sent");
     // Nor may a fit that overrides the refusal of such domains feed the LLM stage; refused
     // before any budget is spent.
     let ledger = dir.path().join("l.jsonl");
-    let r = privsynth(&["synth", DATA, "--schema", path_str(&inferred), "--allow-data-domains", "--epsilon", "1", "-o", path_str(&dir.path().join("s.csv")), "--ledger", path_str(&ledger), "--llm-url", &server.url, "--llm-model", "fake-model"]);
+    let r = privsynth(&[
+        "synth",
+        DATA,
+        "--schema",
+        path_str(&inferred),
+        "--allow-data-domains",
+        "--epsilon",
+        "1",
+        "-o",
+        path_str(&dir.path().join("s.csv")),
+        "--ledger",
+        path_str(&ledger),
+        "--llm-url",
+        &server.url,
+        "--llm-model",
+        "fake-model",
+    ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("--allow-data-domains cannot be combined with the LLM stage") && !ledger.exists(), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--allow-data-domains cannot be combined with the LLM stage") && !ledger.exists(),
+        "{}",
+        r.stderr
+    );
 }
 
 /// Unique markers planted in the real table: in a text column, in identifiers, and as a
@@ -526,11 +751,27 @@ fn canary_markers_in_the_real_table_never_reach_the_llm() {
     // Epsilon 4, not 1: AIM's one-way measurements of 111 records at epsilon 1 are noise, and
     // about 1 fit in 15 then put all its mass on deaths before births, which the reviewed rule
     // rightly refuses to sample (`synthetic::MIN_DRAW_BUDGET`). This test is about leaks.
-    let schema = schema_with(dir.path(), "      - {kind: order, before: BIRTHDATE, after: DEATHDATE, status: reviewed}\n");
+    let schema =
+        schema_with(dir.path(), "      - {kind: order, before: BIRTHDATE, after: DEATHDATE, status: reviewed}\n");
     let (out, model, transcript) = (dir.path().join("s.csv"), dir.path().join("m.json"), dir.path().join("t.jsonl"));
     let s = privsynth(
         &[
-            &["synth", path_str(&data), "--schema", path_str(&schema), "--epsilon", "4", "--mechanism", "aim", "--rows", "60", "-o", path_str(&out), "--model-out", path_str(&model)][..],
+            &[
+                "synth",
+                path_str(&data),
+                "--schema",
+                path_str(&schema),
+                "--epsilon",
+                "4",
+                "--mechanism",
+                "aim",
+                "--rows",
+                "60",
+                "-o",
+                path_str(&out),
+                "--model-out",
+                path_str(&model),
+            ][..],
             &["--ledger", path_str(&ledger), "--llm-check", "--llm-transcript", path_str(&transcript)],
             &llm,
         ]
@@ -541,7 +782,14 @@ fn canary_markers_in_the_real_table_never_reach_the_llm() {
     let chats = server.chats();
     assert!(chats.len() >= 13, "{} requests", chats.len());
     let bodies: String = chats.iter().map(|c| c.body.clone()).collect();
-    for needle in ["HEALTHCARE_EXPENSES", "Differentially private statistics", "\"r60\"", "plausibility_check", "constraint_proposals", "BIRTHDATE <= DEATHDATE"] {
+    for needle in [
+        "HEALTHCARE_EXPENSES",
+        "Differentially private statistics",
+        "\"r60\"",
+        "plausibility_check",
+        "constraint_proposals",
+        "BIRTHDATE <= DEATHDATE",
+    ] {
         assert!(bodies.contains(needle), "requests lack {needle:?}");
     }
     let all = everything(&server, &[&transcript, &out, &model, &proposed], &[&c, &s]);
@@ -564,7 +812,11 @@ fn the_canary_check_catches_a_leaky_prompt() {
         "response_format": {"type": "json_schema", "json_schema": {"name": "row", "strict": true, "schema": {"type": "object", "properties": {"CITY": {"type": "string"}}, "required": ["CITY"], "additionalProperties": false}}}
     });
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let resp = agent.post(&format!("{}/chat/completions", server.url)).header("Content-Type", "application/json").send(leaky.to_string().as_str()).unwrap();
+    let resp = agent
+        .post(&format!("{}/chat/completions", server.url))
+        .header("Content-Type", "application/json")
+        .send(leaky.to_string().as_str())
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(leaks(&everything(&server, &[], &[])).len(), MARKERS.len(), "the leaky builder is caught");
     // A schema description pasted from the data goes out with every prompt, and is caught.
@@ -576,7 +828,27 @@ fn the_canary_check_catches_a_leaky_prompt() {
     let schema = dir.path().join("leaky.yaml");
     std::fs::write(&schema, text).unwrap();
     let out = dir.path().join("s.csv");
-    let r = privsynth(&["synth", path_str(&data), "--schema", path_str(&schema), "--epsilon", "1", "--mechanism", "mst", "--rows", "10", "-o", path_str(&out), "--ledger", path_str(&dir.path().join("l.jsonl")), "--llm-url", &server.url, "--llm-model", "fake-model", "--llm-no-cache"]);
+    let r = privsynth(&[
+        "synth",
+        path_str(&data),
+        "--schema",
+        path_str(&schema),
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "--rows",
+        "10",
+        "-o",
+        path_str(&out),
+        "--ledger",
+        path_str(&dir.path().join("l.jsonl")),
+        "--llm-url",
+        &server.url,
+        "--llm-model",
+        "fake-model",
+        "--llm-no-cache",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(leaks(&everything(&server, &[], &[])), vec![MARKERS[0], MARKERS[1]]);
 }
@@ -587,7 +859,18 @@ fn the_api_key_is_sent_as_a_bearer_token_and_never_stored() {
     let server = FakeLlm::start();
     let (out, transcript, cache) = (f.path("s.csv"), f.path("t.jsonl"), f.path("cache"));
     let o = Command::new(env!("CARGO_BIN_EXE_privsynth"))
-        .args(["sample", path_str(&f.model), "-o", path_str(&out), "--rows", "12", "--llm-cache", path_str(&cache), "--llm-transcript", path_str(&transcript)])
+        .args([
+            "sample",
+            path_str(&f.model),
+            "-o",
+            path_str(&out),
+            "--rows",
+            "12",
+            "--llm-cache",
+            path_str(&cache),
+            "--llm-transcript",
+            path_str(&transcript),
+        ])
         .current_dir(root())
         .env("PRIVSYNTH_LLM_URL", &server.url)
         .env("PRIVSYNTH_LLM_MODEL", "fake-model")
@@ -597,7 +880,10 @@ fn the_api_key_is_sent_as_a_bearer_token_and_never_stored() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{stderr}");
     let reqs = server.requests();
-    assert!(reqs.len() >= 3 && reqs.iter().all(|r| r.authorization.as_deref() == Some("Bearer sk-secret-canary-123")), "models listing and chats carry the key");
+    assert!(
+        reqs.len() >= 3 && reqs.iter().all(|r| r.authorization.as_deref() == Some("Bearer sk-secret-canary-123")),
+        "models listing and chats carry the key"
+    );
     let mut stored = std::fs::read_to_string(&transcript).unwrap() + &stderr;
     for e in walk(&cache) {
         stored += &std::fs::read_to_string(e).unwrap();

@@ -15,7 +15,19 @@ fn dp_infer_is_charged_and_its_schema_fits() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = dir.path().join("ledger.jsonl");
     let out = dir.path().join("adult-dp.yaml");
-    let r = privsynth(&["schema", "infer", ADULT, "--dp-epsilon", "1", "--dp-delta", "1e-9", "--ledger", path_str(&ledger), "-o", path_str(&out)]);
+    let r = privsynth(&[
+        "schema",
+        "infer",
+        ADULT,
+        "--dp-epsilon",
+        "1",
+        "--dp-delta",
+        "1e-9",
+        "--ledger",
+        path_str(&ledger),
+        "-o",
+        path_str(&out),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("spent epsilon 1.000"), "{}", r.stderr);
 
@@ -62,10 +74,22 @@ fn policy_refuses_with_exit_3_before_reading() {
     std::fs::write(&policy, "default: {epsilon: 1.2, delta: 1.0e-9}\n").unwrap();
     let out = dir.path().join("s.yaml");
     let args = |eps: &'static str| {
-        vec!["schema", "infer", ADULT, "--dp-epsilon", eps, "--ledger", path_str(&ledger), "--policy", path_str(&policy), "-o", path_str(&out)]
-            .into_iter()
-            .map(str::to_string)
-            .collect::<Vec<_>>()
+        vec![
+            "schema",
+            "infer",
+            ADULT,
+            "--dp-epsilon",
+            eps,
+            "--ledger",
+            path_str(&ledger),
+            "--policy",
+            path_str(&policy),
+            "-o",
+            path_str(&out),
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>()
     };
     let run = |eps| privsynth(&args(eps).iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(run("1").code, 0);
@@ -73,7 +97,11 @@ fn policy_refuses_with_exit_3_before_reading() {
     // eps 1 + eps 1 composes to about 1.47 in zCDP: over the lifetime 1.2.
     let r = run("1");
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("refused by the privacy policy") && r.stderr.contains("Nothing was read"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("refused by the privacy policy") && r.stderr.contains("Nothing was read"),
+        "{}",
+        r.stderr
+    );
     assert!(!out.exists(), "a refused run writes nothing");
     assert_eq!(Ledger::new(&ledger).entries().unwrap().len(), 1, "a refused run records nothing");
     // A small second run still fits.
@@ -91,7 +119,10 @@ fn ledger_show_detects_tampering_and_blocks_runs() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = dir.path().join("ledger.jsonl");
     for _ in 0..2 {
-        assert_eq!(privsynth(&["schema", "infer", ADULT, "--dp-epsilon", "0.5", "--ledger", path_str(&ledger)]).code, 0);
+        assert_eq!(
+            privsynth(&["schema", "infer", ADULT, "--dp-epsilon", "0.5", "--ledger", path_str(&ledger)]).code,
+            0
+        );
     }
     let r = privsynth(&["ledger", "show", "--ledger", path_str(&ledger)]);
     assert_eq!(r.code, 0);

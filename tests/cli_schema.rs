@@ -50,7 +50,11 @@ fn infer_proposes_a_reviewable_schema_for_every_bundled_table() {
         }
         let r = privsynth(&args);
         assert_eq!(r.code, 0, "{data}: {}", r.stderr);
-        assert!(r.stderr.contains("source: data") && r.stderr.contains("review"), "the leak warning is printed: {}", r.stderr);
+        assert!(
+            r.stderr.contains("source: data") && r.stderr.contains("review"),
+            "the leak warning is printed: {}",
+            r.stderr
+        );
         let s = Schema::load(&out).unwrap();
         let t = s.table(None).unwrap();
         // Every domain read from the data is marked, and DP fitting refuses the schema.
@@ -84,7 +88,14 @@ fn infer_finds_types_and_identifiers() {
     assert!(r.stderr.contains("SSN-like") && r.stderr.contains("UUIDs"), "{}", r.stderr);
 
     let out = dir.path().join("heart.yaml");
-    let r = privsynth(&["schema", "infer", "data/uci-heart-disease/processed.cleveland.data", "--no-header", "-o", path_str(&out)]);
+    let r = privsynth(&[
+        "schema",
+        "infer",
+        "data/uci-heart-disease/processed.cleveland.data",
+        "--no-header",
+        "-o",
+        path_str(&out),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let s = Schema::load(&out).unwrap();
     let t = s.table(None).unwrap();

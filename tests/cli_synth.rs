@@ -4,11 +4,11 @@
 mod common;
 use common::{path_str, privsynth, root};
 
-use privsynth::data;
 use privsynth::codec::{EncodedTable, TableCodec};
+use privsynth::data;
 use privsynth::marginals::{self, mean_tvd, subsets};
-use privsynth::model::{GraphicalModel, JunctionTree, estimate, sample};
 use privsynth::mechanism::{self, mst};
+use privsynth::model::{GraphicalModel, JunctionTree, estimate, sample};
 use privsynth::schema::Schema;
 use privsynth_privacy::ledger::Ledger;
 use privsynth_privacy::{Budget, mechanisms};
@@ -30,8 +30,26 @@ fn adult() -> (TableCodec, EncodedTable) {
 #[test]
 fn synth_writes_a_valid_table_and_charges_the_ledger_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (out, model, ledger) = (dir.path().join("synth.parquet"), dir.path().join("m.json"), dir.path().join("l.jsonl"));
-    let r = privsynth(&["synth", ADULT, "--schema", SCHEMA, "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&out), "--model-out", path_str(&model), "--ledger", path_str(&ledger), "--seed", "7"]);
+    let (out, model, ledger) =
+        (dir.path().join("synth.parquet"), dir.path().join("m.json"), dir.path().join("l.jsonl"));
+    let r = privsynth(&[
+        "synth",
+        ADULT,
+        "--schema",
+        SCHEMA,
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "-o",
+        path_str(&out),
+        "--model-out",
+        path_str(&model),
+        "--ledger",
+        path_str(&ledger),
+        "--seed",
+        "7",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("spent epsilon 1.000") && r.stderr.contains("15 1-way, 14 2-way"), "{}", r.stderr);
     // The synthetic table fits the schema and has about as many rows as the real one (DP total).
@@ -61,7 +79,18 @@ fn sample_needs_no_real_data() {
     std::fs::copy(root().join(ADULT), &data_copy).unwrap();
     let model = dir.path().join("m.json");
     let ledger = dir.path().join("l.jsonl");
-    let r = privsynth(&["fit", path_str(&data_copy), "--schema", SCHEMA, "--epsilon", "0.5", "-o", path_str(&model), "--ledger", path_str(&ledger)]);
+    let r = privsynth(&[
+        "fit",
+        path_str(&data_copy),
+        "--schema",
+        SCHEMA,
+        "--epsilon",
+        "0.5",
+        "-o",
+        path_str(&model),
+        "--ledger",
+        path_str(&ledger),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     std::fs::remove_file(&data_copy).unwrap();
     let out = dir.path().join("s.csv");
@@ -90,7 +119,11 @@ fn the_model_file_holds_released_values_only() {
     // The released one-way counts are noisy: with sigma ~ 30 counts, a released cell equals the
     // exact count about 1% of the time.
     let (mut equal, mut cells) = (0, 0);
-    for m in fit.measurements.iter().filter(|m| m.value().attrs.len() == 1 && m.value().y.len() == enc.sizes()[m.value().attrs[0]]) {
+    for m in fit
+        .measurements
+        .iter()
+        .filter(|m| m.value().attrs.len() == 1 && m.value().y.len() == enc.sizes()[m.value().attrs[0]])
+    {
         let a = m.value().attrs[0];
         let mut exact = vec![0.0; enc.sizes()[a]];
         for &c in enc.codes(a) {
@@ -104,7 +137,12 @@ fn the_model_file_holds_released_values_only() {
     assert!((budget.rho_spent() - budget.rho_total()).abs() < 1e-6 * budget.rho_total());
     let s = Schema::load(&root().join(SCHEMA)).unwrap();
     let t = s.table(None).unwrap();
-    let mf = fit.model_file(t, &privsynth::codec::TableCodec::new(t).unwrap(), budget.charges(), budget.spent_epsilon_delta().unwrap());
+    let mf = fit.model_file(
+        t,
+        &privsynth::codec::TableCodec::new(t).unwrap(),
+        budget.charges(),
+        budget.spent_epsilon_delta().unwrap(),
+    );
     let released: Vec<_> = fit.measurements.iter().map(|m| m.value().clone()).collect();
     assert_eq!(mf.measurements, released);
     assert_eq!(mf.privacy.releases, budget.charges());
@@ -119,7 +157,8 @@ fn mst_beats_the_dp_independent_baseline() {
     let mut budget = Budget::from_epsilon_delta(1.0, 1e-9).unwrap();
     let fit = mst::fit(&enc, &mut budget, estimate::Options::default()).unwrap();
     let codes = mechanism::expand(&fit.compression, sample::sample(&fit.model, enc.rows(), &mut rng), &mut rng);
-    let mst_tvd = mean_tvd(&enc, &EncodedTable::from_synthetic(enc.names().to_vec(), enc.sizes().to_vec(), codes), &two);
+    let mst_tvd =
+        mean_tvd(&enc, &EncodedTable::from_synthetic(enc.names().to_vec(), enc.sizes().to_vec(), codes), &two);
     // Independent baseline: the whole budget on one-way marginals.
     let mut budget = Budget::from_epsilon_delta(1.0, 1e-9).unwrap();
     let d = enc.sizes().len();
@@ -127,14 +166,20 @@ fn mst_beats_the_dp_independent_baseline() {
     let ms: Vec<estimate::Measurement> = (0..d)
         .map(|a| {
             let y = mechanisms::gaussian_counts(&mut budget, marginals::count(&enc, &[a]), 1, s, "1-way").unwrap();
-            estimate::Measurement { attrs: vec![a], weights: vec![], y: y.value().iter().map(|&v| v as f64).collect(), sigma: s }
+            estimate::Measurement {
+                attrs: vec![a],
+                weights: vec![],
+                y: y.value().iter().map(|&v| v as f64).collect(),
+                sigma: s,
+            }
         })
         .collect();
     let sets: Vec<Vec<usize>> = (0..d).map(|a| vec![a]).collect();
     let mut indep = GraphicalModel::uniform(JunctionTree::build(enc.sizes(), &sets), estimate::estimate_total(&ms));
     estimate::mirror_descent(&mut indep, &ms, estimate::Options::default());
     let codes = sample::sample(&indep, enc.rows(), &mut rng);
-    let ind_tvd = mean_tvd(&enc, &EncodedTable::from_synthetic(enc.names().to_vec(), enc.sizes().to_vec(), codes), &two);
+    let ind_tvd =
+        mean_tvd(&enc, &EncodedTable::from_synthetic(enc.names().to_vec(), enc.sizes().to_vec(), codes), &two);
     assert!(mst_tvd < 0.8 * ind_tvd, "MST 2-way TVD {mst_tvd:.4} vs independent {ind_tvd:.4}");
 }
 
@@ -145,17 +190,57 @@ fn fit_refuses_data_domains_and_respects_the_policy() {
     assert_eq!(privsynth(&["schema", "infer", ADULT, "-o", path_str(&inferred)]).code, 0);
     let model = dir.path().join("m.json");
     let ledger = dir.path().join("l.jsonl");
-    let r = privsynth(&["fit", ADULT, "--schema", path_str(&inferred), "--epsilon", "1", "-o", path_str(&model), "--ledger", path_str(&ledger)]);
+    let r = privsynth(&[
+        "fit",
+        ADULT,
+        "--schema",
+        path_str(&inferred),
+        "--epsilon",
+        "1",
+        "-o",
+        path_str(&model),
+        "--ledger",
+        path_str(&ledger),
+    ]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("cannot be used for DP fitting") && r.stderr.contains("--allow-data-domains"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot be used for DP fitting") && r.stderr.contains("--allow-data-domains"),
+        "{}",
+        r.stderr
+    );
     assert!(!model.exists());
-    let r = privsynth(&["fit", ADULT, "--schema", path_str(&inferred), "--epsilon", "1", "-o", path_str(&model), "--ledger", path_str(&ledger), "--allow-data-domains"]);
+    let r = privsynth(&[
+        "fit",
+        ADULT,
+        "--schema",
+        path_str(&inferred),
+        "--epsilon",
+        "1",
+        "-o",
+        path_str(&model),
+        "--ledger",
+        path_str(&ledger),
+        "--allow-data-domains",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("NOT differentially private"), "{}", r.stderr);
     let policy = dir.path().join("p.yaml");
     std::fs::write(&policy, "default: {epsilon: 1.2, delta: 1.0e-9}\n").unwrap();
     let out = dir.path().join("s.csv");
-    let r = privsynth(&["synth", ADULT, "--schema", SCHEMA, "--epsilon", "1", "-o", path_str(&out), "--ledger", path_str(&ledger), "--policy", path_str(&policy)]);
+    let r = privsynth(&[
+        "synth",
+        ADULT,
+        "--schema",
+        SCHEMA,
+        "--epsilon",
+        "1",
+        "-o",
+        path_str(&out),
+        "--ledger",
+        path_str(&ledger),
+        "--policy",
+        path_str(&policy),
+    ]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(!out.exists());
 }
@@ -174,7 +259,24 @@ fn synth_runs_on_every_bundled_table() {
     .flat_map(|t| [(t, "mst"), (t, "aim")])
     {
         let out = dir.path().join("out.csv");
-        let r = privsynth(&["synth", data, "--schema", schema, "--epsilon", "1", "--mechanism", mechanism, "-o", path_str(&out), "--ledger", path_str(&ledger), "--iterations", "500", "--seed", "1"]);
+        let r = privsynth(&[
+            "synth",
+            data,
+            "--schema",
+            schema,
+            "--epsilon",
+            "1",
+            "--mechanism",
+            mechanism,
+            "-o",
+            path_str(&out),
+            "--ledger",
+            path_str(&ledger),
+            "--iterations",
+            "500",
+            "--seed",
+            "1",
+        ]);
         assert_eq!(r.code, 0, "{data} ({mechanism}): {}", r.stderr);
         // 111 records cannot carry 126 birth years at epsilon 1, and the run says so: AIM's
         // measurements are mostly noise (BIRTHDATE's ~75x the total), and MST merges the columns

@@ -26,7 +26,11 @@ tables:
 ";
 
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256), failure_persistence: None, ..ProptestConfig::default() }
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
 }
 
 /// A text with some of its bytes replaced, some slices cut and some repeated.

@@ -32,12 +32,21 @@ fn the_attack_separates_members_only_when_the_budget_is_huge() {
     let schema = Schema::load(&common::root().join(HEART_SCHEMA)).unwrap();
     let table = schema.tables[0].clone();
     let (train, holdout) = (data::read_for_table(&t, &table).unwrap(), data::read_for_table(&h, &table).unwrap());
-    let plan = Plan::new(&schema, table, FitOptions { mechanism: Mechanism::Mst, iterations: 200, ..Default::default() }, "heart.yaml").unwrap();
+    let plan = Plan::new(
+        &schema,
+        table,
+        FitOptions { mechanism: Mechanism::Mst, iterations: 200, ..Default::default() },
+        "heart.yaml",
+    )
+    .unwrap();
     let opts = Options { targets: 2, shadows: 30, shadow_rows: None, seed: 1 };
     // The synthetic table only matters for the release step; the holdout stands in for it.
     let auc = |eps: f64| {
         let m = attack(&plan, &train, &holdout, &holdout, eps, 1e-9, &opts).unwrap();
-        eprintln!("epsilon {eps}: train AUC {:.3} advantage {:.3}; holdout AUC {:.3}", m.train.auc, m.train.advantage, m.holdout.auc);
+        eprintln!(
+            "epsilon {eps}: train AUC {:.3} advantage {:.3}; holdout AUC {:.3}",
+            m.train.auc, m.train.advantage, m.holdout.auc
+        );
         assert_eq!(m.targets.len(), 4);
         assert_eq!(m.shadows_per_target, 60);
         (m.train.auc + m.holdout.auc) / 2.0
@@ -60,18 +69,52 @@ fn audit_reports_the_attack_beside_the_holdout_control() {
     let (t, h) = split(dir.path());
     let (model, synth) = (p("m.json"), p("s.csv"));
     let schema = common::root().join(HEART_SCHEMA);
-    let f = privsynth(&["fit", path_str(&t), "--schema", path_str(&schema), "--epsilon", "1", "--mechanism", "mst", "-o", path_str(&model), "--ledger", path_str(&p("l.jsonl")), "-q"]);
+    let f = privsynth(&[
+        "fit",
+        path_str(&t),
+        "--schema",
+        path_str(&schema),
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "-o",
+        path_str(&model),
+        "--ledger",
+        path_str(&p("l.jsonl")),
+        "-q",
+    ]);
     assert_eq!(f.code, 0, "{}", f.stderr);
     let s = privsynth(&["sample", path_str(&model), "-o", path_str(&synth), "--seed", "1", "-q"]);
     assert_eq!(s.code, 0, "{}", s.stderr);
     let r = privsynth(&[
-        "audit", "--train", path_str(&t), "--holdout", path_str(&h), "--synthetic", path_str(&synth), "--schema", path_str(&schema),
-        "--membership-model", path_str(&model), "--membership-targets", "2", "--membership-shadows", "6", "--json", path_str(&p("a.json")),
-        "--html", path_str(&p("a.html")), "-q",
+        "audit",
+        "--train",
+        path_str(&t),
+        "--holdout",
+        path_str(&h),
+        "--synthetic",
+        path_str(&synth),
+        "--schema",
+        path_str(&schema),
+        "--membership-model",
+        path_str(&model),
+        "--membership-targets",
+        "2",
+        "--membership-shadows",
+        "6",
+        "--json",
+        path_str(&p("a.json")),
+        "--html",
+        path_str(&p("a.html")),
+        "-q",
     ]);
     assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p("a.json")).unwrap()).unwrap();
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::root().join("schemas/audit-report.schema.json")).unwrap()).unwrap();
+    let s: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("schemas/audit-report.schema.json")).unwrap(),
+    )
+    .unwrap();
     let v = jsonschema::validator_for(&s).unwrap();
     assert!(v.is_valid(&report), "{:?}", v.iter_errors(&report).map(|e| e.to_string()).collect::<Vec<_>>());
     let m = &report["membership"];
@@ -84,8 +127,18 @@ fn audit_reports_the_attack_beside_the_holdout_control() {
     assert!(std::fs::read_to_string(p("a.html")).unwrap().contains("Membership inference (shadow models)"));
     // Without the option the report has no membership section.
     let r = privsynth(&[
-        "audit", "--train", path_str(&t), "--holdout", path_str(&h), "--synthetic", path_str(&synth), "--schema", path_str(&schema),
-        "--json", path_str(&p("b.json")), "-q",
+        "audit",
+        "--train",
+        path_str(&t),
+        "--holdout",
+        path_str(&h),
+        "--synthetic",
+        path_str(&synth),
+        "--schema",
+        path_str(&schema),
+        "--json",
+        path_str(&p("b.json")),
+        "-q",
     ]);
     assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p("b.json")).unwrap()).unwrap();

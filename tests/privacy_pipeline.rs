@@ -82,7 +82,10 @@ fn bound(plan: &Plan, d: &RawTable, d_prime: &RawTable, holdout: Option<f64>) ->
     })
     .unwrap();
     let b = epsilon_lower_bound(&without, &with, DELTA, ALPHA);
-    eprintln!("claimed epsilon {EPSILON}; empirical lower bound {:.3} at confidence {} ({:?}, rates {:?})", b.epsilon, b.confidence, b.test, b.rates);
+    eprintln!(
+        "claimed epsilon {EPSILON}; empirical lower bound {:.3} at confidence {} ({:?}, rates {:?})",
+        b.epsilon, b.confidence, b.test, b.rates
+    );
     b.epsilon
 }
 
@@ -127,7 +130,8 @@ fn seeded_split_neighbours(seed: u64) -> (RawTable, RawTable) {
     let (_, hold_d_prime) = seeded_split(n + 1, 0.5, seed);
     let in_train: std::collections::HashSet<usize> = train_d.into_iter().collect();
     let held_next: std::collections::HashSet<usize> = hold_d_prime.into_iter().collect();
-    let markers: Vec<usize> = (0..n).filter(|j| in_train.contains(j) && held_next.contains(&(j + 1))).take(120).collect();
+    let markers: Vec<usize> =
+        (0..n).filter(|j| in_train.contains(j) && held_next.contains(&(j + 1))).take(120).collect();
     assert_eq!(markers.len(), 120);
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
     let mut a: Vec<String> = (0..n).map(|_| format!("a{}", rng.random_range(0..3))).collect();
@@ -139,8 +143,11 @@ fn seeded_split_neighbours(seed: u64) -> (RawTable, RawTable) {
     let pid: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
     let d = df!["pid" => pid.clone(), "a" => a.clone(), "b" => b.clone(), "c" => c.clone()].unwrap();
     // The canary is an ordinary row, prepended.
-    let with = |v: &[String], first: &str| std::iter::once(first.to_string()).chain(v.iter().cloned()).collect::<Vec<_>>();
-    let d_prime = df!["pid" => with(&pid, "canary"), "a" => with(&a, "a0"), "b" => with(&b, "b0"), "c" => with(&c, "c0")].unwrap();
+    let with =
+        |v: &[String], first: &str| std::iter::once(first.to_string()).chain(v.iter().cloned()).collect::<Vec<_>>();
+    let d_prime =
+        df!["pid" => with(&pid, "canary"), "a" => with(&a, "a0"), "b" => with(&b, "b0"), "c" => with(&c, "c0")]
+            .unwrap();
     (RawTable::in_memory("d.csv", d), RawTable::in_memory("d1.csv", d_prime))
 }
 
@@ -173,5 +180,9 @@ fn the_audit_holdout_split_stays_within_the_claim_and_the_seeded_split_did_not()
     .unwrap();
     let old = epsilon_lower_bound(&without, &with, DELTA, ALPHA);
     eprintln!("seeded split: empirical lower bound {:.3}", old.epsilon);
-    assert!(old.epsilon > EPSILON, "the audit misses the seeded split: lower bound {:.3} <= claimed {EPSILON}", old.epsilon);
+    assert!(
+        old.epsilon > EPSILON,
+        "the audit misses the seeded split: lower bound {:.3} <= claimed {EPSILON}",
+        old.epsilon
+    );
 }

@@ -24,7 +24,15 @@ fn errors(v: &jsonschema::Validator, yaml: &str) -> Vec<String> {
 fn bundled_and_generated_schemas_validate() {
     let v = validator();
     let mut texts = vec![];
-    for f in ["adult.yaml", "adult-pgm.yaml", "heart.yaml", "synthea-patients.yaml", "ehr/synthea-111.yaml", "ehr/omop-27.yaml", "ehr/synthea27-ma.yaml"] {
+    for f in [
+        "adult.yaml",
+        "adult-pgm.yaml",
+        "heart.yaml",
+        "synthea-patients.yaml",
+        "ehr/synthea-111.yaml",
+        "ehr/omop-27.yaml",
+        "ehr/synthea27-ma.yaml",
+    ] {
         let t = std::fs::read_to_string(root().join("schemas").join(f)).unwrap();
         Schema::from_yaml(&t, f).unwrap();
         texts.push((f.to_string(), t));
@@ -102,13 +110,25 @@ fn llm_specs_and_constraints_validate_as_written_by_the_tool() {
         assert!(e.is_empty(), "{name} does not validate:\n{}", e.join("\n"));
     }
     let bad_cases = [
-        ("      - {kind: range, column: age, min: 12, status: proposed}", "      - {kind: between, column: age, min: 12}"),
+        (
+            "      - {kind: range, column: age, min: 12, status: proposed}",
+            "      - {kind: between, column: age, min: 12}",
+        ),
         ("      - {kind: range, column: age, min: 12, status: proposed}", "      - {kind: range, column: age}"),
-        ("      - {kind: range, column: age, min: 12, status: proposed}", "      - {kind: range, column: age, min: 12, status: approved}"),
-        ("      - {kind: range, column: age, min: 12, status: proposed}", "      - {kind: forbid, when: {age: [0, 5, 9]}}"),
+        (
+            "      - {kind: range, column: age, min: 12, status: proposed}",
+            "      - {kind: range, column: age, min: 12, status: approved}",
+        ),
+        (
+            "      - {kind: range, column: age, min: 12, status: proposed}",
+            "      - {kind: forbid, when: {age: [0, 5, 9]}}",
+        ),
         ("      - {kind: range, column: age, min: 12, status: proposed}", "      - {kind: forbid, when: {}}"),
         ("      - {kind: range, column: age, min: 12, status: proposed}", "      - {kind: order, before: admitted}"),
-        ("{name: note, type: text, nullable: true, llm: {}}", "{name: note, type: categorical, domain: {categories: [a]}, llm: {}}"),
+        (
+            "{name: note, type: text, nullable: true, llm: {}}",
+            "{name: note, type: categorical, domain: {categories: [a]}, llm: {}}",
+        ),
         ("{name: note, type: text, nullable: true, llm: {}}", "{name: note, type: text, role: identifier, llm: {}}"),
         ("{name: note, type: text, nullable: true, llm: {}}", "{name: note, type: text, llm: {max_chars: 0}}"),
         ("{name: note, type: text, nullable: true, llm: {}}", "{name: note, type: text, llm: {temperature: 1}}"),
@@ -122,8 +142,16 @@ fn llm_specs_and_constraints_validate_as_written_by_the_tool() {
     }
     // What only privsynth can check: columns and values the rules name, placeholders.
     for (from, to, needle) in [
-        ("{kind: forbid, when: {sex: M, pregnant: true}", "{kind: forbid, when: {sex: X, pregnant: true}", "constraint 5 (forbid"),
-        ("before: admitted, after: discharged, status: reviewed", "before: admitted, after: dischrged, status: reviewed", "constraint 1 (order"),
+        (
+            "{kind: forbid, when: {sex: M, pregnant: true}",
+            "{kind: forbid, when: {sex: X, pregnant: true}",
+            "constraint 5 (forbid",
+        ),
+        (
+            "before: admitted, after: discharged, status: reviewed",
+            "before: admitted, after: dischrged, status: reviewed",
+            "constraint 1 (order",
+        ),
         ("Write the {name}: {description}", "Write the {column}", "unknown placeholder \"{column}\""),
         ("context: [sex, age]", "context: [sex, reason]", "llm.context: \"reason\" is not a modelled column"),
     ] {

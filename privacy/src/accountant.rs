@@ -59,7 +59,9 @@ pub fn rho_for(epsilon: f64, delta: f64) -> f64 {
 
 /// Why a charge was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("privacy budget exceeded: {what} needs rho {rho_needed:.6} (delta {delta_needed:.2e}) but only rho {rho_left:.6} (delta {delta_left:.2e}) is left")]
+#[error(
+    "privacy budget exceeded: {what} needs rho {rho_needed:.6} (delta {delta_needed:.2e}) but only rho {rho_left:.6} (delta {delta_left:.2e}) is left"
+)]
 pub struct BudgetExceeded {
     pub what: String,
     pub rho_needed: f64,
@@ -97,7 +99,9 @@ impl Budget {
     /// mechanisms; the rest converts the zCDP total.
     pub fn with_mechanism_delta(epsilon: f64, delta: f64, delta_mechanisms: f64) -> Result<Budget, String> {
         if !(epsilon > 0.0 && epsilon <= MAX_EPSILON) {
-            return Err(format!("epsilon must be positive and at most {MAX_EPSILON} (beyond it there is no meaningful guarantee, and the conversion to zCDP loses precision), got {epsilon}"));
+            return Err(format!(
+                "epsilon must be positive and at most {MAX_EPSILON} (beyond it there is no meaningful guarantee, and the conversion to zCDP loses precision), got {epsilon}"
+            ));
         }
         if !(delta > 0.0 && delta < 1.0) {
             return Err(format!("delta must be in (0, 1), got {delta}"));
@@ -121,7 +125,14 @@ impl Budget {
         if !(rho > 0.0 && rho.is_finite()) {
             return Err(format!("rho must be positive and finite, got {rho}"));
         }
-        Ok(Budget { rho_total: rho, delta_conversion: 0.0, delta_mechanisms: 0.0, rho_spent: 0.0, delta_spent: 0.0, charges: vec![] })
+        Ok(Budget {
+            rho_total: rho,
+            delta_conversion: 0.0,
+            delta_mechanisms: 0.0,
+            rho_spent: 0.0,
+            delta_spent: 0.0,
+            charges: vec![],
+        })
     }
 
     pub fn rho_total(&self) -> f64 {

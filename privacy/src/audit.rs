@@ -23,8 +23,13 @@ pub fn clopper_pearson(k: usize, n: usize, alpha: f64) -> (f64, f64) {
     if n == 0 {
         return (0.0, 1.0);
     }
-    let lo = if k == 0 { 0.0 } else { Beta::new(k as f64, (n - k + 1) as f64).map(|b| b.inverse_cdf(alpha)).unwrap_or(0.0) };
-    let hi = if k >= n { 1.0 } else { Beta::new((k + 1) as f64, (n - k) as f64).map(|b| b.inverse_cdf(1.0 - alpha)).unwrap_or(1.0) };
+    let lo =
+        if k == 0 { 0.0 } else { Beta::new(k as f64, (n - k + 1) as f64).map(|b| b.inverse_cdf(alpha)).unwrap_or(0.0) };
+    let hi = if k >= n {
+        1.0
+    } else {
+        Beta::new((k + 1) as f64, (n - k) as f64).map(|b| b.inverse_cdf(1.0 - alpha)).unwrap_or(1.0)
+    };
     (lo, hi)
 }
 
@@ -63,10 +68,18 @@ pub struct EpsilonBound {
     pub rates: (f64, f64),
 }
 
-fn bound_of(test: Test, towards_with: bool, without: &[f64], with: &[f64], delta: f64, alpha: f64) -> (f64, (f64, f64)) {
+fn bound_of(
+    test: Test,
+    towards_with: bool,
+    without: &[f64],
+    with: &[f64],
+    delta: f64,
+    alpha: f64,
+) -> (f64, (f64, f64)) {
     let k0 = without.iter().filter(|&&x| test.hits(x)).count();
     let k1 = with.iter().filter(|&&x| test.hits(x)).count();
-    let (num_k, num_n, den_k, den_n) = if towards_with { (k1, with.len(), k0, without.len()) } else { (k0, without.len(), k1, with.len()) };
+    let (num_k, num_n, den_k, den_n) =
+        if towards_with { (k1, with.len(), k0, without.len()) } else { (k0, without.len(), k1, with.len()) };
     // Both one-sided bounds hold together with probability >= 1 - alpha (union bound).
     let (num_lo, _) = clopper_pearson(num_k, num_n, alpha / 2.0);
     let (_, den_hi) = clopper_pearson(den_k, den_n, alpha / 2.0);
@@ -79,7 +92,9 @@ fn bound_of(test: Test, towards_with: bool, without: &[f64], with: &[f64], delta
 /// confidence `1 - alpha`. Even-numbered runs choose the test (every threshold halfway between
 /// observed values, both directions, both sets and their complements); odd-numbered runs bound it.
 pub fn epsilon_lower_bound(without: &[f64], with: &[f64], delta: f64, alpha: f64) -> EpsilonBound {
-    let half = |v: &[f64], r: usize| -> Vec<f64> { v.iter().enumerate().filter(|(i, _)| i % 2 == r).map(|(_, x)| *x).collect() };
+    let half = |v: &[f64], r: usize| -> Vec<f64> {
+        v.iter().enumerate().filter(|(i, _)| i % 2 == r).map(|(_, x)| *x).collect()
+    };
     let (cal0, cal1) = (half(without, 0), half(with, 0));
     let (ev0, ev1) = (half(without, 1), half(with, 1));
     let mut seen: Vec<f64> = cal0.iter().chain(&cal1).copied().filter(|x| x.is_finite()).collect();
@@ -160,7 +175,9 @@ fn probit(p: f64) -> f64 {
 /// The test is chosen on the even-numbered runs and bounded on the odd-numbered ones, as in
 /// [`epsilon_lower_bound`]. Returns (mu lower bound, the test, towards_with).
 pub fn gdp_mu_lower_bound(without: &[f64], with: &[f64], alpha: f64) -> (f64, Test, bool) {
-    let half = |v: &[f64], r: usize| -> Vec<f64> { v.iter().enumerate().filter(|(i, _)| i % 2 == r).map(|(_, x)| *x).collect() };
+    let half = |v: &[f64], r: usize| -> Vec<f64> {
+        v.iter().enumerate().filter(|(i, _)| i % 2 == r).map(|(_, x)| *x).collect()
+    };
     let (cal0, cal1) = (half(without, 0), half(with, 0));
     let (ev0, ev1) = (half(without, 1), half(with, 1));
     let mu_of = |test: Test, towards_with: bool, a: &[f64], b: &[f64]| -> f64 {
@@ -259,7 +276,10 @@ mod claim_tests {
         // Half right is what a coin gives: no bound.
         assert_eq!(one_run_epsilon_lower_bound(1000, 100, 50, 0.0, 0.05), 0.0);
         // delta only weakens the bound.
-        assert!(one_run_epsilon_lower_bound(1000, 100, 95, 1e-4, 0.05) < one_run_epsilon_lower_bound(1000, 100, 95, 0.0, 0.05));
+        assert!(
+            one_run_epsilon_lower_bound(1000, 100, 95, 1e-4, 0.05)
+                < one_run_epsilon_lower_bound(1000, 100, 95, 0.0, 0.05)
+        );
     }
 
     #[test]

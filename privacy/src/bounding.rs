@@ -33,7 +33,8 @@ impl SecretKey {
     /// 256 fresh bits from the operating system.
     pub fn fresh() -> Result<SecretKey, PrivacyError> {
         let mut k = [0u8; 32];
-        getrandom::fill(&mut k).map_err(|e| PrivacyError::Invalid(format!("the operating system's random source failed: {e}")))?;
+        getrandom::fill(&mut k)
+            .map_err(|e| PrivacyError::Invalid(format!("the operating system's random source failed: {e}")))?;
         Ok(SecretKey(k))
     }
 
@@ -153,7 +154,8 @@ mod tests {
         let k = key();
         let units: Vec<String> = (0..3000).map(|i| format!("u{}", (i * 7) % 50)).collect();
         let with = keep_rows(&units, 4, &k).unwrap();
-        let (rest_idx, rest): (Vec<usize>, Vec<&String>) = units.iter().enumerate().filter(|(_, u)| u.as_str() != "u0").unzip();
+        let (rest_idx, rest): (Vec<usize>, Vec<&String>) =
+            units.iter().enumerate().filter(|(_, u)| u.as_str() != "u0").unzip();
         let without = keep_rows(&rest, 4, &k).unwrap();
         let kept_with: Vec<usize> = with.kept.iter().copied().filter(|&i| units[i] != "u0").collect();
         let kept_without: Vec<usize> = without.kept.iter().map(|&j| rest_idx[j]).collect();

@@ -88,7 +88,8 @@ impl Policy {
         let err = |m: String| PrivacyError::Ledger { path: path.display().to_string(), message: m };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read the policy: {e}")))?;
         let p: Policy = serde_yaml_ng::from_str(&text).map_err(|e| err(format!("is not a valid policy: {e}")))?;
-        for (name, l) in p.default.iter().map(|l| ("default", l)).chain(p.datasets.iter().map(|(k, l)| (k.as_str(), l))) {
+        for (name, l) in p.default.iter().map(|l| ("default", l)).chain(p.datasets.iter().map(|(k, l)| (k.as_str(), l)))
+        {
             if !(l.epsilon > 0.0 && l.epsilon.is_finite() && l.delta > 0.0 && l.delta < 1.0) {
                 return Err(err(format!("limit {name}: need a finite epsilon > 0 and 0 < delta < 1")));
             }
@@ -155,10 +156,13 @@ fn check_entry(e: &Entry) -> Result<(), String> {
     if !(fine(e.rho) && fine(e.delta) && e.delta < 1.0) {
         return Err(format!("its cost (rho {}, delta {}) is not a non-negative finite number", e.rho, e.delta));
     }
-    if let Some(m) = e.mechanisms.iter().find(|m| !(fine(m.rho) && fine(m.delta) && fine(m.sensitivity) && fine(m.scale))) {
+    if let Some(m) =
+        e.mechanisms.iter().find(|m| !(fine(m.rho) && fine(m.delta) && fine(m.sensitivity) && fine(m.scale)))
+    {
         return Err(format!("release {:?} has a negative or non-finite cost, sensitivity or scale", m.label));
     }
-    let (rho, delta): (f64, f64) = (e.mechanisms.iter().map(|m| m.rho).sum(), e.mechanisms.iter().map(|m| m.delta).sum());
+    let (rho, delta): (f64, f64) =
+        (e.mechanisms.iter().map(|m| m.rho).sum(), e.mechanisms.iter().map(|m| m.delta).sum());
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1e-300);
     if !(close(rho, e.rho) && close(delta, e.delta)) {
         return Err("its releases do not add up to its totals".into());
@@ -210,11 +214,17 @@ impl Ledger {
             if line.trim().is_empty() {
                 continue;
             }
-            let tampered = |what: &str| self.err(format!("TAMPERED at line {}: {what}; the spending it records cannot be trusted", i + 1));
+            let tampered = |what: &str| {
+                self.err(format!("TAMPERED at line {}: {what}; the spending it records cannot be trusted", i + 1))
+            };
             let e: Entry = serde_json::from_str(&line).map_err(|_| tampered("not a ledger entry"))?;
             let prev = out.last().map_or(GENESIS, |p| p.hash.as_str());
             if e.seq != out.len() as u64 {
-                return Err(tampered(&format!("sequence number {} where {} was expected (a line was removed, added or moved)", e.seq, out.len())));
+                return Err(tampered(&format!(
+                    "sequence number {} where {} was expected (a line was removed, added or moved)",
+                    e.seq,
+                    out.len()
+                )));
             }
             if e.prev != prev {
                 return Err(tampered("it does not follow the previous entry (a line was removed, added or moved)"));
@@ -245,7 +255,12 @@ impl Ledger {
 
     /// Check, before any data are read, that spending `budget`'s whole total on the dataset
     /// stays within the policy's lifetime limit.
-    pub fn authorize(&self, policy: &Policy, fingerprint: &str, budget: &Budget) -> Result<Result<(), Refusal>, PrivacyError> {
+    pub fn authorize(
+        &self,
+        policy: &Policy,
+        fingerprint: &str,
+        budget: &Budget,
+    ) -> Result<Result<(), Refusal>, PrivacyError> {
         let Some(limit) = policy.limit_for(fingerprint) else { return Ok(Ok(())) };
         let spent = self.spending()?.remove(fingerprint).unwrap_or_default();
         let delta_after = spent.delta + budget.delta_remaining();
@@ -259,7 +274,12 @@ impl Ledger {
             "refused by the privacy policy: the lifetime limit for dataset {fingerprint} is epsilon {} at delta {:e}; \
              {} earlier release(s) spent rho {:.6} (epsilon {eps_now}) and this run asks for rho {:.6} more, \
              which would exceed the limit (at most rho {:.6} in all). Nothing was read or released.",
-            limit.epsilon, limit.delta, spent.releases, spent.rho, budget.rho_total(), rho_cap
+            limit.epsilon,
+            limit.delta,
+            spent.releases,
+            spent.rho,
+            budget.rho_total(),
+            rho_cap
         ))))
     }
 
@@ -272,19 +292,36 @@ impl Ledger {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|err| self.io_err(format!("cannot create its folder: {err}")))?;
         }
-        let f = OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| self.io_err(format!("cannot be opened: {e}")))?;
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| self.io_err(format!("cannot be opened: {e}")))?;
         f.lock().map_err(|e| self.io_err(format!("cannot be locked: {e}")))?;
         Ok(LedgerLock(f))
     }
 
     /// Append a release; verifies the chain first and refuses to extend a tampered one.
-    pub fn append(&self, command: &str, dataset: DatasetRef, costs: &[Cost], run_id: &str) -> Result<Entry, PrivacyError> {
+    pub fn append(
+        &self,
+        command: &str,
+        dataset: DatasetRef,
+        costs: &[Cost],
+        run_id: &str,
+    ) -> Result<Entry, PrivacyError> {
         self.append_release(command, dataset, costs, run_id, &[])
     }
 
     /// Append a release whose guarantee does not cover everything (`outside_guarantee` says
     /// what), so the ledger shows it beside the spending.
-    pub fn append_release(&self, command: &str, dataset: DatasetRef, costs: &[Cost], run_id: &str, outside_guarantee: &[String]) -> Result<Entry, PrivacyError> {
+    pub fn append_release(
+        &self,
+        command: &str,
+        dataset: DatasetRef,
+        costs: &[Cost],
+        run_id: &str,
+        outside_guarantee: &[String],
+    ) -> Result<Entry, PrivacyError> {
         let existing = self.entries()?;
         let mut e = Entry {
             seq: existing.len() as u64,
@@ -305,10 +342,16 @@ impl Ledger {
             std::fs::create_dir_all(dir).map_err(|err| self.io_err(format!("cannot create its folder: {err}")))?;
         }
         let line = serde_json::to_string(&e).map_err(|err| self.err(err.to_string()))? + "\n";
-        let mut f = OpenOptions::new().create(true).append(true).open(&self.path).map_err(|err| self.io_err(format!("cannot be opened for append: {err}")))?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|err| self.io_err(format!("cannot be opened for append: {err}")))?;
         // One write of one line: an append either lands whole or, if interrupted, leaves a
         // partial last line that the next verification reports.
-        f.write_all(line.as_bytes()).and_then(|_| f.sync_all()).map_err(|err| self.io_err(format!("cannot be written: {err}")))?;
+        f.write_all(line.as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(|err| self.io_err(format!("cannot be written: {err}")))?;
         Ok(e)
     }
 }
@@ -401,7 +444,10 @@ mod tests {
             std::fs::write(&p, &text).unwrap();
             let e = l.entries().unwrap_err().to_string();
             assert!(e.contains("TAMPERED") && e.contains(at) && e.contains(what), "{name}: {e}");
-            assert!(l.append("fit", ds("sha256:a"), &[cost(0.01, 0.0)], "r").is_err(), "{name}: no append to a tampered ledger");
+            assert!(
+                l.append("fit", ds("sha256:a"), &[cost(0.01, 0.0)], "r").is_err(),
+                "{name}: no append to a tampered ledger"
+            );
         }
         std::fs::write(&p, &original).unwrap();
         assert_eq!(l.entries().unwrap().len(), 3);
@@ -453,7 +499,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let l = Ledger::new(d.path().join("ledger.jsonl"));
         let pol = d.path().join("policy.yaml");
-        std::fs::write(&pol, "default: {epsilon: 2.0, delta: 1.0e-9}\ndatasets:\n  \"sha256:strict\": {epsilon: 0.5, delta: 1.0e-9}\n").unwrap();
+        std::fs::write(
+            &pol,
+            "default: {epsilon: 2.0, delta: 1.0e-9}\ndatasets:\n  \"sha256:strict\": {epsilon: 0.5, delta: 1.0e-9}\n",
+        )
+        .unwrap();
         let policy = Policy::load(&pol).unwrap();
         let run = Budget::from_epsilon_delta(1.0, 1e-9).unwrap();
         // Strict dataset: 1.0 > 0.5 at once.
@@ -470,7 +520,11 @@ mod tests {
             }
         }
         let refusal = l.authorize(&policy, "sha256:x", &run).unwrap().unwrap_err();
-        assert!(refusal.0.contains(&format!("{fits} earlier release(s)")) && refusal.0.contains("Nothing was read"), "{}", refusal.0);
+        assert!(
+            refusal.0.contains(&format!("{fits} earlier release(s)")) && refusal.0.contains("Nothing was read"),
+            "{}",
+            refusal.0
+        );
         // No policy entry, no default: not capped.
         assert!(l.authorize(&Policy::default(), "sha256:x", &run).unwrap().is_ok());
         // The lock is exclusive: a second holder waits until the first is dropped.

@@ -47,7 +47,11 @@ fn scale_for(target: f64, cost_at: impl Fn(f64) -> Result<f64>) -> Result<f64> {
     }
     for _ in 0..100 {
         let mid = (lo * hi).sqrt();
-        if cost_at(mid)? <= target { hi = mid } else { lo = mid }
+        if cost_at(mid)? <= target {
+            hi = mid
+        } else {
+            lo = mid
+        }
         if hi / lo < 1.0 + 1e-12 {
             break;
         }
@@ -57,8 +61,15 @@ fn scale_for(target: f64, cost_at: impl Fn(f64) -> Result<f64>) -> Result<f64> {
 
 fn gaussian_measurement(
     scale: f64,
-) -> Result<opendp::core::Measurement<VectorDomain<AtomDomain<i64>>, L2Distance<i64>, ZeroConcentratedDivergence, Vec<i64>>> {
-    od(make_gaussian::<_, _, ZeroConcentratedDivergence>(VectorDomain::new(AtomDomain::<i64>::default()), L2Distance::<i64>::default(), scale, None))
+) -> Result<
+    opendp::core::Measurement<VectorDomain<AtomDomain<i64>>, L2Distance<i64>, ZeroConcentratedDivergence, Vec<i64>>,
+> {
+    od(make_gaussian::<_, _, ZeroConcentratedDivergence>(
+        VectorDomain::new(AtomDomain::<i64>::default()),
+        L2Distance::<i64>::default(),
+        scale,
+        None,
+    ))
 }
 
 /// Noise scale (standard deviation) of the discrete Gaussian that costs `rho` at the given L2
@@ -79,7 +90,14 @@ pub fn gaussian_counts(
 ) -> Result<Released<Vec<i64>>> {
     let m = gaussian_measurement(scale)?;
     let rho = od(m.map(&l2_sensitivity))?;
-    let cost = Cost { label: label.into(), mechanism: "discrete_gaussian".into(), sensitivity: l2_sensitivity as f64, scale, rho, delta: 0.0 };
+    let cost = Cost {
+        label: label.into(),
+        mechanism: "discrete_gaussian".into(),
+        sensitivity: l2_sensitivity as f64,
+        scale,
+        rho,
+        delta: 0.0,
+    };
     budget.charge(cost.clone())?;
     let noisy = od(m.invoke(&counts.into_inner()))?;
     Ok(Released::new(noisy, cost))
@@ -97,7 +115,9 @@ pub fn exponential(
     label: &str,
 ) -> Result<Released<usize>> {
     if !(sensitivity > 0.0 && epsilon > 0.0) {
-        return Err(PrivacyError::Invalid(format!("sensitivity and epsilon must be positive ({sensitivity}, {epsilon})")));
+        return Err(PrivacyError::Invalid(format!(
+            "sensitivity and epsilon must be positive ({sensitivity}, {epsilon})"
+        )));
     }
     let scale = 2.0 * sensitivity / epsilon;
     let m = od(make_noisy_max(
@@ -204,7 +224,9 @@ pub fn threshold_counts(
     let delta_at = |t: i64| -> Result<f64> { Ok(od(build(scale, t)?.map(&d_in))?.1) };
     let mut hi = 1i64.max(k);
     while delta_at(hi)? > delta {
-        hi = hi.checked_mul(2).ok_or_else(|| PrivacyError::Invalid(format!("{label}: no threshold reaches delta {delta}")))?;
+        hi = hi
+            .checked_mul(2)
+            .ok_or_else(|| PrivacyError::Invalid(format!("{label}: no threshold reaches delta {delta}")))?;
     }
     let mut lo = 0i64;
     while hi - lo > 1 {
@@ -213,7 +235,14 @@ pub fn threshold_counts(
     }
     let m = build(scale, hi)?;
     let (rho_used, delta_used) = od(m.map(&d_in))?;
-    let cost = Cost { label: label.into(), mechanism: "gaussian_threshold".into(), sensitivity: k as f64, scale, rho: rho_used, delta: delta_used };
+    let cost = Cost {
+        label: label.into(),
+        mechanism: "gaussian_threshold".into(),
+        sensitivity: k as f64,
+        scale,
+        rho: rho_used,
+        delta: delta_used,
+    };
     budget.charge(cost.clone())?;
     let kept = od(m.invoke(&counts.into_inner()))?;
     Ok(Released::new(kept, cost))
@@ -269,7 +298,8 @@ mod tests {
     #[test]
     fn threshold_keeps_frequent_keys_only() {
         let mut b = Budget::with_mechanism_delta(3.0, 1e-6, 5e-7).unwrap();
-        let counts: HashMap<String, i64> = [("common", 5000), ("rare", 1), ("mid", 400)].iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let counts: HashMap<String, i64> =
+            [("common", 5000), ("rare", 1), ("mid", 400)].iter().map(|(k, v)| (k.to_string(), *v)).collect();
         let r = threshold_counts(&mut b, Sensitive::new(counts), 1, 0.05, 4e-7, "cats").unwrap();
         assert!(r.value().contains_key("common") && r.value().contains_key("mid"));
         assert!(!r.value().contains_key("rare"), "a count of 1 never clears a threshold set for delta 4e-7");

@@ -28,7 +28,10 @@ fn discrete_gaussian_variance_matches_the_scale() {
         let chi = ChiSquared::new((n - 1) as f64).unwrap();
         let (lo, hi) = (chi.inverse_cdf(ALPHA / 2.0), chi.inverse_cdf(1.0 - ALPHA / 2.0));
         let stat = (n - 1) as f64 * s2 / (scale * scale);
-        assert!(stat > lo && stat < hi, "scale {scale}: sample variance {s2:.2}, statistic {stat:.0} outside [{lo:.0}, {hi:.0}]");
+        assert!(
+            stat > lo && stat < hi,
+            "scale {scale}: sample variance {s2:.2}, statistic {stat:.0} outside [{lo:.0}, {hi:.0}]"
+        );
         // Mean zero: |mean| within 5 standard errors.
         assert!(mean.abs() < 5.0 * scale / (n as f64).sqrt(), "mean {mean}");
     }
@@ -49,7 +52,11 @@ fn exponential_mechanism_frequencies_match_theory() {
     }
     let chi2: f64 = counts.iter().zip(&p).map(|(&o, &pi)| (o as f64 - n as f64 * pi).powi(2) / (n as f64 * pi)).sum();
     let crit = ChiSquared::new(3.0).unwrap().inverse_cdf(1.0 - ALPHA);
-    assert!(chi2 < crit, "chi2 {chi2:.1} >= {crit:.1}; counts {counts:?}, expected {:?}", p.iter().map(|x| x * n as f64).collect::<Vec<_>>());
+    assert!(
+        chi2 < crit,
+        "chi2 {chi2:.1} >= {crit:.1}; counts {counts:?}, expected {:?}",
+        p.iter().map(|x| x * n as f64).collect::<Vec<_>>()
+    );
     assert!((b.rho_spent() - n as f64 * 0.5).abs() < 1e-6, "each selection costs eps^2/8 = 0.5");
 }
 
@@ -86,6 +93,9 @@ fn empirical_epsilon_stays_within_the_claim_and_catches_under_noise() {
     // A buggy mechanism: charges for scale 4 but adds noise of scale 1 (true eps ~5.2 at 1e-6).
     let (d, d1) = run_counts(claimed_scale / 4.0, n);
     let buggy = epsilon_lower_bound(&d, &d1, delta);
-    assert!(buggy > claimed_eps, "the audit misses an under-noised mechanism: lower bound {buggy:.3} <= claimed {claimed_eps:.3}");
+    assert!(
+        buggy > claimed_eps,
+        "the audit misses an under-noised mechanism: lower bound {buggy:.3} <= claimed {claimed_eps:.3}"
+    );
     eprintln!("claimed eps {claimed_eps:.3}; audit lower bound honest {honest:.3}, under-noised {buggy:.3}");
 }

@@ -111,13 +111,22 @@ pub fn run(a: Args, quiet: bool) -> Result<i32> {
         (None, Some(m)) => {
             let model = ModelFile::load(m)?;
             if model.table.name != table.name {
-                return Err(Error::Usage(format!("{} models table {:?}, not {:?}", m.display(), model.table.name, table.name)));
+                return Err(Error::Usage(format!(
+                    "{} models table {:?}, not {:?}",
+                    m.display(),
+                    model.table.name,
+                    table.name
+                )));
             }
             let d = super::sample_data(&model, &m.display().to_string(), a.model_rows, a.seed)?;
             let s = d.file.clone();
             (d, s)
         }
-        _ => return Err(Error::Usage("give the data D (a table file) or --from-model MODEL to sample D from a model file".into())),
+        _ => {
+            return Err(Error::Usage(
+                "give the data D (a table file) or --from-model MODEL to sample D from a model file".into(),
+            ));
+        }
     };
     opts.data_source = source;
     if let Some(items) = &a.canary_record {
@@ -139,7 +148,10 @@ pub fn run(a: Args, quiet: bool) -> Result<i32> {
         None => {
             let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
                 let b = indicatif::ProgressBar::new(2 * a.runs as u64);
-                b.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} {pos}/{len} runs ({eta} left)").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+                b.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} {msg} {pos}/{len} runs ({eta} left)")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
                 b.set_message("auditing the claim");
                 b
             });
@@ -167,6 +179,9 @@ fn write_reports(a: &Args, report: super::Report) -> Result<i32> {
         data::write_atomic(path, |f| std::io::Write::write_all(f, text.as_bytes()))?;
     }
     print!("{}", report.summary());
-    eprintln!("audit-privacy: {:.1} s; the report describes D and is for the data holder unless D is public or sampled from a model file", report.seconds);
+    eprintln!(
+        "audit-privacy: {:.1} s; the report describes D and is for the data holder unless D is public or sampled from a model file",
+        report.seconds
+    );
     Ok(if report.exceeds_claim() { exit::FINDINGS } else { exit::OK })
 }

@@ -22,9 +22,11 @@ use rayon::prelude::*;
 use privsynth_privacy::audit as bounds;
 use privsynth_privacy::bounding::SecretKey;
 
-use super::{CanaryInfo, Ceiling, Options, Report, Score, as_text, bound_info, ceiling, finish_with, gaussian_mu_at, gdp_view};
-use crate::data::RawTable;
+use super::{
+    CanaryInfo, Ceiling, Options, Report, Score, as_text, bound_info, ceiling, finish_with, gaussian_mu_at, gdp_view,
+};
 use crate::codec::{EncodedTable, TableCodec};
+use crate::data::RawTable;
 use crate::ehr::{self, LinkedModel};
 use crate::error::{Error, Result};
 use crate::model::file::ModelFile;
@@ -70,7 +72,9 @@ fn rarest_row(table: &crate::schema::Table, raw: &RawTable) -> Result<(DataFrame
     for (a, c) in codec.columns.iter().enumerate() {
         let col = table.column(&c.name);
         let value = row.column(&c.name).ok().and_then(|s| s.str().ok().and_then(|s| s.get(0).map(str::to_string)));
-        if let (true, Some(v)) = (col.is_some_and(|c| matches!(c.kind, ColumnType::Categorical | ColumnType::Boolean)), value) {
+        if let (true, Some(v)) =
+            (col.is_some_and(|c| matches!(c.kind, ColumnType::Categorical | ColumnType::Boolean)), value)
+        {
             black.push((c.name.clone(), v, 1.0 / (1.0 + counts_of[a] as f64)));
         }
     }
@@ -103,7 +107,8 @@ pub fn prepare(schema: &Schema, d: ehr::Tables, opts: &Options, origin: &str) ->
                 values.push((format!("{}.{c}", t.name), v));
             }
         }
-        let person_fk: Vec<&str> = t.foreign_keys.iter().filter(|fk| fk.references == p.table).map(|fk| fk.column.as_str()).collect();
+        let person_fk: Vec<&str> =
+            t.foreign_keys.iter().filter(|fk| fk.references == p.table).map(|fk| fk.column.as_str()).collect();
         let cols: Vec<Column> = text
             .columns()
             .iter()
@@ -125,7 +130,8 @@ pub fn prepare(schema: &Schema, d: ehr::Tables, opts: &Options, origin: &str) ->
             .collect();
         let extra = DataFrame::new(rows, cols).map_err(|e| Error::Internal(e.to_string()))?;
         let mut out = text;
-        out.vstack_mut(&extra).map_err(|e| Error::Internal(format!("cannot add the canary person to {}: {e}", t.name)))?;
+        out.vstack_mut(&extra)
+            .map_err(|e| Error::Internal(format!("cannot add the canary person to {}: {e}", t.name)))?;
         raw.insert(t.name.clone(), RawTable::in_memory(&format!("{} plus the canary person", r.file), out));
     }
     let d_prime = ehr::Tables::from_raw(raw);
@@ -144,7 +150,13 @@ pub fn prepare(schema: &Schema, d: ehr::Tables, opts: &Options, origin: &str) ->
         let (a, b) = (c.encode(&dd.events[i].rows)?, c.encode(&dp.events[i].rows)?);
         models.push((c, a, b));
     }
-    let canary_info = CanaryInfo { kind: format!("worst case person: D's rarest value in every column, {events} event row(s) (the bound of every event table)"), rows: 1 + events, values };
+    let canary_info = CanaryInfo {
+        kind: format!(
+            "worst case person: D's rarest value in every column, {events} event row(s) (the bound of every event table)"
+        ),
+        rows: 1 + events,
+        values,
+    };
     Ok(LinkedPrepared { plan, d, d_prime, canary_info, models, black })
 }
 
@@ -228,11 +240,26 @@ pub fn run(p: &LinkedPrepared, opts: &Options, progress: &(dyn Fn(usize) + Sync)
         let b: Vec<f64> = with.iter().map(f).collect();
         let bound = bounds::epsilon_lower_bound(&a, &b, opts.delta, alpha);
         let gdp = gdp_view(&a, &b, alpha);
-        Score { name: name.into(), description: description.into(), without: a, with: b, bound: bound_info(&bound), gdp }
+        Score {
+            name: name.into(),
+            description: description.into(),
+            without: a,
+            with: b,
+            bound: bound_info(&bound),
+            gdp,
+        }
     };
     let scores = vec![
-        mk("white-box", "likelihood-ratio statistic of every model's released noisy counts at the canary person's model rows, standardised (N(0,1) without the canary)", |r| r.0),
-        mk("black-box", "synthetic rows carrying the canary's categorical values, weighted by 1 / (1 + D's count of that value)", |r| r.1),
+        mk(
+            "white-box",
+            "likelihood-ratio statistic of every model's released noisy counts at the canary person's model rows, standardised (N(0,1) without the canary)",
+            |r| r.0,
+        ),
+        mk(
+            "black-box",
+            "synthetic rows carrying the canary's categorical values, weighted by 1 / (1 + D's count of that value)",
+            |r| r.1,
+        ),
     ];
     let white_box_mu = with.iter().map(|r| r.2).sum::<f64>() / n as f64;
     let mu_claim = gaussian_mu_at(opts.epsilon, opts.delta);
@@ -252,7 +279,12 @@ pub fn run(p: &LinkedPrepared, opts: &Options, progress: &(dyn Fn(usize) + Sync)
 }
 
 /// Linked tables sampled from a linked model file (`persons`, default its DP total), as text.
-pub fn sample_tables(model: &LinkedModel, origin: &str, persons: Option<usize>, seed: u64) -> Result<(ehr::Tables, String)> {
+pub fn sample_tables(
+    model: &LinkedModel,
+    origin: &str,
+    persons: Option<usize>,
+    seed: u64,
+) -> Result<(ehr::Tables, String)> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0xDA7A);
     let out = ehr::sample::sample(model, origin, persons, &mut rng)?;
     let mut raw = HashMap::new();

@@ -50,8 +50,8 @@ use serde::Serialize;
 use privsynth_privacy::Budget;
 use privsynth_privacy::audit::{self as bounds, EpsilonBound, Test};
 
-use crate::data::RawTable;
 use crate::codec::{EncodedTable, TableCodec};
+use crate::data::RawTable;
 use crate::error::{Error, Result};
 use crate::model::file::ModelFile;
 use crate::pipeline::{FitOptions, Plan};
@@ -94,7 +94,18 @@ pub struct Options {
 
 impl Options {
     pub fn new(epsilon: f64, delta: f64, fit: FitOptions, runs: usize) -> Options {
-        Options { epsilon, delta, fit, runs, alpha: 0.05, canary: CanarySpec::WorstCase, canary_rows: None, synthetic_rows: None, seed: 0, data_source: String::new() }
+        Options {
+            epsilon,
+            delta,
+            fit,
+            runs,
+            alpha: 0.05,
+            canary: CanarySpec::WorstCase,
+            canary_rows: None,
+            synthetic_rows: None,
+            seed: 0,
+            data_source: String::new(),
+        }
     }
 
     fn check(&self) -> Result<()> {
@@ -105,7 +116,10 @@ impl Options {
             return Err(Error::Usage(format!("--delta must be in (0, 1), got {}", self.delta)));
         }
         if self.runs < 10 {
-            return Err(Error::Usage(format!("--runs must be at least 10 (half choose the test, half bound it), got {}", self.runs)));
+            return Err(Error::Usage(format!(
+                "--runs must be at least 10 (half choose the test, half bound it), got {}",
+                self.runs
+            )));
         }
         if !(self.alpha > 0.0 && self.alpha < 1.0) {
             return Err(Error::Usage(format!("--confidence must be in (0, 1), got {}", 1.0 - self.alpha)));
@@ -169,7 +183,13 @@ pub struct Bound {
 }
 
 pub(crate) fn bound_info(b: &EpsilonBound) -> Bound {
-    Bound { epsilon: b.epsilon, confidence: b.confidence, test: test_info(b.test, b.towards_with), evaluated: b.evaluated, rates: b.rates }
+    Bound {
+        epsilon: b.epsilon,
+        confidence: b.confidence,
+        test: test_info(b.test, b.towards_with),
+        evaluated: b.evaluated,
+        rates: b.rates,
+    }
 }
 
 /// The Gaussian-DP view of one score.
@@ -240,7 +260,8 @@ pub struct Report {
 
 impl Report {
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self).map_err(|e| Error::Internal(format!("cannot write the privacy audit report: {e}")))
+        serde_json::to_string_pretty(self)
+            .map_err(|e| Error::Internal(format!("cannot write the privacy audit report: {e}")))
     }
 
     pub fn exceeds_claim(&self) -> bool {
@@ -249,7 +270,8 @@ impl Report {
 
     /// A few lines for the terminal.
     pub fn summary(&self) -> String {
-        let runs = if self.one_run.is_some() { "one run".to_string() } else { format!("{} + {} runs", self.runs, self.runs) };
+        let runs =
+            if self.one_run.is_some() { "one run".to_string() } else { format!("{} + {} runs", self.runs, self.runs) };
         let mut s = format!(
             "privacy audit: {} at epsilon {} (delta {:.0e}), {runs}, canary: {} ({} row(s))\n",
             self.claim.mechanism.to_uppercase(),
@@ -278,7 +300,10 @@ impl Report {
             );
         }
         if let Some(o) = &self.one_run {
-            s += &format!("  one-run audit: {} canaries, {} of {} guesses right: epsilon >= {:.3}\n", o.canaries, o.correct, o.guesses, o.epsilon);
+            s += &format!(
+                "  one-run audit: {} canaries, {} of {} guesses right: epsilon >= {:.3}\n",
+                o.canaries, o.correct, o.guesses, o.epsilon
+            );
         }
         s += &format!("  {}\n", self.verdict.message);
         s
@@ -403,7 +428,8 @@ pub fn with_canary(plan: &Plan, d: &RawTable, codes: &[u32], rows: usize, seed: 
 pub fn with_canaries(plan: &Plan, d: &RawTable, canaries: &[Vec<u32>], rows: usize, seed: u64) -> Result<RawTable> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let d_cols = plan.codec.columns.len();
-    let cols: Vec<Vec<u32>> = (0..d_cols).map(|a| canaries.iter().flat_map(|c| std::iter::repeat_n(c[a], rows)).collect()).collect();
+    let cols: Vec<Vec<u32>> =
+        (0..d_cols).map(|a| canaries.iter().flat_map(|c| std::iter::repeat_n(c[a], rows)).collect()).collect();
     let decoded = as_text(&plan.codec.decode(&cols, &mut rng)?)?;
     let text = as_text(&d.df)?;
     let unit = plan.table.privacy_unit.clone();
@@ -422,8 +448,11 @@ pub fn with_canaries(plan: &Plan, d: &RawTable, canaries: &[Vec<u32>], rows: usi
             if let Ok(v) = decoded.column(&name) {
                 return v.clone();
             }
-            let fill: Vec<Option<String>> =
-                if Some(&name) == unit.as_ref() { (0..total).map(|i| Some(format!("{prefix}-{}", i / rows))).collect() } else { vec![None; total] };
+            let fill: Vec<Option<String>> = if Some(&name) == unit.as_ref() {
+                (0..total).map(|i| Some(format!("{prefix}-{}", i / rows))).collect()
+            } else {
+                vec![None; total]
+            };
             Column::new(name.as_str().into(), fill)
         })
         .collect();
@@ -446,16 +475,26 @@ pub fn prepare(schema: &Schema, table: Table, d: RawTable, opts: &Options, origi
             let mut codes = worst;
             for (col, value) in values {
                 let Some(a) = names.iter().position(|n| n == col) else {
-                    return Err(Error::Usage(format!("--canary-record: {col:?} is not a modelled column of table {:?} (modelled: {})", plan.table.name, names.join(", "))));
+                    return Err(Error::Usage(format!(
+                        "--canary-record: {col:?} is not a modelled column of table {:?} (modelled: {})",
+                        plan.table.name,
+                        names.join(", ")
+                    )));
                 };
                 let s = Series::new(col.as_str().into(), [value.as_str()]);
-                let one = RawTable::in_memory("--canary-record", DataFrame::new(1, vec![s.into()]).map_err(|e| Error::Internal(e.to_string()))?);
+                let one = RawTable::in_memory(
+                    "--canary-record",
+                    DataFrame::new(1, vec![s.into()]).map_err(|e| Error::Internal(e.to_string()))?,
+                );
                 let mut t = plan.table.clone();
                 t.columns.retain(|c| &c.name == col);
                 t.privacy_unit = None;
                 let enc = TableCodec::new(&t)?.encode(&one)?;
                 if enc.rows() != 1 {
-                    return Err(Error::Usage(format!("--canary-record: the value given for {col:?} does not fit its domain ({})", plan.codec.columns[a].expected())));
+                    return Err(Error::Usage(format!(
+                        "--canary-record: the value given for {col:?} does not fit its domain ({})",
+                        plan.codec.columns[a].expected()
+                    )));
                 }
                 codes[a] = enc.codes(0)[0];
             }
@@ -475,11 +514,16 @@ pub fn prepare(schema: &Schema, table: Table, d: RawTable, opts: &Options, origi
     let values = names
         .iter()
         .map(|n| {
-            let v = shown.column(n).ok().and_then(|c| c.str().ok().and_then(|s| s.get(0).map(str::to_string))).unwrap_or_else(|| "(missing)".into());
+            let v = shown
+                .column(n)
+                .ok()
+                .and_then(|c| c.str().ok().and_then(|s| s.get(0).map(str::to_string)))
+                .unwrap_or_else(|| "(missing)".into());
             (n.clone(), v)
         })
         .collect();
-    let column_counts = (0..names.len()).map(|a| reference.codes(a).iter().filter(|&&c| c == canary[a]).count() as f64).collect();
+    let column_counts =
+        (0..names.len()).map(|a| reference.codes(a).iter().filter(|&&c| c == canary[a]).count() as f64).collect();
     Ok(Prepared {
         canary_weight: rows.min(bound) as f64,
         plan,
@@ -499,7 +543,8 @@ pub fn prepare(schema: &Schema, table: Table, d: RawTable, opts: &Options, origi
 pub fn white_box(model: &ModelFile, reference: &EncodedTable, canary: &[u32], weight: f64) -> (f64, f64) {
     let d = model.compression.len();
     // Per column: the canary's group, and which reference rows share it.
-    let group: Vec<u32> = (0..d).map(|a| model.compression[a].iter().position(|g| g.contains(&canary[a])).unwrap_or(0) as u32).collect();
+    let group: Vec<u32> =
+        (0..d).map(|a| model.compression[a].iter().position(|g| g.contains(&canary[a])).unwrap_or(0) as u32).collect();
     let mut maps: Vec<Vec<u32>> = Vec::with_capacity(d);
     for a in 0..d {
         let mut m = vec![0u32; model.sizes[a]];
@@ -510,7 +555,8 @@ pub fn white_box(model: &ModelFile, reference: &EncodedTable, canary: &[u32], we
         }
         maps.push(m);
     }
-    let masks: Vec<Vec<bool>> = (0..d).map(|a| reference.codes(a).iter().map(|&c| maps[a][c as usize] == group[a]).collect()).collect();
+    let masks: Vec<Vec<bool>> =
+        (0..d).map(|a| reference.codes(a).iter().map(|&c| maps[a][c as usize] == group[a]).collect()).collect();
     let (mut s, mut v) = (0.0, 0.0);
     for m in &model.measurements {
         if m.sigma <= 0.0 {
@@ -546,7 +592,11 @@ fn run_once(p: &Prepared, data: &RawTable, opts: &Options, seed: u64) -> Result<
     // The library steps of `synth`: which rows count, the mechanism, the model file, sampling.
     let (model, codes) = synth_codes(&p.plan, data, opts.epsilon, opts.delta, opts.synthetic_rows, seed)?;
     let (white, mu) = white_box(&model, &p.reference, &p.canary, p.canary_weight);
-    let black = codes.iter().enumerate().map(|(a, col)| col.iter().filter(|&&c| c == p.canary[a]).count() as f64 / (1.0 + p.column_counts[a])).sum();
+    let black = codes
+        .iter()
+        .enumerate()
+        .map(|(a, col)| col.iter().filter(|&&c| c == p.canary[a]).count() as f64 / (1.0 + p.column_counts[a]))
+        .sum();
     Ok(RunScores { white, black, mu })
 }
 
@@ -562,7 +612,14 @@ pub fn sample_codes(model: &ModelFile, rows: Option<usize>, seed: u64) -> Result
 
 /// One in-process `synth` reduced to what the audits score: the model file and `rows`
 /// synthetic records as code columns.
-pub fn synth_codes(plan: &Plan, raw: &RawTable, epsilon: f64, delta: f64, rows: Option<usize>, seed: u64) -> Result<(ModelFile, Vec<Vec<u32>>)> {
+pub fn synth_codes(
+    plan: &Plan,
+    raw: &RawTable,
+    epsilon: f64,
+    delta: f64,
+    rows: Option<usize>,
+    seed: u64,
+) -> Result<(ModelFile, Vec<Vec<u32>>)> {
     let chosen = plan.rows(raw, None)?;
     let mut budget = Budget::from_epsilon_delta(epsilon, delta).map_err(Error::Usage)?;
     let fitted = plan.fit(&chosen.encoded, &mut budget)?;
@@ -593,7 +650,14 @@ pub fn run(p: &Prepared, opts: &Options, progress: &(dyn Fn(usize) + Sync)) -> R
         let b: Vec<f64> = with.iter().map(f).collect();
         let bound = bounds::epsilon_lower_bound(&a, &b, opts.delta, alpha);
         let gdp = gdp_view(&a, &b, alpha);
-        Score { name: name.into(), description: description.into(), without: a, with: b, bound: bound_info(&bound), gdp }
+        Score {
+            name: name.into(),
+            description: description.into(),
+            without: a,
+            with: b,
+            bound: bound_info(&bound),
+            gdp,
+        }
     };
     let scores = vec![
         mk(
@@ -601,17 +665,39 @@ pub fn run(p: &Prepared, opts: &Options, progress: &(dyn Fn(usize) + Sync)) -> R
             "likelihood-ratio statistic of the model file's released noisy counts at the canary's cells, standardised (N(0,1) without the canary)",
             |r| r.white,
         ),
-        mk("black-box", "synthetic records carrying the canary's value, per column, weighted by 1 / (1 + D's count of that value)", |r| r.black),
+        mk(
+            "black-box",
+            "synthetic records carrying the canary's value, per column, weighted by 1 / (1 + D's count of that value)",
+            |r| r.black,
+        ),
     ];
     let white_box_mu = with.iter().map(|r| r.mu).sum::<f64>() / n as f64;
     let mu_claim = gaussian_mu_at(opts.epsilon, opts.delta);
     let ceiling_eps = ceiling(mu_claim, n, opts.delta, alpha, 25, opts.seed);
     let empirical = scores.iter().map(|s| s.bound.epsilon).fold(0.0, f64::max);
-    Ok(finish(p, opts, scores, empirical, mu_claim, Some(Ceiling { epsilon: ceiling_eps, replicates: 25, white_box_mu }), started, None))
+    Ok(finish(
+        p,
+        opts,
+        scores,
+        empirical,
+        mu_claim,
+        Some(Ceiling { epsilon: ceiling_eps, replicates: 25, white_box_mu }),
+        started,
+        None,
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
-fn finish(p: &Prepared, opts: &Options, scores: Vec<Score>, empirical: f64, mu_claim: f64, ceiling: Option<Ceiling>, started: std::time::Instant, one_run: Option<one_run::OneRun>) -> Report {
+fn finish(
+    p: &Prepared,
+    opts: &Options,
+    scores: Vec<Score>,
+    empirical: f64,
+    mu_claim: f64,
+    ceiling: Option<Ceiling>,
+    started: std::time::Instant,
+    one_run: Option<one_run::OneRun>,
+) -> Report {
     let unit = (p.plan.table.privacy_unit.clone(), p.plan.rows_per_unit());
     finish_with(opts, unit, p.canary_info.clone(), scores, empirical, mu_claim, ceiling, started, one_run)
 }
@@ -681,7 +767,11 @@ pub fn run_quick(p: &Prepared, opts: &Options, m: usize) -> Result<Report> {
     let mu_claim = gaussian_mu_at(opts.epsilon, opts.delta);
     let mut r = finish(p, opts, vec![], o.epsilon, mu_claim, None, started, Some(o));
     r.runs = 1;
-    r.canary = CanaryInfo { kind: format!("{m} random records of the schema's domain, each in D' with probability 1/2"), rows: r.canary.rows, values: vec![] };
+    r.canary = CanaryInfo {
+        kind: format!("{m} random records of the schema's domain, each in D' with probability 1/2"),
+        rows: r.canary.rows,
+        values: vec![],
+    };
     Ok(r)
 }
 

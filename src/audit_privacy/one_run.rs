@@ -64,7 +64,8 @@ fn scores(model: &ModelFile, reference: &crate::codec::EncodedTable, canaries: &
         let st = crate::marginals::strides(&msizes);
         // What D alone puts in each cell (the auditor's knowledge of D).
         let x = crate::marginals::count(&small, &m.attrs).disclose_to_data_holder();
-        let cell_of = |c: &[u32]| -> usize { m.attrs.iter().zip(&st).map(|(&a, &k)| maps[a][c[a] as usize] as usize * k).sum() };
+        let cell_of =
+            |c: &[u32]| -> usize { m.attrs.iter().zip(&st).map(|(&a, &k)| maps[a][c[a] as usize] as usize * k).sum() };
         let mut per_cell = vec![0usize; x.len()];
         let cells: Vec<usize> = canaries.iter().map(|c| cell_of(c)).collect();
         for &c in &cells {
@@ -91,11 +92,13 @@ pub fn run(p: &Prepared, opts: &Options, m: usize) -> Result<OneRun> {
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed ^ 0x0001_2023);
     let sizes = p.reference.sizes().to_vec();
-    let canaries: Vec<Vec<u32>> = (0..m).map(|_| sizes.iter().map(|&k| rng.random_range(0..k as u32)).collect()).collect();
+    let canaries: Vec<Vec<u32>> =
+        (0..m).map(|_| sizes.iter().map(|&k| rng.random_range(0..k as u32)).collect()).collect();
     let included: Vec<bool> = (0..m).map(|_| rng.random_bool(0.5)).collect();
     let rows = opts.canary_rows.unwrap_or(p.plan.rows_per_unit() as usize);
     // D' = D plus every included canary (each its own unit).
-    let chosen_canaries: Vec<Vec<u32>> = canaries.iter().zip(&included).filter(|(_, b)| **b).map(|(c, _)| c.clone()).collect();
+    let chosen_canaries: Vec<Vec<u32>> =
+        canaries.iter().zip(&included).filter(|(_, b)| **b).map(|(c, _)| c.clone()).collect();
     let data: RawTable = with_canaries(&p.plan, &p.d, &chosen_canaries, rows, opts.seed)?;
     let chosen = p.plan.rows(&data, None)?;
     let mut budget = Budget::from_epsilon_delta(opts.epsilon, opts.delta).map_err(Error::Usage)?;
@@ -105,12 +108,18 @@ pub fn run(p: &Prepared, opts: &Options, m: usize) -> Result<OneRun> {
     let z = scores(&model, &p.reference, &canaries, weight);
     let mut order: Vec<usize> = (0..m).collect();
     order.sort_by(|&a, &b| z[b].total_cmp(&z[a]));
-    let grid: Vec<usize> = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5].iter().map(|f| ((f * m as f64 / 2.0).round() as usize).max(1)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let grid: Vec<usize> = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
+        .iter()
+        .map(|f| ((f * m as f64 / 2.0).round() as usize).max(1))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let alpha = opts.alpha / grid.len() as f64;
     let mut best = (0.0, 0, 0);
     for &k in &grid {
         let k = k.min(m / 2);
-        let right = order[..k].iter().filter(|&&i| included[i]).count() + order[m - k..].iter().filter(|&&i| !included[i]).count();
+        let right = order[..k].iter().filter(|&&i| included[i]).count()
+            + order[m - k..].iter().filter(|&&i| !included[i]).count();
         let e = bounds::one_run_epsilon_lower_bound(m, 2 * k, right, opts.delta, alpha);
         if e > best.0 || best.1 == 0 {
             best = (e, 2 * k, right);

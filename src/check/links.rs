@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use polars::prelude::DataType;
 use serde::Serialize;
 
+use super::{self as check, CheckReport};
 use crate::data::{self, RawTable};
 use crate::error::{Error, Result};
-use super::{self as check, CheckReport};
 use crate::schema::{CsvFormat, Schema, Table};
 
 #[derive(Debug, Serialize)]
@@ -97,13 +97,16 @@ impl ForeignKeyReport {
     }
 }
 
-
 /// A column's values as text, missing values (empty, or a missing token) as `None`.
 fn key_values(raw: &RawTable, table: &Table, column: &str) -> Result<Vec<Option<String>>> {
-    let col = table.column(column).ok_or_else(|| Error::Internal(format!("validated schema lacks {}.{column}", table.name)))?;
+    let col = table
+        .column(column)
+        .ok_or_else(|| Error::Internal(format!("validated schema lacks {}.{column}", table.name)))?;
     let tokens: HashSet<&str> = table.missing_tokens(col).collect();
     let s = raw.series(column)?;
-    let text = s.cast(&DataType::String).map_err(|e| Error::column(&raw.file, column, format!("cannot be read as text: {e}")))?;
+    let text = s
+        .cast(&DataType::String)
+        .map_err(|e| Error::column(&raw.file, column, format!("cannot be read as text: {e}")))?;
     let ca = text.str().map_err(|e| Error::column(&raw.file, column, format!("cannot be read as text: {e}")))?;
     Ok(ca
         .iter()
@@ -119,9 +122,17 @@ fn key_of<'a>(schema: &'a Schema, t: &'a Table) -> Option<&'a str> {
 /// Check every table of a linked schema, read from `dir`, and the links between them.
 /// `csv` overrides each table's dialect (command-line flags); `examples` rows are shown per
 /// finding kind.
-pub fn check_folder(dir: &Path, schema: &Schema, csv: impl Fn(&CsvFormat) -> CsvFormat, examples: usize) -> Result<LinkedReport> {
+pub fn check_folder(
+    dir: &Path,
+    schema: &Schema,
+    csv: impl Fn(&CsvFormat) -> CsvFormat,
+    examples: usize,
+) -> Result<LinkedReport> {
     let person = schema.person.as_ref().ok_or_else(|| {
-        Error::Usage(format!("{} is a folder, but the schema names no `person` table: check one table file with --table", dir.display()))
+        Error::Usage(format!(
+            "{} is a folder, but the schema names no `person` table: check one table file with --table",
+            dir.display()
+        ))
     })?;
     if !dir.is_dir() {
         return Err(Error::data(dir.display().to_string(), "is not a folder"));
@@ -164,7 +175,15 @@ pub fn check_folder(dir: &Path, schema: &Schema, csv: impl Fn(&CsvFormat) -> Csv
         let Some(k) = key_of(schema, t) else { continue };
         let (raw, table) = &raws[&t.name];
         let values = key_values(raw, table, k)?;
-        let mut r = KeyReport { table: t.name.clone(), column: k.to_string(), file: raw.file.clone(), rows: values.len(), nulls: 0, duplicates: 0, examples: vec![] };
+        let mut r = KeyReport {
+            table: t.name.clone(),
+            column: k.to_string(),
+            file: raw.file.clone(),
+            rows: values.len(),
+            nulls: 0,
+            duplicates: 0,
+            examples: vec![],
+        };
         let mut seen = HashSet::with_capacity(values.len());
         for (row, v) in values.iter().enumerate() {
             let problem = match v {
@@ -179,7 +198,12 @@ pub fn check_folder(dir: &Path, schema: &Schema, csv: impl Fn(&CsvFormat) -> Csv
                 Some(_) => continue,
             };
             if r.examples.len() < examples {
-                r.examples.push(KeyExample { row: row + 1, line: raw.line_of(row), value: v.clone().unwrap_or_default(), problem });
+                r.examples.push(KeyExample {
+                    row: row + 1,
+                    line: raw.line_of(row),
+                    value: v.clone().unwrap_or_default(),
+                    problem,
+                });
             }
         }
         keys.insert(t.name.clone(), seen);
@@ -231,7 +255,12 @@ pub fn check_folder(dir: &Path, schema: &Schema, csv: impl Fn(&CsvFormat) -> Csv
                     }
                 };
                 if r.examples.len() < examples {
-                    r.examples.push(KeyExample { row: row + 1, line: raw.line_of(row), value: v.clone().unwrap_or_default(), problem });
+                    r.examples.push(KeyExample {
+                        row: row + 1,
+                        line: raw.line_of(row),
+                        value: v.clone().unwrap_or_default(),
+                        problem,
+                    });
                 }
             }
             foreign_keys.push(r);
@@ -259,7 +288,15 @@ pub fn check_folder(dir: &Path, schema: &Schema, csv: impl Fn(&CsvFormat) -> Csv
     let findings = tables.iter().map(|t| t.findings).sum::<usize>()
         + primary_keys.iter().map(KeyReport::findings).sum::<usize>()
         + foreign_keys.iter().map(ForeignKeyReport::findings).sum::<usize>();
-    Ok(LinkedReport { folder: dir.display().to_string(), tables, primary_keys, foreign_keys, bounds, other_files, findings })
+    Ok(LinkedReport {
+        folder: dir.display().to_string(),
+        tables,
+        primary_keys,
+        foreign_keys,
+        bounds,
+        other_files,
+        findings,
+    })
 }
 
 fn pct(a: usize, b: usize) -> String {
@@ -278,7 +315,11 @@ impl LinkedReport {
             }
         }
         if !self.other_files.is_empty() {
-            out.push_str(&format!("{}: not tables of the schema (not read): {}\n", self.folder, self.other_files.join(", ")));
+            out.push_str(&format!(
+                "{}: not tables of the schema (not read): {}\n",
+                self.folder,
+                self.other_files.join(", ")
+            ));
         }
         out.push_str("links:\n");
         let example = |out: &mut String, file: &str, column: &str, e: &KeyExample| {
@@ -307,7 +348,13 @@ impl LinkedReport {
             };
             out.push_str(&format!(
                 "  {}.{} -> {}.{}: {} rows, {} orphan(s) ({})",
-                f.table, f.column, f.references, f.referenced_column, f.rows, f.orphans, pct(f.orphans, f.rows)
+                f.table,
+                f.column,
+                f.references,
+                f.referenced_column,
+                f.rows,
+                f.orphans,
+                pct(f.orphans, f.rows)
             ));
             out.push_str(&format!(", {} missing ({})", f.missing, pct(f.missing, f.rows)));
             out.push_str(&format!("  {status}\n"));
@@ -316,7 +363,9 @@ impl LinkedReport {
             }
         }
         if !self.bounds.is_empty() {
-            out.push_str("contribution bounds (rows of a person beyond the bound are dropped before fitting; not findings):\n");
+            out.push_str(
+                "contribution bounds (rows of a person beyond the bound are dropped before fitting; not findings):\n",
+            );
             for b in &self.bounds {
                 out.push_str(&format!(
                     "  {}: rows_per_person {}: {} of {} persons ({}) above it, at most {} rows; {} of {} rows ({}) would be dropped\n",

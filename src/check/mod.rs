@@ -7,8 +7,8 @@ pub mod links;
 
 use serde::Serialize;
 
-use crate::data::RawTable;
 use crate::codec::{Note, Problem, TableCodec};
+use crate::data::RawTable;
 use crate::error::Result;
 use crate::schema::{ColumnType, Role, Table};
 
@@ -159,12 +159,24 @@ pub fn check(raw: &RawTable, table: &Table, max_examples: usize) -> Result<Check
 impl CheckReport {
     /// Plain-text rendering for a terminal.
     pub fn render(&self) -> String {
-        let mut out = format!("{}: table {:?}, {} rows, {} columns checked\n", self.file, self.table, self.rows, self.columns.len());
+        let mut out = format!(
+            "{}: table {:?}, {} rows, {} columns checked\n",
+            self.file,
+            self.table,
+            self.rows,
+            self.columns.len()
+        );
         for c in &self.columns {
             let status = if c.findings() == 0 { "ok" } else { "FINDINGS" };
             out.push_str(&format!(
                 "  {:<24} {:<11} {:<8} nulls {:>7}  type errors {:>6}  out of domain {:>6}  null violations {:>6}",
-                c.name, c.kind.to_string(), status, c.nulls, c.type_errors, c.out_of_domain, c.null_violations
+                c.name,
+                c.kind.to_string(),
+                status,
+                c.nulls,
+                c.type_errors,
+                c.out_of_domain,
+                c.null_violations
             ));
             if c.clipped + c.nulled > 0 {
                 out.push_str(&format!("  (by policy: {} clipped, {} made null)", c.clipped, c.nulled));
@@ -178,7 +190,10 @@ impl CheckReport {
                     Some(l) => format!("row {} (line {l})", e.row),
                     None => format!("row {}", e.row),
                 };
-                out.push_str(&format!("      {}, {at}, column {:?}: value {:?} is {}; expected {}\n", self.file, c.name, e.value, e.problem, c.expected));
+                out.push_str(&format!(
+                    "      {}, {at}, column {:?}: value {:?} is {}; expected {}\n",
+                    self.file, c.name, e.value, e.problem, c.expected
+                ));
             }
         }
         if !self.undeclared_columns.is_empty() {

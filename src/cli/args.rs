@@ -16,7 +16,11 @@ use crate::propose::infer;
 use crate::schema::{self, CsvFormat};
 
 #[derive(Debug, Parser)]
-#[command(name = "privsynth", version, about = "Differentially private synthetic data, with an audit of what was preserved and what could leak")]
+#[command(
+    name = "privsynth",
+    version,
+    about = "Differentially private synthetic data, with an audit of what was preserved and what could leak"
+)]
 pub struct Cli {
     /// No progress display.
     #[arg(long, short, global = true)]
@@ -382,7 +386,15 @@ impl LedgerArgs {
 
 impl AuditOpts {
     pub fn options(&self, seed: u64) -> AuditOptions {
-        AuditOptions { qi: self.qi.clone(), secret: self.secret.clone(), link_a: self.link_a.clone(), link_b: self.link_b.clone(), attacks: self.attacks, seed, membership: Some(self.membership.clone()) }
+        AuditOptions {
+            qi: self.qi.clone(),
+            secret: self.secret.clone(),
+            link_a: self.link_a.clone(),
+            link_b: self.link_b.clone(),
+            attacks: self.attacks,
+            seed,
+            membership: Some(self.membership.clone()),
+        }
     }
 
     pub fn files(&self) -> ReportFiles {

@@ -27,10 +27,17 @@ pub fn run(a: AuditArgs, obs: &Spinner) -> Result<i32> {
     let schema = Schema::load(&a.schema)?;
     let (opts, files) = (a.opts.options(a.seed), a.opts.files());
     let scoped: Vec<ReportFiles> = match &schema.person {
-        Some(_) => std::iter::once("person".to_string()).chain(schema.event_tables().iter().map(|t| t.name.clone())).map(|s| files.scoped(&s)).collect(),
+        Some(_) => std::iter::once("person".to_string())
+            .chain(schema.event_tables().iter().map(|t| t.name.clone()))
+            .map(|s| files.scoped(&s))
+            .collect(),
         None => vec![files.clone()],
     };
-    let mut check = Files { inputs: vec![&a.train, holdout.as_path(), &a.synthetic, &a.schema], optional: vec![a.opts.gates.as_deref()], ..Default::default() };
+    let mut check = Files {
+        inputs: vec![&a.train, holdout.as_path(), &a.synthetic, &a.schema],
+        optional: vec![a.opts.gates.as_deref()],
+        ..Default::default()
+    };
     for f in &scoped {
         check.outputs.extend([f.json.as_deref(), f.html.as_deref(), f.junit.as_deref()]);
     }
@@ -45,7 +52,11 @@ pub fn run(a: AuditArgs, obs: &Spinner) -> Result<i32> {
         // Folders of linked tables: one audit per event table and one per person.
         let (tr, ho, sy) = {
             let _s = Step::start(obs as &dyn Observer, "reading train, holdout and synthetic tables");
-            (audit::derive_real(&schema, &a.train)?, audit::derive_real(&schema, Path::new(holdout))?, audit::derive_synthetic(&schema, &a.synthetic)?)
+            (
+                audit::derive_real(&schema, &a.train)?,
+                audit::derive_real(&schema, Path::new(holdout))?,
+                audit::derive_synthetic(&schema, &a.synthetic)?,
+            )
         };
         let reports = audit::audit_linked(&schema, (&tr, &ho, &sy), &opts, &gates, &files, obs)?;
         return Ok(print_reports(&reports, &files, started));

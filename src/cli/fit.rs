@@ -74,10 +74,13 @@ pub fn sample(a: SampleArgs, obs: &Spinner) -> Result<i32> {
     files.check()?;
     if linked {
         if a.llm.prepare()?.is_some() {
-            return Err(Error::Usage("the LLM stage does not run on linked tables yet: drop the --llm-* options".into()));
+            return Err(Error::Usage(
+                "the LLM stage does not run on linked tables yet: drop the --llm-* options".into(),
+            ));
         }
         let m = LinkedModel::load(&a.model)?;
-        let format: OutFormat = if data::Format::of(&a.output) == data::Format::Parquet { OutFormat::Parquet } else { OutFormat::Csv };
+        let format: OutFormat =
+            if data::Format::of(&a.output) == data::Format::Parquet { OutFormat::Parquet } else { OutFormat::Csv };
         let mut folder = Files { inputs: vec![&a.model], ..Default::default() };
         folder.folder = Some((&a.output, table_files(&m.schema, format)));
         folder.check()?;
@@ -110,7 +113,11 @@ fn sample_and_write(
     say(&lines);
     llm_args.run(llm, model, &mut synth, obs.quiet())?;
     let (height, width) = output::write_table(synth, model, to)?;
-    eprintln!("sample: wrote {height} rows x {width} columns to {} in {:.1} s (seed {seed})", to.display(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "sample: wrote {height} rows x {width} columns to {} in {:.1} s (seed {seed})",
+        to.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(exit::OK)
 }
 
@@ -118,7 +125,9 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
     let seed = a.seed.unwrap_or_else(rand::random);
     let holdout = match a.audit_holdout {
         None if a.audit.any() => {
-            return Err(Error::Usage("--json, --html, --junit and --gates report an audit: add --audit-holdout FRACTION (e.g. 0.2)".into()));
+            return Err(Error::Usage(
+                "--json, --html, --junit and --gates report an audit: add --audit-holdout FRACTION (e.g. 0.2)".into(),
+            ));
         }
         None => None,
         Some(f) if f > 0.0 && f < 1.0 => Some(f),
@@ -131,10 +140,14 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
     files.optional.push(a.audit.gates.as_deref());
     files.outputs.push(a.model_out.as_deref());
     let specs = a.common.specs();
-    let spec_paths: Vec<std::path::PathBuf> = specs.iter().map(|s| std::path::PathBuf::from(s.split_once('=').map_or(s.as_str(), |x| x.1))).collect();
+    let spec_paths: Vec<std::path::PathBuf> =
+        specs.iter().map(|s| std::path::PathBuf::from(s.split_once('=').map_or(s.as_str(), |x| x.1))).collect();
     files.inputs.extend(spec_paths.iter().map(|p| p.as_path()));
     let scoped: Vec<audit::ReportFiles> = match &schema.person {
-        Some(_) => std::iter::once("person".to_string()).chain(schema.event_tables().iter().map(|t| t.name.clone())).map(|s| a.audit.files().scoped(&s)).collect(),
+        Some(_) => std::iter::once("person".to_string())
+            .chain(schema.event_tables().iter().map(|t| t.name.clone()))
+            .map(|s| a.audit.files().scoped(&s))
+            .collect(),
         None => vec![a.audit.files()],
     };
     for f in &scoped {
@@ -175,17 +188,35 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
     drop(out.release);
     let (Some(split), Some(gates)) = (out.split, gates) else { return Ok(exit::OK) };
     if split.train.df.height() == 0 || split.holdout.df.height() == 0 {
-        eprintln!("audit: skipped: the random holdout split left one part without rows (the synthetic data were written)");
+        eprintln!(
+            "audit: skipped: the random holdout split left one part without rows (the synthetic data were written)"
+        );
         return Ok(exit::OK);
     }
     let started = std::time::Instant::now();
     let synthetic = data::read_for_table(&a.output, &audit::modelled(&out.model.table))?;
     let files = a.audit.files();
-    let r = audit::audit(&out.model.table, &split.train, &split.holdout, &synthetic, &a.audit.options(seed), &gates, &files, obs)?;
+    let r = audit::audit(
+        &out.model.table,
+        &split.train,
+        &split.holdout,
+        &synthetic,
+        &a.audit.options(seed),
+        &gates,
+        &files,
+        obs,
+    )?;
     Ok(print_report(&r, &files, started))
 }
 
-fn synth_linked(schema: &Schema, a: &SynthArgs, seed: u64, holdout: Option<f64>, gates: Option<audit::Gates>, obs: &Spinner) -> Result<i32> {
+fn synth_linked(
+    schema: &Schema,
+    a: &SynthArgs,
+    seed: u64,
+    holdout: Option<f64>,
+    gates: Option<audit::Gates>,
+    obs: &Spinner,
+) -> Result<i32> {
     let c = &a.common;
     if a.llm.prepare()?.is_some() {
         return Err(Error::Usage("the LLM stage does not run on linked tables yet: drop the --llm-* options (text columns are then left empty)".into()));
@@ -198,7 +229,10 @@ fn synth_linked(schema: &Schema, a: &SynthArgs, seed: u64, holdout: Option<f64>,
     if let Some(persons) = a.rows {
         // Each person brings up to the sum of the event bounds of rows.
         let per: usize = 1 + plan.bounds().iter().map(|b| b.1 as usize).sum::<usize>();
-        output::check_rows(persons.saturating_mul(per), schema.tables.iter().map(|t| t.columns.len()).max().unwrap_or(1))?;
+        output::check_rows(
+            persons.saturating_mul(per),
+            schema.tables.iter().map(|t| t.columns.len()).max().unwrap_or(1),
+        )?;
     }
     let out = plan.fit_files(&c.specs(), c.epsilon, c.delta, holdout, &c.ledger.options(), obs)?;
     say(&out.messages);
@@ -209,7 +243,9 @@ fn synth_linked(schema: &Schema, a: &SynthArgs, seed: u64, holdout: Option<f64>,
     say(&output::write_linked(&out.model, "the fitted model", a.rows, seed, &a.output, a.format.into(), obs)?);
     drop(out.release);
     let Some(gates) = gates else { return Ok(exit::OK) };
-    let Some((train, hold)) = &out.split else { return Err(Error::Internal("an audit without a holdout split".into())) };
+    let Some((train, hold)) = &out.split else {
+        return Err(Error::Internal("an audit without a holdout split".into()));
+    };
     let started = std::time::Instant::now();
     let (tr, _) = crate::ehr::derive(schema, &out.tables, Some(train), None)?;
     let (ho, _) = crate::ehr::derive(schema, &out.tables, Some(hold), None)?;

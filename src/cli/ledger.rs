@@ -49,10 +49,22 @@ pub fn show(a: LedgerShowArgs) -> Result<i32> {
     for (fp, s) in &spending {
         let limit = policy.as_ref().and_then(|p| p.limit_for(fp));
         let spent = match limit {
-            Some(l) => format!("epsilon {} of {} at delta {:e}", s.epsilon_at(l.delta).map_or("n/a".to_string(), |e| format!("{e:.4}")), l.epsilon, l.delta),
-            None => format!("epsilon {:.4} at delta {:.1e} (no limit)", s.epsilon_at(1e-9 + s.delta).unwrap_or(f64::NAN), 1e-9 + s.delta),
+            Some(l) => format!(
+                "epsilon {} of {} at delta {:e}",
+                s.epsilon_at(l.delta).map_or("n/a".to_string(), |e| format!("{e:.4}")),
+                l.epsilon,
+                l.delta
+            ),
+            None => format!(
+                "epsilon {:.4} at delta {:.1e} (no limit)",
+                s.epsilon_at(1e-9 + s.delta).unwrap_or(f64::NAN),
+                1e-9 + s.delta
+            ),
         };
-        println!("  {} ({fp}): {} release(s), rho {:.6}, mechanism delta {:.1e}; {spent}", s.name, s.releases, s.rho, s.delta);
+        println!(
+            "  {} ({fp}): {} release(s), rho {:.6}, mechanism delta {:.1e}; {spent}",
+            s.name, s.releases, s.rho, s.delta
+        );
     }
     Ok(exit::OK)
 }

@@ -36,7 +36,10 @@ impl Observer for Spinner {
             return;
         }
         let pb = ProgressBar::new_spinner();
-        pb.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         pb.set_message(step.to_string());
         pb.enable_steady_tick(std::time::Duration::from_millis(120));
         if let Ok(mut b) = self.bar.lock() {
@@ -121,11 +124,17 @@ impl Files<'_> {
         let outs: Vec<&Path> = self.outputs.iter().flatten().copied().collect();
         for (i, o) in outs.iter().enumerate() {
             if outs[..i].iter().any(|p| same_path(p, o)) {
-                return Err(Error::Usage(format!("{} is given for two outputs; each output needs its own file", o.display())));
+                return Err(Error::Usage(format!(
+                    "{} is given for two outputs; each output needs its own file",
+                    o.display()
+                )));
             }
             // An input that does not exist yet (a new ledger) is still not an output's place.
             if self.optional.iter().flatten().any(|p| same_path(p, o)) {
-                return Err(Error::Usage(format!("{} is one of this run's inputs (the ledger or a policy): an output never replaces an input; choose another file", o.display())));
+                return Err(Error::Usage(format!(
+                    "{} is one of this run's inputs (the ledger or a policy): an output never replaces an input; choose another file",
+                    o.display()
+                )));
             }
             g.output(o)?;
         }
@@ -139,7 +148,11 @@ impl Files<'_> {
 /// Two spellings of one path (relative or absolute, with `.` parts), compared without needing
 /// the files to exist.
 fn same_path(a: &Path, b: &Path) -> bool {
-    let abs = |p: &Path| std::path::absolute(p).map(|p| p.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect::<std::path::PathBuf>());
+    let abs = |p: &Path| {
+        std::path::absolute(p).map(|p| {
+            p.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect::<std::path::PathBuf>()
+        })
+    };
     match (abs(a), abs(b)) {
         (Ok(x), Ok(y)) => x == y,
         _ => a == b,

@@ -21,7 +21,9 @@ pub fn run(c: SchemaCommand, obs: &Spinner) -> Result<i32> {
         }
         .check()?,
         SchemaCommand::Check(a) => Files { inputs: vec![&a.data, &a.schema], ..Default::default() }.check()?,
-        SchemaCommand::FromDomain(a) => Files { inputs: vec![&a.domain], outputs: vec![a.output.as_deref()], ..Default::default() }.check()?,
+        SchemaCommand::FromDomain(a) => {
+            Files { inputs: vec![&a.domain], outputs: vec![a.output.as_deref()], ..Default::default() }.check()?
+        }
     }
     match c {
         SchemaCommand::Infer(a) if a.dp_epsilon.is_some() => infer_private(a, obs),
@@ -39,7 +41,9 @@ fn step<'a>(obs: &'a Spinner, what: String) -> Step<'a> {
 
 fn infer_folder(a: InferArgs, obs: &Spinner) -> Result<i32> {
     if a.name.is_some() {
-        return Err(Error::Usage("--name names the table of one file; the tables of a folder are named after their files".into()));
+        return Err(Error::Usage(
+            "--name names the table of one file; the tables of a folder are named after their files".into(),
+        ));
     }
     let csv = a.csv.resolve(None);
     let proposal = {
@@ -69,7 +73,8 @@ fn infer_file(a: InferArgs, obs: &Spinner) -> Result<i32> {
         let _s = step(obs, format!("reading {}", a.data.display()));
         data::read_as(&a.data, &csv, None, data::Show::Header)?
     };
-    let opts = infer::Options { table_name: a.name.unwrap_or_else(|| stem(&a.data)), csv, max_categories: a.max_categories };
+    let opts =
+        infer::Options { table_name: a.name.unwrap_or_else(|| stem(&a.data)), csv, max_categories: a.max_categories };
     let proposal = infer::infer(&raw, &opts)?;
     emit(&infer::render(&proposal, &a.data.display().to_string())?, a.output.as_deref())?;
     for w in &proposal.warnings {
@@ -82,9 +87,19 @@ fn infer_file(a: InferArgs, obs: &Spinner) -> Result<i32> {
 }
 
 fn infer_private(a: InferArgs, obs: &Spinner) -> Result<i32> {
-    let opts = infer::Options { table_name: a.name.clone().unwrap_or_else(|| stem(&a.data)), csv: a.csv.resolve(None), max_categories: a.max_categories };
-    let (text, messages, release) =
-        crate::pipeline::propose::infer_dp_file(&a.data, &opts, a.dp_epsilon.unwrap_or_default(), a.dp_delta, &a.ledger.options(), obs)?;
+    let opts = infer::Options {
+        table_name: a.name.clone().unwrap_or_else(|| stem(&a.data)),
+        csv: a.csv.resolve(None),
+        max_categories: a.max_categories,
+    };
+    let (text, messages, release) = crate::pipeline::propose::infer_dp_file(
+        &a.data,
+        &opts,
+        a.dp_epsilon.unwrap_or_default(),
+        a.dp_delta,
+        &a.ledger.options(),
+        obs,
+    )?;
     emit(&text, a.output.as_deref())?;
     drop(release);
     say(&messages);
@@ -164,9 +179,14 @@ fn print_check<R: serde::Serialize + Render>(json: bool, report: &R, findings: u
 }
 
 fn from_domain(a: FromDomainArgs) -> Result<i32> {
-    let name = a.name.unwrap_or_else(|| stem(&a.domain).trim_end_matches("-domain").trim_end_matches("_domain").to_string());
+    let name =
+        a.name.unwrap_or_else(|| stem(&a.domain).trim_end_matches("-domain").trim_end_matches("_domain").to_string());
     let schema = from_domain::from_domain_file(&a.domain, &name)?;
-    let text = format!("# Schema converted by `privsynth schema from-domain` from {}.\n{}", a.domain.display(), schema.to_yaml()?);
+    let text = format!(
+        "# Schema converted by `privsynth schema from-domain` from {}.\n{}",
+        a.domain.display(),
+        schema.to_yaml()?
+    );
     emit(&text, a.output.as_deref())?;
     Ok(exit::OK)
 }

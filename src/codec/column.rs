@@ -73,14 +73,17 @@ impl ColumnCodec {
         match &self.domain {
             ColumnDomain::Categorical { categories, .. } => {
                 let shown: Vec<&str> = categories.iter().take(8).map(String::as_str).collect();
-                let more = if categories.len() > 8 { format!(", ... ({} in all)", categories.len()) } else { String::new() };
+                let more =
+                    if categories.len() > 8 { format!(", ... ({} in all)", categories.len()) } else { String::new() };
                 format!("one of [{}{more}]", shown.join(", "))
             }
             ColumnDomain::Boolean => "true/false (also t/f, yes/no, y/n, 1/0)".into(),
             ColumnDomain::Binned { kind, lo, hi, .. } => {
                 let fmt = |v: f64| match kind {
                     ColumnType::Date => schema::date_from_days(v as i64).map(|d| d.to_string()).unwrap_or_default(),
-                    ColumnType::Datetime => chrono::DateTime::from_timestamp(v as i64, 0).map(|d| d.naive_utc().to_string()).unwrap_or_default(),
+                    ColumnType::Datetime => chrono::DateTime::from_timestamp(v as i64, 0)
+                        .map(|d| d.naive_utc().to_string())
+                        .unwrap_or_default(),
                     _ => v.to_string(),
                 };
                 let what = match kind {
@@ -106,8 +109,12 @@ impl ColumnCodec {
             ColumnDomain::Boolean => (code == 1).to_string(),
             ColumnDomain::Binned { kind, edges, grid, .. } => {
                 let show = |v: f64| match kind {
-                    ColumnType::Date => schema::date_from_days(v.floor() as i64).map(|d| d.to_string()).unwrap_or_default(),
-                    ColumnType::Datetime => chrono::DateTime::from_timestamp(v.floor() as i64, 0).map(|d| d.naive_utc().to_string()).unwrap_or_default(),
+                    ColumnType::Date => {
+                        schema::date_from_days(v.floor() as i64).map(|d| d.to_string()).unwrap_or_default()
+                    }
+                    ColumnType::Datetime => chrono::DateTime::from_timestamp(v.floor() as i64, 0)
+                        .map(|d| d.naive_utc().to_string())
+                        .unwrap_or_default(),
                     _ => format!("{}", (v * 1e6).round() / 1e6),
                 };
                 let (a, b) = match (grid, i + 1 < edges.len()) {
@@ -211,7 +218,11 @@ impl ColumnCodec {
     /// category `4`), values outside the domain as they are (the audit must see whatever a
     /// synthetic file holds). Returns the 0-based row of the first cell that is not of the
     /// column's type instead of the values.
-    pub fn read_cells(&self, s: &Series, mut cell: impl FnMut(Cell<'_>)) -> PolarsResult<std::result::Result<(), usize>> {
+    pub fn read_cells(
+        &self,
+        s: &Series,
+        mut cell: impl FnMut(Cell<'_>),
+    ) -> PolarsResult<std::result::Result<(), usize>> {
         let numeric_kind = self.kind.is_bounded();
         let native = if numeric_kind { self.native_points(s)? } else { None };
         if let Some(points) = native {
@@ -266,11 +277,7 @@ impl ColumnCodec {
 
     /// Encode a column, calling `note` for every cell that is not plainly in the domain.
     /// `note` returns false to stop early. Cells with a problem get code 0.
-    pub fn encode_series(
-        &self,
-        s: &Series,
-        mut note: impl FnMut(usize, Note) -> bool,
-    ) -> PolarsResult<Vec<u32>> {
+    pub fn encode_series(&self, s: &Series, mut note: impl FnMut(usize, Note) -> bool) -> PolarsResult<Vec<u32>> {
         let mut codes = Vec::with_capacity(s.len());
         let mut push = |row: usize, r: std::result::Result<(u32, Option<Note>), Problem>| -> bool {
             match r {
@@ -290,7 +297,9 @@ impl ColumnCodec {
             for (row, v) in points.into_iter().enumerate() {
                 let r = match v {
                     None => self.code_null(),
-                    Some(v) if !v.is_finite() || (self.kind == ColumnType::Integer && v.fract() != 0.0) => Err(Problem::Type),
+                    Some(v) if !v.is_finite() || (self.kind == ColumnType::Integer && v.fract() != 0.0) => {
+                        Err(Problem::Type)
+                    }
                     Some(v) => self.code_point(v),
                 };
                 if !push(row, r) {
@@ -320,14 +329,22 @@ impl ColumnCodec {
 
     /// Decode codes into a typed polars column.
     pub fn decode(&self, codes: &[u32], rng: &mut impl Rng) -> Result<Column> {
-        let bad = |c: u32| Error::Internal(format!("code {c} out of range for column {:?} ({} codes)", self.name, self.size()));
+        let bad = |c: u32| {
+            Error::Internal(format!("code {c} out of range for column {:?} ({} codes)", self.name, self.size()))
+        };
         let is_null = |c: u32| Some(c) == self.null_code();
         let name = PlSmallStr::from(self.name.as_str());
         let series = match &self.domain {
             ColumnDomain::Categorical { categories, .. } => {
                 let v = codes
                     .iter()
-                    .map(|&c| if is_null(c) { Ok(None) } else { categories.get(c as usize).map(|s| Some(s.as_str())).ok_or_else(|| bad(c)) })
+                    .map(|&c| {
+                        if is_null(c) {
+                            Ok(None)
+                        } else {
+                            categories.get(c as usize).map(|s| Some(s.as_str())).ok_or_else(|| bad(c))
+                        }
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 Series::new(name, v)
             }
@@ -362,7 +379,9 @@ impl ColumnCodec {
                 match kind {
                     ColumnType::Integer => Series::new(name, v.iter().map(|x| x.map(|x| x as i64)).collect::<Vec<_>>()),
                     ColumnType::Float => Series::new(name, v),
-                    ColumnType::Date => Series::new(name, v.iter().map(|x| x.map(|x| x as i32)).collect::<Vec<_>>()).cast(&DataType::Date).map_err(Error::polars)?,
+                    ColumnType::Date => Series::new(name, v.iter().map(|x| x.map(|x| x as i32)).collect::<Vec<_>>())
+                        .cast(&DataType::Date)
+                        .map_err(Error::polars)?,
                     _ => (Series::new(name, v.iter().map(|x| x.map(|x| x as i64 * 1000)).collect::<Vec<_>>()))
                         .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
                         .map_err(Error::polars)?,
@@ -372,5 +391,3 @@ impl ColumnCodec {
         Ok(series.into())
     }
 }
-
-

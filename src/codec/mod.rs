@@ -17,9 +17,9 @@ use privsynth_privacy::bounding::ContributionBound;
 
 use crate::data::RawTable;
 use crate::error::{Error, Result};
-use crate::schema::{OutOfDomain, Table};
-pub use crate::schema::domain::ColumnDomain;
 pub use crate::schema::Cell;
+pub use crate::schema::domain::ColumnDomain;
+use crate::schema::{OutOfDomain, Table};
 pub use column::{ColumnCodec, Note, Problem};
 
 /// The codecs of a table's modelled columns, in schema order.
@@ -146,7 +146,10 @@ impl Encoding {
     /// The rows `idx` (indices of valid raw rows), which satisfy `bound`.
     pub fn select(&self, idx: &[usize], bound: ContributionBound) -> Result<EncodedTable> {
         if let Some(&bad) = idx.iter().find(|&&i| !self.valid.get(i).copied().unwrap_or(false)) {
-            return Err(Error::Internal(format!("row {} was selected for counting but does not fit the schema", bad + 1)));
+            return Err(Error::Internal(format!(
+                "row {} was selected for counting but does not fit the schema",
+                bad + 1
+            )));
         }
         let codes = self.codes.iter().map(|col| idx.iter().map(|&i| col[i]).collect()).collect();
         Ok(EncodedTable { names: self.names.clone(), sizes: self.sizes.clone(), codes, rows: idx.len(), bound })
@@ -177,7 +180,10 @@ impl TableCodec {
             .columns
             .iter()
             .filter(|c| c.is_modelled())
-            .map(|c| ColumnCodec::new(table, c).map_err(|m| Error::schema(format!("table {:?}", table.name), format!("column {:?}: {m}", c.name))))
+            .map(|c| {
+                ColumnCodec::new(table, c)
+                    .map_err(|m| Error::schema(format!("table {:?}", table.name), format!("column {:?}: {m}", c.name)))
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(TableCodec { table: table.name.clone(), columns })
     }
@@ -292,8 +298,8 @@ impl TableCodec {
 mod tests {
     use super::*;
     use crate::schema::Schema;
-    use rand::{RngExt, SeedableRng};
     use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
 
     /// Every kind of column and binning the schema supports.
     const ALL_KINDS: &str = r#"
@@ -354,7 +360,8 @@ tables:
         let c = codec();
         let mut rng = StdRng::seed_from_u64(7);
         let n = 5000;
-        let codes: Vec<Vec<u32>> = c.columns.iter().map(|col| (0..n).map(|_| rng.random_range(0..col.size() as u32)).collect()).collect();
+        let codes: Vec<Vec<u32>> =
+            c.columns.iter().map(|col| (0..n).map(|_| rng.random_range(0..col.size() as u32)).collect()).collect();
         let df = c.decode(&codes, &mut rng).unwrap();
         assert_eq!(df.height(), n);
         let enc = c.encode(&raw(df.clone())).unwrap();
@@ -437,7 +444,9 @@ tables:
             .columns
             .iter()
             .map(|col| {
-                let v = c.decode(&c.columns.iter().map(|_| vec![0u32; 3]).collect::<Vec<_>>(), &mut StdRng::seed_from_u64(1)).unwrap();
+                let v = c
+                    .decode(&c.columns.iter().map(|_| vec![0u32; 3]).collect::<Vec<_>>(), &mut StdRng::seed_from_u64(1))
+                    .unwrap();
                 v.column(&col.name).unwrap().cast(&DataType::String).unwrap()
             })
             .collect();
@@ -455,10 +464,20 @@ tables:
         assert!(notes.columns.iter().any(|(n, _, _, d)| n == "n_each" && *d == 1));
         assert_eq!(c.encode(&raw(df.clone())).unwrap().rows(), 2);
         // Strict policy: the first bad cell stops the run, named without its value.
-        let strict = Schema::from_yaml(&ALL_KINDS.replace("  - name: t\n", "  - name: t\n    out_of_domain: error\n"), "kinds.yaml").unwrap();
+        let strict = Schema::from_yaml(
+            &ALL_KINDS.replace("  - name: t\n", "  - name: t\n    out_of_domain: error\n"),
+            "kinds.yaml",
+        )
+        .unwrap();
         let c = TableCodec::new(strict.table(None).unwrap()).unwrap();
         let e = c.encode(&raw(df)).unwrap_err().to_string();
-        assert!(e.contains("mem.csv") && e.contains("row 3") && e.contains("\"n_each\"") && e.contains("an integer in [-3, 7]"), "{e}");
+        assert!(
+            e.contains("mem.csv")
+                && e.contains("row 3")
+                && e.contains("\"n_each\"")
+                && e.contains("an integer in [-3, 7]"),
+            "{e}"
+        );
         assert!(!e.contains("secret-value"), "values must not leak into errors: {e}");
     }
 
@@ -487,7 +506,10 @@ tables:
         assert_eq!(enc.codes(1), [1, 10, 10], "wrong type and out of domain -> null code");
         assert_eq!(enc.codes(2), [1, 3, 9], "99 clipped to 9");
         let notes = all.notes().disclose_to_data_holder();
-        assert_eq!(notes.columns, vec![("d".to_string(), 0, 0, 2), ("n".to_string(), 0, 2, 0), ("c".to_string(), 1, 0, 0)]);
+        assert_eq!(
+            notes.columns,
+            vec![("d".to_string(), 0, 0, 2), ("n".to_string(), 0, 2, 0), ("c".to_string(), 1, 0, 0)]
+        );
         // Selecting a row that does not fit is a bug, refused.
         assert!(all.select(&[1], ContributionBound::ROW_IS_UNIT).is_err());
     }
@@ -504,12 +526,28 @@ tables:
         .unwrap();
         let c = TableCodec::new(s.table(None).unwrap()).unwrap();
         let dates = Series::new("d".into(), [18262i32, 18293, 18627]).cast(&DataType::Date).unwrap(); // 2020-01-01, 2020-02-01, 2020-12-31
-        let df = DataFrame::new(3, vec![Series::new("n".into(), [0i64, 5, 9]).into(), dates.into(), Series::new("b".into(), [true, false, true]).into()]).unwrap();
+        let df = DataFrame::new(
+            3,
+            vec![
+                Series::new("n".into(), [0i64, 5, 9]).into(),
+                dates.into(),
+                Series::new("b".into(), [true, false, true]).into(),
+            ],
+        )
+        .unwrap();
         let enc = c.encode(&raw(df)).unwrap();
         assert_eq!(enc.codes(0), [0, 5, 9]);
         assert_eq!(enc.codes(1), [0, 1, 11]);
         assert_eq!(enc.codes(2), [1, 0, 1]);
-        let bad = DataFrame::new(1, vec![Series::new("n".into(), [2.5f64]).into(), Series::new("d".into(), [18262i32]).cast(&DataType::Date).unwrap().into(), Series::new("b".into(), [true]).into()]).unwrap();
+        let bad = DataFrame::new(
+            1,
+            vec![
+                Series::new("n".into(), [2.5f64]).into(),
+                Series::new("d".into(), [18262i32]).cast(&DataType::Date).unwrap().into(),
+                Series::new("b".into(), [true]).into(),
+            ],
+        )
+        .unwrap();
         // 2.5 is not an integer: the row is dropped under the default policy.
         assert_eq!(c.encode(&raw(bad)).unwrap().rows(), 0);
     }
@@ -532,9 +570,11 @@ tables:
             assert!(e.contains(needle), "{yaml}: expected {needle:?} in {e}");
         }
         let many: Vec<String> = (0..10_000).map(|i| format!("c{i}")).collect();
-        let text = format!("version: 1\ntables: [{{name: t, columns: [{{name: a, type: categorical, domain: {{categories: [{}]}}}}]}}]", many.join(","));
+        let text = format!(
+            "version: 1\ntables: [{{name: t, columns: [{{name: a, type: categorical, domain: {{categories: [{}]}}}}]}}]",
+            many.join(",")
+        );
         let e = Schema::from_yaml(&text, "s.yaml").unwrap_err().to_string();
         assert!(e.contains("10000 codes") && e.contains("column \"a\""), "{e}");
     }
 }
-

@@ -27,8 +27,8 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{self, RawTable};
 use crate::codec::{Cell, ColumnCodec};
+use crate::data::{self, RawTable};
 use crate::error::{Error, Result};
 use crate::model::file::ModelFile;
 use crate::schema::linked::derived;
@@ -51,7 +51,10 @@ impl Inputs {
         if specs.len() == 1 && !specs[0].contains('=') {
             let dir = Path::new(&specs[0]);
             if !dir.is_dir() {
-                return Err(Error::data(&specs[0], "is not a folder: a linked schema needs a folder of tables (one file per table, named after it) or a list of table=path"));
+                return Err(Error::data(
+                    &specs[0],
+                    "is not a folder: a linked schema needs a folder of tables (one file per table, named after it) or a list of table=path",
+                ));
             }
             for t in &schema.tables {
                 files.push((t.name.clone(), data::table_file(dir, &t.name)?));
@@ -66,7 +69,10 @@ impl Inputs {
                 }
                 if schema.tables.iter().all(|x| x.name != t) {
                     let names: Vec<&str> = schema.tables.iter().map(|x| x.name.as_str()).collect();
-                    return Err(Error::Usage(format!("{s:?}: the schema has no table {t:?}; it has: {}", names.join(", "))));
+                    return Err(Error::Usage(format!(
+                        "{s:?}: the schema has no table {t:?}; it has: {}",
+                        names.join(", ")
+                    )));
                 }
                 files.push((t.to_string(), PathBuf::from(p)));
             }
@@ -168,7 +174,9 @@ impl DeriveReport {
             out.push(format!("{t}: {n} row(s) reference no person of the person table and were left out (`privsynth schema check` lists them)"));
         }
         for (t, n, p) in self.bounded.iter().filter(|x| x.1 > 0) {
-            out.push(format!("{t}: contribution bounding left out {n} row(s) of {p} person(s) with more rows than the bound"));
+            out.push(format!(
+                "{t}: contribution bounding left out {n} row(s) of {p} person(s) with more rows than the bound"
+            ));
         }
         for (t, n) in self.no_time.iter().filter(|x| x.1 > 0) {
             out.push(format!("{t}: {n} row(s) without a time were left out"));
@@ -203,7 +211,8 @@ pub(crate) fn days(table: &Table, column: &str, raw: &RawTable) -> Result<Vec<Op
     let (lo, hi) = if datetime { ("1000-01-01T00:00:00", "3000-12-31T00:00:00") } else { ("1000-01-01", "3000-12-31") };
     c.domain = Some(Domain { bounds: Some(vec![lo.into(), hi.into()]), bins: Some(1), ..Default::default() });
     c.nullable = true;
-    let codec = ColumnCodec::new(table, &c).map_err(|e| Error::schema(format!("table {:?}", table.name), format!("column {column:?}: {e}")))?;
+    let codec = ColumnCodec::new(table, &c)
+        .map_err(|e| Error::schema(format!("table {:?}", table.name), format!("column {column:?}: {e}")))?;
     let mut out = Vec::with_capacity(raw.df.height());
     let s = raw.series(column)?;
     let r = codec
@@ -228,11 +237,13 @@ pub(crate) fn days(table: &Table, column: &str, raw: &RawTable) -> Result<Vec<Op
 
 /// Key values of a column as text (`None` = missing).
 pub(crate) fn keys(raw: &RawTable, column: &str) -> Result<Vec<Option<String>>> {
-    let s = raw.series(column)?.cast(&DataType::String).map_err(|e| Error::column(&raw.file, column, format!("cannot be read as text: {e}")))?;
+    let s = raw
+        .series(column)?
+        .cast(&DataType::String)
+        .map_err(|e| Error::column(&raw.file, column, format!("cannot be read as text: {e}")))?;
     let ca = s.str().map_err(Error::polars)?;
     Ok(ca.iter().map(|v| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)).collect())
 }
-
 
 fn take_series(s: &Series, idx: &[usize]) -> Result<Series> {
     let ca = IdxCa::from_vec("idx".into(), idx.iter().map(|&i| i as IdxSize).collect());
@@ -245,7 +256,12 @@ fn take_series(s: &Series, idx: &[usize]) -> Result<Series> {
 /// otherwise): event rows of other persons are left out silently. `bound` bounds every event
 /// table to its `rows_per_person` under that secret key (for fitting); without it every row is
 /// kept (for the audit, whose counts are clipped by the derived columns' domains anyway).
-pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound: Option<&SecretKey>) -> Result<(Derived, Sensitive<DeriveReport>)> {
+pub fn derive(
+    schema: &Schema,
+    tables: &Tables,
+    persons: Option<&[usize]>,
+    bound: Option<&SecretKey>,
+) -> Result<(Derived, Sensitive<DeriveReport>)> {
     let p = schema.person.as_ref().ok_or_else(|| Error::Usage("the schema has no `person` table".into()))?;
     let pt = schema.person_table().ok_or_else(|| Error::Internal("person table".into()))?;
     let person_model = schema.person_model_table().ok_or_else(|| Error::Internal("person model".into()))?;
@@ -329,7 +345,8 @@ pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound
             Some(key) => {
                 // Keyed on the person's key and the row's ordinal among that person's rows, not
                 // on positions in the files, so other persons' rows do not move the choice.
-                let unit_keys: Vec<&[u8]> = units.iter().map(|&u| all_keys[selected[u]].as_deref().unwrap_or("").as_bytes()).collect();
+                let unit_keys: Vec<&[u8]> =
+                    units.iter().map(|&u| all_keys[selected[u]].as_deref().unwrap_or("").as_bytes()).collect();
                 let kept = bounding::keep_rows(&unit_keys, e.rows_per_person, key)?;
                 let mut per = vec![0usize; n];
                 for &u in &units {
@@ -362,7 +379,8 @@ pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound
         let mut tops = vec![];
         for s in &e.summarise {
             let col = t.column(s).expect("validated");
-            let codec = ColumnCodec::new(t, col).map_err(|m| Error::schema(format!("table {:?}", t.name), format!("column {s:?}: {m}")))?;
+            let codec = ColumnCodec::new(t, col)
+                .map_err(|m| Error::schema(format!("table {:?}", t.name), format!("column {s:?}: {m}")))?;
             let series = take_series(raw.series(s)?, &rows)?;
             let mut labels: Vec<Option<String>> = Vec::with_capacity(rows.len());
             let _ = codec
@@ -381,8 +399,10 @@ pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound
             }
             // Most frequent; ties go to the first label in sort order, so the result does not
             // depend on row order.
-            let top: Vec<Option<String>> =
-                counts.iter().map(|m| m.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(l, _)| l.to_string())).collect();
+            let top: Vec<Option<String>> = counts
+                .iter()
+                .map(|m| m.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(l, _)| l.to_string()))
+                .collect();
             tops.push((s.clone(), top));
         }
         aggs.push(Agg { table: t.name.clone(), count, first, last, tops, rows, units, times, ends });
@@ -394,8 +414,11 @@ pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound
         let name = c.name.as_str();
         let series: Series = if pt.column(name).is_some() && Some(name) != p.death.as_deref() {
             praw.series(name)?.clone()
-        } else if let (Some(_), Some(death), Some(birth)) = (p.death.as_ref().filter(|d| name == derived::death_age(d)), &death, &birth) {
-            let v: Vec<Option<i64>> = death.iter().zip(birth).map(|(d, b)| Some((d.as_ref()? - b.as_ref()?).floor() as i64)).collect();
+        } else if let (Some(_), Some(death), Some(birth)) =
+            (p.death.as_ref().filter(|d| name == derived::death_age(d)), &death, &birth)
+        {
+            let v: Vec<Option<i64>> =
+                death.iter().zip(birth).map(|(d, b)| Some((d.as_ref()? - b.as_ref()?).floor() as i64)).collect();
             Series::new(name.into(), v)
         } else {
             aggregate_column(name, &aggs, birth.as_deref(), n)?
@@ -437,12 +460,17 @@ pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound
         for c in &model.columns {
             let name = c.name.as_str();
             let series = if name == derived::OFFSET {
-                let v: Vec<i64> = a.units.iter().zip(&a.times).map(|(&u, &x)| (x - a.first[u].unwrap_or(x)).floor() as i64).collect();
+                let v: Vec<i64> =
+                    a.units.iter().zip(&a.times).map(|(&u, &x)| (x - a.first[u].unwrap_or(x)).floor() as i64).collect();
                 Series::new(name.into(), v)
             } else if e.end.as_deref().is_some_and(|end| name == derived::duration(end)) {
                 let unit = e.duration_unit.seconds() as f64 / 86_400.0;
                 let ends = a.ends.as_ref().expect("end");
-                let v: Vec<Option<i64>> = ends.iter().zip(&a.times).map(|(end, &x)| end.map(|end| ((end - x) / unit).floor() as i64)).collect();
+                let v: Vec<Option<i64>> = ends
+                    .iter()
+                    .zip(&a.times)
+                    .map(|(end, &x)| end.map(|end| ((end - x) / unit).floor() as i64))
+                    .collect();
                 Series::new(name.into(), v)
             } else if let Some(pc) = name.strip_prefix("person.") {
                 take_series(person.series(pc)?, &a.units)?
@@ -452,7 +480,11 @@ pub fn derive(schema: &Schema, tables: &Tables, persons: Option<&[usize]>, bound
             cols.push(series.with_name(name.into()).into());
         }
         let df = DataFrame::new(a.rows.len(), cols).map_err(Error::polars)?;
-        events.push(EventRows { table: t.name.clone(), rows: RawTable::in_memory(&format!("{} (event model, bounded)", raw.file), df), units: a.units });
+        events.push(EventRows {
+            table: t.name.clone(),
+            rows: RawTable::in_memory(&format!("{} (event model, bounded)", raw.file), df),
+            units: a.units,
+        });
     }
     Ok((Derived { person, bounds, events }, Sensitive::new(report)))
 }
@@ -499,9 +531,13 @@ impl LinkedModel {
 
     pub fn load(path: &Path) -> Result<LinkedModel> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let m: LinkedModel = serde_json::from_str(&text).map_err(|e| Error::data(path.display().to_string(), format!("is not a linked model file: {e}")))?;
+        let m: LinkedModel = serde_json::from_str(&text)
+            .map_err(|e| Error::data(path.display().to_string(), format!("is not a linked model file: {e}")))?;
         if m.format != LINKED_FORMAT || m.version != 1 {
-            return Err(Error::data(path.display().to_string(), format!("is format {} version {}, expected {LINKED_FORMAT} version 1", m.format, m.version)));
+            return Err(Error::data(
+                path.display().to_string(),
+                format!("is format {} version {}, expected {LINKED_FORMAT} version 1", m.format, m.version),
+            ));
         }
         m.schema.validate(&path.display().to_string())?;
         Ok(m)
@@ -512,6 +548,7 @@ impl LinkedModel {
         use std::io::Read;
         // The format field is written first; a model file can be large, so read its head only.
         let mut head = Vec::with_capacity(200);
-        std::fs::File::open(path).and_then(|f| f.take(200).read_to_end(&mut head)).is_ok() && String::from_utf8_lossy(&head).contains(LINKED_FORMAT)
+        std::fs::File::open(path).and_then(|f| f.take(200).read_to_end(&mut head)).is_ok()
+            && String::from_utf8_lossy(&head).contains(LINKED_FORMAT)
     }
 }

@@ -23,13 +23,13 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use super::{LinkedModel, days, fake};
-use crate::data::RawTable;
 use crate::codec::TableCodec;
+use crate::data::RawTable;
 use crate::error::{Error, Result};
 use crate::mechanism;
+use crate::model::GraphicalModel;
 use crate::model::factor::index_map;
 use crate::model::sample;
-use crate::model::GraphicalModel;
 use crate::schema::linked::derived;
 use crate::schema::{ColumnType, Table};
 
@@ -47,7 +47,9 @@ impl SampleReport {
         for (t, n, clamped, dropped) in &self.tables {
             let mut s = format!("{t}: {n} row(s)");
             if *clamped > 0 {
-                s.push_str(&format!(", {clamped} row(s) of persons whose sampled events ran past their death rescaled into the lifetime"));
+                s.push_str(&format!(
+                    ", {clamped} row(s) of persons whose sampled events ran past their death rescaled into the lifetime"
+                ));
             }
             if *dropped > 0 {
                 s.push_str(&format!(", {dropped} dropped: the person has no row to reference in the parent table"));
@@ -57,7 +59,6 @@ impl SampleReport {
         out
     }
 }
-
 
 /// Fill missing values by copying a random present one (post-processing of synthetic values).
 fn fill_from_others(v: &mut [Option<f64>], rng: &mut StdRng) {
@@ -131,7 +132,11 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
     };
     fill_from_others(&mut birth, rng);
     let death: Vec<Option<f64>> = match (&p.death, &p.birth) {
-        (Some(d), Some(_)) => ints(&pdf, &derived::death_age(d))?.iter().zip(&birth).map(|(a, b)| Some(b.as_ref()? + *a.as_ref()? as f64)).collect(),
+        (Some(d), Some(_)) => ints(&pdf, &derived::death_age(d))?
+            .iter()
+            .zip(&birth)
+            .map(|(a, b)| Some(b.as_ref()? + *a.as_ref()? as f64))
+            .collect(),
         _ => vec![None; n],
     };
     let person_keys: Vec<String> = (0..n).map(|_| fake::uuid(rng)).collect();
@@ -164,13 +169,19 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
     }
 
     for em in &m.events {
-        let t: &Table = schema.tables.iter().find(|t| t.name == em.table).ok_or_else(|| Error::data(origin, format!("has no table {:?}", em.table)))?;
-        let e = t.events.as_ref().ok_or_else(|| Error::data(origin, format!("table {:?} has no events block", t.name)))?;
+        let t: &Table = schema
+            .tables
+            .iter()
+            .find(|t| t.name == em.table)
+            .ok_or_else(|| Error::data(origin, format!("has no table {:?}", em.table)))?;
+        let e =
+            t.events.as_ref().ok_or_else(|| Error::data(origin, format!("table {:?} has no events block", t.name)))?;
         let k = e.rows_per_person as i64;
         let mt = &em.model.table;
         let ecodec = TableCodec::new(mt)?;
         let egm = em.model.model(origin)?;
-        let counts: Vec<usize> = ints(&pdf, &derived::count(&t.name))?.iter().map(|c| c.unwrap_or(0).clamp(0, k) as usize).collect();
+        let counts: Vec<usize> =
+            ints(&pdf, &derived::count(&t.name))?.iter().map(|c| c.unwrap_or(0).clamp(0, k) as usize).collect();
         let mut first: Vec<Option<f64>> = if p.birth.is_some() {
             ints(&pdf, &derived::first(&t.name))?.iter().map(|x| x.map(|x| x as f64)).collect()
         } else {
@@ -279,7 +290,10 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
                 continue;
             }
             let Some(par) = parents.get(&fk.references) else {
-                return Err(Error::schema(origin, format!("table {:?} references {:?}, which is not sampled before it", t.name, fk.references)));
+                return Err(Error::schema(
+                    origin,
+                    format!("table {:?} references {:?}, which is not sampled before it", t.name, fk.references),
+                ));
             };
             let nullable = t.column(&fk.column).is_some_and(|c| c.nullable);
             let mut v = Vec::with_capacity(rows);

@@ -132,7 +132,8 @@ impl Index {
         for g in &members {
             let start = b;
             for chunk in g.chunks(LANES) {
-                let (lo, hi) = chunk.iter().fold((FAR, 0.0f32), |(lo, hi), &i| (lo.min(assign[i].1), hi.max(assign[i].1)));
+                let (lo, hi) =
+                    chunk.iter().fold((FAR, 0.0f32), |(lo, hi), &i| (lo.min(assign[i].1), hi.max(assign[i].1)));
                 ring.push((lo, hi));
                 b += 1;
             }
@@ -446,7 +447,8 @@ pub fn knn_one(q: &[f32], r: &RefMatrix, k: usize, seed: u64, query_id: u64, buf
         let (_, v, _) = tmp.select_nth_unstable_by(k - 1, f32::total_cmp);
         *v
     };
-    let mut cand: Vec<(f32, u64, usize)> = buf.iter().enumerate().filter(|&(_, &x)| x <= kth).map(|(i, &x)| (x, key(i), i)).collect();
+    let mut cand: Vec<(f32, u64, usize)> =
+        buf.iter().enumerate().filter(|&(_, &x)| x <= kth).map(|(i, &x)| (x, key(i), i)).collect();
     cand.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     cand.into_iter().take(k).map(|(_, _, i)| i).collect()
 }
@@ -472,13 +474,21 @@ mod tests {
                         .map(|_| match c % 3 {
                             0 => rng.random::<f32>(),
                             1 => 2.0 * rng.random_range(0..4) as f32,
-                            _ => if rng.random_bool(0.2) { 1.0e30 } else { rng.random::<f32>() },
+                            _ => {
+                                if rng.random_bool(0.2) {
+                                    1.0e30
+                                } else {
+                                    rng.random::<f32>()
+                                }
+                            }
                         })
                         .collect()
                 })
                 .collect();
             let refs: Vec<&[f32]> = cols.iter().map(Vec::as_slice).collect();
-            let queries: Vec<Vec<f32>> = (0..20).map(|i| cols.iter().map(|c| c[(i * 7) % n] + if i % 2 == 0 { 0.0 } else { 0.1 }).collect()).collect();
+            let queries: Vec<Vec<f32>> = (0..20)
+                .map(|i| cols.iter().map(|c| c[(i * 7) % n] + if i % 2 == 0 { 0.0 } else { 0.1 }).collect())
+                .collect();
             let qcols: Vec<Vec<f32>> = (0..d).map(|c| queries.iter().map(|q| q[c]).collect()).collect();
             let qrefs: Vec<&[f32]> = qcols.iter().map(Vec::as_slice).collect();
             let q = Queries::new(&qrefs, &(0..queries.len()).collect::<Vec<_>>());
@@ -502,7 +512,8 @@ mod tests {
         let col = vec![0.5f32; 100];
         let r = RefMatrix::new(&[&col], &(0..100).collect::<Vec<_>>());
         let mut buf = Vec::new();
-        let picks: std::collections::HashSet<usize> = (0..200).map(|q| knn_one(&[0.5], &r, 1, 3, q, &mut buf)[0]).collect();
+        let picks: std::collections::HashSet<usize> =
+            (0..200).map(|q| knn_one(&[0.5], &r, 1, 3, q, &mut buf)[0]).collect();
         assert!(picks.len() > 50, "ties must spread over the tied rows, got {} distinct", picks.len());
         // The same seed and query give the same pick.
         assert_eq!(knn_one(&[0.5], &r, 1, 3, 9, &mut buf), knn_one(&[0.5], &r, 1, 3, 9, &mut buf));

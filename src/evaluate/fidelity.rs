@@ -282,7 +282,10 @@ pub fn fidelity(f: &Frames, wide: &Binned, deciles: &Binned, seed: u64, max_trip
                 _ => {
                     let size = col.labels.len();
                     let tv = |x: &Vec<u32>| 1.0 - joint_tvd(&[&deciles.train[c]], &[x], &[size]);
-                    ("TVComplement", Pair { synthetic: Some(tv(&deciles.synthetic[c])), holdout: Some(tv(&deciles.holdout[c])) })
+                    (
+                        "TVComplement",
+                        Pair { synthetic: Some(tv(&deciles.synthetic[c])), holdout: Some(tv(&deciles.holdout[c])) },
+                    )
                 }
             };
             ColumnShape {
@@ -301,9 +304,15 @@ pub fn fidelity(f: &Frames, wide: &Binned, deciles: &Binned, seed: u64, max_trip
     let pairs: Vec<PairScore> = pair_list
         .par_iter()
         .map(|&(a, b)| {
-            let cs = |x: &Vec<Vec<u32>>| 1.0 - joint_tvd(&[&wide.train[a], &wide.train[b]], &[&x[a], &x[b]], &[wide.sizes[a], wide.sizes[b]]);
+            let cs = |x: &Vec<Vec<u32>>| {
+                1.0 - joint_tvd(&[&wide.train[a], &wide.train[b]], &[&x[a], &x[b]], &[wide.sizes[a], wide.sizes[b]])
+            };
             let tv = |x: &Vec<Vec<u32>>| {
-                joint_tvd(&[&deciles.train[a], &deciles.train[b]], &[&x[a], &x[b]], &[deciles.sizes[a], deciles.sizes[b]])
+                joint_tvd(
+                    &[&deciles.train[a], &deciles.train[b]],
+                    &[&x[a], &x[b]],
+                    &[deciles.sizes[a], deciles.sizes[b]],
+                )
             };
             let (correlation, real) = match (&f.train.cols[a], &f.train.cols[b]) {
                 (Values::Num(ta), Values::Num(tb)) => {
@@ -380,8 +389,10 @@ pub fn fidelity(f: &Frames, wide: &Binned, deciles: &Binned, seed: u64, max_trip
     let tvd3 = mean_pair(tvd3s.iter());
     let sub = |p: Pair| p.synthetic.zip(p.holdout).map(|(s, h)| s - h);
     let settings = gbt::Settings::default();
-    let (det_s, det_h) =
-        rayon::join(|| gbt::detection(f, &f.synthetic, &f.train, &settings, seed), || gbt::detection(f, &f.holdout, &f.train, &settings, seed));
+    let (det_s, det_h) = rayon::join(
+        || gbt::detection(f, &f.synthetic, &f.train, &settings, seed),
+        || gbt::detection(f, &f.holdout, &f.train, &settings, seed),
+    );
     let detection_auc = Pair { synthetic: det_s.auc, holdout: det_h.auc };
     let corr: Vec<Pair> = pairs.iter().filter_map(|p| p.correlation).collect();
     let distributions = (0..d).map(|c| distribution(f, wide, c)).collect();
@@ -398,7 +409,10 @@ pub fn fidelity(f: &Frames, wide: &Binned, deciles: &Binned, seed: u64, max_trip
         tvd3_excess: sub(tvd3),
         triples: triples.len(),
         triples_sampled: triples.len() < total_triples,
-        k_marginal: Pair { synthetic: tvd2.synthetic.map(|t| 1000.0 * (1.0 - t)), holdout: tvd2.holdout.map(|t| 1000.0 * (1.0 - t)) },
+        k_marginal: Pair {
+            synthetic: tvd2.synthetic.map(|t| 1000.0 * (1.0 - t)),
+            holdout: tvd2.holdout.map(|t| 1000.0 * (1.0 - t)),
+        },
         detection_auc,
         detection: DetectionInfo { settings, synthetic: det_s, holdout: det_h },
         column_shapes,

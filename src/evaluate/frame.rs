@@ -12,8 +12,8 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use crate::data::RawTable;
 use crate::codec::{Cell, ColumnCodec};
+use crate::data::RawTable;
 use crate::error::{Error, Result};
 use crate::schema::{self, ColumnType, Role, Table};
 
@@ -41,10 +41,12 @@ impl AuditColumn {
             return "(missing)".into();
         }
         match self.kind {
-            ColumnType::Date => schema::date_from_days(v as i64).map(|d| d.to_string()).unwrap_or_else(|| v.to_string()),
-            ColumnType::Datetime => {
-                chrono::DateTime::from_timestamp(v as i64, 0).map(|d| d.naive_utc().to_string()).unwrap_or_else(|| v.to_string())
+            ColumnType::Date => {
+                schema::date_from_days(v as i64).map(|d| d.to_string()).unwrap_or_else(|| v.to_string())
             }
+            ColumnType::Datetime => chrono::DateTime::from_timestamp(v as i64, 0)
+                .map(|d| d.naive_utc().to_string())
+                .unwrap_or_else(|| v.to_string()),
             _ if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}"),
             // Bin edges are arbitrary reals: a few significant digits read better.
             _ => {
@@ -157,16 +159,22 @@ impl Frames {
         }
         for (raw, what) in [(train, "train"), (holdout, "holdout"), (synthetic, "synthetic")] {
             if raw.df.height() == 0 {
-                return Err(Error::data(&raw.file, format!("has no data rows; the {what} table of an audit needs rows")));
+                return Err(Error::data(
+                    &raw.file,
+                    format!("has no data rows; the {what} table of an audit needs rows"),
+                ));
             }
         }
         let per_column: Vec<(AuditColumn, [Values; 3], usize)> = cols
             .par_iter()
             .map(|c| {
-                let codec = ColumnCodec::new(table, c).map_err(|m| Error::schema(&table.name, format!("column {:?}: {m}", c.name)))?;
+                let codec = ColumnCodec::new(table, c)
+                    .map_err(|m| Error::schema(&table.name, format!("column {:?}: {m}", c.name)))?;
                 let numeric = c.kind.is_bounded();
                 let known: std::collections::HashSet<&str> = match &codec.domain {
-                    crate::codec::ColumnDomain::Categorical { categories, .. } => categories.iter().map(String::as_str).collect(),
+                    crate::codec::ColumnDomain::Categorical { categories, .. } => {
+                        categories.iter().map(String::as_str).collect()
+                    }
                     _ => ["true", "false"].into_iter().collect(),
                 };
                 let mut labels: Vec<String> = vec![String::new()];

@@ -449,7 +449,14 @@ fn log_loss(f: f64, y: bool) -> f64 {
 
 /// Fit on `train` rows (stopping on `valid`), return scores (log-odds) for `test` rows and the
 /// number of iterations kept.
-fn fit_predict(x: &Features, y: &[bool], train: &[usize], valid: &[usize], test: &[usize], s: &Settings) -> (Vec<f64>, usize) {
+fn fit_predict(
+    x: &Features,
+    y: &[bool],
+    train: &[usize],
+    valid: &[usize],
+    test: &[usize],
+    s: &Settings,
+) -> (Vec<f64>, usize) {
     let pos = train.iter().filter(|&&r| y[r]).count() as f64;
     let p0 = (pos / train.len().max(1) as f64).clamp(1e-6, 1.0 - 1e-6);
     let base = (p0 / (1.0 - p0)).ln();
@@ -543,7 +550,8 @@ pub fn detection(frames: &Frames, other: &Frame, real: &Frame, s: &Settings, see
             rank[r] = k / s.folds;
         }
     }
-    let every = if s.validation_fraction > 0.0 { (1.0 / s.validation_fraction).round().max(2.0) as usize } else { usize::MAX };
+    let every =
+        if s.validation_fraction > 0.0 { (1.0 / s.validation_fraction).round().max(2.0) as usize } else { usize::MAX };
     let results: Vec<(Option<f64>, usize)> = (0..s.folds)
         .into_par_iter()
         .map(|k| {

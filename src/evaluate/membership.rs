@@ -27,8 +27,8 @@ use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::data::RawTable;
 use crate::codec::EncodedTable;
+use crate::data::RawTable;
 use crate::error::{Error, Result};
 use crate::pipeline::Plan;
 
@@ -99,7 +99,13 @@ pub fn auc(pos: &[f64], neg: &[f64]) -> f64 {
     let mut s = 0.0;
     for &p in pos {
         for &n in neg {
-            s += if p > n { 1.0 } else if p == n { 0.5 } else { 0.0 };
+            s += if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            };
         }
     }
     s / (pos.len() * neg.len()) as f64
@@ -183,13 +189,24 @@ fn shadow_table(aux: &RawTable, idx: &[usize], target: Option<&RawTable>) -> Res
 
 /// Run the attack. `train`, `holdout`: the real tables; `synthetic`: the released table;
 /// `plan`: the model's table and mechanism; (epsilon, delta): the model's budget.
-pub fn attack(plan: &Plan, train: &RawTable, holdout: &RawTable, synthetic: &RawTable, epsilon: f64, delta: f64, opts: &Options) -> Result<Membership> {
+pub fn attack(
+    plan: &Plan,
+    train: &RawTable,
+    holdout: &RawTable,
+    synthetic: &RawTable,
+    epsilon: f64,
+    delta: f64,
+    opts: &Options,
+) -> Result<Membership> {
     let started = std::time::Instant::now();
     if opts.targets == 0 || opts.shadows < 4 {
         return Err(Error::Usage("the membership attack needs at least 1 target and 4 shadows per target".into()));
     }
     if plan.table.privacy_unit.is_some() {
-        return Err(Error::Usage("the membership attack treats one row as one person: it does not run on tables with a privacy_unit yet".into()));
+        return Err(Error::Usage(
+            "the membership attack treats one row as one person: it does not run on tables with a privacy_unit yet"
+                .into(),
+        ));
     }
     let codec = &plan.codec;
     let tr = codec.encode_all(train)?;
@@ -197,11 +214,16 @@ pub fn attack(plan: &Plan, train: &RawTable, holdout: &RawTable, synthetic: &Raw
     let tr_valid = tr.valid_rows();
     let ho_valid = ho.valid_rows();
     if ho_valid.len() < 2 * opts.targets + 10 {
-        return Err(Error::Usage(format!("the membership attack needs a holdout of at least {} rows that fit the schema", 2 * opts.targets + 10)));
+        return Err(Error::Usage(format!(
+            "the membership attack needs a holdout of at least {} rows that fit the schema",
+            2 * opts.targets + 10
+        )));
     }
     let aux_all = codec.encode(holdout)?;
     let pop = Population::new(&aux_all);
-    let rarity = |t: &EncodedTable, i: usize| -> f64 { (0..pop.single.len()).map(|a| -(pop.single[a][t.codes(a)[i] as usize].max(1e-9)).ln()).sum() };
+    let rarity = |t: &EncodedTable, i: usize| -> f64 {
+        (0..pop.single.len()).map(|a| -(pop.single[a][t.codes(a)[i] as usize].max(1e-9)).ln()).sum()
+    };
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed ^ 0x7A9A5);
     let trt = codec.encode(&train.take(&tr_valid, "train".into())?)?;
     let hot = codec.encode(&holdout.take(&ho_valid, "holdout".into())?)?;
@@ -235,7 +257,11 @@ pub fn attack(plan: &Plan, train: &RawTable, holdout: &RawTable, synthetic: &Raw
     let results: Vec<f64> = jobs
         .par_iter()
         .map(|&(side, t, s)| -> Result<f64> {
-            let (table, enc, list, valid) = if side == 0 { (train, &trt, &train_targets, &tr_valid) } else { (holdout, &hot, &hold_targets, &ho_valid) };
+            let (table, enc, list, valid) = if side == 0 {
+                (train, &trt, &train_targets, &tr_valid)
+            } else {
+                (holdout, &hot, &hold_targets, &ho_valid)
+            };
             let target_row = valid[list[t].0];
             let target_codes: Vec<u32> = (0..enc.sizes().len()).map(|a| enc.codes(a)[list[t].0]).collect();
             let mut r = rand::rngs::StdRng::seed_from_u64(base ^ ((side as u64) << 40) ^ ((t as u64) << 20) ^ s as u64);
@@ -246,7 +272,8 @@ pub fn attack(plan: &Plan, train: &RawTable, holdout: &RawTable, synthetic: &Raw
             let take = if with { n - 1 } else { n };
             let target = if with { Some(table.take(&[target_row], "target".into())?) } else { None };
             let shadow = shadow_table(holdout, &pool[..take], target.as_ref())?;
-            let (_, codes) = crate::audit_privacy::synth_codes(plan, &shadow, epsilon, delta, Some(rows_out), r.random())?;
+            let (_, codes) =
+                crate::audit_privacy::synth_codes(plan, &shadow, epsilon, delta, Some(rows_out), r.random())?;
             Ok(score(&codes, &target_codes, &pop, &aux_all))
         })
         .collect::<Result<_>>()?;
@@ -348,7 +375,13 @@ pub struct Args {
 
 /// The attack when `--membership-model` asks for it: the model file's own table, mechanism and
 /// budget.
-pub fn run_if_asked(a: &Args, train: &RawTable, holdout: &RawTable, synthetic: &RawTable, seed: u64) -> Result<Option<Membership>> {
+pub fn run_if_asked(
+    a: &Args,
+    train: &RawTable,
+    holdout: &RawTable,
+    synthetic: &RawTable,
+    seed: u64,
+) -> Result<Option<Membership>> {
     let Some(path) = &a.membership_model else { return Ok(None) };
     let origin = path.display().to_string();
     let model = crate::model::file::ModelFile::load(path)?;
@@ -360,8 +393,10 @@ pub fn run_if_asked(a: &Args, train: &RawTable, holdout: &RawTable, synthetic: &
     // The shadows mimic the release: its table as the model file holds it (values read from
     // the data included, if the release allowed them).
     let fit = crate::pipeline::FitOptions { mechanism, allow_data_domains: true, ..Default::default() };
-    let schema = crate::schema::Schema { version: 1, person: None, dp_inference: None, tables: vec![model.table.clone()] };
+    let schema =
+        crate::schema::Schema { version: 1, person: None, dp_inference: None, tables: vec![model.table.clone()] };
     let plan = Plan::new(&schema, model.table.clone(), fit, &origin)?;
-    let opts = Options { targets: a.membership_targets, shadows: a.membership_shadows, shadow_rows: a.membership_rows, seed };
+    let opts =
+        Options { targets: a.membership_targets, shadows: a.membership_shadows, shadow_rows: a.membership_rows, seed };
     Ok(Some(attack(&plan, train, holdout, synthetic, model.privacy.epsilon, model.privacy.delta, &opts)?))
 }

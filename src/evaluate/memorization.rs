@@ -150,7 +150,11 @@ pub fn exact_match(f: &Frames) -> ExactMatch {
     let dups = ks.iter().filter(|k| !seen.insert(k.as_slice())).count() as f64 / ns;
     let uem = |c: &HashMap<&[u64], usize>| {
         let unique: Vec<&&[u64]> = c.iter().filter(|(_, n)| **n == 1).map(|(k, _)| k).collect();
-        if unique.is_empty() { 0.0 } else { unique.iter().filter(|k| cs.contains_key(**k)).count() as f64 / unique.len() as f64 }
+        if unique.is_empty() {
+            0.0
+        } else {
+            unique.iter().filter(|k| cs.contains_key(**k)).count() as f64 / unique.len() as f64
+        }
     };
     ExactMatch {
         synthetic_in_train: in_t,
@@ -192,8 +196,12 @@ pub struct Neighbours {
 
 pub fn neighbours(f: &Frames, seed: u64) -> Neighbours {
     let d = f.columns.len();
-    let scaled: Vec<Vec<Vec<f32>>> =
-        f.columns.par_iter().enumerate().map(|(c, col)| gower_scaled(col, &[&f.train.cols[c], &f.holdout.cols[c], &f.synthetic.cols[c]])).collect();
+    let scaled: Vec<Vec<Vec<f32>>> = f
+        .columns
+        .par_iter()
+        .enumerate()
+        .map(|(c, col)| gower_scaled(col, &[&f.train.cols[c], &f.holdout.cols[c], &f.synthetic.cols[c]]))
+        .collect();
     let table = |k: usize| -> Vec<&[f32]> { scaled.iter().map(|s| s[k].as_slice()).collect() };
     let (t, h, s) = (table(0), table(1), table(2));
     let order = distance::discriminating_order(&t, seed);
@@ -205,7 +213,9 @@ pub fn neighbours(f: &Frames, seed: u64) -> Neighbours {
     let rh = Index::new(&h, seed ^ 2);
     let qs = Queries::new(&s, &(0..f.synthetic.rows).collect::<Vec<_>>());
     let qh = Queries::new(&h, &(0..f.holdout.rows).collect::<Vec<_>>());
-    let scale = |v: &[(f32, f32, u32)]| v.iter().map(|&(a, b, _)| (a as f64 / d as f64, b as f64 / d as f64)).collect::<Vec<_>>();
+    let scale = |v: &[(f32, f32, u32)]| {
+        v.iter().map(|&(a, b, _)| (a as f64 / d as f64, b as f64 / d as f64)).collect::<Vec<_>>()
+    };
     let rows = |v: &[(f32, f32, u32)]| v.iter().map(|x| x.2).collect::<Vec<_>>();
     let (st, sh, ht) = (distance::top2_index(&qs, &rt), distance::top2_index(&qs, &rh), distance::top2_index(&qh, &rt));
     Neighbours { s_t: scale(&st), s_h: scale(&sh), h_t: scale(&ht), s_t_row: rows(&st), s_h_row: rows(&sh) }
@@ -235,7 +245,8 @@ pub fn dcr(f: &Frames, nb: &Neighbours, seed: u64, replicates: usize) -> Dcr {
         })
         .collect();
     let mean_boot = boots.iter().sum::<f64>() / boots.len().max(1) as f64;
-    let sd_synthetic = (boots.iter().map(|b| (b - mean_boot).powi(2)).sum::<f64>() / (boots.len().max(2) - 1) as f64).sqrt();
+    let sd_synthetic =
+        (boots.iter().map(|b| (b - mean_boot).powi(2)).sum::<f64>() / (boots.len().max(2) - 1) as f64).sqrt();
     // Group the synthetic rows by their nearest real row (train or holdout): under a random
     // split each real row is in train with probability p, so the share's variance is
     // p (1 - p) [sum w^2 - (1 - sum w^2) / (N - 1)] with w the groups' shares of the rows.
@@ -255,7 +266,18 @@ pub fn dcr(f: &Frames, nb: &Neighbours, seed: u64, replicates: usize) -> Dcr {
     let mut st: Vec<f64> = nb.s_t.iter().map(|x| x.0).collect();
     let mut sh: Vec<f64> = nb.s_h.iter().map(|x| x.0).collect();
     let nndr = |v: &[(f64, f64)]| {
-        let mut r: Vec<f64> = v.iter().map(|&(a, b)| if b > 0.0 && b.is_finite() { a / b } else if a == 0.0 { 0.0 } else { 1.0 }).collect();
+        let mut r: Vec<f64> = v
+            .iter()
+            .map(|&(a, b)| {
+                if b > 0.0 && b.is_finite() {
+                    a / b
+                } else if a == 0.0 {
+                    0.0
+                } else {
+                    1.0
+                }
+            })
+            .collect();
         median(&mut r)
     };
     // Histogram: an exact-zero bin, then 20 bins up to the largest distance seen (at least 0.05).
@@ -270,7 +292,12 @@ pub fn dcr(f: &Frames, nb: &Neighbours, seed: u64, replicates: usize) -> Dcr {
         }
         h
     };
-    let histogram = Histogram { synthetic_to_train: hist(&st), synthetic_to_holdout: hist(&sh), holdout_to_train: hist(&ht), edges: edges.clone() };
+    let histogram = Histogram {
+        synthetic_to_train: hist(&st),
+        synthetic_to_holdout: hist(&sh),
+        holdout_to_train: hist(&ht),
+        edges: edges.clone(),
+    };
     Dcr {
         closer_to_train: share,
         ties,
@@ -287,7 +314,8 @@ pub fn dcr(f: &Frames, nb: &Neighbours, seed: u64, replicates: usize) -> Dcr {
         zero_to_train: st.iter().filter(|&&x| x == 0.0).count() as f64 / nf,
         zero_to_holdout: sh.iter().filter(|&&x| x == 0.0).count() as f64 / nf,
         holdout_p1: p1,
-        below_holdout_p1: (f.holdout.rows >= MIN_HOLDOUT_FOR_P1).then(|| st.iter().filter(|&&x| x < p1).count() as f64 / nf),
+        below_holdout_p1: (f.holdout.rows >= MIN_HOLDOUT_FOR_P1)
+            .then(|| st.iter().filter(|&&x| x < p1).count() as f64 / nf),
         median_synthetic_to_train: median(&mut st),
         median_synthetic_to_holdout: median(&mut sh),
         median_holdout_to_train: median(&mut ht),
@@ -334,11 +362,18 @@ pub fn rare_values(f: &Frames) -> RareValues {
         .map(|c| {
             let (tr, te) = rare(&f.train.cols[c], &f.synthetic.cols[c]);
             let (hr, he) = rare(&f.holdout.cols[c], &f.synthetic.cols[c]);
-            RareColumn { column: f.columns[c].name.clone(), train_rare: tr, train_reemitted: te, holdout_rare: hr, holdout_reemitted: he }
+            RareColumn {
+                column: f.columns[c].name.clone(),
+                train_rare: tr,
+                train_reemitted: te,
+                holdout_rare: hr,
+                holdout_reemitted: he,
+            }
         })
         .collect();
     let sum = |g: fn(&RareColumn) -> usize| columns.iter().map(g).sum::<usize>();
-    let (tr, te, hr, he) = (sum(|c| c.train_rare), sum(|c| c.train_reemitted), sum(|c| c.holdout_rare), sum(|c| c.holdout_reemitted));
+    let (tr, te, hr, he) =
+        (sum(|c| c.train_rare), sum(|c| c.train_reemitted), sum(|c| c.holdout_rare), sum(|c| c.holdout_reemitted));
     let rate = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     RareValues {
         train_rare: tr,
@@ -379,7 +414,15 @@ mod tests {
     }
 
     fn uniform(n: usize, d: usize, seed: u64) -> Frame {
-        let cols = (0..d).map(|c| Values::Num((0..n).map(|i| (mix(mix(seed) ^ mix((c as u64) << 32 | i as u64)) >> 11) as f64 / (1u64 << 53) as f64).collect())).collect();
+        let cols = (0..d)
+            .map(|c| {
+                Values::Num(
+                    (0..n)
+                        .map(|i| (mix(mix(seed) ^ mix((c as u64) << 32 | i as u64)) >> 11) as f64 / (1u64 << 53) as f64)
+                        .collect(),
+                )
+            })
+            .collect();
         Frame { file: "t".into(), rows: n, cols }
     }
 

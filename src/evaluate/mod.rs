@@ -150,7 +150,9 @@ pub fn run(frames: &Frames, opts: &Options) -> Result<Audit> {
         (Some(_), None) | (None, Some(_)) => {
             return Err(crate::error::Error::Usage("--link-a and --link-b go together".into()));
         }
-        (None, None) if !qi.is_empty() && qi.len() < d => Some((qi.clone(), (0..d).filter(|c| !qi.contains(c)).collect())),
+        (None, None) if !qi.is_empty() && qi.len() < d => {
+            Some((qi.clone(), (0..d).filter(|c| !qi.contains(c)).collect()))
+        }
         (None, None) => None,
     };
     if let Some((a, b)) = &link {
@@ -178,19 +180,24 @@ pub fn run(frames: &Frames, opts: &Options) -> Result<Audit> {
     let linkage = match &link {
         Some((a, b)) => Some(risk::linkage(frames, a, b, opts.neighbours, opts.attacks, opts.seed)),
         None => {
-            skipped.push("linkage: no quasi-identifiers (declare roles in the schema or pass --qi, or --link-a/--link-b)".into());
+            skipped.push(
+                "linkage: no quasi-identifiers (declare roles in the schema or pass --qi, or --link-a/--link-b)".into(),
+            );
             None
         }
     };
     lap("linkage", &mut timings);
     let inference = match secret {
-        Some(s) if !known.is_empty() => Some(risk::inference(frames, &known, s, opts.attacks, opts.seed, opts.tolerance)),
+        Some(s) if !known.is_empty() => {
+            Some(risk::inference(frames, &known, s, opts.attacks, opts.seed, opts.tolerance))
+        }
         Some(_) => {
             skipped.push("attribute inference: no quasi-identifiers besides the secret".into());
             None
         }
         None => {
-            skipped.push("attribute inference, DiSCO: no secret (declare a `sensitive` column or pass --secret)".into());
+            skipped
+                .push("attribute inference, DiSCO: no secret (declare a `sensitive` column or pass --secret)".into());
             None
         }
     };
@@ -214,7 +221,11 @@ pub fn run(frames: &Frames, opts: &Options) -> Result<Audit> {
             train: info(&frames.train),
             holdout: info(&frames.holdout),
             synthetic: info(&frames.synthetic),
-            columns: frames.columns.iter().map(|c| ColumnInfo { name: c.name.clone(), kind: c.kind.to_string(), role: c.role }).collect(),
+            columns: frames
+                .columns
+                .iter()
+                .map(|c| ColumnInfo { name: c.name.clone(), kind: c.kind.to_string(), role: c.role })
+                .collect(),
             quasi_identifiers: qi.iter().map(|&c| frames.columns[c].name.clone()).collect(),
             secret: secret.map(|c| frames.columns[c].name.clone()),
             seed: opts.seed,

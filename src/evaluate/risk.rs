@@ -90,7 +90,15 @@ fn residual(attack: Rate, control: Rate, baseline: Option<f64>) -> AttackResult 
         }
     }
     let clip = |x: f64| x.clamp(0.0, 1.0);
-    AttackResult { attack, control, baseline, risk: Some(clip(r)), risk_ci_low: Some(clip(r - er)), risk_ci_high: Some(clip(r + er)), warnings }
+    AttackResult {
+        attack,
+        control,
+        baseline,
+        risk: Some(clip(r)),
+        risk_ci_low: Some(clip(r - er)),
+        risk_ci_high: Some(clip(r + er)),
+        warnings,
+    }
 }
 
 /// Seeded sample of at most `k` indices of `0..n`.
@@ -111,7 +119,8 @@ struct Scaled {
 fn scaled(f: &Frames, cols: &[usize]) -> Scaled {
     let mut out = Scaled { train: Vec::new(), holdout: Vec::new(), synthetic: Vec::new() };
     for &c in cols {
-        let mut v = gower_scaled(&f.columns[c], &[&f.train.cols[c], &f.holdout.cols[c], &f.synthetic.cols[c]]).into_iter();
+        let mut v =
+            gower_scaled(&f.columns[c], &[&f.train.cols[c], &f.holdout.cols[c], &f.synthetic.cols[c]]).into_iter();
         out.train.push(v.next().unwrap_or_default());
         out.holdout.push(v.next().unwrap_or_default());
         out.synthetic.push(v.next().unwrap_or_default());
@@ -349,7 +358,9 @@ pub fn inference(f: &Frames, known: &[usize], secret: usize, attacks: usize, see
             let hits = idx
                 .iter()
                 .enumerate()
-                .filter(|(j, t)| success((mix(seed ^ 0x8D ^ *j as u64) % f.synthetic.rows as u64) as usize, &f.train, **t))
+                .filter(|(j, t)| {
+                    success((mix(seed ^ 0x8D ^ *j as u64) % f.synthetic.rows as u64) as usize, &f.train, **t)
+                })
                 .count();
             hits as f64 / idx.len().max(1) as f64
         }
@@ -420,7 +431,8 @@ impl<'a> RowIndex<'a> {
                     ColIndex::Cat(by)
                 }
                 Values::Num(x) => {
-                    let (mut present, missing): (Vec<u32>, Vec<u32>) = rows.iter().map(|&r| r as u32).partition(|&r| !x[r as usize].is_nan());
+                    let (mut present, missing): (Vec<u32>, Vec<u32>) =
+                        rows.iter().map(|&r| r as u32).partition(|&r| !x[r as usize].is_nan());
                     present.sort_by(|&a, &b| x[a as usize].total_cmp(&x[b as usize]));
                     let values = present.iter().map(|&r| x[r as usize]).collect();
                     ColIndex::Num { rows: present, values, missing }
@@ -612,9 +624,11 @@ pub fn singling_out_multivariate(f: &Frames, attacks: usize, seed: u64) -> Singl
     while preds.len() < attacks && next < cap {
         // Batches sized from the success rate so far; results are taken in try order, so the
         // outcome does not depend on the batching or the threads.
-        let rate = if tries == 0 { 0.05 } else { (preds.len() as f64 / tries as f64).max(1.0 / TRIES_PER_PREDICATE as f64) };
+        let rate =
+            if tries == 0 { 0.05 } else { (preds.len() as f64 / tries as f64).max(1.0 / TRIES_PER_PREDICATE as f64) };
         let batch = (((attacks - preds.len()) as f64 / rate * 1.2) as u64).clamp(1024, cap - next);
-        let found: Vec<(u64, Vec<Cond>)> = (next..next + batch).into_par_iter().filter_map(|k| attempt(k).map(|p| (k, p))).collect();
+        let found: Vec<(u64, Vec<Cond>)> =
+            (next..next + batch).into_par_iter().filter_map(|k| attempt(k).map(|p| (k, p))).collect();
         tries = next + batch;
         for (k, p) in found {
             if seen.insert(p.iter().map(Cond::key).collect::<Vec<_>>()) {
@@ -653,13 +667,27 @@ pub fn disco(f: &Frames, bins: &Binned, qi: &[usize], secret: usize) -> Disco {
     let mut sgroups: HashMap<Vec<u32>, Option<u32>> = HashMap::new();
     for i in 0..f.synthetic.rows {
         let v = bins.synthetic[secret][i];
-        sgroups.entry(key(&bins.synthetic, i)).and_modify(|g| if *g != Some(v) { *g = None }).or_insert(Some(v));
+        sgroups
+            .entry(key(&bins.synthetic, i))
+            .and_modify(|g| {
+                if *g != Some(v) {
+                    *g = None
+                }
+            })
+            .or_insert(Some(v));
     }
     let measure = |t: &Vec<Vec<u32>>, n: usize| -> (f64, f64) {
         let mut groups: HashMap<Vec<u32>, Option<u32>> = HashMap::new();
         for i in 0..n {
             let v = t[secret][i];
-            groups.entry(key(t, i)).and_modify(|g| if *g != Some(v) { *g = None }).or_insert(Some(v));
+            groups
+                .entry(key(t, i))
+                .and_modify(|g| {
+                    if *g != Some(v) {
+                        *g = None
+                    }
+                })
+                .or_insert(Some(v));
         }
         let (mut dio, mut disco) = (0usize, 0usize);
         for i in 0..n {
@@ -785,7 +813,14 @@ mod tests {
     }
 
     fn cat(name: &str, k: usize) -> AuditColumn {
-        AuditColumn { name: name.into(), kind: ColumnType::Categorical, role: Role::Attribute, labels: (0..=k).map(|i| format!("v{i}")).collect(), lo: f64::NAN, hi: f64::NAN }
+        AuditColumn {
+            name: name.into(),
+            kind: ColumnType::Categorical,
+            role: Role::Attribute,
+            labels: (0..=k).map(|i| format!("v{i}")).collect(),
+            lo: f64::NAN,
+            hi: f64::NAN,
+        }
     }
 
     fn frame(cols: Vec<Vec<u32>>) -> Frame {
@@ -794,7 +829,11 @@ mod tests {
 
     /// Random categorical table: `d` columns of `k` values (codes 1..=k), `n` rows.
     fn random(n: usize, d: usize, k: u64, seed: u64) -> Frame {
-        frame((0..d).map(|c| (0..n).map(|i| 1 + (mix(mix(seed) ^ mix((c as u64) << 32 | i as u64)) % k) as u32).collect()).collect())
+        frame(
+            (0..d)
+                .map(|c| (0..n).map(|i| 1 + (mix(mix(seed) ^ mix((c as u64) << 32 | i as u64)) % k) as u32).collect())
+                .collect(),
+        )
     }
 
     #[test]
@@ -826,7 +865,13 @@ mod tests {
         // 8 columns of 12 values over 3,000 rows: some 3-condition predicates (1,728 value
         // combinations per column triple) single out a row.
         let columns: Vec<AuditColumn> = (0..8).map(|c| cat(&format!("c{c}"), 12)).collect();
-        let f = Frames { columns, train: random(3000, 8, 12, 1), holdout: random(3000, 8, 12, 2), synthetic: random(3000, 8, 12, 3), synthetic_out_of_domain: vec![0; 8] };
+        let f = Frames {
+            columns,
+            train: random(3000, 8, 12, 1),
+            holdout: random(3000, 8, 12, 2),
+            synthetic: random(3000, 8, 12, 3),
+            synthetic_out_of_domain: vec![0; 8],
+        };
         let so = singling_out_multivariate(&f, 600, 0);
         assert_eq!(so.predicates, 600, "{} tries", so.tries);
         assert_eq!(so.requested, 600);
@@ -845,7 +890,13 @@ mod tests {
                 v[0] = 2;
             }
         }
-        let f = Frames { columns, train: random(40, 3, 2, 1), holdout: random(40, 3, 2, 2), synthetic, synthetic_out_of_domain: vec![0; 3] };
+        let f = Frames {
+            columns,
+            train: random(40, 3, 2, 1),
+            holdout: random(40, 3, 2, 2),
+            synthetic,
+            synthetic_out_of_domain: vec![0; 3],
+        };
         let so = singling_out_multivariate(&f, 600, 0);
         assert_eq!(so.predicates, 1);
         assert_eq!(so.tries, 600 * TRIES_PER_PREDICATE);

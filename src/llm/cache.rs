@@ -87,9 +87,14 @@ mod tests {
     #[test]
     fn key_order_does_not_change_the_hash_but_content_does() {
         let a = json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "seed": 1});
-        let b: Value = serde_json::from_str(r#"{"seed": 1, "messages": [{"content": "x", "role": "user"}], "model": "m"}"#).unwrap();
+        let b: Value =
+            serde_json::from_str(r#"{"seed": 1, "messages": [{"content": "x", "role": "user"}], "model": "m"}"#)
+                .unwrap();
         assert_eq!(request_hash("/chat/completions", &a), request_hash("/chat/completions", &b));
-        assert_ne!(request_hash("/chat/completions", &a), request_hash("/chat/completions", &json!({"model": "m", "messages": [], "seed": 2})));
+        assert_ne!(
+            request_hash("/chat/completions", &a),
+            request_hash("/chat/completions", &json!({"model": "m", "messages": [], "seed": 2}))
+        );
         assert_ne!(request_hash("/chat/completions", &a), request_hash("/completions", &a));
     }
 
@@ -97,7 +102,13 @@ mod tests {
     fn stores_and_reads_back() {
         let d = tempfile::tempdir().unwrap();
         let c = Cache::new(d.path());
-        let e = Entry { key: "ab12".into(), content: "{}".into(), finish_reason: Some("stop".into()), model: None, system_fingerprint: None };
+        let e = Entry {
+            key: "ab12".into(),
+            content: "{}".into(),
+            finish_reason: Some("stop".into()),
+            model: None,
+            system_fingerprint: None,
+        };
         assert_eq!(c.get("ab12"), None);
         c.put(&e).unwrap();
         assert_eq!(c.get("ab12"), Some(e));

@@ -48,7 +48,10 @@ fn parse(v: &Value, rows: &[SyntheticRow]) -> std::result::Result<Vec<(bool, Str
         .map(|r| {
             let id = prompt::row_id(r);
             let o = v.get(&id).ok_or_else(|| Reject::new(reason::SCHEMA, format!("record {id} is missing")))?;
-            let ok = o.get("plausible").and_then(Value::as_bool).ok_or_else(|| Reject::new(reason::SCHEMA, format!("{id}.plausible is not a boolean")))?;
+            let ok = o
+                .get("plausible")
+                .and_then(Value::as_bool)
+                .ok_or_else(|| Reject::new(reason::SCHEMA, format!("{id}.plausible is not a boolean")))?;
             let why = o.get("reason").and_then(Value::as_str).unwrap_or_default().trim().to_string();
             Ok((ok, why))
         })
@@ -56,7 +59,14 @@ fn parse(v: &Value, rows: &[SyntheticRow]) -> std::result::Result<Vec<(bool, Str
 }
 
 /// Check every record; drop the flagged ones when `drop` is set.
-pub fn check(client: &Client, synth: &mut SyntheticTable, stats: &ReleasedStats, batch: usize, temperature: f64, drop: bool) -> Result<CheckReport> {
+pub fn check(
+    client: &Client,
+    synth: &mut SyntheticTable,
+    stats: &ReleasedStats,
+    batch: usize,
+    temperature: f64,
+    drop: bool,
+) -> Result<CheckReport> {
     let rows = synth.rows()?;
     let mut report = CheckReport { records: rows.len(), ..Default::default() };
     let batches: Vec<&[SyntheticRow]> = rows.chunks(batch.max(1)).collect();

@@ -68,7 +68,9 @@ impl Dialect {
         let schema = req.schema().clone();
         let mut system = req.system().to_string();
         if matches!(self, Dialect::Ollama | Dialect::PromptOnly) {
-            system += &format!("\n\nThe answer must be valid against this JSON Schema:\n<response_schema>\n{schema}\n</response_schema>");
+            system += &format!(
+                "\n\nThe answer must be valid against this JSON Schema:\n<response_schema>\n{schema}\n</response_schema>"
+            );
         }
         if self == Dialect::PromptOnly {
             system += "\nReply with the JSON only, inside a ```json fenced block.";
@@ -96,7 +98,8 @@ impl Dialect {
                 b["cache_prompt"] = json!(true);
             }
             Dialect::Ollama => {
-                b["response_format"] = json!({"type": "json_schema", "json_schema": {"name": req.purpose().name(), "schema": schema}});
+                b["response_format"] =
+                    json!({"type": "json_schema", "json_schema": {"name": req.purpose().name(), "schema": schema}});
                 b["max_tokens"] = max;
             }
             Dialect::PromptOnly => b["max_tokens"] = max,
@@ -112,7 +115,11 @@ fn openai_strict(v: &Value) -> Value {
         Value::Object(m) => Value::Object(
             m.iter()
                 .filter(|(k, _)| !matches!(k.as_str(), "minLength" | "maxLength"))
-                .map(|(k, x)| if k == "const" { ("enum".to_string(), json!([x])) } else { (k.clone(), openai_strict(x)) })
+                .map(
+                    |(k, x)| {
+                        if k == "const" { ("enum".to_string(), json!([x])) } else { (k.clone(), openai_strict(x)) }
+                    },
+                )
                 .collect(),
         ),
         Value::Array(a) => Value::Array(a.iter().map(openai_strict).collect()),
@@ -227,7 +234,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Limiter {
     fn new(max: usize) -> Limiter {
-        Limiter { state: Mutex::new(LimState { limit: max as f64, in_flight: 0, paused_until: None, min_seen: max }), cv: Condvar::new(), max }
+        Limiter {
+            state: Mutex::new(LimState { limit: max as f64, in_flight: 0, paused_until: None, min_seen: max }),
+            cv: Condvar::new(),
+            max,
+        }
     }
 
     fn acquire(&self) -> Permit<'_> {
@@ -411,8 +422,14 @@ impl Client {
                             .iter()
                             .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_owned))
                             .collect();
-                        Ok((!ids.is_empty() && !ids.contains(&self.endpoint.model))
-                            .then(|| format!("note: model {:?} is not among the models {} lists ({}); sending anyway", self.endpoint.model, self.endpoint.base_url, ids.join(", "))))
+                        Ok((!ids.is_empty() && !ids.contains(&self.endpoint.model)).then(|| {
+                            format!(
+                                "note: model {:?} is not among the models {} lists ({}); sending anyway",
+                                self.endpoint.model,
+                                self.endpoint.base_url,
+                                ids.join(", ")
+                            )
+                        }))
                     }
                     _ => Ok(Some(format!(
                         "note: {} answered HTTP {status} to GET /models; continuing (the URL should be the base that /chat/completions is appended to, e.g. http://127.0.0.1:8080/v1)",
@@ -458,7 +475,8 @@ impl Client {
                 }
                 req.send(text.as_str()).and_then(|mut r| {
                     let status = r.status().as_u16();
-                    let retry_after = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+                    let retry_after =
+                        r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
                     let body = r.body_mut().with_config().limit(64 << 20).read_to_string()?;
                     Ok((status, retry_after, body))
                 })
@@ -508,12 +526,23 @@ impl Client {
                     // Other 4xx: this request is malformed for the server; retrying will not help.
                     let why = if status == 400 { "http_400" } else { "http_4xx" };
                     self.count(|s| *s.failed.entry(why.into()).or_default() += 1);
-                    self.log(json!({"event": "failed", "reason": why, "status": status, "message": server_message(&body)}));
+                    self.log(
+                        json!({"event": "failed", "reason": why, "status": status, "message": server_message(&body)}),
+                    );
                     return Err(Failure::GaveUp(why));
                 }
                 Err(ureq::Error::Timeout(_)) => ("timeout", None),
-                Err(ureq::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => ("timeout", None),
-                Err(ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound | ureq::Error::Protocol(_)) => ("connection", None),
+                Err(ureq::Error::Io(e))
+                    if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) =>
+                {
+                    ("timeout", None)
+                }
+                Err(
+                    ureq::Error::Io(_)
+                    | ureq::Error::ConnectionFailed
+                    | ureq::Error::HostNotFound
+                    | ureq::Error::Protocol(_),
+                ) => ("connection", None),
                 Err(e) => return Err(Failure::Fatal(Error::Usage(format!("cannot send to {}: {e}", self.where_())))),
             };
             retries += 1;
@@ -521,7 +550,11 @@ impl Client {
                 self.count(|s| *s.failed.entry(why.into()).or_default() += 1);
                 self.log(json!({"event": "failed", "reason": why, "attempts": retries}));
                 if why == "connection" {
-                    return Err(Failure::Fatal(Error::Usage(format!("lost the connection to {} ({} attempts failed); is the server still running?", self.where_(), retries))));
+                    return Err(Failure::Fatal(Error::Usage(format!(
+                        "lost the connection to {} ({} attempts failed); is the server still running?",
+                        self.where_(),
+                        retries
+                    ))));
                 }
                 return Err(Failure::GaveUp(why));
             }
@@ -569,7 +602,11 @@ impl Client {
     /// Ask `req` and judge the answer with `accept` (after the envelope check). A rejected answer
     /// is asked again with the next seed, up to `restarts` times. `Ok(None)`: given up (the run
     /// goes on); `Err`: stop the run.
-    pub fn ask<T>(&self, req: &ChatRequest, accept: impl Fn(&Value) -> std::result::Result<T, Reject>) -> Result<Option<T>> {
+    pub fn ask<T>(
+        &self,
+        req: &ChatRequest,
+        accept: impl Fn(&Value) -> std::result::Result<T, Reject>,
+    ) -> Result<Option<T>> {
         let seed0 = seed_of(req);
         for attempt in 0..=self.opts.restarts {
             if self.stopped.load(Ordering::SeqCst) {
@@ -581,12 +618,26 @@ impl Client {
             let (answer, source) = match cached {
                 Some(e) => {
                     self.count(|s| s.cache_hits += 1);
-                    (Answer { content: e.content, finish_reason: e.finish_reason, model: e.model, system_fingerprint: e.system_fingerprint }, "cache")
+                    (
+                        Answer {
+                            content: e.content,
+                            finish_reason: e.finish_reason,
+                            model: e.model,
+                            system_fingerprint: e.system_fingerprint,
+                        },
+                        "cache",
+                    )
                 }
                 None => match self.send(&body) {
                     Ok(a) => {
                         if let Some(c) = &self.cache {
-                            let entry = Entry { key: key.clone(), content: a.content.clone(), finish_reason: a.finish_reason.clone(), model: a.model.clone(), system_fingerprint: a.system_fingerprint.clone() };
+                            let entry = Entry {
+                                key: key.clone(),
+                                content: a.content.clone(),
+                                finish_reason: a.finish_reason.clone(),
+                                model: a.model.clone(),
+                                system_fingerprint: a.system_fingerprint.clone(),
+                            };
                             c.put(&entry)?;
                         }
                         (a, "server")
@@ -641,7 +692,12 @@ impl Client {
 
     /// Run `f` on every job with at most `concurrency` at once; results in job order. The first
     /// error stops the others.
-    pub fn run_all<J: Send, T: Send>(&self, what: &str, jobs: Vec<J>, f: impl Fn(J) -> Result<T> + Sync) -> Result<Vec<T>> {
+    pub fn run_all<J: Send, T: Send>(
+        &self,
+        what: &str,
+        jobs: Vec<J>,
+        f: impl Fn(J) -> Result<T> + Sync,
+    ) -> Result<Vec<T>> {
         let n = jobs.len();
         use std::io::IsTerminal;
         let bar = if self.progress.load(Ordering::SeqCst) && std::io::stderr().is_terminal() {
@@ -649,7 +705,10 @@ impl Client {
         } else {
             indicatif::ProgressBar::hidden()
         };
-        bar.set_style(indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} batches [{elapsed}<{eta}]").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} batches [{elapsed}<{eta}]")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         bar.set_message(format!("LLM {what}"));
         let queue = Mutex::new(jobs.into_iter().enumerate().collect::<VecDeque<_>>());
         let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
@@ -670,7 +729,9 @@ impl Client {
                                 self.stopped.store(true, Ordering::SeqCst);
                                 let mut fe = lock(&first_error);
                                 // Keep the cause, not the echoes of the stop in other workers.
-                                if fe.is_none() || fe.as_ref().is_some_and(|x| x.to_string() == "the LLM stage was stopped") {
+                                if fe.is_none()
+                                    || fe.as_ref().is_some_and(|x| x.to_string() == "the LLM stage was stopped")
+                                {
                                     *fe = Some(e);
                                 }
                                 break;
@@ -696,7 +757,11 @@ impl Client {
     pub fn summary(&self) -> String {
         let s = self.stats();
         let list = |m: &BTreeMap<String, usize>| {
-            if m.is_empty() { "none".to_string() } else { m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ") }
+            if m.is_empty() {
+                "none".to_string()
+            } else {
+                m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+            }
         };
         let total = |m: &BTreeMap<String, usize>| m.values().sum::<usize>();
         format!(
@@ -744,7 +809,12 @@ fn http_reason(status: u16) -> &'static str {
 /// Read an OpenAI chat-completion body. A body that is not one becomes an answer whose
 /// finish_reason is `bad_response` (rejected, asked again).
 fn parse_answer(body: &str) -> Answer {
-    let bad = |why: &str| Answer { content: why.to_string(), finish_reason: Some("bad_response".into()), model: None, system_fingerprint: None };
+    let bad = |why: &str| Answer {
+        content: why.to_string(),
+        finish_reason: Some("bad_response".into()),
+        model: None,
+        system_fingerprint: None,
+    };
     let Ok(v) = serde_json::from_str::<Value>(body) else { return bad("the response body is not JSON") };
     let Some(choice) = v.pointer("/choices/0") else { return bad("the response has no choices") };
     let content = match choice.pointer("/message/content") {
@@ -802,13 +872,21 @@ mod tests {
     #[test]
     fn openai_strict_drops_length_keywords_and_const() {
         let s = json!({"type": "object", "properties": {"a": {"type": "string", "maxLength": 5, "minLength": 1}, "k": {"const": "order"}}});
-        assert_eq!(openai_strict(&s), json!({"type": "object", "properties": {"a": {"type": "string"}, "k": {"enum": ["order"]}}}));
+        assert_eq!(
+            openai_strict(&s),
+            json!({"type": "object", "properties": {"a": {"type": "string"}, "k": {"enum": ["order"]}}})
+        );
     }
 
     #[test]
     fn answers_are_read_from_openai_bodies() {
-        let a = parse_answer(r#"{"model": "m", "system_fingerprint": "fp", "choices": [{"message": {"content": "{}"}, "finish_reason": "length"}]}"#);
-        assert_eq!((a.content.as_str(), a.finish_reason.as_deref(), a.model.as_deref()), ("{}", Some("length"), Some("m")));
+        let a = parse_answer(
+            r#"{"model": "m", "system_fingerprint": "fp", "choices": [{"message": {"content": "{}"}, "finish_reason": "length"}]}"#,
+        );
+        assert_eq!(
+            (a.content.as_str(), a.finish_reason.as_deref(), a.model.as_deref()),
+            ("{}", Some("length"), Some("m"))
+        );
         assert_eq!(parse_answer("<html>").finish_reason.as_deref(), Some("bad_response"));
         assert_eq!(parse_answer(r#"{"choices": []}"#).finish_reason.as_deref(), Some("bad_response"));
     }

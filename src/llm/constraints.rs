@@ -35,7 +35,11 @@ impl Proposal {
             "llm constraints: {} rule(s) proposed for review, {} rejected ({}), {} duplicate(s) skipped",
             self.accepted.len(),
             self.rejected.len(),
-            if by.is_empty() { "none".into() } else { by.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ") },
+            if by.is_empty() {
+                "none".into()
+            } else {
+                by.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+            },
             self.duplicates
         )];
         for (r, d) in &self.rejected {
@@ -55,39 +59,79 @@ fn scalar(v: Option<&Value>) -> Option<String> {
 }
 
 fn text(v: &Value, key: &str) -> std::result::Result<String, Reject> {
-    v.get(key).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| Reject::new(reason::SCHEMA, format!("{key} is missing")))
+    v.get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| Reject::new(reason::SCHEMA, format!("{key} is missing")))
 }
 
 /// Turn one proposed item into a rule (not yet validated against the table).
 fn rule_of(item: &Value, note: &str) -> std::result::Result<Constraint, Reject> {
     let why = item.get("reason").and_then(Value::as_str).unwrap_or_default().trim();
-    let note = Some(if why.is_empty() { note.to_string() } else { format!("{note}: {}", why.chars().take(300).collect::<String>()) });
+    let note = Some(if why.is_empty() {
+        note.to_string()
+    } else {
+        format!("{note}: {}", why.chars().take(300).collect::<String>())
+    });
     let status = RuleStatus::Proposed;
     match item.get("kind").and_then(Value::as_str) {
-        Some("order") => Ok(Constraint::Order { before: text(item, "before")?, after: text(item, "after")?, strict: item.get("strict").and_then(Value::as_bool).unwrap_or(false), status, note }),
-        Some("range") => Ok(Constraint::Range { column: text(item, "column")?, min: scalar(item.get("min")), max: scalar(item.get("max")), status, note }),
+        Some("order") => Ok(Constraint::Order {
+            before: text(item, "before")?,
+            after: text(item, "after")?,
+            strict: item.get("strict").and_then(Value::as_bool).unwrap_or(false),
+            status,
+            note,
+        }),
+        Some("range") => Ok(Constraint::Range {
+            column: text(item, "column")?,
+            min: scalar(item.get("min")),
+            max: scalar(item.get("max")),
+            status,
+            note,
+        }),
         Some("forbid") => {
             let mut when = BTreeMap::new();
-            for c in item.get("when").and_then(Value::as_array).ok_or_else(|| Reject::new(reason::SCHEMA, "when is missing"))? {
+            for c in item
+                .get("when")
+                .and_then(Value::as_array)
+                .ok_or_else(|| Reject::new(reason::SCHEMA, "when is missing"))?
+            {
                 let col = text(c, "column")?;
                 let cond = match (scalar(c.get("value")), scalar(c.get("min")), scalar(c.get("max"))) {
                     (Some(v), None, None) => Condition::Equals(v),
                     (None, Some(a), Some(b)) => Condition::Between(a, b),
-                    _ => return Err(Reject::new(reason::SCHEMA, format!("condition on {col:?} needs a value or min and max"))),
+                    _ => {
+                        return Err(Reject::new(
+                            reason::SCHEMA,
+                            format!("condition on {col:?} needs a value or min and max"),
+                        ));
+                    }
                 };
                 if when.insert(col.clone(), cond).is_some() {
-                    return Err(Reject::new(reason::INVALID_RULE, format!("column {col:?} appears twice in one forbid rule")));
+                    return Err(Reject::new(
+                        reason::INVALID_RULE,
+                        format!("column {col:?} appears twice in one forbid rule"),
+                    ));
                 }
             }
             Ok(Constraint::Forbid { when, status, note })
         }
-        other => Err(Reject::new(reason::OUT_OF_DOMAIN, format!("unknown rule kind {:?} (expected order, range or forbid)", other.unwrap_or("")))),
+        other => Err(Reject::new(
+            reason::OUT_OF_DOMAIN,
+            format!("unknown rule kind {:?} (expected order, range or forbid)", other.unwrap_or("")),
+        )),
     }
 }
 
 /// Whether every column and category the rule names exists in the table.
 fn in_domain(t: &Table, rule: &Constraint) -> std::result::Result<(), String> {
-    let known = |c: &str| if t.column(c).is_some_and(|c| c.is_modelled()) { Ok(()) } else { Err(format!("{c:?} is not a modelled column")) };
+    let known = |c: &str| {
+        if t.column(c).is_some_and(|c| c.is_modelled()) {
+            Ok(())
+        } else {
+            Err(format!("{c:?} is not a modelled column"))
+        }
+    };
     match rule {
         Constraint::Order { before, after, .. } => known(before).and(known(after)),
         Constraint::Range { column, .. } => known(column),
@@ -177,12 +221,16 @@ pub fn run(a: &ConstraintsArgs) -> Result<i32> {
     if let Some(note) = client.preflight()? {
         eprintln!("{note}");
     }
-    let table = schema.tables.iter_mut().find(|t| t.name == name).ok_or_else(|| Error::Internal("table vanished".into()))?;
+    let table =
+        schema.tables.iter_mut().find(|t| t.name == name).ok_or_else(|| Error::Internal("table vanished".into()))?;
     let result = propose(&client, table, a.connect.llm_temperature);
     let written = client.write_transcript();
     eprintln!("{}", client.summary());
     let proposal = result?.ok_or_else(|| {
-        Error::Usage(format!("no usable answer from the LLM server at {} (see the counters above and --llm-transcript)", client.endpoint().base_url))
+        Error::Usage(format!(
+            "no usable answer from the LLM server at {} (see the counters above and --llm-transcript)",
+            client.endpoint().base_url
+        ))
     })?;
     written?;
     for l in proposal.summary() {

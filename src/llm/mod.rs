@@ -122,13 +122,22 @@ impl ConnectArgs {
             Error::Usage("an LLM server is configured (--llm-url / PRIVSYNTH_LLM_URL) but no model: pass --llm-model or set PRIVSYNTH_LLM_MODEL".into())
         })?;
         if !(1..=64).contains(&self.llm_concurrency) {
-            return Err(Error::Usage(format!("--llm-concurrency must be between 1 and 64, got {}", self.llm_concurrency)));
+            return Err(Error::Usage(format!(
+                "--llm-concurrency must be between 1 and 64, got {}",
+                self.llm_concurrency
+            )));
         }
         if !(self.llm_timeout.is_finite() && self.llm_timeout > 0.0 && self.llm_timeout <= 3600.0) {
-            return Err(Error::Usage(format!("--llm-timeout must be a number of seconds in (0, 3600], got {}", self.llm_timeout)));
+            return Err(Error::Usage(format!(
+                "--llm-timeout must be a number of seconds in (0, 3600], got {}",
+                self.llm_timeout
+            )));
         }
         if !(0.0..=2.0).contains(&self.llm_temperature) {
-            return Err(Error::Usage(format!("--llm-temperature must be between 0 and 2, got {}", self.llm_temperature)));
+            return Err(Error::Usage(format!(
+                "--llm-temperature must be between 0 and 2, got {}",
+                self.llm_temperature
+            )));
         }
         let endpoint = Endpoint {
             base_url: url.trim_end_matches('/').to_string(),
@@ -151,7 +160,10 @@ impl StageArgs {
     /// Check the options and reach the server, before any budget is spent.
     pub fn prepare(&self) -> Result<Option<Client>> {
         if self.llm_max_chars == 0 || self.llm_max_chars > 10_000 {
-            return Err(Error::Usage(format!("--llm-max-chars must be between 1 and 10000, got {}", self.llm_max_chars)));
+            return Err(Error::Usage(format!(
+                "--llm-max-chars must be between 1 and 10000, got {}",
+                self.llm_max_chars
+            )));
         }
         if self.llm_batch == 0 || self.llm_batch > 200 {
             return Err(Error::Usage(format!("--llm-batch must be between 1 and 200, got {}", self.llm_batch)));
@@ -162,7 +174,9 @@ impl StageArgs {
                 return Err(Error::Usage("--llm-check needs an LLM server: pass --llm-url and --llm-model (or set PRIVSYNTH_LLM_URL and PRIVSYNTH_LLM_MODEL)".into()));
             }
             None if self.connect.llm_transcript.is_some() => {
-                return Err(Error::Usage("--llm-transcript needs an LLM server: pass --llm-url and --llm-model".into()));
+                return Err(Error::Usage(
+                    "--llm-transcript needs an LLM server: pass --llm-url and --llm-model".into(),
+                ));
             }
             Some(c) => {
                 if let Some(note) = c.preflight()? {
@@ -176,7 +190,13 @@ impl StageArgs {
 
     /// Run the stage on freshly sampled records: text columns, then the optional check. The
     /// transcript is written even when the stage stops with an error.
-    pub fn run(&self, client: Option<&Client>, model: &ModelFile, synth: &mut SyntheticTable, quiet: bool) -> Result<()> {
+    pub fn run(
+        &self,
+        client: Option<&Client>,
+        model: &ModelFile,
+        synth: &mut SyntheticTable,
+        quiet: bool,
+    ) -> Result<()> {
         let texts: Vec<String> = text_columns(&model.table).iter().map(|c| c.name.clone()).collect();
         let Some(client) = client else {
             if !texts.is_empty() {

@@ -128,15 +128,21 @@ impl ReleasedStats {
         let mut columns = vec![];
         for (a, name) in model.columns.iter().enumerate() {
             let Some(col) = model.table.column(name) else { continue };
-            let codec = ColumnCodec::new(&model.table, col).map_err(|e| Error::Internal(format!("column {name:?}: {e}")))?;
+            let codec =
+                ColumnCodec::new(&model.table, col).map_err(|e| Error::Internal(format!("column {name:?}: {e}")))?;
             let groups = &model.compression[a];
             let best = model
                 .measurements
                 .iter()
-                .filter(|m| m.attrs == [a] && m.y.len() == groups.len() && (m.weights.is_empty() || m.weights.len() == m.y.len()))
+                .filter(|m| {
+                    m.attrs == [a]
+                        && m.y.len() == groups.len()
+                        && (m.weights.is_empty() || m.weights.len() == m.y.len())
+                })
                 .min_by(|x, y| x.sigma.total_cmp(&y.sigma));
             let Some(m) = best else { continue };
-            let counts: Vec<f64> = m.y.iter().enumerate().map(|(i, y)| (y / m.weights.get(i).copied().unwrap_or(1.0)).max(0.0)).collect();
+            let counts: Vec<f64> =
+                m.y.iter().enumerate().map(|(i, y)| (y / m.weights.get(i).copied().unwrap_or(1.0)).max(0.0)).collect();
             let sum: f64 = counts.iter().sum();
             if !(sum > 0.0 && sum.is_finite()) {
                 continue;
@@ -156,9 +162,20 @@ impl ReleasedStats {
             shares.sort_by(|x, y| y.1.total_cmp(&x.1));
             // A unit moves each count by up to k rows: rho = k^2 / (2 sigma^2).
             let k = model.privacy.rows_per_unit.max(1) as f64;
-            columns.push(ColumnStats { name: name.clone(), sigma: m.sigma, rho: k * k / (2.0 * m.sigma * m.sigma), shares });
+            columns.push(ColumnStats {
+                name: name.clone(),
+                sigma: m.sigma,
+                rho: k * k / (2.0 * m.sigma * m.sigma),
+                shares,
+            });
         }
-        Ok(ReleasedStats { mechanism: model.mechanism.clone(), epsilon: model.privacy.epsilon, delta: model.privacy.delta, total: model.total, columns })
+        Ok(ReleasedStats {
+            mechanism: model.mechanism.clone(),
+            epsilon: model.privacy.epsilon,
+            delta: model.privacy.delta,
+            total: model.total,
+            columns,
+        })
     }
 
     /// The statistics of the given columns as prompt text (empty when there are none).
@@ -168,12 +185,19 @@ impl ReleasedStats {
             .iter()
             .filter(|c| columns.contains(&c.name.as_str()))
             .map(|c| {
-                let mut parts: Vec<String> = c.shares.iter().take(TOP_VALUES).map(|(l, s)| format!("{l} {:.1}%", 100.0 * s)).collect();
+                let mut parts: Vec<String> =
+                    c.shares.iter().take(TOP_VALUES).map(|(l, s)| format!("{l} {:.1}%", 100.0 * s)).collect();
                 let rest: f64 = c.shares.iter().skip(TOP_VALUES).map(|x| x.1).sum();
                 if c.shares.len() > TOP_VALUES {
                     parts.push(format!("other values {:.1}%", 100.0 * rest));
                 }
-                format!("- {}: {} (Gaussian noise sd {:.1} records per value, rho {:.2e})", c.name, parts.join(", "), c.sigma, c.rho)
+                format!(
+                    "- {}: {} (Gaussian noise sd {:.1} records per value, rho {:.2e})",
+                    c.name,
+                    parts.join(", "),
+                    c.sigma,
+                    c.rho
+                )
             })
             .collect();
         if lines.is_empty() {
@@ -211,7 +235,9 @@ impl TextColumn {
             .map(|c| {
                 let spec = c.llm.clone().unwrap_or_default();
                 // The description is already in the column list of the prompt.
-                let template = spec.prompt.unwrap_or_else(|| "Write a plausible {name} for this record, as the column's description says.".into());
+                let template = spec.prompt.unwrap_or_else(|| {
+                    "Write a plausible {name} for this record, as the column's description says.".into()
+                });
                 let instruction = template
                     .replace("{name}", &c.name)
                     .replace("{description}", &collapse(c.description.as_deref().unwrap_or("")))
@@ -221,7 +247,13 @@ impl TextColumn {
                 } else {
                     spec.context.clone()
                 };
-                TextColumn { name: c.name.clone(), instruction, max_chars: spec.max_chars.map_or(max_chars, |m| m.min(max_chars)), nullable: c.nullable, context }
+                TextColumn {
+                    name: c.name.clone(),
+                    instruction,
+                    max_chars: spec.max_chars.map_or(max_chars, |m| m.min(max_chars)),
+                    nullable: c.nullable,
+                    context,
+                }
             })
             .collect()
     }
@@ -279,7 +311,12 @@ fn describe_table(table: &Table) -> String {
         s += &describe_column(table, c);
         s.push('\n');
     }
-    let rules: Vec<String> = table.constraints.iter().filter(|r| r.status() == RuleStatus::Reviewed).map(|r| format!("- {}", r.describe())).collect();
+    let rules: Vec<String> = table
+        .constraints
+        .iter()
+        .filter(|r| r.status() == RuleStatus::Reviewed)
+        .map(|r| format!("- {}", r.describe()))
+        .collect();
     if !rules.is_empty() {
         s += &format!("Rules that hold for every record:\n{}\n", rules.join("\n"));
     }
@@ -305,7 +342,11 @@ fn describe_column(table: &Table, c: &Column) -> String {
         match &codec.domain {
             ColumnDomain::Categorical { categories, .. } => {
                 let shown: Vec<&str> = categories.iter().take(MAX_LISTED_CATEGORIES).map(String::as_str).collect();
-                let more = if categories.len() > shown.len() { format!(", ... ({} in all)", categories.len()) } else { String::new() };
+                let more = if categories.len() > shown.len() {
+                    format!(", ... ({} in all)", categories.len())
+                } else {
+                    String::new()
+                };
                 s += &format!(" [one of: {}{more}]", shown.join(", "));
             }
             ColumnDomain::Boolean => s += " [true or false]",
@@ -352,7 +393,13 @@ const PREAMBLE: &str = "The records below are synthetic: they were sampled from 
                         describe no real person. Everything you are shown is public (the table's schema) or differentially private.";
 
 /// Ask for the text columns of a batch of records, conditioned on each record's values.
-pub fn text_request(table: &Table, stats: &ReleasedStats, rows: &[SyntheticRow], columns: &[TextColumn], temperature: f64) -> Result<ChatRequest> {
+pub fn text_request(
+    table: &Table,
+    stats: &ReleasedStats,
+    rows: &[SyntheticRow],
+    columns: &[TextColumn],
+    temperature: f64,
+) -> Result<ChatRequest> {
     ensure_public(table)?;
     let mut context: Vec<&str> = vec![];
     for c in columns {
@@ -372,7 +419,15 @@ pub fn text_request(table: &Table, stats: &ReleasedStats, rows: &[SyntheticRow],
     let schema = keyed_by_rows(rows, item);
     let asks: Vec<String> = columns
         .iter()
-        .map(|c| format!("- {}: {} At most {} characters.{}", c.name, c.instruction, c.max_chars, if c.nullable { " Use null when it does not apply." } else { "" }))
+        .map(|c| {
+            format!(
+                "- {}: {} At most {} characters.{}",
+                c.name,
+                c.instruction,
+                c.max_chars,
+                if c.nullable { " Use null when it does not apply." } else { "" }
+            )
+        })
         .collect();
     let system = format!(
         "You write the free-text columns of synthetic records. {PREAMBLE} Write values that are plausible for each record \
@@ -392,9 +447,19 @@ pub fn text_request(table: &Table, stats: &ReleasedStats, rows: &[SyntheticRow],
 pub const REASON_CHARS: usize = 200;
 
 /// Ask whether each record of a batch is plausible.
-pub fn check_request(table: &Table, stats: &ReleasedStats, rows: &[SyntheticRow], temperature: f64) -> Result<ChatRequest> {
+pub fn check_request(
+    table: &Table,
+    stats: &ReleasedStats,
+    rows: &[SyntheticRow],
+    temperature: f64,
+) -> Result<ChatRequest> {
     ensure_public(table)?;
-    let shown: Vec<&str> = table.columns.iter().filter(|c| c.is_modelled() || c.kind == ColumnType::Text && c.role != Role::Identifier).map(|c| c.name.as_str()).collect();
+    let shown: Vec<&str> = table
+        .columns
+        .iter()
+        .filter(|c| c.is_modelled() || c.kind == ColumnType::Text && c.role != Role::Identifier)
+        .map(|c| c.name.as_str())
+        .collect();
     let item = json!({
         "type": "object", "additionalProperties": false, "required": ["plausible", "reason"],
         "properties": {"plausible": {"type": "boolean"}, "reason": {"type": "string", "maxLength": REASON_CHARS}}
@@ -421,7 +486,9 @@ pub const MAX_RULES: usize = 20;
 pub fn constraints_request(table: &Table, temperature: f64) -> Result<ChatRequest> {
     ensure_public(table)?;
     let modelled: Vec<&Column> = table.columns.iter().filter(|c| c.is_modelled()).collect();
-    let names = |f: &dyn Fn(ColumnType) -> bool| -> Vec<String> { modelled.iter().filter(|c| f(c.kind)).map(|c| c.name.clone()).collect() };
+    let names = |f: &dyn Fn(ColumnType) -> bool| -> Vec<String> {
+        modelled.iter().filter(|c| f(c.kind)).map(|c| c.name.clone()).collect()
+    };
     let numeric = names(&|k| matches!(k, ColumnType::Integer | ColumnType::Float));
     let dates = names(&|k| k == ColumnType::Date);
     let datetimes = names(&|k| k == ColumnType::Datetime);
@@ -485,7 +552,8 @@ pub fn constraints_request(table: &Table, temperature: f64) -> Result<ChatReques
         "type": "object", "required": ["constraints"],
         "properties": {"constraints": {"type": "array", "maxItems": MAX_RULES, "items": {"type": "object"}}}
     });
-    let existing: Vec<String> = table.constraints.iter().map(|r| format!("- {} ({:?})", r.describe(), r.status())).collect();
+    let existing: Vec<String> =
+        table.constraints.iter().map(|r| format!("- {} ({:?})", r.describe(), r.status())).collect();
     let system = format!(
         "You help a data steward write cross-column rules for a table, from its public description alone. Propose rules that hold for \
          every valid record because of what the columns mean: impossible combinations of values (kind forbid, with up to three \
@@ -497,7 +565,11 @@ pub fn constraints_request(table: &Table, temperature: f64) -> Result<ChatReques
     let user = format!(
         "{}{}",
         describe_table(table),
-        if existing.is_empty() { String::new() } else { format!("Rules already written (do not repeat them):\n{}\n", existing.join("\n")) }
+        if existing.is_empty() {
+            String::new()
+        } else {
+            format!("Rules already written (do not repeat them):\n{}\n", existing.join("\n"))
+        }
     );
     Ok(ChatRequest { purpose: Purpose::Constraints, system, user, schema, envelope, max_tokens: 4096, temperature })
 }
@@ -532,7 +604,12 @@ tables:
             compression: vec![vec![vec![0], vec![1], vec![2, 3, 4]], vec![vec![0], vec![1]]],
             measurements: vec![
                 // A merged cell is measured with weight 1/sqrt(3): y = w * count + noise.
-                Measurement { attrs: vec![0], weights: vec![1.0, 1.0, 1.0 / 3f64.sqrt()], y: vec![50.0, -4.0, 30.0 / 3f64.sqrt()], sigma: 2.0 },
+                Measurement {
+                    attrs: vec![0],
+                    weights: vec![1.0, 1.0, 1.0 / 3f64.sqrt()],
+                    y: vec![50.0, -4.0, 30.0 / 3f64.sqrt()],
+                    sigma: 2.0,
+                },
                 Measurement { attrs: vec![1], weights: vec![], y: vec![10.0, 30.0], sigma: 5.0 },
                 Measurement { attrs: vec![1], weights: vec![], y: vec![20.0, 20.0], sigma: 9.0 },
                 Measurement { attrs: vec![0, 1], weights: vec![], y: vec![1.0; 6], sigma: 1.0 },
@@ -541,7 +618,17 @@ tables:
             cliques: vec![],
             potentials: vec![],
             total: 80.0,
-            privacy: Privacy { epsilon: 1.0, delta: 1e-9, rho: 0.01, releases: vec![], unit: None, rows_per_unit: 1, outside_guarantee: vec![], schema_inference: None, with_schema_inference: None },
+            privacy: Privacy {
+                epsilon: 1.0,
+                delta: 1e-9,
+                rho: 0.01,
+                releases: vec![],
+                unit: None,
+                rows_per_unit: 1,
+                outside_guarantee: vec![],
+                schema_inference: None,
+                with_schema_inference: None,
+            },
         }
     }
 
@@ -553,9 +640,18 @@ tables:
         // dx: counts 50, 0 (negative noise floored), 30 (the merged cell, un-weighted) -> 62.5%, 37.5%, 0%.
         assert!(text.contains("- dx: a 62.5%, c / d / e 37.5%, b 0.0% (Gaussian noise sd 2.0"), "{text}");
         // age: the more precise of two measurements (sigma 5), bins labelled by their values.
-        assert!(text.contains("- age: 50 to 99 75.0%, 0 to 49 25.0% (Gaussian noise sd 5.0 records per value, rho 2.00e-2)"), "{text}");
+        assert!(
+            text.contains(
+                "- age: 50 to 99 75.0%, 0 to 49 25.0% (Gaussian noise sd 5.0 records per value, rho 2.00e-2)"
+            ),
+            "{text}"
+        );
         assert!(text.contains("epsilon 1.000, delta 1.0e-9") && text.contains("about 80 records"), "{text}");
-        assert_eq!(ReleasedStats::from_model(&model(t)).unwrap().describe(&["age"]).matches("\n- ").count(), 1, "only the columns asked for");
+        assert_eq!(
+            ReleasedStats::from_model(&model(t)).unwrap().describe(&["age"]).matches("\n- ").count(),
+            1,
+            "only the columns asked for"
+        );
         // With a contribution bound of 4 rows per unit, the same noise buys 16 times the rho.
         let mut bounded = model(t);
         bounded.privacy.rows_per_unit = 4;

@@ -54,7 +54,10 @@ fn parse(v: &Value, rows: &[SyntheticRow], cols: &[TextColumn]) -> std::result::
                         return Err(Reject::new(reason::SCHEMA, format!("{id}.{}: the text is blank", c.name())));
                     }
                     if t.chars().count() > c.max_chars() {
-                        return Err(Reject::new(reason::SCHEMA, format!("{id}.{}: longer than {} characters", c.name(), c.max_chars())));
+                        return Err(Reject::new(
+                            reason::SCHEMA,
+                            format!("{id}.{}: longer than {} characters", c.name(), c.max_chars()),
+                        ));
                     }
                     if t.chars().any(|ch| ch.is_control() && ch != '\n' && ch != '\t') {
                         return Err(Reject::new(reason::SCHEMA, format!("{id}.{}: control characters", c.name())));
@@ -72,9 +75,20 @@ fn parse(v: &Value, rows: &[SyntheticRow], cols: &[TextColumn]) -> std::result::
 }
 
 /// Write the table's text columns.
-pub fn fill(client: &Client, synth: &mut SyntheticTable, stats: &ReleasedStats, max_chars: usize, batch: usize, temperature: f64) -> Result<TextReport> {
+pub fn fill(
+    client: &Client,
+    synth: &mut SyntheticTable,
+    stats: &ReleasedStats,
+    max_chars: usize,
+    batch: usize,
+    temperature: f64,
+) -> Result<TextReport> {
     let cols = TextColumn::of_table(synth.table(), max_chars);
-    let mut report = TextReport { columns: cols.iter().map(|c| c.name().to_string()).collect(), records: synth.len(), ..Default::default() };
+    let mut report = TextReport {
+        columns: cols.iter().map(|c| c.name().to_string()).collect(),
+        records: synth.len(),
+        ..Default::default()
+    };
     if cols.is_empty() || synth.is_empty() {
         return Ok(report);
     }

@@ -170,7 +170,9 @@ fn check(schema: &Value, v: &Value, path: &str) -> Result<(), Failure> {
         }
         Value::Number(x) => {
             let f = x.as_f64().unwrap_or(f64::NAN);
-            if s.get("minimum").and_then(Value::as_f64).is_some_and(|m| f < m) || s.get("maximum").and_then(Value::as_f64).is_some_and(|m| f > m) {
+            if s.get("minimum").and_then(Value::as_f64).is_some_and(|m| f < m)
+                || s.get("maximum").and_then(Value::as_f64).is_some_and(|m| f > m)
+            {
                 return Err(fail(reason::SCHEMA, path, format!("{f} is outside the allowed range")));
             }
         }
@@ -205,7 +207,9 @@ fn check(schema: &Value, v: &Value, path: &str) -> Result<(), Failure> {
                 match props.and_then(|p| p.get(k)) {
                     Some(ps) => check(ps, x, &sub)?,
                     None => match s.get("additionalProperties") {
-                        Some(Value::Bool(false)) => return Err(fail(reason::SCHEMA, path, format!("unexpected key {k:?}"))),
+                        Some(Value::Bool(false)) => {
+                            return Err(fail(reason::SCHEMA, path, format!("unexpected key {k:?}")));
+                        }
                         Some(extra @ Value::Object(_)) => check(extra, x, &sub)?,
                         _ => {}
                     },
@@ -225,7 +229,10 @@ mod tests {
     #[test]
     fn json_is_found_in_fences_and_after_reasoning() {
         assert_eq!(extract_json(" {\"a\": 1} ").unwrap(), json!({"a": 1}));
-        assert_eq!(extract_json("Sure! Here it is:\n```json\n{\"a\": [1, 2]}\n```\nAnything else?").unwrap(), json!({"a": [1, 2]}));
+        assert_eq!(
+            extract_json("Sure! Here it is:\n```json\n{\"a\": [1, 2]}\n```\nAnything else?").unwrap(),
+            json!({"a": [1, 2]})
+        );
         assert_eq!(extract_json("<think>{not this}</think>\n{\"b\": true}").unwrap(), json!({"b": true}));
         assert_eq!(extract_json("The answer is {\"c\": null}.").unwrap(), json!({"c": null}));
         assert_eq!(extract_json("{\"a\": 1").unwrap_err().reason, reason::INVALID_JSON);
@@ -246,7 +253,12 @@ mod tests {
         assert_eq!(e.reason, reason::SCHEMA);
         assert!(e.detail.contains("at most 5"), "{e:?}");
         assert!(validate(&s, &json!({"r1": {"sex": "F"}})).unwrap_err().detail.contains("\"note\" is missing"));
-        assert!(validate(&s, &json!({"r1": {"sex": "F", "note": null}, "r9": {}})).unwrap_err().detail.contains("unexpected key \"r9\""));
+        assert!(
+            validate(&s, &json!({"r1": {"sex": "F", "note": null}, "r9": {}}))
+                .unwrap_err()
+                .detail
+                .contains("unexpected key \"r9\"")
+        );
         assert!(validate(&json!({"type": "string", "format": "date"}), &json!("2020-02-30")).is_err());
         assert!(validate(&json!({"type": "string", "format": "date"}), &json!("2020-02-29")).is_ok());
     }

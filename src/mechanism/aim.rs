@@ -64,7 +64,14 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { rounds: None, max_model_mb: 80.0, round_iters: 1000, warm_start: true, settle: Some(SETTLE), estimate: estimate::Options::default() }
+        Options {
+            rounds: None,
+            max_model_mb: 80.0,
+            round_iters: 1000,
+            warm_start: true,
+            settle: Some(SETTLE),
+            estimate: estimate::Options::default(),
+        }
     }
 }
 
@@ -74,7 +81,11 @@ pub type Workload = Vec<(Vec<usize>, f64)>;
 /// All `degree`-way marginals with at most `max_cells` cells, weight 1.
 pub fn default_workload(sizes: &[usize], degree: usize, max_cells: f64) -> Workload {
     let degree = degree.clamp(1, sizes.len().max(1));
-    marginals::subsets(sizes.len(), degree).into_iter().filter(|s| s.iter().map(|&a| sizes[a] as f64).product::<f64>() <= max_cells).map(|s| (s, 1.0)).collect()
+    marginals::subsets(sizes.len(), degree)
+        .into_iter()
+        .filter(|s| s.iter().map(|&a| sizes[a] as f64).product::<f64>() <= max_cells)
+        .map(|s| (s, 1.0))
+        .collect()
 }
 
 /// The downward closure of the workload with AIM's weights, smaller sets first.
@@ -152,9 +163,20 @@ pub fn quality(weight: f64, exact: &[i64], estimate: &[f64], sigma: f64) -> f64 
 /// `unit_rows` is the most rows one privacy unit contributes: the L1 errors then move by up to
 /// that many, and so does the sensitivity.
 #[allow(clippy::too_many_arguments)]
-pub fn select(budget: &mut Budget, exact: Sensitive<Vec<&[i64]>>, estimates: &[Vec<f64>], weights: &[f64], sigma: f64, eps: f64, unit_rows: i64, label: &str) -> Result<Released<usize>> {
+pub fn select(
+    budget: &mut Budget,
+    exact: Sensitive<Vec<&[i64]>>,
+    estimates: &[Vec<f64>],
+    weights: &[f64],
+    sigma: f64,
+    eps: f64,
+    unit_rows: i64,
+    label: &str,
+) -> Result<Released<usize>> {
     let sensitivity = weights.iter().fold(0.0_f64, |m, w| m.max(w.abs())).max(f64::MIN_POSITIVE) * unit_rows as f64;
-    let scores = exact.map(|x| x.iter().zip(estimates).zip(weights).map(|((x, e), &w)| quality(w, x, e, sigma)).collect::<Vec<f64>>());
+    let scores = exact.map(|x| {
+        x.iter().zip(estimates).zip(weights).map(|((x, e), &w)| quality(w, x, e, sigma)).collect::<Vec<f64>>()
+    });
     mechanisms::exponential(budget, scores, sensitivity, eps, label).map_err(dp)
 }
 
@@ -165,7 +187,9 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     if d == 0 {
         return Err(Error::Usage("the schema has no modelled columns".into()));
     }
-    if let Some((s, _)) = workload.iter().find(|(s, c)| s.is_empty() || s.iter().any(|&a| a >= d) || !(c.is_finite() && *c >= 0.0)) {
+    if let Some((s, _)) =
+        workload.iter().find(|(s, c)| s.is_empty() || s.iter().any(|&a| a >= d) || !(c.is_finite() && *c >= 0.0))
+    {
         return Err(Error::Usage(format!("workload set {s:?} is empty, out of range or has a negative weight")));
     }
     if !(opts.max_model_mb > 0.0) {
@@ -188,7 +212,14 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     let mut sigma = mechanisms::gaussian_scale(rho_m, unit).map_err(dp)?;
     let mut measurements: Vec<Released<Measurement>> = Vec::new();
     for a in 0..d {
-        let r = mechanisms::gaussian_counts(budget, marginals::count(data, &[a]), unit, sigma, &format!("aim 1-way {}", data.names()[a])).map_err(dp)?;
+        let r = mechanisms::gaussian_counts(
+            budget,
+            marginals::count(data, &[a]),
+            unit,
+            sigma,
+            &format!("aim 1-way {}", data.names()[a]),
+        )
+        .map_err(dp)?;
         measurements.push(measurement(r, &[a], sigma));
     }
     let values = |ms: &[Released<Measurement>]| -> Vec<Measurement> { ms.iter().map(|m| m.value().clone()).collect() };
@@ -197,7 +228,12 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     let mut model = GraphicalModel::uniform(JunctionTree::build(&sizes, &sets), total);
     let mut duals = Duals::default();
     let mut ms = values(&measurements);
-    let mut stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: 1000, tol: 1e-6, ..Default::default() });
+    let mut stats = estimate::mirror_descent_dual(
+        &mut model,
+        &ms,
+        &mut duals,
+        estimate::Options { max_iters: 1000, tol: 1e-6, ..Default::default() },
+    );
     let mut trace = Trace::default();
 
     let mut last = false;
@@ -230,12 +266,14 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         let clock = std::time::Instant::now();
         // Quality of each eligible candidate.
         let beliefs = model.calibrate();
-        let estimates: Vec<Vec<f64>> = eligible.par_iter().map(|&i| model.marginal(&beliefs, &cand_sets[i]).values).collect();
+        let estimates: Vec<Vec<f64>> =
+            eligible.par_iter().map(|&i| model.marginal(&beliefs, &cand_sets[i]).values).collect();
         let bias = (2.0 / std::f64::consts::PI).sqrt() * sigma;
         let weights: Vec<f64> = eligible.iter().map(|&i| cands[i].1).collect();
         let exact = answers.as_ref().map(|x| eligible.iter().map(|&i| x[i].as_slice()).collect::<Vec<&[i64]>>());
         let round_no = trace.rounds.len() + 1;
-        let pick = select(budget, exact, &estimates, &weights, sigma, eps, unit, &format!("aim round {round_no} selection"))?;
+        let pick =
+            select(budget, exact, &estimates, &weights, sigma, eps, unit, &format!("aim round {round_no} selection"))?;
         let k = *pick.value();
         trace.score_seconds += clock.elapsed().as_secs_f64();
         let clock = std::time::Instant::now();
@@ -246,7 +284,14 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
             sigma = mechanisms::gaussian_scale(budget.rho_remaining(), unit).map_err(dp)?;
         }
         let exact = answers.as_ref().map(|x| x[ci].clone());
-        let y = mechanisms::gaussian_counts(budget, exact, unit, sigma, &format!("aim round {round_no} {}", names.join(","))).map_err(dp)?;
+        let y = mechanisms::gaussian_counts(
+            budget,
+            exact,
+            unit,
+            sigma,
+            &format!("aim round {round_no} {}", names.join(",")),
+        )
+        .map_err(dp)?;
         measurements.push(measurement(y, &r, sigma));
         ms.push(measurements.last().expect("just pushed").value().clone());
 
@@ -267,7 +312,12 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         }
         if !last {
             let (settle, step) = if opts.warm_start { (opts.settle, Some(stats.step)) } else { (None, None) };
-            stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, estimate::Options { max_iters: opts.round_iters, tol: 0.0, window: CHECK_EVERY, settle, step });
+            stats = estimate::mirror_descent_dual(
+                &mut model,
+                &ms,
+                &mut duals,
+                estimate::Options { max_iters: opts.round_iters, tol: 0.0, window: CHECK_EVERY, settle, step },
+            );
             iterations = stats.iterations;
         }
         let after = if last { before.clone() } else { model.marginal(&model.calibrate(), &r).values };
@@ -290,9 +340,25 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     }
     // The final estimation.
     let clock = std::time::Instant::now();
-    let final_opts = estimate::Options { step: Some(stats.step), settle: opts.estimate.settle.or(Some(SETTLE)), window: CHECK_EVERY, ..opts.estimate };
+    let final_opts = estimate::Options {
+        step: Some(stats.step),
+        settle: opts.estimate.settle.or(Some(SETTLE)),
+        window: CHECK_EVERY,
+        ..opts.estimate
+    };
     let stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, final_opts);
     trace.fit_seconds += clock.elapsed().as_secs_f64();
     let selected = trace.rounds.iter().map(|r| r.selected.clone()).collect();
-    Ok((Fit { mechanism: Mechanism::Aim, bound: data.bound(), compression: no_compression(&sizes), measurements, selected, model, stats }, trace))
+    Ok((
+        Fit {
+            mechanism: Mechanism::Aim,
+            bound: data.bound(),
+            compression: no_compression(&sizes),
+            measurements,
+            selected,
+            model,
+            stats,
+        },
+        trace,
+    ))
 }

@@ -9,12 +9,12 @@ use privsynth_privacy::{Cost, PrivacyError, Released};
 use rand::Rng;
 use rand::RngExt;
 
-use crate::error::Error;
 use crate::codec::TableCodec;
+use crate::error::Error;
 use crate::model::GraphicalModel;
+use crate::model::estimate::{self, Measurement};
 use crate::model::file::{self, ModelFile};
 use crate::schema::Table;
-use crate::model::estimate::{self, Measurement};
 
 /// Which mechanism to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

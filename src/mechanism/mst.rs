@@ -36,8 +36,20 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
     let s1 = mechanisms::gaussian_scale(rho_one / d as f64, k).map_err(dp)?;
     let mut raw_one_way = Vec::with_capacity(d);
     for a in 0..d {
-        let r = mechanisms::gaussian_counts(budget, marginals::count(data, &[a]), k, s1, &format!("1-way {}", data.names()[a])).map_err(dp)?;
-        raw_one_way.push(r.map(|y| Measurement { attrs: vec![a], weights: vec![], y: y.into_iter().map(|v| v as f64).collect(), sigma: s1 }));
+        let r = mechanisms::gaussian_counts(
+            budget,
+            marginals::count(data, &[a]),
+            k,
+            s1,
+            &format!("1-way {}", data.names()[a]),
+        )
+        .map_err(dp)?;
+        raw_one_way.push(r.map(|y| Measurement {
+            attrs: vec![a],
+            weights: vec![],
+            y: y.into_iter().map(|v| v as f64).collect(),
+            sigma: s1,
+        }));
     }
 
     // 2. Compression (post-processing of the one-way releases).
@@ -83,13 +95,21 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
         let singles: Vec<Vec<usize>> = (0..d).map(|a| vec![a]).collect();
         let mut indep = GraphicalModel::uniform(JunctionTree::build(&sizes, &singles), total);
         let ones: Vec<Measurement> = measurements.iter().map(|m| m.value().clone()).collect();
-        estimate::mirror_descent(&mut indep, &ones, estimate::Options { max_iters: 1000, tol: 1e-6, ..Default::default() });
+        estimate::mirror_descent(
+            &mut indep,
+            &ones,
+            estimate::Options { max_iters: 1000, tol: 1e-6, ..Default::default() },
+        );
         let b = indep.calibrate();
         let pairs = marginals::subsets(d, 2);
         let estimates: Vec<Vec<f64>> = pairs.iter().map(|p| indep.marginal(&b, p).values).collect();
         // Score of a pair: L1 distance of its exact counts from the independence estimate.
         let scores = marginals::count_many(&small, &pairs).map(|exact| {
-            exact.iter().zip(&estimates).map(|(x, est)| x.iter().zip(est).map(|(&a, &b)| (a as f64 - b).abs()).sum::<f64>()).collect::<Vec<f64>>()
+            exact
+                .iter()
+                .zip(&estimates)
+                .map(|(x, est)| x.iter().zip(est).map(|(&a, &b)| (a as f64 - b).abs()).sum::<f64>())
+                .collect::<Vec<f64>>()
         });
         let eps_em = (8.0 * (rho / 3.0) / (d - 1) as f64).sqrt();
         let mut comp: Vec<usize> = (0..d).collect();
@@ -102,9 +122,12 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
             r
         }
         for round in 0..d - 1 {
-            let cand: Vec<usize> = (0..pairs.len()).filter(|&i| find(&mut comp, pairs[i][0]) != find(&mut comp, pairs[i][1])).collect();
+            let cand: Vec<usize> =
+                (0..pairs.len()).filter(|&i| find(&mut comp, pairs[i][0]) != find(&mut comp, pairs[i][1])).collect();
             let round_scores = scores.as_ref().map(|s| cand.iter().map(|&i| s[i]).collect::<Vec<f64>>());
-            let pick = mechanisms::exponential(budget, round_scores, k as f64, eps_em, &format!("tree edge {}", round + 1)).map_err(dp)?;
+            let pick =
+                mechanisms::exponential(budget, round_scores, k as f64, eps_em, &format!("tree edge {}", round + 1))
+                    .map_err(dp)?;
             let (a, b) = (pairs[cand[*pick.value()]][0], pairs[cand[*pick.value()]][1]);
             let (ra, rb) = (find(&mut comp, a), find(&mut comp, b));
             comp[ra] = rb;
@@ -114,16 +137,27 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
         let s2 = mechanisms::gaussian_scale(budget.rho_remaining() / (d - 1) as f64 * (1.0 - 1e-9), k).map_err(dp)?;
         for &(a, b) in &edges {
             let label = format!("2-way {},{}", data.names()[a], data.names()[b]);
-            let r = mechanisms::gaussian_counts(budget, marginals::count(&small, &[a, b]), k, s2, &label).map_err(dp)?;
-            measurements.push(r.map(|y| Measurement { attrs: vec![a, b], weights: vec![], y: y.into_iter().map(|v| v as f64).collect(), sigma: s2 }));
+            let r =
+                mechanisms::gaussian_counts(budget, marginals::count(&small, &[a, b]), k, s2, &label).map_err(dp)?;
+            measurements.push(r.map(|y| Measurement {
+                attrs: vec![a, b],
+                weights: vec![],
+                y: y.into_iter().map(|v| v as f64).collect(),
+                sigma: s2,
+            }));
         }
     }
 
     // 5. Estimation on the compressed domain; N from every unweighted full-marginal measurement.
     let all: Vec<Measurement> = measurements.iter().map(|m| m.value().clone()).collect();
-    let for_total: Vec<Measurement> = raw_one_way.iter().map(|m| m.value().clone()).chain(all.iter().filter(|m| m.attrs.len() == 2).cloned()).collect();
+    let for_total: Vec<Measurement> = raw_one_way
+        .iter()
+        .map(|m| m.value().clone())
+        .chain(all.iter().filter(|m| m.attrs.len() == 2).cloned())
+        .collect();
     let total = estimate::estimate_total(&for_total);
-    let sets: Vec<Vec<usize>> = (0..d).map(|a| vec![a]).chain(edges.iter().map(|&(a, b)| vec![a.min(b), a.max(b)])).collect();
+    let sets: Vec<Vec<usize>> =
+        (0..d).map(|a| vec![a]).chain(edges.iter().map(|&(a, b)| vec![a.min(b), a.max(b)])).collect();
     let mut model = GraphicalModel::uniform(JunctionTree::build(&sizes, &sets), total);
     let stats = estimate::mirror_descent(&mut model, &all, opts);
     let selected = edges.iter().map(|&(a, b)| vec![a.min(b), a.max(b)]).collect();

@@ -8,8 +8,8 @@
 //! constant 1 in counts, so the first step is 2/N). `w_i` are per-cell query weights (1, or
 //! 1/sqrt(k) on a cell that merges k compressed values).
 
-use super::factor::{Factor, index_map};
 use super::GraphicalModel;
+use super::factor::{Factor, index_map};
 
 /// A noisy measurement of a marginal: `y ~ w * mu_attrs + N(0, sigma^2)` per cell.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -84,7 +84,8 @@ impl Duals {
         let t = &model.tree;
         let mut pot: Vec<Factor> = t.cliques.iter().map(|c| Factor::constant(c, &t.sizes, 0.0)).collect();
         for (m, g) in ms.iter().zip(&self.0) {
-            let c = t.clique_containing(&m.attrs).expect("every measured set lies in a clique of the tree built from them");
+            let c =
+                t.clique_containing(&m.attrs).expect("every measured set lies in a clique of the tree built from them");
             for (v, &i) in pot[c].values.iter_mut().zip(&index_map(&t.cliques[c], &t.shape(c), &m.attrs)) {
                 *v -= g[i as usize];
             }
@@ -108,7 +109,12 @@ struct Placed<'a> {
 fn place<'a>(model: &GraphicalModel, ms: &'a [Measurement]) -> Vec<Placed<'a>> {
     let smin = ms.iter().map(|m| m.sigma).fold(f64::INFINITY, f64::min);
     let t = &model.tree;
-    let clique: Vec<usize> = ms.iter().map(|m| t.clique_containing(&m.attrs).expect("every measured set lies in a clique of the tree built from them")).collect();
+    let clique: Vec<usize> = ms
+        .iter()
+        .map(|m| {
+            t.clique_containing(&m.attrs).expect("every measured set lies in a clique of the tree built from them")
+        })
+        .collect();
     let mut order: Vec<usize> = (0..ms.len()).collect();
     order.sort_by_key(|&i| (clique[i], std::cmp::Reverse(ms[i].y.len()), i));
     let mut placed: Vec<Placed> = Vec::with_capacity(ms.len());
@@ -156,7 +162,8 @@ fn loss_grad(placed: &[Placed], mu: &[Factor]) -> (f64, Vec<Factor>, Vec<Vec<f64
         margs.push(marg);
     }
     // Push gradients up: subsets into their sources (later entries first), then into cliques.
-    let mut grad: Vec<Factor> = mu.iter().map(|f| Factor::new(f.attrs.clone(), f.shape.clone(), vec![0.0; f.size()])).collect();
+    let mut grad: Vec<Factor> =
+        mu.iter().map(|f| Factor::new(f.attrs.clone(), f.shape.clone(), vec![0.0; f.size()])).collect();
     let mut tot: Vec<Vec<f64>> = placed.iter().map(|p| parts[p.index].clone()).collect();
     for k in (0..placed.len()).rev() {
         let p = &placed[k];
@@ -195,7 +202,11 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
     // units of the model's marginal (sigma / w per cell).
     let yardstick: Vec<f64> = placed
         .iter()
-        .map(|p| (2.0 / std::f64::consts::PI).sqrt() * p.m.sigma * if p.m.weights.is_empty() { p.m.y.len() as f64 } else { p.m.weights.iter().map(|w| 1.0 / w).sum() })
+        .map(|p| {
+            (2.0 / std::f64::consts::PI).sqrt()
+                * p.m.sigma
+                * if p.m.weights.is_empty() { p.m.y.len() as f64 } else { p.m.weights.iter().map(|w| 1.0 / w).sum() }
+        })
         .collect();
     let (mut mu, mut loss, mut grad, mut parts, mut margs) = eval(model);
     let mut checked = margs.clone();
@@ -214,7 +225,14 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
             }
         }
         let (mu_new, loss_new, grad_new, parts_new, margs_new) = eval(&trial);
-        let dot: f64 = grad.iter().zip(&mu).zip(&mu_new).map(|((g, a), b)| g.values.iter().zip(&a.values).zip(&b.values).map(|((g, a), b)| g * (a - b)).sum::<f64>()).sum();
+        let dot: f64 = grad
+            .iter()
+            .zip(&mu)
+            .zip(&mu_new)
+            .map(|((g, a), b)| {
+                g.values.iter().zip(&a.values).zip(&b.values).map(|((g, a), b)| g * (a - b)).sum::<f64>()
+            })
+            .sum();
         if loss - loss_new >= 0.5 * alpha * dot {
             std::mem::swap(&mut model.potentials, &mut trial.potentials);
             for (d, g) in duals.0.iter_mut().zip(&parts) {
@@ -229,7 +247,11 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
                 break;
             }
             if let Some(f) = opts.settle.filter(|_| (n - 1) % w == 0) {
-                let settled = margs.iter().zip(&checked).zip(&yardstick).all(|((a, b), y)| a.iter().zip(b).map(|(x, z)| (x - z).abs()).sum::<f64>() <= f * y);
+                let settled = margs
+                    .iter()
+                    .zip(&checked)
+                    .zip(&yardstick)
+                    .all(|((a, b), y)| a.iter().zip(b).map(|(x, z)| (x - z).abs()).sum::<f64>() <= f * y);
                 if settled {
                     break;
                 }
@@ -348,7 +370,12 @@ mod grad_check {
             Measurement { attrs: vec![3], weights: vec![], y: vec![5.0, 7.0], sigma: 2.0 },
             Measurement { attrs: vec![0, 1, 2], weights: vec![], y: (0..27).map(|i| i as f64).collect(), sigma: 1.0 },
             Measurement { attrs: vec![1, 2], weights: vec![], y: (0..9).map(|i| 2.0 * i as f64).collect(), sigma: 1.5 },
-            Measurement { attrs: vec![0, 1, 2], weights: vec![], y: (0..27).map(|i| 30.0 - i as f64).collect(), sigma: 0.5 },
+            Measurement {
+                attrs: vec![0, 1, 2],
+                weights: vec![],
+                y: (0..27).map(|i| 30.0 - i as f64).collect(),
+                sigma: 0.5,
+            },
             Measurement { attrs: vec![2], weights: vec![], y: vec![1.0, 2.0, 3.0], sigma: 1.0 },
         ];
         let tree = JunctionTree::build(&sizes, &ms.iter().map(|m| m.attrs.clone()).collect::<Vec<_>>());
@@ -362,7 +389,11 @@ mod grad_check {
                 m2[c].values[cell] += 1e-4;
                 let (l1, _, _, _) = loss_grad(&placed, &m2);
                 let fd = (l1 - l0) / 1e-4;
-                assert!((fd - g[c].values[cell]).abs() < 1e-3 * (1.0 + fd.abs()), "clique {c} cell {cell}: {fd} vs {}", g[c].values[cell]);
+                assert!(
+                    (fd - g[c].values[cell]).abs() < 1e-3 * (1.0 + fd.abs()),
+                    "clique {c} cell {cell}: {fd} vs {}",
+                    g[c].values[cell]
+                );
             }
         }
     }

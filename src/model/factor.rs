@@ -187,7 +187,8 @@ mod tests {
         let shape = [3, 2, 4, 5];
         for sub in [vec![], vec![1], vec![4], vec![3, 7], vec![1, 4, 7], vec![1, 3, 4, 7]] {
             let map = index_map(&attrs, &shape, &sub);
-            let sub_shape: Vec<usize> = attrs.iter().zip(&shape).filter(|(a, _)| sub.contains(a)).map(|(_, s)| *s).collect();
+            let sub_shape: Vec<usize> =
+                attrs.iter().zip(&shape).filter(|(a, _)| sub.contains(a)).map(|(_, s)| *s).collect();
             for (i, &m) in map.iter().enumerate() {
                 let d = digits(i, &shape);
                 let sd: Vec<usize> = attrs.iter().zip(&d).filter(|(a, _)| sub.contains(a)).map(|(_, x)| *x).collect();

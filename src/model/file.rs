@@ -126,12 +126,16 @@ impl ModelFile {
     pub fn load(path: &std::path::Path) -> Result<ModelFile> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let m: ModelFile = serde_json::from_str(&text).map_err(|e| Error::data(&origin, format!("is not a privsynth model file: {e}")))?;
+        let m: ModelFile = serde_json::from_str(&text)
+            .map_err(|e| Error::data(&origin, format!("is not a privsynth model file: {e}")))?;
         if m.format != FORMAT {
             return Err(Error::data(&origin, format!("is a {:?} file, not a {FORMAT:?}", m.format)));
         }
         if m.version != VERSION {
-            return Err(Error::data(&origin, format!("has model format version {}; this build reads version {VERSION}", m.version)));
+            return Err(Error::data(
+                &origin,
+                format!("has model format version {}; this build reads version {VERSION}", m.version),
+            ));
         }
         m.check(&origin)?;
         Ok(m)
@@ -144,7 +148,12 @@ impl ModelFile {
             return bad("column, size and compression lists differ in length");
         }
         if let Some(a) = (0..d).find(|&a| self.sizes[a] == 0 || self.sizes[a] > crate::schema::MAX_DOMAIN_SIZE) {
-            return bad(&format!("column {:?} has {} codes (1 to {} are possible)", self.columns[a], self.sizes[a], crate::schema::MAX_DOMAIN_SIZE));
+            return bad(&format!(
+                "column {:?} has {} codes (1 to {} are possible)",
+                self.columns[a],
+                self.sizes[a],
+                crate::schema::MAX_DOMAIN_SIZE
+            ));
         }
         for (a, groups) in self.compression.iter().enumerate() {
             let mut seen: Vec<u32> = groups.iter().flatten().copied().collect();
@@ -169,7 +178,9 @@ impl ModelFile {
             }
             match cells(c) {
                 Some(n) if n <= MAX_CLIQUE_CELLS && n == v.len() => {}
-                _ => return bad(&format!("the potential of clique {c:?} has the wrong size or the clique is too large")),
+                _ => {
+                    return bad(&format!("the potential of clique {c:?} has the wrong size or the clique is too large"));
+                }
             }
             if v.iter().any(|x| !x.is_finite()) {
                 return bad(&format!("the potential of clique {c:?} has non-finite values"));
@@ -228,7 +239,10 @@ impl ModelFile {
     /// the values whose noisy counts stay under the noise): sampling draws them uniformly over
     /// their whole domain.
     pub fn uniform_columns(&self) -> Vec<String> {
-        (0..self.columns.len()).filter(|&a| self.sizes[a] > 1 && self.compression[a].len() == 1).map(|a| self.columns[a].clone()).collect()
+        (0..self.columns.len())
+            .filter(|&a| self.sizes[a] > 1 && self.compression[a].len() == 1)
+            .map(|a| self.columns[a].clone())
+            .collect()
     }
 
     /// Rebuild the graphical model on the compressed domain.
@@ -246,7 +260,12 @@ impl ModelFile {
             .map(|(c, v)| {
                 let shape: Vec<usize> = c.iter().map(|&a| sizes[a]).collect();
                 if shape.iter().product::<usize>() != v.len() || v.iter().any(|x| !x.is_finite()) {
-                    return Err(Error::data(origin, format!("is inconsistent: the potential of clique {c:?} has the wrong size or non-finite values")));
+                    return Err(Error::data(
+                        origin,
+                        format!(
+                            "is inconsistent: the potential of clique {c:?} has the wrong size or non-finite values"
+                        ),
+                    ));
                 }
                 Ok(Factor::new(c.clone(), shape, v.clone()))
             })
@@ -280,7 +299,17 @@ mod tests {
             cliques: vec![],
             potentials: vec![],
             total,
-            privacy: Privacy { epsilon: 1.0, delta: 0.0, rho: 0.0, releases: vec![], unit: None, rows_per_unit: 1, outside_guarantee: vec![], schema_inference: None, with_schema_inference: None },
+            privacy: Privacy {
+                epsilon: 1.0,
+                delta: 0.0,
+                rho: 0.0,
+                releases: vec![],
+                unit: None,
+                rows_per_unit: 1,
+                outside_guarantee: vec![],
+                schema_inference: None,
+                with_schema_inference: None,
+            },
         }
     }
 
@@ -307,9 +336,13 @@ mod tests {
         assert!((twice.noise_dominated(0.0)[0].1 - k * 10.0 * 100.0 / 2f64.sqrt() / 1000.0).abs() < 1e-12);
         let pair = model(&[100, 2], vec![m(&[0, 1], 200, 10.0)], 1000.0);
         let r = pair.noise_dominated(0.0);
-        assert!((r.iter().find(|x| x.0 == "c0").unwrap().1 - k * 10.0 * 2f64.sqrt() * 100.0 / 1000.0).abs() < 1e-12, "{r:?}");
+        assert!(
+            (r.iter().find(|x| x.0 == "c0").unwrap().1 - k * 10.0 * 2f64.sqrt() * 100.0 / 1000.0).abs() < 1e-12,
+            "{r:?}"
+        );
         // Weighted (workload) measurements are not marginals of the column and are not counted.
-        let weighted = model(&[3], vec![Measurement { attrs: vec![0], weights: vec![1.0; 3], y: vec![0.0; 3], sigma: 1.0 }], 10.0);
+        let weighted =
+            model(&[3], vec![Measurement { attrs: vec![0], weights: vec![1.0; 3], y: vec![0.0; 3], sigma: 1.0 }], 10.0);
         assert!(weighted.noise_dominated(0.0).is_empty());
         // A column merged into one group is drawn uniformly; a one-value column is not flagged.
         let mut merged = model(&[4, 1, 3], vec![], 10.0);

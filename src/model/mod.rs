@@ -59,8 +59,15 @@ fn triangulate(sizes: &[usize], sets: &[Vec<usize>]) -> (Vec<usize>, Vec<Vec<usi
     let mut elim_clique = vec![vec![]; d];
     for _ in 0..d {
         // The live attribute whose elimination clique has the fewest cells (ties: lowest index).
-        let cost = |v: usize| (0..d).filter(|&u| alive[u] && adj[v][u]).map(|u| sizes[u] as f64).product::<f64>() * sizes[v] as f64;
-        let v = (0..d).filter(|&v| alive[v]).map(|v| (cost(v), v)).min_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1))).expect("an attribute is left").1;
+        let cost = |v: usize| {
+            (0..d).filter(|&u| alive[u] && adj[v][u]).map(|u| sizes[u] as f64).product::<f64>() * sizes[v] as f64
+        };
+        let v = (0..d)
+            .filter(|&v| alive[v])
+            .map(|v| (cost(v), v))
+            .min_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)))
+            .expect("an attribute is left")
+            .1;
         let nb: Vec<usize> = (0..d).filter(|&u| alive[u] && adj[v][u]).collect();
         for &a in &nb {
             for &b in &nb {
@@ -134,7 +141,18 @@ impl JunctionTree {
     }
 
     fn neighbours(&self, c: usize) -> Vec<usize> {
-        self.edges.iter().filter_map(|&(a, b)| if a == c { Some(b) } else if b == c { Some(a) } else { None }).collect()
+        self.edges
+            .iter()
+            .filter_map(|&(a, b)| {
+                if a == c {
+                    Some(b)
+                } else if b == c {
+                    Some(a)
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     fn schedule(&mut self) {
@@ -166,7 +184,8 @@ impl JunctionTree {
                 sep[c] = s;
             }
         }
-        (self.bfs, self.parent, self.sep, self.map_to_sep, self.parent_map_to_sep) = (bfs, parent, sep, map_to_sep, parent_map_to_sep);
+        (self.bfs, self.parent, self.sep, self.map_to_sep, self.parent_map_to_sep) =
+            (bfs, parent, sep, map_to_sep, parent_map_to_sep);
     }
 
     pub fn shape(&self, c: usize) -> Vec<usize> {
@@ -180,9 +199,9 @@ impl JunctionTree {
 
     /// Index of the smallest clique containing every attribute of `attrs`, if one does.
     pub fn clique_containing(&self, attrs: &[usize]) -> Option<usize> {
-        (0..self.cliques.len())
-            .filter(|&c| attrs.iter().all(|a| self.cliques[c].contains(a)))
-            .min_by(|&x, &y| cells(&self.cliques[x], &self.sizes).total_cmp(&cells(&self.cliques[y], &self.sizes)).then(x.cmp(&y)))
+        (0..self.cliques.len()).filter(|&c| attrs.iter().all(|a| self.cliques[c].contains(a))).min_by(|&x, &y| {
+            cells(&self.cliques[x], &self.sizes).total_cmp(&cells(&self.cliques[y], &self.sizes)).then(x.cmp(&y))
+        })
     }
 }
 
@@ -256,7 +275,8 @@ impl GraphicalModel {
                 })
                 .collect();
             if let Some(p) = t.parent[c] {
-                let msg: Vec<f64> = mx.iter().zip(&sum).map(|(m, s)| if *s > 0.0 { m + s.ln() } else { f64::NEG_INFINITY }).collect();
+                let msg: Vec<f64> =
+                    mx.iter().zip(&sum).map(|(m, s)| if *s > 0.0 { m + s.ln() } else { f64::NEG_INFINITY }).collect();
                 for (v, &i) in acc[p].values.iter_mut().zip(&t.parent_map_to_sep[c]) {
                     *v += msg[i as usize];
                 }
@@ -282,10 +302,17 @@ impl GraphicalModel {
                     }
                     // log of the child's belief per separator cell, over its kept exp values.
                     let g: Vec<f64> = (0..n)
-                        .map(|s| if sp[s] > 0.0 && max[c][s] > f64::NEG_INFINITY { max[c][s] + sp[s].ln() + off[p] - up[c][s] } else { f64::NEG_INFINITY })
+                        .map(|s| {
+                            if sp[s] > 0.0 && max[c][s] > f64::NEG_INFINITY {
+                                max[c][s] + sp[s].ln() + off[p] - up[c][s]
+                            } else {
+                                f64::NEG_INFINITY
+                            }
+                        })
                         .collect();
                     let o = g.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    let f: Vec<f64> = g.iter().map(|&x| if x == f64::NEG_INFINITY { 0.0 } else { (x - o).exp() }).collect();
+                    let f: Vec<f64> =
+                        g.iter().map(|&x| if x == f64::NEG_INFINITY { 0.0 } else { (x - o).exp() }).collect();
                     let mut bc = std::mem::take(&mut e[c]);
                     for (v, &i) in bc.iter_mut().zip(&t.map_to_sep[c]) {
                         *v *= f[i as usize];
@@ -366,7 +393,8 @@ impl GraphicalModel {
         }
         while let Some(&v) = vars.iter().min_by(|&&a, &&b| {
             let cost = |x: usize| {
-                let u: BTreeSet<usize> = factors.iter().filter(|f| f.attrs.contains(&x)).flat_map(|f| f.attrs.iter().copied()).collect();
+                let u: BTreeSet<usize> =
+                    factors.iter().filter(|f| f.attrs.contains(&x)).flat_map(|f| f.attrs.iter().copied()).collect();
                 cells(&u.into_iter().collect::<Vec<_>>(), &t.sizes)
             };
             cost(a).total_cmp(&cost(b)).then(a.cmp(&b))

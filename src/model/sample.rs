@@ -97,7 +97,8 @@ pub fn sample(model: &GraphicalModel, rows: usize, rng: &mut impl Rng) -> Vec<Ve
                 continue;
             }
             let counts = round_counts(&cond[g * k..(g + 1) * k], members.len(), rng);
-            let mut values: Vec<u32> = counts.iter().enumerate().flat_map(|(x, &n)| std::iter::repeat_n(x as u32, n)).collect();
+            let mut values: Vec<u32> =
+                counts.iter().enumerate().flat_map(|(x, &n)| std::iter::repeat_n(x as u32, n)).collect();
             values.shuffle(rng);
             for (&r, &x) in members.iter().zip(&values) {
                 col[r] = x;
@@ -172,7 +173,8 @@ mod tests {
         for q in &queries {
             let p = m.marginal(&b, q);
             let obs = empirical(&codes, q, &sizes);
-            let chi2: f64 = obs.iter().zip(&p.values).map(|(o, pe)| (o - pe * n as f64).powi(2) / (pe * n as f64)).sum();
+            let chi2: f64 =
+                obs.iter().zip(&p.values).map(|(o, pe)| (o - pe * n as f64).powi(2) / (pe * n as f64)).sum();
             let dof = (p.size() - 1) as f64;
             let crit = ChiSquared::new(dof).unwrap().inverse_cdf(1.0 - 1e-4 / queries.len() as f64);
             assert!(chi2 < crit, "marginal {q:?}: chi2 {chi2:.1} >= {crit:.1}");

@@ -58,7 +58,10 @@ impl ReportFiles {
     }
 
     pub fn written(&self) -> Vec<String> {
-        [&self.json, &self.html, &self.junit].iter().filter_map(|p| p.as_ref().map(|p| p.display().to_string())).collect()
+        [&self.json, &self.html, &self.junit]
+            .iter()
+            .filter_map(|p| p.as_ref().map(|p| p.display().to_string()))
+            .collect()
     }
 }
 
@@ -78,9 +81,20 @@ pub fn modelled(table: &Table) -> Table {
 }
 
 /// Audit one table and write the reports asked for.
-pub fn audit(table: &Table, train: &RawTable, holdout: &RawTable, synthetic: &RawTable, opts: &AuditOptions, gates: &Gates, files: &ReportFiles, obs: &dyn Observer) -> Result<Report> {
+pub fn audit(
+    table: &Table,
+    train: &RawTable,
+    holdout: &RawTable,
+    synthetic: &RawTable,
+    opts: &AuditOptions,
+    gates: &Gates,
+    files: &ReportFiles,
+    obs: &dyn Observer,
+) -> Result<Report> {
     if opts.attacks == 0 || opts.attacks > MAX_ATTACKS {
-        return Err(Error::Usage(format!("--attacks must be between 1 and {MAX_ATTACKS} (the audit's work grows with it)")));
+        return Err(Error::Usage(format!(
+            "--attacks must be between 1 and {MAX_ATTACKS} (the audit's work grows with it)"
+        )));
     }
     let frames = evaluate::frame::Frames::load(table, train, holdout, synthetic)?;
     let eval = evaluate::Options {
@@ -118,9 +132,18 @@ pub fn audit(table: &Table, train: &RawTable, holdout: &RawTable, synthetic: &Ra
 /// Audit linked tables: each event table (its model columns) and the person level (each
 /// person's record with the summaries of their events), against the holdout persons. A scope
 /// without rows on one side is skipped (`None`).
-pub fn audit_linked(schema: &Schema, (tr, ho, sy): (&ehr::Derived, &ehr::Derived, &ehr::Derived), opts: &AuditOptions, gates: &Gates, files: &ReportFiles, obs: &dyn Observer) -> Result<Vec<(String, Option<Report>)>> {
+pub fn audit_linked(
+    schema: &Schema,
+    (tr, ho, sy): (&ehr::Derived, &ehr::Derived, &ehr::Derived),
+    opts: &AuditOptions,
+    gates: &Gates,
+    files: &ReportFiles,
+    obs: &dyn Observer,
+) -> Result<Vec<(String, Option<Report>)>> {
     if opts.membership.as_ref().is_some_and(|m| m.membership_model.is_some()) {
-        return Err(Error::Usage("--membership-model runs on single tables; linked schemas are not supported yet".into()));
+        return Err(Error::Usage(
+            "--membership-model runs on single tables; linked schemas are not supported yet".into(),
+        ));
     }
     let mut scopes: Vec<(String, Table, &RawTable, &RawTable, &RawTable)> = vec![];
     let pm = schema.person_model_table().ok_or_else(|| Error::Internal("person model".into()))?;
@@ -162,8 +185,16 @@ pub fn output_schema(schema: &Schema) -> Schema {
     let mut s = schema.clone();
     let p = s.person.clone();
     for t in &mut s.tables {
-        let keys: Vec<String> = t.primary_key.iter().cloned().chain(t.foreign_keys.iter().map(|f| f.column.clone())).chain(p.as_ref().filter(|p| p.table == t.name).map(|p| p.key.clone())).collect();
-        t.columns.retain(|c| c.is_modelled() || keys.contains(&c.name) || c.fake.is_some() || c.kind == schema::ColumnType::Text);
+        let keys: Vec<String> = t
+            .primary_key
+            .iter()
+            .cloned()
+            .chain(t.foreign_keys.iter().map(|f| f.column.clone()))
+            .chain(p.as_ref().filter(|p| p.table == t.name).map(|p| p.key.clone()))
+            .collect();
+        t.columns.retain(|c| {
+            c.is_modelled() || keys.contains(&c.name) || c.fake.is_some() || c.kind == schema::ColumnType::Text
+        });
     }
     s
 }

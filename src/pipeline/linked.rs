@@ -67,7 +67,15 @@ pub struct LinkedOutcome {
 impl LinkedPlan {
     /// The whole linked fit of a folder (or `table=path` list): authorize on the dataset's
     /// fingerprint, read the tables, fit every model, record the release.
-    pub fn fit_files(&self, specs: &[String], epsilon: f64, delta: f64, holdout: Option<f64>, ledger: &LedgerOptions, obs: &dyn Observer) -> Result<LinkedOutcome> {
+    pub fn fit_files(
+        &self,
+        specs: &[String],
+        epsilon: f64,
+        delta: f64,
+        holdout: Option<f64>,
+        ledger: &LedgerOptions,
+        obs: &dyn Observer,
+    ) -> Result<LinkedOutcome> {
         let started = std::time::Instant::now();
         let inputs = ehr::Inputs::resolve(&self.schema, specs)?;
         let total = Budget::from_epsilon_delta(epsilon, delta).map_err(Error::Usage)?;
@@ -77,7 +85,10 @@ impl LinkedPlan {
             ehr::Tables::read(&self.schema, &inputs)?
         };
         let fitted = {
-            let _s = Step::start(obs, &format!("fitting {} model(s) with {}", self.models(), self.opts.mechanism.name().to_uppercase()));
+            let _s = Step::start(
+                obs,
+                &format!("fitting {} model(s) with {}", self.models(), self.opts.mechanism.name().to_uppercase()),
+            );
             self.fit(&tables, epsilon, delta, holdout)?
         };
         let (unit, bounds) = (self.unit(), self.bounds());
@@ -89,8 +100,15 @@ impl LinkedPlan {
             if self.opts.allow_data_domains { "; --allow-data-domains" } else { "" }
         );
         let max_bound = bounds.iter().map(|b| b.1).max().unwrap_or(1);
-        let entry = release.record(&command, &specs.join(" "), Some((unit.clone(), max_bound)), &fitted.charges, &self.outside_guarantee)?;
-        let mut messages: Vec<String> = fitted.noise.iter().flat_map(|(name, m)| m.noise_warnings(Some(name))).collect();
+        let entry = release.record(
+            &command,
+            &specs.join(" "),
+            Some((unit.clone(), max_bound)),
+            &fitted.charges,
+            &self.outside_guarantee,
+        )?;
+        let mut messages: Vec<String> =
+            fitted.noise.iter().flat_map(|(name, m)| m.noise_warnings(Some(name))).collect();
         messages.push(format!(
             "fit: {} model(s) ({} per table, person as unit {unit}; rows per person {bounds_text}), {:.1} s; spent epsilon {:.3}, delta {:.1e} (rho {:.6}); ledger entry {} in {}",
             self.models(),
@@ -103,7 +121,15 @@ impl LinkedPlan {
             release.ledger().path().display()
         ));
         messages.extend(release.dataset_total(delta));
-        Ok(LinkedOutcome { model: fitted.model, release, entry, tables, split: fitted.split, notes: fitted.notes, messages })
+        Ok(LinkedOutcome {
+            model: fitted.model,
+            release,
+            entry,
+            tables,
+            split: fitted.split,
+            notes: fitted.notes,
+            messages,
+        })
     }
 
     pub fn new(schema: &Schema, opts: FitOptions, origin: &str) -> Result<LinkedPlan> {
@@ -111,23 +137,38 @@ impl LinkedPlan {
         let mut outside_guarantee = vec![];
         if let Some(w) = schema.ensure_public_domains(origin, opts.allow_data_domains)? {
             warnings.push(w);
-            outside_guarantee.push(format!("values read from the data were allowed (--allow-data-domains): {}", schema.read_from_data().join(", ")));
+            outside_guarantee.push(format!(
+                "values read from the data were allowed (--allow-data-domains): {}",
+                schema.read_from_data().join(", ")
+            ));
         }
         let p = schema.person.clone().ok_or_else(|| Error::Usage(format!("{origin} names no `person` table")))?;
-        let mut tables: Vec<(String, Table)> = vec![(p.table.clone(), schema.person_model_table().ok_or_else(|| Error::Internal("person model".into()))?)];
+        let mut tables: Vec<(String, Table)> =
+            vec![(p.table.clone(), schema.person_model_table().ok_or_else(|| Error::Internal("person model".into()))?)];
         for t in schema.event_tables() {
-            tables.push((t.name.clone(), schema.event_model_table(t).ok_or_else(|| Error::Internal("event model".into()))?));
+            tables.push((
+                t.name.clone(),
+                schema.event_model_table(t).ok_or_else(|| Error::Internal("event model".into()))?,
+            ));
         }
         let strict: Vec<String> = tables
             .iter()
-            .flat_map(|(n, t)| t.columns.iter().filter(|c| c.is_modelled() && t.policy(c) == OutOfDomain::Error).map(move |c| format!("{n}.{}", c.name)))
+            .flat_map(|(n, t)| {
+                t.columns
+                    .iter()
+                    .filter(|c| c.is_modelled() && t.policy(c) == OutOfDomain::Error)
+                    .map(move |c| format!("{n}.{}", c.name))
+            })
             .collect();
         if !strict.is_empty() {
             warnings.push(format!(
                 "warning: out_of_domain: error (strict) on {}: whether the run succeeds depends on the data, which the DP guarantee does not cover",
                 strict.join(", ")
             ));
-            outside_guarantee.push(format!("out_of_domain: error on {}: whether the run succeeded depends on the data", strict.join(", ")));
+            outside_guarantee.push(format!(
+                "out_of_domain: error on {}: whether the run succeeded depends on the data",
+                strict.join(", ")
+            ));
         }
         if opts.iterations == 0 {
             return Err(Error::Usage("--iterations must be at least 1".into()));
@@ -137,10 +178,12 @@ impl LinkedPlan {
         for (name, table) in tables {
             let codec = TableCodec::new(&table)?;
             let workload = match opts.mechanism {
-                Mechanism::Aim => Some(resolve_workload(&opts.workload, &table, &codec, origin).map_err(|e| match e {
-                    Error::Usage(m) => Error::Usage(format!("model of {name}: {m}")),
-                    other => other,
-                })?),
+                Mechanism::Aim => {
+                    Some(resolve_workload(&opts.workload, &table, &codec, origin).map_err(|e| match e {
+                        Error::Usage(m) => Error::Usage(format!("model of {name}: {m}")),
+                        other => other,
+                    })?)
+                }
                 Mechanism::Mst => None,
             };
             parts.push(Part { name, table, codec, workload });
@@ -160,7 +203,11 @@ impl LinkedPlan {
 
     /// Contribution bound of each event table.
     pub fn bounds(&self) -> Vec<(String, u32)> {
-        self.schema.event_tables().iter().map(|t| (t.name.clone(), t.events.as_ref().map_or(1, |e| e.rows_per_person))).collect()
+        self.schema
+            .event_tables()
+            .iter()
+            .map(|t| (t.name.clone(), t.events.as_ref().map_or(1, |e| e.rows_per_person)))
+            .collect()
     }
 
     /// Fit the linked model on the real tables at (epsilon, delta), after setting a share
@@ -174,7 +221,8 @@ impl LinkedPlan {
             Some(f) => Some(tables.split_persons(&self.schema, f, &key()?)?),
             None => None,
         };
-        let (derived, report) = ehr::derive(&self.schema, tables, split.as_ref().map(|s| s.0.as_slice()), Some(&key()?))?;
+        let (derived, report) =
+            ehr::derive(&self.schema, tables, split.as_ref().map(|s| s.0.as_slice()), Some(&key()?))?;
         let mut notes = report.disclose_to_data_holder().lines();
         // The budget split: sequential composition over the models, an equal share each.
         let share = total.rho_total() / self.parts.len() as f64;
@@ -182,18 +230,33 @@ impl LinkedPlan {
         let mut models: Vec<ModelFile> = vec![];
         let mut rho_spent = 0.0;
         for (i, part) in self.parts.iter().enumerate() {
-            let (rows, bound) = if i == 0 { (&derived.person, ContributionBound::ROW_IS_UNIT) } else { (&derived.events[i - 1].rows, derived.bounds[i - 1]) };
+            let (rows, bound) = if i == 0 {
+                (&derived.person, ContributionBound::ROW_IS_UNIT)
+            } else {
+                (&derived.events[i - 1].rows, derived.bounds[i - 1])
+            };
             // Rows are dropped by the columns' policies, never added, so the bound still
             // holds. An empty table is fitted too (its model is noise), so that no person's
             // presence decides whether the run succeeds.
             let all = part.codec.encode_all(rows)?;
-            notes.extend(all.notes().disclose_to_data_holder().lines().into_iter().map(|l| format!("model of {}: {l}", part.name)));
+            notes.extend(
+                all.notes()
+                    .disclose_to_data_holder()
+                    .lines()
+                    .into_iter()
+                    .map(|l| format!("model of {}: {l}", part.name)),
+            );
             let encoded = all.select(&all.valid_rows(), bound)?;
             let mut budget = Budget::from_rho(share * (1.0 - 1e-12)).map_err(Error::Usage)?;
             let final_fit = estimate::Options { max_iters: self.opts.iterations, ..Default::default() };
             let fitted = match &part.workload {
                 Some(w) => {
-                    let o = aim::Options { rounds: self.opts.rounds, max_model_mb: self.opts.max_model_mb, estimate: final_fit, ..Default::default() };
+                    let o = aim::Options {
+                        rounds: self.opts.rounds,
+                        max_model_mb: self.opts.max_model_mb,
+                        estimate: final_fit,
+                        ..Default::default()
+                    };
                     aim::fit(&encoded, w, &mut budget, o)?.0
                 }
                 None => mst::fit(&encoded, &mut budget, final_fit)?,
@@ -209,7 +272,8 @@ impl LinkedPlan {
                 c
             }));
         }
-        let noise: Vec<(String, ModelFile)> = self.parts.iter().map(|p| p.name.clone()).zip(models.iter().cloned()).collect();
+        let noise: Vec<(String, ModelFile)> =
+            self.parts.iter().map(|p| p.name.clone()).zip(models.iter().cloned()).collect();
         let mut models = models.into_iter();
         let person = models.next().ok_or_else(|| Error::Internal("no person model".into()))?;
         let model = LinkedModel {
@@ -217,7 +281,17 @@ impl LinkedPlan {
             version: 1,
             schema: self.schema.clone(),
             person,
-            events: self.schema.event_tables().iter().zip(models).map(|(t, m)| ehr::EventModel { table: t.name.clone(), rows_per_person: t.events.as_ref().map_or(1, |e| e.rows_per_person), model: m }).collect(),
+            events: self
+                .schema
+                .event_tables()
+                .iter()
+                .zip(models)
+                .map(|(t, m)| ehr::EventModel {
+                    table: t.name.clone(),
+                    rows_per_person: t.events.as_ref().map_or(1, |e| e.rows_per_person),
+                    model: m,
+                })
+                .collect(),
             privacy: ehr::LinkedPrivacy {
                 unit: self.unit(),
                 definition: "zCDP".into(),

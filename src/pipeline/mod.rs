@@ -30,8 +30,8 @@ use std::path::PathBuf;
 use privsynth_privacy::bounding::{self, ContributionBound, SecretKey};
 use privsynth_privacy::{Budget, Sensitive};
 
-use crate::data::{self, RawTable};
 use crate::codec::{EncodedTable, TableCodec};
+use crate::data::{self, RawTable};
 use crate::error::{Error, Result};
 use crate::mechanism::{self, Mechanism, aim, mst};
 use crate::model::estimate;
@@ -155,9 +155,17 @@ impl Plan {
         let mut outside_guarantee = vec![];
         if let Some(w) = schema.ensure_public_domains(origin, opts.allow_data_domains)? {
             warnings.push(w);
-            outside_guarantee.push(format!("values read from the data were allowed (--allow-data-domains): {}", schema.read_from_data().join(", ")));
+            outside_guarantee.push(format!(
+                "values read from the data were allowed (--allow-data-domains): {}",
+                schema.read_from_data().join(", ")
+            ));
         }
-        let strict: Vec<&str> = table.columns.iter().filter(|c| c.is_modelled() && table.policy(c) == OutOfDomain::Error).map(|c| c.name.as_str()).collect();
+        let strict: Vec<&str> = table
+            .columns
+            .iter()
+            .filter(|c| c.is_modelled() && table.policy(c) == OutOfDomain::Error)
+            .map(|c| c.name.as_str())
+            .collect();
         if !strict.is_empty() {
             warnings.push(format!(
                 "warning: out_of_domain: error (strict) on {}: a cell that does not fit stops the run, so whether it \
@@ -165,7 +173,10 @@ impl Plan {
                  guarantee that holds whatever the data holds.",
                 strict.join(", ")
             ));
-            outside_guarantee.push(format!("out_of_domain: error on {}: whether the run succeeded depends on the data", strict.join(", ")));
+            outside_guarantee.push(format!(
+                "out_of_domain: error on {}: whether the run succeeded depends on the data",
+                strict.join(", ")
+            ));
         }
         if opts.iterations == 0 {
             return Err(Error::Usage("--iterations must be at least 1".into()));
@@ -174,7 +185,10 @@ impl Plan {
         let workload = match opts.mechanism {
             Mechanism::Aim => {
                 if !(opts.max_model_mb > 0.0 && opts.max_model_mb.is_finite()) {
-                    return Err(Error::Usage(format!("--max-model-mb must be a positive number of MB, got {}", opts.max_model_mb)));
+                    return Err(Error::Usage(format!(
+                        "--max-model-mb must be a positive number of MB, got {}",
+                        opts.max_model_mb
+                    )));
                 }
                 if opts.rounds == Some(0) {
                     return Err(Error::Usage("--rounds must be at least 1".into()));
@@ -230,9 +244,16 @@ impl Plan {
         if self.opts.allow_data_domains {
             command.push_str(" --allow-data-domains");
         }
-        let entry = release.record(&command, &req.data.display().to_string(), unit.clone(), budget.charges(), &self.outside_guarantee)?;
+        let entry = release.record(
+            &command,
+            &req.data.display().to_string(),
+            unit.clone(),
+            budget.charges(),
+            &self.outside_guarantee,
+        )?;
         let by_order = fitted.fit.measured_by_order();
-        let measured = by_order.iter().enumerate().map(|(k, n)| format!("{n} {}-way", k + 1)).collect::<Vec<_>>().join(", ");
+        let measured =
+            by_order.iter().enumerate().map(|(k, n)| format!("{n} {}-way", k + 1)).collect::<Vec<_>>().join(", ");
         let unit_text = match &unit {
             Some((u, k)) => format!("privacy unit {u}, at most {k} row(s) per unit"),
             None => "privacy unit: one row".to_string(),
@@ -253,12 +274,22 @@ impl Plan {
         messages.extend(release.dataset_total(req.delta));
         messages.extend(model.noise_warnings(None));
         let texts: Vec<&str> = crate::synthetic::text_columns(&self.table).iter().map(|c| c.name.as_str()).collect();
-        let dropped: Vec<&str> = self.table.columns.iter().filter(|c| !c.is_modelled() && !texts.contains(&c.name.as_str())).map(|c| c.name.as_str()).collect();
+        let dropped: Vec<&str> = self
+            .table
+            .columns
+            .iter()
+            .filter(|c| !c.is_modelled() && !texts.contains(&c.name.as_str()))
+            .map(|c| c.name.as_str())
+            .collect();
         if !dropped.is_empty() {
-            messages.push(format!("not modelled (identifiers; left out of the synthetic data): {}", dropped.join(", ")));
+            messages
+                .push(format!("not modelled (identifiers; left out of the synthetic data): {}", dropped.join(", ")));
         }
         if !texts.is_empty() {
-            messages.push(format!("not modelled (text; written by the LLM stage, or left empty without one): {}", texts.join(", ")));
+            messages.push(format!(
+                "not modelled (text; written by the LLM stage, or left empty without one): {}",
+                texts.join(", ")
+            ));
         }
         Ok(FitOutcome { model, release, entry, split: rows.split, notes: rows.notes.map(|n| n.lines()), messages })
     }
@@ -329,7 +360,12 @@ impl Plan {
         let final_fit = estimate::Options { max_iters: self.opts.iterations, ..Default::default() };
         match &self.workload {
             Some(w) => {
-                let opts = aim::Options { rounds: self.opts.rounds, max_model_mb: self.opts.max_model_mb, estimate: final_fit, ..Default::default() };
+                let opts = aim::Options {
+                    rounds: self.opts.rounds,
+                    max_model_mb: self.opts.max_model_mb,
+                    estimate: final_fit,
+                    ..Default::default()
+                };
                 let (fit, trace) = aim::fit(encoded, w, budget, opts)?;
                 Ok(Fitted { fit, aim: Some(trace) })
             }
@@ -362,10 +398,16 @@ fn schema_inference(schema: &Schema, release: &Release, model: &mut ModelFile) -
     let combined = Spend { epsilon: privsynth_privacy::accountant::epsilon_for(rho, conversion), delta, rho };
     model.privacy.schema_inference = Some(Spend { epsilon: d.epsilon, delta: d.delta, rho: d.rho });
     model.privacy.with_schema_inference = Some(combined);
-    let together = format!("this model and the schema's DP inference together: epsilon {:.3} at delta {:.1e} (rho {:.6})", combined.epsilon, combined.delta, combined.rho);
+    let together = format!(
+        "this model and the schema's DP inference together: epsilon {:.3} at delta {:.1e} (rho {:.6})",
+        combined.epsilon, combined.delta, combined.rho
+    );
     Ok(vec![match found {
         Some(e) if e.dataset.fingerprint == release.fingerprint() => {
-            format!("schema: proposed under DP from this same data (ledger entry {}, epsilon {:.3}); {together}", e.seq, d.epsilon)
+            format!(
+                "schema: proposed under DP from this same data (ledger entry {}, epsilon {:.3}); {together}",
+                e.seq, d.epsilon
+            )
         }
         Some(e) => format!(
             "schema: proposed under DP from another file (ledger entry {}; the fingerprints differ), so its epsilon {:.3} \
@@ -427,16 +469,24 @@ impl RowNotes {
 }
 
 /// AIM's workload in code indices: from a file, else the table's, else the default.
-pub fn resolve_workload(source: &WorkloadSource, table: &Table, codec: &TableCodec, schema_origin: &str) -> Result<aim::Workload> {
+pub fn resolve_workload(
+    source: &WorkloadSource,
+    table: &Table,
+    codec: &TableCodec,
+    schema_origin: &str,
+) -> Result<aim::Workload> {
     let (entries, origin, default) = match source {
         WorkloadSource::File(path) => {
             let origin = path.display().to_string();
             let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-            let entries: Vec<schema::WorkloadEntry> = serde_yaml_ng::from_str(&text)
-                .map_err(|e| Error::Usage(format!("{origin}: not a workload (a list of {{columns: [..], weight: w}}): {e}")))?;
+            let entries: Vec<schema::WorkloadEntry> = serde_yaml_ng::from_str(&text).map_err(|e| {
+                Error::Usage(format!("{origin}: not a workload (a list of {{columns: [..], weight: w}}): {e}"))
+            })?;
             (entries, origin, None)
         }
-        WorkloadSource::Schema { degree, max_cells } => (table.workload.clone(), format!("{schema_origin} (table {})", table.name), Some((*degree, *max_cells))),
+        WorkloadSource::Schema { degree, max_cells } => {
+            (table.workload.clone(), format!("{schema_origin} (table {})", table.name), Some((*degree, *max_cells)))
+        }
     };
     schema::validate_workload(table, &entries).map_err(|e| Error::Usage(format!("{origin}: {e}")))?;
     let sizes = codec.sizes();
@@ -447,11 +497,19 @@ pub fn resolve_workload(source: &WorkloadSource, table: &Table, codec: &TableCod
         }
         let w = aim::default_workload(&sizes, degree, max_cells);
         if w.is_empty() {
-            return Err(Error::Usage(format!("no {degree}-way marginal has at most {max_cells} cells: raise --max-cells or give a --workload")));
+            return Err(Error::Usage(format!(
+                "no {degree}-way marginal has at most {max_cells} cells: raise --max-cells or give a --workload"
+            )));
         }
         return Ok(w);
     }
-    let index = |name: &str| codec.columns.iter().position(|c| c.name == name).ok_or_else(|| Error::Internal(format!("workload column {name:?} has no codec")));
+    let index = |name: &str| {
+        codec
+            .columns
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| Error::Internal(format!("workload column {name:?} has no codec")))
+    };
     entries
         .iter()
         .map(|e| {

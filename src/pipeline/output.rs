@@ -48,7 +48,13 @@ pub fn check_rows(rows: usize, columns: usize) -> Result<()> {
 
 /// Draw `rows` records (default: the model's DP estimate of the table size) with `seed`,
 /// enforcing the table's reviewed constraints. Returns the records and what to tell the user.
-pub fn sample_table(model: &ModelFile, origin: &str, rows: Option<usize>, seed: u64, obs: &dyn Observer) -> Result<(SyntheticTable, Vec<String>)> {
+pub fn sample_table(
+    model: &ModelFile,
+    origin: &str,
+    rows: Option<usize>,
+    seed: u64,
+    obs: &dyn Observer,
+) -> Result<(SyntheticTable, Vec<String>)> {
     let rows = rows.unwrap_or(model.total.round() as usize);
     check_rows(rows, model.table.columns.len())?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -68,7 +74,15 @@ pub fn write_table(synth: SyntheticTable, model: &ModelFile, output: &Path) -> R
 /// Sample a linked model (`persons` persons, default its DP estimate) and write its tables into
 /// the folder `output`, atomically: the tables are written into a temporary folder beside it,
 /// which then replaces it. Returns what to tell the user.
-pub fn write_linked(m: &LinkedModel, origin: &str, persons: Option<usize>, seed: u64, output: &Path, format: TableFormat, obs: &dyn Observer) -> Result<Vec<String>> {
+pub fn write_linked(
+    m: &LinkedModel,
+    origin: &str,
+    persons: Option<usize>,
+    seed: u64,
+    output: &Path,
+    format: TableFormat,
+    obs: &dyn Observer,
+) -> Result<Vec<String>> {
     let started = std::time::Instant::now();
     if output.is_file() {
         return Err(Error::Usage(format!("{} is a file; a linked schema writes a folder of tables", output.display())));
@@ -83,7 +97,12 @@ pub fn write_linked(m: &LinkedModel, origin: &str, persons: Option<usize>, seed:
     let tmp = tempfile::Builder::new().prefix(".privsynth-").tempdir_in(parent).map_err(|e| Error::io(parent, e))?;
     for (name, df) in out.tables {
         let mut df = df;
-        let table = m.schema.tables.iter().find(|t| t.name == name).ok_or_else(|| Error::Internal(format!("sampled table {name} is not in the schema")))?;
+        let table = m
+            .schema
+            .tables
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| Error::Internal(format!("sampled table {name} is not in the schema")))?;
         data::write(&mut df, &tmp.path().join(format!("{name}.{}", format.extension())), table)?;
     }
     if output.exists() {
@@ -98,6 +117,11 @@ pub fn write_linked(m: &LinkedModel, origin: &str, persons: Option<usize>, seed:
         std::fs::rename(&kept, output).map_err(|e| Error::io(output, e))?;
     }
     let mut lines: Vec<String> = out.report.lines().into_iter().map(|l| format!("sample: {l}")).collect();
-    lines.push(format!("sample: wrote {} table(s) to {} in {:.1} s (seed {seed})", m.schema.tables.len(), output.display(), started.elapsed().as_secs_f64()));
+    lines.push(format!(
+        "sample: wrote {} table(s) to {} in {:.1} s (seed {seed})",
+        m.schema.tables.len(),
+        output.display(),
+        started.elapsed().as_secs_f64()
+    ));
     Ok(lines)
 }

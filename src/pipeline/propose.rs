@@ -13,7 +13,14 @@ use crate::schema;
 
 /// The proposal's YAML (with a header saying what it cost), what to tell the user, and the
 /// release (holding the ledger's lock until the text is written).
-pub fn infer_dp_file(path: &Path, opts: &infer::Options, epsilon: f64, delta: f64, ledger: &LedgerOptions, obs: &dyn Observer) -> Result<(String, Vec<String>, Release)> {
+pub fn infer_dp_file(
+    path: &Path,
+    opts: &infer::Options,
+    epsilon: f64,
+    delta: f64,
+    ledger: &LedgerOptions,
+    obs: &dyn Observer,
+) -> Result<(String, Vec<String>, Release)> {
     let mut budget = dp::budget(epsilon, delta)?;
     let release = Release::authorize_file(ledger, path, &budget)?;
     let raw = {

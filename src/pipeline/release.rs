@@ -61,13 +61,19 @@ impl Release {
     /// [`Release::authorize`] for the dataset in one file (fingerprinted by its bytes).
     pub fn authorize_file(opts: &LedgerOptions, data: &Path, budget: &Budget) -> Result<Release> {
         if data.is_dir() {
-            return Err(Error::data(data.display().to_string(), "is a folder, not a data file (a folder of tables needs a linked schema)"));
+            return Err(Error::data(
+                data.display().to_string(),
+                "is a folder, not a data file (a folder of tables needs a linked schema)",
+            ));
         }
         let fingerprint = ledger::fingerprint_file(data).map_err(|e| {
-            Error::data(data.display().to_string(), match e.kind() {
-                std::io::ErrorKind::NotFound => "does not exist".to_string(),
-                _ => format!("cannot be read: {e}"),
-            })
+            Error::data(
+                data.display().to_string(),
+                match e.kind() {
+                    std::io::ErrorKind::NotFound => "does not exist".to_string(),
+                    _ => format!("cannot be read: {e}"),
+                },
+            )
         })?;
         Release::authorize(opts, fingerprint, budget)
     }
@@ -82,12 +88,20 @@ impl Release {
 
     /// Append the run's entry: what was released (`charges`), on which dataset and unit, and
     /// what its guarantee does not cover.
-    pub fn record(&self, command: &str, name: &str, unit: Option<(String, u32)>, charges: &[Cost], outside_guarantee: &[String]) -> Result<Entry> {
+    pub fn record(
+        &self,
+        command: &str,
+        name: &str,
+        unit: Option<(String, u32)>,
+        charges: &[Cost],
+        outside_guarantee: &[String],
+    ) -> Result<Entry> {
         let (privacy_unit, rows_per_unit) = match unit {
             Some((u, k)) => (Some(u), Some(k)),
             None => (None, None),
         };
-        let dataset = DatasetRef { fingerprint: self.fingerprint.clone(), name: name.to_string(), privacy_unit, rows_per_unit };
+        let dataset =
+            DatasetRef { fingerprint: self.fingerprint.clone(), name: name.to_string(), privacy_unit, rows_per_unit };
         Ok(self.ledger.append_release(command, dataset, charges, &ledger::new_run_id(), outside_guarantee)?)
     }
 
@@ -97,7 +111,12 @@ impl Release {
         let s = self.ledger.spending().ok()?.remove(&self.fingerprint)?;
         (s.releases > 1).then(|| {
             let eps = s.epsilon_at(delta + s.delta).map_or("n/a".to_string(), |e| format!("{e:.3}"));
-            format!("ledger: {} release(s) on this dataset so far, together epsilon {eps} at delta {:.1e} (rho {:.6})", s.releases, delta + s.delta, s.rho)
+            format!(
+                "ledger: {} release(s) on this dataset so far, together epsilon {eps} at delta {:.1e} (rho {:.6})",
+                s.releases,
+                delta + s.delta,
+                s.rho
+            )
         })
     }
 }

@@ -21,9 +21,7 @@ use privsynth_privacy::{Budget, Cost, Sensitive, mechanisms};
 use crate::data::RawTable;
 use crate::error::{Error, Result};
 use crate::propose::infer::{self, ADDRESS, DEFAULT_BINS, EMAIL, MISSING_TOKENS, PHONE, SSN, UUID, fmt_num};
-use crate::schema::{
-    self, Column, ColumnType, Domain, DomainSource, Granularity, OutOfDomain, Role, Schema, Table,
-};
+use crate::schema::{self, Column, ColumnType, Domain, DomainSource, Granularity, OutOfDomain, Role, Schema, Table};
 
 /// Share of the budget spent on the type census; the rest goes to domains.
 const CENSUS_SHARE: f64 = 0.1;
@@ -35,9 +33,32 @@ const TAIL: f64 = 0.01;
 /// Per-value features counted by the census, in this order, followed by one count per public
 /// missing-value token.
 const FEATURES: &[&str] = &[
-    "present", "integer", "float", "boolean", "date", "datetime", "decimals<=0", "decimals<=1", "decimals<=2",
-    "decimals<=3", "uuid", "ssn", "email", "phone", "address", "free_text", "negative", "abs>=1e1", "abs>=1e2",
-    "abs>=1e3", "abs>=1e4", "abs>=1e5", "abs>=1e6", "abs>=1e7", "abs>=1e8", "abs>=1e9",
+    "present",
+    "integer",
+    "float",
+    "boolean",
+    "date",
+    "datetime",
+    "decimals<=0",
+    "decimals<=1",
+    "decimals<=2",
+    "decimals<=3",
+    "uuid",
+    "ssn",
+    "email",
+    "phone",
+    "address",
+    "free_text",
+    "negative",
+    "abs>=1e1",
+    "abs>=1e2",
+    "abs>=1e3",
+    "abs>=1e4",
+    "abs>=1e5",
+    "abs>=1e6",
+    "abs>=1e7",
+    "abs>=1e8",
+    "abs>=1e9",
 ];
 const NEGATIVE: usize = 16;
 /// Index of the feature "|value| >= 10^k", k in 1..=9.
@@ -137,7 +158,10 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
     let names = raw.column_names();
     let cols: Vec<Vec<Option<String>>> = names
         .iter()
-        .map(|n| raw.series(n).and_then(|s| text_values(s).map_err(|_| Error::unreadable_column(&raw.file, n, "text", s.dtype()))))
+        .map(|n| {
+            raw.series(n)
+                .and_then(|s| text_values(s).map_err(|_| Error::unreadable_column(&raw.file, n, "text", s.dtype())))
+        })
         .collect::<Result<_>>()?;
     let is_missing = |v: &Option<String>| v.as_deref().is_none_or(|v| v.is_empty() || MISSING_TOKENS.contains(&v));
 
@@ -199,9 +223,15 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
             llm: None,
             fake: None,
         };
-        let ident = [(10, "UUIDs"), (11, "SSN-like numbers"), (12, "e-mail addresses"), (13, "phone numbers"), (14, "street addresses")]
-            .into_iter()
-            .find(|(i, _)| share(*i) >= 0.9);
+        let ident = [
+            (10, "UUIDs"),
+            (11, "SSN-like numbers"),
+            (12, "e-mail addresses"),
+            (13, "phone numbers"),
+            (14, "street addresses"),
+        ]
+        .into_iter()
+        .find(|(i, _)| share(*i) >= 0.9);
         if present < 10.0 * std::f64::consts::SQRT_2 * scale {
             col.kind = ColumnType::Text;
             warnings.push(format!(
@@ -251,7 +281,14 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
                 for v in &present {
                     *counts.entry(v.to_string()).or_default() += 1;
                 }
-                let kept = mechanisms::threshold_counts(budget, Sensitive::new(counts), 1, rho_each, delta_each, &format!("categories {name}"))?;
+                let kept = mechanisms::threshold_counts(
+                    budget,
+                    Sensitive::new(counts),
+                    1,
+                    rho_each,
+                    delta_each,
+                    &format!("categories {name}"),
+                )?;
                 let covered: i64 = kept.value().values().sum();
                 let mut cats: Vec<String> = kept.value().keys().cloned().collect();
                 cats.sort();
@@ -270,11 +307,25 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
             }
             kind => {
                 let (unit, points): (f64, Vec<f64>) = match kind {
-                    ColumnType::Date => (1.0, present.iter().filter_map(|v| schema::parse_date_iso(v)).map(|d| schema::days_from_epoch(d) as f64).collect()),
-                    ColumnType::Datetime => {
-                        (86_400.0, present.iter().filter_map(|v| schema::parse_datetime_iso(v)).map(|d| d.and_utc().timestamp() as f64).collect())
+                    ColumnType::Date => (
+                        1.0,
+                        present
+                            .iter()
+                            .filter_map(|v| schema::parse_date_iso(v))
+                            .map(|d| schema::days_from_epoch(d) as f64)
+                            .collect(),
+                    ),
+                    ColumnType::Datetime => (
+                        86_400.0,
+                        present
+                            .iter()
+                            .filter_map(|v| schema::parse_datetime_iso(v))
+                            .map(|d| d.and_utc().timestamp() as f64)
+                            .collect(),
+                    ),
+                    _ => {
+                        (0.0, present.iter().filter_map(|v| v.parse::<f64>().ok()).filter(|x| x.is_finite()).collect())
                     }
-                    _ => (0.0, present.iter().filter_map(|v| v.parse::<f64>().ok()).filter(|x| x.is_finite()).collect()),
                 };
                 let grid = if unit > 0.0 {
                     calendar_grid(unit)
@@ -287,9 +338,19 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
                     numeric_grid(kind == ColumnType::Integer, max_exp, clearly(NEGATIVE))
                 };
                 if present_of[c] < 2000.0 {
-                    warnings.push(format!("column {name:?}: few rows; DP bounds from so few values are coarse, review them"));
+                    warnings.push(format!(
+                        "column {name:?}: few rows; DP bounds from so few values are coarse, review them"
+                    ));
                 }
-                let q = mechanisms::quantiles(budget, Sensitive::new(points), 1, &grid, &[TAIL, 1.0 - TAIL], rho_each, &format!("bounds {name}"))?;
+                let q = mechanisms::quantiles(
+                    budget,
+                    Sensitive::new(points),
+                    1,
+                    &grid,
+                    &[TAIL, 1.0 - TAIL],
+                    rho_each,
+                    &format!("bounds {name}"),
+                )?;
                 let (lo, mut hi) = (q.value()[0], q.value()[1]);
                 if hi <= lo {
                     // The released quantiles coincide: widen to the next candidate.
@@ -308,10 +369,20 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
                     _ => {
                         let days = |v: f64| (v / unit.max(1.0)).floor() as i64;
                         let span = days(hi) - days(lo);
-                        d.granularity = Some(if span <= 366 { Granularity::Day } else if span <= 366 * 20 { Granularity::Month } else { Granularity::Year });
+                        d.granularity = Some(if span <= 366 {
+                            Granularity::Day
+                        } else if span <= 366 * 20 {
+                            Granularity::Month
+                        } else {
+                            Granularity::Year
+                        });
                         let fmt = |v: f64| match kind {
-                            ColumnType::Date => schema::date_from_days(v as i64).map(|d| d.to_string()).unwrap_or_default(),
-                            _ => chrono::DateTime::from_timestamp(v as i64, 0).map(|d| d.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string()).unwrap_or_default(),
+                            ColumnType::Date => {
+                                schema::date_from_days(v as i64).map(|d| d.to_string()).unwrap_or_default()
+                            }
+                            _ => chrono::DateTime::from_timestamp(v as i64, 0)
+                                .map(|d| d.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string())
+                                .unwrap_or_default(),
                         };
                         d.bounds = Some(vec![fmt(lo), fmt(hi)]);
                     }
@@ -338,7 +409,9 @@ mod tests {
     fn grids_are_public_and_sorted() {
         let g = numeric_grid(true, 7, false);
         assert!(g.windows(2).all(|w| w[0] < w[1]));
-        assert!(g.contains(&17.0) && g.contains(&90.0) && g.contains(&1_500_000.0) && g.iter().all(|v| v.fract() == 0.0));
+        assert!(
+            g.contains(&17.0) && g.contains(&90.0) && g.contains(&1_500_000.0) && g.iter().all(|v| v.fract() == 0.0)
+        );
         assert!(g.iter().all(|v| *v >= 0.0 && *v < 1e7));
         assert_eq!(numeric_grid(true, 2, false).len(), 100); // 0..=99
         let f = numeric_grid(false, 1, true);

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
 use super::infer;
+use crate::error::{Error, Result};
 use crate::schema::{Column, ColumnType, CsvFormat, Domain, DomainSource, Schema, Table};
 
 /// Convert a domain file. Its sizes are published with the benchmark, so they are public.
@@ -43,7 +43,12 @@ pub fn from_domain_file(path: &Path, table_name: &str) -> Result<Schema> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let table = Table::new(table_name, Some(format!("Integer-coded table described by {origin}.")), CsvFormat::default(), columns);
+    let table = Table::new(
+        table_name,
+        Some(format!("Integer-coded table described by {origin}.")),
+        CsvFormat::default(),
+        columns,
+    );
     let schema = Schema::single(table, &origin)?;
     Ok(schema)
 }

@@ -14,8 +14,7 @@ use regex::Regex;
 use crate::data::RawTable;
 use crate::error::{Error, Result};
 use crate::schema::{
-    self, Column, ColumnType, CsvFormat, Domain, DomainSource, Granularity, MAX_DOMAIN_SIZE,
-    Role, Schema, Table,
+    self, Column, ColumnType, CsvFormat, Domain, DomainSource, Granularity, MAX_DOMAIN_SIZE, Role, Schema, Table,
 };
 
 /// Tokens commonly used for "missing" in exported tables.
@@ -45,9 +44,12 @@ fn re(p: &str) -> Regex {
 
 pub(crate) static SSN: LazyLock<Regex> = LazyLock::new(|| re(r"^\d{3}-\d{2}-\d{4}$"));
 pub(crate) static EMAIL: LazyLock<Regex> = LazyLock::new(|| re(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"));
-pub(crate) static PHONE: LazyLock<Regex> = LazyLock::new(|| re(r"^\+?\(?\d{1,4}\)?[-. ]?\(?\d{2,4}\)?[-. ]\d{3,4}[-. ]?\d{0,4}$"));
-pub(crate) static UUID: LazyLock<Regex> = LazyLock::new(|| re(r"^(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"));
-pub(crate) static ADDRESS: LazyLock<Regex> = LazyLock::new(|| re(r"^\d+[A-Za-z]?\s+[A-Za-z][A-Za-z.'-]*(\s+[A-Za-z0-9.'#-]+)+$"));
+pub(crate) static PHONE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^\+?\(?\d{1,4}\)?[-. ]?\(?\d{2,4}\)?[-. ]\d{3,4}[-. ]?\d{0,4}$"));
+pub(crate) static UUID: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"));
+pub(crate) static ADDRESS: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^\d+[A-Za-z]?\s+[A-Za-z][A-Za-z.'-]*(\s+[A-Za-z0-9.'#-]+)+$"));
 static PERSON_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Z][a-z'-]+\d*$"));
 
 /// Role suggested by a column's name alone.
@@ -56,22 +58,80 @@ pub fn role_by_name(name: &str) -> Option<Role> {
     let words: Vec<&str> = n.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
     let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
     if has(&[
-        "id", "uuid", "guid", "ssn", "mrn", "email", "mail", "phone", "telephone", "fax", "first", "last", "firstname",
-        "lastname", "surname", "name", "maiden", "prefix", "suffix", "address", "street", "passport", "drivers", "license",
-        "lat", "lon", "lng", "latitude", "longitude", "ip", "birthplace",
+        "id",
+        "uuid",
+        "guid",
+        "ssn",
+        "mrn",
+        "email",
+        "mail",
+        "phone",
+        "telephone",
+        "fax",
+        "first",
+        "last",
+        "firstname",
+        "lastname",
+        "surname",
+        "name",
+        "maiden",
+        "prefix",
+        "suffix",
+        "address",
+        "street",
+        "passport",
+        "drivers",
+        "license",
+        "lat",
+        "lon",
+        "lng",
+        "latitude",
+        "longitude",
+        "ip",
+        "birthplace",
     ]) || (name.len() > 2 && (name.ends_with("Id") || name.ends_with("ID")))
     {
         return Some(Role::Identifier);
     }
     if has(&[
-        "age", "sex", "gender", "race", "ethnicity", "zip", "zipcode", "postcode", "postal", "birthdate", "dob", "birth",
-        "county", "city", "state", "marital", "country", "nationality", "education", "occupation", "fips",
+        "age",
+        "sex",
+        "gender",
+        "race",
+        "ethnicity",
+        "zip",
+        "zipcode",
+        "postcode",
+        "postal",
+        "birthdate",
+        "dob",
+        "birth",
+        "county",
+        "city",
+        "state",
+        "marital",
+        "country",
+        "nationality",
+        "education",
+        "occupation",
+        "fips",
     ]) {
         return Some(Role::QuasiIdentifier);
     }
     if has(&[
-        "income", "salary", "wage", "diagnosis", "dx", "condition", "disease", "hiv", "outcome", "expenses", "cost",
-        "gain", "loss",
+        "income",
+        "salary",
+        "wage",
+        "diagnosis",
+        "dx",
+        "condition",
+        "disease",
+        "hiv",
+        "outcome",
+        "expenses",
+        "cost",
+        "gain",
+        "loss",
     ]) {
         return Some(Role::Sensitive);
     }
@@ -88,7 +148,8 @@ pub fn infer(raw: &RawTable, opts: &Options) -> Result<Proposal> {
     }
     for name in raw.column_names() {
         let s = raw.series(&name)?;
-        let (col, warn) = infer_column(&name, s, rows, opts).map_err(|e| Error::column(&raw.file, &name, format!("cannot be read: {e}")))?;
+        let (col, warn) = infer_column(&name, s, rows, opts)
+            .map_err(|e| Error::column(&raw.file, &name, format!("cannot be read: {e}")))?;
         warnings.extend(warn.into_iter().map(|w| format!("column {name:?}: {w}")));
         columns.push(col);
     }
@@ -168,7 +229,9 @@ fn infer_column(name: &str, s: &Series, rows: usize, opts: &Options) -> PolarsRe
     let name_role = role_by_name(name);
     if values.is_empty() {
         col.nullable = true;
-        warn.push("every value is missing; proposed as text (not modelled). Drop the column or declare its type".into());
+        warn.push(
+            "every value is missing; proposed as text (not modelled). Drop the column or declare its type".into(),
+        );
         return Ok((col, warn));
     }
     let distinct: HashSet<&str> = values.iter().copied().collect();
@@ -200,13 +263,22 @@ fn infer_column(name: &str, s: &Series, rows: usize, opts: &Options) -> PolarsRe
 
     // Numbers beyond 1e15 (e.g. SNOMED codes) are codes, not quantities: a binned domain could
     // not represent them exactly, so they are proposed as categories or text.
-    let numeric: Vec<f64> = values.iter().filter_map(|v| v.parse::<f64>().ok().filter(|x| x.is_finite() && x.abs() <= 1e15)).collect();
+    let numeric: Vec<f64> =
+        values.iter().filter_map(|v| v.parse::<f64>().ok().filter(|x| x.is_finite() && x.abs() <= 1e15)).collect();
     let all_numeric = numeric.len() == values.len();
     let is_bool = distinct.len() <= 2
-        && distinct.iter().all(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "false" | "t" | "f" | "yes" | "no" | "y" | "n"));
-    let dates: Option<Vec<i64>> = values.iter().map(|v| schema::parse_date_iso(v).filter(|_| v.len() == 10).map(schema::days_from_epoch)).collect();
+        && distinct.iter().all(|v| {
+            matches!(v.to_ascii_lowercase().as_str(), "true" | "false" | "t" | "f" | "yes" | "no" | "y" | "n")
+        });
+    let dates: Option<Vec<i64>> = values
+        .iter()
+        .map(|v| schema::parse_date_iso(v).filter(|_| v.len() == 10).map(schema::days_from_epoch))
+        .collect();
     let datetimes: Option<Vec<i64>> = if dates.is_none() {
-        values.iter().map(|v| schema::parse_datetime_iso(v).filter(|_| v.len() > 10).map(|d| d.and_utc().timestamp())).collect()
+        values
+            .iter()
+            .map(|v| schema::parse_datetime_iso(v).filter(|_| v.len() > 10).map(|d| d.and_utc().timestamp()))
+            .collect()
     } else {
         None
     };
@@ -230,7 +302,11 @@ fn infer_column(name: &str, s: &Series, rows: usize, opts: &Options) -> PolarsRe
             });
         } else {
             col.kind = ColumnType::Float;
-            let decimals = values.iter().map(|v| v.split_once('.').map_or(0, |(_, f)| f.trim_end_matches('0').len())).max().unwrap_or(0);
+            let decimals = values
+                .iter()
+                .map(|v| v.split_once('.').map_or(0, |(_, f)| f.trim_end_matches('0').len()))
+                .max()
+                .unwrap_or(0);
             col.precision = Some(decimals.min(6) as u32);
             col.domain = data_domain(Domain {
                 bounds: Some(vec![fmt_num(lo), fmt_num(if hi > lo { hi } else { lo + 1.0 })]),
@@ -242,16 +318,40 @@ fn infer_column(name: &str, s: &Series, rows: usize, opts: &Options) -> PolarsRe
         col.kind = ColumnType::Date;
         let (lo, hi) = (days.iter().min().copied().unwrap_or(0), days.iter().max().copied().unwrap_or(0));
         let span = hi - lo;
-        let g = if span <= 366 { Granularity::Day } else if span <= 366 * 20 { Granularity::Month } else { Granularity::Year };
+        let g = if span <= 366 {
+            Granularity::Day
+        } else if span <= 366 * 20 {
+            Granularity::Month
+        } else {
+            Granularity::Year
+        };
         let fmt = |d: i64| schema::date_from_days(d).map(|d| d.to_string()).unwrap_or_default();
-        col.domain = data_domain(Domain { bounds: Some(vec![fmt(lo), fmt(hi.max(lo + 1))]), granularity: Some(g), ..Domain::default() });
+        col.domain = data_domain(Domain {
+            bounds: Some(vec![fmt(lo), fmt(hi.max(lo + 1))]),
+            granularity: Some(g),
+            ..Domain::default()
+        });
     } else if let Some(secs) = datetimes {
         col.kind = ColumnType::Datetime;
         let (lo, hi) = (secs.iter().min().copied().unwrap_or(0), secs.iter().max().copied().unwrap_or(0));
         let span_days = (hi - lo) / 86_400;
-        let g = if span_days <= 2 { Granularity::Hour } else if span_days <= 366 * 10 { Granularity::Month } else { Granularity::Year };
-        let fmt = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string()).unwrap_or_default();
-        col.domain = data_domain(Domain { bounds: Some(vec![fmt(lo), fmt(hi.max(lo + 1))]), granularity: Some(g), ..Domain::default() });
+        let g = if span_days <= 2 {
+            Granularity::Hour
+        } else if span_days <= 366 * 10 {
+            Granularity::Month
+        } else {
+            Granularity::Year
+        };
+        let fmt = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0)
+                .map(|d| d.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string())
+                .unwrap_or_default()
+        };
+        col.domain = data_domain(Domain {
+            bounds: Some(vec![fmt(lo), fmt(hi.max(lo + 1))]),
+            granularity: Some(g),
+            ..Domain::default()
+        });
     } else {
         let avg_len = values.iter().map(|v| v.len()).sum::<usize>() as f64 / values.len() as f64;
         let avg_spaces = values.iter().map(|v| v.matches(' ').count()).sum::<usize>() as f64 / values.len() as f64;
@@ -262,7 +362,10 @@ fn infer_column(name: &str, s: &Series, rows: usize, opts: &Options) -> PolarsRe
             col.domain = data_domain(Domain { categories: Some(cats), ..Domain::default() });
         } else if avg_len >= 30.0 && avg_spaces >= 3.0 {
             col.kind = ColumnType::Text;
-            warn.push("looks like free text: proposed as text (not modelled here; generated later from public context)".into());
+            warn.push(
+                "looks like free text: proposed as text (not modelled here; generated later from public context)"
+                    .into(),
+            );
         } else if distinct.len() == values.len() {
             col.kind = ColumnType::Identifier;
             col.role = Role::Identifier;

@@ -13,12 +13,12 @@ use std::path::Path;
 
 use polars::prelude::DataType;
 
+use crate::data::TABLE_EXTENSIONS as EXTENSIONS;
 use crate::data::{self, RawTable};
 use crate::error::{Error, Result};
 use crate::propose::infer::{self, Options, Proposal};
 use crate::schema::linked::{Events, ForeignKey, Person};
-use crate::data::TABLE_EXTENSIONS as EXTENSIONS;
-use crate::schema::{Column, ColumnType, CsvFormat, Role, Schema, Table, FORMAT_VERSION};
+use crate::schema::{Column, ColumnType, CsvFormat, FORMAT_VERSION, Role, Schema, Table};
 
 /// Largest share of a column's values that may be missing from the referenced key.
 pub const MAX_ORPHAN_SHARE: f64 = 0.05;
@@ -48,9 +48,14 @@ fn is_date(c: &Column) -> bool {
 /// Non-missing values of a column, as text.
 fn values(raw: &RawTable, name: &str) -> Result<Vec<Option<String>>> {
     let s = raw.series(name)?;
-    let text = s.cast(&DataType::String).map_err(|e| Error::column(&raw.file, name, format!("cannot be read as text: {e}")))?;
+    let text = s
+        .cast(&DataType::String)
+        .map_err(|e| Error::column(&raw.file, name, format!("cannot be read as text: {e}")))?;
     let ca = text.str().map_err(|e| Error::column(&raw.file, name, format!("cannot be read as text: {e}")))?;
-    Ok(ca.iter().map(|v| v.map(str::trim).filter(|v| !v.is_empty() && !infer::MISSING_TOKENS.contains(v)).map(str::to_owned)).collect())
+    Ok(ca
+        .iter()
+        .map(|v| v.map(str::trim).filter(|v| !v.is_empty() && !infer::MISSING_TOKENS.contains(v)).map(str::to_owned))
+        .collect())
 }
 
 struct Found {
@@ -87,7 +92,9 @@ fn detect_foreign_keys(found: &[Found], pk: &HashMap<String, (String, HashSet<St
             // name; id-named columns (`provider_id`) must match by name, or integer ids of
             // unrelated tables would match by chance.
             let opaque = !id_like(c) && f.table.column(c).is_some_and(|col| col.kind == ColumnType::Identifier);
-            let named = |rt: &str, k: &str| lc == k.to_ascii_lowercase() || lc == singular(rt) || lc == format!("{}_id", singular(rt));
+            let named = |rt: &str, k: &str| {
+                lc == k.to_ascii_lowercase() || lc == singular(rt) || lc == format!("{}_id", singular(rt))
+            };
             if !opaque && !pk.iter().any(|(rt, (k, _))| *rt != f.table.name && named(rt, k)) {
                 continue;
             }
@@ -125,11 +132,19 @@ pub fn infer_folder(dir: &Path, csv: &CsvFormat, max_categories: usize) -> Resul
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        })
         .collect();
     paths.sort();
     if paths.is_empty() {
-        return Err(Error::data(dir.display().to_string(), format!("holds no table files (.{})", EXTENSIONS.join(", ."))));
+        return Err(Error::data(
+            dir.display().to_string(),
+            format!("holds no table files (.{})", EXTENSIONS.join(", .")),
+        ));
     }
     let mut warnings = vec![];
     let mut found: Vec<Found> = vec![];
@@ -138,7 +153,8 @@ pub fn infer_folder(dir: &Path, csv: &CsvFormat, max_categories: usize) -> Resul
         let raw = data::read_as(p, csv, None, data::Show::Header)?;
         let prop = infer::infer(&raw, &Options { table_name: name.clone(), csv: csv.clone(), max_categories })?;
         warnings.extend(prop.warnings.into_iter().map(|w| format!("table {name:?}: {w}")));
-        let table = prop.schema.tables.into_iter().next().ok_or_else(|| Error::Internal("infer gave no table".into()))?;
+        let table =
+            prop.schema.tables.into_iter().next().ok_or_else(|| Error::Internal("infer gave no table".into()))?;
         found.push(Found { table, raw });
     }
     let mut notes = vec![];
@@ -157,7 +173,15 @@ pub fn infer_folder(dir: &Path, csv: &CsvFormat, max_categories: usize) -> Resul
                 continue;
             }
             let lc = c.to_ascii_lowercase();
-            let rank = if lc == "id" { 0 } else if lc == format!("{}_id", singular(&f.table.name)) || lc == format!("{}_id", f.table.name.to_ascii_lowercase()) { 1 } else { 2 };
+            let rank = if lc == "id" {
+                0
+            } else if lc == format!("{}_id", singular(&f.table.name))
+                || lc == format!("{}_id", f.table.name.to_ascii_lowercase())
+            {
+                1
+            } else {
+                2
+            };
             if best.as_ref().is_none_or(|b| rank < b.0) {
                 best = Some((rank, c.clone(), set));
             }
@@ -170,7 +194,10 @@ pub fn infer_folder(dir: &Path, csv: &CsvFormat, max_categories: usize) -> Resul
     let fks = detect_foreign_keys(&found, &pk)?;
 
     // The person table: named so, else the most referenced.
-    let named = found.iter().map(|f| f.table.name.as_str()).find(|n| ["patients", "patient", "person", "persons", "people"].contains(&n.to_ascii_lowercase().as_str()));
+    let named = found
+        .iter()
+        .map(|f| f.table.name.as_str())
+        .find(|n| ["patients", "patient", "person", "persons", "people"].contains(&n.to_ascii_lowercase().as_str()));
     let person_table = match named.filter(|n| pk.contains_key(*n)) {
         Some(n) => n.to_string(),
         None => {
@@ -184,7 +211,7 @@ pub fn infer_folder(dir: &Path, csv: &CsvFormat, max_categories: usize) -> Resul
                     return Err(Error::data(
                         dir.display().to_string(),
                         "no table references another by key (no column's values lie in another table's id column), so no linked schema can be proposed; infer each file on its own",
-                    ))
+                    ));
                 }
             }
         }
@@ -273,9 +300,18 @@ pub fn infer_folder(dir: &Path, csv: &CsvFormat, max_categories: usize) -> Resul
             notes.push(format!("{}: links to tables without events were left out", t.name));
         }
     }
-    let pt = tables.iter().find(|t| t.name == person_table).ok_or_else(|| Error::Internal("person table lost".into()))?;
-    let date_named = |w: &str| pt.columns.iter().find(|c| is_date(c) && c.name.to_ascii_lowercase().contains(w)).map(|c| c.name.clone());
-    let person = Person { table: person_table.clone(), key: person_key, birth: date_named("birth"), death: date_named("death"), death_age: None };
+    let pt =
+        tables.iter().find(|t| t.name == person_table).ok_or_else(|| Error::Internal("person table lost".into()))?;
+    let date_named = |w: &str| {
+        pt.columns.iter().find(|c| is_date(c) && c.name.to_ascii_lowercase().contains(w)).map(|c| c.name.clone())
+    };
+    let person = Person {
+        table: person_table.clone(),
+        key: person_key,
+        birth: date_named("birth"),
+        death: date_named("death"),
+        death_age: None,
+    };
     let schema = Schema { version: FORMAT_VERSION, person: Some(person), dp_inference: None, tables };
     schema.validate(&dir.display().to_string())?;
     Ok(LinkedProposal { proposal: Proposal { schema, warnings }, notes })

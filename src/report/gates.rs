@@ -68,13 +68,17 @@ pub fn load(path: Option<&Path>) -> Result<(Vec<Gate>, String)> {
         Some(p) => (std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?, p.display().to_string()),
         None => (DEFAULT_GATES.to_string(), "the built-in gates (schemas/audit-gates.yaml)".to_string()),
     };
-    let file: GateFile = serde_yaml_ng::from_str(&text).map_err(|e| Error::schema(&origin, format!("is not a valid gates file: {e}")))?;
+    let file: GateFile = serde_yaml_ng::from_str(&text)
+        .map_err(|e| Error::schema(&origin, format!("is not a valid gates file: {e}")))?;
     if file.version != 1 {
         return Err(Error::schema(&origin, format!("has version {}; this privsynth reads version 1", file.version)));
     }
     for (i, g) in file.gates.iter().enumerate() {
         if !g.threshold.is_finite() {
-            return Err(Error::schema(&origin, format!("gate {} ({}): the threshold must be a finite number", i + 1, g.metric)));
+            return Err(Error::schema(
+                &origin,
+                format!("gate {} ({}): the threshold must be a finite number", i + 1, g.metric),
+            ));
         }
         if g.metric.trim().is_empty() {
             return Err(Error::schema(&origin, format!("gate {}: the metric is empty", i + 1)));
@@ -91,7 +95,9 @@ fn lookup(report: &Value, path: &str) -> std::result::Result<Option<f64>, String
         v = match v {
             Value::Null => return Ok(None),
             Value::Object(m) => m.get(part).ok_or_else(|| format!("no field {part:?}"))?,
-            Value::Array(a) => a.get(part.parse::<usize>().map_err(|_| format!("{part:?} is not an index"))?).ok_or("index out of range")?,
+            Value::Array(a) => a
+                .get(part.parse::<usize>().map_err(|_| format!("{part:?} is not an index"))?)
+                .ok_or("index out of range")?,
             _ => return Err(format!("{part:?} is below a number")),
         };
     }
@@ -164,8 +170,24 @@ mod tests {
         let (gates, _) = load(None).unwrap();
         assert!(gates.len() >= 5);
         let report = serde_json::json!({"a": {"b": 0.2, "c": null}, "l": [1.0]});
-        let g = |m: &str, t: f64, d: Direction| Gate { metric: m.into(), threshold: t, direction: d, why: None, required: false };
-        let r = evaluate(&[g("a.b", 0.3, Direction::AtMost), g("a.b", 0.3, Direction::AtLeast), g("a.c", 0.0, Direction::AtMost), g("l.0", 1.0, Direction::AtLeast)], &report, "t").unwrap();
+        let g = |m: &str, t: f64, d: Direction| Gate {
+            metric: m.into(),
+            threshold: t,
+            direction: d,
+            why: None,
+            required: false,
+        };
+        let r = evaluate(
+            &[
+                g("a.b", 0.3, Direction::AtMost),
+                g("a.b", 0.3, Direction::AtLeast),
+                g("a.c", 0.0, Direction::AtMost),
+                g("l.0", 1.0, Direction::AtLeast),
+            ],
+            &report,
+            "t",
+        )
+        .unwrap();
         let st: Vec<Status> = r.iter().map(|r| r.status).collect();
         assert_eq!(st, vec![Status::Pass, Status::Fail, Status::Skipped, Status::Pass]);
         assert!(evaluate(&[g("a.x", 0.0, Direction::AtMost)], &report, "t").is_err());

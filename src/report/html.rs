@@ -15,7 +15,11 @@ const HOLD: &str = "#ff7f0e";
 fn num(x: Option<f64>) -> String {
     match x {
         Some(v) if v.is_finite() => {
-            if v.abs() >= 100.0 { format!("{v:.1}") } else { format!("{v:.4}") }
+            if v.abs() >= 100.0 {
+                format!("{v:.1}")
+            } else {
+                format!("{v:.4}")
+            }
         }
         _ => "–".into(),
     }
@@ -37,15 +41,28 @@ fn distribution_svg(d: &Distribution) -> String {
     let top = keep.iter().map(|&i| d.train[i].max(d.synthetic[i]).max(d.holdout[i])).fold(0.01f64, f64::max);
     let slot = (w - left - 4.0) / keep.len().max(1) as f64;
     let bw = (slot / 3.6).min(14.0);
-    let mut s = format!("<svg viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\"><title>{}</title>", xml(&d.column));
+    let mut s = format!(
+        "<svg viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\"><title>{}</title>",
+        xml(&d.column)
+    );
     for t in 0..=4 {
         let y = 8.0 + plot_h * (1.0 - t as f64 / 4.0);
         let _ = write!(s, "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/>", w - 4.0);
-        let _ = write!(s, "<text x=\"{}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"end\">{:.0}%</text>", left - 3.0, y + 3.0, 100.0 * top * t as f64 / 4.0);
+        let _ = write!(
+            s,
+            "<text x=\"{}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"end\">{:.0}%</text>",
+            left - 3.0,
+            y + 3.0,
+            100.0 * top * t as f64 / 4.0
+        );
     }
     for (k, &i) in keep.iter().enumerate() {
         let x0 = left + slot * k as f64 + (slot - 3.0 * bw) / 2.0;
-        for (j, (v, color, name)) in [(d.train[i], TRAIN, "train"), (d.synthetic[i], SYNTH, "synthetic"), (d.holdout[i], HOLD, "holdout")].into_iter().enumerate() {
+        for (j, (v, color, name)) in
+            [(d.train[i], TRAIN, "train"), (d.synthetic[i], SYNTH, "synthetic"), (d.holdout[i], HOLD, "holdout")]
+                .into_iter()
+                .enumerate()
+        {
             let bh = plot_h * v / top;
             let _ = write!(
                 s,
@@ -92,20 +109,46 @@ fn heatmap_svg(r: &Report) -> String {
             grid[b][a] = p.tvd.holdout;
         }
     }
-    let mut s = format!("<svg viewBox=\"0 0 {size:.0} {size:.0}\" width=\"{size:.0}\" height=\"{size:.0}\" role=\"img\"><title>pairwise TVD</title>");
+    let mut s = format!(
+        "<svg viewBox=\"0 0 {size:.0} {size:.0}\" width=\"{size:.0}\" height=\"{size:.0}\" role=\"img\"><title>pairwise TVD</title>"
+    );
     for (i, n) in names.iter().enumerate() {
         let c = lab + cell * (i as f64 + 0.5);
-        let _ = write!(s, "<text x=\"{:.1}\" y=\"{c:.1}\" class=\"ax\" text-anchor=\"end\" dominant-baseline=\"middle\">{}</text>", lab - 4.0, xml(&short(n, 16)));
-        let _ = write!(s, "<text x=\"{c:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"start\" transform=\"rotate(-60 {c:.1} {:.1})\">{}</text>", lab - 4.0, lab - 4.0, xml(&short(n, 16)));
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{c:.1}\" class=\"ax\" text-anchor=\"end\" dominant-baseline=\"middle\">{}</text>",
+            lab - 4.0,
+            xml(&short(n, 16))
+        );
+        let _ = write!(
+            s,
+            "<text x=\"{c:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"start\" transform=\"rotate(-60 {c:.1} {:.1})\">{}</text>",
+            lab - 4.0,
+            lab - 4.0,
+            xml(&short(n, 16))
+        );
     }
     for (i, row) in grid.iter().enumerate() {
         for (j, v) in row.iter().enumerate() {
             let (x, y) = (lab + cell * j as f64, lab + cell * i as f64);
             let (fill, tip) = match v {
-                Some(v) => (heat_color(*v), format!("{} × {}: TVD {:.3} ({})", names[i], names[j], v, if j > i { "synthetic" } else { "holdout" })),
+                Some(v) => (
+                    heat_color(*v),
+                    format!(
+                        "{} × {}: TVD {:.3} ({})",
+                        names[i],
+                        names[j],
+                        v,
+                        if j > i { "synthetic" } else { "holdout" }
+                    ),
+                ),
                 None => ("#ddd".into(), names[i].to_string()),
             };
-            let _ = write!(s, "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{cell:.1}\" height=\"{cell:.1}\" fill=\"{fill}\" stroke=\"#fff\"><title>{}</title></rect>", xml(&tip));
+            let _ = write!(
+                s,
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{cell:.1}\" height=\"{cell:.1}\" fill=\"{fill}\" stroke=\"#fff\"><title>{}</title></rect>",
+                xml(&tip)
+            );
         }
     }
     s + "</svg>"
@@ -120,27 +163,56 @@ fn dcr_svg(r: &Report) -> String {
         let t = v.iter().sum::<usize>().max(1) as f64;
         v.iter().map(|&x| x as f64 / t).collect()
     };
-    let series = [(share(&h.synthetic_to_train), SYNTH, "synthetic → train"), (share(&h.synthetic_to_holdout), HOLD, "synthetic → holdout"), (share(&h.holdout_to_train), TRAIN, "holdout → train")];
+    let series = [
+        (share(&h.synthetic_to_train), SYNTH, "synthetic → train"),
+        (share(&h.synthetic_to_holdout), HOLD, "synthetic → holdout"),
+        (share(&h.holdout_to_train), TRAIN, "holdout → train"),
+    ];
     let top = series.iter().flat_map(|(v, _, _)| v.iter()).copied().fold(0.01f64, f64::max);
     let slot = (w - left - 10.0) / n as f64;
     let bw = slot / 3.4;
-    let mut s = format!("<svg viewBox=\"0 0 {w} {ht}\" width=\"{w}\" height=\"{ht}\" role=\"img\"><title>DCR histogram</title>");
+    let mut s = format!(
+        "<svg viewBox=\"0 0 {w} {ht}\" width=\"{w}\" height=\"{ht}\" role=\"img\"><title>DCR histogram</title>"
+    );
     for t in 0..=4 {
         let y = 10.0 + plot_h * (1.0 - t as f64 / 4.0);
-        let _ = write!(s, "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text x=\"{}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"end\">{:.0}%</text>", w - 10.0, left - 4.0, y + 3.0, 100.0 * top * t as f64 / 4.0);
+        let _ = write!(
+            s,
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text x=\"{}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"end\">{:.0}%</text>",
+            w - 10.0,
+            left - 4.0,
+            y + 3.0,
+            100.0 * top * t as f64 / 4.0
+        );
     }
     for b in 0..n {
         for (j, (v, color, name)) in series.iter().enumerate() {
             let bh = plot_h * v[b] / top;
             let label = if b == 0 { "= 0".to_string() } else { format!("({:.3}, {:.3}]", h.edges[b - 1], h.edges[b]) };
-            let _ = write!(s, "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{bh:.1}\" fill=\"{color}\"><title>{name} {label}: {}</title></rect>", left + slot * b as f64 + j as f64 * bw, 10.0 + plot_h - bh, pct(v[b]));
+            let _ = write!(
+                s,
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{bh:.1}\" fill=\"{color}\"><title>{name} {label}: {}</title></rect>",
+                left + slot * b as f64 + j as f64 * bw,
+                10.0 + plot_h - bh,
+                pct(v[b])
+            );
         }
         if b % 4 == 0 {
             let label = if b == 0 { "0".to_string() } else { format!("{:.3}", h.edges[b]) };
-            let _ = write!(s, "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"middle\">{label}</text>", left + slot * (b as f64 + 0.5), 10.0 + plot_h + 14.0);
+            let _ = write!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"middle\">{label}</text>",
+                left + slot * (b as f64 + 0.5),
+                10.0 + plot_h + 14.0
+            );
         }
     }
-    let _ = write!(s, "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"middle\">Gower distance to the closest record</text>", left + (w - left) / 2.0, ht - 4.0);
+    let _ = write!(
+        s,
+        "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"middle\">Gower distance to the closest record</text>",
+        left + (w - left) / 2.0,
+        ht - 4.0
+    );
     s + "</svg>"
 }
 
@@ -149,20 +221,42 @@ fn risk_svg(rows: &[(&str, &AttackResult)]) -> String {
     let (w, row_h, left) = (620.0, 46.0, 190.0);
     let ht = 30.0 + row_h * rows.len() as f64;
     let sx = |v: f64| left + (w - left - 20.0) * v;
-    let mut s = format!("<svg viewBox=\"0 0 {w} {ht}\" width=\"{w}\" height=\"{ht}\" role=\"img\"><title>attack success rates</title>");
+    let mut s = format!(
+        "<svg viewBox=\"0 0 {w} {ht}\" width=\"{w}\" height=\"{ht}\" role=\"img\"><title>attack success rates</title>"
+    );
     for t in 0..=10 {
         let x = sx(t as f64 / 10.0);
-        let _ = write!(s, "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"18\" y2=\"{:.1}\" stroke=\"#eee\"/><text x=\"{x:.1}\" y=\"12\" class=\"ax\" text-anchor=\"middle\">{:.1}</text>", ht - 4.0, t as f64 / 10.0);
+        let _ = write!(
+            s,
+            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"18\" y2=\"{:.1}\" stroke=\"#eee\"/><text x=\"{x:.1}\" y=\"12\" class=\"ax\" text-anchor=\"middle\">{:.1}</text>",
+            ht - 4.0,
+            t as f64 / 10.0
+        );
     }
     for (i, (name, a)) in rows.iter().enumerate() {
         let y = 24.0 + row_h * i as f64;
-        let _ = write!(s, "<text x=\"{:.1}\" y=\"{:.1}\" class=\"lbl\" text-anchor=\"end\">{}</text>", left - 8.0, y + 14.0, xml(name));
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"lbl\" text-anchor=\"end\">{}</text>",
+            left - 8.0,
+            y + 14.0,
+            xml(name)
+        );
         let risk = match (a.risk, a.risk_ci_low, a.risk_ci_high) {
             (Some(r), Some(lo), Some(hi)) => format!("risk {r:.3} [{lo:.3}, {hi:.3}]"),
             _ => "risk not computed (too few attempts)".to_string(),
         };
-        let _ = write!(s, "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"end\">{risk}</text>", left - 8.0, y + 28.0);
-        for (k, (rate, color, what)) in [(&a.attack, SYNTH, "train targets"), (&a.control, HOLD, "holdout targets (control)")].into_iter().enumerate() {
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"end\">{risk}</text>",
+            left - 8.0,
+            y + 28.0
+        );
+        for (k, (rate, color, what)) in
+            [(&a.attack, SYNTH, "train targets"), (&a.control, HOLD, "holdout targets (control)")]
+                .into_iter()
+                .enumerate()
+        {
             let yy = y + 8.0 + 14.0 * k as f64;
             let _ = write!(
                 s,
@@ -178,14 +272,25 @@ fn risk_svg(rows: &[(&str, &AttackResult)]) -> String {
             );
         }
         if let Some(b) = a.baseline {
-            let _ = write!(s, "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1:.1}\" y2=\"{2:.1}\" stroke=\"#2ca02c\" stroke-width=\"2\" stroke-dasharray=\"3 2\"><title>random baseline {b:.3}</title></line>", sx(b), y + 2.0, y + 28.0);
+            let _ = write!(
+                s,
+                "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1:.1}\" y2=\"{2:.1}\" stroke=\"#2ca02c\" stroke-width=\"2\" stroke-dasharray=\"3 2\"><title>random baseline {b:.3}</title></line>",
+                sx(b),
+                y + 2.0,
+                y + 28.0
+            );
         }
     }
     s + "</svg>"
 }
 
 fn pair_row(name: &str, p: &Pair, better: &str) -> String {
-    format!("<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"note\">{better}</td></tr>", xml(name), num(p.synthetic), num(p.holdout))
+    format!(
+        "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"note\">{better}</td></tr>",
+        xml(name),
+        num(p.synthetic),
+        num(p.holdout)
+    )
 }
 
 /// Render the report as one HTML page.
@@ -240,7 +345,11 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
     let _ = write!(
         h,
         "<p class=\"muted\">Quasi-identifiers: {}. Secret: {}. {} targets per attack, {} neighbour(s) for linkage, {} bootstrap replicates. {}. {}.</p>",
-        xml(&if a.inputs.quasi_identifiers.is_empty() { "none".to_string() } else { a.inputs.quasi_identifiers.join(", ") }),
+        xml(&if a.inputs.quasi_identifiers.is_empty() {
+            "none".to_string()
+        } else {
+            a.inputs.quasi_identifiers.join(", ")
+        }),
         xml(a.inputs.secret.as_deref().unwrap_or("none")),
         a.inputs.attacks,
         a.inputs.neighbours,
@@ -274,13 +383,29 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
     h += "<h2>Fidelity</h2><p class=\"muted\">Each score beside the holdout's own score against train: the ceiling a fresh real sample reaches. A synthetic score <i>better</i> than the holdout's is a warning sign (copying), not a success.</p>";
     h += "<table><tr><th>metric</th><th>synthetic</th><th>holdout (ceiling)</th><th></th></tr>";
     h += &pair_row("column shapes (mean KS/TV complement)", &f.column_shapes_mean, "1 = identical marginals");
-    h += &pair_row("contingency similarity, all pairs", &f.contingency_mean, "1 = identical; 10 equal-width bins from train");
-    h += &pair_row(&format!("contingency similarity, {} trend pairs", f.trend_pairs), &f.contingency_trend_mean, "pairs with |ρ| > 0.5 or Cramér's V > 0.3 in train");
+    h += &pair_row(
+        "contingency similarity, all pairs",
+        &f.contingency_mean,
+        "1 = identical; 10 equal-width bins from train",
+    );
+    h += &pair_row(
+        &format!("contingency similarity, {} trend pairs", f.trend_pairs),
+        &f.contingency_trend_mean,
+        "pairs with |ρ| > 0.5 or Cramér's V > 0.3 in train",
+    );
     h += &pair_row("correlation similarity", &f.correlation_mean, "numeric pairs, 1 − |ρ_T − ρ_X| / 2");
     h += &pair_row("2-way TVD (mean)", &f.tvd2, "0 = identical; train's decile bins");
-    h += &pair_row(&format!("3-way TVD (mean of {} triples{})", f.triples, if f.triples_sampled { ", sampled" } else { "" }), &f.tvd3, "");
+    h += &pair_row(
+        &format!("3-way TVD (mean of {} triples{})", f.triples, if f.triples_sampled { ", sampled" } else { "" }),
+        &f.tvd3,
+        "",
+    );
     h += &pair_row("k-marginal score (2-way)", &f.k_marginal, "SDNist scale, 1000 = identical");
-    h += &pair_row("detection AUC (boosted trees, 3-fold CV)", &f.detection_auc, "0.5 = indistinguishable; < 0.5 suspicious");
+    h += &pair_row(
+        "detection AUC (boosted trees, 3-fold CV)",
+        &f.detection_auc,
+        "0.5 = indistinguishable; < 0.5 suspicious",
+    );
     h += "</table>";
     let det = &f.detection;
     let _ = write!(
@@ -294,7 +419,9 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
         det.synthetic.iterations,
         det.holdout.iterations
     );
-    h += &format!("<p class=\"legend\"><span style=\"background:{TRAIN}\"></span>train<span style=\"background:{SYNTH}\"></span>synthetic<span style=\"background:{HOLD}\"></span>holdout</p><div class=\"grid\">");
+    h += &format!(
+        "<p class=\"legend\"><span style=\"background:{TRAIN}\"></span>train<span style=\"background:{SYNTH}\"></span>synthetic<span style=\"background:{HOLD}\"></span>holdout</p><div class=\"grid\">"
+    );
     for (d, shape) in f.distributions.iter().zip(&f.column_shapes) {
         let _ = write!(
             h,
@@ -303,7 +430,11 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
             shape.metric,
             num(shape.score.synthetic),
             num(shape.score.holdout),
-            if shape.synthetic_out_of_domain > 0 { format!(" · {} out-of-domain cells", shape.synthetic_out_of_domain) } else { String::new() },
+            if shape.synthetic_out_of_domain > 0 {
+                format!(" · {} out-of-domain cells", shape.synthetic_out_of_domain)
+            } else {
+                String::new()
+            },
             distribution_svg(d)
         );
     }
@@ -314,12 +445,47 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
     let dc = &m.dcr;
     let rv = &m.rare_values;
     h += "<h2>Memorization</h2><table><tr><th>measure</th><th>against train</th><th>against holdout</th><th></th></tr>";
-    let _ = write!(h, "<tr><td>synthetic rows equal to a real row</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"note\">excess {} (holdout rows found in train: {})</td></tr>", pct(e.synthetic_in_train), pct(e.synthetic_in_holdout), pct(e.excess), pct(e.holdout_in_train));
-    let _ = write!(h, "<tr><td>real rows unique in their table reproduced (UEM)</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"note\">synthetic-internal duplicates {}</td></tr>", pct(e.unique_train_reproduced), pct(e.unique_holdout_reproduced), pct(e.synthetic_duplicates));
-    let _ = write!(h, "<tr><td>median distance to closest record</td><td class=\"n\">{:.4}</td><td class=\"n\">{:.4}</td><td class=\"note\">a fresh real sample: {:.4} (holdout → train)</td></tr>", dc.median_synthetic_to_train, dc.median_synthetic_to_holdout, dc.median_holdout_to_train);
-    let _ = write!(h, "<tr><td>rows at distance 0</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td></td></tr>", pct(dc.zero_to_train), pct(dc.zero_to_holdout));
-    let _ = write!(h, "<tr><td>median NNDR</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td><td class=\"note\">memorized rows have NNDR ≈ 0 against train only</td></tr>", dc.nndr_median_train, dc.nndr_median_holdout);
-    let _ = write!(h, "<tr><td>rare values re-emitted</td><td class=\"n\">{} ({} of {})</td><td class=\"n\">{} ({} of {})</td><td class=\"note\">values that single out one real row, emitted verbatim</td></tr></table>", pct(rv.rate_train), rv.train_reemitted, rv.train_rare, pct(rv.rate_holdout), rv.holdout_reemitted, rv.holdout_rare);
+    let _ = write!(
+        h,
+        "<tr><td>synthetic rows equal to a real row</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"note\">excess {} (holdout rows found in train: {})</td></tr>",
+        pct(e.synthetic_in_train),
+        pct(e.synthetic_in_holdout),
+        pct(e.excess),
+        pct(e.holdout_in_train)
+    );
+    let _ = write!(
+        h,
+        "<tr><td>real rows unique in their table reproduced (UEM)</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"note\">synthetic-internal duplicates {}</td></tr>",
+        pct(e.unique_train_reproduced),
+        pct(e.unique_holdout_reproduced),
+        pct(e.synthetic_duplicates)
+    );
+    let _ = write!(
+        h,
+        "<tr><td>median distance to closest record</td><td class=\"n\">{:.4}</td><td class=\"n\">{:.4}</td><td class=\"note\">a fresh real sample: {:.4} (holdout → train)</td></tr>",
+        dc.median_synthetic_to_train, dc.median_synthetic_to_holdout, dc.median_holdout_to_train
+    );
+    let _ = write!(
+        h,
+        "<tr><td>rows at distance 0</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td></td></tr>",
+        pct(dc.zero_to_train),
+        pct(dc.zero_to_holdout)
+    );
+    let _ = write!(
+        h,
+        "<tr><td>median NNDR</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td><td class=\"note\">memorized rows have NNDR ≈ 0 against train only</td></tr>",
+        dc.nndr_median_train, dc.nndr_median_holdout
+    );
+    let _ = write!(
+        h,
+        "<tr><td>rare values re-emitted</td><td class=\"n\">{} ({} of {})</td><td class=\"n\">{} ({} of {})</td><td class=\"note\">values that single out one real row, emitted verbatim</td></tr></table>",
+        pct(rv.rate_train),
+        rv.train_reemitted,
+        rv.train_rare,
+        pct(rv.rate_holdout),
+        rv.holdout_reemitted,
+        rv.holdout_rare
+    );
     let _ = write!(
         h,
         "<p>Synthetic rows closer to train than to the holdout: <b>{}</b> (95% interval {} – {}, over resampled synthetic rows and over train/holdout splits, worth {:.0} independent rows; ties {}); without memorization {}. Closer to train than 99% of holdout rows are: {}.</p>",
@@ -331,7 +497,9 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
         pct(dc.expected),
         dc.below_holdout_p1.map_or_else(|| "not computed (fewer than 300 holdout rows)".to_string(), pct)
     );
-    h += &format!("<p class=\"legend\"><span style=\"background:{SYNTH}\"></span>synthetic → train<span style=\"background:{HOLD}\"></span>synthetic → holdout<span style=\"background:{TRAIN}\"></span>holdout → train (a fresh sample)</p>");
+    h += &format!(
+        "<p class=\"legend\"><span style=\"background:{SYNTH}\"></span>synthetic → train<span style=\"background:{HOLD}\"></span>synthetic → holdout<span style=\"background:{TRAIN}\"></span>holdout → train (a fresh sample)</p>"
+    );
     h += &dcr_svg(r);
 
     h += "<h2>Re-identification</h2><p class=\"muted\">Each attack runs on train targets and, as the control, on holdout targets. Residual risk = (p_train − p_holdout) / (1 − p_holdout): what the generator leaked beyond what the population's patterns give away. Dots: Wilson 95% intervals; dashed green: random-guess baseline.</p>";

@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{ColumnType, Table, parse_point};
 use super::Cell;
 use super::domain::ColumnDomain;
+use super::{ColumnType, Table, parse_point};
 
 /// Review state of a rule. Only `reviewed` rules are enforced.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -61,9 +61,19 @@ pub enum Constraint {
     /// `min <= column <= max` whenever the column is present (either bound may be absent).
     Range {
         column: String,
-        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "opt_scalar", serialize_with = "write_opt_scalar")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "opt_scalar",
+            serialize_with = "write_opt_scalar"
+        )]
         min: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "opt_scalar", serialize_with = "write_opt_scalar")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "opt_scalar",
+            serialize_with = "write_opt_scalar"
+        )]
         max: Option<String>,
         #[serde(default)]
         status: RuleStatus,
@@ -83,7 +93,9 @@ pub enum Constraint {
 impl Constraint {
     pub fn status(&self) -> RuleStatus {
         match self {
-            Constraint::Order { status, .. } | Constraint::Range { status, .. } | Constraint::Forbid { status, .. } => *status,
+            Constraint::Order { status, .. } | Constraint::Range { status, .. } | Constraint::Forbid { status, .. } => {
+                *status
+            }
         }
     }
 
@@ -98,7 +110,9 @@ impl Constraint {
     /// The rule in one line, for messages and prompts.
     pub fn describe(&self) -> String {
         match self {
-            Constraint::Order { before, after, strict, .. } => format!("{before} {} {after} (when both are present)", if *strict { "<" } else { "<=" }),
+            Constraint::Order { before, after, strict, .. } => {
+                format!("{before} {} {after} (when both are present)", if *strict { "<" } else { "<=" })
+            }
             Constraint::Range { column, min, max, .. } => match (min, max) {
                 (Some(a), Some(b)) => format!("{a} <= {column} <= {b}"),
                 (Some(a), None) => format!("{column} >= {a}"),
@@ -123,7 +137,9 @@ impl Constraint {
         let strip = |c: &Constraint| {
             let mut c = c.clone();
             match &mut c {
-                Constraint::Order { status, note, .. } | Constraint::Range { status, note, .. } | Constraint::Forbid { status, note, .. } => {
+                Constraint::Order { status, note, .. }
+                | Constraint::Range { status, note, .. }
+                | Constraint::Forbid { status, note, .. } => {
                     *status = RuleStatus::Proposed;
                     *note = None;
                 }
@@ -191,7 +207,9 @@ impl<'de> Deserialize<'de> for Condition {
                 let (a, b) = (it.next().unwrap_or_default(), it.next().unwrap_or_default());
                 Ok(Condition::Between(a, b))
             }
-            Raw::Two(v) => Err(D::Error::custom(format!("a condition is a value or a [lo, hi] pair, got a list of {}", v.len()))),
+            Raw::Two(v) => {
+                Err(D::Error::custom(format!("a condition is a value or a [lo, hi] pair, got a list of {}", v.len())))
+            }
         }
     }
 }
@@ -264,7 +282,13 @@ impl Compiled {
             Test::Range { column, min, max } => num(*column).is_none_or(|v| v >= *min && v <= *max),
             Test::Forbid(conds) => !conds.iter().all(|(i, m)| match (m, &row[*i]) {
                 (Match::Category(c), Cell::Label(t)) => c == t,
-                (Match::Bool(b), Cell::Label(x)) => if *b { *x == "true" } else { *x == "false" },
+                (Match::Bool(b), Cell::Label(x)) => {
+                    if *b {
+                        *x == "true"
+                    } else {
+                        *x == "false"
+                    }
+                }
                 (Match::Between(lo, hi), Cell::Point(v)) => v >= lo && v <= hi,
                 _ => false,
             }),
@@ -301,9 +325,14 @@ fn compile_one(table: &Table, columns: &[String], rule: &Constraint) -> Result<T
     let column = |name: &str| -> Result<(usize, &super::Column), String> {
         let c = table.column(name).ok_or_else(|| format!("{name:?} is not a column of table {:?}", table.name))?;
         if !c.is_modelled() {
-            return Err(format!("column {name:?} is not modelled (identifier or text), so no rule can be checked on it"));
+            return Err(format!(
+                "column {name:?} is not modelled (identifier or text), so no rule can be checked on it"
+            ));
         }
-        let pos = columns.iter().position(|n| n == name).ok_or_else(|| format!("column {name:?} is not among the sampled columns"))?;
+        let pos = columns
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| format!("column {name:?} is not among the sampled columns"))?;
         Ok((pos, c))
     };
     let bounds = |c: &super::Column| -> Result<(f64, f64), String> {
@@ -323,14 +352,26 @@ fn compile_one(table: &Table, columns: &[String], rule: &Constraint) -> Result<T
             let numeric = |k| matches!(k, ColumnType::Integer | ColumnType::Float);
             let temporal = |k| matches!(k, ColumnType::Date | ColumnType::Datetime);
             if !((numeric(bc.kind) && numeric(ac.kind)) || (temporal(bc.kind) && temporal(ac.kind))) {
-                return Err(format!("an order compares two numeric or two date/datetime columns; {before:?} is {} and {after:?} is {}", bc.kind, ac.kind));
+                return Err(format!(
+                    "an order compares two numeric or two date/datetime columns; {before:?} is {} and {after:?} is {}",
+                    bc.kind, ac.kind
+                ));
             }
-            Ok(Test::Order { before: b, after: a, before_scale: scale(bc.kind), after_scale: scale(ac.kind), strict: *strict })
+            Ok(Test::Order {
+                before: b,
+                after: a,
+                before_scale: scale(bc.kind),
+                after_scale: scale(ac.kind),
+                strict: *strict,
+            })
         }
         Constraint::Range { column: name, min, max, .. } => {
             let (i, c) = column(name)?;
             if !c.kind.is_bounded() {
-                return Err(format!("a range applies to integer, float, date or datetime columns; {name:?} is {}", c.kind));
+                return Err(format!(
+                    "a range applies to integer, float, date or datetime columns; {name:?} is {}",
+                    c.kind
+                ));
             }
             if min.is_none() && max.is_none() {
                 return Err("a range needs min, max or both".into());
@@ -355,7 +396,9 @@ fn compile_one(table: &Table, columns: &[String], rule: &Constraint) -> Result<T
                 let (i, c) = column(name)?;
                 let m = match (c.kind, cond) {
                     (ColumnType::Categorical, Condition::Equals(v)) => {
-                        let ColumnDomain::Categorical { categories, .. } = ColumnDomain::build(c)? else { return Err(format!("column {name:?} has no categories")) };
+                        let ColumnDomain::Categorical { categories, .. } = ColumnDomain::build(c)? else {
+                            return Err(format!("column {name:?} has no categories"));
+                        };
                         let canon = categories
                             .iter()
                             .find(|k| k.trim() == v.trim() || matches!((k.trim().parse::<f64>(), v.trim().parse::<f64>()), (Ok(a), Ok(b)) if a == b))
@@ -378,8 +421,12 @@ fn compile_one(table: &Table, columns: &[String], rule: &Constraint) -> Result<T
                         }
                         Match::Between(a, b)
                     }
-                    (k, Condition::Between(..)) => return Err(format!("column {name:?} is {k}: give one value, not a range")),
-                    (k, Condition::Equals(_)) => return Err(format!("column {name:?} is {k}: give a [lo, hi] range, not one value")),
+                    (k, Condition::Between(..)) => {
+                        return Err(format!("column {name:?} is {k}: give one value, not a range"));
+                    }
+                    (k, Condition::Equals(_)) => {
+                        return Err(format!("column {name:?} is {k}: give a [lo, hi] range, not one value"));
+                    }
                 };
                 conds.push((i, m));
             }
@@ -431,7 +478,13 @@ tables:
         let rules = compile(t, &cols).unwrap();
         let day = 86_400.0;
         let row = |sex: &'static str, preg: bool, age: f64, adm: f64, dis: Option<f64>| {
-            vec![Cell::Label(sex), Cell::Label(if preg { "true" } else { "false" }), Cell::Point(age), Cell::Point(adm), dis.map_or(Cell::Missing, Cell::Point)]
+            vec![
+                Cell::Label(sex),
+                Cell::Label(if preg { "true" } else { "false" }),
+                Cell::Point(age),
+                Cell::Point(adm),
+                dis.map_or(Cell::Missing, Cell::Point),
+            ]
         };
         let ok = row("F", true, 30.0, 18_300.0, Some(18_300.0 * day + 3600.0));
         assert!(rules.iter().all(|r| r.holds(&ok)));
@@ -441,7 +494,10 @@ tables:
         assert!(!rules[1].holds(&row("F", false, 15.0, 18_300.0, None)));
         assert!(!rules[2].holds(&row("M", true, 30.0, 18_300.0, None)));
         assert!(rules[2].holds(&row("M", false, 30.0, 18_300.0, None)));
-        assert!(!rules[3].holds(&row("F", true, 11.0, 18_300.0, None)) && rules[3].holds(&row("F", true, 12.0, 18_300.0, None)));
+        assert!(
+            !rules[3].holds(&row("F", true, 11.0, 18_300.0, None))
+                && rules[3].holds(&row("F", true, 12.0, 18_300.0, None))
+        );
     }
 
     #[test]

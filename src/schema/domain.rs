@@ -25,7 +25,13 @@ pub enum ColumnDomain {
     /// half-open except that a float column's last bin is closed at `hi`. With a grid (integers,
     /// days, seconds, or a float `precision`), `grid[i]` is the inclusive range of grid indices
     /// `k` (value `k * step`) inside bin `i`; decoding draws from it.
-    Binned { kind: ColumnType, lo: f64, hi: f64, edges: Vec<f64>, grid: Option<Grid> },
+    Binned {
+        kind: ColumnType,
+        lo: f64,
+        hi: f64,
+        edges: Vec<f64>,
+        grid: Option<Grid>,
+    },
 }
 
 /// Grid of representable values of a binned column: `k * step`, computed as `k / per_unit` when
@@ -61,7 +67,12 @@ impl ColumnDomain {
         };
         let domain = match c.kind {
             ColumnType::Categorical => {
-                for (w, p) in [("bounds", d.bounds.is_some()), ("bins", d.bins.is_some()), ("edges", d.edges.is_some()), ("granularity", d.granularity.is_some())] {
+                for (w, p) in [
+                    ("bounds", d.bounds.is_some()),
+                    ("bins", d.bins.is_some()),
+                    ("edges", d.edges.is_some()),
+                    ("granularity", d.granularity.is_some()),
+                ] {
                     need_none(w, p)?;
                 }
                 let categories = d.categories.ok_or("a categorical column needs `domain: {categories: [...]}`")?;
@@ -144,7 +155,10 @@ fn binned(c: &schema::Column, d: &schema::Domain) -> std::result::Result<ColumnD
     // Values are drawn inside bins on this line, so its width and its grid must be exact
     // doubles: bounds such as +-1e308 would make every drawn value infinite or NaN.
     if !((hi - lo).is_finite() && lo.abs() <= MAX_POINT && hi.abs() <= MAX_POINT) {
-        return Err(format!("bounds must lie within +-{MAX_POINT:e} (so that values inside them are exact), got [{}, {}]", b[0], b[1]));
+        return Err(format!(
+            "bounds must lie within +-{MAX_POINT:e} (so that values inside them are exact), got [{}, {}]",
+            b[0], b[1]
+        ));
     }
     if c.precision.is_some_and(|p| p > MAX_PRECISION) {
         return Err(format!("precision must be at most {MAX_PRECISION} decimals"));
@@ -196,11 +210,18 @@ fn binned(c: &schema::Column, d: &schema::Domain) -> std::result::Result<ColumnD
                 return Err(format!(
                     "an integer column without bins gets one code per value, and [{}, {}] has {} values \
                      (at most {MAX_DOMAIN_SIZE}); add `bins` or `edges`",
-                    b[0], b[1], hi - lo + 1.0
+                    b[0],
+                    b[1],
+                    hi - lo + 1.0
                 ));
             }
             ColumnType::Integer => (0..=((hi - lo) as usize + 1)).map(|i| lo + i as f64).collect(),
-            _ => return Err(format!("a {kind} column needs `bins` or `edges`{}", if kind == ColumnType::Float { "" } else { " or `granularity`" })),
+            _ => {
+                return Err(format!(
+                    "a {kind} column needs `bins` or `edges`{}",
+                    if kind == ColumnType::Float { "" } else { " or `granularity`" }
+                ));
+            }
         }
     };
     if too_many((edges.len() - 1) as f64) {
@@ -209,7 +230,10 @@ fn binned(c: &schema::Column, d: &schema::Domain) -> std::result::Result<ColumnD
     if let Some(step) = step {
         // Grid indices of the bounds must be exact integers (|index| < 2^53).
         if !((lo / step).abs() < 9.0e15 && (end / step).abs() < 9.0e15) {
-            return Err(format!("bounds [{}, {}] are too wide for the column's resolution ({step}); use fewer decimals or narrower bounds", b[0], b[1]));
+            return Err(format!(
+                "bounds [{}, {}] are too wide for the column's resolution ({step}); use fewer decimals or narrower bounds",
+                b[0], b[1]
+            ));
         }
     }
     // Every bin must hold at least one grid point, else its code could never be decoded.
@@ -226,7 +250,8 @@ fn binned(c: &schema::Column, d: &schema::Domain) -> std::result::Result<ColumnD
                 if k0 > k1 {
                     return Err(format!(
                         "the bin [{}, {}) holds no value at the column's resolution ({step}); use fewer bins",
-                        edges[i], edges[i + 1]
+                        edges[i],
+                        edges[i + 1]
                     ));
                 }
                 g.ranges.push((k0, k1));
@@ -286,4 +311,3 @@ fn calendar_edges(kind: ColumnType, lo: f64, hi: f64, g: Granularity) -> std::re
     edges.push(end);
     Ok(edges)
 }
-

@@ -122,7 +122,12 @@ pub enum Fake {
 }
 
 fn domain(lo: i64, hi: i64, bins: usize) -> Domain {
-    Domain { bounds: Some(vec![lo.to_string(), hi.to_string()]), bins: Some(bins), source: DomainSource::Public, ..Default::default() }
+    Domain {
+        bounds: Some(vec![lo.to_string(), hi.to_string()]),
+        bins: Some(bins),
+        source: DomainSource::Public,
+        ..Default::default()
+    }
 }
 
 impl Events {
@@ -205,7 +210,9 @@ impl Schema {
             let before = left.len();
             left.retain(|t| {
                 let ready = t.foreign_keys.iter().all(|fk| {
-                    self.person.as_ref().is_some_and(|p| p.table == fk.references) || out.iter().any(|o| o.name == fk.references) || fk.references == t.name
+                    self.person.as_ref().is_some_and(|p| p.table == fk.references)
+                        || out.iter().any(|o| o.name == fk.references)
+                        || fk.references == t.name
                 });
                 if ready {
                     out.push(t);
@@ -233,18 +240,38 @@ impl Schema {
         let mut cols: Vec<Column> = vec![];
         for c in &base.columns {
             if Some(&c.name) == p.death.as_ref() && p.birth.is_some() {
-                cols.push(int_column(derived::death_age(&c.name), p.death_age_domain(), true, format!("age at death in days ({})", c.name)));
+                cols.push(int_column(
+                    derived::death_age(&c.name),
+                    p.death_age_domain(),
+                    true,
+                    format!("age at death in days ({})", c.name),
+                ));
             } else if c.is_modelled() {
                 cols.push(c.clone());
             }
         }
         for t in self.event_tables() {
             let e = t.events.as_ref().expect("event table");
-            cols.push(int_column(derived::count(&t.name), e.count_domain(), false, format!("rows of {} per person, at most {}", t.name, e.rows_per_person)));
+            cols.push(int_column(
+                derived::count(&t.name),
+                e.count_domain(),
+                false,
+                format!("rows of {} per person, at most {}", t.name, e.rows_per_person),
+            ));
             if p.birth.is_some() {
-                cols.push(int_column(derived::first(&t.name), e.first_domain(), true, format!("days from birth to the person's first {} row", t.name)));
+                cols.push(int_column(
+                    derived::first(&t.name),
+                    e.first_domain(),
+                    true,
+                    format!("days from birth to the person's first {} row", t.name),
+                ));
             }
-            cols.push(int_column(derived::span(&t.name), e.offset_domain(), true, format!("days from the person's first to last {} row", t.name)));
+            cols.push(int_column(
+                derived::span(&t.name),
+                e.offset_domain(),
+                true,
+                format!("days from the person's first to last {} row", t.name),
+            ));
             for s in &e.summarise {
                 if let Some(c) = t.column(s) {
                     let mut c = c.clone();
@@ -271,10 +298,20 @@ impl Schema {
             }
             cols.push(c.clone());
         }
-        cols.push(int_column(derived::OFFSET.into(), e.offset_domain(), false, format!("days since the person's first {} row", t.name)));
+        cols.push(int_column(
+            derived::OFFSET.into(),
+            e.offset_domain(),
+            false,
+            format!("days since the person's first {} row", t.name),
+        ));
         if let Some(end) = &e.end {
             let unit = format!("{:?}", e.duration_unit).to_lowercase();
-            cols.push(int_column(derived::duration(end), e.duration_domain(), true, format!("{end} minus {} in {unit}", e.time)));
+            cols.push(int_column(
+                derived::duration(end),
+                e.duration_domain(),
+                true,
+                format!("{end} minus {} in {unit}", e.time),
+            ));
         }
         for pc in &e.person_columns {
             if let Some(c) = person.column(pc) {
@@ -308,11 +345,15 @@ fn model_table(base: &Table, columns: Vec<Column>) -> Table {
 /// Check the linked structure: keys, references, bounds and derived columns.
 pub fn validate(schema: &Schema, problems: &mut Vec<String>) {
     let by_name: HashMap<&str, &Table> = schema.tables.iter().map(|t| (t.name.as_str(), t)).collect();
-    let is_date = |t: &Table, c: &str| t.column(c).is_some_and(|c| matches!(c.kind, ColumnType::Date | ColumnType::Datetime));
+    let is_date =
+        |t: &Table, c: &str| t.column(c).is_some_and(|c| matches!(c.kind, ColumnType::Date | ColumnType::Datetime));
     let Some(p) = &schema.person else {
         for t in &schema.tables {
             if t.events.is_some() || !t.foreign_keys.is_empty() {
-                problems.push(format!("table {:?} has events or foreign_keys but the schema names no `person` table", t.name));
+                problems.push(format!(
+                    "table {:?} has events or foreign_keys but the schema names no `person` table",
+                    t.name
+                ));
             }
         }
         return;
@@ -358,7 +399,9 @@ pub fn validate(schema: &Schema, problems: &mut Vec<String>) {
         }
         let Some(e) = &t.events else {
             if t.name != p.table && !t.foreign_keys.is_empty() {
-                problems.push(format!("table {tn:?} has foreign keys but no `events` block (rows_per_person and time are needed)"));
+                problems.push(format!(
+                    "table {tn:?} has foreign keys but no `events` block (rows_per_person and time are needed)"
+                ));
             }
             continue;
         };
@@ -385,14 +428,20 @@ pub fn validate(schema: &Schema, problems: &mut Vec<String>) {
         }
         for fk in &t.foreign_keys {
             if t.column(&fk.column).is_some_and(Column::is_modelled) {
-                problems.push(format!("table {tn:?}: foreign key {:?} must have role identifier (keys are regenerated, never modelled)", fk.column));
+                problems.push(format!(
+                    "table {tn:?}: foreign key {:?} must have role identifier (keys are regenerated, never modelled)",
+                    fk.column
+                ));
             }
         }
     }
     for t in &schema.tables {
         if let Some(k) = &t.primary_key {
             if t.column(k).is_some_and(Column::is_modelled) {
-                problems.push(format!("table {:?}: primary_key {k:?} must have role identifier (keys are regenerated, never modelled)", t.name));
+                problems.push(format!(
+                    "table {:?}: primary_key {k:?} must have role identifier (keys are regenerated, never modelled)",
+                    t.name
+                ));
             }
         }
     }
@@ -404,7 +453,10 @@ pub fn validate(schema: &Schema, problems: &mut Vec<String>) {
         let mut seen = HashSet::new();
         for c in &person.columns {
             if !seen.insert(c.name.as_str()) {
-                problems.push(format!("person model: column {:?} appears twice (a column named like a derived summary?)", c.name));
+                problems.push(format!(
+                    "person model: column {:?} appears twice (a column named like a derived summary?)",
+                    c.name
+                ));
             }
             if let Err(e) = super::domain::ColumnDomain::build(c) {
                 problems.push(format!("person model, column {:?}: {e}", c.name));
@@ -415,7 +467,11 @@ pub fn validate(schema: &Schema, problems: &mut Vec<String>) {
             for pc in &e.person_columns {
                 if person.column(pc).is_none() {
                     let known: Vec<&str> = person.columns.iter().map(|c| c.name.as_str()).collect();
-                    problems.push(format!("table {:?}: events.person_columns {pc:?} is not a column of the person model; it has: {}", t.name, known.join(", ")));
+                    problems.push(format!(
+                        "table {:?}: events.person_columns {pc:?} is not a column of the person model; it has: {}",
+                        t.name,
+                        known.join(", ")
+                    ));
                 }
             }
             if let Some(m) = schema.event_model_table(t) {

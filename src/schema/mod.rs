@@ -349,7 +349,9 @@ fn policy_or_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option
         Some("drop") => Ok(Some(OutOfDomain::Drop)),
         Some("error") => Ok(Some(OutOfDomain::Error)),
         Some("clip") => Ok(Some(OutOfDomain::Clip)),
-        Some(other) => Err(D::Error::custom(format!("unknown out_of_domain policy {other:?}; expected drop, clip, null or error"))),
+        Some(other) => {
+            Err(D::Error::custom(format!("unknown out_of_domain policy {other:?}; expected drop, clip, null or error")))
+        }
     }
 }
 
@@ -371,16 +373,31 @@ pub enum DomainSource {
 #[serde(deny_unknown_fields)]
 pub struct Domain {
     /// Categories (categorical columns); numbers and booleans are accepted and kept as text.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "scalars", serialize_with = "write_scalars")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "scalars",
+        serialize_with = "write_scalars"
+    )]
     pub categories: Option<Vec<String>>,
     /// `[lo, hi]` (numbers, or ISO dates/datetimes), both inclusive.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "scalars", serialize_with = "write_scalars")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "scalars",
+        serialize_with = "write_scalars"
+    )]
     pub bounds: Option<Vec<String>>,
     /// Number of equal-width bins between the bounds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bins: Option<usize>,
     /// Explicit ascending bin edges; the first and last are the bounds.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "scalars", serialize_with = "write_scalars")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "scalars",
+        serialize_with = "write_scalars"
+    )]
     pub edges: Option<Vec<String>>,
     /// Calendar bins for dates and datetimes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -426,8 +443,7 @@ fn scalars<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<St
 impl Column {
     /// Columns that get a discrete code: everything but identifiers and free text.
     pub fn is_modelled(&self) -> bool {
-        self.role != Role::Identifier
-            && !matches!(self.kind, ColumnType::Identifier | ColumnType::Text)
+        self.role != Role::Identifier && !matches!(self.kind, ColumnType::Identifier | ColumnType::Text)
     }
 }
 
@@ -520,10 +536,8 @@ impl Schema {
     pub fn validate(&self, origin: &str) -> Result<()> {
         let mut problems = Vec::new();
         if self.version != FORMAT_VERSION {
-            problems.push(format!(
-                "version {} is not supported (this build reads version {FORMAT_VERSION})",
-                self.version
-            ));
+            problems
+                .push(format!("version {} is not supported (this build reads version {FORMAT_VERSION})", self.version));
         }
         if self.tables.is_empty() {
             problems.push("it declares no tables".into());
@@ -562,8 +576,10 @@ impl Schema {
             items.join(", ")
         );
         if allow {
-            Ok(Some(format!("WARNING: {msg} Proceeding because the override was given; the \
-                             release is NOT differentially private with respect to these values.")))
+            Ok(Some(format!(
+                "WARNING: {msg} Proceeding because the override was given; the \
+                             release is NOT differentially private with respect to these values."
+            )))
         } else {
             Err(Error::schema(
                 origin,
@@ -582,15 +598,18 @@ impl Schema {
     pub fn read_from_data(&self) -> Vec<String> {
         let mut out: Vec<String> = self.data_domain_columns().into_iter().map(|c| format!("{c} (domain)")).collect();
         for t in &self.tables {
-            out.extend(t.read_from_data.iter().map(|i| if i.starts_with(&format!("{}.", t.name)) { i.clone() } else { format!("{}.{i}", t.name) }));
+            out.extend(
+                t.read_from_data.iter().map(|i| {
+                    if i.starts_with(&format!("{}.", t.name)) { i.clone() } else { format!("{}.{i}", t.name) }
+                }),
+            );
         }
         out
     }
 
     /// `table.column` names of modelled columns whose domain was read from the data.
     pub fn data_domain_columns(&self) -> Vec<String> {
-        self
-            .tables
+        self.tables
             .iter()
             .flat_map(|t| {
                 t.columns.iter().filter(|c| c.is_modelled()).filter_map(move |c| {
@@ -676,7 +695,9 @@ fn validate_table(t: &Table, problems: &mut Vec<String>) {
                 _ => {}
             }
         }
-        (None, Some(_)) => problems.push(format!("table {tn:?}: rows_per_unit applies only with a privacy_unit column")),
+        (None, Some(_)) => {
+            problems.push(format!("table {tn:?}: rows_per_unit applies only with a privacy_unit column"))
+        }
         (None, None) => {}
     }
     for c in &t.columns {
@@ -706,7 +727,10 @@ fn validate_column(t: &Table, c: &Column) -> std::result::Result<(), String> {
     }
     let bounded = c.kind.is_bounded();
     if policy == OutOfDomain::Clip && !bounded {
-        return Err(format!("out_of_domain: clip applies to bounded columns, not to a {} column; use error or null", c.kind));
+        return Err(format!(
+            "out_of_domain: clip applies to bounded columns, not to a {} column; use error or null",
+            c.kind
+        ));
     }
     if c.precision.is_some() && c.kind != ColumnType::Float {
         return Err("precision applies to float columns only".into());
@@ -720,14 +744,19 @@ fn validate_column(t: &Table, c: &Column) -> std::result::Result<(), String> {
             return Err(format!("format {f:?} is not a valid strftime pattern (e.g. \"%d/%m/%Y\")"));
         }
         // The pattern must read back what it writes, or synthetic files would not pass their own check.
-        let probe = chrono::NaiveDate::from_ymd_opt(2001, 2, 3).and_then(|d| d.and_hms_opt(4, 5, 6)).ok_or("a probe date")?;
+        let probe =
+            chrono::NaiveDate::from_ymd_opt(2001, 2, 3).and_then(|d| d.and_hms_opt(4, 5, 6)).ok_or("a probe date")?;
         let written = probe.format(f).to_string();
         let reads = match c.kind {
             ColumnType::Date => chrono::NaiveDate::parse_from_str(&written, f).is_ok(),
             _ => chrono::NaiveDateTime::parse_from_str(&written, f).is_ok(),
         };
         if !reads {
-            return Err(format!("format {f:?} does not read back the dates it writes (a {} needs every part: year, month, day{})", c.kind, if c.kind == ColumnType::Datetime { ", hour, minute" } else { "" }));
+            return Err(format!(
+                "format {f:?} does not read back the dates it writes (a {} needs every part: year, month, day{})",
+                c.kind,
+                if c.kind == ColumnType::Datetime { ", hour, minute" } else { "" }
+            ));
         }
     }
     // Building the domain runs every remaining check (bounds order, edges, sizes).
@@ -754,7 +783,11 @@ fn validate_text_spec(t: &Table, c: &Column, spec: &TextSpec) -> std::result::Re
                 Some(ph) => rest = &tail[ph.len()..],
                 None => {
                     let end = tail.find('}').map_or(tail.len(), |j| j + 1);
-                    return Err(format!("llm.prompt: unknown placeholder {:?}; known: {}", &tail[..end.min(40)], PROMPT_PLACEHOLDERS.join(", ")));
+                    return Err(format!(
+                        "llm.prompt: unknown placeholder {:?}; known: {}",
+                        &tail[..end.min(40)],
+                        PROMPT_PLACEHOLDERS.join(", ")
+                    ));
                 }
             }
         }
@@ -772,7 +805,9 @@ pub fn parse_point(kind: ColumnType, s: &str) -> std::result::Result<f64, String
             .ok()
             .filter(|v| v.is_finite())
             .ok_or_else(|| format!("{s:?} is not a finite number")),
-        ColumnType::Date => parse_date_iso(s).map(|d| days_from_epoch(d) as f64).ok_or_else(|| format!("{s:?} is not a date (YYYY-MM-DD)")),
+        ColumnType::Date => parse_date_iso(s)
+            .map(|d| days_from_epoch(d) as f64)
+            .ok_or_else(|| format!("{s:?} is not a date (YYYY-MM-DD)")),
         ColumnType::Datetime => parse_datetime_iso(s)
             .map(|d| d.and_utc().timestamp() as f64)
             .ok_or_else(|| format!("{s:?} is not a datetime (YYYY-MM-DDTHH:MM:SS)")),

@@ -73,7 +73,12 @@ impl FakeLlm {
     pub fn start() -> FakeLlm {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let port = listener.local_addr().expect("local address").port();
-        let state = Arc::new(State { script: Mutex::new(VecDeque::new()), default: Mutex::new(Fault::None), log: Mutex::new(vec![]), p_true: Mutex::new(0.8) });
+        let state = Arc::new(State {
+            script: Mutex::new(VecDeque::new()),
+            default: Mutex::new(Fault::None),
+            log: Mutex::new(vec![]),
+            p_true: Mutex::new(0.8),
+        });
         let s = state.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -136,15 +141,33 @@ fn handle(stream: TcpStream, state: &State) -> std::io::Result<()> {
     let mut body = vec![0u8; length];
     reader.read_exact(&mut body)?;
     let body = String::from_utf8_lossy(&body).into_owned();
-    let mut rec = Recorded { at: Instant::now(), method: method.clone(), path: path.clone(), authorization, body: body.clone(), fault: Fault::None, answer: None };
+    let mut rec = Recorded {
+        at: Instant::now(),
+        method: method.clone(),
+        path: path.clone(),
+        authorization,
+        body: body.clone(),
+        fault: Fault::None,
+        answer: None,
+    };
     let mut out = stream;
     if method == "GET" && path.ends_with("/models") {
         state.log.lock().unwrap().push(rec);
-        return respond(&mut out, 200, &[], &json!({"object": "list", "data": [{"id": "fake-model", "object": "model"}]}).to_string());
+        return respond(
+            &mut out,
+            200,
+            &[],
+            &json!({"object": "list", "data": [{"id": "fake-model", "object": "model"}]}).to_string(),
+        );
     }
     if !(method == "POST" && path.ends_with("/chat/completions")) {
         state.log.lock().unwrap().push(rec);
-        return respond(&mut out, 404, &[], r#"{"error": {"code": 404, "message": "not found", "type": "not_found_error"}}"#);
+        return respond(
+            &mut out,
+            404,
+            &[],
+            r#"{"error": {"code": 404, "message": "not found", "type": "not_found_error"}}"#,
+        );
     }
     let fault = state.script.lock().unwrap().pop_front().unwrap_or_else(|| state.default.lock().unwrap().clone());
     rec.fault = fault.clone();
@@ -155,10 +178,38 @@ fn handle(stream: TcpStream, state: &State) -> std::io::Result<()> {
         log.len() - 1
     };
     match &fault {
-        Fault::TooMany(s) => return respond(&mut out, 429, &[("Retry-After", s.to_string())], r#"{"error": {"message": "rate limit reached", "type": "rate_limit"}}"#),
-        Fault::Unavailable => return respond(&mut out, 503, &[("Retry-After", "1".into())], r#"{"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}"#),
-        Fault::ServerError => return respond(&mut out, 500, &[], r#"{"error": {"code": 500, "message": "internal error", "type": "server_error"}}"#),
-        Fault::Unauthorized => return respond(&mut out, 401, &[], r#"{"error": {"code": 401, "message": "Invalid API Key", "type": "authentication_error"}}"#),
+        Fault::TooMany(s) => {
+            return respond(
+                &mut out,
+                429,
+                &[("Retry-After", s.to_string())],
+                r#"{"error": {"message": "rate limit reached", "type": "rate_limit"}}"#,
+            );
+        }
+        Fault::Unavailable => {
+            return respond(
+                &mut out,
+                503,
+                &[("Retry-After", "1".into())],
+                r#"{"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}"#,
+            );
+        }
+        Fault::ServerError => {
+            return respond(
+                &mut out,
+                500,
+                &[],
+                r#"{"error": {"code": 500, "message": "internal error", "type": "server_error"}}"#,
+            );
+        }
+        Fault::Unauthorized => {
+            return respond(
+                &mut out,
+                401,
+                &[],
+                r#"{"error": {"code": 401, "message": "Invalid API Key", "type": "authentication_error"}}"#,
+            );
+        }
         Fault::Stall(d) => std::thread::sleep(*d),
         Fault::Hangup => return Ok(()),
         _ => {}
@@ -166,7 +217,11 @@ fn handle(stream: TcpStream, state: &State) -> std::io::Result<()> {
     let req: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     let (schema, fenced) = find_schema(&req);
     let seed = req.get("seed").and_then(Value::as_u64).unwrap_or(0);
-    let mut g = Gen { rng: StdRng::seed_from_u64(seed), hallucinate: fault == Fault::OutOfDomain, p_true: *state.p_true.lock().unwrap() };
+    let mut g = Gen {
+        rng: StdRng::seed_from_u64(seed),
+        hallucinate: fault == Fault::OutOfDomain,
+        p_true: *state.p_true.lock().unwrap(),
+    };
     let instance = g.instance(&schema);
     let (content, finish) = match &fault {
         Fault::Truncated => {
@@ -195,7 +250,10 @@ fn handle(stream: TcpStream, state: &State) -> std::io::Result<()> {
 }
 
 fn respond(out: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &str) -> std::io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    let mut head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head += &format!("{k}: {v}\r\n");
     }
@@ -222,7 +280,10 @@ fn find_schema(req: &Value) -> (Value, bool) {
     (json!({"type": "object"}), false)
 }
 
-const WORDS: [&str; 16] = ["quiet", "river", "north", "clinic", "amber", "follow", "stone", "valley", "routine", "visit", "meadow", "review", "harbor", "cedar", "plain", "summit"];
+const WORDS: [&str; 16] = [
+    "quiet", "river", "north", "clinic", "amber", "follow", "stone", "valley", "routine", "visit", "meadow", "review",
+    "harbor", "cedar", "plain", "summit",
+];
 
 /// Seeded generator of instances of the JSON Schema subset privsynth emits.
 struct Gen {
@@ -253,7 +314,11 @@ impl Gen {
             // Mostly the first non-null type; null now and then.
             Some(Value::Array(ts)) => {
                 let non_null: Vec<&str> = ts.iter().filter_map(Value::as_str).filter(|t| *t != "null").collect();
-                if non_null.is_empty() || (ts.len() > non_null.len() && self.rng.random::<f64>() < 0.1) { "null".into() } else { non_null[0].to_string() }
+                if non_null.is_empty() || (ts.len() > non_null.len() && self.rng.random::<f64>() < 0.1) {
+                    "null".into()
+                } else {
+                    non_null[0].to_string()
+                }
             }
             _ if o.contains_key("properties") => "object".into(),
             _ => "string".into(),
@@ -267,7 +332,8 @@ impl Gen {
                     }
                 }
                 // A min above its max makes most generated rules nonsense; keep them ordered.
-                let key = |v: &Value| v.as_f64().map(|f| format!("{f:020.3}")).or_else(|| v.as_str().map(str::to_owned));
+                let key =
+                    |v: &Value| v.as_f64().map(|f| format!("{f:020.3}")).or_else(|| v.as_str().map(str::to_owned));
                 if let (Some(a), Some(b)) = (m.get("min").and_then(key), m.get("max").and_then(key))
                     && a > b
                 {
@@ -293,12 +359,23 @@ impl Gen {
             }
             "null" => Value::Null,
             _ => match o.get("format").and_then(Value::as_str) {
-                Some("date") => json!(format!("{}-{:02}-{:02}", self.rng.random_range(1950..2025), self.rng.random_range(1..13), self.rng.random_range(1..29))),
-                Some("date-time") => json!(format!("{}-{:02}-{:02}T12:00:00", self.rng.random_range(1950..2025), self.rng.random_range(1..13), self.rng.random_range(1..29))),
+                Some("date") => json!(format!(
+                    "{}-{:02}-{:02}",
+                    self.rng.random_range(1950..2025),
+                    self.rng.random_range(1..13),
+                    self.rng.random_range(1..29)
+                )),
+                Some("date-time") => json!(format!(
+                    "{}-{:02}-{:02}T12:00:00",
+                    self.rng.random_range(1950..2025),
+                    self.rng.random_range(1..13),
+                    self.rng.random_range(1..29)
+                )),
                 _ => {
                     let max = o.get("maxLength").and_then(Value::as_u64).unwrap_or(60) as usize;
                     let words = self.rng.random_range(2..5);
-                    let mut s = (0..words).map(|_| WORDS[self.rng.random_range(0..WORDS.len())]).collect::<Vec<_>>().join(" ");
+                    let mut s =
+                        (0..words).map(|_| WORDS[self.rng.random_range(0..WORDS.len())]).collect::<Vec<_>>().join(" ");
                     s.truncate(max.max(1));
                     json!(s.trim().to_string())
                 }

@@ -29,7 +29,9 @@ pub fn privsynth(args: &[&str]) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
     assert!(
-        !run.stderr.contains("panicked") && !run.stderr.contains("internal error") && !run.stderr.contains("stack backtrace"),
+        !run.stderr.contains("panicked")
+            && !run.stderr.contains("internal error")
+            && !run.stderr.contains("stack backtrace"),
         "privsynth {args:?} crashed:\n{}",
         run.stderr
     );
