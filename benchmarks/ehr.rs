@@ -1339,6 +1339,7 @@ fn child_synth(args: &[String]) -> i32 {
             Path::new(out),
             output::TableFormat::Csv,
             &Silent,
+            (&privsynth::llm::StageOptions::default(), None),
         )?;
         Ok(())
     };

@@ -193,7 +193,10 @@ fn writable_folder(dir: &Path, output: &str) -> Result<()> {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(Error::Usage(format!("{output}: {} is not a folder", dir.display()))),
         Err(_) => {
-            return Err(Error::Usage(format!("{output}: the folder {} does not exist; create it first", dir.display())));
+            return Err(Error::Usage(format!(
+                "{output}: the folder {} does not exist; create it first",
+                dir.display()
+            )));
         }
     }
     tempfile::Builder::new()

@@ -58,6 +58,12 @@ impl SyntheticRow {
     pub fn get(&self, column: &str) -> Option<&str> {
         self.values.iter().find(|(c, _)| c == column).and_then(|(_, v)| v.as_deref())
     }
+
+    /// A record drawn by a sampler of DP models. Only the samplers call this: this module and
+    /// the linked sampler (`ehr::sample::Output`), whose tables come from a `LinkedModel`.
+    pub(crate) fn sampled(index: usize, values: Vec<(String, Option<String>)>) -> SyntheticRow {
+        SyntheticRow { index, values }
+    }
 }
 
 /// What rejection sampling did.

@@ -191,3 +191,39 @@ fn finds_a_planted_three_way_dependency() {
     let agree: f64 = (0..27).filter(|i| (i / 9 + i / 3 % 3) % 3 == i % 3).map(|i| m.values[i]).sum();
     assert!(agree / total > 0.9, "P(c = a + b mod 3) = {} after {:?}; {:?}", agree / total, fit.stats, trace.rounds);
 }
+
+/// On a table whose one-way noise outweighs a twentieth of its (DP) size, AIM measures the
+/// one-way marginals a second time before its rounds (70% of the budget on them in all), and
+/// charges that like any release; on a large table it does not. Either way each round is one
+/// selection and one measurement, and the whole budget is spent. The noise-to-size ratios are
+/// about 1.6 and 0.002 against the threshold 0.05; the DP total would have to be off by a
+/// factor of 20 (tens of noise deviations) for either case to flip.
+#[test]
+fn small_tables_get_more_precise_one_way_marginals() {
+    let sizes = [10, 12, 8, 6];
+    let d = sizes.len();
+    for (rows, eps, small) in [(200, 0.5, true), (20_000, 4.0, false)] {
+        let data = correlated(&sizes, rows, 4);
+        let workload = aim::default_workload(&sizes, 2, 10_000.0);
+        let mut budget = Budget::from_epsilon_delta(eps, 1e-9).unwrap();
+        let rho = budget.rho_total();
+        let (fit, trace) = aim::fit(&data, &workload, &mut budget, quick()).unwrap();
+        let charges = budget.charges();
+        let rounds = trace.rounds.len();
+        let first = if small { 2 * d } else { d };
+        assert_eq!(charges.len(), first + 2 * rounds, "rows {rows}: {} charges, {rounds} rounds", charges.len());
+        let one_way: f64 = charges[..first].iter().map(|c| c.rho).sum();
+        let share = if small { aim::SMALL_DATA_SHARE } else { aim::ONE_WAY_SHARE };
+        assert!((one_way - share * rho).abs() < 1e-6 * rho, "rows {rows}: one-way rho {one_way} of {rho}");
+        assert!(charges[..first].iter().all(|c| c.mechanism == "discrete_gaussian" && c.label.contains("1-way")));
+        // One released one-way measurement per column, carrying the cost of both releases.
+        assert_eq!(fit.measurements.len(), d + rounds);
+        for m in &fit.measurements[..d] {
+            assert_eq!(m.cost().len(), if small { 2 } else { 1 });
+            let precision: f64 = m.cost().iter().map(|c| 1.0 / (c.scale * c.scale)).sum();
+            assert!((m.value().sigma - precision.sqrt().recip()).abs() < 1e-9 * m.value().sigma);
+        }
+        let spent: f64 = charges.iter().map(|c| c.rho).sum();
+        assert!((spent - rho).abs() <= 1e-9 * rho);
+    }
+}

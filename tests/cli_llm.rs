@@ -292,6 +292,31 @@ fn faults_are_retried_or_rejected_and_counted() {
     assert!(started.elapsed() < Duration::from_secs(25));
 }
 
+/// A body that meets HTTP 500 on every retry (as llama-server answers when its chat parser
+/// cannot read what a seed generated) is asked again with the next seed.
+#[test]
+fn a_server_error_on_every_retry_moves_to_the_next_seed() {
+    let f = fitted();
+    let server = FakeLlm::start();
+    server.script(std::iter::repeat_n(Fault::ServerError, 5));
+    let r =
+        f.sample(&server, "s.csv", &["--rows", "3", "--llm-batch", "3", "--llm-concurrency", "1", "--llm-no-cache"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("answers: 1 accepted")
+            && r.stderr.contains("retried: 4 (http_500 4)")
+            && r.stderr.contains("3 of 3 record(s) written"),
+        "{}",
+        r.stderr
+    );
+    let seeds: Vec<u64> = server.chats().iter().map(|c| body(c)["seed"].as_u64().unwrap()).collect();
+    assert_eq!(seeds.len(), 6);
+    assert!(
+        seeds[..5].iter().all(|s| *s == seeds[0]) && seeds[5] == seeds[0] + 1,
+        "five tries of one body, then the next seed: {seeds:?}"
+    );
+}
+
 #[test]
 fn a_429_halves_the_requests_in_flight() {
     let f = fitted();

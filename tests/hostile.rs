@@ -99,17 +99,6 @@ struct Case<'a> {
 }
 
 impl<'a> Case<'a> {
-    fn new(name: &'a str, args: &[&str], code: i32) -> Case<'a> {
-        Case {
-            name,
-            args: args.iter().map(|s| s.to_string()).collect(),
-            code,
-            says: vec![],
-            never: vec![],
-            unchanged: vec![],
-            secs: 60,
-        }
-    }
     fn says(mut self, s: &[&'a str]) -> Self {
         self.says.extend(s);
         self

@@ -78,6 +78,12 @@ pub fn gaussian_scale(rho: f64, l2_sensitivity: i64) -> Result<f64> {
     scale_for(rho, |s| od(gaussian_measurement(s)?.map(&l2_sensitivity)))
 }
 
+/// The zCDP cost of [`gaussian_counts`] at this scale and L2 sensitivity, per OpenDP's privacy
+/// map: what a release planned in advance records in the ledger before it draws.
+pub fn gaussian_rho(scale: f64, l2_sensitivity: i64) -> Result<f64> {
+    od(gaussian_measurement(scale)?.map(&l2_sensitivity))
+}
+
 /// Release a vector of integer counts with discrete Gaussian noise of the given scale.
 /// `l2_sensitivity`: the largest L2 change of the whole vector when one privacy unit is added or
 /// removed (1 for a marginal of one-row units; k with k rows per unit).

@@ -53,7 +53,7 @@ pub enum Command {
     Ledger(LedgerCommand),
     /// The LLM stage's own commands (constraint proposals).
     #[command(subcommand)]
-    Llm(crate::llm::LlmCommand),
+    Llm(super::llm::LlmCommand),
 }
 
 /// Audit settings shared by `audit` and `synth --audit-holdout`.
@@ -200,7 +200,7 @@ pub struct SampleArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     #[command(flatten)]
-    pub llm: crate::llm::StageArgs,
+    pub llm: super::llm::StageArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -237,7 +237,7 @@ pub struct SynthArgs {
     #[command(flatten)]
     pub audit: AuditOpts,
     #[command(flatten)]
-    pub llm: crate::llm::StageArgs,
+    pub llm: super::llm::StageArgs,
 }
 
 #[derive(Debug, Subcommand)]

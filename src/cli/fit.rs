@@ -72,12 +72,9 @@ pub fn sample(a: SampleArgs, obs: &Spinner) -> Result<i32> {
         files.outputs.push(Some(&a.output));
     }
     files.check()?;
+    let llm_opts = a.llm.options();
     if linked {
-        if a.llm.prepare()?.is_some() {
-            return Err(Error::Usage(
-                "the LLM stage does not run on linked tables yet: drop the --llm-* options".into(),
-            ));
-        }
+        let llm = llm_opts.prepare_linked()?;
         let m = LinkedModel::load(&a.model)?;
         let format: OutFormat =
             if data::Format::of(&a.output) == data::Format::Parquet { OutFormat::Parquet } else { OutFormat::Csv };
@@ -87,13 +84,32 @@ pub fn sample(a: SampleArgs, obs: &Spinner) -> Result<i32> {
         for w in &m.privacy.outside_guarantee {
             eprintln!("warning: this model's DP guarantee does not cover everything: {w}");
         }
-        say(&output::write_linked(&m, &a.model.display().to_string(), a.rows, seed, &a.output, format.into(), obs)?);
+        say(&output::write_linked(
+            &m,
+            &a.model.display().to_string(),
+            a.rows,
+            seed,
+            &a.output,
+            format.into(),
+            obs,
+            (&llm_opts, llm.as_ref()),
+        )?);
         return Ok(exit::OK);
     }
     let model = ModelFile::load(&a.model)?;
     say(&model.guarantee_warnings());
-    let llm = a.llm.prepare()?;
-    sample_and_write(&model, &a.model.display().to_string(), a.rows, seed, &a.output, &a.llm, llm.as_ref(), obs)
+    let llm = llm_opts.prepare()?;
+    sample_and_write(
+        &model,
+        &a.model.display().to_string(),
+        a.rows,
+        seed,
+        &a.output,
+        &llm_opts,
+        llm.as_ref(),
+        None,
+        obs,
+    )
 }
 
 /// Sample, run the LLM stage if configured, write, and say what was written.
@@ -104,14 +120,15 @@ fn sample_and_write(
     rows: Option<usize>,
     seed: u64,
     to: &std::path::Path,
-    llm_args: &crate::llm::StageArgs,
+    llm_args: &crate::llm::StageOptions,
     llm: Option<&crate::llm::client::Client>,
+    pe: Option<&crate::llm::pe::Source>,
     obs: &Spinner,
 ) -> Result<i32> {
     let started = std::time::Instant::now();
     let (mut synth, lines) = output::sample_table(model, origin, rows, seed, obs)?;
     say(&lines);
-    llm_args.run(llm, model, &mut synth, obs.quiet())?;
+    llm_args.run(llm, model, &mut synth, obs.quiet(), pe)?;
     let (height, width) = output::write_table(synth, model, to)?;
     eprintln!(
         "sample: wrote {height} rows x {width} columns to {} in {:.1} s (seed {seed})",
@@ -163,7 +180,11 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
         return synth_linked(&schema, &a, seed, holdout, gates, obs);
     }
     // The LLM options are checked and the server reached before any budget is spent.
-    let llm = a.llm.prepare()?;
+    let llm_opts = a.llm.options();
+    let llm = llm_opts.prepare()?;
+    if a.llm.llm_pe_epsilon.is_some() {
+        super::llm::pe_check(&a.common)?;
+    }
     if llm.is_some() && a.common.allow_data_domains {
         return Err(Error::Usage(
             "--allow-data-domains cannot be combined with the LLM stage: domains read from the data are not public and may not be sent to an LLM".into(),
@@ -179,7 +200,12 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
     if let Some(p) = &a.model_out {
         write_model(&out.model.to_json()?, p)?;
     }
-    sample_and_write(&out.model, "the fitted model", a.rows, seed, &a.output, &a.llm, llm.as_ref(), obs).map_err(|e| match e {
+    // Private Evolution reads the real texts of the rows the fit could use.
+    let pe = match &a.llm.llm_pe_epsilon {
+        Some(_) => Some(super::llm::pe_source(&a.common, &out.model.table, out.split.as_ref().map(|s| &s.train))?),
+        None => None,
+    };
+    sample_and_write(&out.model, "the fitted model", a.rows, seed, &a.output, &llm_opts, llm.as_ref(), pe.as_ref(), obs).map_err(|e| match e {
         Error::Usage(m) if llm.is_some() && a.model_out.is_none() => Error::Usage(format!(
             "{m}\nnote: the model was fitted and its budget spent; with --model-out MODEL, `privsynth sample MODEL` can retry the LLM stage without spending again"
         )),
@@ -218,8 +244,13 @@ fn synth_linked(
     obs: &Spinner,
 ) -> Result<i32> {
     let c = &a.common;
-    if a.llm.prepare()?.is_some() {
-        return Err(Error::Usage("the LLM stage does not run on linked tables yet: drop the --llm-* options (text columns are then left empty)".into()));
+    // The LLM options are checked and the server reached before any budget is spent.
+    let llm_opts = a.llm.options();
+    let llm = llm_opts.prepare_linked()?;
+    if llm.is_some() && c.allow_data_domains {
+        return Err(Error::Usage(
+            "--allow-data-domains cannot be combined with the LLM stage: domains read from the data are not public and may not be sent to an LLM".into(),
+        ));
     }
     if c.table.is_some() || c.workload.is_some() {
         return Err(Error::Usage("--table and --workload do not apply to a linked schema (every table is modelled; each model uses the default workload)".into()));
@@ -240,7 +271,16 @@ fn synth_linked(
     if let Some(path) = &a.model_out {
         write_model(&out.model.to_json()?, path)?;
     }
-    say(&output::write_linked(&out.model, "the fitted model", a.rows, seed, &a.output, a.format.into(), obs)?);
+    say(&output::write_linked(
+        &out.model,
+        "the fitted model",
+        a.rows,
+        seed,
+        &a.output,
+        a.format.into(),
+        obs,
+        (&llm_opts, llm.as_ref()),
+    )?);
     drop(out.release);
     let Some(gates) = gates else { return Ok(exit::OK) };
     let Some((train, hold)) = &out.split else {

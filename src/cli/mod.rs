@@ -6,6 +6,8 @@ pub mod args;
 mod audit;
 mod fit;
 mod ledger;
+/// The `--llm-*` options and the `llm` subcommand.
+pub mod llm;
 mod output;
 mod schema;
 
@@ -24,6 +26,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Audit(a) => audit::run(a, &obs),
         Command::AuditPrivacy(a) => crate::audit_privacy::command::run(a, cli.quiet),
         Command::Ledger(args::LedgerCommand::Show(a)) => ledger::show(a),
-        Command::Llm(crate::llm::LlmCommand::Constraints(a)) => crate::llm::constraints::run(&a),
+        Command::Llm(llm::LlmCommand::Constraints(a)) => crate::llm::constraints::run(&a.options()),
     }
 }

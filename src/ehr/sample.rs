@@ -105,10 +105,104 @@ fn condition(gm: &GraphicalModel, evidence: &[(usize, u32)]) -> GraphicalModel {
     m
 }
 
-/// Output tables (schema order) and what happened.
+/// Output tables (schema order) and what happened. Only [`sample`] makes one, so its tables
+/// hold synthetic records only (the LLM stage builds its prompts from them).
 pub struct Output {
-    pub tables: Vec<(String, DataFrame)>,
+    pub(crate) tables: Vec<(String, DataFrame)>,
     pub report: SampleReport,
+}
+
+impl Output {
+    /// The tables, in schema order.
+    pub fn tables(&self) -> &[(String, DataFrame)] {
+        &self.tables
+    }
+
+    pub fn into_tables(self) -> Vec<(String, DataFrame)> {
+        self.tables
+    }
+
+    fn frame(&self, table: &str) -> Result<&DataFrame> {
+        self.tables
+            .iter()
+            .find(|(n, _)| n == table)
+            .map(|(_, df)| df)
+            .ok_or_else(|| Error::Internal(format!("no synthetic table {table:?}")))
+    }
+
+    /// The records of `table` as prompts see them: every non-identifier column of the row
+    /// (modelled values, event times, text written so far) and, for an event table, the
+    /// non-identifier columns of its person's record as `person.COLUMN`.
+    pub fn records(&self, schema: &crate::schema::Schema, table: &str) -> Result<Vec<crate::synthetic::SyntheticRow>> {
+        let p = schema.person.as_ref().ok_or_else(|| Error::Internal("no person table".into()))?;
+        let t = schema
+            .tables
+            .iter()
+            .find(|t| t.name == table)
+            .ok_or_else(|| Error::Internal(format!("no table {table:?}")))?;
+        let shown = |t: &Table| -> Vec<String> {
+            t.columns
+                .iter()
+                .filter(|c| c.role != crate::schema::Role::Identifier && c.kind != ColumnType::Identifier)
+                .map(|c| c.name.clone())
+                .collect()
+        };
+        let strings = |df: &DataFrame, names: &[String]| -> Result<Vec<(String, Vec<Option<String>>)>> {
+            names
+                .iter()
+                .filter(|n| df.column(n).is_ok())
+                .map(|n| {
+                    let s = df.column(n).map_err(Error::polars)?.cast(&DataType::String).map_err(Error::polars)?;
+                    Ok((n.clone(), s.str().map_err(Error::polars)?.iter().map(|x| x.map(str::to_owned)).collect()))
+                })
+                .collect()
+        };
+        let df = self.frame(table)?;
+        let own = strings(df, &shown(t))?;
+        let mut person: Vec<(String, Vec<Option<String>>)> = vec![];
+        let mut person_row: Vec<Option<usize>> = vec![None; df.height()];
+        if t.name != p.table {
+            let pt = schema.person_table().ok_or_else(|| Error::Internal("no person table".into()))?;
+            let pdf = self.frame(&pt.name)?;
+            person = strings(pdf, &shown(pt))?.into_iter().map(|(n, v)| (format!("person.{n}"), v)).collect();
+            let fk = t
+                .foreign_keys
+                .iter()
+                .find(|f| f.references == pt.name)
+                .ok_or_else(|| Error::Internal(format!("table {table:?} has no key to the person table")))?;
+            let keys = pdf.column(&p.key).map_err(Error::polars)?.cast(&DataType::String).map_err(Error::polars)?;
+            let at: HashMap<&str, usize> =
+                keys.str().map_err(Error::polars)?.iter().enumerate().filter_map(|(i, k)| Some((k?, i))).collect();
+            let refs = df.column(&fk.column).map_err(Error::polars)?.cast(&DataType::String).map_err(Error::polars)?;
+            for (i, k) in refs.str().map_err(Error::polars)?.iter().enumerate() {
+                person_row[i] = k.and_then(|k| at.get(k).copied());
+            }
+        }
+        Ok((0..df.height())
+            .map(|i| {
+                let mut values: Vec<(String, Option<String>)> =
+                    own.iter().map(|(n, v)| (n.clone(), v[i].clone())).collect();
+                values.extend(person.iter().map(|(n, v)| (n.clone(), person_row[i].and_then(|r| v[r].clone()))));
+                crate::synthetic::SyntheticRow::sampled(i, values)
+            })
+            .collect())
+    }
+
+    /// Set a text column of `table` from validated model output (one value per row).
+    pub fn set_text(&mut self, table: &str, column: &str, values: Vec<Option<crate::llm::ModelText>>) -> Result<()> {
+        let df = self
+            .tables
+            .iter_mut()
+            .find(|(n, _)| n == table)
+            .map(|(_, df)| df)
+            .ok_or_else(|| Error::Internal(format!("no synthetic table {table:?}")))?;
+        if values.len() != df.height() {
+            return Err(Error::Internal(format!("{} text values for {} rows of {table:?}", values.len(), df.height())));
+        }
+        let v: Vec<Option<String>> = values.into_iter().map(|x| x.map(crate::llm::ModelText::into_string)).collect();
+        df.with_column(Series::new(column.into(), v).into_column()).map_err(Error::polars)?;
+        Ok(())
+    }
 }
 
 /// Draw `persons` synthetic persons (default: the DP estimate of their number) and their events.

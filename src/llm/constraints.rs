@@ -192,25 +192,20 @@ pub fn propose(client: &Client, table: &Table, temperature: f64) -> Result<Optio
     })
 }
 
-/// `privsynth llm constraints`.
-#[derive(Debug, clap::Args)]
-pub struct ConstraintsArgs {
+/// What `privsynth llm constraints` takes.
+#[derive(Debug, Clone)]
+pub struct ConstraintsOptions {
     /// Schema file (YAML).
-    #[arg(long)]
     pub schema: std::path::PathBuf,
     /// Table of the schema (needed when it has several).
-    #[arg(long)]
     pub table: Option<String>,
-    /// Write the schema with the proposed rules here (default: stdout). The schema is written
-    /// anew from its parsed form, so comments are not kept: write to a new file and compare.
-    #[arg(short, long)]
+    /// Where to write the schema with the proposed rules (`None`: stdout).
     pub output: Option<std::path::PathBuf>,
-    #[command(flatten)]
-    pub connect: super::ConnectArgs,
+    pub connect: super::ConnectOptions,
 }
 
 /// Run `llm constraints`: propose, validate, write the schema for review.
-pub fn run(a: &ConstraintsArgs) -> Result<i32> {
+pub fn run(a: &ConstraintsOptions) -> Result<i32> {
     use crate::error::{Error, exit};
     let origin = a.schema.display().to_string();
     let mut schema = crate::schema::Schema::load(&a.schema)?;
@@ -223,7 +218,7 @@ pub fn run(a: &ConstraintsArgs) -> Result<i32> {
     }
     let table =
         schema.tables.iter_mut().find(|t| t.name == name).ok_or_else(|| Error::Internal("table vanished".into()))?;
-    let result = propose(&client, table, a.connect.llm_temperature);
+    let result = propose(&client, table, a.connect.temperature);
     let written = client.write_transcript();
     eprintln!("{}", client.summary());
     let proposal = result?.ok_or_else(|| {

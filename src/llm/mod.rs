@@ -5,7 +5,9 @@
 //! - [`prompt`]: the typed prompt builder (the only place a request can be made);
 //! - [`client`]: one client for any OpenAI-compatible server (dialects, retries, AIMD limiter,
 //!   counters, transcript); [`cache`]: responses by request hash; [`validate`]: the answer check;
-//! - [`text`], [`check`], [`constraints`]: the three uses.
+//! - [`text`], [`check`], [`constraints`]: the three uses; [`linked`]: text columns of linked
+//!   tables (persons and their events); [`pe`]: Private Evolution, text columns learnt from
+//!   real texts under DP (embedded locally by [`embed`] and only counted).
 //!
 //! Without a server configured, text columns are left empty with a warning and everything else
 //! works as before.
@@ -14,6 +16,9 @@ pub mod cache;
 pub mod check;
 pub mod client;
 pub mod constraints;
+pub mod embed;
+pub mod linked;
+pub mod pe;
 pub mod prompt;
 pub mod text;
 pub mod validate;
@@ -21,21 +26,11 @@ pub mod validate;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
-
 use crate::error::{Error, Result};
 use crate::model::file::ModelFile;
 use crate::synthetic::{SyntheticTable, text_columns};
 use client::{Client, Dialect, Endpoint, Options};
 use prompt::ReleasedStats;
-
-/// `privsynth llm ...` commands.
-#[derive(Debug, clap::Subcommand)]
-pub enum LlmCommand {
-    /// Ask the model, from the schema alone, for cross-column rules; they are added to the
-    /// table as `status: proposed` for a person to review (only reviewed rules are enforced).
-    Constraints(constraints::ConstraintsArgs),
-}
 
 /// Text a model wrote and a validator accepted. Only this module creates one, so a synthetic
 /// table's text cells hold nothing else.
@@ -56,124 +51,138 @@ impl ModelText {
     }
 }
 
-/// How to reach a server (shared by `synth`, `sample` and `llm constraints`).
-#[derive(Debug, Clone, Args)]
-pub struct ConnectArgs {
-    /// Base URL of an OpenAI-compatible server, to which /chat/completions is appended (e.g.
-    /// http://127.0.0.1:8080/v1). Without one there is no LLM stage. The API key, if any, is read
-    /// from PRIVSYNTH_LLM_API_KEY.
-    #[arg(long, env = "PRIVSYNTH_LLM_URL")]
-    pub llm_url: Option<String>,
+/// How to reach a server (shared by `synth`, `sample` and `llm constraints`); the command line
+/// fills it from its `--llm-*` options (src/cli/llm.rs).
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Base URL of an OpenAI-compatible server, to which /chat/completions is appended. Without
+    /// one there is no LLM stage.
+    pub url: Option<String>,
     /// Model name sent with each request.
-    #[arg(long, env = "PRIVSYNTH_LLM_MODEL")]
-    pub llm_model: Option<String>,
-    /// How the server takes a JSON Schema for structured output.
-    #[arg(long, value_enum, env = "PRIVSYNTH_LLM_DIALECT", default_value = "openai")]
-    pub llm_dialect: Dialect,
+    pub model: Option<String>,
+    pub dialect: Dialect,
+    /// Sent as a bearer token (the command line reads it from PRIVSYNTH_LLM_API_KEY).
+    pub api_key: Option<String>,
     /// Save every prompt and answer (JSON lines) for review.
-    #[arg(long)]
-    pub llm_transcript: Option<PathBuf>,
-    /// Response cache (keyed by request hash; reruns with the same seed send nothing).
-    #[arg(long, default_value = ".privsynth/llm-cache")]
-    pub llm_cache: PathBuf,
-    /// Do not read or write the response cache.
-    #[arg(long)]
-    pub llm_no_cache: bool,
+    pub transcript: Option<PathBuf>,
+    /// Response cache (keyed by request hash); `None`: no cache.
+    pub cache: Option<PathBuf>,
     /// Most requests in flight (lowered automatically on HTTP 429).
-    #[arg(long, default_value_t = 4)]
-    pub llm_concurrency: usize,
+    pub concurrency: usize,
     /// Timeout of one request, in seconds.
-    #[arg(long, default_value_t = 120.0)]
-    pub llm_timeout: f64,
-    /// Sampling temperature.
-    #[arg(long, default_value_t = 0.7)]
-    pub llm_temperature: f64,
+    pub timeout: f64,
+    pub temperature: f64,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            url: None,
+            model: None,
+            dialect: Dialect::Openai,
+            api_key: None,
+            transcript: None,
+            cache: Some(PathBuf::from(".privsynth/llm-cache")),
+            concurrency: 4,
+            timeout: 120.0,
+            temperature: 0.7,
+        }
+    }
 }
 
 /// The LLM stage of `synth` and `sample`.
-#[derive(Debug, Clone, Args)]
-pub struct StageArgs {
-    #[command(flatten)]
-    pub connect: ConnectArgs,
+#[derive(Debug, Clone)]
+pub struct StageOptions {
+    pub connect: ConnectOptions,
     /// Ask the model to flag implausible synthetic records (reported in the summary).
-    #[arg(long)]
-    pub llm_check: bool,
-    /// Drop the records --llm-check flags.
-    #[arg(long, requires = "llm_check")]
-    pub llm_drop_flagged: bool,
+    pub check: bool,
+    /// Drop the records the check flags.
+    pub drop_flagged: bool,
     /// Longest text value in characters (a column's llm.max_chars may lower it).
-    #[arg(long, default_value_t = 200)]
-    pub llm_max_chars: usize,
+    pub max_chars: usize,
     /// Records per request.
-    #[arg(long, default_value_t = 10)]
-    pub llm_batch: usize,
+    pub batch: usize,
+    /// Learn the text columns from the real texts with Private Evolution (`synth` only).
+    pub pe: Option<pe::PeOptions>,
 }
 
-impl ConnectArgs {
+impl Default for StageOptions {
+    fn default() -> Self {
+        StageOptions {
+            connect: ConnectOptions::default(),
+            check: false,
+            drop_flagged: false,
+            max_chars: 200,
+            batch: 10,
+            pe: None,
+        }
+    }
+}
+
+impl ConnectOptions {
     /// The client, or `None` when no server is configured. Checks every option first.
     pub fn client(&self) -> Result<Option<Client>> {
-        let Some(url) = self.llm_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
+        let Some(url) = self.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
             return Ok(None);
         };
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(Error::Usage(format!("--llm-url must start with http:// or https://, got {url:?}")));
         }
-        let model = self.llm_model.as_deref().map(str::trim).filter(|m| !m.is_empty()).ok_or_else(|| {
+        let model = self.model.as_deref().map(str::trim).filter(|m| !m.is_empty()).ok_or_else(|| {
             Error::Usage("an LLM server is configured (--llm-url / PRIVSYNTH_LLM_URL) but no model: pass --llm-model or set PRIVSYNTH_LLM_MODEL".into())
         })?;
-        if !(1..=64).contains(&self.llm_concurrency) {
-            return Err(Error::Usage(format!(
-                "--llm-concurrency must be between 1 and 64, got {}",
-                self.llm_concurrency
-            )));
+        if !(1..=64).contains(&self.concurrency) {
+            return Err(Error::Usage(format!("--llm-concurrency must be between 1 and 64, got {}", self.concurrency)));
         }
-        if !(self.llm_timeout.is_finite() && self.llm_timeout > 0.0 && self.llm_timeout <= 3600.0) {
+        if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 3600.0) {
             return Err(Error::Usage(format!(
                 "--llm-timeout must be a number of seconds in (0, 3600], got {}",
-                self.llm_timeout
+                self.timeout
             )));
         }
-        if !(0.0..=2.0).contains(&self.llm_temperature) {
-            return Err(Error::Usage(format!(
-                "--llm-temperature must be between 0 and 2, got {}",
-                self.llm_temperature
-            )));
+        if !(0.0..=2.0).contains(&self.temperature) {
+            return Err(Error::Usage(format!("--llm-temperature must be between 0 and 2, got {}", self.temperature)));
         }
         let endpoint = Endpoint {
             base_url: url.trim_end_matches('/').to_string(),
             model: model.to_string(),
-            api_key: std::env::var("PRIVSYNTH_LLM_API_KEY").ok().filter(|k| !k.is_empty()),
-            dialect: self.llm_dialect,
+            api_key: self.api_key.clone().filter(|k| !k.is_empty()),
+            dialect: self.dialect,
         };
         let opts = Options {
-            concurrency: self.llm_concurrency,
-            timeout: Duration::from_secs_f64(self.llm_timeout),
-            cache: (!self.llm_no_cache).then(|| self.llm_cache.clone()),
-            transcript: self.llm_transcript.clone(),
+            concurrency: self.concurrency,
+            timeout: Duration::from_secs_f64(self.timeout),
+            cache: self.cache.clone(),
+            transcript: self.transcript.clone(),
             ..Options::default()
         };
         Ok(Some(Client::new(endpoint, opts)))
     }
 }
 
-impl StageArgs {
+impl StageOptions {
     /// Check the options and reach the server, before any budget is spent.
     pub fn prepare(&self) -> Result<Option<Client>> {
-        if self.llm_max_chars == 0 || self.llm_max_chars > 10_000 {
-            return Err(Error::Usage(format!(
-                "--llm-max-chars must be between 1 and 10000, got {}",
-                self.llm_max_chars
-            )));
+        if self.max_chars == 0 || self.max_chars > 10_000 {
+            return Err(Error::Usage(format!("--llm-max-chars must be between 1 and 10000, got {}", self.max_chars)));
         }
-        if self.llm_batch == 0 || self.llm_batch > 200 {
-            return Err(Error::Usage(format!("--llm-batch must be between 1 and 200, got {}", self.llm_batch)));
+        if self.batch == 0 || self.batch > 200 {
+            return Err(Error::Usage(format!("--llm-batch must be between 1 and 200, got {}", self.batch)));
+        }
+        if let Some(p) = &self.pe {
+            // The same checks as the plan's, before any budget is spent.
+            pe::PePlan::new(p, 1e-6, vec!["check".into()], 1)?;
+            embed::Embedder::new(p.embed_url.as_deref(), p.embed_model.as_deref(), Duration::from_secs(1))?;
         }
         let client = self.connect.client()?;
+        if self.pe.is_some() && client.is_none() {
+            return Err(Error::Usage("--llm-pe-epsilon needs an LLM server: pass --llm-url and --llm-model".into()));
+        }
         match &client {
-            None if self.llm_check => {
+            None if self.check => {
                 return Err(Error::Usage("--llm-check needs an LLM server: pass --llm-url and --llm-model (or set PRIVSYNTH_LLM_URL and PRIVSYNTH_LLM_MODEL)".into()));
             }
-            None if self.connect.llm_transcript.is_some() => {
+            None if self.connect.transcript.is_some() => {
                 return Err(Error::Usage(
                     "--llm-transcript needs an LLM server: pass --llm-url and --llm-model".into(),
                 ));
@@ -188,15 +197,142 @@ impl StageArgs {
         Ok(client)
     }
 
+    /// Private Evolution of every text column: plan, record in the ledger, then vote and vary.
+    fn evolve(
+        &self,
+        client: &Client,
+        p: &pe::PeOptions,
+        real: &pe::Source,
+        synth: &mut SyntheticTable,
+        stats: &ReleasedStats,
+    ) -> Result<Vec<String>> {
+        use rand::SeedableRng;
+        let table = synth.table().clone();
+        let cols = prompt::TextColumn::of_table(&table, self.max_chars);
+        let names: Vec<String> = cols.iter().map(|c| c.name().to_string()).collect();
+        let plan = pe::PePlan::new(p, real.delta, names, real.texts.rows_per_unit())?;
+        let embedder = embed::Embedder::new(
+            p.embed_url.as_deref(),
+            p.embed_model.as_deref(),
+            Duration::from_secs_f64(self.connect.timeout),
+        )?;
+        let seq = real.ledger.record(&plan, &real.command)?;
+        let mut lines = vec![format!(
+            "llm pe: Private Evolution of {} over {} iteration(s), epsilon {:.3} at delta {:.1e} (rho {:.6}; L2 sensitivity {} per vote histogram, noise sd {:.2}); embeddings: {}; ledger entry {seq} in {}",
+            plan.columns.join(", "),
+            plan.iterations,
+            plan.epsilon,
+            plan.delta,
+            plan.rho(),
+            plan.sensitivity,
+            plan.scale,
+            embedder.describe(),
+            real.ledger.ledger.path().display()
+        )];
+        let rows = synth.rows()?;
+        let cx = pe::Context {
+            client,
+            embedder: &embedder,
+            table: &table,
+            stats,
+            rows: &rows,
+            batch: self.batch,
+            temperature: self.connect.temperature,
+        };
+        let mut budget = privsynth_privacy::Budget::from_rho(plan.rho()).map_err(Error::Usage)?;
+        // Which candidate each record varies is post-processing of the noisy votes.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(rand::random());
+        for c in &cols {
+            let (values, report) = pe::evolve(&cx, c, &real.texts, &plan, &mut budget, &mut rng)?;
+            synth.set_text(c.name(), values)?;
+            lines.push(report.summary(plan.scale));
+        }
+        if budget.charges() != plan.costs.as_slice() {
+            return Err(Error::Internal(
+                "the Private Evolution charges differ from the release recorded in the ledger".into(),
+            ));
+        }
+        // The composed cost: every release on this dataset (the fit's and this one, and any
+        // earlier), as the ledger adds them up in zCDP.
+        if let Ok(Some(spent)) = real.ledger.ledger.spending().map(|mut m| m.remove(&real.ledger.dataset.fingerprint)) {
+            if let Some(eps) = spent.epsilon_at(real.delta) {
+                lines.push(format!(
+                    "llm pe: dataset total in the ledger with this release: rho {:.6} over {} release(s), epsilon {eps:.3} at delta {:.1e} (zCDP composition)",
+                    spent.rho, spent.releases, real.delta
+                ));
+            }
+        }
+        Ok(lines)
+    }
+
+    /// [`StageOptions::prepare`] for a linked schema, whose stage writes text columns only.
+    pub fn prepare_linked(&self) -> Result<Option<Client>> {
+        if self.pe.is_some() {
+            return Err(Error::Usage("--llm-pe-epsilon does not run on linked tables yet: drop it (text columns are then written from the schema and DP statistics)".into()));
+        }
+        if self.check {
+            return Err(Error::Usage(
+                "--llm-check does not run on linked tables yet (text columns do): drop --llm-check".into(),
+            ));
+        }
+        self.prepare()
+    }
+
+    /// Run the stage on a fresh linked sample: the text columns of every table. The transcript
+    /// is written even when the stage stops with an error.
+    pub fn run_linked(
+        &self,
+        client: Option<&Client>,
+        model: &crate::ehr::LinkedModel,
+        out: &mut crate::ehr::sample::Output,
+        quiet: bool,
+    ) -> Result<()> {
+        let texts: Vec<String> = model
+            .schema
+            .tables
+            .iter()
+            .flat_map(|t| text_columns(t).into_iter().map(|c| format!("{}.{}", t.name, c.name)))
+            .collect();
+        let Some(client) = client else {
+            if !texts.is_empty() {
+                eprintln!(
+                    "warning: no LLM configured (--llm-url / PRIVSYNTH_LLM_URL), so the text column(s) {} are left empty",
+                    texts.join(", ")
+                );
+            }
+            return Ok(());
+        };
+        client.show_progress(!quiet);
+        let result = linked::fill(client, model, out, self.max_chars, self.batch, self.connect.temperature);
+        let written = client.write_transcript();
+        eprintln!("{}", client.summary());
+        for (t, r) in result? {
+            eprintln!("{t}: {}", r.summary());
+        }
+        written?;
+        if let Some(p) = &self.connect.transcript {
+            eprintln!("llm: transcript of every prompt and answer in {}", p.display());
+        }
+        Ok(())
+    }
+
     /// Run the stage on freshly sampled records: text columns, then the optional check. The
     /// transcript is written even when the stage stops with an error.
+    ///
+    /// With Private Evolution asked for, `real` holds the real texts (only `synth` has them).
     pub fn run(
         &self,
         client: Option<&Client>,
         model: &ModelFile,
         synth: &mut SyntheticTable,
         quiet: bool,
+        real: Option<&pe::Source>,
     ) -> Result<()> {
+        if self.pe.is_some() && real.is_none() {
+            return Err(Error::Usage(
+                "--llm-pe-epsilon learns from the real texts, which only `synth` reads: use it with synth".into(),
+            ));
+        }
         let texts: Vec<String> = text_columns(&model.table).iter().map(|c| c.name.clone()).collect();
         let Some(client) = client else {
             if !texts.is_empty() {
@@ -208,15 +344,21 @@ impl StageArgs {
             return Ok(());
         };
         client.show_progress(!quiet);
-        let t = self.connect.llm_temperature;
+        let t = self.connect.temperature;
         let result = (|| -> Result<Vec<String>> {
             let stats = ReleasedStats::from_model(model)?;
             let mut lines = vec![];
-            if !texts.is_empty() {
-                lines.push(text::fill(client, synth, &stats, self.llm_max_chars, self.llm_batch, t)?.summary());
+            match (&self.pe, real) {
+                (Some(p), Some(real)) if !texts.is_empty() => {
+                    lines.extend(self.evolve(client, p, real, synth, &stats)?)
+                }
+                _ if !texts.is_empty() => {
+                    lines.push(text::fill(client, synth, &stats, self.max_chars, self.batch, t)?.summary())
+                }
+                _ => {}
             }
-            if self.llm_check {
-                lines.extend(check::check(client, synth, &stats, self.llm_batch, t, self.llm_drop_flagged)?.summary());
+            if self.check {
+                lines.extend(check::check(client, synth, &stats, self.batch, t, self.drop_flagged)?.summary());
             }
             Ok(lines)
         })();
@@ -226,7 +368,7 @@ impl StageArgs {
             eprintln!("{l}");
         }
         written?;
-        if let Some(p) = &self.connect.llm_transcript {
+        if let Some(p) = &self.connect.transcript {
             eprintln!("llm: transcript of every prompt and answer in {}", p.display());
         }
         Ok(())

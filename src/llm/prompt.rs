@@ -46,6 +46,8 @@ const MAX_LISTED_CATEGORIES: usize = 40;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     Text,
+    /// Private Evolution's variations of earlier synthetic texts.
+    Variation,
     Check,
     Constraints,
 }
@@ -54,6 +56,7 @@ impl Purpose {
     pub fn name(self) -> &'static str {
         match self {
             Purpose::Text => "text_columns",
+            Purpose::Variation => "text_variations",
             Purpose::Check => "plausibility_check",
             Purpose::Constraints => "constraint_proposals",
         }
@@ -438,9 +441,48 @@ pub fn text_request(
         asks.join("\n")
     );
     let user = format!("Records (id: values sampled from the model):\n{}", rows_json(rows, &context));
-    let per_row: usize = columns.iter().map(|c| c.max_chars / 3 + 12).sum::<usize>() + 8;
-    let max_tokens = (rows.len() * per_row + 64).clamp(256, 32_768) as u32;
+    // A cap, not a target: the answer's longest form in characters (ids, column names, texts
+    // at their limit, punctuation), since a token is at least one byte. Against llama-server a
+    // budget of max_chars / 3 tokens per text truncated answers: codes, numbers and the names
+    // of the keys tokenise at one to two characters per token, not three.
+    let per_row: usize = columns.iter().map(|c| c.name.len() + c.max_chars + 8).sum::<usize>();
+    let max_tokens =
+        rows.iter().map(|r| row_id(r).len() + 8 + per_row).sum::<usize>().saturating_add(64).clamp(256, 32_768) as u32;
     Ok(ChatRequest { purpose: Purpose::Text, system, user, envelope: schema.clone(), schema, max_tokens, temperature })
+}
+
+/// Header of the earlier texts in a variation prompt (Private Evolution).
+pub const VARIATION_HEADER: &str = "Earlier texts to vary (synthetic, id: text):";
+
+/// Ask for one text column of a batch of records as variations of earlier texts (Private
+/// Evolution's variation step): `parents[i]` is the synthetic text that record `rows[i]` varies.
+/// The earlier texts are [`crate::llm::ModelText`], model output a validator accepted, chosen
+/// by a DP vote; no real text can be one.
+pub fn variation_request(
+    table: &Table,
+    stats: &ReleasedStats,
+    rows: &[SyntheticRow],
+    column: &TextColumn,
+    parents: &[&crate::llm::ModelText],
+    temperature: f64,
+) -> Result<ChatRequest> {
+    if parents.len() != rows.len() {
+        return Err(Error::Internal(format!("{} earlier texts for {} records", parents.len(), rows.len())));
+    }
+    let mut req = text_request(table, stats, rows, std::slice::from_ref(column), temperature)?;
+    req.system += &format!(
+        "\nEach record comes with an earlier text for {}. Write a variation of it for the record: keep its kind of content, style, \
+         vocabulary and length, change some details, and make it fit the record's values.",
+        column.name
+    );
+    let mut m = Map::new();
+    for (r, p) in rows.iter().zip(parents) {
+        m.insert(row_id(r), Value::String(p.as_str().to_string()));
+    }
+    req.user +=
+        &format!("\n{VARIATION_HEADER}\n{}", serde_json::to_string_pretty(&Value::Object(m)).unwrap_or_default());
+    req.purpose = Purpose::Variation;
+    Ok(req)
 }
 
 /// Longest reason a plausibility answer may give.

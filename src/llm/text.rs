@@ -36,11 +36,11 @@ impl TextReport {
     }
 }
 
-type Batch = Vec<Vec<Option<ModelText>>>;
+pub(crate) type Batch = Vec<Vec<Option<ModelText>>>;
 
 /// Judge a text answer: one object per record id, each column a non-blank string within its
 /// limit (or null where allowed). The envelope check already enforced the shape.
-fn parse(v: &Value, rows: &[SyntheticRow], cols: &[TextColumn]) -> std::result::Result<Batch, Reject> {
+pub(crate) fn parse(v: &Value, rows: &[SyntheticRow], cols: &[TextColumn]) -> std::result::Result<Batch, Reject> {
     let mut out = vec![];
     for r in rows {
         let id = prompt::row_id(r);
@@ -84,23 +84,49 @@ pub fn fill(
     temperature: f64,
 ) -> Result<TextReport> {
     let cols = TextColumn::of_table(synth.table(), max_chars);
-    let mut report = TextReport {
-        columns: cols.iter().map(|c| c.name().to_string()).collect(),
-        records: synth.len(),
-        ..Default::default()
-    };
     if cols.is_empty() || synth.is_empty() {
-        return Ok(report);
+        return Ok(TextReport {
+            columns: cols.iter().map(|c| c.name().to_string()).collect(),
+            records: synth.len(),
+            ..Default::default()
+        });
     }
     let rows = synth.rows()?;
+    let table = synth.table().clone();
+    let (columns, report) = write(client, &table, stats, &rows, &cols, batch, temperature)?;
+    for (c, values) in cols.iter().zip(columns) {
+        synth.set_text(c.name(), values)?;
+    }
+    Ok(report)
+}
+
+/// Write the text columns `cols` of `rows` (records of `table`, the public description the
+/// prompts show), in batches: per column, one value per record (null where a batch was given
+/// up).
+pub fn write(
+    client: &Client,
+    table: &crate::schema::Table,
+    stats: &ReleasedStats,
+    rows: &[SyntheticRow],
+    cols: &[TextColumn],
+    batch: usize,
+    temperature: f64,
+) -> Result<(Vec<Vec<Option<ModelText>>>, TextReport)> {
+    let mut report = TextReport {
+        columns: cols.iter().map(|c| c.name().to_string()).collect(),
+        records: rows.len(),
+        ..Default::default()
+    };
+    let mut columns: Vec<Vec<Option<ModelText>>> = vec![Vec::with_capacity(rows.len()); cols.len()];
+    if cols.is_empty() || rows.is_empty() {
+        return Ok((columns, report));
+    }
     let batches: Vec<&[SyntheticRow]> = rows.chunks(batch.max(1)).collect();
     report.batches = batches.len();
-    let table = synth.table().clone();
     let answers = client.run_all("text", batches.clone(), |chunk| {
-        let req = prompt::text_request(&table, stats, chunk, &cols, temperature)?;
-        client.ask(&req, |v| parse(v, chunk, &cols))
+        let req = prompt::text_request(table, stats, chunk, cols, temperature)?;
+        client.ask(&req, |v| parse(v, chunk, cols))
     })?;
-    let mut columns: Vec<Vec<Option<ModelText>>> = vec![Vec::with_capacity(rows.len()); cols.len()];
     for (chunk, answer) in batches.iter().zip(answers) {
         match answer {
             Some(b) => {
@@ -119,8 +145,5 @@ pub fn fill(
             }
         }
     }
-    for (c, values) in cols.iter().zip(columns) {
-        synth.set_text(c.name(), values)?;
-    }
-    Ok(report)
+    Ok((columns, report))
 }

@@ -25,7 +25,7 @@
 use privsynth_privacy::{Budget, Released, Sensitive, mechanisms};
 use rayon::prelude::*;
 
-use super::{Fit, Mechanism, dp, no_compression};
+use super::{Fit, Mechanism, compress, dp, no_compression};
 use crate::codec::EncodedTable;
 use crate::error::{Error, Result};
 use crate::marginals;
@@ -40,6 +40,17 @@ const BYTES_PER_CELL: f64 = 8.0;
 /// each), 0.03 fits as well as 1,000 fixed iterations per round at epsilon 0.3 and 1, at a
 /// third of the time; 0.1 and 0.3 lose accuracy at low epsilon (benchmarks/README.md).
 const SETTLE: f64 = 0.03;
+
+/// Share of the budget for the first one-way marginals, from which the domain is compressed.
+/// On coded Adult (3 runs each) a third beat AIM's own 1/(16 d) per marginal at epsilon 0.3, 1
+/// and 3 (benchmarks/README.md).
+pub const ONE_WAY_SHARE: f64 = 0.33;
+/// Where the one-way noise exceeds this fraction of the row count, they get `SMALL_DATA_SHARE`
+/// of the budget in all (Cleveland heart, 303 rows, and 1,300 rows of Adult; benchmarks/README.md).
+pub const SMALL_DATA_RATIO: f64 = 0.05;
+pub const SMALL_DATA_SHARE: f64 = 0.7;
+/// Momentum of AIM's fits: about a third of the iterations to settle, at a lower loss.
+pub const MOMENTUM: f64 = 0.9;
 const CHECK_EVERY: usize = 25;
 
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +62,19 @@ pub struct Options {
     pub max_model_mb: f64,
     /// Mirror-descent iterations per round (warm-started), at most.
     pub round_iters: usize,
+    /// Share of the budget spent on the one-way marginals measured first, split evenly between
+    /// them. `None`: AIM's own, each at one round's measurement budget (0.9 rho / T).
+    pub one_way_share: Option<f64>,
+    /// With `one_way_share`: when the one-way releases' noise is large against the row count
+    /// they estimate ([`noise_to_signal`] above `ratio`), measure them again to reach `share`
+    /// of the budget in all before the rounds.
+    pub small_data: Option<SmallData>,
+    /// Merge the values whose noisy one-way count stays under 3 noise deviations into one rare
+    /// value before the rounds (MST's domain compression, post-processing of the one-way
+    /// releases); the rounds then measure and model the compressed domain.
+    pub compress: bool,
+    /// Heavy-ball momentum of every mirror-descent fit AIM runs (`estimate::Options::momentum`).
+    pub momentum: f64,
     /// Carry the fit from round to round (the default). Off, every round refits from the
     /// uniform model with `round_iters` iterations, as the Python implementations do; kept to
     /// measure what the warm start saves.
@@ -70,9 +94,19 @@ impl Default for Options {
             round_iters: 1000,
             warm_start: true,
             settle: Some(SETTLE),
+            one_way_share: Some(ONE_WAY_SHARE),
+            small_data: Some(SmallData { ratio: SMALL_DATA_RATIO, share: SMALL_DATA_SHARE }),
+            compress: true,
+            momentum: MOMENTUM,
             estimate: estimate::Options::default(),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SmallData {
+    pub ratio: f64,
+    pub share: f64,
 }
 
 /// A weighted workload: the marginals the user wants preserved.
@@ -148,6 +182,23 @@ fn measurement(r: Released<Vec<i64>>, attrs: &[usize], sigma: f64) -> Released<M
     r.map(move |y| Measurement { attrs, weights: vec![], y: y.into_iter().map(|v| v as f64).collect(), sigma })
 }
 
+/// The expected L1 norm of the noise of the one-way releases, averaged over the attributes,
+/// against the total they estimate: above about 0.05, AIM's rounds gain less than more precise
+/// one-way marginals would (benchmarks/README.md). Released values only.
+pub fn noise_to_signal(one_way: &[Measurement]) -> f64 {
+    let total = estimate::estimate_total(one_way);
+    let l1: f64 = one_way.iter().map(|m| (2.0 / std::f64::consts::PI).sqrt() * m.sigma * m.y.len() as f64).sum::<f64>()
+        / one_way.len().max(1) as f64;
+    l1 / total
+}
+
+/// Two releases of the same marginal as one: the inverse-variance mean, with its noise scale.
+fn combine(a: Measurement, b: Measurement) -> Measurement {
+    let (wa, wb) = (1.0 / (a.sigma * a.sigma), 1.0 / (b.sigma * b.sigma));
+    let y = a.y.iter().zip(&b.y).map(|(x, z)| (wa * x + wb * z) / (wa + wb)).collect();
+    Measurement { attrs: a.attrs, weights: a.weights, y, sigma: (wa + wb).sqrt().recip() }
+}
+
 /// AIM's quality of a candidate: its weight times (the L1 error of the model's estimate minus
 /// the expected L1 norm of Gaussian noise at `sigma` over its cells). A large marginal is only
 /// worth measuring if its error exceeds what measuring it would add.
@@ -200,31 +251,76 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     let spent0 = budget.rho_spent();
     let rounds = opts.rounds.unwrap_or(16 * d).max(1);
     let max_cells = opts.max_model_mb * (1 << 20) as f64 / BYTES_PER_CELL;
-    let cands = candidates(workload);
-    let cand_sets: Vec<Vec<usize>> = cands.iter().map(|(s, _)| s.clone()).collect();
-    // Exact answers of every candidate, counted once (private; only scores leave, through the
-    // exponential mechanism).
-    let answers = marginals::count_many(data, &cand_sets);
     let mut rho_m = 0.9 * rho / rounds as f64;
     let mut rho_s = 0.1 * rho / rounds as f64;
 
     // Every one-way marginal first (all attributes, so that each is modelled).
-    let mut sigma = mechanisms::gaussian_scale(rho_m, unit).map_err(dp)?;
-    let mut measurements: Vec<Released<Measurement>> = Vec::new();
+    let share = opts.one_way_share.filter(|f| *f > 0.0 && *f < 1.0);
+    let sigma1 = match share {
+        Some(f) => mechanisms::gaussian_scale(f * rho / d as f64, unit),
+        None => mechanisms::gaussian_scale(rho_m, unit),
+    }
+    .map_err(dp)?;
+    let mut raw_one_way: Vec<Released<Measurement>> = Vec::with_capacity(d);
     for a in 0..d {
         let r = mechanisms::gaussian_counts(
             budget,
             marginals::count(data, &[a]),
             unit,
-            sigma,
+            sigma1,
             &format!("aim 1-way {}", data.names()[a]),
         )
         .map_err(dp)?;
-        measurements.push(measurement(r, &[a], sigma));
+        raw_one_way.push(measurement(r, &[a], sigma1));
     }
+    // Small data: where the one-way noise is large against the (DP) row count, the budget is
+    // better spent on the one-way marginals than on rounds. Decided from released values only.
+    if let (Some(f), Some(top)) = (share, opts.small_data.filter(|s| s.share < 1.0)) {
+        let ones: Vec<Measurement> = raw_one_way.iter().map(|m| m.value().clone()).collect();
+        if top.share > f && noise_to_signal(&ones) > top.ratio {
+            let sigma2 = mechanisms::gaussian_scale((top.share - f) * rho / d as f64, unit).map_err(dp)?;
+            let first = std::mem::take(&mut raw_one_way);
+            for (a, m1) in first.into_iter().enumerate() {
+                let r = mechanisms::gaussian_counts(
+                    budget,
+                    marginals::count(data, &[a]),
+                    unit,
+                    sigma2,
+                    &format!("aim 1-way {} (small data)", data.names()[a]),
+                )
+                .map_err(dp)?;
+                // Both releases in one: their inverse-variance mean (post-processing).
+                raw_one_way.push(m1.zip(measurement(r, &[a], sigma2), combine));
+            }
+        }
+    }
+    if share.is_some() {
+        // The rounds share what is left.
+        let left = budget.rho_remaining();
+        rho_m = 0.9 * left / rounds as f64;
+        rho_s = 0.1 * left / rounds as f64;
+    }
+    let mut sigma: f64;
+    // The total is estimated from the raw one-way releases and the later full marginals.
+    let mut for_total: Vec<Measurement> = raw_one_way.iter().map(|m| m.value().clone()).collect();
+    let (compression, mut measurements, compressed) = if opts.compress {
+        let (groups, maps, ms) = compress(&raw_one_way);
+        let sizes_c: Vec<usize> = groups.iter().map(Vec::len).collect();
+        let small = (sizes_c != sizes).then(|| data.remap(&maps, &sizes_c));
+        (groups, ms, small)
+    } else {
+        (no_compression(&sizes), raw_one_way, None)
+    };
+    let data = compressed.as_ref().unwrap_or(data);
+    let sizes = data.sizes().to_vec();
+    let cands = candidates(workload);
+    let cand_sets: Vec<Vec<usize>> = cands.iter().map(|(s, _)| s.clone()).collect();
+    // Exact answers of every candidate, counted once (private; only scores leave, through the
+    // exponential mechanism).
+    let answers = marginals::count_many(data, &cand_sets);
     let values = |ms: &[Released<Measurement>]| -> Vec<Measurement> { ms.iter().map(|m| m.value().clone()).collect() };
     let mut sets: Vec<Vec<usize>> = (0..d).map(|a| vec![a]).collect();
-    let total = estimate::estimate_total(&values(&measurements));
+    let total = estimate::estimate_total(&for_total);
     let mut model = GraphicalModel::uniform(JunctionTree::build(&sizes, &sets), total);
     let mut duals = Duals::default();
     let mut ms = values(&measurements);
@@ -232,7 +328,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         &mut model,
         &ms,
         &mut duals,
-        estimate::Options { max_iters: 1000, tol: 1e-6, ..Default::default() },
+        estimate::Options { max_iters: 1000, tol: 1e-6, momentum: opts.momentum, ..Default::default() },
     );
     let mut trace = Trace::default();
 
@@ -294,6 +390,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         .map_err(dp)?;
         measurements.push(measurement(y, &r, sigma));
         ms.push(measurements.last().expect("just pushed").value().clone());
+        for_total.push(ms[ms.len() - 1].clone());
 
         // Refit, warm: a new set changes the tree; the duals carry the fit over.
         let before = estimates[k].clone();
@@ -303,7 +400,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
             model = GraphicalModel { tree, potentials: vec![], total: model.total };
             model.potentials = duals.potentials(&model, &ms);
         }
-        model.total = estimate::estimate_total(&ms);
+        model.total = estimate::estimate_total(&for_total);
         // Refit until every measured marginal has settled well below its noise level.
         let mut iterations = 0;
         if !opts.warm_start && !last {
@@ -316,7 +413,14 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
                 &mut model,
                 &ms,
                 &mut duals,
-                estimate::Options { max_iters: opts.round_iters, tol: 0.0, window: CHECK_EVERY, settle, step },
+                estimate::Options {
+                    max_iters: opts.round_iters,
+                    tol: 0.0,
+                    window: CHECK_EVERY,
+                    settle,
+                    step,
+                    momentum: opts.momentum,
+                },
             );
             iterations = stats.iterations;
         }
@@ -344,21 +448,14 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         step: Some(stats.step),
         settle: opts.estimate.settle.or(Some(SETTLE)),
         window: CHECK_EVERY,
+        momentum: opts.momentum,
         ..opts.estimate
     };
     let stats = estimate::mirror_descent_dual(&mut model, &ms, &mut duals, final_opts);
     trace.fit_seconds += clock.elapsed().as_secs_f64();
     let selected = trace.rounds.iter().map(|r| r.selected.clone()).collect();
     Ok((
-        Fit {
-            mechanism: Mechanism::Aim,
-            bound: data.bound(),
-            compression: no_compression(&sizes),
-            measurements,
-            selected,
-            model,
-            stats,
-        },
+        Fit { mechanism: Mechanism::Aim, bound: data.bound(), compression, measurements, selected, model, stats },
         trace,
     ))
 }

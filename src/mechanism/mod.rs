@@ -119,6 +119,50 @@ pub fn expand(compression: &[Vec<Vec<u32>>], codes: Vec<Vec<u32>>, rng: &mut imp
         .collect()
 }
 
+/// MST's domain compression, as post-processing of one-way releases: per attribute, the values
+/// whose noisy count is at least `3 sigma` are kept, the others merged into one rare value
+/// (when more than one). Returns per attribute the groups (compressed code -> original codes)
+/// and the map (original code -> compressed code), and the one-way measurements on the
+/// compressed domain: a merged cell is the sum of its k noisy cells over sqrt(k), with query
+/// weight 1/sqrt(k), so its noise stays that of one cell.
+pub(crate) fn compress(
+    one_way: &[Released<Measurement>],
+) -> (Vec<Vec<Vec<u32>>>, Vec<Vec<u32>>, Vec<Released<Measurement>>) {
+    let mut compression = Vec::with_capacity(one_way.len());
+    let mut maps = Vec::with_capacity(one_way.len());
+    let mut measurements = Vec::with_capacity(one_way.len());
+    for m in one_way {
+        let (y, s1) = (&m.value().y, m.value().sigma);
+        let keep: Vec<u32> = (0..y.len() as u32).filter(|&i| y[i as usize] >= 3.0 * s1).collect();
+        let rare: Vec<u32> = (0..y.len() as u32).filter(|&i| y[i as usize] < 3.0 * s1).collect();
+        let mut groups: Vec<Vec<u32>> = keep.iter().map(|&i| vec![i]).collect();
+        if !rare.is_empty() {
+            groups.push(rare.clone());
+        }
+        let mut map = vec![0u32; y.len()];
+        for (g, members) in groups.iter().enumerate() {
+            for &o in members {
+                map[o as usize] = g as u32;
+            }
+        }
+        let merged = rare.len() > 1;
+        let groups_for_m = groups.clone();
+        measurements.push(m.clone().map(move |m| {
+            let mut ys = Vec::with_capacity(groups_for_m.len());
+            let mut ws = Vec::with_capacity(groups_for_m.len());
+            for g in &groups_for_m {
+                let k = g.len() as f64;
+                ys.push(g.iter().map(|&o| m.y[o as usize]).sum::<f64>() / k.sqrt());
+                ws.push(1.0 / k.sqrt());
+            }
+            Measurement { attrs: m.attrs, weights: if merged { ws } else { vec![] }, y: ys, sigma: m.sigma }
+        }));
+        compression.push(groups);
+        maps.push(map);
+    }
+    (compression, maps, measurements)
+}
+
 /// The identity compression for the given domain sizes.
 pub fn no_compression(sizes: &[usize]) -> Vec<Vec<Vec<u32>>> {
     sizes.iter().map(|&k| (0..k as u32).map(|c| vec![c]).collect()).collect()

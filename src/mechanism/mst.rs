@@ -12,7 +12,7 @@
 //! 5. estimate a graphical model from all measurements (Private-PGM mirror descent).
 //! Sampling and undoing the compression happen in [`crate::model::sample`] and [`super::expand`].
 
-use privsynth_privacy::{Budget, Released, mechanisms};
+use privsynth_privacy::{Budget, mechanisms};
 
 use crate::codec::EncodedTable;
 use crate::error::{Error, Result};
@@ -20,7 +20,7 @@ use crate::marginals;
 use crate::model::estimate::{self, Measurement};
 use crate::model::{GraphicalModel, JunctionTree};
 
-use super::{Fit, Mechanism, dp};
+use super::{Fit, Mechanism, compress, dp};
 
 /// Run MST on an encoded table, spending `budget`'s remaining rho.
 pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) -> Result<Fit> {
@@ -53,38 +53,7 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
     }
 
     // 2. Compression (post-processing of the one-way releases).
-    let mut compression = Vec::with_capacity(d);
-    let mut maps = Vec::with_capacity(d);
-    let mut measurements: Vec<Released<Measurement>> = Vec::new();
-    for m in &raw_one_way {
-        let y = &m.value().y;
-        let keep: Vec<u32> = (0..y.len() as u32).filter(|&i| y[i as usize] >= 3.0 * s1).collect();
-        let rare: Vec<u32> = (0..y.len() as u32).filter(|&i| y[i as usize] < 3.0 * s1).collect();
-        let mut groups: Vec<Vec<u32>> = keep.iter().map(|&i| vec![i]).collect();
-        if !rare.is_empty() {
-            groups.push(rare.clone());
-        }
-        let mut map = vec![0u32; y.len()];
-        for (g, members) in groups.iter().enumerate() {
-            for &o in members {
-                map[o as usize] = g as u32;
-            }
-        }
-        let merged = rare.len() > 1;
-        let groups_for_m = groups.clone();
-        measurements.push(m.clone().map(move |m| {
-            let mut ys = Vec::with_capacity(groups_for_m.len());
-            let mut ws = Vec::with_capacity(groups_for_m.len());
-            for g in &groups_for_m {
-                let k = g.len() as f64;
-                ys.push(g.iter().map(|&o| m.y[o as usize]).sum::<f64>() / k.sqrt());
-                ws.push(1.0 / k.sqrt());
-            }
-            Measurement { attrs: m.attrs, weights: if merged { ws } else { vec![] }, y: ys, sigma: m.sigma }
-        }));
-        compression.push(groups);
-        maps.push(map);
-    }
+    let (compression, maps, mut measurements) = compress(&raw_one_way);
     let sizes: Vec<usize> = compression.iter().map(Vec::len).collect();
     let small = data.remap(&maps, &sizes);
     let total = estimate::estimate_total(&raw_one_way.iter().map(|m| m.value().clone()).collect::<Vec<_>>());

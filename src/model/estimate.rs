@@ -9,7 +9,7 @@
 //! 1/sqrt(k) on a cell that merges k compressed values).
 
 use super::GraphicalModel;
-use super::factor::{Factor, index_map};
+use super::factor::{Factor, Proj};
 
 /// A noisy measurement of a marginal: `y ~ w * mu_attrs + N(0, sigma^2)` per cell.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -53,11 +53,14 @@ pub struct Options {
     /// First step size; `None` starts at 2/N (Lipschitz constant 1 in counts). A warm start
     /// passes the step the previous fit ended with.
     pub step: Option<f64>,
+    /// Heavy-ball momentum on the duals (0: plain mirror descent). A step with momentum is kept
+    /// only if it lowers the loss; otherwise the momentum restarts from zero.
+    pub momentum: f64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_iters: 1000, tol: 1e-7, window: 50, settle: None, step: None }
+        Options { max_iters: 1000, tol: 1e-7, window: 50, settle: None, step: None, momentum: 0.0 }
     }
 }
 
@@ -73,7 +76,8 @@ pub struct Stats {
 /// measurement's residual (broadcast to its clique) to the potentials, so accumulating those
 /// multiples per measurement ("duals", one value per measured cell) represents the fit
 /// independently of the junction tree. That lets AIM carry a fit across rounds whose tree
-/// changes, at the cost of a few measurement-sized vectors.
+/// changes, at the cost of a few measurement-sized vectors; and mirror descent itself needs no
+/// copy of the potentials besides the one belief propagation works in.
 #[derive(Debug, Clone, Default)]
 pub struct Duals(pub Vec<Vec<f64>>);
 
@@ -82,26 +86,23 @@ impl Duals {
     /// the clique holding it.
     pub fn potentials(&self, model: &GraphicalModel, ms: &[Measurement]) -> Vec<Factor> {
         let t = &model.tree;
+        let placed = place(model, ms);
         let mut pot: Vec<Factor> = t.cliques.iter().map(|c| Factor::constant(c, &t.sizes, 0.0)).collect();
-        for (m, g) in ms.iter().zip(&self.0) {
-            let c =
-                t.clique_containing(&m.attrs).expect("every measured set lies in a clique of the tree built from them");
-            for (v, &i) in pot[c].values.iter_mut().zip(&index_map(&t.cliques[c], &t.shape(c), &m.attrs)) {
-                *v -= g[i as usize];
-            }
-        }
+        let vals =
+            placed.iter().map(|p| self.0.get(p.index).cloned().unwrap_or_else(|| vec![0.0; p.m.y.len()])).collect();
+        broadcast(&placed, vals, &mut pot, -1.0);
         pot
     }
 }
 
 /// Where each measurement lives in the tree: its clique, and where its marginal is read from
-/// (the clique, or a measured superset in the same clique, which is much smaller) through `map`.
+/// (the clique, or a measured superset in the same clique, which is much smaller) through `proj`.
 struct Placed<'a> {
     index: usize,
     m: &'a Measurement,
     clique: usize,
     source: Option<usize>,
-    map: Vec<u32>,
+    proj: Proj,
     scale: f64,
 }
 
@@ -124,59 +125,69 @@ fn place<'a>(model: &GraphicalModel, ms: &'a [Measurement]) -> Vec<Placed<'a>> {
         let source = (0..placed.len())
             .filter(|&j| placed[j].clique == c && m.attrs.iter().all(|a| placed[j].m.attrs.contains(a)))
             .min_by_key(|&j| placed[j].m.y.len());
-        let map = match source {
+        let proj = match source {
             Some(j) => {
                 let sup = &placed[j].m.attrs;
-                index_map(sup, &sup.iter().map(|&a| t.sizes[a]).collect::<Vec<_>>(), &m.attrs)
+                Proj::new(sup, &sup.iter().map(|&a| t.sizes[a]).collect::<Vec<_>>(), &m.attrs)
             }
-            None => index_map(&t.cliques[c], &t.shape(c), &m.attrs),
+            None => Proj::new(&t.cliques[c], &t.shape(c), &m.attrs),
         };
-        placed.push(Placed { index: i, m, clique: c, source, map, scale: (smin / m.sigma).powi(2) });
+        placed.push(Placed { index: i, m, clique: c, source, proj, scale: (smin / m.sigma).powi(2) });
     }
     placed
 }
 
-/// Loss, gradient (per clique, in counts) at clique marginals `mu`, and each measurement's part
-/// of the gradient on its own cells (indexed like the measurements).
-fn loss_grad(placed: &[Placed], mu: &[Factor]) -> (f64, Vec<Factor>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
-    let mut loss = 0.0;
+/// Each measurement's marginal (placement order) of the clique values `mu` times `scale`.
+fn marginals(placed: &[Placed], mu: &[Factor], scale: f64) -> Vec<Vec<f64>> {
     let mut margs: Vec<Vec<f64>> = Vec::with_capacity(placed.len());
-    let mut parts: Vec<Vec<f64>> = vec![vec![]; placed.len()];
     for p in placed {
-        let from: &[f64] = match p.source {
-            Some(j) => &margs[j],
-            None => &mu[p.clique].values,
-        };
         let mut marg = vec![0.0; p.m.y.len()];
-        for (v, &i) in from.iter().zip(&p.map) {
-            marg[i as usize] += v;
+        match p.source {
+            Some(j) => p.proj.sum_into(&margs[j], &mut marg),
+            None => {
+                p.proj.sum_into(&mu[p.clique].values, &mut marg);
+                marg.iter_mut().for_each(|v| *v *= scale);
+            }
         }
-        let w = |i: usize| if p.m.weights.is_empty() { 1.0 } else { p.m.weights[i] };
-        let mut g = vec![0.0; marg.len()];
-        for i in 0..marg.len() {
-            let r = w(i) * marg[i] - p.m.y[i];
-            loss += 0.5 * p.scale * r * r;
-            g[i] = p.scale * w(i) * r;
-        }
-        parts[p.index] = g;
         margs.push(marg);
     }
-    // Push gradients up: subsets into their sources (later entries first), then into cliques.
-    let mut grad: Vec<Factor> =
-        mu.iter().map(|f| Factor::new(f.attrs.clone(), f.shape.clone(), vec![0.0; f.size()])).collect();
-    let mut tot: Vec<Vec<f64>> = placed.iter().map(|p| parts[p.index].clone()).collect();
+    margs
+}
+
+/// The loss at the measurements' marginals, and each measurement's gradient on its own cells
+/// (in counts, placement order).
+fn loss_parts(placed: &[Placed], margs: &[Vec<f64>]) -> (f64, Vec<Vec<f64>>) {
+    let mut loss = 0.0;
+    let parts = placed
+        .iter()
+        .zip(margs)
+        .map(|(p, marg)| {
+            let w = |i: usize| if p.m.weights.is_empty() { 1.0 } else { p.m.weights[i] };
+            (0..marg.len())
+                .map(|i| {
+                    let r = w(i) * marg[i] - p.m.y[i];
+                    loss += 0.5 * p.scale * r * r;
+                    p.scale * w(i) * r
+                })
+                .collect()
+        })
+        .collect();
+    (loss, parts)
+}
+
+/// Add `sign` times each measurement's `vals` (placement order), broadcast to its clique, to
+/// `out`. Nested measurements are folded into their sources first, so each clique is walked once
+/// per measurement that is not inside another of the same clique.
+fn broadcast(placed: &[Placed], vals: Vec<Vec<f64>>, out: &mut [Factor], sign: f64) {
+    let mut tot = vals;
     for k in (0..placed.len()).rev() {
         let p = &placed[k];
         let g = std::mem::take(&mut tot[k]);
-        let into: &mut [f64] = match p.source {
-            Some(j) => &mut tot[j],
-            None => &mut grad[p.clique].values,
-        };
-        for (v, &i) in into.iter_mut().zip(&p.map) {
-            *v += g[i as usize];
+        match p.source {
+            Some(j) => p.proj.add_from(&mut tot[j], &g, 1.0),
+            None => p.proj.add_from(&mut out[p.clique].values, &g, sign),
         }
     }
-    (loss, grad, parts, margs)
 }
 
 /// Fit `model`'s potentials to the measurements (warm start: the current potentials).
@@ -187,16 +198,66 @@ pub fn mirror_descent(model: &mut GraphicalModel, ms: &[Measurement], opts: Opti
 /// Mirror descent that also accumulates each measurement's share of the potentials in `duals`
 /// (extended with zeros for measurements it has not seen). With `model`'s potentials set from
 /// `duals`, this continues an earlier fit exactly, even on a different tree.
+///
+/// The iterate is kept as the duals alone (plus whatever part of the starting potentials they do
+/// not explain): each trial step builds its log-potentials from them into one buffer, and
+/// belief propagation turns that buffer into probabilities in place. Memory is one copy of the
+/// model (two when starting from potentials the duals do not explain), where keeping potentials,
+/// a trial, marginals and gradients as dense factors took about ten.
 pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals: &mut Duals, opts: Options) -> Stats {
     let placed = place(model, ms);
     duals.0.truncate(ms.len());
     for m in &ms[duals.0.len()..] {
         duals.0.push(vec![0.0; m.y.len()]);
     }
-    let eval = |m: &GraphicalModel| -> (Vec<Factor>, f64, Vec<Factor>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
-        let mu = m.clique_marginals();
-        let (l, g, parts, margs) = loss_grad(&placed, &mu);
-        (mu, l, g, parts, margs)
+    let t = &model.tree;
+    let total = model.total;
+    let zeros = || -> Vec<Factor> { t.cliques.iter().map(|c| Factor::constant(c, &t.sizes, 0.0)).collect() };
+    // The duals (placement order), optionally moved by `a` times `parts` plus `vel`.
+    let dual_vals = |duals: &Duals, step: Option<(f64, &[Vec<f64>], Option<&[Vec<f64>]>)>| -> Vec<Vec<f64>> {
+        placed
+            .iter()
+            .enumerate()
+            .map(|(k, p)| match step {
+                Some((a, parts, None)) => duals.0[p.index].iter().zip(&parts[k]).map(|(d, g)| d + a * g).collect(),
+                Some((a, parts, Some(vel))) => {
+                    duals.0[p.index].iter().zip(&parts[k]).zip(&vel[k]).map(|((d, g), v)| d + a * g + v).collect()
+                }
+                None => duals.0[p.index].clone(),
+            })
+            .collect()
+    };
+    // What the starting potentials hold beyond the duals (nothing when they were built from them).
+    let mut buf = zeros();
+    broadcast(&placed, dual_vals(duals, None), &mut buf, -1.0);
+    let base: Option<Vec<Factor>> = {
+        let mut b = std::mem::take(&mut model.potentials);
+        let mut any = false;
+        if b.len() == buf.len() {
+            for (x, y) in b.iter_mut().zip(&buf) {
+                for (u, v) in x.values.iter_mut().zip(&y.values) {
+                    *u -= v;
+                    any |= u.abs() > 1e-9 * (1.0 + v.abs());
+                }
+            }
+        }
+        any.then_some(b)
+    };
+    let eval = |duals: &Duals,
+                step: Option<(f64, &[Vec<f64>], Option<&[Vec<f64>]>)>,
+                buf: &mut Vec<Factor>|
+     -> (f64, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        for (i, f) in buf.iter_mut().enumerate() {
+            match &base {
+                Some(b) => f.values.copy_from_slice(&b[i].values),
+                None => f.values.fill(0.0),
+            }
+        }
+        broadcast(&placed, dual_vals(duals, step), buf, -1.0);
+        t.probabilities_in_place(buf);
+        let margs = marginals(&placed, buf, total);
+        let (loss, parts) = loss_parts(&placed, &margs);
+        (loss, parts, margs)
     };
     // The settling yardstick of each measurement: the expected L1 norm of its noise, in the
     // units of the model's marginal (sigma / w per cell).
@@ -208,37 +269,42 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
                 * if p.m.weights.is_empty() { p.m.y.len() as f64 } else { p.m.weights.iter().map(|w| 1.0 / w).sum() }
         })
         .collect();
-    let (mut mu, mut loss, mut grad, mut parts, mut margs) = eval(model);
+    let (mut loss, mut parts, mut margs) = eval(duals, None, &mut buf);
     let mut checked = margs.clone();
     // A warm step is kept unless it collapsed (a converged fit ends on failed line searches);
     // below 1/64 of the Lipschitz step 2/N it only slows the next fit down.
-    let safe = 2.0 / model.total;
+    let safe = 2.0 / total;
     let mut alpha = opts.step.map_or(safe, |s| s.max(safe / 64.0));
     let mut history = vec![loss];
     let mut iterations = 0;
-    let mut trial = model.clone();
+    // The last accepted move of the duals, scaled by the momentum (placement order).
+    let mut vel: Option<Vec<Vec<f64>>> = None;
     while iterations < opts.max_iters {
         iterations += 1;
-        for ((t, p), g) in trial.potentials.iter_mut().zip(&model.potentials).zip(&grad) {
-            for ((tv, pv), gv) in t.values.iter_mut().zip(&p.values).zip(&g.values) {
-                *tv = pv - alpha * gv;
-            }
-        }
-        let (mu_new, loss_new, grad_new, parts_new, margs_new) = eval(&trial);
-        let dot: f64 = grad
+        let with_momentum = vel.is_some();
+        let (loss_new, parts_new, margs_new) = eval(duals, Some((alpha, &parts, vel.as_deref())), &mut buf);
+        // <gradient, mu - mu_new> over the cliques, computed on the measurements' cells: the
+        // gradient is a sum of broadcasts, and a broadcast's inner product is its projection's.
+        let dot: f64 = parts
             .iter()
-            .zip(&mu)
-            .zip(&mu_new)
-            .map(|((g, a), b)| {
-                g.values.iter().zip(&a.values).zip(&b.values).map(|((g, a), b)| g * (a - b)).sum::<f64>()
-            })
+            .zip(&margs)
+            .zip(&margs_new)
+            .map(|((g, a), b)| g.iter().zip(a).zip(b).map(|((g, a), b)| g * (a - b)).sum::<f64>())
             .sum();
-        if loss - loss_new >= 0.5 * alpha * dot {
-            std::mem::swap(&mut model.potentials, &mut trial.potentials);
-            for (d, g) in duals.0.iter_mut().zip(&parts) {
-                d.iter_mut().zip(g).for_each(|(d, g)| *d += alpha * g);
+        let accept = if with_momentum { loss_new < loss } else { loss - loss_new >= 0.5 * alpha * dot };
+        if accept {
+            let beta = opts.momentum;
+            let mut moved: Vec<Vec<f64>> = Vec::with_capacity(placed.len());
+            for (k, (p, g)) in placed.iter().zip(&parts).enumerate() {
+                let v: Vec<f64> = match &vel {
+                    Some(vel) => g.iter().zip(&vel[k]).map(|(g, v)| alpha * g + v).collect(),
+                    None => g.iter().map(|g| alpha * g).collect(),
+                };
+                duals.0[p.index].iter_mut().zip(&v).for_each(|(d, v)| *d += v);
+                moved.push(v.into_iter().map(|v| beta * v).collect());
             }
-            (mu, loss, grad, parts, margs) = (mu_new, loss_new, grad_new, parts_new, margs_new);
+            vel = (beta > 0.0).then_some(moved);
+            (loss, parts, margs) = (loss_new, parts_new, margs_new);
             alpha *= 1.01;
             history.push(loss);
             let n = history.len();
@@ -257,6 +323,9 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
                 }
                 checked.clone_from(&margs);
             }
+        } else if with_momentum {
+            // Restart: the next trial is a plain step.
+            vel = None;
         } else {
             alpha *= 0.5;
             // No step improves the loss in floating point: converged.
@@ -265,6 +334,15 @@ pub fn mirror_descent_dual(model: &mut GraphicalModel, ms: &[Measurement], duals
             }
         }
     }
+    // The fitted potentials, rebuilt from the duals in the buffer.
+    for (i, f) in buf.iter_mut().enumerate() {
+        match &base {
+            Some(b) => f.values.copy_from_slice(&b[i].values),
+            None => f.values.fill(0.0),
+        }
+    }
+    broadcast(&placed, dual_vals(duals, None), &mut buf, -1.0);
+    model.potentials = buf;
     Stats { iterations, loss, step: alpha }
 }
 
@@ -299,6 +377,38 @@ mod tests {
                 assert!((x - y).abs() < 0.05, "{attrs:?}: {x} vs {y} after {stats:?}");
             }
         }
+    }
+
+    /// With momentum the fit reaches the same marginals, in fewer iterations.
+    #[test]
+    fn momentum_recovers_the_same_marginals_faster() {
+        let sizes = [4, 5, 3];
+        let joint: Vec<f64> = (0..60).map(|i| 1.0 + ((i * 7) % 11) as f64).collect();
+        let j = Factor::new(vec![0, 1, 2], vec![4, 5, 3], joint);
+        let ms: Vec<Measurement> = [vec![0, 1], vec![1, 2], vec![0]]
+            .iter()
+            .map(|s| Measurement { attrs: s.clone(), weights: vec![], y: j.sum_to(s).values, sigma: 1e-3 })
+            .collect();
+        let tree = JunctionTree::build(&sizes, &ms.iter().map(|m| m.attrs.clone()).collect::<Vec<_>>());
+        let total = estimate_total(&ms);
+        let run = |momentum: f64| {
+            let mut model = GraphicalModel::uniform(tree.clone(), total);
+            let stats = mirror_descent(
+                &mut model,
+                &ms,
+                Options { max_iters: 20_000, tol: 1e-12, window: 50, momentum, ..Default::default() },
+            );
+            let b = model.calibrate();
+            let err: f64 = ms
+                .iter()
+                .map(|m| model.marginal(&b, &m.attrs).values.iter().zip(&m.y).map(|(x, y)| (x - y).abs()).sum::<f64>())
+                .sum();
+            (stats.iterations, err)
+        };
+        let (plain, plain_err) = run(0.0);
+        let (fast, fast_err) = run(0.9);
+        assert!(plain_err < 0.5 && fast_err < 0.5, "L1 errors {plain_err} and {fast_err}");
+        assert!(fast < plain, "momentum took {fast} iterations, plain {plain}");
     }
 
     #[test]
@@ -362,6 +472,8 @@ mod grad_check {
     use super::*;
     use crate::model::JunctionTree;
 
+    /// The gradient the fit steps along (the measurements' parts broadcast to the cliques) is
+    /// the loss's gradient in the clique marginals, nested and repeated measurements included.
     #[test]
     fn gradient_matches_finite_differences() {
         let sizes = [3, 3, 3, 2];
@@ -376,18 +488,22 @@ mod grad_check {
                 y: (0..27).map(|i| 30.0 - i as f64).collect(),
                 sigma: 0.5,
             },
-            Measurement { attrs: vec![2], weights: vec![], y: vec![1.0, 2.0, 3.0], sigma: 1.0 },
+            Measurement { attrs: vec![2], weights: vec![1.0, 0.5, 0.7], y: vec![1.0, 2.0, 3.0], sigma: 1.0 },
         ];
         let tree = JunctionTree::build(&sizes, &ms.iter().map(|m| m.attrs.clone()).collect::<Vec<_>>());
         let model = GraphicalModel::uniform(tree, 100.0);
         let placed = place(&model, &ms);
         let mu: Vec<Factor> = model.clique_marginals();
-        let (l0, g, _, _) = loss_grad(&placed, &mu);
+        let loss = |mu: &[Factor]| loss_parts(&placed, &marginals(&placed, mu, 1.0));
+        let (l0, parts) = loss(&mu);
+        let mut g: Vec<Factor> =
+            mu.iter().map(|f| Factor::new(f.attrs.clone(), f.shape.clone(), vec![0.0; f.size()])).collect();
+        broadcast(&placed, parts, &mut g, 1.0);
         for c in 0..mu.len() {
             for cell in 0..mu[c].size() {
                 let mut m2 = mu.clone();
                 m2[c].values[cell] += 1e-4;
-                let (l1, _, _, _) = loss_grad(&placed, &m2);
+                let (l1, _) = loss(&m2);
                 let fd = (l1 - l0) / 1e-4;
                 assert!(
                     (fd - g[c].values[cell]).abs() < 1e-3 * (1.0 + fd.abs()),

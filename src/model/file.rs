@@ -179,7 +179,9 @@ impl ModelFile {
             match cells(c) {
                 Some(n) if n <= MAX_CLIQUE_CELLS && n == v.len() => {}
                 _ => {
-                    return bad(&format!("the potential of clique {c:?} has the wrong size or the clique is too large"));
+                    return bad(&format!(
+                        "the potential of clique {c:?} has the wrong size or the clique is too large"
+                    ));
                 }
             }
             if v.iter().any(|x| !x.is_finite()) {

@@ -7,9 +7,7 @@ pub mod factor;
 pub mod file;
 pub mod sample;
 
-use std::collections::BTreeSet;
-
-use factor::{Factor, index_map};
+use factor::{Factor, Proj, contract};
 
 /// A junction tree over attributes `0..sizes.len()`.
 #[derive(Debug, Clone)]
@@ -24,12 +22,12 @@ pub struct JunctionTree {
     /// Per attribute: the attribute and its neighbours when it was eliminated.
     pub elim_clique: Vec<Vec<usize>>,
     // Belief-propagation schedule from root 0: cliques in BFS order, parent of each, and per
-    // non-root clique its separator with the parent and the index maps onto it.
+    // clique the projections onto its separator with the parent, from itself and from the
+    // parent (the root's: onto nothing, from itself).
     bfs: Vec<usize>,
     parent: Vec<Option<usize>>,
-    sep: Vec<Vec<usize>>,
-    map_to_sep: Vec<Vec<u32>>,
-    parent_map_to_sep: Vec<Vec<u32>>,
+    to_sep: Vec<Proj>,
+    parent_to_sep: Vec<Option<Proj>>,
 }
 
 fn cells(attrs: &[usize], sizes: &[usize]) -> f64 {
@@ -132,9 +130,8 @@ impl JunctionTree {
             elim_clique,
             bfs: vec![],
             parent: vec![],
-            sep: vec![],
-            map_to_sep: vec![],
-            parent_map_to_sep: vec![],
+            to_sep: vec![],
+            parent_to_sep: vec![],
         };
         jt.schedule();
         jt
@@ -173,19 +170,80 @@ impl JunctionTree {
             }
             i += 1;
         }
-        let mut sep = vec![vec![]; k];
-        let mut map_to_sep = vec![vec![]; k];
-        let mut parent_map_to_sep = vec![vec![]; k];
+        let mut to_sep = Vec::with_capacity(k);
+        let mut parent_to_sep = Vec::with_capacity(k);
         for c in 0..k {
-            if let Some(p) = parent[c] {
-                let s: Vec<usize> = self.cliques[c].iter().copied().filter(|a| self.cliques[p].contains(a)).collect();
-                map_to_sep[c] = index_map(&self.cliques[c], &self.shape(c), &s);
-                parent_map_to_sep[c] = index_map(&self.cliques[p], &self.shape(p), &s);
-                sep[c] = s;
+            let s: Vec<usize> = match parent[c] {
+                Some(p) => self.cliques[c].iter().copied().filter(|a| self.cliques[p].contains(a)).collect(),
+                None => vec![],
+            };
+            to_sep.push(Proj::new(&self.cliques[c], &self.shape(c), &s));
+            parent_to_sep.push(parent[c].map(|p| Proj::new(&self.cliques[p], &self.shape(p), &s)));
+        }
+        (self.bfs, self.parent, self.to_sep, self.parent_to_sep) = (bfs, parent, to_sep, parent_to_sep);
+    }
+
+    /// Belief propagation in place: log-potentials on this tree's cliques in, calibrated clique
+    /// probabilities out, with no other copy of the model.
+    ///
+    /// Collect in log space, but keep each clique's `exp(acc - max)` with the max taken per
+    /// separator cell (so no slice underflows that the log-space computation would keep). The
+    /// message back from a parent only depends on separator cells: log sum over the parent's
+    /// belief onto the separator minus the child's own upward message. So the distribute pass
+    /// needs sums and products only, with `exp` on separator cells.
+    pub fn probabilities_in_place(&self, f: &mut [Factor]) {
+        let k = self.cliques.len();
+        let mut max: Vec<Vec<f64>> = vec![vec![]; k];
+        let mut up: Vec<Vec<f64>> = vec![vec![]; k];
+        for &c in self.bfs.iter().rev() {
+            let proj = &self.to_sep[c];
+            let n = proj.small_len();
+            let mut mx = vec![f64::NEG_INFINITY; n];
+            proj.max_into(&f[c].values, &mut mx);
+            let mut sum = vec![0.0; n];
+            proj.exp_shift_sum(&mut f[c].values, &mx, &mut sum);
+            if let (Some(p), Some(pp)) = (self.parent[c], &self.parent_to_sep[c]) {
+                let msg: Vec<f64> =
+                    mx.iter().zip(&sum).map(|(m, s)| if *s > 0.0 { m + s.ln() } else { f64::NEG_INFINITY }).collect();
+                pp.add_from(&mut f[p].values, &msg, 1.0);
+                up[c] = msg;
+            }
+            max[c] = mx;
+        }
+        // Distribute: f[c] = belief up to a factor exp(off[c]).
+        let mut off = vec![0.0; k];
+        for &c in &self.bfs {
+            match (self.parent[c], &self.parent_to_sep[c]) {
+                (Some(p), Some(pp)) => {
+                    let n = up[c].len();
+                    let mut sp = vec![0.0; n];
+                    pp.sum_into(&f[p].values, &mut sp);
+                    // log of the child's belief per separator cell, over its kept exp values.
+                    let g: Vec<f64> = (0..n)
+                        .map(|s| {
+                            if sp[s] > 0.0 && max[c][s] > f64::NEG_INFINITY {
+                                max[c][s] + sp[s].ln() + off[p] - up[c][s]
+                            } else {
+                                f64::NEG_INFINITY
+                            }
+                        })
+                        .collect();
+                    let o = g.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let scale: Vec<f64> =
+                        g.iter().map(|&x| if x == f64::NEG_INFINITY { 0.0 } else { (x - o).exp() }).collect();
+                    self.to_sep[c].mul_from(&mut f[c].values, &scale);
+                    off[c] = o;
+                }
+                _ => off[c] = max[c][0],
             }
         }
-        (self.bfs, self.parent, self.sep, self.map_to_sep, self.parent_map_to_sep) =
-            (bfs, parent, sep, map_to_sep, parent_map_to_sep);
+        for fc in f.iter_mut() {
+            let z: f64 = fc.values.iter().sum();
+            if z > 0.0 {
+                let inv = 1.0 / z;
+                fc.values.iter_mut().for_each(|x| *x *= inv);
+            }
+        }
     }
 
     pub fn shape(&self, c: usize) -> Vec<usize> {
@@ -213,7 +271,7 @@ pub struct GraphicalModel {
     pub total: f64,
 }
 
-/// Calibrated clique log-marginals (each normalised to log-sum-exp 0).
+/// Calibrated clique marginals, as probabilities (each summing to 1).
 #[derive(Debug, Clone)]
 pub struct Beliefs(pub Vec<Factor>);
 
@@ -224,114 +282,16 @@ impl GraphicalModel {
         GraphicalModel { tree, potentials, total }
     }
 
-    /// Belief propagation (collect to the root, distribute back): calibrated clique log-marginals.
+    /// Belief propagation (collect to the root, distribute back): calibrated clique marginals.
     pub fn calibrate(&self) -> Beliefs {
-        Beliefs(
-            self.clique_probabilities()
-                .into_iter()
-                .map(|mut f| {
-                    f.values.iter_mut().for_each(|v| *v = v.ln());
-                    f
-                })
-                .collect(),
-        )
+        Beliefs(self.clique_probabilities())
     }
 
     /// Calibrated clique marginals as probabilities, with one `exp` per cell.
-    ///
-    /// Collect in log space, but keep each clique's `exp(acc - max)` with the max taken per
-    /// separator cell (so no slice underflows that the log-space computation would keep). The
-    /// message back from a parent only depends on separator cells: log sum over the parent's
-    /// belief onto the separator minus the child's own upward message. So the distribute pass
-    /// needs sums and products only, with `exp` on separator cells.
     pub fn clique_probabilities(&self) -> Vec<Factor> {
-        let t = &self.tree;
-        let k = t.cliques.len();
-        let mut acc: Vec<Factor> = self.potentials.clone();
-        let mut e: Vec<Vec<f64>> = vec![vec![]; k];
-        let mut max: Vec<Vec<f64>> = vec![vec![]; k];
-        let mut up: Vec<Vec<f64>> = vec![vec![]; k];
-        for &c in t.bfs.iter().rev() {
-            let (map, n): (&[u32], usize) = match t.parent[c] {
-                Some(_) => (&t.map_to_sep[c], t.sep[c].iter().map(|&a| t.sizes[a]).product()),
-                None => (&[], 1),
-            };
-            let at = |j: usize| if map.is_empty() { 0 } else { map[j] as usize };
-            let mut mx = vec![f64::NEG_INFINITY; n];
-            for (j, &v) in acc[c].values.iter().enumerate() {
-                let m = &mut mx[at(j)];
-                *m = m.max(v);
-            }
-            let mut sum = vec![0.0; n];
-            let ev: Vec<f64> = acc[c]
-                .values
-                .iter()
-                .enumerate()
-                .map(|(j, &v)| {
-                    let i = at(j);
-                    let x = if mx[i] == f64::NEG_INFINITY { 0.0 } else { (v - mx[i]).exp() };
-                    sum[i] += x;
-                    x
-                })
-                .collect();
-            if let Some(p) = t.parent[c] {
-                let msg: Vec<f64> =
-                    mx.iter().zip(&sum).map(|(m, s)| if *s > 0.0 { m + s.ln() } else { f64::NEG_INFINITY }).collect();
-                for (v, &i) in acc[p].values.iter_mut().zip(&t.parent_map_to_sep[c]) {
-                    *v += msg[i as usize];
-                }
-                up[c] = msg;
-            }
-            e[c] = ev;
-            max[c] = mx;
-        }
-        // Distribute: b[c] = belief up to a factor exp(off[c]).
-        let mut b: Vec<Vec<f64>> = vec![vec![]; k];
-        let mut off = vec![0.0; k];
-        for &c in &t.bfs {
-            match t.parent[c] {
-                None => {
-                    b[c] = std::mem::take(&mut e[c]);
-                    off[c] = max[c][0];
-                }
-                Some(p) => {
-                    let n = up[c].len();
-                    let mut sp = vec![0.0; n];
-                    for (v, &i) in b[p].iter().zip(&t.parent_map_to_sep[c]) {
-                        sp[i as usize] += v;
-                    }
-                    // log of the child's belief per separator cell, over its kept exp values.
-                    let g: Vec<f64> = (0..n)
-                        .map(|s| {
-                            if sp[s] > 0.0 && max[c][s] > f64::NEG_INFINITY {
-                                max[c][s] + sp[s].ln() + off[p] - up[c][s]
-                            } else {
-                                f64::NEG_INFINITY
-                            }
-                        })
-                        .collect();
-                    let o = g.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    let f: Vec<f64> =
-                        g.iter().map(|&x| if x == f64::NEG_INFINITY { 0.0 } else { (x - o).exp() }).collect();
-                    let mut bc = std::mem::take(&mut e[c]);
-                    for (v, &i) in bc.iter_mut().zip(&t.map_to_sep[c]) {
-                        *v *= f[i as usize];
-                    }
-                    b[c] = bc;
-                    off[c] = o;
-                }
-            }
-        }
-        b.into_iter()
-            .zip(acc)
-            .map(|(mut v, f)| {
-                let z: f64 = v.iter().sum();
-                if z > 0.0 {
-                    v.iter_mut().for_each(|x| *x /= z);
-                }
-                Factor::new(f.attrs, f.shape, v)
-            })
-            .collect()
+        let mut f = self.potentials.clone();
+        self.tree.probabilities_in_place(&mut f);
+        f
     }
 
     /// Expected counts (probabilities times the total) on each clique.
@@ -346,18 +306,26 @@ impl GraphicalModel {
     /// Expected counts over any attribute set (ascending), whether or not a clique contains it.
     pub fn marginal(&self, beliefs: &Beliefs, attrs: &[usize]) -> Factor {
         let t = &self.tree;
-        let probs = if let Some(c) = t.clique_containing(attrs) {
-            beliefs.0[c].exp().sum_to(attrs)
+        let mut m = if let Some(c) = t.clique_containing(attrs) {
+            let f = &beliefs.0[c];
+            let p = Proj::new(&f.attrs, &f.shape, attrs);
+            let mut v = vec![0.0; p.small_len()];
+            p.sum_into(&f.values, &mut v);
+            Factor::new(attrs.to_vec(), attrs.iter().map(|&a| t.sizes[a]).collect(), v)
         } else {
             self.eliminate(beliefs, attrs)
         };
-        let mut m = probs;
         m.values.iter_mut().for_each(|v| *v *= self.total);
         m
     }
 
-    /// Variable elimination over the smallest subtree whose cliques cover `attrs`:
-    /// log p = sum of clique beliefs - sum of separator beliefs on that subtree.
+    /// The marginal of `attrs` when no clique holds them all, over the smallest subtree whose
+    /// cliques cover them: p = product of clique beliefs / product of separator beliefs there,
+    /// summed by collecting towards a clique that holds the widest attribute. Each kept clique is
+    /// read once, projected onto its separators and the query's attributes in it; the products
+    /// are then over separators and the query only, never over a whole clique. In linear space:
+    /// each message is a conditional probability, so a product only underflows where the mass is
+    /// negligible anyway, and a zero separator cell zeroes its cells (no 0/0).
     fn eliminate(&self, beliefs: &Beliefs, attrs: &[usize]) -> Factor {
         let t = &self.tree;
         let k = t.cliques.len();
@@ -376,52 +344,59 @@ impl GraphicalModel {
                 break;
             }
         }
-        let mut factors: Vec<Factor> = (0..k).filter(|&c| keep[c]).map(|c| beliefs.0[c].clone()).collect();
-        for &(a, b) in &t.edges {
-            if keep[a] && keep[b] {
-                let s: Vec<usize> = t.cliques[a].iter().copied().filter(|x| t.cliques[b].contains(x)).collect();
-                let mut sb = beliefs.0[a].logsumexp_to(&s);
-                // A separator cell of probability 0 (underflowed) leaves its clique cells at
-                // -inf already; dividing by it would add +inf to them and make NaN.
-                sb.values.iter_mut().for_each(|v| *v = if *v == f64::NEG_INFINITY { 0.0 } else { -*v });
-                factors.push(sb);
+        // Rooted at the widest attribute, so that the messages carry the narrower ones.
+        let widest = *attrs.iter().max_by_key(|&&a| (t.sizes[a], std::cmp::Reverse(a))).expect("a query attribute");
+        let root =
+            (0..k).find(|&c| keep[c] && t.cliques[c].contains(&widest)).expect("a kept clique holds each attribute");
+        let mut parent: Vec<Option<usize>> = vec![None; k];
+        let mut order = vec![root];
+        let mut i = 0;
+        while i < order.len() {
+            let c = order[i];
+            for n in t.neighbours(c) {
+                if keep[n] && n != root && parent[n].is_none() {
+                    parent[n] = Some(c);
+                    order.push(n);
+                }
             }
+            i += 1;
         }
-        let mut vars: BTreeSet<usize> = factors.iter().flat_map(|f| f.attrs.iter().copied()).collect();
-        for a in attrs {
-            vars.remove(a);
-        }
-        while let Some(&v) = vars.iter().min_by(|&&a, &&b| {
-            let cost = |x: usize| {
-                let u: BTreeSet<usize> =
-                    factors.iter().filter(|f| f.attrs.contains(&x)).flat_map(|f| f.attrs.iter().copied()).collect();
-                cells(&u.into_iter().collect::<Vec<_>>(), &t.sizes)
-            };
-            cost(a).total_cmp(&cost(b)).then(a.cmp(&b))
-        }) {
-            let (with, rest): (Vec<Factor>, Vec<Factor>) = factors.into_iter().partition(|f| f.attrs.contains(&v));
-            let mut prod = with[0].clone();
-            for f in &with[1..] {
-                prod = prod.add(f, &t.sizes);
+        let mut msg: Vec<Option<Factor>> = vec![None; k];
+        for &c in order.iter().rev() {
+            let clique = &t.cliques[c];
+            let children: Vec<usize> = order.iter().copied().filter(|&n| parent[n] == Some(c)).collect();
+            let sep: Vec<usize> =
+                parent[c].map_or(vec![], |p| clique.iter().copied().filter(|a| t.cliques[p].contains(a)).collect());
+            let local: Vec<usize> = clique
+                .iter()
+                .copied()
+                .filter(|a| {
+                    sep.contains(a) || attrs.contains(a) || children.iter().any(|&ch| t.cliques[ch].contains(a))
+                })
+                .collect();
+            let f = beliefs.0[c].sum_to(&local);
+            let sep_marginal = parent[c].map(|_| f.sum_to(&sep));
+            let kids: Vec<Factor> =
+                children.iter().map(|&ch| msg[ch].take().expect("children are collected first")).collect();
+            let out: Vec<usize> = local.iter().copied().filter(|a| sep.contains(a) || attrs.contains(a)).collect();
+            let mut f = contract(&f, &kids.iter().collect::<Vec<_>>(), &out, &t.sizes);
+            if let Some(s) = sep_marginal {
+                f.div_sub(&s);
             }
-            let keep_attrs: Vec<usize> = prod.attrs.iter().copied().filter(|&a| a != v).collect();
-            factors = rest;
-            factors.push(prod.logsumexp_to(&keep_attrs));
-            vars.remove(&v);
+            msg[c] = Some(f);
         }
-        let mut out = Factor::constant(attrs, &t.sizes, 0.0);
-        for f in &factors {
-            let map = index_map(&out.attrs, &out.shape, &f.attrs);
-            out.add_sub(f, &map);
+        let mut out = msg[root].take().expect("the root is collected");
+        let z: f64 = out.values.iter().sum();
+        if z > 0.0 {
+            out.values.iter_mut().for_each(|v| *v /= z);
         }
-        let z = out.logsumexp();
-        out.values.iter_mut().for_each(|v| *v -= z);
-        out.exp()
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::factor::index_map;
     use super::*;
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
@@ -508,7 +483,7 @@ mod tests {
             let b = m.calibrate();
             for (c, clique) in m.tree.cliques.iter().enumerate() {
                 let want = j.sum_to(clique);
-                let got = b.0[c].exp();
+                let got = &b.0[c];
                 for (x, y) in want.values.iter().zip(&got.values) {
                     assert!((x - y).abs() < 1e-10, "clique {clique:?}");
                 }

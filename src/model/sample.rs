@@ -63,7 +63,7 @@ pub fn sample(model: &GraphicalModel, rows: usize, rng: &mut impl Rng) -> Vec<Ve
         let parents: Vec<usize> = clique.iter().copied().filter(|&a| a != v).collect();
         // Joint of (parents, v) from the calibrated clique that contains it.
         let c = t.clique_containing(clique).expect("an elimination clique lies in a maximal clique");
-        let joint = beliefs.0[c].exp().sum_to(clique);
+        let joint = beliefs.0[c].sum_to(clique);
         let k = t.sizes[v];
         // Cells of `joint` are over `clique` ascending; find v's position to read conditionals.
         let parent_map = index_map(&joint.attrs, &joint.shape, &parents);

@@ -73,7 +73,9 @@ pub fn write_table(synth: SyntheticTable, model: &ModelFile, output: &Path) -> R
 
 /// Sample a linked model (`persons` persons, default its DP estimate) and write its tables into
 /// the folder `output`, atomically: the tables are written into a temporary folder beside it,
-/// which then replaces it. Returns what to tell the user.
+/// which then replaces it. The LLM stage, when configured, writes the text columns between
+/// sampling and writing. Returns what to tell the user.
+#[allow(clippy::too_many_arguments)]
 pub fn write_linked(
     m: &LinkedModel,
     origin: &str,
@@ -82,20 +84,23 @@ pub fn write_linked(
     output: &Path,
     format: TableFormat,
     obs: &dyn Observer,
+    (llm_opts, llm): (&crate::llm::StageOptions, Option<&crate::llm::client::Client>),
 ) -> Result<Vec<String>> {
     let started = std::time::Instant::now();
     if output.is_file() {
         return Err(Error::Usage(format!("{} is a file; a linked schema writes a folder of tables", output.display())));
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let out = {
+    let mut out = {
         let _s = Step::start(obs, "sampling linked tables");
         crate::ehr::sample::sample(m, origin, persons, &mut rng)?
     };
+    llm_opts.run_linked(llm, m, &mut out, true)?;
     let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let tmp = tempfile::Builder::new().prefix(".privsynth-").tempdir_in(parent).map_err(|e| Error::io(parent, e))?;
-    for (name, df) in out.tables {
+    let report = out.report.clone();
+    for (name, df) in out.into_tables() {
         let mut df = df;
         let table = m
             .schema
@@ -116,7 +121,7 @@ pub fn write_linked(
         let kept = tmp.keep();
         std::fs::rename(&kept, output).map_err(|e| Error::io(output, e))?;
     }
-    let mut lines: Vec<String> = out.report.lines().into_iter().map(|l| format!("sample: {l}")).collect();
+    let mut lines: Vec<String> = report.lines().into_iter().map(|l| format!("sample: {l}")).collect();
     lines.push(format!(
         "sample: wrote {} table(s) to {} in {:.1} s (seed {seed})",
         m.schema.tables.len(),

@@ -4,6 +4,10 @@
 //! `structured_outputs.json`, llama.cpp's `response_format.schema`, or `<response_schema>` tags
 //! in the prompt), seeded by the request's `seed` so equal requests get equal answers, and it
 //! injects faults on demand. Every request is recorded. Nothing it says is a quality result.
+//!
+//! For Private Evolution it also answers variation requests (the earlier texts the prompt
+//! lists) with the earlier text, each word replaced with probability 0.3 by a random word of
+//! its vocabulary, and `POST /v1/embeddings` with letter-frequency vectors.
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
@@ -61,6 +65,8 @@ struct State {
     log: Mutex<Vec<Recorded>>,
     /// Probability that a generated boolean is true (the check's `plausible`).
     p_true: Mutex<f64>,
+    /// Vocabulary of free text and words per fresh text (default: `WORDS`, 2 to 4).
+    words: Mutex<(Vec<String>, usize, usize)>,
 }
 
 pub struct FakeLlm {
@@ -73,11 +79,13 @@ impl FakeLlm {
     pub fn start() -> FakeLlm {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let port = listener.local_addr().expect("local address").port();
+        let words = (WORDS.iter().map(|w| w.to_string()).collect(), 2, 4);
         let state = Arc::new(State {
             script: Mutex::new(VecDeque::new()),
             default: Mutex::new(Fault::None),
             log: Mutex::new(vec![]),
             p_true: Mutex::new(0.8),
+            words: Mutex::new(words),
         });
         let s = state.clone();
         std::thread::spawn(move || {
@@ -98,6 +106,11 @@ impl FakeLlm {
 
     pub fn set_default(&self, f: Fault) {
         *self.state.default.lock().unwrap() = f;
+    }
+
+    /// Free text from this vocabulary, `min..=max` words per fresh text.
+    pub fn set_words(&self, words: &[&str], min: usize, max: usize) {
+        *self.state.words.lock().unwrap() = (words.iter().map(|w| w.to_string()).collect(), min, max);
     }
 
     pub fn set_p_true(&self, p: f64) {
@@ -160,6 +173,32 @@ fn handle(stream: TcpStream, state: &State) -> std::io::Result<()> {
             &json!({"object": "list", "data": [{"id": "fake-model", "object": "model"}]}).to_string(),
         );
     }
+    if method == "POST" && path.ends_with("/embeddings") {
+        state.log.lock().unwrap().push(rec);
+        let req: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let inputs: Vec<String> = match req.get("input") {
+            Some(Value::Array(a)) => a.iter().map(|x| x.as_str().unwrap_or_default().to_string()).collect(),
+            Some(Value::String(x)) => vec![x.clone()],
+            _ => vec![],
+        };
+        let data: Vec<Value> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut v = vec![0.0f64; 27];
+                for c in t.to_lowercase().chars() {
+                    v[if c.is_ascii_lowercase() { (c as u8 - b'a') as usize } else { 26 }] += 1.0;
+                }
+                json!({"object": "embedding", "index": i, "embedding": v})
+            })
+            .collect();
+        return respond(
+            &mut out,
+            200,
+            &[],
+            &json!({"object": "list", "data": data, "model": req.get("model")}).to_string(),
+        );
+    }
     if !(method == "POST" && path.ends_with("/chat/completions")) {
         state.log.lock().unwrap().push(rec);
         return respond(
@@ -199,7 +238,7 @@ fn handle(stream: TcpStream, state: &State) -> std::io::Result<()> {
                 &mut out,
                 500,
                 &[],
-                r#"{"error": {"code": 500, "message": "internal error", "type": "server_error"}}"#,
+                r#"{"error": {"code": 500, "message": "the server failed", "type": "server_error"}}"#,
             );
         }
         Fault::Unauthorized => {
@@ -217,12 +256,15 @@ fn handle(stream: TcpStream, state: &State) -> std::io::Result<()> {
     let req: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     let (schema, fenced) = find_schema(&req);
     let seed = req.get("seed").and_then(Value::as_u64).unwrap_or(0);
+    let words = state.words.lock().unwrap().clone();
     let mut g = Gen {
         rng: StdRng::seed_from_u64(seed),
         hallucinate: fault == Fault::OutOfDomain,
         p_true: *state.p_true.lock().unwrap(),
+        words,
     };
-    let instance = g.instance(&schema);
+    let mut instance = g.instance(&schema);
+    vary(&req, &schema, &mut instance, &mut g);
     let (content, finish) = match &fault {
         Fault::Truncated => {
             let t = instance.to_string();
@@ -280,6 +322,45 @@ fn find_schema(req: &Value) -> (Value, bool) {
     (json!({"type": "object"}), false)
 }
 
+/// Header of the earlier texts in a variation prompt (`privsynth::llm::prompt::VARIATION_HEADER`).
+const VARIATION_HEADER: &str = "Earlier texts to vary (synthetic, id: text):";
+
+/// Answer a variation request: each record's text columns become its earlier text with each
+/// word replaced, with probability 0.3, by a random vocabulary word (within maxLength).
+fn vary(req: &Value, schema: &Value, instance: &mut Value, g: &mut Gen) {
+    let user = req.pointer("/messages/1/content").and_then(Value::as_str).unwrap_or_default();
+    let Some(at) = user.find(VARIATION_HEADER) else { return };
+    let Ok(Value::Object(parents)) = serde_json::from_str::<Value>(user[at + VARIATION_HEADER.len()..].trim()) else {
+        return;
+    };
+    for (id, parent) in parents {
+        let Some(parent) = parent.as_str() else { continue };
+        let Some(Value::Object(rec)) = instance.get_mut(&id) else { continue };
+        for (col, v) in rec.iter_mut() {
+            if !v.is_string() {
+                continue;
+            }
+            let max = schema
+                .pointer(&format!("/properties/{id}/properties/{col}/maxLength"))
+                .and_then(Value::as_u64)
+                .unwrap_or(200) as usize;
+            let words: Vec<String> = parent
+                .split_whitespace()
+                .map(|w| {
+                    if g.rng.random::<f64>() < 0.3 {
+                        g.words.0[g.rng.random_range(0..g.words.0.len())].clone()
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect();
+            let mut t = words.join(" ");
+            t.truncate(max.max(1));
+            *v = json!(t.trim().to_string());
+        }
+    }
+}
+
 const WORDS: [&str; 16] = [
     "quiet", "river", "north", "clinic", "amber", "follow", "stone", "valley", "routine", "visit", "meadow", "review",
     "harbor", "cedar", "plain", "summit",
@@ -290,6 +371,7 @@ struct Gen {
     rng: StdRng,
     hallucinate: bool,
     p_true: f64,
+    words: (Vec<String>, usize, usize),
 }
 
 impl Gen {
@@ -373,9 +455,12 @@ impl Gen {
                 )),
                 _ => {
                     let max = o.get("maxLength").and_then(Value::as_u64).unwrap_or(60) as usize;
-                    let words = self.rng.random_range(2..5);
-                    let mut s =
-                        (0..words).map(|_| WORDS[self.rng.random_range(0..WORDS.len())]).collect::<Vec<_>>().join(" ");
+                    let (vocab, lo, hi) = &self.words;
+                    let n = self.rng.random_range(*lo..=*hi);
+                    let mut s = (0..n)
+                        .map(|_| vocab[self.rng.random_range(0..vocab.len())].as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ");
                     s.truncate(max.max(1));
                     json!(s.trim().to_string())
                 }

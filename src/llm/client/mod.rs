@@ -10,7 +10,7 @@
 //! - 401/403/404 stop at once with what to fix; a `Retry-After` beyond two minutes (a quota)
 //!   stops too;
 //! - every answer is validated ([`super::validate`]); a rejected one is asked again with the next
-//!   seed, a few times;
+//!   seed, a few times, and so is a request whose retries all met HTTP 500;
 //! - when more than half of the last 20 answers failed (after at least 20), the run stops with
 //!   the server and the commonest reason.
 //!
@@ -20,112 +20,23 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::RngExt;
 use serde_json::{Value, json};
+
+mod dialect;
+mod limiter;
+
+pub use dialect::Dialect;
+use limiter::{Limiter, lock};
 
 use super::cache::{self, Cache, Entry};
 use super::prompt::ChatRequest;
 use super::validate::{self, Reject, reason};
 use crate::error::{Error, Result};
-
-/// How a backend wants structured output asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Dialect {
-    /// `response_format: {type: json_schema, json_schema: {name, strict: true, schema}}`
-    /// (OpenAI; also accepted by vLLM, llama.cpp and Ollama >= 0.5). Keywords outside OpenAI's
-    /// strict subset (minLength, maxLength) are left to validation.
-    Openai,
-    /// vLLM >= 0.12: `structured_outputs: {json: schema}` (guided_json was removed).
-    Vllm,
-    /// llama.cpp `llama-server`: `response_format: {type: json_object, schema}` (a GBNF grammar
-    /// is built from it), plus `cache_prompt`.
-    LlamaCpp,
-    /// Ollama's OpenAI endpoint: `response_format` json_schema, and the schema in the prompt as
-    /// Ollama's docs advise (Ollama Cloud does not enforce it).
-    Ollama,
-    /// Servers without schema enforcement: the schema in `<response_schema>` tags and the answer
-    /// in a json-fenced block.
-    PromptOnly,
-}
-
-impl Dialect {
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Openai => "openai",
-            Dialect::Vllm => "vllm",
-            Dialect::LlamaCpp => "llama-cpp",
-            Dialect::Ollama => "ollama",
-            Dialect::PromptOnly => "prompt-only",
-        }
-    }
-
-    /// The request body in this dialect.
-    pub fn body(self, model: &str, req: &ChatRequest, seed: u64) -> Value {
-        let schema = req.schema().clone();
-        let mut system = req.system().to_string();
-        if matches!(self, Dialect::Ollama | Dialect::PromptOnly) {
-            system += &format!(
-                "\n\nThe answer must be valid against this JSON Schema:\n<response_schema>\n{schema}\n</response_schema>"
-            );
-        }
-        if self == Dialect::PromptOnly {
-            system += "\nReply with the JSON only, inside a ```json fenced block.";
-        }
-        let mut b = json!({
-            "model": model,
-            "messages": [{"role": "system", "content": system}, {"role": "user", "content": req.user()}],
-            "temperature": req.temperature(),
-            "seed": seed,
-            "stream": false,
-        });
-        let max = json!(req.max_tokens());
-        match self {
-            Dialect::Openai => {
-                b["response_format"] = json!({"type": "json_schema", "json_schema": {"name": req.purpose().name(), "strict": true, "schema": openai_strict(&schema)}});
-                b["max_completion_tokens"] = max;
-            }
-            Dialect::Vllm => {
-                b["structured_outputs"] = json!({"json": schema});
-                b["max_tokens"] = max;
-            }
-            Dialect::LlamaCpp => {
-                b["response_format"] = json!({"type": "json_object", "schema": schema});
-                b["max_tokens"] = max;
-                b["cache_prompt"] = json!(true);
-            }
-            Dialect::Ollama => {
-                b["response_format"] =
-                    json!({"type": "json_schema", "json_schema": {"name": req.purpose().name(), "schema": schema}});
-                b["max_tokens"] = max;
-            }
-            Dialect::PromptOnly => b["max_tokens"] = max,
-        }
-        b
-    }
-}
-
-/// OpenAI's strict mode accepts a subset of JSON Schema: drop string-length keywords and turn
-/// `const` into a one-value `enum`. Answers are still validated against the full schema.
-fn openai_strict(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "minLength" | "maxLength"))
-                .map(
-                    |(k, x)| {
-                        if k == "const" { ("enum".to_string(), json!([x])) } else { (k.clone(), openai_strict(x)) }
-                    },
-                )
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(openai_strict).collect()),
-        other => other.clone(),
-    }
-}
 
 /// Where to send requests.
 #[derive(Clone)]
@@ -201,83 +112,11 @@ pub struct Stats {
     pub failed: BTreeMap<String, usize>,
     /// Lowest concurrency the limiter reached.
     pub min_limit: usize,
-}
-
-/// Adaptive (AIMD) limit on requests in flight, with a shared pause after a 429.
-struct Limiter {
-    state: Mutex<LimState>,
-    cv: Condvar,
-    max: usize,
-}
-
-struct LimState {
-    limit: f64,
-    in_flight: usize,
-    paused_until: Option<Instant>,
-    min_seen: usize,
-}
-
-struct Permit<'a>(&'a Limiter);
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        let mut s = lock(&self.0.state);
-        s.in_flight -= 1;
-        self.0.cv.notify_all();
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A worker that panicked cannot leave these counters in a state worth refusing.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Limiter {
-    fn new(max: usize) -> Limiter {
-        Limiter {
-            state: Mutex::new(LimState { limit: max as f64, in_flight: 0, paused_until: None, min_seen: max }),
-            cv: Condvar::new(),
-            max,
-        }
-    }
-
-    fn acquire(&self) -> Permit<'_> {
-        let mut s = lock(&self.state);
-        loop {
-            let now = Instant::now();
-            match s.paused_until {
-                Some(t) if t > now => {
-                    s = self.cv.wait_timeout(s, t - now).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
-                }
-                _ if (s.in_flight as f64) < s.limit.floor().max(1.0) => {
-                    s.in_flight += 1;
-                    return Permit(self);
-                }
-                _ => s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner()),
-            }
-        }
-    }
-
-    /// Additive increase: one more slot per `limit` successes.
-    fn success(&self) {
-        let mut s = lock(&self.state);
-        s.limit = (s.limit + 1.0 / s.limit).min(self.max as f64);
-        self.cv.notify_all();
-    }
-
-    /// Multiplicative decrease and a pause for everyone.
-    fn throttle(&self, pause: Duration) {
-        let mut s = lock(&self.state);
-        s.limit = (s.limit / 2.0).max(1.0);
-        s.min_seen = s.min_seen.min(s.limit.floor() as usize);
-        let until = Instant::now() + pause;
-        s.paused_until = Some(s.paused_until.map_or(until, |t| t.max(until)));
-        self.cv.notify_all();
-    }
-
-    fn limit(&self) -> f64 {
-        lock(&self.state).limit
-    }
+    /// The server's message of the last request it refused or failed (HTTP 4xx other than
+    /// 401/403/404/429, and 408/5xx), for the summary when requests were given up: a refusal
+    /// that repeats (a prompt longer than the server's context, an unsupported field) is
+    /// otherwise only in the transcript.
+    pub last_refusal: Option<String>,
 }
 
 /// The server's answer to one request.
@@ -521,14 +360,18 @@ impl Client {
                         server_message(&body)
                     ))));
                 }
-                Ok((status, ra, _)) if status == 408 || status >= 500 => (http_reason(status), ra),
+                Ok((status, ra, body)) if status == 408 || status >= 500 => {
+                    let msg = server_message(&body);
+                    self.count(|s| s.last_refusal = Some(format!("HTTP {status}: {msg}")));
+                    (http_reason(status), ra)
+                }
                 Ok((status, _, body)) => {
                     // Other 4xx: this request is malformed for the server; retrying will not help.
                     let why = if status == 400 { "http_400" } else { "http_4xx" };
                     self.count(|s| *s.failed.entry(why.into()).or_default() += 1);
-                    self.log(
-                        json!({"event": "failed", "reason": why, "status": status, "message": server_message(&body)}),
-                    );
+                    let msg = server_message(&body);
+                    self.count(|s| s.last_refusal = Some(format!("HTTP {status}: {msg}")));
+                    self.log(json!({"event": "failed", "reason": why, "status": status, "message": msg}));
                     return Err(Failure::GaveUp(why));
                 }
                 Err(ureq::Error::Timeout(_)) => ("timeout", None),
@@ -651,6 +494,12 @@ impl Client {
                     Err(Failure::GaveUp(why)) => {
                         self.log(json!({"purpose": req.purpose().name(), "request_hash": key, "attempt": attempt, "request": body, "verdict": "failed", "reason": why}));
                         self.outcome(Some(why))?;
+                        // A server error on every retry of the same body may come from what
+                        // this seed generates (llama-server answers 500 when its chat parser
+                        // cannot read the model's output): the next seed may pass.
+                        if why == "http_500" && attempt < self.opts.restarts {
+                            continue;
+                        }
                         return Ok(None);
                     }
                 },
@@ -764,8 +613,26 @@ impl Client {
             }
         };
         let total = |m: &BTreeMap<String, usize>| m.values().sum::<usize>();
+        // llama-server: "request (N tokens) exceeds the available context size" (400) for one
+        // prompt longer than a slot's context; "Context size has been exceeded" (500) when the
+        // slots' prompts together overflow a KV cache they share (--kv-unified).
+        // Shown when requests were given up: a retried error that then succeeded needs no fix.
+        let refusal = match s.last_refusal.as_ref().filter(|_| !s.failed.is_empty()) {
+            Some(m) if m.contains("exceeds the available context size") => {
+                format!(
+                    "; last server error: {m} (lower --llm-batch, or start the server with a larger context per slot, llama-server -c)"
+                )
+            }
+            Some(m) if m.contains("Context size has been exceeded") => {
+                format!(
+                    "; last server error: {m} (the prompts in flight overflow the server's context: lower --llm-concurrency or --llm-batch, or raise llama-server -c)"
+                )
+            }
+            Some(m) => format!("; last server error: {m}"),
+            None => String::new(),
+        };
         format!(
-            "llm: {} request(s) to {} (model {}, dialect {}), {} cache hit(s); answers: {} accepted, {} rejected ({}); retried: {} ({}); given up: {} ({}); lowest concurrency {}",
+            "llm: {} request(s) to {} (model {}, dialect {}), {} cache hit(s); answers: {} accepted, {} rejected ({}); retried: {} ({}); given up: {} ({}); lowest concurrency {}{refusal}",
             s.requests,
             self.endpoint.base_url,
             self.endpoint.model,
@@ -778,7 +645,7 @@ impl Client {
             list(&s.retried),
             total(&s.failed),
             list(&s.failed),
-            s.min_limit
+            s.min_limit,
         )
     }
 
@@ -843,39 +710,6 @@ mod tests {
         assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30), "{d:?}");
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO), "a past date means now");
         assert_eq!(parse_retry_after("soon"), None);
-    }
-
-    #[test]
-    fn limiter_halves_on_throttle_and_grows_back_additively() {
-        let l = Limiter::new(8);
-        l.throttle(Duration::ZERO);
-        assert_eq!(l.limit(), 4.0);
-        l.throttle(Duration::ZERO);
-        l.throttle(Duration::ZERO);
-        l.throttle(Duration::ZERO);
-        assert_eq!(l.limit(), 1.0, "never below one");
-        for _ in 0..3 {
-            l.success();
-        }
-        assert!(l.limit() > 2.0 && l.limit() < 3.0, "{}", l.limit());
-        for _ in 0..1000 {
-            l.success();
-        }
-        assert_eq!(l.limit(), 8.0, "capped at the configured concurrency");
-        // A pause holds every acquirer back.
-        l.throttle(Duration::from_millis(150));
-        let t = Instant::now();
-        drop(l.acquire());
-        assert!(t.elapsed() >= Duration::from_millis(140), "{:?}", t.elapsed());
-    }
-
-    #[test]
-    fn openai_strict_drops_length_keywords_and_const() {
-        let s = json!({"type": "object", "properties": {"a": {"type": "string", "maxLength": 5, "minLength": 1}, "k": {"const": "order"}}});
-        assert_eq!(
-            openai_strict(&s),
-            json!({"type": "object", "properties": {"a": {"type": "string"}, "k": {"enum": ["order"]}}})
-        );
     }
 
     #[test]
