@@ -13,6 +13,7 @@
 //! runs these steps inside the release protocol for the [`cli`], the tests and the benchmarks;
 //! [`error`] holds the messages and exit codes users see.
 
+pub mod audit_privacy;
 pub mod check;
 pub mod cli;
 pub mod codec;

@@ -158,3 +158,143 @@ mod tests {
         assert_eq!(same.epsilon, 0.0, "{same:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The claim audit's further bounds (`privsynth audit-privacy`): the Gaussian-DP view of the same
+// runs, and the one-run bound of Steinke, Nasr and Jagielski.
+
+use statrs::distribution::{Binomial, Discrete, DiscreteCDF, Normal};
+
+fn probit(p: f64) -> f64 {
+    Normal::new(0.0, 1.0).map(|n| n.inverse_cdf(p.clamp(1e-300, 1.0 - 1e-16))).unwrap_or(0.0)
+}
+
+/// A lower bound on the Gaussian-DP parameter mu (Dong, Roth and Su 2022) of the mechanism:
+/// every mu-GDP mechanism has TPR <= Phi(Phi^-1(FPR) + mu) for every test, so
+/// mu >= Phi^-1(TPR_lo) - Phi^-1(FPR_hi) with Clopper-Pearson bounds, at confidence 1 - alpha.
+/// The test is chosen on the even-numbered runs and bounded on the odd-numbered ones, as in
+/// [`epsilon_lower_bound`]. Returns (mu lower bound, the test, towards_with).
+pub fn gdp_mu_lower_bound(without: &[f64], with: &[f64], alpha: f64) -> (f64, Test, bool) {
+    let half = |v: &[f64], r: usize| -> Vec<f64> {
+        v.iter().enumerate().filter(|(i, _)| i % 2 == r).map(|(_, x)| *x).collect()
+    };
+    let (cal0, cal1) = (half(without, 0), half(with, 0));
+    let (ev0, ev1) = (half(without, 1), half(with, 1));
+    let mu_of = |test: Test, towards_with: bool, a: &[f64], b: &[f64]| -> f64 {
+        let k0 = a.iter().filter(|&&x| test.hits(x)).count();
+        let k1 = b.iter().filter(|&&x| test.hits(x)).count();
+        let (tk, tn, fk, fn_) = if towards_with { (k1, b.len(), k0, a.len()) } else { (k0, a.len(), k1, b.len()) };
+        let (tpr_lo, _) = clopper_pearson(tk, tn, alpha / 2.0);
+        let (_, fpr_hi) = clopper_pearson(fk, fn_, alpha / 2.0);
+        if tpr_lo <= 0.0 || fpr_hi >= 1.0 { 0.0 } else { (probit(tpr_lo) - probit(fpr_hi)).max(0.0) }
+    };
+    let mut seen: Vec<f64> = cal0.iter().chain(&cal1).copied().filter(|x| x.is_finite()).collect();
+    seen.sort_by(f64::total_cmp);
+    seen.dedup();
+    let mut best = (Test::Above(f64::INFINITY), true, -1.0);
+    for w in seen.windows(2) {
+        let t = 0.5 * (w[0] + w[1]);
+        for test in [Test::Above(t), Test::AtMost(t)] {
+            for towards_with in [true, false] {
+                let m = mu_of(test, towards_with, &cal0, &cal1) + 1e-9 * rate_gap(test, &cal0, &cal1);
+                if m > best.2 {
+                    best = (test, towards_with, m);
+                }
+            }
+        }
+    }
+    let (test, towards_with, _) = best;
+    (mu_of(test, towards_with, &ev0, &ev1), test, towards_with)
+}
+
+/// The mu of a Gaussian mechanism with zCDP cost `rho` at sensitivity 1 (sum of 1/sigma^2
+/// over its releases is 2 rho): the trade-off curve an audit of a pure Gaussian release at the
+/// claim would trace.
+pub fn gaussian_mu(rho: f64) -> f64 {
+    (2.0 * rho).sqrt()
+}
+
+/// The delta(epsilon) of a mu-GDP mechanism (Dong, Roth and Su, Corollary 2.13).
+pub fn gdp_delta(mu: f64, epsilon: f64) -> f64 {
+    if mu <= 0.0 {
+        return 0.0;
+    }
+    let n = Normal::new(0.0, 1.0).expect("standard normal");
+    (n.cdf(-epsilon / mu + mu / 2.0) - epsilon.exp() * n.cdf(-epsilon / mu - mu / 2.0)).max(0.0)
+}
+
+/// p-value of `v` or more correct guesses out of `r` (among `m` canaries, each included with
+/// probability 1/2) if the mechanism is (epsilon, delta)-DP: Steinke, Nasr and Jagielski,
+/// "Privacy auditing with one (1) training run" (NeurIPS 2023), Theorem 5.2:
+/// P[Binomial(r, q) >= v] + 2 m delta max_i P[v > Binomial(r, q) >= v - i] / i, q = e^eps/(1+e^eps).
+pub fn one_run_p_value(m: usize, r: usize, v: usize, epsilon: f64, delta: f64) -> f64 {
+    if v == 0 || r == 0 {
+        return 1.0;
+    }
+    let q = 1.0 / (1.0 + (-epsilon).exp());
+    let Ok(b) = Binomial::new(q, r as u64) else { return 1.0 };
+    // P[X >= v] = 1 - P[X <= v - 1]
+    let beta = b.sf((v - 1) as u64);
+    let (mut worst, mut sum) = (0.0f64, 0.0f64);
+    for i in 1..=v {
+        sum += b.pmf((v - i) as u64);
+        worst = worst.max(sum / i as f64);
+    }
+    (beta + worst * delta * 2.0 * m as f64).min(1.0)
+}
+
+/// The largest epsilon that the one-run audit rejects at level `alpha` (0 when none): the
+/// mechanism is not (epsilon, delta)-DP for any smaller epsilon, with confidence 1 - alpha.
+pub fn one_run_epsilon_lower_bound(m: usize, r: usize, v: usize, delta: f64, alpha: f64) -> f64 {
+    if one_run_p_value(m, r, v, 0.0, delta) >= alpha {
+        return 0.0;
+    }
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    while one_run_p_value(m, r, v, hi, delta) < alpha && hi < 64.0 {
+        lo = hi;
+        hi *= 2.0;
+    }
+    for _ in 0..50 {
+        let mid = 0.5 * (lo + hi);
+        if one_run_p_value(m, r, v, mid, delta) < alpha { lo = mid } else { hi = mid }
+    }
+    lo
+}
+
+#[cfg(test)]
+mod claim_tests {
+    use super::*;
+
+    #[test]
+    fn one_run_bound_matches_randomized_response() {
+        // All r guesses right: P[Bin(r, q) = r] = q^r < alpha gives q > alpha^(1/r), so with
+        // delta = 0, eps = ln(q / (1 - q)) at q = alpha^(1/r). r = 100, alpha = 0.05: q = 0.97049,
+        // eps = 3.4929.
+        let e = one_run_epsilon_lower_bound(1000, 100, 100, 0.0, 0.05);
+        let q = 0.05f64.powf(0.01);
+        assert!((e - (q / (1.0 - q)).ln()).abs() < 1e-6, "{e}");
+        // Half right is what a coin gives: no bound.
+        assert_eq!(one_run_epsilon_lower_bound(1000, 100, 50, 0.0, 0.05), 0.0);
+        // delta only weakens the bound.
+        assert!(
+            one_run_epsilon_lower_bound(1000, 100, 95, 1e-4, 0.05)
+                < one_run_epsilon_lower_bound(1000, 100, 95, 0.0, 0.05)
+        );
+    }
+
+    #[test]
+    fn gdp_delta_of_the_gaussian_mechanism() {
+        // mu = 1: delta(eps = 1) = Phi(-0.5) - e Phi(-1.5) = 0.30854 - 2.71828 * 0.066807 = 0.12693.
+        assert!((gdp_delta(1.0, 1.0) - 0.126936).abs() < 1e-5, "{}", gdp_delta(1.0, 1.0));
+    }
+
+    #[test]
+    fn mu_bound_of_separated_and_identical_runs() {
+        let without: Vec<f64> = (0..2000).map(|i| probit((i as f64 + 0.5) / 2000.0)).collect();
+        let with: Vec<f64> = without.iter().map(|x| x + 3.0).collect();
+        let (mu, _, _) = gdp_mu_lower_bound(&without, &with, 0.05);
+        assert!(mu > 2.0 && mu < 3.0, "{mu}");
+        let (none, _, _) = gdp_mu_lower_bound(&without, &without, 0.05);
+        assert_eq!(none, 0.0);
+    }
+}

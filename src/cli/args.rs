@@ -45,6 +45,9 @@ pub enum Command {
     /// Audit a synthetic table against the real train and holdout tables: fidelity,
     /// memorization, re-identification risk, and release gates (exit 1 if a gate fails).
     Audit(AuditArgs),
+    /// Audit the privacy claim itself: many in-process runs on D and on D plus a canary, and a
+    /// lower bound on epsilon beside the claim (exit 1 if it exceeds the claim).
+    AuditPrivacy(crate::audit_privacy::command::Args),
     /// Inspect the privacy ledger: spending per dataset, chain verification.
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -83,6 +86,9 @@ pub struct AuditOpts {
     /// Gates file (YAML); default: the built-in gates (schemas/audit-gates.yaml).
     #[arg(long)]
     pub gates: Option<PathBuf>,
+    /// issue 17: the shadow-model membership-inference attack.
+    #[command(flatten)]
+    pub membership: crate::evaluate::membership::Args,
 }
 
 #[derive(Debug, Args)]
@@ -387,6 +393,7 @@ impl AuditOpts {
             link_b: self.link_b.clone(),
             attacks: self.attacks,
             seed,
+            membership: Some(self.membership.clone()),
         }
     }
 

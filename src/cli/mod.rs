@@ -24,6 +24,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sample(a) => fit::sample(a, &obs),
         Command::Synth(a) => fit::synth(a, &obs),
         Command::Audit(a) => audit::run(a, &obs),
+        Command::AuditPrivacy(a) => crate::audit_privacy::command::run(a, cli.quiet),
         Command::Ledger(args::LedgerCommand::Show(a)) => ledger::show(a),
         Command::Llm(llm::LlmCommand::Constraints(a)) => crate::llm::constraints::run(&a.options()),
     }

@@ -118,6 +118,17 @@ impl Tables {
         Ok(Tables { raw })
     }
 
+    /// Tables already in memory, by table name (issue 17: the privacy audit adds a canary
+    /// person to real tables).
+    pub fn from_raw(raw: HashMap<String, RawTable>) -> Tables {
+        Tables { raw }
+    }
+
+    /// One table as read.
+    pub fn raw(&self, table: &str) -> Option<&RawTable> {
+        self.raw.get(table)
+    }
+
     /// Split the persons (rows of the person table, by key) into a train and a holdout part:
     /// each key independently in the holdout with probability `fraction`, drawn under the fresh
     /// secret `key`, so the split is stable under adding or removing a person and does not

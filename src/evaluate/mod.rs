@@ -11,6 +11,8 @@ pub mod fidelity;
 pub mod frame;
 pub mod gbt;
 pub mod memorization;
+// issue 17: the shadow-model membership-inference attack (optional; `audit --membership-model`).
+pub mod membership;
 pub mod risk;
 
 use std::time::Instant;
@@ -120,6 +122,9 @@ pub struct Audit {
     pub memorization: memorization::Memorization,
     pub reidentification: Reidentification,
     pub timings: Vec<Timing>,
+    /// issue 17: the shadow-model membership-inference attack, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub membership: Option<membership::Membership>,
 }
 
 /// Run every measure on the loaded tables.
@@ -247,5 +252,6 @@ pub fn run(frames: &Frames, opts: &Options) -> Result<Audit> {
             skipped,
         },
         timings,
+        membership: None,
     })
 }

@@ -26,11 +26,13 @@ pub struct AuditOptions {
     pub attacks: usize,
     /// Seed of every random choice of the audit.
     pub seed: u64,
+    /// issue 17: the shadow-model membership-inference attack (`--membership-model`).
+    pub membership: Option<crate::evaluate::membership::Args>,
 }
 
 impl Default for AuditOptions {
     fn default() -> Self {
-        AuditOptions { qi: None, secret: None, link_a: None, link_b: None, attacks: 2000, seed: 0 }
+        AuditOptions { qi: None, secret: None, link_a: None, link_b: None, attacks: 2000, seed: 0, membership: None }
     }
 }
 
@@ -106,7 +108,11 @@ pub fn audit(
     };
     let result = {
         let _s = Step::start(obs, "auditing");
-        evaluate::run(&frames, &eval)?
+        let mut result = evaluate::run(&frames, &eval)?;
+        if let Some(m) = &opts.membership {
+            result.membership = evaluate::membership::run_if_asked(m, train, holdout, synthetic, opts.seed)?;
+        }
+        result
     };
     let report = Report::new(result, &gates.0, gates.1.clone())?;
     let write = |p: &Option<PathBuf>, text: String| -> Result<()> {
@@ -134,6 +140,11 @@ pub fn audit_linked(
     files: &ReportFiles,
     obs: &dyn Observer,
 ) -> Result<Vec<(String, Option<Report>)>> {
+    if opts.membership.as_ref().is_some_and(|m| m.membership_model.is_some()) {
+        return Err(Error::Usage(
+            "--membership-model runs on single tables; linked schemas are not supported yet".into(),
+        ));
+    }
     let mut scopes: Vec<(String, Table, &RawTable, &RawTable, &RawTable)> = vec![];
     let pm = schema.person_model_table().ok_or_else(|| Error::Internal("person model".into()))?;
     scopes.push(("person".into(), pm, &tr.person, &ho.person, &sy.person));

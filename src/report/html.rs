@@ -547,6 +547,23 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
     for s in &re.skipped {
         let _ = write!(h, "<p class=\"muted\">Not run: {}</p>", xml(s));
     }
+    // issue 17: the shadow-model membership-inference attack.
+    if let Some(m) = &a.membership {
+        let _ = write!(
+            h,
+            "<h2>Membership inference (shadow models)</h2><p class=\"muted\">{}</p><table><tr><th>targets</th><th>AUC on fresh shadows</th><th>advantage (TPR − FPR)</th><th>flagged as members of the real release</th></tr>\
+             <tr><td>train (members)</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td><td class=\"n\">{}</td></tr><tr><td>holdout (control)</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td><td class=\"n\">{}</td></tr></table>\
+             <p class=\"muted\">Advantage on the real release (train flagged − holdout flagged): {:.3}. AUC 0.5 and advantage 0: the attack cannot tell members from non-members.</p>",
+            xml(&m.threat_model),
+            m.train.auc,
+            m.train.advantage,
+            pct(m.train.flagged_in),
+            m.holdout.auc,
+            m.holdout.advantage,
+            pct(m.holdout.flagged_in),
+            m.release_advantage
+        );
+    }
     let total: f64 = a.timings.iter().map(|t| t.seconds).sum();
     let steps: Vec<String> = a.timings.iter().map(|t| format!("{} {:.2} s", t.step, t.seconds)).collect();
     let _ = writeln!(h, "<p class=\"muted\">Audit time {total:.2} s ({}).</p></body></html>", steps.join(", "));

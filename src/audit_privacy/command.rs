@@ -1,0 +1,187 @@
+//! The `privsynth audit-privacy` command: arguments and what it does (the CLI only dispatches
+//! here).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::Args as ClapArgs;
+
+use super::{CanarySpec, Options};
+use crate::data;
+use crate::error::{Error, Result, exit};
+use crate::mechanism::Mechanism;
+use crate::model::file::ModelFile;
+use crate::pipeline::FitOptions;
+use crate::schema::Schema;
+
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// D: the table the runs are fitted on (the user's table or a public stand-in; for a
+    /// linked schema, a folder of tables). Leave it out and give --from-model to audit on
+    /// records sampled from a model file instead, so the audit touches no real data.
+    pub data: Option<PathBuf>,
+    /// Schema file (YAML).
+    #[arg(long)]
+    pub schema: PathBuf,
+    /// Table of the schema (needed when it has several).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// The claimed epsilon (the budget each run spends).
+    #[arg(long)]
+    pub epsilon: f64,
+    /// The claimed delta.
+    #[arg(long, default_value_t = 1e-9)]
+    pub delta: f64,
+    #[arg(long, value_enum, default_value = "aim")]
+    pub mechanism: Mechanism,
+    /// Runs on D, and as many on D plus the canary.
+    #[arg(long, default_value_t = 1000)]
+    pub runs: usize,
+    /// Confidence of the lower bounds.
+    #[arg(long, default_value_t = 0.95)]
+    pub confidence: f64,
+    /// A canary record instead of the worst case: `column=value` items, comma-separated
+    /// (columns left out take the worst case).
+    #[arg(long, value_delimiter = ',')]
+    pub canary_record: Option<Vec<String>>,
+    /// Rows of the canary unit (default: the schema's rows_per_unit; more rows test that the
+    /// bound is enforced).
+    #[arg(long)]
+    pub canary_rows: Option<usize>,
+    /// Sample D from this model file (needs no real data).
+    #[arg(long, conflicts_with = "data")]
+    pub from_model: Option<PathBuf>,
+    /// Records to sample with --from-model (default: the model's DP total).
+    #[arg(long, requires = "from_model")]
+    pub model_rows: Option<usize>,
+    /// Quick mode: the one-run audit (Steinke, Nasr and Jagielski 2023) with this many canaries,
+    /// each included with probability 1/2, and one fit.
+    #[arg(long)]
+    pub one_run: Option<usize>,
+    /// Synthetic records per run for the black-box score (default: the model's DP total).
+    #[arg(long)]
+    pub rows: Option<usize>,
+    /// Mirror-descent iterations of each run's final estimation.
+    #[arg(long, default_value_t = crate::model::estimate::Options::default().max_iters)]
+    pub iterations: usize,
+    /// Seed of sampling and of the audit's own random choices (DP noise is never seeded).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the JSON report here (schema: schemas/privacy-audit-report.schema.json).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the HTML report here.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+}
+
+/// Run the command; exit 1 when the empirical lower bound exceeds the claim.
+pub fn run(a: Args, quiet: bool) -> Result<i32> {
+    let schema = Schema::load(&a.schema)?;
+    let fit = FitOptions { mechanism: a.mechanism, iterations: a.iterations, ..Default::default() };
+    let mut opts = Options::new(a.epsilon, a.delta, fit, a.runs);
+    opts.alpha = 1.0 - a.confidence;
+    opts.canary_rows = a.canary_rows;
+    opts.synthetic_rows = a.rows;
+    opts.seed = a.seed;
+    let origin = a.schema.display().to_string();
+    if schema.is_linked() {
+        if a.one_run.is_some() || a.canary_record.is_some() || a.canary_rows.is_some() {
+            return Err(Error::Usage("on linked tables the canary is the worst-case person with the maximum events: --one-run, --canary-record and --canary-rows apply to single tables".into()));
+        }
+        let (d, source) = match (&a.data, &a.from_model) {
+            (Some(p), None) => {
+                let inputs = crate::ehr::Inputs::resolve(&schema, &[p.display().to_string()])?;
+                (crate::ehr::Tables::read(&schema, &inputs)?, p.display().to_string())
+            }
+            (None, Some(m)) => super::linked::sample_tables(&crate::ehr::LinkedModel::load(m)?, &m.display().to_string(), a.model_rows, a.seed)?,
+            _ => return Err(Error::Usage("give the data D (a folder of linked tables) or --from-model MODEL to sample D from a linked model file".into())),
+        };
+        opts.data_source = source;
+        let p = super::linked::prepare(&schema, d, &opts, &origin)?;
+        for w in &p.plan.warnings {
+            eprintln!("{w}");
+        }
+        let report = super::linked::run(&p, &opts, &|_| {})?;
+        return write_reports(&a, report);
+    }
+    let table = schema.table(a.table.as_deref())?.clone();
+    let (d, source) = match (&a.data, &a.from_model) {
+        (Some(p), None) => (data::read_for_table(p, &table)?, p.display().to_string()),
+        (None, Some(m)) => {
+            let model = ModelFile::load(m)?;
+            if model.table.name != table.name {
+                return Err(Error::Usage(format!(
+                    "{} models table {:?}, not {:?}",
+                    m.display(),
+                    model.table.name,
+                    table.name
+                )));
+            }
+            let d = super::sample_data(&model, &m.display().to_string(), a.model_rows, a.seed)?;
+            let s = d.file.clone();
+            (d, s)
+        }
+        _ => {
+            return Err(Error::Usage(
+                "give the data D (a table file) or --from-model MODEL to sample D from a model file".into(),
+            ));
+        }
+    };
+    opts.data_source = source;
+    if let Some(items) = &a.canary_record {
+        let pairs = items
+            .iter()
+            .map(|it| match it.split_once('=') {
+                Some((c, v)) if !c.trim().is_empty() => Ok((c.trim().to_string(), v.to_string())),
+                _ => Err(Error::Usage(format!("--canary-record: {it:?} is not column=value"))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        opts.canary = CanarySpec::Record(pairs);
+    }
+    let p = super::prepare(&schema, table, d, &opts, &origin)?;
+    for w in &p.plan.warnings {
+        eprintln!("{w}");
+    }
+    let report = match a.one_run {
+        Some(m) => super::run_quick(&p, &opts, m)?,
+        None => {
+            let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+                let b = indicatif::ProgressBar::new(2 * a.runs as u64);
+                b.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} {msg} {pos}/{len} runs ({eta} left)")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                b.set_message("auditing the claim");
+                b
+            });
+            let r = super::run(&p, &opts, &|done| {
+                if let Some(b) = &bar {
+                    b.set_position(done as u64);
+                }
+            });
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            r?
+        }
+    };
+    write_reports(&a, report)
+}
+
+fn write_reports(a: &Args, report: super::Report) -> Result<i32> {
+    if let Some(path) = &a.json {
+        let text = report.to_json()?;
+        data::write_atomic(path, |f| std::io::Write::write_all(f, text.as_bytes()))?;
+    }
+    if let Some(path) = &a.html {
+        let text = super::html::render(&report);
+        data::write_atomic(path, |f| std::io::Write::write_all(f, text.as_bytes()))?;
+    }
+    print!("{}", report.summary());
+    eprintln!(
+        "audit-privacy: {:.1} s; the report describes D and is for the data holder unless D is public or sampled from a model file",
+        report.seconds
+    );
+    Ok(if report.exceeds_claim() { exit::FINDINGS } else { exit::OK })
+}
