@@ -4,7 +4,8 @@
 //! 1 - 1e-6 confidence) beside the claim. The suite's `tests/privacy_pipeline.rs` is the short
 //! version of the single-table case.
 //!
-//! `cargo bench --bench privacy_audit -- [--runs N]` (default 1000 per dataset and case).
+//! `cargo bench --bench privacy_audit -- [--runs N] [--only table|ignored|linked]` (default 1000
+//! per dataset and case, every case).
 
 use std::time::Instant;
 
@@ -121,13 +122,16 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    let run = |case: &str| only.as_deref().is_none_or(|o| o == case);
     println!(
         "| case | claimed epsilon | runs (D + D') | lower bound, 95% | lower bound, 1-1e-6 | mean score D / D' | time per run |"
     );
     println!("|---|---|---|---|---|---|---|");
     let schema = Schema::from_yaml(TABLE, "table.yaml").unwrap();
     let (d, d1) = (table(300, 0), table(300, 150));
-    for (mech, eps) in [(Mechanism::Mst, 1.0), (Mechanism::Mst, 4.0), (Mechanism::Aim, 1.0), (Mechanism::Aim, 4.0)] {
+    let cases = [(Mechanism::Mst, 1.0), (Mechanism::Mst, 4.0), (Mechanism::Aim, 1.0), (Mechanism::Aim, 4.0)];
+    for (mech, eps) in cases.into_iter().filter(|_| run("table")) {
         let plan = Plan::new(
             &schema,
             schema.tables[0].clone(),
@@ -149,21 +153,26 @@ fn main() {
         );
     }
     // The bug the suite guards against, for scale: the privacy unit ignored.
-    let ignored =
-        Schema::from_yaml(&TABLE.replace("    privacy_unit: pid\n    rows_per_unit: 2\n", ""), "t.yaml").unwrap();
-    let plan = Plan::new(
-        &ignored,
-        ignored.tables[0].clone(),
-        FitOptions { mechanism: Mechanism::Mst, ..Default::default() },
-        "t.yaml",
-    )
-    .unwrap();
-    let t = Instant::now();
-    let (w, v) = neighbour_runs(runs, &d, &d1, |data, i| {
-        count_value(&synth_table(&plan, data, 1.0, DELTA, None, 500, i as u64)?, "a", "rare")
-    })
-    .unwrap();
-    report("MST, privacy unit ignored (the old bug)", 1.0, &w, &v, t.elapsed().as_secs_f64());
+    if run("ignored") {
+        let ignored =
+            Schema::from_yaml(&TABLE.replace("    privacy_unit: pid\n    rows_per_unit: 2\n", ""), "t.yaml").unwrap();
+        let plan = Plan::new(
+            &ignored,
+            ignored.tables[0].clone(),
+            FitOptions { mechanism: Mechanism::Mst, ..Default::default() },
+            "t.yaml",
+        )
+        .unwrap();
+        let t = Instant::now();
+        let (w, v) = neighbour_runs(runs, &d, &d1, |data, i| {
+            count_value(&synth_table(&plan, data, 1.0, DELTA, None, 500, i as u64)?, "a", "rare")
+        })
+        .unwrap();
+        report("MST, privacy unit ignored (the old bug)", 1.0, &w, &v, t.elapsed().as_secs_f64());
+    }
+    if !run("linked") {
+        return;
+    }
 
     // Linked tables: a person with many events of a rare kind; rows_per_person 5 keeps five.
     let dir = tempfile::tempdir().unwrap();
