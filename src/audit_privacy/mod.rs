@@ -37,7 +37,6 @@
 //! rarest values): run it on a public stand-in or on records sampled from a model file when
 //! the reports are to be shared.
 
-pub mod command;
 pub mod html;
 pub mod linked;
 pub mod one_run;

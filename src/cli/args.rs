@@ -47,7 +47,7 @@ pub enum Command {
     Audit(AuditArgs),
     /// Audit the privacy claim itself: many in-process runs on D and on D plus a canary, and a
     /// lower bound on epsilon beside the claim (exit 1 if it exceeds the claim).
-    AuditPrivacy(crate::audit_privacy::command::Args),
+    AuditPrivacy(super::audit_privacy::Args),
     /// Inspect the privacy ledger: spending per dataset, chain verification.
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -86,9 +86,9 @@ pub struct AuditOpts {
     /// Gates file (YAML); default: the built-in gates (schemas/audit-gates.yaml).
     #[arg(long)]
     pub gates: Option<PathBuf>,
-    /// issue 17: the shadow-model membership-inference attack.
+    /// The shadow-model membership-inference attack.
     #[command(flatten)]
-    pub membership: crate::evaluate::membership::Args,
+    pub membership: MembershipArgs,
 }
 
 #[derive(Debug, Args)]
@@ -139,7 +139,7 @@ pub struct FitCommon {
     /// Mechanism: aim (workload-adaptive rounds; the most accurate) or mst (a spanning tree
     /// of pairs; cheaper on wide or high-cardinality tables).
     #[arg(long, value_enum, default_value = "aim")]
-    pub mechanism: Mechanism,
+    pub mechanism: MechanismArg,
     /// Mirror-descent iterations of the final estimation (early stopping regularises noisy fits).
     #[arg(long, default_value_t = estimate::Options::default().max_iters)]
     pub iterations: usize,
@@ -360,7 +360,7 @@ impl FitCommon {
     /// The library's fit options.
     pub fn options(&self) -> FitOptions {
         FitOptions {
-            mechanism: self.mechanism,
+            mechanism: self.mechanism.into(),
             iterations: self.iterations,
             workload: match &self.workload {
                 Some(p) => WorkloadSource::File(p.clone()),
@@ -393,7 +393,7 @@ impl AuditOpts {
             link_b: self.link_b.clone(),
             attacks: self.attacks,
             seed,
-            membership: Some(self.membership.clone()),
+            membership: Some(self.membership.options()),
         }
     }
 
@@ -412,6 +412,52 @@ impl From<OutFormat> for TableFormat {
         match f {
             OutFormat::Csv => TableFormat::Csv,
             OutFormat::Parquet => TableFormat::Parquet,
+        }
+    }
+}
+
+/// `--mechanism` (the library's `Mechanism` knows nothing of argument parsing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MechanismArg {
+    Aim,
+    Mst,
+}
+
+impl From<MechanismArg> for Mechanism {
+    fn from(m: MechanismArg) -> Mechanism {
+        match m {
+            MechanismArg::Aim => Mechanism::Aim,
+            MechanismArg::Mst => Mechanism::Mst,
+        }
+    }
+}
+
+/// `audit --membership-*`: the shadow-model membership-inference attack.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MembershipArgs {
+    /// Run the shadow-model membership-inference attack with this model file's mechanism and
+    /// budget (the model the synthetic table was sampled from). Costs 4 x targets x shadows
+    /// fits.
+    #[arg(long)]
+    pub membership_model: Option<PathBuf>,
+    /// Train targets of the attack (and as many holdout controls).
+    #[arg(long, default_value_t = 3)]
+    pub membership_targets: usize,
+    /// Shadow fits per target to train the attack (and as many fresh ones to test it).
+    #[arg(long, default_value_t = 20)]
+    pub membership_shadows: usize,
+    /// Rows of each shadow dataset (default: the train table's, at most the holdout's - 1).
+    #[arg(long)]
+    pub membership_rows: Option<usize>,
+}
+
+impl MembershipArgs {
+    pub fn options(&self) -> crate::evaluate::membership::Args {
+        crate::evaluate::membership::Args {
+            membership_model: self.membership_model.clone(),
+            membership_targets: self.membership_targets,
+            membership_shadows: self.membership_shadows,
+            membership_rows: self.membership_rows,
         }
     }
 }

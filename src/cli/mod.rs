@@ -4,6 +4,7 @@
 
 pub mod args;
 mod audit;
+mod audit_privacy;
 mod fit;
 mod ledger;
 /// The `--llm-*` options and the `llm` subcommand.
@@ -24,7 +25,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sample(a) => fit::sample(a, &obs),
         Command::Synth(a) => fit::synth(a, &obs),
         Command::Audit(a) => audit::run(a, &obs),
-        Command::AuditPrivacy(a) => crate::audit_privacy::command::run(a, cli.quiet),
+        Command::AuditPrivacy(a) => audit_privacy::run(a, cli.quiet),
         Command::Ledger(args::LedgerCommand::Show(a)) => ledger::show(a),
         Command::Llm(llm::LlmCommand::Constraints(a)) => crate::llm::constraints::run(&a.options()),
     }

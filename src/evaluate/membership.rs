@@ -354,22 +354,17 @@ mod tests {
     }
 }
 
-/// The attack's command-line options (`privsynth audit`).
-#[derive(Debug, Clone, clap::Args)]
+/// What the attack runs on and how large it is (`privsynth audit --membership-*`).
+#[derive(Debug, Clone)]
 pub struct Args {
-    /// Run the shadow-model membership-inference attack with this model file's mechanism and
-    /// budget (the model the synthetic table was sampled from). Costs 4 x targets x shadows
-    /// fits.
-    #[arg(long)]
+    /// The model file the synthetic table was sampled from: the attack's shadows use its
+    /// mechanism and budget. `None`: no attack. Costs 4 x targets x shadows fits.
     pub membership_model: Option<std::path::PathBuf>,
     /// Train targets of the attack (and as many holdout controls).
-    #[arg(long, default_value_t = 3)]
     pub membership_targets: usize,
     /// Shadow fits per target to train the attack (and as many fresh ones to test it).
-    #[arg(long, default_value_t = 20)]
     pub membership_shadows: usize,
     /// Rows of each shadow dataset (default: the train table's, at most the holdout's - 1).
-    #[arg(long)]
     pub membership_rows: Option<usize>,
 }
 

@@ -17,7 +17,7 @@ use crate::model::file::{self, ModelFile};
 use crate::schema::Table;
 
 /// Which mechanism to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
     Aim,
     Mst,

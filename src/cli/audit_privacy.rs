@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use clap::Args as ClapArgs;
 
-use super::{CanarySpec, Options};
+use super::args::MechanismArg;
+use crate::audit_privacy::{CanarySpec, Options};
 use crate::data;
 use crate::error::{Error, Result, exit};
-use crate::mechanism::Mechanism;
 use crate::model::file::ModelFile;
 use crate::pipeline::FitOptions;
 use crate::schema::Schema;
@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1e-9)]
     pub delta: f64,
     #[arg(long, value_enum, default_value = "aim")]
-    pub mechanism: Mechanism,
+    pub mechanism: MechanismArg,
     /// Runs on D, and as many on D plus the canary.
     #[arg(long, default_value_t = 1000)]
     pub runs: usize,
@@ -78,7 +78,7 @@ pub struct Args {
 /// Run the command; exit 1 when the empirical lower bound exceeds the claim.
 pub fn run(a: Args, quiet: bool) -> Result<i32> {
     let schema = Schema::load(&a.schema)?;
-    let fit = FitOptions { mechanism: a.mechanism, iterations: a.iterations, ..Default::default() };
+    let fit = FitOptions { mechanism: a.mechanism.into(), iterations: a.iterations, ..Default::default() };
     let mut opts = Options::new(a.epsilon, a.delta, fit, a.runs);
     opts.alpha = 1.0 - a.confidence;
     opts.canary_rows = a.canary_rows;
@@ -94,15 +94,15 @@ pub fn run(a: Args, quiet: bool) -> Result<i32> {
                 let inputs = crate::ehr::Inputs::resolve(&schema, &[p.display().to_string()])?;
                 (crate::ehr::Tables::read(&schema, &inputs)?, p.display().to_string())
             }
-            (None, Some(m)) => super::linked::sample_tables(&crate::ehr::LinkedModel::load(m)?, &m.display().to_string(), a.model_rows, a.seed)?,
+            (None, Some(m)) => crate::audit_privacy::linked::sample_tables(&crate::ehr::LinkedModel::load(m)?, &m.display().to_string(), a.model_rows, a.seed)?,
             _ => return Err(Error::Usage("give the data D (a folder of linked tables) or --from-model MODEL to sample D from a linked model file".into())),
         };
         opts.data_source = source;
-        let p = super::linked::prepare(&schema, d, &opts, &origin)?;
+        let p = crate::audit_privacy::linked::prepare(&schema, d, &opts, &origin)?;
         for w in &p.plan.warnings {
             eprintln!("{w}");
         }
-        let report = super::linked::run(&p, &opts, &|_| {})?;
+        let report = crate::audit_privacy::linked::run(&p, &opts, &|_| {})?;
         return write_reports(&a, report);
     }
     let table = schema.table(a.table.as_deref())?.clone();
@@ -118,7 +118,7 @@ pub fn run(a: Args, quiet: bool) -> Result<i32> {
                     table.name
                 )));
             }
-            let d = super::sample_data(&model, &m.display().to_string(), a.model_rows, a.seed)?;
+            let d = crate::audit_privacy::sample_data(&model, &m.display().to_string(), a.model_rows, a.seed)?;
             let s = d.file.clone();
             (d, s)
         }
@@ -139,12 +139,12 @@ pub fn run(a: Args, quiet: bool) -> Result<i32> {
             .collect::<Result<Vec<_>>>()?;
         opts.canary = CanarySpec::Record(pairs);
     }
-    let p = super::prepare(&schema, table, d, &opts, &origin)?;
+    let p = crate::audit_privacy::prepare(&schema, table, d, &opts, &origin)?;
     for w in &p.plan.warnings {
         eprintln!("{w}");
     }
     let report = match a.one_run {
-        Some(m) => super::run_quick(&p, &opts, m)?,
+        Some(m) => crate::audit_privacy::run_quick(&p, &opts, m)?,
         None => {
             let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
                 let b = indicatif::ProgressBar::new(2 * a.runs as u64);
@@ -155,7 +155,7 @@ pub fn run(a: Args, quiet: bool) -> Result<i32> {
                 b.set_message("auditing the claim");
                 b
             });
-            let r = super::run(&p, &opts, &|done| {
+            let r = crate::audit_privacy::run(&p, &opts, &|done| {
                 if let Some(b) = &bar {
                     b.set_position(done as u64);
                 }
@@ -169,13 +169,13 @@ pub fn run(a: Args, quiet: bool) -> Result<i32> {
     write_reports(&a, report)
 }
 
-fn write_reports(a: &Args, report: super::Report) -> Result<i32> {
+fn write_reports(a: &Args, report: crate::audit_privacy::Report) -> Result<i32> {
     if let Some(path) = &a.json {
         let text = report.to_json()?;
         data::write_atomic(path, |f| std::io::Write::write_all(f, text.as_bytes()))?;
     }
     if let Some(path) = &a.html {
-        let text = super::html::render(&report);
+        let text = crate::audit_privacy::html::render(&report);
         data::write_atomic(path, |f| std::io::Write::write_all(f, text.as_bytes()))?;
     }
     print!("{}", report.summary());
