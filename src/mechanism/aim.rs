@@ -25,7 +25,7 @@
 use privsynth_privacy::{Budget, Released, Sensitive, mechanisms};
 use rayon::prelude::*;
 
-use super::{Fit, Mechanism, compress, dp, no_compression};
+use super::{Fit, Mechanism, compress, no_compression};
 use crate::codec::EncodedTable;
 use crate::error::{Error, Result};
 use crate::marginals;
@@ -228,7 +228,7 @@ pub fn select(
     let scores = exact.map(|x| {
         x.iter().zip(estimates).zip(weights).map(|((x, e), &w)| quality(w, x, e, sigma)).collect::<Vec<f64>>()
     });
-    mechanisms::exponential(budget, scores, sensitivity, eps, label).map_err(dp)
+    Ok(mechanisms::exponential(budget, scores, sensitivity, eps, label)?)
 }
 
 /// Run AIM on an encoded table over `workload`, spending `budget`'s remaining rho.
@@ -259,18 +259,25 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     let sigma1 = match share {
         Some(f) => mechanisms::gaussian_scale(f * rho / d as f64, unit),
         None => mechanisms::gaussian_scale(rho_m, unit),
-    }
-    .map_err(dp)?;
+    }?;
+    // The budget split: the one-way marginals get their share (up to the small-data top-up's,
+    // of which what is not used returns), the rounds what is left.
+    let top_up = opts.small_data.filter(|t| t.share < 1.0 && share.is_some_and(|f| t.share > f));
+    let one_way_rho = match (share, top_up) {
+        (Some(_), Some(t)) => t.share * rho,
+        (Some(f), None) => f * rho,
+        (None, _) => d as f64 * rho_m,
+    };
+    let mut one_way = budget.part("AIM one-way marginals", one_way_rho.min(rho))?;
     let mut raw_one_way: Vec<Released<Measurement>> = Vec::with_capacity(d);
     for a in 0..d {
         let r = mechanisms::gaussian_counts(
-            budget,
+            &mut one_way,
             marginals::count(data, &[a]),
             unit,
             sigma1,
             &format!("aim 1-way {}", data.names()[a]),
-        )
-        .map_err(dp)?;
+        )?;
         raw_one_way.push(measurement(r, &[a], sigma1));
     }
     // Small data: where the one-way noise is large against the (DP) row count, the budget is
@@ -278,22 +285,22 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     if let (Some(f), Some(top)) = (share, opts.small_data.filter(|s| s.share < 1.0)) {
         let ones: Vec<Measurement> = raw_one_way.iter().map(|m| m.value().clone()).collect();
         if top.share > f && noise_to_signal(&ones) > top.ratio {
-            let sigma2 = mechanisms::gaussian_scale((top.share - f) * rho / d as f64, unit).map_err(dp)?;
+            let sigma2 = mechanisms::gaussian_scale((top.share - f) * rho / d as f64, unit)?;
             let first = std::mem::take(&mut raw_one_way);
             for (a, m1) in first.into_iter().enumerate() {
                 let r = mechanisms::gaussian_counts(
-                    budget,
+                    &mut one_way,
                     marginals::count(data, &[a]),
                     unit,
                     sigma2,
                     &format!("aim 1-way {} (small data)", data.names()[a]),
-                )
-                .map_err(dp)?;
+                )?;
                 // Both releases in one: their inverse-variance mean (post-processing).
                 raw_one_way.push(m1.zip(measurement(r, &[a], sigma2), combine));
             }
         }
     }
+    drop(one_way);
     if share.is_some() {
         // The rounds share what is left.
         let left = budget.rho_remaining();
@@ -342,7 +349,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         }
         let used = budget.rho_spent() - spent0 + rho_m + rho_s;
         let limit = max_cells * (used / rho).min(1.0);
-        sigma = mechanisms::gaussian_scale(rho_m * (1.0 - 1e-12), unit).map_err(dp)?;
+        sigma = mechanisms::gaussian_scale(rho_m * (1.0 - 1e-12), unit)?;
         let eps = (8.0 * rho_s).sqrt();
 
         // Size filter: the tree the model would really have, fill-in included.
@@ -377,7 +384,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         let names: Vec<&str> = r.iter().map(|&a| data.names()[a].as_str()).collect();
         // The last round measures with exactly what the selection left.
         if last {
-            sigma = mechanisms::gaussian_scale(budget.rho_remaining(), unit).map_err(dp)?;
+            sigma = mechanisms::gaussian_scale(budget.rho_remaining(), unit)?;
         }
         let exact = answers.as_ref().map(|x| x[ci].clone());
         let y = mechanisms::gaussian_counts(
@@ -386,8 +393,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
             unit,
             sigma,
             &format!("aim round {round_no} {}", names.join(",")),
-        )
-        .map_err(dp)?;
+        )?;
         measurements.push(measurement(y, &r, sigma));
         ms.push(measurements.last().expect("just pushed").value().clone());
         for_total.push(ms[ms.len() - 1].clone());

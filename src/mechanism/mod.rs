@@ -5,12 +5,11 @@
 pub mod aim;
 pub mod mst;
 
-use privsynth_privacy::{Cost, PrivacyError, Released};
+use privsynth_privacy::{Cost, Released};
 use rand::Rng;
 use rand::RngExt;
 
 use crate::codec::TableCodec;
-use crate::error::Error;
 use crate::model::GraphicalModel;
 use crate::model::estimate::{self, Measurement};
 use crate::model::file::{self, ModelFile};
@@ -94,10 +93,6 @@ impl Fit {
         }
         n
     }
-}
-
-pub(crate) fn dp(e: PrivacyError) -> Error {
-    Error::from(e)
 }
 
 /// Undo domain compression: a merged code becomes a uniform draw among its original codes.
