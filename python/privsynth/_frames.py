@@ -45,6 +45,14 @@ def from_stream(stream: Any, output: str, categories: Dict[str, List[str]]) -> A
 
         table = pa.table(stream)
         if output == "arrow":
+            import pyarrow.compute as pc
+
+            for c, cats in categories.items():
+                i = table.column_names.index(c)
+                dictionary = pa.array(cats, pa.string())
+                col = table.column(i).combine_chunks()
+                codes = pc.index_in(col, value_set=dictionary).cast(pa.int32())
+                table = table.set_column(i, c, pa.DictionaryArray.from_arrays(codes, dictionary))
             return table
         import pandas as pd
 

@@ -255,9 +255,11 @@ impl PySchema {
     }
 }
 
+/// The ledger the command line would use: `ledger`, else `PRIVSYNTH_LEDGER`, else
+/// `.privsynth/ledger.jsonl` in the working folder.
 fn ledger_options(ledger: Option<PathBuf>, policy: Option<PathBuf>) -> LedgerOptions {
     let mut o = LedgerOptions::default();
-    if let Some(l) = ledger {
+    if let Some(l) = ledger.or_else(|| std::env::var_os("PRIVSYNTH_LEDGER").map(PathBuf::from)) {
         o.ledger = l;
     }
     o.policy = policy;
