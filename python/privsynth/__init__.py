@@ -18,7 +18,7 @@ Frames go in as pandas or polars DataFrames, pyarrow Tables (anything with
 dates as dates, categories as categories (in the schema's order) and nulls as nulls.
 """
 
-from ._native import ArrowStream, AuditReport, Schema, Synthesizer, audit, version
+from ._native import ArrowStream, AuditReport, LinkedSynthesizer, Schema, Synthesizer, audit, version
 from .errors import (
     BudgetRefused,
     FileError,
@@ -34,6 +34,7 @@ __version__ = version()
 __all__ = [
     "Schema",
     "Synthesizer",
+    "LinkedSynthesizer",
     "AuditReport",
     "ArrowStream",
     "audit",

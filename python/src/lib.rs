@@ -16,10 +16,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use privsynth::data::{self, RawTable};
+use privsynth::ehr::LinkedModel;
 use privsynth::error::Error;
 use privsynth::mechanism::Mechanism;
 use privsynth::model::file::ModelFile;
 use privsynth::pipeline::audit::{self as paudit, AuditOptions, ReportFiles};
+use privsynth::pipeline::linked::LinkedPlan;
 use privsynth::pipeline::release::LedgerOptions;
 use privsynth::pipeline::{FitOptions, FitRequest, Observer, Plan, WorkloadSource, frame, output};
 use privsynth::propose::infer;
@@ -266,6 +268,46 @@ fn ledger_options(ledger: Option<PathBuf>, policy: Option<PathBuf>) -> LedgerOpt
     o
 }
 
+/// A `Schema` or a path to one.
+fn schema_arg(py: Python<'_>, schema: &Bound<'_, PyAny>) -> PyResult<PySchema> {
+    match schema.extract::<PathBuf>() {
+        Ok(p) => PySchema::load(py, p),
+        Err(_) => Ok(schema.cast::<PySchema>()?.get().clone()),
+    }
+}
+
+/// The options of `privsynth fit`, from keyword arguments.
+#[allow(clippy::too_many_arguments)]
+fn fit_options(
+    py: Python<'_>,
+    mechanism: &str,
+    iterations: Option<usize>,
+    degree: usize,
+    max_cells: f64,
+    workload: Option<PathBuf>,
+    max_model_mb: Option<f64>,
+    rounds: Option<usize>,
+    allow_data_domains: bool,
+) -> PyResult<FitOptions> {
+    let mechanism = match mechanism.to_ascii_lowercase().as_str() {
+        "aim" => Mechanism::Aim,
+        "mst" => Mechanism::Mst,
+        m => return Err(raise(py, Error::Usage(format!("mechanism must be \"aim\" or \"mst\", got {m:?}")))),
+    };
+    let mut opts = FitOptions { mechanism, rounds, allow_data_domains, ..Default::default() };
+    if let Some(i) = iterations {
+        opts.iterations = i;
+    }
+    if let Some(m) = max_model_mb {
+        opts.max_model_mb = m;
+    }
+    opts.workload = match workload {
+        Some(w) => WorkloadSource::File(w),
+        None => WorkloadSource::Schema { degree, max_cells },
+    };
+    Ok(opts)
+}
+
 /// A DP synthesizer of one table: fit once (charged to the ledger), then sample as often as
 /// wanted (post-processing, free).
 #[pyclass(module = "privsynth._native", name = "Synthesizer")]
@@ -340,26 +382,18 @@ impl PySynthesizer {
         progress: bool,
         verbose: bool,
     ) -> PyResult<PySynthesizer> {
-        let schema: PySchema = match schema.extract::<PathBuf>() {
-            Ok(p) => PySchema::load(py, p)?,
-            Err(_) => schema.cast::<PySchema>()?.get().clone(),
-        };
-        let mechanism = match mechanism.to_ascii_lowercase().as_str() {
-            "aim" => Mechanism::Aim,
-            "mst" => Mechanism::Mst,
-            m => return Err(raise(py, Error::Usage(format!("mechanism must be \"aim\" or \"mst\", got {m:?}")))),
-        };
-        let mut opts = FitOptions { mechanism, rounds, allow_data_domains, ..Default::default() };
-        if let Some(i) = iterations {
-            opts.iterations = i;
-        }
-        if let Some(m) = max_model_mb {
-            opts.max_model_mb = m;
-        }
-        opts.workload = match workload {
-            Some(w) => WorkloadSource::File(w),
-            None => WorkloadSource::Schema { degree, max_cells },
-        };
+        let schema = schema_arg(py, schema)?;
+        let opts = fit_options(
+            py,
+            mechanism,
+            iterations,
+            degree,
+            max_cells,
+            workload,
+            max_model_mb,
+            rounds,
+            allow_data_domains,
+        )?;
         // The budget is checked here, before any data is given.
         privsynth_privacy::Budget::from_epsilon_delta(epsilon, delta).map_err(|m| raise(py, Error::Usage(m)))?;
         let s = PySynthesizer {
@@ -533,6 +567,211 @@ impl PySynthesizer {
     }
 }
 
+/// A DP synthesizer of linked tables with the person as privacy unit (a linked schema): fit
+/// once on a dict of frames (table name to frame) or a folder, charged to the ledger once;
+/// sample dicts of frames with consistent keys.
+#[pyclass(module = "privsynth._native", name = "LinkedSynthesizer")]
+struct PyLinkedSynthesizer {
+    schema: Option<PySchema>,
+    epsilon: f64,
+    delta: f64,
+    opts: FitOptions,
+    ledger: LedgerOptions,
+    model: Option<LinkedModel>,
+    origin: String,
+    messages: Vec<String>,
+    ledger_entry: Option<u64>,
+    progress: bool,
+    verbose: bool,
+}
+
+impl PyLinkedSynthesizer {
+    fn model(&self, py: Python<'_>) -> PyResult<&LinkedModel> {
+        self.model
+            .as_ref()
+            .ok_or_else(|| raise(py, Error::Usage("the synthesizer is not fitted: call fit() first".into())))
+    }
+}
+
+#[pymethods]
+impl PyLinkedSynthesizer {
+    #[new]
+    #[pyo3(signature = (schema, epsilon=1.0, delta=1e-9, mechanism="aim", *, ledger=None, policy=None, iterations=None, degree=2, max_cells=10_000.0, max_model_mb=None, rounds=None, allow_data_domains=false, progress=true, verbose=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        schema: &Bound<'_, PyAny>,
+        epsilon: f64,
+        delta: f64,
+        mechanism: &str,
+        ledger: Option<PathBuf>,
+        policy: Option<PathBuf>,
+        iterations: Option<usize>,
+        degree: usize,
+        max_cells: f64,
+        max_model_mb: Option<f64>,
+        rounds: Option<usize>,
+        allow_data_domains: bool,
+        progress: bool,
+        verbose: bool,
+    ) -> PyResult<PyLinkedSynthesizer> {
+        let schema = schema_arg(py, schema)?;
+        if !schema.inner.is_linked() {
+            return Err(raise(py, Error::Usage("a single-table schema: use privsynth.Synthesizer".into())));
+        }
+        let opts =
+            fit_options(py, mechanism, iterations, degree, max_cells, None, max_model_mb, rounds, allow_data_domains)?;
+        privsynth_privacy::Budget::from_epsilon_delta(epsilon, delta).map_err(|m| raise(py, Error::Usage(m)))?;
+        LinkedPlan::new(&schema.inner, opts.clone(), &schema.origin).map_err(|e| raise(py, e))?;
+        Ok(PyLinkedSynthesizer {
+            origin: schema.origin.clone(),
+            schema: Some(schema),
+            epsilon,
+            delta,
+            opts,
+            ledger: ledger_options(ledger, policy),
+            model: None,
+            messages: vec![],
+            ledger_entry: None,
+            progress,
+            verbose,
+        })
+    }
+
+    /// Fit on `data`: a dict of frames by table name, or a folder holding one file per table
+    /// (as `privsynth synth FOLDER`). Charged to the ledger once. Returns `self`.
+    #[pyo3(signature = (data, name=None))]
+    fn fit<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        name: Option<String>,
+    ) -> PyResult<PyRefMut<'py, Self>> {
+        let this = &mut *slf;
+        let schema = this.schema.as_ref().ok_or_else(|| {
+            raise(py, Error::Usage("this synthesizer was loaded from a model file: it samples, it does not fit".into()))
+        })?;
+        let plan = LinkedPlan::new(&schema.inner, this.opts.clone(), &schema.origin).map_err(|e| raise(py, e))?;
+        let obs = PyObserver::new(py, this.progress)?;
+        let (eps, delta, ledger) = (this.epsilon, this.delta, this.ledger.clone());
+        let out = if let Ok(dir) = data.extract::<PathBuf>() {
+            let specs = vec![dir.display().to_string()];
+            detached(py, || plan.fit_files(&specs, eps, delta, None, &ledger, &obs))?
+        } else {
+            let dict = data.cast::<PyDict>().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err("a linked fit takes a dict of frames by table name, or a folder")
+            })?;
+            let mut frames = std::collections::HashMap::new();
+            for (k, v) in dict.iter() {
+                let table: String = k.extract()?;
+                let Input::Frame(raw) = input(py, &v, &table)? else {
+                    return Err(pyo3::exceptions::PyTypeError::new_err(
+                        "give frames in the dict (or a folder instead of the dict)",
+                    ));
+                };
+                frames.insert(table, raw);
+            }
+            let label = name.unwrap_or_else(|| "<dict of data frames>".to_string());
+            detached(py, || plan.fit_frames(frames, &label, eps, delta, None, &ledger, &obs))?
+        };
+        drop(out.release);
+        say(py, &out.messages, this.verbose)?;
+        this.ledger_entry = Some(out.entry.seq);
+        this.messages = out.messages;
+        this.model = Some(out.model);
+        Ok(slf)
+    }
+
+    /// Draw `persons` persons (default: the model's DP estimate) and their events with `seed`:
+    /// a dict of frames by table name (`output` as in `Synthesizer.sample`).
+    #[pyo3(signature = (persons=None, seed=None, output="polars"))]
+    fn sample<'py>(
+        &self,
+        py: Python<'py>,
+        persons: Option<usize>,
+        seed: Option<u64>,
+        output: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        use rand::SeedableRng;
+        let m = self.model(py)?;
+        let seed = seed.unwrap_or_else(rand::random);
+        let obs = PyObserver::new(py, self.progress)?;
+        let origin = self.origin.clone();
+        let (tables, lines) = detached(py, || {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let out = {
+                let _s = privsynth::pipeline::Step::start(&obs, "sampling linked tables");
+                privsynth::ehr::sample::sample(m, &origin, persons, &mut rng)?
+            };
+            let lines = out.report.lines();
+            Ok((out.into_tables(), lines))
+        })?;
+        say(py, &lines, self.verbose)?;
+        let d = PyDict::new(py);
+        for (name, df) in tables {
+            let table = m
+                .schema
+                .tables
+                .iter()
+                .find(|t| t.name == name)
+                .ok_or_else(|| raise(py, Error::Internal(format!("sampled table {name} is not in the schema"))))?;
+            d.set_item(&name, to_python(py, df, table, output)?)?;
+        }
+        Ok(d)
+    }
+
+    /// Write the linked model file (`privsynth sample MODEL -o FOLDER` reads it).
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let text = self.model(py)?.to_json().map_err(|e| raise(py, e))?;
+        data::write_atomic(&path, |f| std::io::Write::write_all(f, text.as_bytes())).map_err(|e| raise(py, e))
+    }
+
+    /// A linked synthesizer that samples from a linked model file.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<PyLinkedSynthesizer> {
+        let model = LinkedModel::load(&path).map_err(|e| raise(py, e))?;
+        Ok(PyLinkedSynthesizer {
+            schema: None,
+            epsilon: model.privacy.epsilon,
+            delta: model.privacy.delta,
+            opts: FitOptions::default(),
+            ledger: LedgerOptions::default(),
+            model: Some(model),
+            origin: path.display().to_string(),
+            messages: vec![],
+            ledger_entry: None,
+            progress: true,
+            verbose: true,
+        })
+    }
+
+    #[getter]
+    fn fitted(&self) -> bool {
+        self.model.is_some()
+    }
+
+    #[getter]
+    fn messages(&self) -> Vec<String> {
+        self.messages.clone()
+    }
+
+    #[getter]
+    fn ledger_entry(&self) -> Option<u64> {
+        self.ledger_entry
+    }
+
+    /// The guarantee of the linked model (the person is the unit).
+    #[getter]
+    fn privacy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let m = self.model(py)?;
+        let d = PyDict::new(py);
+        d.set_item("epsilon", m.privacy.epsilon)?;
+        d.set_item("delta", m.privacy.delta)?;
+        d.set_item("rho", m.privacy.rho)?;
+        Ok(d)
+    }
+}
+
 /// What an audit found: the report as a dict (`report["fidelity"]`, ...), its verdict
 /// (`passed`), a text summary and the HTML page.
 #[pyclass(module = "privsynth._native", name = "AuditReport", frozen)]
@@ -614,10 +853,7 @@ fn audit(
     gates: Option<PathBuf>,
     progress: bool,
 ) -> PyResult<PyReport> {
-    let schema: PySchema = match schema.extract::<PathBuf>() {
-        Ok(p) => PySchema::load(py, p)?,
-        Err(_) => schema.cast::<PySchema>()?.get().clone(),
-    };
+    let schema = schema_arg(py, schema)?;
     if schema.inner.is_linked() {
         return Err(raise(
             py,
@@ -658,6 +894,7 @@ fn version() -> &'static str {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySchema>()?;
     m.add_class::<PySynthesizer>()?;
+    m.add_class::<PyLinkedSynthesizer>()?;
     m.add_class::<PyReport>()?;
     m.add_class::<ArrowStream>()?;
     m.add_function(wrap_pyfunction!(audit, m)?)?;

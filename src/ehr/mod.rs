@@ -118,6 +118,27 @@ impl Tables {
         Ok(Tables { raw })
     }
 
+    /// The table `name`, as read.
+    pub fn get(&self, name: &str) -> Result<&RawTable> {
+        self.raw.get(name).ok_or_else(|| Error::Internal(format!("table {name} was not read")))
+    }
+
+    /// Tables handed over in memory (the Python package's dict of frames), one per table of
+    /// the schema, each checked as a file would be ([`crate::pipeline::frame::frame_for_table`]).
+    pub fn from_frames(schema: &Schema, mut frames: HashMap<String, RawTable>) -> Result<Tables> {
+        let mut raw = HashMap::new();
+        for t in &schema.tables {
+            let f = frames.remove(&t.name).ok_or_else(|| {
+                Error::Usage(format!("the linked schema's table {:?} has no frame; give one per table", t.name))
+            })?;
+            raw.insert(t.name.clone(), crate::pipeline::frame::frame_for_table(f, t)?);
+        }
+        if let Some(extra) = frames.keys().next() {
+            return Err(Error::Usage(format!("frame {extra:?} is not a table of the linked schema")));
+        }
+        Ok(Tables { raw })
+    }
+
     /// Split the persons (rows of the person table, by key) into a train and a holdout part:
     /// each key independently in the holdout with probability `fraction`, drawn under the fresh
     /// secret `key`, so the split is stable under adding or removing a person and does not
