@@ -7,6 +7,19 @@ import time
 from typing import Any, Optional
 
 
+def _tqdm() -> Any:
+    """tqdm's bar where one can be drawn (a notebook, or stderr on a terminal), else None: in
+    a log file a redrawn bar is noise, one line per step is not."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    in_notebook = "ipykernel" in sys.modules
+    if in_notebook or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
+        return tqdm
+    return None
+
+
 class Progress:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
@@ -20,9 +33,8 @@ class Progress:
             return
         self._started = time.monotonic()
         self._step = step
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
+        tqdm = _tqdm()
+        if tqdm is None:
             print("privsynth: %s ..." % step, file=sys.stderr, flush=True)
             return
         # No total: the bar shows the step and the elapsed time, refreshed by a thread while

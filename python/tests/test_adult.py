@@ -76,7 +76,8 @@ def test_fit_releases_the_gil(scratch, adult):
     assert ticks[0] > 20 * elapsed, (ticks[0], elapsed)
 
 
-def test_progress_lines_without_tqdm(scratch, adult, capsys, monkeypatch):
+def test_progress_lines_without_a_terminal(scratch, adult, capsys, monkeypatch):
+    """Without tqdm (or without a terminal or notebook for its bar), one line per step."""
     import builtins
 
     real_import = builtins.__import__
