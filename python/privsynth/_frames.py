@@ -9,6 +9,24 @@ def _kind(obj: Any) -> str:
     return mod
 
 
+def _unconvertible(df: Any, label: str) -> Exception:
+    import pyarrow as pa
+
+    from .errors import InputError
+
+    for c in df.columns:
+        try:
+            pa.array(df[c], from_pandas=True)
+        except (pa.ArrowException, TypeError, ValueError):
+            return InputError(
+                "%s, column %r: cannot be converted to an Arrow column (mixed types in an object "
+                "column?); the value is not shown here" % (label, str(c)),
+                file=label,
+                column=str(c),
+            )
+    return InputError("%s: cannot be converted to an Arrow table" % label, file=label)
+
+
 def to_stream(obj: Any, name: str) -> Tuple[Any, str]:
     """An object with ``__arrow_c_stream__`` for ``obj`` and the name it has in messages."""
     kind = _kind(obj)
@@ -17,9 +35,15 @@ def to_stream(obj: Any, name: str) -> Tuple[Any, str]:
 
         if not hasattr(obj, "columns"):
             raise TypeError("privsynth reads a pandas DataFrame, not a %s" % type(obj).__name__)
-        # The index is not a column of the table (pandas would add it as `__index_level_0__`).
-        table = pa.Table.from_pandas(obj, preserve_index=False)
-        return table, name if name != "<data frame>" else "<pandas.DataFrame>"
+        label = name if name != "<data frame>" else "<pandas.DataFrame>"
+        try:
+            # The index is not a column of the table (pandas would add it as
+            # `__index_level_0__`).
+            table = pa.Table.from_pandas(obj, preserve_index=False)
+        except (pa.ArrowException, TypeError, ValueError):
+            # pyarrow's message quotes the cell it could not convert: name the column only.
+            raise _unconvertible(obj, label) from None
+        return table, label
     if kind == "polars" and type(obj).__name__ == "LazyFrame":
         obj = obj.collect()
     if hasattr(obj, "__arrow_c_stream__"):

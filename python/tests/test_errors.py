@@ -85,3 +85,11 @@ def test_usage_errors(scratch, schema):
         synth(schema).sample(10)
     with pytest.raises(privsynth.UsageError):
         privsynth.Synthesizer(schema, mechanism="aim", degree=0)
+
+
+def test_unconvertible_pandas_column_is_named_without_its_value(scratch, schema):
+    df = pd.DataFrame({"age": [10, "secret-cell", 30], "ward": ["a", "b", "a"]})
+    with pytest.raises(privsynth.InputError) as e:
+        synth(schema).fit(df)
+    assert e.value.column == "age"
+    assert "secret-cell" not in str(e.value)
