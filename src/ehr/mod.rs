@@ -129,6 +129,11 @@ impl Tables {
         self.raw.get(table)
     }
 
+    /// The table `name`, as read.
+    pub fn get(&self, name: &str) -> Result<&RawTable> {
+        self.raw.get(name).ok_or_else(|| Error::Internal(format!("table {name} was not read")))
+    }
+
     /// Split the persons (rows of the person table, by key) into a train and a holdout part:
     /// each key independently in the holdout with probability `fraction`, drawn under the fresh
     /// secret `key`, so the split is stable under adding or removing a person and does not

@@ -84,6 +84,50 @@ impl LinkedPlan {
             let _s = Step::start(obs, &format!("reading {} tables", inputs.files.len()));
             ehr::Tables::read(&self.schema, &inputs)?
         };
+        self.fit_released(release, tables, &specs.join(" "), (epsilon, delta, holdout), started, obs)
+    }
+
+    /// [`LinkedPlan::fit_files`] for tables in memory (the Python package's dict of frames, by
+    /// table name): the dataset is known to the ledger by the fingerprints of the frames'
+    /// content ([`super::frame::frame_fingerprint`]) and named `name`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fit_frames(
+        &self,
+        frames: std::collections::HashMap<String, crate::data::RawTable>,
+        name: &str,
+        epsilon: f64,
+        delta: f64,
+        holdout: Option<f64>,
+        ledger: &LedgerOptions,
+        obs: &dyn Observer,
+    ) -> Result<LinkedOutcome> {
+        use sha2::{Digest, Sha256};
+        let started = std::time::Instant::now();
+        let total = Budget::from_epsilon_delta(epsilon, delta).map_err(Error::Usage)?;
+        let tables = super::frame::linked_tables(&self.schema, frames)?;
+        let fingerprint = {
+            let _s = Step::start(obs, "fingerprinting the data frames");
+            let mut h = Sha256::new();
+            for t in &self.schema.tables {
+                let f = super::frame::frame_fingerprint(tables.get(&t.name)?)?;
+                h.update(format!("{}={f}\n", t.name).as_bytes());
+            }
+            format!("sha256-frames:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>())
+        };
+        let release = Release::authorize(ledger, fingerprint, &total)?;
+        self.fit_released(release, tables, name, (epsilon, delta, holdout), started, obs)
+    }
+
+    /// The linked fit after the policy admitted it: fit every model, record the release.
+    fn fit_released(
+        &self,
+        release: Release,
+        tables: ehr::Tables,
+        name: &str,
+        (epsilon, delta, holdout): (f64, f64, Option<f64>),
+        started: std::time::Instant,
+        obs: &dyn Observer,
+    ) -> Result<LinkedOutcome> {
         let fitted = {
             let _s = Step::start(
                 obs,
@@ -102,7 +146,7 @@ impl LinkedPlan {
         let max_bound = bounds.iter().map(|b| b.1).max().unwrap_or(1);
         let entry = release.record(
             &command,
-            &specs.join(" "),
+            name,
             Some((unit.clone(), max_bound)),
             &fitted.charges,
             &self.outside_guarantee,

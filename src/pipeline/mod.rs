@@ -20,6 +20,7 @@
 //! [`audit`] runs the data holder's audit.
 
 pub mod audit;
+pub mod frame;
 pub mod linked;
 pub mod output;
 pub mod propose;
@@ -210,13 +211,52 @@ impl Plan {
         {
             return Err(Error::Usage(format!("--audit-holdout must be a fraction between 0 and 1, got {f}")));
         }
-        let mut budget = Budget::from_epsilon_delta(req.epsilon, req.delta).map_err(Error::Usage)?;
+        let budget = Budget::from_epsilon_delta(req.epsilon, req.delta).map_err(Error::Usage)?;
         let release = Release::authorize_file(&req.ledger, &req.data, &budget)?;
-        let rows = {
+        let raw = {
             let _s = Step::start(obs, &format!("reading {}", req.data.display()));
-            let raw = data::read_for_table(&req.data, &self.table)?;
-            self.rows(&raw, req.holdout)?
+            data::read_for_table(&req.data, &self.table)?
         };
+        self.fit_released(schema, req, release, budget, raw, started, obs)
+    }
+
+    /// [`Plan::fit_file`] for a table already in memory (a data frame handed over by the Python
+    /// package): the ledger knows the dataset by the fingerprint of its content
+    /// ([`frame::frame_fingerprint`]) and `req.data` names it in the ledger and messages.
+    pub fn fit_frame(
+        &self,
+        schema: &Schema,
+        raw: RawTable,
+        req: &FitRequest,
+        obs: &dyn Observer,
+    ) -> Result<FitOutcome> {
+        let started = std::time::Instant::now();
+        let budget = Budget::from_epsilon_delta(req.epsilon, req.delta).map_err(Error::Usage)?;
+        let raw = frame::frame_for_table(raw, &self.table)?;
+        let fingerprint = {
+            let _s = Step::start(obs, "fingerprinting the data frame");
+            frame::frame_fingerprint(&raw)?
+        };
+        let release = Release::authorize(&req.ledger, fingerprint, &budget)?;
+        self.fit_released(schema, req, release, budget, raw, started, obs)
+    }
+
+    /// The fit after the policy admitted it: choose the rows, fit, build the model file and
+    /// record the release.
+    #[allow(clippy::too_many_arguments)]
+    fn fit_released(
+        &self,
+        schema: &Schema,
+        req: &FitRequest,
+        release: Release,
+        mut budget: Budget,
+        raw: RawTable,
+        started: std::time::Instant,
+        obs: &dyn Observer,
+    ) -> Result<FitOutcome> {
+        // `rows` checks the holdout fraction; nothing is recorded before `release.record`.
+        let rows = self.rows(&raw, req.holdout)?;
+        drop(raw);
         let mechanism = self.opts.mechanism.name().to_uppercase();
         let fitted = {
             let _s = Step::start(obs, &format!("fitting {mechanism} at epsilon {}", req.epsilon));

@@ -21,12 +21,43 @@ pub fn infer_dp_file(
     ledger: &LedgerOptions,
     obs: &dyn Observer,
 ) -> Result<(String, Vec<String>, Release)> {
-    let mut budget = dp::budget(epsilon, delta)?;
+    let budget = dp::budget(epsilon, delta)?;
     let release = Release::authorize_file(ledger, path, &budget)?;
     let raw = {
         let _s = Step::start(obs, &format!("reading {}", path.display()));
         data::read(path, &opts.csv, None)?
     };
+    infer_dp_released(raw, opts, epsilon, budget, release)
+}
+
+/// [`infer_dp_file`] for a table in memory (a data frame from the Python package), known to
+/// the ledger by the fingerprint of its content; `raw.file` names it.
+pub fn infer_dp_frame(
+    raw: data::RawTable,
+    opts: &infer::Options,
+    epsilon: f64,
+    delta: f64,
+    ledger: &LedgerOptions,
+    obs: &dyn Observer,
+) -> Result<(String, Vec<String>, Release)> {
+    let budget = dp::budget(epsilon, delta)?;
+    let raw = super::frame::check_frame(raw)?;
+    let fingerprint = {
+        let _s = Step::start(obs, "fingerprinting the data frame");
+        super::frame::frame_fingerprint(&raw)?
+    };
+    let release = Release::authorize(ledger, fingerprint, &budget)?;
+    infer_dp_released(raw, opts, epsilon, budget, release)
+}
+
+fn infer_dp_released(
+    raw: data::RawTable,
+    opts: &infer::Options,
+    epsilon: f64,
+    mut budget: privsynth_privacy::Budget,
+    release: Release,
+) -> Result<(String, Vec<String>, Release)> {
+    let path = std::path::PathBuf::from(&raw.file);
     let proposal = dp::infer_dp(&raw, opts, &mut budget)?;
     let entry = release.record("schema infer --dp-epsilon", &path.display().to_string(), None, &proposal.costs, &[])?;
     let (spent_eps, spent_delta) = budget.spent_epsilon_delta().unwrap_or_default();
