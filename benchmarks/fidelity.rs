@@ -22,9 +22,10 @@
 //!   unbinned (74 and 99 values), education, occupation, native country (42), and 6 more.
 //!
 //! Environment: PRIVSYNTH_ITERS (final estimation iterations), PRIVSYNTH_ROUND_ITERS and
-//! PRIVSYNTH_MAX_MB, PRIVSYNTH_COLD (AIM: refit from scratch each round) and
+//! PRIVSYNTH_MAX_MB, PRIVSYNTH_ROUND_WORK (AIM: cell-iterations of a round's refit; 0: no
+//! limit) and PRIVSYNTH_FINAL_WORK (of the final estimation), PRIVSYNTH_COLD (AIM: refit from scratch each round) and
 //! PRIVSYNTH_NO_SETTLE (AIM: always PRIVSYNTH_ROUND_ITERS per round) and PRIVSYNTH_SETTLE
-//! (AIM: the settling fraction), for sweeps; PRIVSYNTH_TRACE prints AIM's rounds;
+//! (AIM: the settling fraction; PRIVSYNTH_FINAL_SETTLE: of the final estimation only), for sweeps; PRIVSYNTH_TRACE prints AIM's rounds;
 //! PRIVSYNTH_NO_3WAY skips the 3-way score (slow on 10M rows). AIM's defaults, for ablations:
 //! PRIVSYNTH_ONE_WAY (share of the budget for the first one-way marginals; 0: AIM's own),
 //! PRIVSYNTH_COMPRESS=1|0 (domain compression from them), PRIVSYNTH_SMALL_RATIO and
@@ -118,13 +119,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let opts = aim::Options {
                 round_iters: env("PRIVSYNTH_ROUND_ITERS").map_or(dflt.round_iters, |v| v as usize),
                 max_model_mb: env("PRIVSYNTH_MAX_MB").unwrap_or(dflt.max_model_mb),
+                // PRIVSYNTH_ROUND_WORK=0: no limit on a round's cell-iterations.
+                round_work: env("PRIVSYNTH_ROUND_WORK").map_or(dflt.round_work, |w| (w > 0.0).then_some(w)),
+                final_work: env("PRIVSYNTH_FINAL_WORK").map_or(dflt.final_work, |w| (w > 0.0).then_some(w)),
                 warm_start: std::env::var_os("PRIVSYNTH_COLD").is_none(),
                 settle: if std::env::var_os("PRIVSYNTH_NO_SETTLE").is_some() {
                     None
                 } else {
                     env("PRIVSYNTH_SETTLE").or(dflt.settle)
                 },
-                estimate: estimate::Options { settle: env("PRIVSYNTH_SETTLE"), ..final_fit },
+                estimate: estimate::Options {
+                    settle: env("PRIVSYNTH_FINAL_SETTLE").or(env("PRIVSYNTH_SETTLE")),
+                    ..final_fit
+                },
                 // PRIVSYNTH_ONE_WAY=0: AIM's own one-way budget.
                 one_way_share: env("PRIVSYNTH_ONE_WAY").map_or(dflt.one_way_share, |f| (f > 0.0).then_some(f)),
                 small_data: match (env("PRIVSYNTH_SMALL_RATIO"), env("PRIVSYNTH_SMALL_SHARE")) {

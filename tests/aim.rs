@@ -227,3 +227,35 @@ fn small_tables_get_more_precise_one_way_marginals() {
         assert!((spent - rho).abs() <= 1e-9 * rho);
     }
 }
+
+/// A round's refit is held to its work limit (model cells times iterations, at least
+/// `MIN_ROUND_ITERS` iterations), and so is the final estimation (at least `MIN_FINAL_ITERS`);
+/// without a limit the same rounds run longer. The limit only
+/// shortens post-processing: the rounds are still one selection and one measurement each and
+/// spend the whole budget.
+#[test]
+fn round_refits_are_held_to_their_work_limit() {
+    assert_eq!(aim::round_cap(1000, None, 1e9), 1000);
+    assert_eq!(aim::round_cap(1000, Some(2e7), 1e4), 1000);
+    assert_eq!(aim::round_cap(1000, Some(2e7), 1e6), 20);
+    assert_eq!(aim::round_cap(1000, Some(2e7), 1e9), aim::MIN_ROUND_ITERS);
+    let sizes = [8, 9, 7, 6, 5];
+    let data = correlated(&sizes, 5000, 5);
+    let workload = aim::default_workload(&sizes, 2, 10_000.0);
+    let run = |round_work: Option<f64>, final_work: Option<f64>| {
+        let mut budget = Budget::from_epsilon_delta(2.0, 1e-9).unwrap();
+        let rho = budget.rho_total();
+        let (fit, trace) =
+            aim::fit(&data, &workload, &mut budget, Options { round_work, final_work, ..quick() }).unwrap();
+        let charges = budget.charges();
+        assert_eq!(charges.len(), sizes.len() + 2 * trace.rounds.len());
+        let spent: f64 = charges.iter().map(|c| c.rho).sum();
+        assert!((spent - rho).abs() <= 1e-9 * rho);
+        (trace, fit.stats.iterations)
+    };
+    let (held, last) = run(Some(1.0), Some(1.0));
+    assert!(held.rounds.iter().all(|r| r.iterations <= aim::MIN_ROUND_ITERS), "{:?}", held.rounds);
+    assert!(last <= aim::MIN_FINAL_ITERS, "final fit: {last} iterations");
+    let (free, _) = run(None, None);
+    assert!(free.rounds.iter().any(|r| r.iterations > aim::MIN_ROUND_ITERS), "{:?}", free.rounds);
+}

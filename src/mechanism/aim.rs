@@ -20,7 +20,11 @@
 //! is carried across rounds in measurement-sized duals (so a changed tree needs no refit from
 //! scratch) and warm-started in step size, with a few iterations per round and the full
 //! estimation only at the end; size checks triangulate without building the tree; candidate
-//! marginals are computed in parallel.
+//! marginals are computed in parallel. On large models (a large budget or many rows make AIM
+//! select large marginals) a round's refit and the final estimation are held to a number of
+//! model cells times iterations, and the default size limit is a quarter of the reference's:
+//! both only change post-processing and which candidates are eligible (public quantities), never
+//! a charge.
 
 use privsynth_privacy::{Budget, Released, Sensitive, mechanisms};
 use rayon::prelude::*;
@@ -52,6 +56,24 @@ pub const SMALL_DATA_SHARE: f64 = 0.7;
 /// Momentum of AIM's fits: about a third of the iterations to settle, at a lower loss.
 pub const MOMENTUM: f64 = 0.9;
 const CHECK_EVERY: usize = 25;
+/// The default model size limit. The reference's 80 MB let AIM grow junction trees of 6 to 7
+/// million cells on Adult with 32-bin numeric columns at epsilon 3 (49 rounds, 50 to 500
+/// CPU-seconds and up to 1 GB); at 20 MB the same runs take a fifth of the time at about the
+/// same TVD (benchmarks/README.md).
+pub const MAX_MODEL_MB: f64 = 20.0;
+/// A round's refit only steers the next selection (and the annealing test); the final
+/// estimation fits the model in full. On a large model (millions of cells late in a run at a
+/// large budget) hundreds of iterations per round were most of the time, so a round's refit gets
+/// at most this many cell-iterations (benchmarks/README.md).
+pub const ROUND_WORK: f64 = 2e7;
+/// The final estimation's work, in model cells times iterations, at most (but never fewer
+/// than `MIN_FINAL_ITERS` iterations). On 10M rows at epsilon 1 the settling rule is far below
+/// the counts' scale and the final fit ran its full 1,000 iterations on a 2.4M-cell model, most
+/// of the run; the 2-way TVD there is 0.005 (benchmarks/README.md).
+pub const FINAL_WORK: f64 = 5e8;
+pub const MIN_FINAL_ITERS: usize = 100;
+/// The fewest iterations a round's refit gets, whatever the model's size.
+pub const MIN_ROUND_ITERS: usize = 10;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -62,6 +84,9 @@ pub struct Options {
     pub max_model_mb: f64,
     /// Mirror-descent iterations per round (warm-started), at most.
     pub round_iters: usize,
+    /// Work of a round's refit, in model cells times iterations, at most (but never fewer than
+    /// `MIN_ROUND_ITERS` iterations): a refit on a large model stops sooner. `None`: no limit.
+    pub round_work: Option<f64>,
     /// Share of the budget spent on the one-way marginals measured first, split evenly between
     /// them. `None`: AIM's own, each at one round's measurement budget (0.9 rho / T).
     pub one_way_share: Option<f64>,
@@ -84,14 +109,18 @@ pub struct Options {
     pub settle: Option<f64>,
     /// The final estimation.
     pub estimate: estimate::Options,
+    /// Work of the final estimation, in model cells times iterations, at most (but never fewer
+    /// than `MIN_FINAL_ITERS` iterations, nor more than `estimate.max_iters`). `None`: no limit.
+    pub final_work: Option<f64>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             rounds: None,
-            max_model_mb: 80.0,
+            max_model_mb: MAX_MODEL_MB,
             round_iters: 1000,
+            round_work: Some(ROUND_WORK),
             warm_start: true,
             settle: Some(SETTLE),
             one_way_share: Some(ONE_WAY_SHARE),
@@ -99,6 +128,7 @@ impl Default for Options {
             compress: true,
             momentum: MOMENTUM,
             estimate: estimate::Options::default(),
+            final_work: Some(FINAL_WORK),
         }
     }
 }
@@ -166,6 +196,20 @@ pub struct Trace {
 
 fn cells_of(sizes: &[usize], attrs: &[usize]) -> f64 {
     attrs.iter().map(|&a| sizes[a] as f64).product()
+}
+
+/// Iterations of a round's refit: `iters`, or fewer on a model so large that they would exceed
+/// `work` cell-iterations (at least `MIN_ROUND_ITERS`).
+pub fn round_cap(iters: usize, work: Option<f64>, cells: f64) -> usize {
+    work_cap(iters, work, cells, MIN_ROUND_ITERS)
+}
+
+/// `iters`, or fewer where they would exceed `work` cell-iterations on `cells` (at least `min`).
+fn work_cap(iters: usize, work: Option<f64>, cells: f64, min: usize) -> usize {
+    match work {
+        Some(w) if cells > 0.0 => iters.min(((w / cells) as usize).max(min)),
+        _ => iters,
+    }
 }
 
 /// Whether `r` lies inside one of the measured `sets` (then the model's graph is unchanged).
@@ -340,6 +384,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     let mut trace = Trace::default();
 
     let mut last = false;
+    let mut calibrated = None;
     while !last {
         let left = budget.rho_remaining();
         if left < 2.0 * (rho_m + rho_s) {
@@ -367,8 +412,8 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
             .collect();
         trace.filter_seconds += clock.elapsed().as_secs_f64();
         let clock = std::time::Instant::now();
-        // Quality of each eligible candidate.
-        let beliefs = model.calibrate();
+        // Quality of each eligible candidate (the beliefs of the last refit, when there was one).
+        let beliefs = calibrated.take().unwrap_or_else(|| model.calibrate());
         let estimates: Vec<Vec<f64>> =
             eligible.par_iter().map(|&i| model.marginal(&beliefs, &cand_sets[i]).values).collect();
         let bias = (2.0 / std::f64::consts::PI).sqrt() * sigma;
@@ -415,22 +460,23 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
         }
         if !last {
             let (settle, step) = if opts.warm_start { (opts.settle, Some(stats.step)) } else { (None, None) };
+            let max_iters = round_cap(opts.round_iters, opts.round_work, model.tree.total_cells());
             stats = estimate::mirror_descent_dual(
                 &mut model,
                 &ms,
                 &mut duals,
-                estimate::Options {
-                    max_iters: opts.round_iters,
-                    tol: 0.0,
-                    window: CHECK_EVERY,
-                    settle,
-                    step,
-                    momentum: opts.momentum,
-                },
+                estimate::Options { max_iters, tol: 0.0, window: CHECK_EVERY, settle, step, momentum: opts.momentum },
             );
             iterations = stats.iterations;
         }
-        let after = if last { before.clone() } else { model.marginal(&model.calibrate(), &r).values };
+        let after = if last {
+            before.clone()
+        } else {
+            let b = model.calibrate();
+            let after = model.marginal(&b, &r).values;
+            calibrated = Some(b);
+            after
+        };
         trace.fit_seconds += clock.elapsed().as_secs_f64();
         let annealed = !last && l1(&after, &before) <= bias * cells_of(&sizes, &r);
         if annealed {
@@ -450,7 +496,9 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     }
     // The final estimation.
     let clock = std::time::Instant::now();
+    let cells = model.tree.total_cells();
     let final_opts = estimate::Options {
+        max_iters: work_cap(opts.estimate.max_iters, opts.final_work, cells, MIN_FINAL_ITERS),
         step: Some(stats.step),
         settle: opts.estimate.settle.or(Some(SETTLE)),
         window: CHECK_EVERY,
