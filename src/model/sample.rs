@@ -136,7 +136,7 @@ pub fn sample(model: &GraphicalModel, rows: usize, rng: &mut impl Rng) -> Vec<Ve
 
 /// Records per batch when a table is sampled and written in batches: memory is that of one
 /// batch (about 10 bytes a cell), whatever the number of rows requested.
-pub const BATCH_ROWS: usize = 1 << 20;
+pub const BATCH_ROWS: usize = 1 << 18;
 
 /// Most records one sampling run draws, and most cells (records x columns), when the records
 /// are held in memory together (the LLM stage works on the whole table); sampled and written
