@@ -32,7 +32,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let b = left.min(1 << 20);
         left -= b;
-        let idx: IdxCa = (0..b).map(|_| rng.random_range(0..base.height()) as IdxSize).collect();
+        let idx =
+            IdxCa::from_vec("idx".into(), (0..b).map(|_| rng.random_range(0..base.height()) as IdxSize).collect());
         base.take(&idx).map(Some).map_err(privsynth::error::Error::polars)
     })?;
     eprintln!("wrote {n} x {w} to {out} in {:.1} s", started.elapsed().as_secs_f64());

@@ -818,7 +818,7 @@ pub fn write_batches(
 ) -> Result<(usize, usize)> {
     enum W<'f> {
         Csv(polars::io::csv::write::BatchedWriter<&'f mut File>),
-        Parquet(polars::io::parquet::write::BatchedWriter<&'f mut File>),
+        Parquet(Box<polars::io::parquet::write::BatchedWriter<&'f mut File>>),
         Ipc(polars::io::ipc::BatchedWriter<&'f mut File>),
     }
     let format = Format::of(path);
@@ -838,11 +838,9 @@ pub fn write_batches(
                     return Err(std::io::Error::other("sampling failed"));
                 }
             };
-            if format == Format::Csv {
-                if let Err(e) = format_dates(&mut df, table) {
-                    failed = Some(e);
-                    return Err(std::io::Error::other("formatting failed"));
-                }
+            if let Err(e) = if format == Format::Csv { format_dates(&mut df, table) } else { Ok(()) } {
+                failed = Some(e);
+                return Err(std::io::Error::other("formatting failed"));
             }
             df.align_chunks_par();
             if writer.is_none() {
@@ -856,12 +854,12 @@ pub fn write_batches(
                             .batched(&schema)
                             .map_err(pe)?,
                     ),
-                    Format::Parquet => W::Parquet(
+                    Format::Parquet => W::Parquet(Box::new(
                         ParquetWriter::new(file)
                             .with_compression(ParquetCompression::Zstd(None))
                             .batched(&schema)
                             .map_err(pe)?,
-                    ),
+                    )),
                     Format::Ipc => {
                         let arrow = schema.to_arrow(CompatLevel::newest());
                         let fields = polars_arrow::io::ipc::write::default_ipc_fields(arrow.iter_values());

@@ -196,6 +196,8 @@ fn batched_outputs_read_back() {
 fn peak_rss_kib(bin: &Path, args: &[&str]) -> (i64, i32, String) {
     use std::os::unix::process::ExitStatusExt;
     let errf = tempfile::NamedTempFile::new().unwrap();
+    // The child is reaped by wait4 below (which also returns its resource usage).
+    #[allow(clippy::zombie_processes)]
     let child = std::process::Command::new(bin)
         .args(args)
         .current_dir(root())
@@ -243,7 +245,7 @@ fn synth_on_two_million_rows_stays_in_bounded_memory() {
                 races[(x >> 8) as usize % 5],
                 edu[(x >> 16) as usize % 8],
                 1 + (x >> 24) % 99,
-                if (x >> 32) % 4 == 0 { ">50K" } else { "<=50K" },
+                if (x >> 32).is_multiple_of(4) { ">50K" } else { "<=50K" },
                 x % 1000
             )
             .unwrap();

@@ -369,10 +369,8 @@ impl Plan {
     /// `privacy_unit` and the modelled columns are read.
     pub fn rows_streamed(&self, path: &std::path::Path, batch_rows: usize) -> Result<Rows> {
         let mut columns = self.codec.names();
-        if let Some(u) = &self.table.privacy_unit {
-            if !columns.contains(u) {
-                columns.push(u.clone());
-            }
+        if let Some(u) = self.table.privacy_unit.as_ref().filter(|u| !columns.contains(u)) {
+            columns.push(u.clone());
         }
         let mut notes = RowNotes::default();
         let mut builder = crate::codec::EncodedBuilder::new(&self.codec);
