@@ -218,7 +218,7 @@ fn encode_files(table: &Table, files: &[&str]) -> Result<EncodedTable, Box<dyn s
     for f in files {
         let e = codec.encode(&data::read_for_table(&root().join(f), table)?)?;
         for (i, col) in codes.iter_mut().enumerate() {
-            col.extend_from_slice(e.codes(i));
+            col.extend(e.codes(i));
         }
         (names, sizes) = (e.names().to_vec(), e.sizes().to_vec());
     }
@@ -233,7 +233,12 @@ const ADULT: [&str; 2] = ["data/adult/adult.csv", "data/adult/adult_test.csv"];
 
 /// Rows `idx` of `t`.
 fn rows_of(t: &EncodedTable, idx: &[usize]) -> EncodedTable {
-    let codes = (0..t.sizes().len()).map(|a| idx.iter().map(|&r| t.codes(a)[r]).collect()).collect();
+    let codes = (0..t.sizes().len())
+        .map(|a| {
+            let col = t.codes(a);
+            idx.iter().map(|&r| col[r]).collect()
+        })
+        .collect();
     EncodedTable::from_synthetic(t.names().to_vec(), t.sizes().to_vec(), codes)
 }
 

@@ -63,14 +63,22 @@ pub struct RawTable {
     /// The file it came from, for messages.
     pub file: String,
     pub df: DataFrame,
-    /// Physical line of data row 0 in a text file, when rows and lines correspond one to one.
+    /// Physical line of data row 0 of the file in a text file, when rows and lines correspond
+    /// one to one.
     first_line: Option<usize>,
+    /// Row of the file that is row 0 of this table (a batch of a streamed file starts later).
+    first_row: usize,
 }
 
 impl RawTable {
-    /// 1-based line of 0-based data row `row`, when known.
+    /// 1-based line of 0-based data row `row` of this table, when known.
     pub fn line_of(&self, row: usize) -> Option<usize> {
-        self.first_line.map(|l| l + row)
+        self.first_line.map(|l| l + self.first_row + row)
+    }
+
+    /// 0-based row of the file that is this table's row 0 (non-zero for a streamed batch).
+    pub fn first_row(&self) -> usize {
+        self.first_row
     }
 
     pub fn series(&self, name: &str) -> Result<&Series> {
@@ -83,20 +91,20 @@ impl RawTable {
     /// A table held in memory, for tests of the encoding.
     #[doc(hidden)]
     pub fn for_tests(file: &str, df: DataFrame) -> RawTable {
-        RawTable { file: file.to_string(), df, first_line: None }
+        RawTable { file: file.to_string(), df, first_line: None, first_row: 0 }
     }
 
     /// A table built in memory (derived model tables, synthetic records); `file` names it in
     /// messages.
     pub fn in_memory(file: &str, df: DataFrame) -> RawTable {
-        RawTable { file: file.to_string(), df, first_line: None }
+        RawTable { file: file.to_string(), df, first_line: None, first_row: 0 }
     }
 
     /// The rows `idx`, in that order, under the name `file` (line numbers are not kept).
     pub fn take(&self, idx: &[usize], file: String) -> Result<RawTable> {
         let ca = IdxCa::from_vec("idx".into(), idx.iter().map(|&i| i as IdxSize).collect());
         let df = self.df.take(&ca).map_err(Error::polars)?;
-        Ok(RawTable { file, df, first_line: None })
+        Ok(RawTable { file, df, first_line: None, first_row: 0 })
     }
 
     pub fn column_names(&self) -> Vec<String> {
@@ -175,7 +183,7 @@ pub fn read_as(path: &Path, csv: &CsvFormat, names: Option<&[String]>, show: Sho
                 )
             })?;
             check_names(&file, df.get_column_names().iter().map(|s| s.as_str()), Show::Header)?;
-            Ok(RawTable { file, df, first_line: None })
+            Ok(RawTable { file, df, first_line: None, first_row: 0 })
         }
         Format::Csv => {
             let shape = scan_csv(path, csv, show)?;
@@ -223,7 +231,7 @@ pub fn read_as(path: &Path, csv: &CsvFormat, names: Option<&[String]>, show: Sho
                 ));
             }
             let first_line = (!shape.multiline).then_some(1 + csv.header as usize);
-            Ok(RawTable { file, df, first_line })
+            Ok(RawTable { file, df, first_line, first_row: 0 })
         }
     }
 }
@@ -519,7 +527,13 @@ pub fn read_for_table(path: &Path, table: &Table) -> Result<RawTable> {
 pub fn read_table_as(path: &Path, table: &Table, show: Show) -> Result<RawTable> {
     let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
     let raw = read_as(path, &table.csv, Some(&names), show)?;
-    let have = raw.column_names();
+    check_columns(&raw.file, table, &raw.column_names(), show)?;
+    Ok(raw)
+}
+
+/// The error for schema columns absent from a file's columns `have`.
+fn check_columns(file: &str, table: &Table, have: &[String], show: Show) -> Result<()> {
+    let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
     let missing: Vec<&str> = names.iter().filter(|n| !have.contains(n)).map(String::as_str).collect();
     if !missing.is_empty() {
         let found = match show {
@@ -534,7 +548,7 @@ pub fn read_table_as(path: &Path, table: &Table, show: Show) -> Result<RawTable>
             ),
         };
         return Err(Error::Data {
-            file: raw.file.clone(),
+            file: file.to_string(),
             row: None,
             line: None,
             column: Some(missing[0].to_string()),
@@ -546,7 +560,195 @@ pub fn read_table_as(path: &Path, table: &Table, show: Show) -> Result<RawTable>
             ),
         });
     }
-    Ok(raw)
+    Ok(())
+}
+
+/// Rows per batch of [`read_batches`]: a batch's raw cells are the only raw data in memory
+/// (tens of MB for a table of a few dozen columns).
+pub const BATCH_ROWS: usize = 1 << 18;
+
+/// Read the columns `columns` of a table of a schema in batches of about `batch_rows` rows, in
+/// file order, calling `each` with every batch (a [`RawTable`] whose [`RawTable::first_row`]
+/// and line numbers are those of the file). At most two batches are in memory at a time, so
+/// the raw cells of the whole table never are. The checks and errors are those of
+/// [`read_table_as`] (structure pass of a CSV file, names, missing columns); an error from
+/// `each` stops the reading and is returned.
+pub fn read_batches(
+    path: &Path,
+    table: &Table,
+    columns: &[String],
+    show: Show,
+    batch_rows: usize,
+    mut each: impl FnMut(RawTable) -> Result<()>,
+) -> Result<()> {
+    let file = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Error::data(
+            &file,
+            match e.kind() {
+                std::io::ErrorKind::NotFound => "does not exist".to_string(),
+                _ => format!("cannot be read: {e}"),
+            },
+        )
+    })?;
+    if meta.is_dir() {
+        return Err(Error::data(&file, "is a folder, not a data file"));
+    }
+    if !meta.is_file() {
+        return Err(Error::data(&file, "is not a regular file (a pipe, device or socket); give a file"));
+    }
+    let format = Format::of(path);
+    let polars_err = |e: PolarsError| {
+        let kind = format!("{e:?}");
+        let kind = kind.split(['(', ' ', '{']).next().unwrap_or("error").to_string();
+        Error::data(
+            &file,
+            format!(
+                "cannot be read as {format:?} (the reader reported {kind}; the file may be damaged or of another format)"
+            ),
+        )
+    };
+    let unsupported = || {
+        Error::data(
+            &file,
+            format!(
+                "cannot be read as {format:?}: a column has a type privsynth does not read (use numbers, text, booleans, dates or datetimes)"
+            ),
+        )
+    };
+    let pl_path = PlRefPath::try_from_path(path).map_err(polars_err)?;
+    let csv = &table.csv;
+    // The lazy frame, the file's column names as the parser sees them (selected by) and as the
+    // schema names them, the expected row count and the line of data row 0.
+    let (lf, parser_names, names, rows, first_line): (
+        LazyFrame,
+        Vec<String>,
+        Vec<String>,
+        Option<usize>,
+        Option<usize>,
+    ) = match format {
+        Format::Parquet | Format::Ipc => {
+            let mut lf = crate::error::guard_panics(
+                || {
+                    if format == Format::Parquet {
+                        LazyFrame::scan_parquet(pl_path.clone(), Default::default())
+                    } else {
+                        LazyFrame::scan_ipc(pl_path.clone(), Default::default(), Default::default())
+                    }
+                    .map_err(polars_err)
+                },
+                unsupported,
+            )?;
+            let schema = crate::error::guard_panics(|| lf.collect_schema().map_err(polars_err), unsupported)?;
+            let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+            check_names(&file, names.iter().map(String::as_str), Show::Header)?;
+            (lf, names.clone(), names, None, None)
+        }
+        Format::Csv => {
+            let shape = scan_csv(path, csv, show)?;
+            let schema_names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+            let header = match csv.header {
+                true => None,
+                false if schema_names.len() == shape.fields => Some(schema_names),
+                false => {
+                    return Err(Error::data(
+                        &file,
+                        format!(
+                            "has {} fields per line but the schema names {} columns for this headerless file",
+                            shape.fields,
+                            schema_names.len()
+                        ),
+                    ));
+                }
+            };
+            let all_text: Option<SchemaRef> = header.as_ref().map(|h| {
+                Arc::new(h.iter().map(|n| Field::new(n.as_str().into(), DataType::String)).collect::<Schema>())
+            });
+            let mut lf = LazyCsvReader::new(pl_path)
+                .with_has_header(csv.header)
+                .with_separator(csv.delimiter)
+                .with_infer_schema_length(Some(0))
+                .with_schema(all_text)
+                .with_missing_is_null(true)
+                .with_n_rows(Some(shape.rows))
+                .finish()
+                .map_err(polars_err)?;
+            let parser: Vec<String> =
+                lf.collect_schema().map_err(polars_err)?.iter_names().map(|n| n.to_string()).collect();
+            // The parser keeps a quoted header's doubled quotes; the names are the structure
+            // pass's, unquoted as in the fields.
+            let names = match &header {
+                Some(h) => h.clone(),
+                None if shape.names.len() == parser.len() => shape.names.clone(),
+                None => parser.clone(),
+            };
+            let first_line = (!shape.multiline).then_some(1 + csv.header as usize);
+            (lf, parser, names, Some(shape.rows), first_line)
+        }
+    };
+    check_columns(&file, table, &names, show)?;
+    let select: Vec<Expr> = columns
+        .iter()
+        .map(|c| {
+            let i = names.iter().position(|n| n == c).ok_or_else(|| Error::column(&file, c, "is not in the file"))?;
+            Ok(col(parser_names[i].as_str()).alias(c.as_str()))
+        })
+        .collect::<Result<_>>()?;
+    let lf = lf.select(select);
+    // Polars runs the query on its own threads and hands over each batch through a channel
+    // of one slot, so that reading the next batch overlaps encoding this one.
+    let (send, recv) = std::sync::mpsc::sync_channel::<DataFrame>(1);
+    let chunk = std::num::NonZeroUsize::new(batch_rows.max(1));
+    let query = lf
+        .sink_batches(
+            PlanCallback::new(move |df: DataFrame| {
+                // A closed receiver (the consumer stopped on an error) stops the query.
+                Ok(send.send(df).is_err())
+            }),
+            true,
+            chunk,
+        )
+        .map_err(polars_err)?;
+    let runner = std::thread::spawn(move || {
+        crate::error::EXPECTED_PANIC.store(true, std::sync::atomic::Ordering::SeqCst);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            query.collect_with_engine(Engine::Streaming).map(|_| ())
+        }));
+        crate::error::EXPECTED_PANIC.store(false, std::sync::atomic::Ordering::SeqCst);
+        r
+    });
+    let mut offset = 0usize;
+    let mut failed: Option<Error> = None;
+    for df in recv.iter() {
+        if df.height() == 0 {
+            continue;
+        }
+        let h = df.height();
+        let batch = RawTable { file: file.clone(), df, first_line, first_row: offset };
+        offset += h;
+        if let Err(e) = each(batch) {
+            failed = Some(e);
+            break;
+        }
+    }
+    drop(recv);
+    let outcome = runner.join();
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    match outcome {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => return Err(polars_err(e)),
+        _ => return Err(unsupported()),
+    }
+    if rows.is_some_and(|r| r != offset) {
+        // No counts here: the message may reach a log on the modelling path.
+        return Err(Error::data(
+            &file,
+            "the structure check and the parser read different numbers of rows (a quoting or line-ending problem); `privsynth schema check` shows where",
+        ));
+    }
+    Ok(())
 }
 
 /// Write a data frame atomically (temp file in the target folder, then rename), in the format
@@ -555,37 +757,7 @@ pub fn read_table_as(path: &Path, table: &Table, show: Show) -> Result<RawTable>
 pub fn write(df: &mut DataFrame, path: &Path, table: &Table) -> Result<()> {
     let format = Format::of(path);
     if format == Format::Csv {
-        for c in table.columns.iter().filter(|c| c.format.is_some()) {
-            let Ok(col) = df.column(&c.name) else { continue };
-            if !matches!(col.dtype(), DataType::Date | DataType::Datetime(_, _)) {
-                continue;
-            }
-            let fmt = c.format.as_deref().unwrap_or_default();
-            let text: StringChunked = if let DataType::Date = col.dtype() {
-                col.date()
-                    .map_err(Error::polars)?
-                    .physical()
-                    .iter()
-                    .map(|d| d.and_then(|d| schema::date_from_days(d as i64)).map(|d| d.format(fmt).to_string()))
-                    .collect()
-            } else {
-                let ms = col
-                    .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
-                    .map_err(Error::polars)?
-                    .cast(&DataType::Int64)
-                    .map_err(Error::polars)?;
-                ms.i64()
-                    .map_err(Error::polars)?
-                    .iter()
-                    .map(|m| {
-                        m.and_then(chrono::DateTime::from_timestamp_millis)
-                            .map(|d| d.naive_utc().format(fmt).to_string())
-                    })
-                    .collect()
-            };
-            df.with_column(text.into_series().with_name(c.name.as_str().into()).into_column())
-                .map_err(Error::polars)?;
-        }
+        format_dates(df, table)?;
     }
     let csv = &table.csv;
     write_atomic(path, |f| {
@@ -598,6 +770,123 @@ pub fn write(df: &mut DataFrame, path: &Path, table: &Table) -> Result<()> {
         }
         .map_err(|e| std::io::Error::other(e.to_string()))
     })
+}
+
+/// Dates and datetimes as text in their column's `format` (for CSV output).
+fn format_dates(df: &mut DataFrame, table: &Table) -> Result<()> {
+    for c in table.columns.iter().filter(|c| c.format.is_some()) {
+        let Ok(col) = df.column(&c.name) else { continue };
+        if !matches!(col.dtype(), DataType::Date | DataType::Datetime(_, _)) {
+            continue;
+        }
+        let fmt = c.format.as_deref().unwrap_or_default();
+        let text: StringChunked = if let DataType::Date = col.dtype() {
+            col.date()
+                .map_err(Error::polars)?
+                .physical()
+                .iter()
+                .map(|d| d.and_then(|d| schema::date_from_days(d as i64)).map(|d| d.format(fmt).to_string()))
+                .collect()
+        } else {
+            let ms = col
+                .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+                .map_err(Error::polars)?
+                .cast(&DataType::Int64)
+                .map_err(Error::polars)?;
+            ms.i64()
+                .map_err(Error::polars)?
+                .iter()
+                .map(|m| {
+                    m.and_then(chrono::DateTime::from_timestamp_millis).map(|d| d.naive_utc().format(fmt).to_string())
+                })
+                .collect()
+        };
+        df.with_column(text.into_series().with_name(c.name.as_str().into()).into_column()).map_err(Error::polars)?;
+    }
+    Ok(())
+}
+
+/// Write a table batch by batch, atomically like [`write`]: `next` returns the next batch
+/// (all with the same columns) or `None` at the end. Parquet gets a row group per batch (or
+/// several), CSV a chunk, Arrow IPC a record batch, so memory is that of one batch. Returns the
+/// rows and columns written. An error from `next` leaves no file.
+pub fn write_batches(
+    path: &Path,
+    table: &Table,
+    mut next: impl FnMut() -> Result<Option<DataFrame>>,
+) -> Result<(usize, usize)> {
+    enum W<'f> {
+        Csv(polars::io::csv::write::BatchedWriter<&'f mut File>),
+        Parquet(Box<polars::io::parquet::write::BatchedWriter<&'f mut File>>),
+        Ipc(polars::io::ipc::BatchedWriter<&'f mut File>),
+    }
+    let format = Format::of(path);
+    let csv = &table.csv;
+    let mut failed: Option<Error> = None;
+    let (mut rows, mut width) = (0usize, 0usize);
+    let r = write_atomic(path, |f| {
+        let pe = |e: PolarsError| std::io::Error::other(e.to_string());
+        let mut writer: Option<W<'_>> = None;
+        let mut f = Some(f);
+        loop {
+            let mut df = match next() {
+                Ok(Some(df)) => df,
+                Ok(None) => break,
+                Err(e) => {
+                    failed = Some(e);
+                    return Err(std::io::Error::other("sampling failed"));
+                }
+            };
+            if let Err(e) = if format == Format::Csv { format_dates(&mut df, table) } else { Ok(()) } {
+                failed = Some(e);
+                return Err(std::io::Error::other("formatting failed"));
+            }
+            df.align_chunks_par();
+            if writer.is_none() {
+                let file = f.take().ok_or_else(|| std::io::Error::other("writer taken"))?;
+                let schema = df.schema().as_ref().clone();
+                writer = Some(match format {
+                    Format::Csv => W::Csv(
+                        CsvWriter::new(file)
+                            .include_header(csv.header)
+                            .with_separator(csv.delimiter)
+                            .batched(&schema)
+                            .map_err(pe)?,
+                    ),
+                    Format::Parquet => W::Parquet(Box::new(
+                        ParquetWriter::new(file)
+                            .with_compression(ParquetCompression::Zstd(None))
+                            .batched(&schema)
+                            .map_err(pe)?,
+                    )),
+                    Format::Ipc => {
+                        let arrow = schema.to_arrow(CompatLevel::newest());
+                        let fields = polars_arrow::io::ipc::write::default_ipc_fields(arrow.iter_values());
+                        W::Ipc(IpcWriter::new(file).batched(&schema, fields).map_err(pe)?)
+                    }
+                });
+            }
+            rows += df.height();
+            width = df.width();
+            match writer.as_mut() {
+                Some(W::Csv(w)) => w.write_batch(&df),
+                Some(W::Parquet(w)) => w.write_batch(&df),
+                Some(W::Ipc(w)) => w.write_batch(&df),
+                None => Ok(()),
+            }
+            .map_err(pe)?;
+        }
+        match writer {
+            Some(W::Csv(mut w)) => w.finish().map_err(pe),
+            Some(W::Parquet(w)) => w.finish().map(|_| ()).map_err(pe),
+            Some(W::Ipc(mut w)) => w.finish().map_err(pe),
+            None => Ok(()),
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    r.map(|()| (rows, width))
 }
 
 /// Run `fill` on a temporary file beside `path` and rename it into place only on success.

@@ -124,14 +124,21 @@ pub fn text_columns(table: &Table) -> Vec<&crate::schema::Column> {
     table.columns.iter().filter(|c| c.kind == ColumnType::Text && c.role != Role::Identifier).collect()
 }
 
-impl SyntheticTable {
-    /// Draw `rows` records from a model file, enforcing the reviewed constraints of its table.
-    pub fn sample(
-        model: &ModelFile,
-        origin: &str,
-        rows: usize,
-        rng: &mut StdRng,
-    ) -> Result<(SyntheticTable, Rejections)> {
+/// A model file prepared for drawing records (the model calibrated once, the rules compiled),
+/// so that a large table can be drawn in batches; [`Drawer::report`] adds up what rejection
+/// did over all of them.
+pub struct Drawer<'m> {
+    model: &'m ModelFile,
+    origin: String,
+    sampler: sample::Sampler,
+    codec: TableCodec,
+    names: Vec<String>,
+    rules: Vec<Compiled>,
+    pub report: Rejections,
+}
+
+impl<'m> Drawer<'m> {
+    pub fn new(model: &'m ModelFile, origin: &str) -> Result<Drawer<'m>> {
         let gm = model.model(origin)?;
         let codec = TableCodec::new(&model.table)?;
         let (names, sizes) = (codec.names(), codec.sizes());
@@ -146,7 +153,7 @@ impl SyntheticTable {
         })?;
         let (rules, other): (Vec<Compiled>, Vec<Compiled>) =
             all.into_iter().partition(|c| c.rule.status() == RuleStatus::Reviewed);
-        let mut report = Rejections {
+        let report = Rejections {
             enforced: rules.len(),
             not_enforced: other
                 .iter()
@@ -162,20 +169,38 @@ impl SyntheticTable {
             by_rule: rules.iter().map(|c| (c.index + 1, c.rule.describe(), 0)).collect(),
             ..Default::default()
         };
-        let draw = |n: usize, rng: &mut StdRng| -> Result<DataFrame> {
-            let codes = sample::sample(&gm, n, rng);
-            let codes = mechanism::expand(&model.compression, codes, rng);
-            codec.decode(&codes, rng)
-        };
-        let mut frame = draw(rows, rng)?;
-        report.drawn = rows;
-        if !rules.is_empty() {
-            let mut keep = passing(&frame, &names, &rules, &mut report.by_rule)?;
+        Ok(Drawer {
+            model,
+            origin: origin.to_string(),
+            sampler: sample::Sampler::new(&gm),
+            codec,
+            names,
+            rules,
+            report,
+        })
+    }
+
+    fn draw(&self, n: usize, rng: &mut StdRng) -> Result<DataFrame> {
+        let codes = self.sampler.draw(n, rng);
+        let codes = mechanism::expand(&self.model.compression, codes, rng);
+        self.codec.decode(&codes, rng)
+    }
+
+    /// Draw `rows` records that pass the reviewed rules (up to [`MAX_DRAWS_PER_ROW`] draws a
+    /// record, at least [`MIN_DRAW_BUDGET`]).
+    pub fn table(&mut self, rows: usize, rng: &mut StdRng) -> Result<SyntheticTable> {
+        let model = self.model;
+        let origin = self.origin.as_str();
+        let mut frame = self.draw(rows, rng)?;
+        let mut drawn = rows;
+        if !self.rules.is_empty() {
+            let mut keep = passing(&frame, &self.names, &self.rules, &mut self.report.by_rule)?;
             let mut kept = frame.filter(&keep).map_err(Error::polars)?;
             let budget = (MAX_DRAWS_PER_ROW * rows).max(MIN_DRAW_BUDGET);
             while kept.height() < rows {
-                if report.drawn >= budget {
-                    let worst = report
+                if drawn >= budget {
+                    let worst = self
+                        .report
                         .by_rule
                         .iter()
                         .max_by_key(|r| r.2)
@@ -186,27 +211,42 @@ impl SyntheticTable {
                         format!(
                             "has reviewed constraints that the model's records almost never satisfy: after {} draws only {} of {rows} records passed; {worst}. \
                              Check the rule (set its status back to `proposed` to stop enforcing it).",
-                            report.drawn,
+                            drawn,
                             kept.height()
                         ),
                     ));
                 }
                 // Draw what is missing, scaled by the acceptance rate so far (at least 64).
-                let rate = (kept.height() as f64 / report.drawn as f64).max(1e-3);
+                let rate = (kept.height() as f64 / drawn as f64).max(1e-3);
                 let need = rows - kept.height();
-                let n = ((need as f64 / rate * 1.2).ceil() as usize).max(64).min(budget - report.drawn);
-                let more = draw(n, rng)?;
-                report.drawn += n;
-                keep = passing(&more, &names, &rules, &mut report.by_rule)?;
+                let n = ((need as f64 / rate * 1.2).ceil() as usize).max(64).min(budget - drawn);
+                let more = self.draw(n, rng)?;
+                drawn += n;
+                keep = passing(&more, &self.names, &self.rules, &mut self.report.by_rule)?;
                 let more = more.filter(&keep).map_err(Error::polars)?;
                 kept.vstack_mut(&more).map_err(Error::polars)?;
             }
             // Records that passed but are beyond `rows` were not rejected, just not needed.
-            report.rejected = report.drawn - kept.height();
+            self.report.rejected += drawn - kept.height();
             frame = kept.slice(0, rows);
         }
+        self.report.drawn += drawn;
         let text = text_columns(&model.table).into_iter().map(|c| (c.name.clone(), vec![None; rows])).collect();
-        Ok((SyntheticTable { table: model.table.clone(), frame, text }, report))
+        Ok(SyntheticTable { table: model.table.clone(), frame, text })
+    }
+}
+
+impl SyntheticTable {
+    /// Draw `rows` records from a model file, enforcing the reviewed constraints of its table.
+    pub fn sample(
+        model: &ModelFile,
+        origin: &str,
+        rows: usize,
+        rng: &mut StdRng,
+    ) -> Result<(SyntheticTable, Rejections)> {
+        let mut d = Drawer::new(model, origin)?;
+        let t = d.table(rows, rng)?;
+        Ok((t, d.report))
     }
 
     pub fn len(&self) -> usize {

@@ -126,7 +126,7 @@ fn the_model_file_holds_released_values_only() {
     {
         let a = m.value().attrs[0];
         let mut exact = vec![0.0; enc.sizes()[a]];
-        for &c in enc.codes(a) {
+        for c in enc.codes(a) {
             exact[c as usize] += 1.0;
         }
         equal += exact.iter().zip(&m.value().y).filter(|(x, y)| x == y).count();

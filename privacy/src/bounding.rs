@@ -114,6 +114,65 @@ pub fn keep_rows<K: AsRef<[u8]>>(units: &[K], k: u32, key: &SecretKey) -> Result
     Ok(Bounded { kept, bound: ContributionBound { rows_per_unit: k as u32 } })
 }
 
+/// [`keep_rows`] over a stream of rows, for tables read in batches: rows are pushed in file
+/// order and the result is the same set `keep_rows` gives on the whole slice (under the same
+/// key). Memory per unit: its key, its row count and at most `k` (draw, row) pairs, so about
+/// `100 + 16 k` bytes a unit rather than a key per row.
+pub struct BoundStream<'k> {
+    key: &'k SecretKey,
+    k: usize,
+    units: HashMap<Box<[u8]>, UnitRows>,
+    rows: usize,
+}
+
+struct UnitRows {
+    seen: u64,
+    /// The `k` smallest (draw, row) so far, as a max-heap.
+    kept: std::collections::BinaryHeap<(u64, usize)>,
+}
+
+impl<'k> BoundStream<'k> {
+    pub fn new(k: u32, key: &'k SecretKey) -> Result<BoundStream<'k>, PrivacyError> {
+        if k == 0 {
+            return Err(PrivacyError::Invalid("a contribution bound must keep at least one row per unit".into()));
+        }
+        Ok(BoundStream { key, k: k as usize, units: HashMap::new(), rows: 0 })
+    }
+
+    /// The next row (its index is the number of rows pushed before it) of unit `unit`.
+    pub fn push(&mut self, unit: &[u8]) {
+        let row = self.rows;
+        self.rows += 1;
+        let state = match self.units.get_mut(unit) {
+            Some(s) => s,
+            None => self
+                .units
+                .entry(unit.into())
+                .or_insert_with(|| UnitRows { seen: 0, kept: std::collections::BinaryHeap::new() }),
+        };
+        let d = (self.key.draw(unit, state.seen), row);
+        state.seen += 1;
+        if state.kept.len() < self.k {
+            state.kept.push(d);
+        } else if state.kept.peek().is_some_and(|top| d < *top) {
+            state.kept.pop();
+            state.kept.push(d);
+        }
+    }
+
+    /// Rows pushed so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The rows kept (ascending indices into the pushed rows) and their bound.
+    pub fn finish(self) -> Bounded {
+        let mut kept: Vec<usize> = self.units.into_values().flat_map(|u| u.kept.into_iter().map(|d| d.1)).collect();
+        kept.sort_unstable();
+        Bounded { kept, bound: ContributionBound { rows_per_unit: self.k as u32 } }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +196,25 @@ mod tests {
         let few = vec!["a", "b", "b"];
         assert_eq!(keep_rows(&few, 5, &key()).unwrap().kept, vec![0, 1, 2]);
         assert!(keep_rows(&few, 0, &key()).is_err());
+    }
+
+    /// The streamed bound keeps exactly the rows the whole-slice bound keeps, under one key.
+    #[test]
+    fn streaming_bound_equals_keep_rows() {
+        let k = key();
+        let units: Vec<String> = (0..20_000).map(|i| format!("u{}", (i * 7919) % 613)).collect();
+        for bound in [1u32, 3, 40, 100] {
+            let whole = keep_rows(&units, bound, &k).unwrap();
+            let mut s = BoundStream::new(bound, &k).unwrap();
+            for u in &units {
+                s.push(u.as_bytes());
+            }
+            assert_eq!(s.rows(), units.len());
+            let streamed = s.finish();
+            assert_eq!(streamed.kept, whole.kept, "k = {bound}");
+            assert_eq!(streamed.bound, whole.bound);
+        }
+        assert!(BoundStream::new(0, &k).is_err());
     }
 
     #[test]

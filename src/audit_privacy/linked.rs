@@ -58,7 +58,7 @@ fn rarest_row(table: &crate::schema::Table, raw: &RawTable) -> Result<(DataFrame
     let mut counts_of = vec![];
     for a in 0..codec.columns.len() {
         let mut counts = vec![0usize; enc.sizes()[a]];
-        for &c in enc.codes(a) {
+        for c in enc.codes(a) {
             counts[c as usize] += 1;
         }
         let min = counts.iter().copied().min().unwrap_or(0);

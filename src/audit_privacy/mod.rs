@@ -408,7 +408,7 @@ fn rarest(reference: &EncodedTable) -> Vec<u32> {
     (0..reference.sizes().len())
         .map(|a| {
             let mut counts = vec![0usize; reference.sizes()[a]];
-            for &c in reference.codes(a) {
+            for c in reference.codes(a) {
                 counts[c as usize] += 1;
             }
             let min = counts.iter().copied().min().unwrap_or(0);

@@ -126,10 +126,18 @@ fn sample_and_write(
     obs: &Spinner,
 ) -> Result<i32> {
     let started = std::time::Instant::now();
-    let (mut synth, lines) = output::sample_table(model, origin, rows, seed, obs)?;
-    say(&lines);
-    llm_args.run(llm, model, &mut synth, obs.quiet(), pe)?;
-    let (height, width) = output::write_table(synth, model, to)?;
+    let (height, width) = if llm.is_none() && pe.is_none() && !llm_args.needs_table() {
+        // No LLM stage: drawn and written in batches, in memory independent of --rows.
+        let (lines, written) = output::sample_to_file(model, origin, rows, seed, to, obs)?;
+        say(&lines);
+        llm_args.warn_without_llm(model);
+        written
+    } else {
+        let (mut synth, lines) = output::sample_table(model, origin, rows, seed, obs)?;
+        say(&lines);
+        llm_args.run(llm, model, &mut synth, obs.quiet(), pe)?;
+        output::write_table(synth, model, to)?
+    };
     eprintln!(
         "sample: wrote {height} rows x {width} columns to {} in {:.1} s (seed {seed})",
         to.display(),

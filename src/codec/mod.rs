@@ -9,7 +9,7 @@
 pub mod column;
 
 use polars::prelude::*;
-use rand::Rng;
+use rand::{Rng, RngExt};
 use rayon::prelude::*;
 
 use privsynth_privacy::Sensitive;
@@ -29,14 +29,104 @@ pub struct TableCodec {
     pub columns: Vec<ColumnCodec>,
 }
 
-/// The encoded real data: one code vector per modelled column, over the rows that count, with
+/// One column of codes, stored in the narrowest integer its domain allows (one byte for up to
+/// 256 codes, two for up to 65,536): a 100M-row table of small domains takes 100 MB a column.
+#[derive(Clone)]
+pub enum CodeColumn {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl CodeColumn {
+    /// An empty column for codes below `size`, with room for `cap` rows.
+    pub fn for_size(size: usize, cap: usize) -> CodeColumn {
+        if size <= 1 << 8 {
+            CodeColumn::U8(Vec::with_capacity(cap))
+        } else if size <= 1 << 16 {
+            CodeColumn::U16(Vec::with_capacity(cap))
+        } else {
+            CodeColumn::U32(Vec::with_capacity(cap))
+        }
+    }
+
+    /// Codes below `size` (the caller's domain), stored narrowly.
+    pub fn from_codes(size: usize, codes: &[u32]) -> CodeColumn {
+        let mut c = CodeColumn::for_size(size, codes.len());
+        c.extend(codes.iter().copied());
+        c
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            CodeColumn::U8(v) => v.len(),
+            CodeColumn::U16(v) => v.len(),
+            CodeColumn::U32(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Append codes; each must be below the column's size (checked by the caller's codec).
+    pub fn extend(&mut self, codes: impl Iterator<Item = u32>) {
+        match self {
+            CodeColumn::U8(v) => v.extend(codes.map(|c| c as u8)),
+            CodeColumn::U16(v) => v.extend(codes.map(|c| c as u16)),
+            CodeColumn::U32(v) => v.extend(codes),
+        }
+    }
+
+    /// Keep the rows `kept` (ascending), in place.
+    pub fn retain_rows(&mut self, kept: &[usize]) {
+        fn keep<T: Copy>(v: &mut Vec<T>, kept: &[usize]) {
+            for (j, &i) in kept.iter().enumerate() {
+                v[j] = v[i];
+            }
+            v.truncate(kept.len());
+            v.shrink_to_fit();
+        }
+        match self {
+            CodeColumn::U8(v) => keep(v, kept),
+            CodeColumn::U16(v) => keep(v, kept),
+            CodeColumn::U32(v) => keep(v, kept),
+        }
+    }
+
+    /// The code of row `i`.
+    pub fn get(&self, i: usize) -> u32 {
+        match self {
+            CodeColumn::U8(v) => v[i] as u32,
+            CodeColumn::U16(v) => v[i] as u32,
+            CodeColumn::U32(v) => v[i],
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        match self {
+            CodeColumn::U8(v) => v.len(),
+            CodeColumn::U16(v) => v.len() * 2,
+            CodeColumn::U32(v) => v.len() * 4,
+        }
+    }
+}
+
+/// The encoded real data: one code column per modelled column, over the rows that count, with
 /// the contribution bound those rows satisfy.
 ///
+/// Codes are stored compactly ([`CodeColumn`]) and shared: [`EncodedTable::remap`] (MST's
+/// domain compression) makes a view with a code map per column instead of a second copy.
 /// Holds private data, so it is deliberately neither `Serialize` nor printable beyond its shape.
 pub struct EncodedTable {
     names: Vec<String>,
     sizes: Vec<usize>,
-    codes: Vec<Vec<u32>>,
+    store: std::sync::Arc<Vec<CodeColumn>>,
+    /// Per column, stored code -> code of this view (`None`: the stored codes themselves).
+    maps: Option<std::sync::Arc<Vec<Vec<u32>>>>,
+    /// Number of codes of the stored columns (before `maps`).
+    base_sizes: Vec<usize>,
     rows: usize,
     /// Most rows one privacy unit contributes (1 when a row is a unit; k after contribution
     /// bounding). Every mechanism scales its sensitivity by it.
@@ -50,6 +140,19 @@ impl std::fmt::Debug for EncodedTable {
 }
 
 impl EncodedTable {
+    fn from_store(names: Vec<String>, sizes: Vec<usize>, store: Vec<CodeColumn>, bound: ContributionBound) -> Self {
+        let rows = store.first().map_or(0, CodeColumn::len);
+        EncodedTable {
+            names,
+            base_sizes: sizes.clone(),
+            sizes,
+            store: std::sync::Arc::new(store),
+            maps: None,
+            rows,
+            bound,
+        }
+    }
+
     pub fn names(&self) -> &[String] {
         &self.names
     }
@@ -74,22 +177,124 @@ impl EncodedTable {
         self.bound = bound;
         self
     }
-    /// Codes of column `i`. For the counting code only.
-    pub fn codes(&self, i: usize) -> &[u32] {
-        &self.codes[i]
+    /// Codes of column `i`, copied out (for tests and evaluation; the counting code reads
+    /// [`EncodedTable::column`] and [`EncodedTable::lookup`]).
+    pub fn codes(&self, i: usize) -> Vec<u32> {
+        let col = &self.store[i];
+        match &self.maps {
+            None => (0..self.rows).map(|r| col.get(r)).collect(),
+            Some(m) => (0..self.rows).map(|r| m[i][col.get(r) as usize]).collect(),
+        }
+    }
+    /// The code of column `i` in row `r` (one cell; [`EncodedTable::codes`] copies a column).
+    pub fn code(&self, i: usize, r: usize) -> u32 {
+        let c = self.store[i].get(r);
+        match &self.maps {
+            None => c,
+            Some(m) => m[i][c as usize],
+        }
+    }
+    /// The stored codes of column `i`, before the view's map ([`EncodedTable::lookup`]).
+    /// For the counting code only.
+    pub fn column(&self, i: usize) -> &CodeColumn {
+        &self.store[i]
+    }
+    /// Column `i`'s stored code -> code of this table, times `scale`: the lookup table the
+    /// counting kernels add up into cell indices.
+    pub fn lookup(&self, i: usize, scale: usize) -> Vec<usize> {
+        match &self.maps {
+            None => (0..self.base_sizes[i]).map(|c| c * scale).collect(),
+            Some(m) => m[i].iter().map(|&c| c as usize * scale).collect(),
+        }
+    }
+    /// Bytes of codes held (shared between a table and its remapped views).
+    pub fn bytes(&self) -> usize {
+        self.store.iter().map(CodeColumn::bytes).sum()
     }
 
     /// The table with each column's codes mapped through `maps[i]` (new sizes `sizes`), e.g.
-    /// to merge rare values. The result is as private as the input.
+    /// to merge rare values. A view over the same codes (no copy); as private as the input.
     pub fn remap(&self, maps: &[Vec<u32>], sizes: &[usize]) -> EncodedTable {
-        let codes = self.codes.iter().zip(maps).map(|(col, m)| col.iter().map(|&c| m[c as usize]).collect()).collect();
-        EncodedTable { names: self.names.clone(), sizes: sizes.to_vec(), codes, rows: self.rows, bound: self.bound }
+        let composed: Vec<Vec<u32>> = match &self.maps {
+            None => maps.to_vec(),
+            Some(old) => old.iter().zip(maps).map(|(o, m)| o.iter().map(|&c| m[c as usize]).collect()).collect(),
+        };
+        EncodedTable {
+            names: self.names.clone(),
+            sizes: sizes.to_vec(),
+            store: self.store.clone(),
+            maps: Some(std::sync::Arc::new(composed)),
+            base_sizes: self.base_sizes.clone(),
+            rows: self.rows,
+            bound: self.bound,
+        }
     }
 
     /// A table of codes that are not private (synthetic records), for evaluation.
     pub fn from_synthetic(names: Vec<String>, sizes: Vec<usize>, codes: Vec<Vec<u32>>) -> EncodedTable {
-        let rows = codes.first().map_or(0, Vec::len);
-        EncodedTable { names, sizes, codes, rows, bound: ContributionBound::ROW_IS_UNIT }
+        let store = codes.iter().zip(&sizes).map(|(c, &s)| CodeColumn::from_codes(s, c)).collect();
+        EncodedTable::from_store(names, sizes, store, ContributionBound::ROW_IS_UNIT)
+    }
+}
+
+/// Encoded rows appended batch by batch (the streaming reader's accumulator): only codes are
+/// kept, never the raw cells.
+pub struct EncodedBuilder {
+    names: Vec<String>,
+    sizes: Vec<usize>,
+    store: Vec<CodeColumn>,
+}
+
+impl EncodedBuilder {
+    pub fn new(codec: &TableCodec) -> EncodedBuilder {
+        let sizes = codec.sizes();
+        EncodedBuilder {
+            names: codec.names(),
+            store: sizes.iter().map(|&s| CodeColumn::for_size(s, 0)).collect(),
+            sizes,
+        }
+    }
+
+    /// Rows appended so far.
+    pub fn len(&self) -> usize {
+        self.store.first().map_or(0, CodeColumn::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Append the rows `idx` of a batch's encoding (valid rows only; checked).
+    pub fn push(&mut self, enc: &Encoding, idx: &[usize]) -> Result<()> {
+        if let Some(&bad) = idx.iter().find(|&&i| !enc.valid.get(i).copied().unwrap_or(false)) {
+            return Err(Error::Internal(format!(
+                "row {} was selected for counting but does not fit the schema",
+                bad + 1
+            )));
+        }
+        for (col, codes) in self.store.iter_mut().zip(&enc.codes) {
+            col.extend(idx.iter().map(|&i| codes[i]));
+        }
+        Ok(())
+    }
+
+    /// Keep only the rows `kept` (ascending indices of appended rows), in place.
+    pub fn retain(&mut self, kept: &[usize]) {
+        for c in &mut self.store {
+            c.retain_rows(kept);
+        }
+    }
+
+    /// The table, whose rows satisfy `bound`.
+    pub fn finish(mut self, bound: ContributionBound) -> EncodedTable {
+        for c in &mut self.store {
+            match c {
+                CodeColumn::U8(v) => v.shrink_to_fit(),
+                CodeColumn::U16(v) => v.shrink_to_fit(),
+                CodeColumn::U32(v) => v.shrink_to_fit(),
+            }
+        }
+        EncodedTable::from_store(self.names, self.sizes, self.store, bound)
     }
 }
 
@@ -105,6 +310,19 @@ pub struct EncodeNotes {
 }
 
 impl EncodeNotes {
+    /// Add another batch's notes (same columns, same order).
+    pub fn add(&mut self, other: &EncodeNotes) {
+        if self.columns.is_empty() {
+            self.columns = other.columns.iter().map(|(n, _, _, _)| (n.clone(), 0, 0, 0)).collect();
+        }
+        for (a, b) in self.columns.iter_mut().zip(&other.columns) {
+            a.1 += b.1;
+            a.2 += b.2;
+            a.3 += b.3;
+        }
+        self.rows_dropped += other.rows_dropped;
+    }
+
     /// One line per column that had cells outside the domain, for the data holder.
     pub fn lines(&self) -> Vec<String> {
         let mut out: Vec<String> = self
@@ -151,8 +369,17 @@ impl Encoding {
                 bad + 1
             )));
         }
-        let codes = self.codes.iter().map(|col| idx.iter().map(|&i| col[i]).collect()).collect();
-        Ok(EncodedTable { names: self.names.clone(), sizes: self.sizes.clone(), codes, rows: idx.len(), bound })
+        let store = self
+            .codes
+            .iter()
+            .zip(&self.sizes)
+            .map(|(col, &s)| {
+                let mut c = CodeColumn::for_size(s, idx.len());
+                c.extend(idx.iter().map(|&i| col[i]));
+                c
+            })
+            .collect();
+        Ok(EncodedTable::from_store(self.names.clone(), self.sizes.clone(), store, bound))
     }
     /// Every valid row, each its own unit.
     pub fn valid_rows(&self) -> Vec<usize> {
@@ -231,7 +458,7 @@ impl TableCodec {
                     };
                     return Err(Error::Data {
                         file: raw.file.clone(),
-                        row: Some(row + 1),
+                        row: Some(raw.first_row() + row + 1),
                         line: raw.line_of(row),
                         column: Some(c.name.clone()),
                         message: format!(
@@ -289,7 +516,16 @@ impl TableCodec {
             return Err(Error::Internal(format!("{} code columns for {} codecs", codes.len(), self.columns.len())));
         }
         let height = codes.first().map_or(0, Vec::len);
-        let cols = self.columns.iter().zip(codes).map(|(c, v)| c.decode(v, rng)).collect::<Result<Vec<_>>>()?;
+        // Columns are decoded in parallel, each with its own generator seeded from `rng`, so
+        // the result depends on the seed only, not on the threads.
+        let seeds: Vec<u64> = self.columns.iter().map(|_| rng.random()).collect();
+        let cols = self
+            .columns
+            .par_iter()
+            .zip(codes)
+            .zip(seeds)
+            .map(|((c, v), seed)| c.decode(v, &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed)))
+            .collect::<Result<Vec<_>>>()?;
         DataFrame::new(height, cols).map_err(Error::polars)
     }
 }

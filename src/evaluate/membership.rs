@@ -142,7 +142,7 @@ impl Population {
         let single = (0..sizes.len())
             .map(|a| {
                 let mut f = vec![0.0; sizes[a]];
-                for &c in aux.codes(a) {
+                for c in aux.codes(a) {
                     f[c as usize] += 1.0 / n;
                 }
                 f
@@ -222,7 +222,7 @@ pub fn attack(
     let aux_all = codec.encode(holdout)?;
     let pop = Population::new(&aux_all);
     let rarity = |t: &EncodedTable, i: usize| -> f64 {
-        (0..pop.single.len()).map(|a| -(pop.single[a][t.codes(a)[i] as usize].max(1e-9)).ln()).sum()
+        (0..pop.single.len()).map(|a| -(pop.single[a][t.code(a, i) as usize].max(1e-9)).ln()).sum()
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed ^ 0x7A9A5);
     let trt = codec.encode(&train.take(&tr_valid, "train".into())?)?;
@@ -263,7 +263,7 @@ pub fn attack(
                 (holdout, &hot, &hold_targets, &ho_valid)
             };
             let target_row = valid[list[t].0];
-            let target_codes: Vec<u32> = (0..enc.sizes().len()).map(|a| enc.codes(a)[list[t].0]).collect();
+            let target_codes: Vec<u32> = (0..enc.sizes().len()).map(|a| enc.code(a, list[t].0)).collect();
             let mut r = rand::rngs::StdRng::seed_from_u64(base ^ ((side as u64) << 40) ^ ((t as u64) << 20) ^ s as u64);
             // Auxiliary rows, never the target itself.
             let mut pool: Vec<usize> = ho_valid.iter().copied().filter(|&i| !(side == 1 && i == target_row)).collect();
@@ -295,7 +295,7 @@ pub fn attack(
             let thr = train_threshold(&tp, &tn);
             let tpr = ep.iter().filter(|&&x| x > thr).count() as f64 / ep.len().max(1) as f64;
             let fpr = en.iter().filter(|&&x| x > thr).count() as f64 / en.len().max(1) as f64;
-            let target_codes: Vec<u32> = (0..enc.sizes().len()).map(|a| enc.codes(a)[i]).collect();
+            let target_codes: Vec<u32> = (0..enc.sizes().len()).map(|a| enc.code(a, i)).collect();
             let release_score = score(&synth_cols, &target_codes, &pop, &aux_all);
             targets.push(Target {
                 side: if side == 0 { "train" } else { "holdout" }.into(),

@@ -326,6 +326,23 @@ impl StageOptions {
     /// transcript is written even when the stage stops with an error.
     ///
     /// With Private Evolution asked for, `real` holds the real texts (only `synth` has them).
+    /// What [`StageOptions::run`] says without a client: text columns are left empty.
+    pub fn warn_without_llm(&self, model: &ModelFile) {
+        let texts: Vec<String> = text_columns(&model.table).iter().map(|c| c.name.clone()).collect();
+        if !texts.is_empty() {
+            eprintln!(
+                "warning: no LLM configured (--llm-url / PRIVSYNTH_LLM_URL), so the text column(s) {} are left empty",
+                texts.join(", ")
+            );
+        }
+    }
+
+    /// Whether the stage needs the whole synthetic table in memory even without a client
+    /// (Private Evolution, which `run` refuses without real texts).
+    pub fn needs_table(&self) -> bool {
+        self.pe.is_some()
+    }
+
     pub fn run(
         &self,
         client: Option<&Client>,
@@ -341,12 +358,7 @@ impl StageOptions {
         }
         let texts: Vec<String> = text_columns(&model.table).iter().map(|c| c.name.clone()).collect();
         let Some(client) = client else {
-            if !texts.is_empty() {
-                eprintln!(
-                    "warning: no LLM configured (--llm-url / PRIVSYNTH_LLM_URL), so the text column(s) {} are left empty",
-                    texts.join(", ")
-                );
-            }
+            self.warn_without_llm(model);
             return Ok(());
         };
         client.show_progress(!quiet);

@@ -53,64 +53,94 @@ pub fn round_counts(e: &[f64], n: usize, rng: &mut impl Rng) -> Vec<usize> {
     out
 }
 
-/// Draw `rows` records: one code vector per attribute.
-pub fn sample(model: &GraphicalModel, rows: usize, rng: &mut impl Rng) -> Vec<Vec<u32>> {
-    let t = &model.tree;
-    let beliefs = model.calibrate();
-    let mut codes: Vec<Vec<u32>> = vec![vec![]; t.sizes.len()];
-    for &v in t.order.iter().rev() {
-        let clique = &t.elim_clique[v];
-        let parents: Vec<usize> = clique.iter().copied().filter(|&a| a != v).collect();
-        // Joint of (parents, v) from the calibrated clique that contains it.
-        let c = t.clique_containing(clique).expect("an elimination clique lies in a maximal clique");
-        let joint = beliefs.0[c].sum_to(clique);
-        let k = t.sizes[v];
-        // Cells of `joint` are over `clique` ascending; find v's position to read conditionals.
-        let parent_map = index_map(&joint.attrs, &joint.shape, &parents);
-        let v_map = index_map(&joint.attrs, &joint.shape, &[v]);
-        let n_configs: usize = parents.iter().map(|&a| t.sizes[a]).product();
-        let mut cond = vec![0.0; n_configs * k];
-        for ((p, &pi), &vi) in joint.values.iter().zip(&parent_map).zip(&v_map) {
-            cond[pi as usize * k + vi as usize] += p;
-        }
-        // Group rows by parent configuration.
-        let config: Vec<usize> = if parents.is_empty() {
-            vec![0; rows]
-        } else {
-            let mut idx = vec![0usize; rows];
-            let mut stride = 1;
-            for &a in parents.iter().rev() {
-                for (i, &c) in idx.iter_mut().zip(&codes[a]) {
-                    *i += c as usize * stride;
-                }
-                stride *= t.sizes[a];
-            }
-            idx
-        };
-        let mut groups: Vec<Vec<usize>> = vec![vec![]; n_configs];
-        for (r, &g) in config.iter().enumerate() {
-            groups[g].push(r);
-        }
-        let mut col = vec![0u32; rows];
-        for (g, members) in groups.iter().enumerate() {
-            if members.is_empty() {
-                continue;
-            }
-            let counts = round_counts(&cond[g * k..(g + 1) * k], members.len(), rng);
-            let mut values: Vec<u32> =
-                counts.iter().enumerate().flat_map(|(x, &n)| std::iter::repeat_n(x as u32, n)).collect();
-            values.shuffle(rng);
-            for (&r, &x) in members.iter().zip(&values) {
-                col[r] = x;
-            }
-        }
-        codes[v] = col;
-    }
-    codes
+/// A model prepared for drawing: the conditional table of every column given its parents,
+/// computed once (calibration included), so that records can be drawn in many batches.
+pub struct Sampler {
+    sizes: Vec<usize>,
+    /// In drawing order: (column, parents, conditional table of `n_configs x k`).
+    steps: Vec<(usize, Vec<usize>, Vec<f64>)>,
 }
 
-/// Most records one sampling run draws, and most cells (records x columns): the records are
-/// held in memory while they are sampled and written (about 10 bytes a cell).
+impl Sampler {
+    pub fn new(model: &GraphicalModel) -> Sampler {
+        let t = &model.tree;
+        let beliefs = model.calibrate();
+        let mut steps = Vec::with_capacity(t.sizes.len());
+        for &v in t.order.iter().rev() {
+            let clique = &t.elim_clique[v];
+            let parents: Vec<usize> = clique.iter().copied().filter(|&a| a != v).collect();
+            // Joint of (parents, v) from the calibrated clique that contains it.
+            let c = t.clique_containing(clique).expect("an elimination clique lies in a maximal clique");
+            let joint = beliefs.0[c].sum_to(clique);
+            let k = t.sizes[v];
+            // Cells of `joint` are over `clique` ascending; find v's position to read conditionals.
+            let parent_map = index_map(&joint.attrs, &joint.shape, &parents);
+            let v_map = index_map(&joint.attrs, &joint.shape, &[v]);
+            let n_configs: usize = parents.iter().map(|&a| t.sizes[a]).product();
+            let mut cond = vec![0.0; n_configs * k];
+            for ((p, &pi), &vi) in joint.values.iter().zip(&parent_map).zip(&v_map) {
+                cond[pi as usize * k + vi as usize] += p;
+            }
+            steps.push((v, parents, cond));
+        }
+        Sampler { sizes: t.sizes.clone(), steps }
+    }
+
+    /// Draw `rows` records: one code vector per attribute.
+    pub fn draw(&self, rows: usize, rng: &mut impl Rng) -> Vec<Vec<u32>> {
+        let mut codes: Vec<Vec<u32>> = vec![vec![]; self.sizes.len()];
+        for (v, parents, cond) in &self.steps {
+            let k = self.sizes[*v];
+            let n_configs = cond.len() / k.max(1);
+            // Group rows by parent configuration.
+            let config: Vec<usize> = if parents.is_empty() {
+                vec![0; rows]
+            } else {
+                let mut idx = vec![0usize; rows];
+                let mut stride = 1;
+                for &a in parents.iter().rev() {
+                    for (i, &c) in idx.iter_mut().zip(&codes[a]) {
+                        *i += c as usize * stride;
+                    }
+                    stride *= self.sizes[a];
+                }
+                idx
+            };
+            let mut groups: Vec<Vec<usize>> = vec![vec![]; n_configs];
+            for (r, &g) in config.iter().enumerate() {
+                groups[g].push(r);
+            }
+            let mut col = vec![0u32; rows];
+            for (g, members) in groups.iter().enumerate() {
+                if members.is_empty() {
+                    continue;
+                }
+                let counts = round_counts(&cond[g * k..(g + 1) * k], members.len(), rng);
+                let mut values: Vec<u32> =
+                    counts.iter().enumerate().flat_map(|(x, &n)| std::iter::repeat_n(x as u32, n)).collect();
+                values.shuffle(rng);
+                for (&r, &x) in members.iter().zip(&values) {
+                    col[r] = x;
+                }
+            }
+            codes[*v] = col;
+        }
+        codes
+    }
+}
+
+/// Draw `rows` records: one code vector per attribute.
+pub fn sample(model: &GraphicalModel, rows: usize, rng: &mut impl Rng) -> Vec<Vec<u32>> {
+    Sampler::new(model).draw(rows, rng)
+}
+
+/// Records per batch when a table is sampled and written in batches: memory is that of one
+/// batch (about 10 bytes a cell), whatever the number of rows requested.
+pub const BATCH_ROWS: usize = 1 << 18;
+
+/// Most records one sampling run draws, and most cells (records x columns), when the records
+/// are held in memory together (the LLM stage works on the whole table); sampled and written
+/// in batches ([`BATCH_ROWS`]), a run has no such limit.
 pub const MAX_ROWS: usize = 1_000_000_000;
 pub const MAX_CELLS: usize = 2_000_000_000;
 

@@ -213,11 +213,18 @@ impl Plan {
         }
         let budget = Budget::from_epsilon_delta(req.epsilon, req.delta).map_err(Error::Usage)?;
         let release = Release::authorize_file(&req.ledger, &req.data, &budget)?;
-        let raw = {
+        let rows = {
             let _s = Step::start(obs, &format!("reading {}", req.data.display()));
-            data::read_for_table(&req.data, &self.table)?
+            match req.holdout {
+                // The audit needs the real rows of both parts, so a holdout run reads the table.
+                Some(_) => {
+                    let raw = data::read_for_table(&req.data, &self.table)?;
+                    self.rows(&raw, req.holdout)?
+                }
+                None => self.rows_streamed(&req.data, data::BATCH_ROWS)?,
+            }
         };
-        self.fit_released(schema, req, release, budget, raw, started, obs)
+        self.fit_released(schema, req, release, budget, rows, started, obs)
     }
 
     /// [`Plan::fit_file`] for a table already in memory (a data frame handed over by the Python
@@ -238,7 +245,9 @@ impl Plan {
             frame::frame_fingerprint(&raw)?
         };
         let release = Release::authorize(&req.ledger, fingerprint, &budget)?;
-        self.fit_released(schema, req, release, budget, raw, started, obs)
+        let rows = self.rows(&raw, req.holdout)?;
+        drop(raw);
+        self.fit_released(schema, req, release, budget, rows, started, obs)
     }
 
     /// The fit after the policy admitted it: choose the rows, fit, build the model file and
@@ -250,13 +259,11 @@ impl Plan {
         req: &FitRequest,
         release: Release,
         mut budget: Budget,
-        raw: RawTable,
+        rows: Rows,
         started: std::time::Instant,
         obs: &dyn Observer,
     ) -> Result<FitOutcome> {
-        // `rows` checks the holdout fraction; nothing is recorded before `release.record`.
-        let rows = self.rows(&raw, req.holdout)?;
-        drop(raw);
+        // Nothing is recorded before `release.record`.
         let mechanism = self.opts.mechanism.name().to_uppercase();
         let fitted = {
             let _s = Step::start(obs, &format!("fitting {mechanism} at epsilon {}", req.epsilon));
@@ -393,6 +400,58 @@ impl Plan {
             }),
         };
         Ok(Rows { encoded, split, notes: Sensitive::new(notes) })
+    }
+
+    /// [`Plan::rows`] of a data file without a holdout, read in batches of `batch_rows`: each
+    /// batch is encoded under the out-of-domain policies and only the codes of its valid rows
+    /// are kept (one or two bytes a cell); contribution bounding runs in the stream
+    /// ([`bounding::BoundStream`], the same rows as [`bounding::keep_rows`]), holding per unit
+    /// its key and at most `rows_per_unit` (draw, row) pairs. Only the identifier column of a
+    /// `privacy_unit` and the modelled columns are read.
+    pub fn rows_streamed(&self, path: &std::path::Path, batch_rows: usize) -> Result<Rows> {
+        let mut columns = self.codec.names();
+        if let Some(u) = self.table.privacy_unit.as_ref().filter(|u| !columns.contains(u)) {
+            columns.push(u.clone());
+        }
+        let mut notes = RowNotes::default();
+        let mut builder = crate::codec::EncodedBuilder::new(&self.codec);
+        let key = SecretKey::fresh()?;
+        let mut stream = match &self.table.privacy_unit {
+            Some(_) => Some(bounding::BoundStream::new(self.rows_per_unit(), &key)?),
+            None => None,
+        };
+        data::read_batches(path, &self.table, &columns, data::Show::Nothing, batch_rows, |batch| {
+            let encoding = self.codec.encode_all(&batch)?;
+            notes.encode.add(&encoding.notes().disclose_to_data_holder());
+            let mut take = Vec::with_capacity(encoding.len());
+            match (&self.table.privacy_unit, &mut stream) {
+                (Some(u), Some(stream)) => {
+                    let keys = crate::ehr::keys(&batch, u)?;
+                    for (i, key) in keys.iter().enumerate() {
+                        match key {
+                            None => notes.no_unit += 1,
+                            Some(k) if encoding.is_valid(i) => {
+                                stream.push(k.as_bytes());
+                                take.push(i);
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                }
+                _ => take.extend((0..encoding.len()).filter(|&i| encoding.is_valid(i))),
+            }
+            builder.push(&encoding, &take)
+        })?;
+        let bound = match stream {
+            Some(stream) => {
+                let b = stream.finish();
+                notes.bounded = builder.len() - b.kept.len();
+                builder.retain(&b.kept);
+                b.bound
+            }
+            None => ContributionBound::ROW_IS_UNIT,
+        };
+        Ok(Rows { encoded: builder.finish(bound), split: None, notes: Sensitive::new(notes) })
     }
 
     /// Run the mechanism on the rows that count.

@@ -10,8 +10,8 @@ use crate::data;
 use crate::ehr::LinkedModel;
 use crate::error::{Error, Result};
 use crate::model::file::ModelFile;
-use crate::model::sample::{MAX_CELLS, MAX_ROWS};
-use crate::synthetic::SyntheticTable;
+use crate::model::sample::{BATCH_ROWS, MAX_CELLS, MAX_ROWS};
+use crate::synthetic::{Drawer, SyntheticTable};
 
 /// Formats of a folder of linked tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +61,50 @@ pub fn sample_table(
     let _s = Step::start(obs, &format!("sampling {rows} rows"));
     let (synth, rejections) = SyntheticTable::sample(model, origin, rows, &mut rng)?;
     Ok((synth, rejections.summary()))
+}
+
+/// Draw `rows` records (default: the model's DP estimate) with `seed` and write them to
+/// `output` batch by batch ([`BATCH_ROWS`] records each: drawn, decoded column-parallel and
+/// written as a Parquet row group, a CSV chunk or an IPC record batch), atomically. Memory is
+/// that of one batch whatever `rows` is. Text columns are written empty (the LLM stage needs
+/// the whole table: [`sample_table`]). Returns the summary lines and the rows and columns
+/// written.
+pub fn sample_to_file(
+    model: &ModelFile,
+    origin: &str,
+    rows: Option<usize>,
+    seed: u64,
+    output: &Path,
+    obs: &dyn Observer,
+) -> Result<(Vec<String>, (usize, usize))> {
+    sample_to_file_in(model, origin, rows, seed, output, BATCH_ROWS, obs)
+}
+
+/// [`sample_to_file`] with batches of `batch` records.
+pub fn sample_to_file_in(
+    model: &ModelFile,
+    origin: &str,
+    rows: Option<usize>,
+    seed: u64,
+    output: &Path,
+    batch: usize,
+    obs: &dyn Observer,
+) -> Result<(Vec<String>, (usize, usize))> {
+    let rows = rows.unwrap_or(model.total.round() as usize);
+    check_rows(rows, model.table.columns.len())?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let _s = Step::start(obs, &format!("sampling and writing {rows} rows"));
+    let mut drawer = Drawer::new(model, origin)?;
+    let mut left = rows;
+    let written = data::write_batches(output, &model.table, || {
+        if left == 0 {
+            return Ok(None);
+        }
+        let n = left.min(batch.max(1));
+        left -= n;
+        Ok(Some(drawer.table(n, &mut rng)?.into_frame()?))
+    })?;
+    Ok((drawer.report.summary(), written))
 }
 
 /// Write synthetic records in the format of `output`'s extension (CSV in the table's dialect).
