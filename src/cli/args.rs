@@ -187,9 +187,11 @@ pub struct SampleArgs {
     /// Number of records (default: the model's DP estimate of the table's size).
     #[arg(long)]
     pub rows: Option<usize>,
-    /// Output file: .csv, .parquet or .arrow.
+    /// Output file: .csv, .tsv, .parquet or .arrow (for a linked model: a folder).
     #[arg(short, long)]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// Seed of the sampler (post-processing only; DP noise is never seeded).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -201,15 +203,45 @@ pub struct SampleArgs {
 pub enum OutFormat {
     Csv,
     Parquet,
+    /// Arrow IPC (Feather v2).
+    Arrow,
+}
+
+/// How the synthetic tables are written (`sample` and `synth`).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Format of the output (default: from the output's extension; for a linked schema, whose
+    /// output is a folder, CSV). Unknown extensions are refused before anything is charged.
+    #[arg(long, value_enum)]
+    pub format: Option<OutFormat>,
+    /// Write CSV output without a header line (by default every CSV file has one, also when the
+    /// input had none; `schema check` and the audit recognise it).
+    #[arg(long)]
+    pub no_output_header: bool,
+}
+
+impl OutputArgs {
+    /// The format and header of a single table written to `path`, or a usage error.
+    pub fn single(&self, path: &std::path::Path) -> crate::error::Result<crate::data::Output> {
+        let format = crate::data::Format::for_output(path, self.format.map(Into::into))?;
+        Ok(crate::data::Output { format, header: !self.no_output_header })
+    }
+
+    /// The format and header of the tables of a linked output folder (CSV unless --format).
+    pub fn folder(&self) -> crate::data::Output {
+        crate::data::Output { format: self.format.map_or(TableFormat::Csv, Into::into), header: !self.no_output_header }
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct SynthArgs {
     #[command(flatten)]
     pub common: FitCommon,
-    /// Output file: .csv, .parquet or .arrow.
+    /// Output file: .csv, .tsv, .parquet or .arrow (for a linked schema: a folder).
     #[arg(short, long)]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// Number of records (default: the DP estimate of the table's size).
     #[arg(long)]
     pub rows: Option<usize>,
@@ -225,9 +257,6 @@ pub struct SynthArgs {
     /// gate fails. The split is drawn afresh each run and is not reproducible by design.
     #[arg(long)]
     pub audit_holdout: Option<f64>,
-    /// Format of the tables written for a linked schema (the output is then a folder).
-    #[arg(long, value_enum, default_value = "csv")]
-    pub format: OutFormat,
     #[command(flatten)]
     pub audit: AuditOpts,
     #[command(flatten)]
@@ -405,6 +434,7 @@ impl From<OutFormat> for TableFormat {
         match f {
             OutFormat::Csv => TableFormat::Csv,
             OutFormat::Parquet => TableFormat::Parquet,
+            OutFormat::Arrow => TableFormat::Ipc,
         }
     }
 }

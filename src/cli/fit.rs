@@ -1,6 +1,6 @@
 //! `fit`, `sample` and `synth`: check the arguments, call the pipeline, print what it returns.
 
-use super::args::{FitArgs, FitCommon, OutFormat, SampleArgs, SynthArgs};
+use super::args::{FitArgs, FitCommon, SampleArgs, SynthArgs};
 use super::audit::{print_report, print_reports};
 use super::output::{Files, Spinner, private_diagnostics, say, write_model};
 use crate::data;
@@ -33,8 +33,8 @@ fn plan(a: &FitCommon) -> Result<(Schema, Plan)> {
 }
 
 /// The files a linked run writes into its output folder.
-fn table_files(schema: &Schema, format: OutFormat) -> Vec<String> {
-    let ext = crate::pipeline::output::TableFormat::from(format).extension();
+fn table_files(schema: &Schema, how: output::Output) -> Vec<String> {
+    let ext = how.format.extension();
     schema.tables.iter().map(|t| format!("{}.{ext}", t.name)).collect()
 }
 
@@ -68,6 +68,8 @@ pub fn sample(a: SampleArgs, obs: &Spinner) -> Result<i32> {
     let seed = a.seed.unwrap_or_else(rand::random);
     let linked = LinkedModel::is_linked_file(&a.model);
     let mut files = Files { inputs: vec![&a.model], ..Default::default() };
+    // The output's format is decided before anything else (a refused name costs nothing).
+    let how = if linked { None } else { Some(a.out.single(&a.output)?) };
     if !linked {
         files.outputs.push(Some(&a.output));
     }
@@ -76,10 +78,13 @@ pub fn sample(a: SampleArgs, obs: &Spinner) -> Result<i32> {
     if linked {
         let llm = llm_opts.prepare_linked()?;
         let m = LinkedModel::load(&a.model)?;
-        let format: OutFormat =
-            if data::Format::of(&a.output) == data::Format::Parquet { OutFormat::Parquet } else { OutFormat::Csv };
+        let mut how = a.out.folder();
+        if a.out.format.is_none() && data::Format::known(&a.output) == Some(data::Format::Parquet) {
+            // A folder named like `out.parquet` gets Parquet tables, as before --format existed.
+            how.format = data::Format::Parquet;
+        }
         let mut folder = Files { inputs: vec![&a.model], ..Default::default() };
-        folder.folder = Some((&a.output, table_files(&m.schema, format)));
+        folder.folder = Some((&a.output, table_files(&m.schema, how)));
         folder.check()?;
         for w in &m.privacy.outside_guarantee {
             eprintln!("warning: this model's DP guarantee does not cover everything: {w}");
@@ -90,7 +95,7 @@ pub fn sample(a: SampleArgs, obs: &Spinner) -> Result<i32> {
             a.rows,
             seed,
             &a.output,
-            format.into(),
+            how,
             obs,
             (&llm_opts, llm.as_ref()),
         )?);
@@ -99,12 +104,13 @@ pub fn sample(a: SampleArgs, obs: &Spinner) -> Result<i32> {
     let model = ModelFile::load(&a.model)?;
     say(&model.guarantee_warnings());
     let llm = llm_opts.prepare()?;
+    let how = how.ok_or_else(|| Error::Internal("a single-table output without a format".into()))?;
     sample_and_write(
         &model,
         &a.model.display().to_string(),
         a.rows,
         seed,
-        &a.output,
+        (&a.output, how),
         &llm_opts,
         llm.as_ref(),
         None,
@@ -119,7 +125,7 @@ fn sample_and_write(
     origin: &str,
     rows: Option<usize>,
     seed: u64,
-    to: &std::path::Path,
+    (to, how): (&std::path::Path, output::Output),
     llm_args: &crate::llm::StageOptions,
     llm: Option<&crate::llm::client::Client>,
     pe: Option<&crate::llm::pe::Source>,
@@ -129,7 +135,7 @@ fn sample_and_write(
     let (mut synth, lines) = output::sample_table(model, origin, rows, seed, obs)?;
     say(&lines);
     llm_args.run(llm, model, &mut synth, obs.quiet(), pe)?;
-    let (height, width) = output::write_table(synth, model, to)?;
+    let (height, width) = output::write_table(synth, model, to, how)?;
     eprintln!(
         "sample: wrote {height} rows x {width} columns to {} in {:.1} s (seed {seed})",
         to.display(),
@@ -153,6 +159,8 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
     // A bad gates file is a usage error before anything is read or charged.
     let gates = holdout.map(|_| report::gates::load(a.audit.gates.as_deref())).transpose()?;
     let schema = Schema::load(&a.common.schema)?;
+    // The output's format is decided before anything is read or charged.
+    let how = if schema.is_linked() { a.out.folder() } else { a.out.single(&a.output)? };
     let mut files = fit_files(&a.common);
     files.optional.push(a.audit.gates.as_deref());
     files.outputs.push(a.model_out.as_deref());
@@ -171,13 +179,13 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
         files.outputs.extend([f.json.as_deref(), f.html.as_deref(), f.junit.as_deref()]);
     }
     if schema.is_linked() {
-        files.folder = Some((&a.output, table_files(&schema, a.format)));
+        files.folder = Some((&a.output, table_files(&schema, how)));
     } else {
         files.outputs.push(Some(&a.output));
     }
     files.check()?;
     if schema.is_linked() {
-        return synth_linked(&schema, &a, seed, holdout, gates, obs);
+        return synth_linked(&schema, &a, seed, holdout, gates, how, obs);
     }
     // The LLM options are checked and the server reached before any budget is spent.
     let llm_opts = a.llm.options();
@@ -205,7 +213,7 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
         Some(_) => Some(super::llm::pe_source(&a.common, &out.model.table, out.split.as_ref().map(|s| &s.train))?),
         None => None,
     };
-    sample_and_write(&out.model, "the fitted model", a.rows, seed, &a.output, &llm_opts, llm.as_ref(), pe.as_ref(), obs).map_err(|e| match e {
+    sample_and_write(&out.model, "the fitted model", a.rows, seed, (&a.output, how), &llm_opts, llm.as_ref(), pe.as_ref(), obs).map_err(|e| match e {
         Error::Usage(m) if llm.is_some() && a.model_out.is_none() => Error::Usage(format!(
             "{m}\nnote: the model was fitted and its budget spent; with --model-out MODEL, `privsynth sample MODEL` can retry the LLM stage without spending again"
         )),
@@ -241,6 +249,7 @@ fn synth_linked(
     seed: u64,
     holdout: Option<f64>,
     gates: Option<audit::Gates>,
+    how: output::Output,
     obs: &Spinner,
 ) -> Result<i32> {
     let c = &a.common;
@@ -277,7 +286,7 @@ fn synth_linked(
         a.rows,
         seed,
         &a.output,
-        a.format.into(),
+        how,
         obs,
         (&llm_opts, llm.as_ref()),
     )?);

@@ -13,21 +13,10 @@ use crate::model::file::ModelFile;
 use crate::model::sample::{MAX_CELLS, MAX_ROWS};
 use crate::synthetic::SyntheticTable;
 
-/// Formats of a folder of linked tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TableFormat {
-    Csv,
-    Parquet,
-}
-
-impl TableFormat {
-    pub fn extension(self) -> &'static str {
-        match self {
-            TableFormat::Csv => "csv",
-            TableFormat::Parquet => "parquet",
-        }
-    }
-}
+/// Formats of a synthetic table, or of a folder of linked tables.
+pub use crate::data::Format as TableFormat;
+/// A format and whether CSV files get a header line.
+pub use crate::data::Output;
 
 /// Check a requested number of rows against the sampler's limits ([`MAX_ROWS`],
 /// [`MAX_CELLS`]), before anything is fitted or charged. Larger tables: several runs of
@@ -63,11 +52,12 @@ pub fn sample_table(
     Ok((synth, rejections.summary()))
 }
 
-/// Write synthetic records in the format of `output`'s extension (CSV in the table's dialect).
+/// Write synthetic records to `output` as `how` says (decided from the command line with
+/// [`data::Format::for_output`] before anything was charged; CSV in the table's dialect).
 /// Returns the rows and columns written.
-pub fn write_table(synth: SyntheticTable, model: &ModelFile, output: &Path) -> Result<(usize, usize)> {
+pub fn write_table(synth: SyntheticTable, model: &ModelFile, output: &Path, how: Output) -> Result<(usize, usize)> {
     let mut df = synth.into_frame()?;
-    data::write(&mut df, output, &model.table)?;
+    data::write(&mut df, output, &model.table, how)?;
     Ok((df.height(), df.width()))
 }
 
@@ -82,7 +72,7 @@ pub fn write_linked(
     persons: Option<usize>,
     seed: u64,
     output: &Path,
-    format: TableFormat,
+    how: Output,
     obs: &dyn Observer,
     (llm_opts, llm): (&crate::llm::StageOptions, Option<&crate::llm::client::Client>),
 ) -> Result<Vec<String>> {
@@ -108,7 +98,7 @@ pub fn write_linked(
             .iter()
             .find(|t| t.name == name)
             .ok_or_else(|| Error::Internal(format!("sampled table {name} is not in the schema")))?;
-        data::write(&mut df, &tmp.path().join(format!("{name}.{}", format.extension())), table)?;
+        data::write(&mut df, &tmp.path().join(format!("{name}.{}", how.format.extension())), table, how)?;
     }
     if output.exists() {
         // Replace the tables this run writes; other files in the folder stay.
