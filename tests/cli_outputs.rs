@@ -184,3 +184,83 @@ fn parquet_and_ipc_carry_no_view_types() {
         assert!(types.iter().any(|(_, t)| *t == A::Date32), "{name}: {types:?}");
     }
 }
+
+#[test]
+fn linked_output_passes_schema_check_against_the_schema_written_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.jsonl");
+    for (schema, format) in [("schemas/ehr/synthea-111.yaml", "csv"), ("schemas/ehr/omop-27.yaml", "arrow")] {
+        let data = schema.trim_start_matches("schemas/").trim_end_matches(".yaml");
+        let out = dir.path().join(format!("out-{format}"));
+        let r = privsynth(&[
+            "synth",
+            &format!("data/{data}"),
+            "--schema",
+            schema,
+            "--epsilon",
+            "1",
+            "--mechanism",
+            "mst",
+            "--format",
+            format,
+            "--seed",
+            "5",
+            "--ledger",
+            path_str(&ledger),
+            "-q",
+            "-o",
+            path_str(&out),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let written = out.join("schema.yaml");
+        // Dates within the schema's bounds, no all-null column, every column the schema names.
+        let r = privsynth(&["schema", "check", path_str(&out), "--schema", path_str(&written)]);
+        assert_eq!(r.code, 0, "{schema}:\n{}{}", r.stdout, r.stderr);
+        // The written schema is the source schema less what was not produced, and says so.
+        let src = privsynth::schema::Schema::load(&common::root().join(schema)).unwrap();
+        let w = privsynth::schema::Schema::load(&written).unwrap();
+        assert_eq!(src.tables.len(), w.tables.len());
+        for (a, b) in src.tables.iter().zip(&w.tables) {
+            for c in &b.columns {
+                assert_eq!(Some(c), a.column(&c.name), "{}.{} changed", a.name, c.name);
+            }
+            let gone: Vec<&str> =
+                a.columns.iter().filter(|c| b.column(&c.name).is_none()).map(|c| c.name.as_str()).collect();
+            for g in &gone {
+                assert!(b.description.as_deref().unwrap_or("").contains(g), "{}: {g} dropped silently", a.name);
+            }
+            // Modelled columns are never dropped.
+            assert!(gone.iter().all(|g| !a.column(g).unwrap().is_modelled()), "{}: {gone:?}", a.name);
+        }
+    }
+}
+
+#[test]
+fn single_table_output_without_identifiers_has_its_schema_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.csv");
+    let r = privsynth(&[
+        "synth",
+        "data/ehr/synthea-111/patients.csv",
+        "--schema",
+        "schemas/synthea-patients.yaml",
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "--ledger",
+        path_str(&dir.path().join("l.jsonl")),
+        "-q",
+        "-o",
+        path_str(&out),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let beside = dir.path().join("p.schema.yaml");
+    assert!(r.stderr.contains("p.schema.yaml"), "{}", r.stderr);
+    let r = privsynth(&["schema", "check", path_str(&out), "--schema", path_str(&beside)]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // A table whose every column is produced needs no second schema.
+    let heart = dir.path().join("h.csv");
+    assert_eq!(synth_heart(&heart, &dir.path().join("l2.jsonl"), &[]).code, 0);
+    assert!(!dir.path().join("h.schema.yaml").exists());
+}

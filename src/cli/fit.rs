@@ -35,7 +35,7 @@ fn plan(a: &FitCommon) -> Result<(Schema, Plan)> {
 /// The files a linked run writes into its output folder.
 fn table_files(schema: &Schema, how: output::Output) -> Vec<String> {
     let ext = how.format.extension();
-    schema.tables.iter().map(|t| format!("{}.{ext}", t.name)).collect()
+    schema.tables.iter().map(|t| format!("{}.{ext}", t.name)).chain([output::OUTPUT_SCHEMA.to_string()]).collect()
 }
 
 fn request(a: &FitCommon, holdout: Option<f64>) -> FitRequest {
@@ -70,8 +70,9 @@ pub fn sample(a: SampleArgs, obs: &Spinner) -> Result<i32> {
     let mut files = Files { inputs: vec![&a.model], ..Default::default() };
     // The output's format is decided before anything else (a refused name costs nothing).
     let how = if linked { None } else { Some(a.out.single(&a.output)?) };
+    let beside = output::schema_beside(&a.output);
     if !linked {
-        files.outputs.push(Some(&a.output));
+        files.outputs.extend([Some(a.output.as_path()), Some(beside.as_path())]);
     }
     files.check()?;
     let llm_opts = a.llm.options();
@@ -135,7 +136,8 @@ fn sample_and_write(
     let (mut synth, lines) = output::sample_table(model, origin, rows, seed, obs)?;
     say(&lines);
     llm_args.run(llm, model, &mut synth, obs.quiet(), pe)?;
-    let (height, width) = output::write_table(synth, model, to, how)?;
+    let (height, width, lines) = output::write_table(synth, model, to, how)?;
+    say(&lines);
     eprintln!(
         "sample: wrote {height} rows x {width} columns to {} in {:.1} s (seed {seed})",
         to.display(),
@@ -161,6 +163,7 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
     let schema = Schema::load(&a.common.schema)?;
     // The output's format is decided before anything is read or charged.
     let how = if schema.is_linked() { a.out.folder() } else { a.out.single(&a.output)? };
+    let beside = output::schema_beside(&a.output);
     let mut files = fit_files(&a.common);
     files.optional.push(a.audit.gates.as_deref());
     files.outputs.push(a.model_out.as_deref());
@@ -181,7 +184,7 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
     if schema.is_linked() {
         files.folder = Some((&a.output, table_files(&schema, how)));
     } else {
-        files.outputs.push(Some(&a.output));
+        files.outputs.extend([Some(a.output.as_path()), Some(beside.as_path())]);
     }
     files.check()?;
     if schema.is_linked() {

@@ -18,6 +18,9 @@ pub use crate::data::Format as TableFormat;
 /// A format and whether CSV files get a header line.
 pub use crate::data::Output;
 
+/// The file a linked output folder's schema is written to, beside the tables.
+pub const OUTPUT_SCHEMA: &str = "schema.yaml";
+
 /// Check a requested number of rows against the sampler's limits ([`MAX_ROWS`],
 /// [`MAX_CELLS`]), before anything is fitted or charged. Larger tables: several runs of
 /// `sample` with other seeds.
@@ -52,13 +55,46 @@ pub fn sample_table(
     Ok((synth, rejections.summary()))
 }
 
+/// The schema file written beside a single synthetic table whose columns are not all the
+/// schema's (`out.parquet` -> `out.schema.yaml`).
+pub fn schema_beside(output: &Path) -> std::path::PathBuf {
+    let stem = output.file_stem().and_then(|s| s.to_str()).unwrap_or("synthetic");
+    output.with_file_name(format!("{stem}.schema.yaml"))
+}
+
 /// Write synthetic records to `output` as `how` says (decided from the command line with
 /// [`data::Format::for_output`] before anything was charged; CSV in the table's dialect).
-/// Returns the rows and columns written.
-pub fn write_table(synth: SyntheticTable, model: &ModelFile, output: &Path, how: Output) -> Result<(usize, usize)> {
+/// Columns the run did not produce are left out ([`crate::synthetic::conform`]); then the
+/// output's own schema is written to [`schema_beside`]. Returns the rows and columns written
+/// and what to tell the user.
+pub fn write_table(
+    synth: SyntheticTable,
+    model: &ModelFile,
+    output: &Path,
+    how: Output,
+) -> Result<(usize, usize, Vec<String>)> {
     let mut df = synth.into_frame()?;
-    data::write(&mut df, output, &model.table, how)?;
-    Ok((df.height(), df.width()))
+    let mut table = model.table.clone();
+    let mut lines = vec![];
+    if let Some(why) = crate::synthetic::conform(&mut table, &mut df) {
+        let path = schema_beside(output);
+        let schema =
+            crate::schema::Schema { version: 1, person: None, dp_inference: None, tables: vec![table.clone()] };
+        let yaml = format!(
+            "# The schema of the synthetic table {}, written by privsynth: check it with\n# `privsynth schema check {} --schema {}`.\n{}",
+            output.display(),
+            output.display(),
+            path.display(),
+            schema.to_yaml()?
+        );
+        data::write_atomic(&path, |f| std::io::Write::write_all(f, yaml.as_bytes()))?;
+        lines.push(format!(
+            "warning: column(s) not in the output: {why}; {} describes the table as written",
+            path.display()
+        ));
+    }
+    data::write(&mut df, output, &table, how)?;
+    Ok((df.height(), df.width(), lines))
 }
 
 /// Sample a linked model (`persons` persons, default its DP estimate) and write its tables into
@@ -86,6 +122,8 @@ pub fn write_linked(
         crate::ehr::sample::sample(m, origin, persons, &mut rng)?
     };
     llm_opts.run_linked(llm, m, &mut out, true)?;
+    // The tables and the schema they pass `schema check` against (written beside them).
+    let (out_schema, warnings) = out.conform(&m.schema)?;
     let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let tmp = tempfile::Builder::new().prefix(".privsynth-").tempdir_in(parent).map_err(|e| Error::io(parent, e))?;
@@ -100,6 +138,12 @@ pub fn write_linked(
             .ok_or_else(|| Error::Internal(format!("sampled table {name} is not in the schema")))?;
         data::write(&mut df, &tmp.path().join(format!("{name}.{}", how.format.extension())), table, how)?;
     }
+    let schema_file = tmp.path().join(OUTPUT_SCHEMA);
+    let yaml = format!(
+        "# The schema of the synthetic tables beside it, written by privsynth from the schema of the\n# model ({origin}); check them with `privsynth schema check FOLDER --schema FOLDER/{OUTPUT_SCHEMA}`.\n{}",
+        out_schema.to_yaml()?
+    );
+    data::write_atomic(&schema_file, |f| std::io::Write::write_all(f, yaml.as_bytes()))?;
     if output.exists() {
         // Replace the tables this run writes; other files in the folder stay.
         for entry in std::fs::read_dir(tmp.path()).map_err(|e| Error::io(tmp.path(), e))? {
@@ -112,6 +156,7 @@ pub fn write_linked(
         std::fs::rename(&kept, output).map_err(|e| Error::io(output, e))?;
     }
     let mut lines: Vec<String> = report.lines().into_iter().map(|l| format!("sample: {l}")).collect();
+    lines.extend(warnings.into_iter().map(|w| format!("warning: {w}")));
     lines.push(format!(
         "sample: wrote {} table(s) to {} in {:.1} s (seed {seed})",
         m.schema.tables.len(),
