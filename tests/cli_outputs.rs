@@ -264,3 +264,53 @@ fn single_table_output_without_identifiers_has_its_schema_beside_it() {
     assert_eq!(synth_heart(&heart, &dir.path().join("l2.jsonl"), &[]).code, 0);
     assert!(!dir.path().join("h.schema.yaml").exists());
 }
+
+#[test]
+fn linked_junit_reports_and_stdout_blocks_are_named_by_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let junit = dir.path().join("a.xml");
+    let r = privsynth(&[
+        "synth",
+        "data/ehr/synthea-111",
+        "--schema",
+        "schemas/ehr/synthea-111.yaml",
+        "--epsilon",
+        "1",
+        "--mechanism",
+        "mst",
+        "--seed",
+        "5",
+        "--audit-holdout",
+        "0.25",
+        "--junit",
+        path_str(&junit),
+        "--attacks",
+        "200",
+        "--ledger",
+        path_str(&dir.path().join("l.jsonl")),
+        "-q",
+        "-o",
+        path_str(&out),
+    ]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    let mut suites = std::collections::HashSet::new();
+    let mut classes = std::collections::HashSet::new();
+    let mut files = 0;
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        let Some(scope) = name.strip_prefix("a.").and_then(|n| n.strip_suffix(".xml")) else { continue };
+        files += 1;
+        let x = std::fs::read_to_string(&p).unwrap();
+        let suite = x.split("<testsuite name=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let class = x.split("classname=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        assert!(suite.starts_with("privsynth-audit."), "{scope}: {suite}");
+        assert!(r.stdout.contains(&format!("== audit: {scope} ==")), "stdout block of {scope} not labelled");
+        suites.insert(suite);
+        classes.insert(class);
+    }
+    assert!(files >= 3, "{files} JUnit files");
+    assert_eq!(suites.len(), files, "suite names collide: {suites:?}");
+    assert_eq!(classes.len(), files, "class names collide: {classes:?}");
+}

@@ -119,7 +119,7 @@ pub fn audit(
         write(&files.json, report.to_json()?)?;
     }
     write(&files.html, report::html::render(&report))?;
-    write(&files.junit, report.to_junit())?;
+    write(&files.junit, report.to_junit(&table.name))?;
     Ok(report)
 }
 
