@@ -249,6 +249,14 @@ pub fn read_as(path: &Path, csv: &CsvFormat, names: Option<&[String]>, show: Sho
             Ok(RawTable { file, df, first_line: None })
         }
         Format::Csv => {
+            // A .tsv file is tab-separated, as privsynth writes it, whatever the schema's dialect.
+            let tsv_dialect;
+            let csv = if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("tsv")) {
+                tsv_dialect = CsvFormat { delimiter: b'\t', ..csv.clone() };
+                &tsv_dialect
+            } else {
+                csv
+            };
             // privsynth writes a header line also for headerless input: a first line that is
             // exactly the schema's column names is that header, not a record.
             let with_header;

@@ -105,6 +105,9 @@ fn format_is_honoured_for_a_single_table() {
     assert_eq!(synth_heart(&tsv, &ledger, &[]).code, 0);
     let text = std::fs::read_to_string(&tsv).unwrap();
     assert!(text.lines().next().unwrap().starts_with("age\tsex\t"), "{}", &text[..60]);
+    // And reads back as tab-separated, though the schema's dialect has commas.
+    let r = privsynth(&["schema", "check", path_str(&tsv), "--schema", HEART_SCHEMA]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
 
 #[test]
@@ -313,4 +316,15 @@ fn linked_junit_reports_and_stdout_blocks_are_named_by_table() {
     assert!(files >= 3, "{files} JUnit files");
     assert_eq!(suites.len(), files, "suite names collide: {suites:?}");
     assert_eq!(classes.len(), files, "class names collide: {classes:?}");
+}
+
+#[test]
+fn a_small_attacks_count_audits_without_a_crash() {
+    // `--attacks 2` gave the singling-out search a cap of 1,000 tries, under its batch floor of
+    // 1,024: `clamp(1024, 1000)` panicked (found by tests/clients/check_outputs.py).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("h.csv");
+    let r = synth_heart(&out, &dir.path().join("l.jsonl"), &["--audit-holdout", "0.3", "--attacks", "2"]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    assert!(r.stdout.contains("singling"), "{}", r.stdout);
 }
