@@ -165,6 +165,12 @@ pub struct FitCommon {
     /// log. (`privsynth schema check` lists the rows themselves.)
     #[arg(long)]
     pub private_diagnostics: bool,
+    /// Send an OpenLineage run event for the release, after the outputs are written: appended as
+    /// one JSON line to this file, or POSTed to this http(s) URL (e.g. Marquez's
+    /// /api/v1/lineage). Its `privsynth_privacy` run facet carries the privacy unit, epsilon,
+    /// delta, rho and the ledger entry's hash.
+    #[arg(long, value_name = "FILE|URL")]
+    pub openlineage: Option<String>,
     #[command(flatten)]
     pub ledger: LedgerArgs,
     #[command(flatten)]

@@ -38,6 +38,26 @@ fn table_files(schema: &Schema, how: output::Output) -> Vec<String> {
     schema.tables.iter().map(|t| format!("{}.{ext}", t.name)).chain([output::OUTPUT_SCHEMA.to_string()]).collect()
 }
 
+/// Send the release's OpenLineage event when `--openlineage` asks for it.
+fn lineage(
+    c: &FitCommon,
+    command: &str,
+    entry: &privsynth_privacy::ledger::Entry,
+    outputs: &[Option<&std::path::Path>],
+) -> Result<()> {
+    let Some(target) = &c.openlineage else { return Ok(()) };
+    let inputs =
+        c.specs().iter().map(|s| std::path::PathBuf::from(s.split_once('=').map_or(s.as_str(), |x| x.1))).collect();
+    let run = crate::pipeline::lineage::Run {
+        command,
+        entry,
+        ledger: &c.ledger.ledger,
+        inputs,
+        outputs: outputs.iter().flatten().map(|p| p.to_path_buf()).collect(),
+    };
+    crate::pipeline::lineage::emit(target, &crate::pipeline::lineage::run_event(&run))
+}
+
 fn request(a: &FitCommon, holdout: Option<f64>) -> FitRequest {
     FitRequest { data: a.data.clone(), epsilon: a.epsilon, delta: a.delta, holdout, ledger: a.ledger.options() }
 }
@@ -61,6 +81,7 @@ pub fn fit(a: FitArgs, obs: &Spinner) -> Result<i32> {
     say(&out.messages);
     private_diagnostics(a.common.private_diagnostics, out.notes);
     write_model(&out.model.to_json()?, &a.output)?;
+    lineage(&a.common, "fit", &out.entry, &[Some(&a.output)])?;
     Ok(exit::OK)
 }
 
@@ -205,7 +226,7 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
     if let Some(rows) = a.rows {
         output::check_rows(rows, plan.table.columns.len())?;
     }
-    let out = plan.fit_file(&schema, &request(&a.common, holdout), obs)?;
+    let out = plan.fit_file_as("synth", &schema, &request(&a.common, holdout), obs)?;
     say(&out.messages);
     private_diagnostics(a.common.private_diagnostics, out.notes);
     if let Some(p) = &a.model_out {
@@ -222,6 +243,7 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
         )),
         other => other,
     })?;
+    lineage(&a.common, "synth", &out.entry, &[Some(&a.output), a.model_out.as_deref()])?;
     drop(out.release);
     let (Some(split), Some(gates)) = (out.split, gates) else { return Ok(exit::OK) };
     if split.train.df.height() == 0 || split.holdout.df.height() == 0 {
@@ -293,6 +315,7 @@ fn synth_linked(
         obs,
         (&llm_opts, llm.as_ref()),
     )?);
+    lineage(c, "synth", &out.entry, &[Some(&a.output), a.model_out.as_deref()])?;
     drop(out.release);
     let Some(gates) = gates else { return Ok(exit::OK) };
     let Some((train, hold)) = &out.split else {

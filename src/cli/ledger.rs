@@ -24,10 +24,14 @@ pub fn show(a: LedgerShowArgs) -> Result<i32> {
             .iter()
             .map(|(fp, s)| {
                 let limit = policy.as_ref().and_then(|p| p.limit_for(fp));
+                // The same figure the text prints: at the limit's delta, else at 1e-9 plus the
+                // mechanisms' delta.
+                let at = limit.map_or(1e-9 + s.delta, |l| l.delta);
                 serde_json::json!({
                     "fingerprint": fp, "name": s.name, "releases": s.releases, "rho": s.rho, "delta": s.delta,
                     "limit": limit.map(|l| serde_json::json!({"epsilon": l.epsilon, "delta": l.delta})),
-                    "epsilon_spent": limit.and_then(|l| s.epsilon_at(l.delta)),
+                    "epsilon_spent": s.epsilon_at(at),
+                    "epsilon_spent_at_delta": at,
                 })
             })
             .collect();

@@ -20,6 +20,7 @@
 //! [`audit`] runs the data holder's audit.
 
 pub mod audit;
+pub mod lineage;
 pub mod linked;
 pub mod output;
 pub mod propose;
@@ -204,6 +205,17 @@ impl Plan {
     /// file and record the release. `schema` is the file the table came from (for the cost of a
     /// DP-inferred schema).
     pub fn fit_file(&self, schema: &Schema, req: &FitRequest, obs: &dyn Observer) -> Result<FitOutcome> {
+        self.fit_file_as("fit", schema, req, obs)
+    }
+
+    /// [`Plan::fit_file`] for the command `command` (`fit` or `synth`), as the ledger records it.
+    pub fn fit_file_as(
+        &self,
+        command: &str,
+        schema: &Schema,
+        req: &FitRequest,
+        obs: &dyn Observer,
+    ) -> Result<FitOutcome> {
         let started = std::time::Instant::now();
         if let Some(f) = req.holdout {
             if !(f > 0.0 && f < 1.0) {
@@ -237,19 +249,20 @@ impl Plan {
         let mut model = self.model(&fitted, &budget, req.delta);
         let inference = schema_inference(schema, &release, &mut model)?;
         let unit = self.table.privacy_unit.clone().map(|u| (u, self.rows_per_unit()));
-        let mut command = format!("fit --mechanism {}", self.opts.mechanism.name());
+        let mut command = format!("{command} --mechanism {}", self.opts.mechanism.name());
         if let Some(f) = req.holdout {
             command.push_str(&format!(" --audit-holdout {f}"));
         }
         if self.opts.allow_data_domains {
             command.push_str(" --allow-data-domains");
         }
-        let entry = release.record(
+        let entry = release.record_guarantee(
             &command,
             &req.data.display().to_string(),
             unit.clone(),
             budget.charges(),
             &self.outside_guarantee,
+            Some((model.privacy.epsilon, model.privacy.delta)),
         )?;
         let by_order = fitted.fit.measured_by_order();
         let measured =
