@@ -44,6 +44,11 @@ pub enum Command {
     Synth(SynthArgs),
     /// Audit a synthetic table against the real train and holdout tables: fidelity,
     /// memorization, re-identification risk, and release gates (exit 1 if a gate fails).
+    // --holdout is checked by the command (its error explains why it is needed), so clap's own
+    // usage line would show it as optional.
+    #[command(
+        override_usage = "privsynth audit --train <TRAIN> --holdout <HOLDOUT> --synthetic <SYNTHETIC> --schema <SCHEMA> [OPTIONS]"
+    )]
     Audit(AuditArgs),
     /// Inspect the privacy ledger: spending per dataset, chain verification.
     #[command(subcommand)]
@@ -51,6 +56,16 @@ pub enum Command {
     /// The LLM stage's own commands (constraint proposals).
     #[command(subcommand)]
     Llm(super::llm::LlmCommand),
+    /// Print a shell completion script (e.g. `privsynth completions bash >
+    /// /etc/bash_completion.d/privsynth`, or `source <(privsynth completions zsh)`).
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Audit settings shared by `audit` and `synth --audit-holdout`.
@@ -62,9 +77,11 @@ pub struct AuditOpts {
     /// Secret column of the inference attack (default: the schema's first sensitive column).
     #[arg(long)]
     pub secret: Option<String>,
-    /// Column sets of the linkage attack (default: the quasi-identifiers against the rest).
+    /// Columns the linkage attacker knows about a target and matches on (with --link-b; default:
+    /// the quasi-identifiers against the rest).
     #[arg(long, value_delimiter = ',', requires = "link_b")]
     pub link_a: Option<Vec<String>>,
+    /// The columns the linkage attacker tries to learn by matching on --link-a (given with it).
     #[arg(long, value_delimiter = ',', requires = "link_a")]
     pub link_b: Option<Vec<String>>,
     /// Singling-out predicates, and the least number of targets per linkage or inference attack
@@ -90,8 +107,8 @@ pub struct AuditArgs {
     /// The real rows the generator was fitted on.
     #[arg(long)]
     pub train: PathBuf,
-    /// Real rows of the same population that the generator never saw (required: without them
-    /// no measure can tell memorization from generalisation).
+    /// Required. Real rows of the same population that the generator never saw: without them no
+    /// measure can tell memorization from generalisation.
     #[arg(long)]
     pub holdout: Option<PathBuf>,
     /// The synthetic table.
@@ -289,9 +306,10 @@ pub struct LedgerArgs {
 pub struct LedgerShowArgs {
     #[command(flatten)]
     pub ledger: LedgerArgs,
-    /// Print as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// Print as JSON (to stdout, or with `--json=FILE` to that file, like the JSON reports of
+    /// `audit` and `synth`).
+    #[arg(long, num_args = 0..=1, require_equals = true, value_name = "FILE")]
+    pub json: Option<Option<PathBuf>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -366,9 +384,10 @@ pub struct CheckArgs {
     /// Offending rows shown per column.
     #[arg(long, default_value_t = 5)]
     pub examples: usize,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// Print the report as JSON (to stdout, or with `--json=FILE` to that file, like the JSON
+    /// reports of `audit` and `synth`).
+    #[arg(long, num_args = 0..=1, require_equals = true, value_name = "FILE")]
+    pub json: Option<Option<PathBuf>>,
     #[command(flatten)]
     pub csv: CsvArgs,
 }

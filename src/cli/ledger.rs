@@ -19,7 +19,7 @@ pub fn show(a: LedgerShowArgs) -> Result<i32> {
         Err(e) => return Err(e.into()),
     };
     let spending = ledger.spending()?;
-    if a.json {
+    if let Some(to) = &a.json {
         let rows: Vec<serde_json::Value> = spending
             .iter()
             .map(|(fp, s)| {
@@ -39,7 +39,8 @@ pub fn show(a: LedgerShowArgs) -> Result<i32> {
             "ledger": ledger.path().display().to_string(), "entries": entries.len(), "verified": true,
             "head": entries.last().map(|e| e.hash.clone()), "capped": policy.is_some(), "datasets": rows,
         });
-        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| Error::Internal(e.to_string()))?);
+        let text = serde_json::to_string_pretty(&out).map_err(|e| Error::Internal(e.to_string()))? + "\n";
+        super::output::emit(&text, to.as_deref())?;
         return Ok(exit::OK);
     }
     println!("ledger {}: {} release(s), hash chain verified", ledger.path().display(), entries.len());
