@@ -89,13 +89,13 @@ pub fn sample(a: SampleArgs, obs: &Spinner) -> Result<i32> {
     let seed = a.seed.unwrap_or_else(rand::random);
     let linked = LinkedModel::is_linked_file(&a.model);
     let mut files = Files { inputs: vec![&a.model], ..Default::default() };
-    // The output's format is decided before anything else (a refused name costs nothing).
-    let how = if linked { None } else { Some(a.out.single(&a.output)?) };
     let beside = output::schema_beside(&a.output);
     if !linked {
         files.outputs.extend([Some(a.output.as_path()), Some(beside.as_path())]);
     }
     files.check()?;
+    // The output's format is decided before anything is written (a refused name costs nothing).
+    let how = if linked { None } else { Some(a.out.single(&a.output)?) };
     let llm_opts = a.llm.options();
     if linked {
         let llm = llm_opts.prepare_linked()?;
@@ -182,8 +182,6 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
     // A bad gates file is a usage error before anything is read or charged.
     let gates = holdout.map(|_| report::gates::load(a.audit.gates.as_deref())).transpose()?;
     let schema = Schema::load(&a.common.schema)?;
-    // The output's format is decided before anything is read or charged.
-    let how = if schema.is_linked() { a.out.folder() } else { a.out.single(&a.output)? };
     let beside = output::schema_beside(&a.output);
     let mut files = fit_files(&a.common);
     files.optional.push(a.audit.gates.as_deref());
@@ -203,11 +201,14 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
         files.outputs.extend([f.json.as_deref(), f.html.as_deref(), f.junit.as_deref()]);
     }
     if schema.is_linked() {
-        files.folder = Some((&a.output, table_files(&schema, how)));
+        files.folder = Some((&a.output, table_files(&schema, a.out.folder())));
     } else {
         files.outputs.extend([Some(a.output.as_path()), Some(beside.as_path())]);
     }
     files.check()?;
+    // The output's format is decided before anything is read or charged (after the files'
+    // checks, whose messages say more about a device or a folder given as output).
+    let how = if schema.is_linked() { a.out.folder() } else { a.out.single(&a.output)? };
     if schema.is_linked() {
         return synth_linked(&schema, &a, seed, holdout, gates, how, obs);
     }
