@@ -1337,7 +1337,7 @@ fn child_synth(args: &[String]) -> i32 {
             None,
             1,
             Path::new(out),
-            output::TableFormat::Csv,
+            output::Output::new(output::TableFormat::Csv),
             &Silent,
             (&privsynth::llm::StageOptions::default(), None),
         )?;

@@ -45,8 +45,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| dir.path().to_path_buf());
     let csv = out_dir.join("adult-1m.csv");
     let parquet = out_dir.join("adult-1m.parquet");
-    data::write(&mut big, &csv, &table)?;
-    data::write(&mut big, &parquet, &table)?;
+    data::write(&mut big, &csv, &table, data::Output::new(data::Format::Csv))?;
+    data::write(&mut big, &parquet, &table, data::Output::new(data::Format::Parquet))?;
     let mb = std::fs::metadata(&csv)?.len() as f64 / 1e6;
     println!(
         "input: {ROWS} rows x {} columns, CSV {mb:.0} MB; median of {REPEATS} runs, {} threads",

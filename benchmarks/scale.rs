@@ -26,7 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = StdRng::seed_from_u64(10);
     let mut left = rows;
     let started = std::time::Instant::now();
-    let (n, w) = data::write_batches(std::path::Path::new(out), &table, || {
+    let path = std::path::Path::new(out);
+    let how = data::Output::new(data::Format::for_output(path, None)?);
+    let (n, w) = data::write_batches(path, &table, how, || {
         if left == 0 {
             return Ok(None);
         }

@@ -34,6 +34,77 @@ impl Format {
             _ => Format::Csv,
         }
     }
+
+    /// The format a known extension names; `None` for any other extension or none.
+    pub fn known(path: &Path) -> Option<Format> {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("csv" | "tsv") => Some(Format::Csv),
+            Some("parquet" | "pq") => Some(Format::Parquet),
+            Some("arrow" | "ipc" | "feather") => Some(Format::Ipc),
+            _ => None,
+        }
+    }
+
+    /// The extension of a file (or of the tables of a folder) written in this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+            Format::Ipc => "arrow",
+        }
+    }
+
+    /// The format of the output file `path`: `requested` (`--format`) or else its extension.
+    /// Decided before anything is read or charged: an unknown or missing extension without
+    /// `--format`, or an extension that names another format than `--format`, is a usage error
+    /// listing the supported extensions (never a silent CSV).
+    pub fn for_output(path: &Path, requested: Option<Format>) -> Result<Format> {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        match (Format::known(path), requested) {
+            (Some(f), None) => Ok(f),
+            (None, Some(r)) => Ok(r),
+            (Some(f), Some(r)) if f == r => Ok(f),
+            (Some(f), Some(r)) => Err(Error::Usage(format!(
+                "{} has the extension .{ext} ({}) but --format asks for {}: change one of them",
+                path.display(),
+                f.name(),
+                r.name()
+            ))),
+            (None, None) => Err(Error::Usage(format!(
+                "{}: {}; supported: .{} (or give --format csv|parquet|arrow)",
+                path.display(),
+                if ext.is_empty() {
+                    "the output has no extension to tell its format".to_string()
+                } else {
+                    format!("privsynth does not write .{ext} files")
+                },
+                TABLE_EXTENSIONS.join(", .")
+            ))),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "CSV",
+            Format::Parquet => "Parquet",
+            Format::Ipc => "Arrow IPC",
+        }
+    }
+}
+
+/// How a synthetic table is written: its format, and whether a CSV file starts with a header
+/// line (the default, also for headerless input: readers such as pandas otherwise take the
+/// first record for the column names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Output {
+    pub format: Format,
+    pub header: bool,
+}
+
+impl Output {
+    pub fn new(format: Format) -> Output {
+        Output { format, header: true }
+    }
 }
 
 /// Extensions of table files, in the order a folder of linked tables is searched for
@@ -186,6 +257,24 @@ pub fn read_as(path: &Path, csv: &CsvFormat, names: Option<&[String]>, show: Sho
             Ok(RawTable { file, df, first_line: None, first_row: 0 })
         }
         Format::Csv => {
+            // A .tsv file is tab-separated, as privsynth writes it, whatever the schema's dialect.
+            let tsv_dialect;
+            let csv = if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("tsv")) {
+                tsv_dialect = CsvFormat { delimiter: b'\t', ..csv.clone() };
+                &tsv_dialect
+            } else {
+                csv
+            };
+            // privsynth writes a header line also for headerless input: a first line that is
+            // exactly the schema's column names is that header, not a record.
+            let with_header;
+            let csv = match names {
+                Some(n) if !csv.header && first_line_is(path, csv.delimiter, n) => {
+                    with_header = CsvFormat { header: true, ..csv.clone() };
+                    &with_header
+                }
+                _ => csv,
+            };
             let shape = scan_csv(path, csv, show)?;
             let header = match (csv.header, names) {
                 (true, _) => None,
@@ -507,6 +596,20 @@ fn split_header(h: &str, delim: u8) -> Vec<String> {
     out
 }
 
+/// Whether the first line of a CSV file is exactly `names` (in order). Reads one line, at most
+/// 1 MB; an unreadable file is left to the reader's own error.
+fn first_line_is(path: &Path, delimiter: u8, names: &[String]) -> bool {
+    use std::io::BufRead;
+    let Ok(f) = File::open(path) else { return false };
+    let mut line = Vec::new();
+    if BufReader::new(f).take(1 << 20).read_until(b'\n', &mut line).is_err() {
+        return false;
+    }
+    let Ok(line) = std::str::from_utf8(&line) else { return false };
+    let line = line.trim_start_matches('\u{feff}').trim_end_matches(['\r', '\n']);
+    !names.is_empty() && split_header(line, delimiter) == names
+}
+
 /// A likely delimiter other than `current`, judged from the header line.
 fn sniff_delimiter(header: &str, current: u8) -> Option<u8> {
     [b',', b';', b'\t', b'|']
@@ -754,19 +857,29 @@ pub fn read_batches(
 /// Write a data frame atomically (temp file in the target folder, then rename), in the format
 /// given by the extension. CSV is written in the table's dialect, with dates and datetimes in
 /// the columns' own `format`, so that the table's schema reads the file back.
-pub fn write(df: &mut DataFrame, path: &Path, table: &Table) -> Result<()> {
-    let format = Format::of(path);
+pub fn write(df: &mut DataFrame, path: &Path, table: &Table, out: Output) -> Result<()> {
+    let format = out.format;
     if format == Format::Csv {
         format_dates(df, table)?;
     }
-    let csv = &table.csv;
+    // A .tsv file is tab-separated whatever the input's dialect.
+    let tsv = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    let delimiter = if tsv { b'\t' } else { table.csv.delimiter };
+    // Parquet and IPC carry the Arrow types of the oldest compatibility level (large_string, not
+    // string_view), which every Arrow reader since 2020 reads (pyarrow <= 14 fails on views).
+    let parquet_schema = match format {
+        Format::Parquet => Some(oldest_arrow_schema_key(df)),
+        _ => None,
+    };
     write_atomic(path, |f| {
         match format {
-            Format::Csv => CsvWriter::new(f).include_header(csv.header).with_separator(csv.delimiter).finish(df),
-            Format::Parquet => {
-                ParquetWriter::new(f).with_compression(ParquetCompression::Zstd(None)).finish(df).map(|_| ())
-            }
-            Format::Ipc => IpcWriter::new(f).finish(df),
+            Format::Csv => CsvWriter::new(f).include_header(out.header).with_separator(delimiter).finish(df),
+            Format::Parquet => ParquetWriter::new(f)
+                .with_compression(ParquetCompression::Zstd(None))
+                .with_key_value_metadata(parquet_schema.map(KeyValueMetadata::Static))
+                .finish(df)
+                .map(|_| ()),
+            Format::Ipc => IpcWriter::new(f).with_compat_level(CompatLevel::oldest()).finish(df),
         }
         .map_err(|e| std::io::Error::other(e.to_string()))
     })
@@ -813,6 +926,7 @@ fn format_dates(df: &mut DataFrame, table: &Table) -> Result<()> {
 pub fn write_batches(
     path: &Path,
     table: &Table,
+    out: Output,
     mut next: impl FnMut() -> Result<Option<DataFrame>>,
 ) -> Result<(usize, usize)> {
     enum W<'f> {
@@ -820,8 +934,10 @@ pub fn write_batches(
         Parquet(Box<polars::io::parquet::write::BatchedWriter<&'f mut File>>),
         Ipc(polars::io::ipc::BatchedWriter<&'f mut File>),
     }
-    let format = Format::of(path);
-    let csv = &table.csv;
+    let format = out.format;
+    // As in [`write`]: .tsv is tab-separated; Parquet and IPC at the oldest Arrow level.
+    let tsv = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    let delimiter = if tsv { b'\t' } else { table.csv.delimiter };
     let mut failed: Option<Error> = None;
     let (mut rows, mut width) = (0usize, 0usize);
     let r = write_atomic(path, |f| {
@@ -848,21 +964,27 @@ pub fn write_batches(
                 writer = Some(match format {
                     Format::Csv => W::Csv(
                         CsvWriter::new(file)
-                            .include_header(csv.header)
-                            .with_separator(csv.delimiter)
+                            .include_header(out.header)
+                            .with_separator(delimiter)
                             .batched(&schema)
                             .map_err(pe)?,
                     ),
                     Format::Parquet => W::Parquet(Box::new(
                         ParquetWriter::new(file)
                             .with_compression(ParquetCompression::Zstd(None))
+                            .with_key_value_metadata(Some(KeyValueMetadata::Static(oldest_arrow_schema_key(&df))))
                             .batched(&schema)
                             .map_err(pe)?,
                     )),
                     Format::Ipc => {
-                        let arrow = schema.to_arrow(CompatLevel::newest());
+                        let arrow = schema.to_arrow(CompatLevel::oldest());
                         let fields = polars_arrow::io::ipc::write::default_ipc_fields(arrow.iter_values());
-                        W::Ipc(IpcWriter::new(file).batched(&schema, fields).map_err(pe)?)
+                        W::Ipc(
+                            IpcWriter::new(file)
+                                .with_compat_level(CompatLevel::oldest())
+                                .batched(&schema, fields)
+                                .map_err(pe)?,
+                        )
                     }
                 });
             }
@@ -887,6 +1009,14 @@ pub fn write_batches(
         return Err(e);
     }
     r.map(|()| (rows, width))
+}
+
+/// The `ARROW:schema` entry of a Parquet footer for `df` at [`CompatLevel::oldest`]: Polars'
+/// Parquet writer records its newest types (string_view) there, and readers take the column
+/// types from it. The pages themselves are the same plain UTF-8 byte arrays either way.
+fn oldest_arrow_schema_key(df: &DataFrame) -> Vec<polars_parquet::write::KeyValue> {
+    let schema = df.schema().to_arrow(CompatLevel::oldest());
+    vec![polars_parquet::write::schema_to_metadata_key(&schema)]
 }
 
 /// Run `fill` on a temporary file beside `path` and rename it into place only on success.

@@ -120,6 +120,55 @@ impl Rejections {
 }
 
 /// Text columns the LLM stage writes: type text, not identifiers.
+/// Make a synthetic table fit its schema table as written: a column the run did not produce
+/// (an identifier without a fake generator, a text column that stayed empty without the LLM
+/// stage, any column without a single value) is left out of `df` and of `table`, whose
+/// description then says which and why. Returns that reason when anything was left out; the
+/// changed `table` is the output's own schema, which `schema check` passes on `df`.
+pub fn conform(table: &mut Table, df: &mut DataFrame) -> Option<String> {
+    let (mut absent, mut empty) = (vec![], vec![]);
+    for c in &table.columns {
+        match df.column(&c.name) {
+            Err(_) => absent.push(c.name.clone()),
+            Ok(col) if df.height() > 0 && col.null_count() == df.height() => empty.push(c.name.clone()),
+            Ok(_) => {}
+        }
+    }
+    for c in &empty {
+        let _ = df.drop_in_place(c);
+    }
+    let mut why = vec![];
+    if !absent.is_empty() {
+        why.push(format!("{} (identifiers without a `fake` generator)", absent.join(", ")));
+    }
+    if !empty.is_empty() {
+        why.push(format!("{} (no value generated: text columns need the LLM stage)", empty.join(", ")));
+    }
+    if why.is_empty() {
+        return None;
+    }
+    let why = why.join("; ");
+    table.columns.retain(|c| !absent.contains(&c.name) && !empty.contains(&c.name));
+    // Keys that are not written no longer describe the output (a single table's identifiers).
+    let kept = |n: &String| table.columns.iter().any(|c| &c.name == n);
+    if table.privacy_unit.as_ref().is_some_and(|u| !kept(u)) {
+        table.privacy_unit = None;
+        table.rows_per_unit = None;
+    }
+    if table.primary_key.as_ref().is_some_and(|k| !kept(k)) {
+        table.primary_key = None;
+    }
+    let fks = std::mem::take(&mut table.foreign_keys);
+    table.foreign_keys = fks.into_iter().filter(|f| kept(&f.column)).collect();
+    // Workload entries and constraints name modelled columns only, which are always produced.
+    let note = format!("privsynth output: column(s) of the source schema not produced: {why}.");
+    table.description = Some(match table.description.take() {
+        Some(d) => format!("{d} {note}"),
+        None => note,
+    });
+    Some(why)
+}
+
 pub fn text_columns(table: &Table) -> Vec<&crate::schema::Column> {
     table.columns.iter().filter(|c| c.kind == ColumnType::Text && c.role != Role::Identifier).collect()
 }

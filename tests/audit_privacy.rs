@@ -81,6 +81,9 @@ fn the_worst_case_canary_is_built_from_the_rarest_values_and_stays_within_the_cl
     // catch a wrong sigma (a factor of 1.5 either way moves the sd outside [0.7, 1.3], about 6
     // sd of the sample sd's spread) and a gross shift (|mean| >= 0.75 is about 6 sd of a run's
     // mean beyond the measured bias), not the compression's bias.
+    let w = &r.scores[0].without;
+    let mean = w.iter().sum::<f64>() / w.len() as f64;
+    let sd = (w.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (w.len() - 1) as f64).sqrt();
     assert!(mean.abs() < 0.75 && sd > 0.7 && sd < 1.3, "white-box null: mean {mean}, sd {sd}");
 }
 

@@ -55,7 +55,7 @@ fn aim_end_to_end_charges_every_round_once() {
     // 15 one-way measurements, then one selection and one measurement per round.
     let e = Ledger::new(&ledger).entries().unwrap();
     assert_eq!(e.len(), 1);
-    assert_eq!(e[0].command, "fit --mechanism aim");
+    assert_eq!(e[0].command, "synth --mechanism aim");
     assert_eq!(e[0].mechanisms.len(), 15 + 2 * rounds);
     assert_eq!(m.measurements.len(), 15 + rounds);
     assert!((e[0].rho - m.privacy.rho).abs() < 1e-15);

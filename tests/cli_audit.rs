@@ -82,6 +82,10 @@ fn synth_with_audit_holdout_writes_valid_reports_and_charges_only_the_fit() {
     let html = std::fs::read_to_string(p("a.html")).unwrap();
     assert!(html.contains("For the data holder only") && html.matches("<svg").count() >= 15);
     assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+    // Readable on a laptop and on paper (issue 23 item 7): viewport, narrow-screen and print rules.
+    assert!(html.contains("<meta name=\"viewport\""), "no viewport meta");
+    assert!(html.contains("@media (max-width:900px)") && html.contains("overflow-x:auto"), "no narrow-screen rules");
+    assert!(html.contains("@media print") && html.contains("break-inside:avoid"), "no print rules");
     // The ledger records one fit that names the holdout.
     let entries = privsynth_privacy::ledger::Ledger::new(p("l.jsonl")).entries().unwrap();
     assert_eq!(entries.len(), 1);

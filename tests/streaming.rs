@@ -94,7 +94,7 @@ fn parquet_streams_like_csv() {
     let raw = data::read_for_table(&p, &all.table).unwrap();
     let q = dir.path().join("t.parquet");
     let mut df = raw.df.clone();
-    data::write(&mut df, &q, &all.table).unwrap();
+    data::write(&mut df, &q, &all.table, data::Output::new(data::Format::for_output(&q, None).unwrap())).unwrap();
     let (a, b) = (all.rows_streamed(&p, 100).unwrap(), all.rows_streamed(&q, 100).unwrap());
     assert_eq!(a.encoded.rows(), b.encoded.rows());
     for c in 0..a.encoded.sizes().len() {
@@ -156,7 +156,7 @@ fn batched_outputs_read_back() {
             "m",
             Some(2500),
             3,
-            &out,
+            (&out, privsynth::data::Output::new(privsynth::data::Format::for_output(&out, None).unwrap())),
             1000,
             &privsynth::pipeline::Silent,
         )
@@ -182,7 +182,7 @@ fn batched_outputs_read_back() {
             "m",
             Some(2500),
             9,
-            p,
+            (p, privsynth::data::Output::new(privsynth::data::Format::Csv)),
             1000,
             &privsynth::pipeline::Silent,
         )

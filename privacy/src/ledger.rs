@@ -60,8 +60,21 @@ pub struct Entry {
     /// override, strict policies); absent when it covers everything.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outside_guarantee: Vec<String>,
+    /// The (epsilon, delta) guarantee the run reported to the user (delta includes the zCDP
+    /// conversion's, unlike `delta` above). Absent in entries written before it was recorded,
+    /// which serialise, hash and verify as they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guarantee: Option<Guarantee>,
     pub prev: String,
     pub hash: String,
+}
+
+/// An (epsilon, delta)-DP guarantee as reported.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guarantee {
+    pub epsilon: f64,
+    pub delta: f64,
 }
 
 /// Lifetime caps per dataset.
@@ -322,6 +335,20 @@ impl Ledger {
         run_id: &str,
         outside_guarantee: &[String],
     ) -> Result<Entry, PrivacyError> {
+        self.append_guaranteed(command, dataset, costs, run_id, outside_guarantee, None)
+    }
+
+    /// [`Ledger::append_release`] with the (epsilon, delta) the run reports, recorded in the
+    /// entry beside its zCDP cost.
+    pub fn append_guaranteed(
+        &self,
+        command: &str,
+        dataset: DatasetRef,
+        costs: &[Cost],
+        run_id: &str,
+        outside_guarantee: &[String],
+        guarantee: Option<Guarantee>,
+    ) -> Result<Entry, PrivacyError> {
         let existing = self.entries()?;
         let mut e = Entry {
             seq: existing.len() as u64,
@@ -334,6 +361,7 @@ impl Ledger {
             delta: costs.iter().map(|c| c.delta).sum(),
             mechanisms: costs.to_vec(),
             outside_guarantee: outside_guarantee.to_vec(),
+            guarantee,
             prev: existing.last().map_or(GENESIS.to_string(), |p| p.hash.clone()),
             hash: String::new(),
         };
@@ -540,5 +568,26 @@ mod tests {
         assert!(waiter.join().unwrap() >= std::time::Duration::from_millis(250));
         std::fs::write(&pol, "default: {epsilon: -1, delta: 1.0e-9}\n").unwrap();
         assert!(Policy::load(&pol).is_err());
+    }
+
+    #[test]
+    fn entries_without_a_guarantee_keep_their_old_form_and_verify_beside_new_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::new(dir.path().join("l.jsonl"));
+        let cost = [cost(0.1, 0.0)];
+        l.append("fit", ds("sha256:a"), &cost, "r1").unwrap();
+        let old_line = std::fs::read_to_string(l.path()).unwrap();
+        assert!(!old_line.contains("guarantee"), "an entry without one is written as before: {old_line}");
+        let g = Guarantee { epsilon: 1.5, delta: 1e-9 };
+        let e = l.append_guaranteed("synth", ds("sha256:a"), &cost, "r2", &[], Some(g)).unwrap();
+        let entries = l.entries().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].guarantee, None);
+        assert_eq!(entries[1].guarantee, Some(g));
+        assert_eq!(entries[1].hash, e.hash);
+        // The guarantee is under the hash: changing it breaks the chain.
+        let text = std::fs::read_to_string(l.path()).unwrap().replace("\"epsilon\":1.5", "\"epsilon\":0.5");
+        std::fs::write(l.path(), text).unwrap();
+        assert!(l.entries().is_err());
     }
 }

@@ -485,8 +485,10 @@ impl PySynthesizer {
         let seed = seed.unwrap_or_else(rand::random);
         let origin = self.origin.clone();
         detached(py, || {
-            let (synth, _) = output::sample_table(model, &origin, n, seed, &privsynth::pipeline::Silent)?;
-            output::write_table(synth, model, &path).map(|_| ())
+            // The format is decided from the extension before anything is drawn; records are
+            // drawn and written in batches, as `privsynth sample` does without an LLM stage.
+            let how = output::Output::new(privsynth::data::Format::for_output(&path, None)?);
+            output::sample_to_file(model, &origin, n, seed, (&path, how), &privsynth::pipeline::Silent).map(|_| ())
         })
     }
 

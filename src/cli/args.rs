@@ -44,6 +44,11 @@ pub enum Command {
     Synth(SynthArgs),
     /// Audit a synthetic table against the real train and holdout tables: fidelity,
     /// memorization, re-identification risk, and release gates (exit 1 if a gate fails).
+    // --holdout is checked by the command (its error explains why it is needed), so clap's own
+    // usage line would show it as optional.
+    #[command(
+        override_usage = "privsynth audit --train <TRAIN> --holdout <HOLDOUT> --synthetic <SYNTHETIC> --schema <SCHEMA> [OPTIONS]"
+    )]
     Audit(AuditArgs),
     /// Audit the privacy claim itself: many in-process runs on D and on D plus a canary, and a
     /// lower bound on epsilon beside the claim (exit 1 if it exceeds the claim).
@@ -54,6 +59,16 @@ pub enum Command {
     /// The LLM stage's own commands (constraint proposals).
     #[command(subcommand)]
     Llm(super::llm::LlmCommand),
+    /// Print a shell completion script (e.g. `privsynth completions bash >
+    /// /etc/bash_completion.d/privsynth`, or `source <(privsynth completions zsh)`).
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Audit settings shared by `audit` and `synth --audit-holdout`.
@@ -65,9 +80,11 @@ pub struct AuditOpts {
     /// Secret column of the inference attack (default: the schema's first sensitive column).
     #[arg(long)]
     pub secret: Option<String>,
-    /// Column sets of the linkage attack (default: the quasi-identifiers against the rest).
+    /// Columns the linkage attacker knows about a target and matches on (with --link-b; default:
+    /// the quasi-identifiers against the rest).
     #[arg(long, value_delimiter = ',', requires = "link_b")]
     pub link_a: Option<Vec<String>>,
+    /// The columns the linkage attacker tries to learn by matching on --link-a (given with it).
     #[arg(long, value_delimiter = ',', requires = "link_a")]
     pub link_b: Option<Vec<String>>,
     /// Singling-out predicates, and the least number of targets per linkage or inference attack
@@ -96,8 +113,8 @@ pub struct AuditArgs {
     /// The real rows the generator was fitted on.
     #[arg(long)]
     pub train: PathBuf,
-    /// Real rows of the same population that the generator never saw (required: without them
-    /// no measure can tell memorization from generalisation).
+    /// Required. Real rows of the same population that the generator never saw: without them no
+    /// measure can tell memorization from generalisation.
     #[arg(long)]
     pub holdout: Option<PathBuf>,
     /// The synthetic table.
@@ -171,6 +188,12 @@ pub struct FitCommon {
     /// log. (`privsynth schema check` lists the rows themselves.)
     #[arg(long)]
     pub private_diagnostics: bool,
+    /// Send an OpenLineage run event for the release, after the outputs are written: appended as
+    /// one JSON line to this file, or POSTed to this http(s) URL (e.g. Marquez's
+    /// /api/v1/lineage). Its `privsynth_privacy` run facet carries the privacy unit, epsilon,
+    /// delta, rho and the ledger entry's hash.
+    #[arg(long, value_name = "FILE|URL")]
+    pub openlineage: Option<String>,
     #[command(flatten)]
     pub ledger: LedgerArgs,
     #[command(flatten)]
@@ -193,9 +216,11 @@ pub struct SampleArgs {
     /// Number of records (default: the model's DP estimate of the table's size).
     #[arg(long)]
     pub rows: Option<usize>,
-    /// Output file: .csv, .parquet or .arrow.
+    /// Output file: .csv, .tsv, .parquet or .arrow (for a linked model: a folder).
     #[arg(short, long)]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// Seed of the sampler (post-processing only; DP noise is never seeded).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -207,15 +232,45 @@ pub struct SampleArgs {
 pub enum OutFormat {
     Csv,
     Parquet,
+    /// Arrow IPC (Feather v2).
+    Arrow,
+}
+
+/// How the synthetic tables are written (`sample` and `synth`).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Format of the output (default: from the output's extension; for a linked schema, whose
+    /// output is a folder, CSV). Unknown extensions are refused before anything is charged.
+    #[arg(long, value_enum)]
+    pub format: Option<OutFormat>,
+    /// Write CSV output without a header line (by default every CSV file has one, also when the
+    /// input had none; `schema check` and the audit recognise it).
+    #[arg(long)]
+    pub no_output_header: bool,
+}
+
+impl OutputArgs {
+    /// The format and header of a single table written to `path`, or a usage error.
+    pub fn single(&self, path: &std::path::Path) -> crate::error::Result<crate::data::Output> {
+        let format = crate::data::Format::for_output(path, self.format.map(Into::into))?;
+        Ok(crate::data::Output { format, header: !self.no_output_header })
+    }
+
+    /// The format and header of the tables of a linked output folder (CSV unless --format).
+    pub fn folder(&self) -> crate::data::Output {
+        crate::data::Output { format: self.format.map_or(TableFormat::Csv, Into::into), header: !self.no_output_header }
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct SynthArgs {
     #[command(flatten)]
     pub common: FitCommon,
-    /// Output file: .csv, .parquet or .arrow.
+    /// Output file: .csv, .tsv, .parquet or .arrow (for a linked schema: a folder).
     #[arg(short, long)]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// Number of records (default: the DP estimate of the table's size).
     #[arg(long)]
     pub rows: Option<usize>,
@@ -231,9 +286,6 @@ pub struct SynthArgs {
     /// gate fails. The split is drawn afresh each run and is not reproducible by design.
     #[arg(long)]
     pub audit_holdout: Option<f64>,
-    /// Format of the tables written for a linked schema (the output is then a folder).
-    #[arg(long, value_enum, default_value = "csv")]
-    pub format: OutFormat,
     #[command(flatten)]
     pub audit: AuditOpts,
     #[command(flatten)]
@@ -260,9 +312,10 @@ pub struct LedgerArgs {
 pub struct LedgerShowArgs {
     #[command(flatten)]
     pub ledger: LedgerArgs,
-    /// Print as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// Print as JSON (to stdout, or with `--json=FILE` to that file, like the JSON reports of
+    /// `audit` and `synth`).
+    #[arg(long, num_args = 0..=1, require_equals = true, value_name = "FILE")]
+    pub json: Option<Option<PathBuf>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -337,9 +390,10 @@ pub struct CheckArgs {
     /// Offending rows shown per column.
     #[arg(long, default_value_t = 5)]
     pub examples: usize,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// Print the report as JSON (to stdout, or with `--json=FILE` to that file, like the JSON
+    /// reports of `audit` and `synth`).
+    #[arg(long, num_args = 0..=1, require_equals = true, value_name = "FILE")]
+    pub json: Option<Option<PathBuf>>,
     #[command(flatten)]
     pub csv: CsvArgs,
 }
@@ -412,6 +466,7 @@ impl From<OutFormat> for TableFormat {
         match f {
             OutFormat::Csv => TableFormat::Csv,
             OutFormat::Parquet => TableFormat::Parquet,
+            OutFormat::Arrow => TableFormat::Ipc,
         }
     }
 }

@@ -99,7 +99,8 @@ pub fn print_reports(reports: &[(String, Option<Report>)], files: &ReportFiles, 
         match r {
             None => eprintln!("audit {scope}: skipped (no rows in train, holdout or synthetic)"),
             Some(r) => {
-                eprintln!("== audit: {scope} ==");
+                // On stdout, with the summary it labels (a log of stdout alone stays readable).
+                println!("== audit: {scope} ==");
                 worst = worst.max(print_report(r, &files.scoped(scope), started));
             }
         }

@@ -1,6 +1,6 @@
 //! `fit`, `sample` and `synth`: check the arguments, call the pipeline, print what it returns.
 
-use super::args::{FitArgs, FitCommon, OutFormat, SampleArgs, SynthArgs};
+use super::args::{FitArgs, FitCommon, SampleArgs, SynthArgs};
 use super::audit::{print_report, print_reports};
 use super::output::{Files, Spinner, private_diagnostics, say, write_model};
 use crate::data;
@@ -33,9 +33,29 @@ fn plan(a: &FitCommon) -> Result<(Schema, Plan)> {
 }
 
 /// The files a linked run writes into its output folder.
-fn table_files(schema: &Schema, format: OutFormat) -> Vec<String> {
-    let ext = crate::pipeline::output::TableFormat::from(format).extension();
-    schema.tables.iter().map(|t| format!("{}.{ext}", t.name)).collect()
+fn table_files(schema: &Schema, how: output::Output) -> Vec<String> {
+    let ext = how.format.extension();
+    schema.tables.iter().map(|t| format!("{}.{ext}", t.name)).chain([output::OUTPUT_SCHEMA.to_string()]).collect()
+}
+
+/// Send the release's OpenLineage event when `--openlineage` asks for it.
+fn lineage(
+    c: &FitCommon,
+    command: &str,
+    entry: &privsynth_privacy::ledger::Entry,
+    outputs: &[Option<&std::path::Path>],
+) -> Result<()> {
+    let Some(target) = &c.openlineage else { return Ok(()) };
+    let inputs =
+        c.specs().iter().map(|s| std::path::PathBuf::from(s.split_once('=').map_or(s.as_str(), |x| x.1))).collect();
+    let run = crate::pipeline::lineage::Run {
+        command,
+        entry,
+        ledger: &c.ledger.ledger,
+        inputs,
+        outputs: outputs.iter().flatten().map(|p| p.to_path_buf()).collect(),
+    };
+    crate::pipeline::lineage::emit(target, &crate::pipeline::lineage::run_event(&run))
 }
 
 fn request(a: &FitCommon, holdout: Option<f64>) -> FitRequest {
@@ -61,6 +81,7 @@ pub fn fit(a: FitArgs, obs: &Spinner) -> Result<i32> {
     say(&out.messages);
     private_diagnostics(a.common.private_diagnostics, out.notes);
     write_model(&out.model.to_json()?, &a.output)?;
+    lineage(&a.common, "fit", &out.entry, &[Some(&a.output)])?;
     Ok(exit::OK)
 }
 
@@ -68,18 +89,24 @@ pub fn sample(a: SampleArgs, obs: &Spinner) -> Result<i32> {
     let seed = a.seed.unwrap_or_else(rand::random);
     let linked = LinkedModel::is_linked_file(&a.model);
     let mut files = Files { inputs: vec![&a.model], ..Default::default() };
+    let beside = output::schema_beside(&a.output);
     if !linked {
-        files.outputs.push(Some(&a.output));
+        files.outputs.extend([Some(a.output.as_path()), Some(beside.as_path())]);
     }
     files.check()?;
+    // The output's format is decided before anything is written (a refused name costs nothing).
+    let how = if linked { None } else { Some(a.out.single(&a.output)?) };
     let llm_opts = a.llm.options();
     if linked {
         let llm = llm_opts.prepare_linked()?;
         let m = LinkedModel::load(&a.model)?;
-        let format: OutFormat =
-            if data::Format::of(&a.output) == data::Format::Parquet { OutFormat::Parquet } else { OutFormat::Csv };
+        let mut how = a.out.folder();
+        if a.out.format.is_none() && data::Format::known(&a.output) == Some(data::Format::Parquet) {
+            // A folder named like `out.parquet` gets Parquet tables, as before --format existed.
+            how.format = data::Format::Parquet;
+        }
         let mut folder = Files { inputs: vec![&a.model], ..Default::default() };
-        folder.folder = Some((&a.output, table_files(&m.schema, format)));
+        folder.folder = Some((&a.output, table_files(&m.schema, how)));
         folder.check()?;
         for w in &m.privacy.outside_guarantee {
             eprintln!("warning: this model's DP guarantee does not cover everything: {w}");
@@ -90,7 +117,7 @@ pub fn sample(a: SampleArgs, obs: &Spinner) -> Result<i32> {
             a.rows,
             seed,
             &a.output,
-            format.into(),
+            how,
             obs,
             (&llm_opts, llm.as_ref()),
         )?);
@@ -99,12 +126,13 @@ pub fn sample(a: SampleArgs, obs: &Spinner) -> Result<i32> {
     let model = ModelFile::load(&a.model)?;
     say(&model.guarantee_warnings());
     let llm = llm_opts.prepare()?;
+    let how = how.ok_or_else(|| Error::Internal("a single-table output without a format".into()))?;
     sample_and_write(
         &model,
         &a.model.display().to_string(),
         a.rows,
         seed,
-        &a.output,
+        (&a.output, how),
         &llm_opts,
         llm.as_ref(),
         None,
@@ -119,7 +147,7 @@ fn sample_and_write(
     origin: &str,
     rows: Option<usize>,
     seed: u64,
-    to: &std::path::Path,
+    (to, how): (&std::path::Path, output::Output),
     llm_args: &crate::llm::StageOptions,
     llm: Option<&crate::llm::client::Client>,
     pe: Option<&crate::llm::pe::Source>,
@@ -128,7 +156,7 @@ fn sample_and_write(
     let started = std::time::Instant::now();
     let (height, width) = if llm.is_none() && pe.is_none() && !llm_args.needs_table() {
         // No LLM stage: drawn and written in batches, in memory independent of --rows.
-        let (lines, written) = output::sample_to_file(model, origin, rows, seed, to, obs)?;
+        let (lines, written) = output::sample_to_file(model, origin, rows, seed, (to, how), obs)?;
         say(&lines);
         llm_args.warn_without_llm(model);
         written
@@ -136,7 +164,9 @@ fn sample_and_write(
         let (mut synth, lines) = output::sample_table(model, origin, rows, seed, obs)?;
         say(&lines);
         llm_args.run(llm, model, &mut synth, obs.quiet(), pe)?;
-        output::write_table(synth, model, to)?
+        let (height, width, lines) = output::write_table(synth, model, to, how)?;
+        say(&lines);
+        (height, width)
     };
     eprintln!(
         "sample: wrote {height} rows x {width} columns to {} in {:.1} s (seed {seed})",
@@ -161,6 +191,7 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
     // A bad gates file is a usage error before anything is read or charged.
     let gates = holdout.map(|_| report::gates::load(a.audit.gates.as_deref())).transpose()?;
     let schema = Schema::load(&a.common.schema)?;
+    let beside = output::schema_beside(&a.output);
     let mut files = fit_files(&a.common);
     files.optional.push(a.audit.gates.as_deref());
     files.outputs.push(a.model_out.as_deref());
@@ -179,13 +210,16 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
         files.outputs.extend([f.json.as_deref(), f.html.as_deref(), f.junit.as_deref()]);
     }
     if schema.is_linked() {
-        files.folder = Some((&a.output, table_files(&schema, a.format)));
+        files.folder = Some((&a.output, table_files(&schema, a.out.folder())));
     } else {
-        files.outputs.push(Some(&a.output));
+        files.outputs.extend([Some(a.output.as_path()), Some(beside.as_path())]);
     }
     files.check()?;
+    // The output's format is decided before anything is read or charged (after the files'
+    // checks, whose messages say more about a device or a folder given as output).
+    let how = if schema.is_linked() { a.out.folder() } else { a.out.single(&a.output)? };
     if schema.is_linked() {
-        return synth_linked(&schema, &a, seed, holdout, gates, obs);
+        return synth_linked(&schema, &a, seed, holdout, gates, how, obs);
     }
     // The LLM options are checked and the server reached before any budget is spent.
     let llm_opts = a.llm.options();
@@ -202,7 +236,7 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
     if let Some(rows) = a.rows {
         output::check_rows(rows, plan.table.columns.len())?;
     }
-    let out = plan.fit_file(&schema, &request(&a.common, holdout), obs)?;
+    let out = plan.fit_file_as("synth", &schema, &request(&a.common, holdout), obs)?;
     say(&out.messages);
     private_diagnostics(a.common.private_diagnostics, out.notes);
     if let Some(p) = &a.model_out {
@@ -213,12 +247,13 @@ pub fn synth(a: SynthArgs, obs: &Spinner) -> Result<i32> {
         Some(_) => Some(pe_source(&a.common, &out.model.table, out.split.as_ref().map(|s| &s.train))?),
         None => None,
     };
-    sample_and_write(&out.model, "the fitted model", a.rows, seed, &a.output, &llm_opts, llm.as_ref(), pe.as_ref(), obs).map_err(|e| match e {
+    sample_and_write(&out.model, "the fitted model", a.rows, seed, (&a.output, how), &llm_opts, llm.as_ref(), pe.as_ref(), obs).map_err(|e| match e {
         Error::Usage(m) if llm.is_some() && a.model_out.is_none() => Error::Usage(format!(
             "{m}\nnote: the model was fitted and its budget spent; with --model-out MODEL, `privsynth sample MODEL` can retry the LLM stage without spending again"
         )),
         other => other,
     })?;
+    lineage(&a.common, "synth", &out.entry, &[Some(&a.output), a.model_out.as_deref()])?;
     drop(out.release);
     let (Some(split), Some(gates)) = (out.split, gates) else { return Ok(exit::OK) };
     if split.train.df.height() == 0 || split.holdout.df.height() == 0 {
@@ -249,6 +284,7 @@ fn synth_linked(
     seed: u64,
     holdout: Option<f64>,
     gates: Option<audit::Gates>,
+    how: output::Output,
     obs: &Spinner,
 ) -> Result<i32> {
     let c = &a.common;
@@ -285,10 +321,11 @@ fn synth_linked(
         a.rows,
         seed,
         &a.output,
-        a.format.into(),
+        how,
         obs,
         (&llm_opts, llm.as_ref()),
     )?);
+    lineage(c, "synth", &out.entry, &[Some(&a.output), a.model_out.as_deref()])?;
     drop(out.release);
     let Some(gates) = gates else { return Ok(exit::OK) };
     let Some((train, hold)) = &out.split else {

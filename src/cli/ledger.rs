@@ -19,15 +19,19 @@ pub fn show(a: LedgerShowArgs) -> Result<i32> {
         Err(e) => return Err(e.into()),
     };
     let spending = ledger.spending()?;
-    if a.json {
+    if let Some(to) = &a.json {
         let rows: Vec<serde_json::Value> = spending
             .iter()
             .map(|(fp, s)| {
                 let limit = policy.as_ref().and_then(|p| p.limit_for(fp));
+                // The same figure the text prints: at the limit's delta, else at 1e-9 plus the
+                // mechanisms' delta.
+                let at = limit.map_or(1e-9 + s.delta, |l| l.delta);
                 serde_json::json!({
                     "fingerprint": fp, "name": s.name, "releases": s.releases, "rho": s.rho, "delta": s.delta,
                     "limit": limit.map(|l| serde_json::json!({"epsilon": l.epsilon, "delta": l.delta})),
-                    "epsilon_spent": limit.and_then(|l| s.epsilon_at(l.delta)),
+                    "epsilon_spent": s.epsilon_at(at),
+                    "epsilon_spent_at_delta": at,
                 })
             })
             .collect();
@@ -35,7 +39,8 @@ pub fn show(a: LedgerShowArgs) -> Result<i32> {
             "ledger": ledger.path().display().to_string(), "entries": entries.len(), "verified": true,
             "head": entries.last().map(|e| e.hash.clone()), "capped": policy.is_some(), "datasets": rows,
         });
-        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| Error::Internal(e.to_string()))?);
+        let text = serde_json::to_string_pretty(&out).map_err(|e| Error::Internal(e.to_string()))? + "\n";
+        super::output::emit(&text, to.as_deref())?;
         return Ok(exit::OK);
     }
     println!("ledger {}: {} release(s), hash chain verified", ledger.path().display(), entries.len());

@@ -28,5 +28,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::AuditPrivacy(a) => audit_privacy::run(a, cli.quiet),
         Command::Ledger(args::LedgerCommand::Show(a)) => ledger::show(a),
         Command::Llm(llm::LlmCommand::Constraints(a)) => crate::llm::constraints::run(&a.options()),
+        Command::Completions(a) => {
+            use clap::CommandFactory;
+            clap_complete::generate(a.shell, &mut Cli::command(), "privsynth", &mut std::io::stdout());
+            Ok(crate::error::exit::OK)
+        }
     }
 }

@@ -20,7 +20,12 @@ pub fn run(c: SchemaCommand, obs: &Spinner) -> Result<i32> {
             ..Default::default()
         }
         .check()?,
-        SchemaCommand::Check(a) => Files { inputs: vec![&a.data, &a.schema], ..Default::default() }.check()?,
+        SchemaCommand::Check(a) => Files {
+            inputs: vec![&a.data, &a.schema],
+            outputs: vec![a.json.as_ref().and_then(|j| j.as_deref())],
+            ..Default::default()
+        }
+        .check()?,
         SchemaCommand::FromDomain(a) => {
             Files { inputs: vec![&a.domain], outputs: vec![a.output.as_deref()], ..Default::default() }.check()?
         }
@@ -169,9 +174,14 @@ impl Render for check::links::LinkedReport {
     }
 }
 
-fn print_check<R: serde::Serialize + Render>(json: bool, report: &R, findings: usize) -> Result<i32> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(report).map_err(|e| Error::Internal(e.to_string()))?);
+fn print_check<R: serde::Serialize + Render>(
+    json: Option<Option<std::path::PathBuf>>,
+    report: &R,
+    findings: usize,
+) -> Result<i32> {
+    if let Some(to) = json {
+        let text = serde_json::to_string_pretty(report).map_err(|e| Error::Internal(e.to_string()))? + "\n";
+        super::output::emit(&text, to.as_deref())?;
     } else {
         print!("{}", report.render());
     }

@@ -71,6 +71,19 @@ fn fill_from_others(v: &mut [Option<f64>], rng: &mut StdRng) {
     }
 }
 
+/// The schema bounds of a date or datetime column in days since the epoch (datetimes with a
+/// fraction); unbounded ends are infinite. Synthetic times are kept inside them, so that the
+/// output passes `schema check` against the schema it was made from.
+fn day_bounds(c: Option<&crate::schema::Column>) -> (f64, f64) {
+    let Some(c) = c else { return (f64::NEG_INFINITY, f64::INFINITY) };
+    let scale = if c.kind == ColumnType::Datetime { 86_400.0 } else { 1.0 };
+    let b = c.domain.as_ref().and_then(|d| d.bounds.as_ref());
+    let at = |i: usize, dflt: f64| {
+        b.and_then(|b| b.get(i)).and_then(|v| crate::schema::parse_point(c.kind, v).ok()).map_or(dflt, |v| v / scale)
+    };
+    (at(0, f64::NEG_INFINITY), at(1, f64::INFINITY))
+}
+
 /// A date (days) or datetime (days with fraction) column as a typed series.
 fn time_series(name: &str, kind: ColumnType, v: &[Option<f64>]) -> Result<Series> {
     if kind == ColumnType::Datetime {
@@ -188,6 +201,24 @@ impl Output {
             .collect())
     }
 
+    /// Make the tables fit `schema` as written ([`crate::synthetic::conform`] per table).
+    /// Returns the output's own schema, which `schema check` passes, and a warning per table
+    /// that lost columns. Call it after the LLM stage.
+    pub fn conform(&mut self, schema: &crate::schema::Schema) -> Result<(crate::schema::Schema, Vec<String>)> {
+        let mut out_schema = schema.clone();
+        let mut warnings = vec![];
+        for (name, df) in &mut self.tables {
+            let Some(t) = out_schema.tables.iter_mut().find(|t| &t.name == name) else { continue };
+            if let Some(why) = crate::synthetic::conform(t, df) {
+                warnings.push(format!(
+                    "table {name}: column(s) not in the output: {why}; the {} beside the tables says so",
+                    crate::pipeline::output::OUTPUT_SCHEMA
+                ));
+            }
+        }
+        Ok((out_schema, warnings))
+    }
+
     /// Set a text column of `table` from validated model output (one value per row).
     pub fn set_text(
         &mut self,
@@ -231,11 +262,21 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
         None => vec![None; n],
     };
     fill_from_others(&mut birth, rng);
+    // A death after the schema's last date has not happened yet within the data's window: none
+    // (or the last date, when the column may not be empty).
+    let death_col = p.death.as_ref().and_then(|d| pt.column(d));
+    let (death_lo, death_hi) = day_bounds(death_col);
+    let death_nullable = death_col.is_some_and(|c| c.nullable);
     let death: Vec<Option<f64>> = match (&p.death, &p.birth) {
         (Some(d), Some(_)) => ints(&pdf, &derived::death_age(d))?
             .iter()
             .zip(&birth)
             .map(|(a, b)| Some(b.as_ref()? + *a.as_ref()? as f64))
+            .map(|d| match d {
+                Some(d) if d > death_hi + 1.0 && death_nullable => None,
+                Some(d) => Some(d.clamp(death_lo, death_hi.max(death_lo))),
+                None => None,
+            })
             .collect(),
         _ => vec![None; n],
     };
@@ -352,30 +393,37 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
             last[u] = last[u].max(x);
             time.push(x);
         }
-        // A person whose events would run past their death has their event times scaled into
-        // the lifetime (birth to death), keeping order and relative spacing; piling them all
-        // on the day of death would be less plausible.
+        // A person whose events would run past their death, or past the schema's last date of
+        // the event's time, has their event times scaled into the lifetime (birth to the earlier
+        // of the two), keeping order and relative spacing; piling them all on one day would be
+        // less plausible. Then every time is kept inside the schema's bounds.
+        let (lo, hi) = day_bounds(t.column(&e.time));
+        // The last instant of the upper bound's day for datetimes, the day itself for dates.
+        let hi = if tkind == ColumnType::Datetime { hi } else { hi.floor() };
         let mut clamped = 0;
         for (i, &u) in units.iter().enumerate() {
-            if let (Some(dd), Some(b)) = (death[u], birth[u])
-                && last[u] > dd
+            let cap = death[u].map_or(hi, |dd| dd.min(hi));
+            if let Some(b) = birth[u]
+                && last[u] > cap
                 && last[u] > b
             {
-                time[i] = b + (time[i] - b) * ((dd - b).max(0.0) / (last[u] - b));
+                time[i] = b + (time[i] - b) * ((cap - b).max(0.0) / (last[u] - b));
                 clamped += 1;
             }
+            time[i] = time[i].min(cap).max(lo);
         }
         let end: Option<Vec<Option<f64>>> = match &e.end {
             Some(end) => {
                 let dur = ints(&edf, &derived::duration(end))?;
                 let unit = e.duration_unit.seconds() as f64 / 86_400.0;
+                let (_, end_hi) = day_bounds(t.column(end));
                 Some(
                     dur.iter()
                         .zip(&time)
                         .zip(&units)
                         .map(|((d, &x), &u)| {
                             let y = x + d.as_ref()?.max(&0).to_owned() as f64 * unit;
-                            Some(death[u].map_or(y, |dd| y.min(dd.max(x))))
+                            Some(death[u].map_or(y, |dd| y.min(dd.max(x))).min(end_hi.max(x)))
                         })
                         .collect(),
                 )

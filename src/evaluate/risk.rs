@@ -626,7 +626,9 @@ pub fn singling_out_multivariate(f: &Frames, attacks: usize, seed: u64) -> Singl
         // outcome does not depend on the batching or the threads.
         let rate =
             if tries == 0 { 0.05 } else { (preds.len() as f64 / tries as f64).max(1.0 / TRIES_PER_PREDICATE as f64) };
-        let batch = (((attacks - preds.len()) as f64 / rate * 1.2) as u64).clamp(1024, cap - next);
+        // At least 1024 tries a batch, never past the cap (a small --attacks makes the cap smaller
+        // than 1024, where `clamp` would panic).
+        let batch = (((attacks - preds.len()) as f64 / rate * 1.2) as u64).max(1024).min(cap - next);
         let found: Vec<(u64, Vec<Cond>)> =
             (next..next + batch).into_par_iter().filter_map(|k| attempt(k).map(|p| (k, p))).collect();
         tries = next + batch;

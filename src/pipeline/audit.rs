@@ -125,7 +125,7 @@ pub fn audit(
         write(&files.json, report.to_json()?)?;
     }
     write(&files.html, report::html::render(&report))?;
-    write(&files.junit, report.to_junit())?;
+    write(&files.junit, report.to_junit(&table.name))?;
     Ok(report)
 }
 
@@ -201,7 +201,9 @@ pub fn output_schema(schema: &Schema) -> Schema {
 
 /// Read the synthetic linked tables `synth` wrote (a folder) and derive their model tables.
 pub fn derive_synthetic(schema: &Schema, synthetic: &Path) -> Result<ehr::Derived> {
-    let out_schema = output_schema(schema);
+    // The schema `synth` wrote beside the tables says which columns it left out.
+    let beside = synthetic.join(super::output::OUTPUT_SCHEMA);
+    let out_schema = if beside.is_file() { Schema::load(&beside)? } else { output_schema(schema) };
     let inputs = ehr::Inputs::resolve(&out_schema, &[synthetic.display().to_string()])?;
     let synth = ehr::Tables::read(&out_schema, &inputs)?;
     Ok(ehr::derive(&out_schema, &synth, None, None)?.0)

@@ -144,12 +144,13 @@ impl LinkedPlan {
             if self.opts.allow_data_domains { "; --allow-data-domains" } else { "" }
         );
         let max_bound = bounds.iter().map(|b| b.1).max().unwrap_or(1);
-        let entry = release.record(
+        let entry = release.record_guarantee(
             &command,
             name,
             Some((unit.clone(), max_bound)),
             &fitted.charges,
             &self.outside_guarantee,
+            Some((fitted.model.privacy.epsilon, delta)),
         )?;
         let mut messages: Vec<String> =
             fitted.noise.iter().flat_map(|(name, m)| m.noise_warnings(Some(name))).collect();

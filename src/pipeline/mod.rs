@@ -21,6 +21,7 @@
 
 pub mod audit;
 pub mod frame;
+pub mod lineage;
 pub mod linked;
 pub mod output;
 pub mod propose;
@@ -205,6 +206,17 @@ impl Plan {
     /// file and record the release. `schema` is the file the table came from (for the cost of a
     /// DP-inferred schema).
     pub fn fit_file(&self, schema: &Schema, req: &FitRequest, obs: &dyn Observer) -> Result<FitOutcome> {
+        self.fit_file_as("fit", schema, req, obs)
+    }
+
+    /// [`Plan::fit_file`] for the command `command` (`fit` or `synth`), as the ledger records it.
+    pub fn fit_file_as(
+        &self,
+        command: &str,
+        schema: &Schema,
+        req: &FitRequest,
+        obs: &dyn Observer,
+    ) -> Result<FitOutcome> {
         let started = std::time::Instant::now();
         if let Some(f) = req.holdout
             && !(f > 0.0 && f < 1.0)
@@ -224,7 +236,7 @@ impl Plan {
                 None => self.rows_streamed(&req.data, data::BATCH_ROWS)?,
             }
         };
-        self.fit_released(schema, req, release, budget, rows, started, obs)
+        self.fit_released(command, schema, req, release, budget, rows, started, obs)
     }
 
     /// [`Plan::fit_file`] for a table already in memory (a data frame handed over by the Python
@@ -247,7 +259,7 @@ impl Plan {
         let release = Release::authorize(&req.ledger, fingerprint, &budget)?;
         let rows = self.rows(&raw, req.holdout)?;
         drop(raw);
-        self.fit_released(schema, req, release, budget, rows, started, obs)
+        self.fit_released("fit", schema, req, release, budget, rows, started, obs)
     }
 
     /// The fit after the policy admitted it: choose the rows, fit, build the model file and
@@ -255,6 +267,7 @@ impl Plan {
     #[allow(clippy::too_many_arguments)]
     fn fit_released(
         &self,
+        command: &str,
         schema: &Schema,
         req: &FitRequest,
         release: Release,
@@ -284,19 +297,20 @@ impl Plan {
         let mut model = self.model(&fitted, &budget, req.delta);
         let inference = schema_inference(schema, &release, &mut model)?;
         let unit = self.table.privacy_unit.clone().map(|u| (u, self.rows_per_unit()));
-        let mut command = format!("fit --mechanism {}", self.opts.mechanism.name());
+        let mut command = format!("{command} --mechanism {}", self.opts.mechanism.name());
         if let Some(f) = req.holdout {
             command.push_str(&format!(" --audit-holdout {f}"));
         }
         if self.opts.allow_data_domains {
             command.push_str(" --allow-data-domains");
         }
-        let entry = release.record(
+        let entry = release.record_guarantee(
             &command,
             &req.data.display().to_string(),
             unit.clone(),
             budget.charges(),
             &self.outside_guarantee,
+            Some((model.privacy.epsilon, model.privacy.delta)),
         )?;
         let by_order = fitted.fit.measured_by_order();
         let measured =

@@ -13,21 +13,13 @@ use crate::model::file::ModelFile;
 use crate::model::sample::{BATCH_ROWS, MAX_CELLS, MAX_ROWS};
 use crate::synthetic::{Drawer, SyntheticTable};
 
-/// Formats of a folder of linked tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TableFormat {
-    Csv,
-    Parquet,
-}
+/// Formats of a synthetic table, or of a folder of linked tables.
+pub use crate::data::Format as TableFormat;
+/// A format and whether CSV files get a header line.
+pub use crate::data::Output;
 
-impl TableFormat {
-    pub fn extension(self) -> &'static str {
-        match self {
-            TableFormat::Csv => "csv",
-            TableFormat::Parquet => "parquet",
-        }
-    }
-}
+/// The file a linked output folder's schema is written to, beside the tables.
+pub const OUTPUT_SCHEMA: &str = "schema.yaml";
 
 /// Check a requested number of rows against the sampler's limits ([`MAX_ROWS`],
 /// [`MAX_CELLS`]), before anything is fitted or charged. Larger tables: several runs of
@@ -74,10 +66,10 @@ pub fn sample_to_file(
     origin: &str,
     rows: Option<usize>,
     seed: u64,
-    output: &Path,
+    (output, how): (&Path, Output),
     obs: &dyn Observer,
 ) -> Result<(Vec<String>, (usize, usize))> {
-    sample_to_file_in(model, origin, rows, seed, output, BATCH_ROWS, obs)
+    sample_to_file_in(model, origin, rows, seed, (output, how), BATCH_ROWS, obs)
 }
 
 /// [`sample_to_file`] with batches of `batch` records.
@@ -86,7 +78,7 @@ pub fn sample_to_file_in(
     origin: &str,
     rows: Option<usize>,
     seed: u64,
-    output: &Path,
+    (output, how): (&Path, Output),
     batch: usize,
     obs: &dyn Observer,
 ) -> Result<(Vec<String>, (usize, usize))> {
@@ -96,23 +88,77 @@ pub fn sample_to_file_in(
     let _s = Step::start(obs, &format!("sampling and writing {rows} rows"));
     let mut drawer = Drawer::new(model, origin)?;
     let mut left = rows;
-    let written = data::write_batches(output, &model.table, || {
+    // Columns the run does not produce (identifiers without a fake generator, text columns
+    // without the LLM stage) are decided on the first batch and left out of every batch.
+    let mut conformed: Option<(crate::schema::Table, Option<String>)> = None;
+    let written = data::write_batches(output, &model.table, how, || {
         if left == 0 {
             return Ok(None);
         }
         let n = left.min(batch.max(1));
         left -= n;
-        Ok(Some(drawer.table(n, &mut rng)?.into_frame()?))
+        let mut df = drawer.table(n, &mut rng)?.into_frame()?;
+        match &conformed {
+            None => {
+                let mut table = model.table.clone();
+                let why = crate::synthetic::conform(&mut table, &mut df);
+                conformed = Some((table, why));
+            }
+            Some((table, _)) => {
+                df = df.select(table.columns.iter().map(|c| c.name.as_str())).map_err(Error::polars)?;
+            }
+        }
+        Ok(Some(df))
     })?;
-    Ok((drawer.report.summary(), written))
+    let mut lines = drawer.report.summary();
+    if let Some((table, Some(why))) = conformed {
+        lines.push(write_schema_beside(output, &table, &why)?);
+    }
+    Ok((lines, written))
 }
 
-/// Write synthetic records in the format of `output`'s extension (CSV in the table's dialect).
-/// Returns the rows and columns written.
-pub fn write_table(synth: SyntheticTable, model: &ModelFile, output: &Path) -> Result<(usize, usize)> {
+/// Write the schema of a synthetic table whose columns are not all the source schema's to
+/// [`schema_beside`]; returns the warning to show.
+fn write_schema_beside(output: &Path, table: &crate::schema::Table, why: &str) -> Result<String> {
+    let path = schema_beside(output);
+    let schema = crate::schema::Schema { version: 1, person: None, dp_inference: None, tables: vec![table.clone()] };
+    let yaml = format!(
+        "# The schema of the synthetic table {}, written by privsynth: check it with\n# `privsynth schema check {} --schema {}`.\n{}",
+        output.display(),
+        output.display(),
+        path.display(),
+        schema.to_yaml()?
+    );
+    data::write_atomic(&path, |f| std::io::Write::write_all(f, yaml.as_bytes()))?;
+    Ok(format!("warning: column(s) not in the output: {why}; {} describes the table as written", path.display()))
+}
+
+/// The schema file written beside a single synthetic table whose columns are not all the
+/// schema's (`out.parquet` -> `out.schema.yaml`).
+pub fn schema_beside(output: &Path) -> std::path::PathBuf {
+    let stem = output.file_stem().and_then(|s| s.to_str()).unwrap_or("synthetic");
+    output.with_file_name(format!("{stem}.schema.yaml"))
+}
+
+/// Write synthetic records to `output` as `how` says (decided from the command line with
+/// [`data::Format::for_output`] before anything was charged; CSV in the table's dialect).
+/// Columns the run did not produce are left out ([`crate::synthetic::conform`]); then the
+/// output's own schema is written to [`schema_beside`]. Returns the rows and columns written
+/// and what to tell the user.
+pub fn write_table(
+    synth: SyntheticTable,
+    model: &ModelFile,
+    output: &Path,
+    how: Output,
+) -> Result<(usize, usize, Vec<String>)> {
     let mut df = synth.into_frame()?;
-    data::write(&mut df, output, &model.table)?;
-    Ok((df.height(), df.width()))
+    let mut table = model.table.clone();
+    let mut lines = vec![];
+    if let Some(why) = crate::synthetic::conform(&mut table, &mut df) {
+        lines.push(write_schema_beside(output, &table, &why)?);
+    }
+    data::write(&mut df, output, &table, how)?;
+    Ok((df.height(), df.width(), lines))
 }
 
 /// Sample a linked model (`persons` persons, default its DP estimate) and write its tables into
@@ -126,7 +172,7 @@ pub fn write_linked(
     persons: Option<usize>,
     seed: u64,
     output: &Path,
-    format: TableFormat,
+    how: Output,
     obs: &dyn Observer,
     (llm_opts, llm): (&crate::llm::StageOptions, Option<&crate::llm::client::Client>),
 ) -> Result<Vec<String>> {
@@ -140,6 +186,8 @@ pub fn write_linked(
         crate::ehr::sample::sample(m, origin, persons, &mut rng)?
     };
     llm_opts.run_linked(llm, m, &mut out, true)?;
+    // The tables and the schema they pass `schema check` against (written beside them).
+    let (out_schema, warnings) = out.conform(&m.schema)?;
     let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let tmp = tempfile::Builder::new().prefix(".privsynth-").tempdir_in(parent).map_err(|e| Error::io(parent, e))?;
@@ -152,8 +200,14 @@ pub fn write_linked(
             .iter()
             .find(|t| t.name == name)
             .ok_or_else(|| Error::Internal(format!("sampled table {name} is not in the schema")))?;
-        data::write(&mut df, &tmp.path().join(format!("{name}.{}", format.extension())), table)?;
+        data::write(&mut df, &tmp.path().join(format!("{name}.{}", how.format.extension())), table, how)?;
     }
+    let schema_file = tmp.path().join(OUTPUT_SCHEMA);
+    let yaml = format!(
+        "# The schema of the synthetic tables beside it, written by privsynth from the schema of the\n# model ({origin}); check them with `privsynth schema check FOLDER --schema FOLDER/{OUTPUT_SCHEMA}`.\n{}",
+        out_schema.to_yaml()?
+    );
+    data::write_atomic(&schema_file, |f| std::io::Write::write_all(f, yaml.as_bytes()))?;
     if output.exists() {
         // Replace the tables this run writes; other files in the folder stay.
         for entry in std::fs::read_dir(tmp.path()).map_err(|e| Error::io(tmp.path(), e))? {
@@ -166,6 +220,7 @@ pub fn write_linked(
         std::fs::rename(&kept, output).map_err(|e| Error::io(output, e))?;
     }
     let mut lines: Vec<String> = report.lines().into_iter().map(|l| format!("sample: {l}")).collect();
+    lines.extend(warnings.into_iter().map(|w| format!("warning: {w}")));
     lines.push(format!(
         "sample: wrote {} table(s) to {} in {:.1} s (seed {seed})",
         m.schema.tables.len(),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use privsynth_privacy::Budget;
 use privsynth_privacy::Cost;
-use privsynth_privacy::ledger::{self, DatasetRef, Entry, Ledger, LedgerLock, Policy};
+use privsynth_privacy::ledger::{self, DatasetRef, Entry, Guarantee, Ledger, LedgerLock, Policy};
 
 use crate::error::{Error, Result};
 
@@ -96,13 +96,34 @@ impl Release {
         charges: &[Cost],
         outside_guarantee: &[String],
     ) -> Result<Entry> {
+        self.record_guarantee(command, name, unit, charges, outside_guarantee, None)
+    }
+
+    /// [`Release::record`] with the (epsilon, delta) guarantee the run reports to the user.
+    pub fn record_guarantee(
+        &self,
+        command: &str,
+        name: &str,
+        unit: Option<(String, u32)>,
+        charges: &[Cost],
+        outside_guarantee: &[String],
+        guarantee: Option<(f64, f64)>,
+    ) -> Result<Entry> {
         let (privacy_unit, rows_per_unit) = match unit {
             Some((u, k)) => (Some(u), Some(k)),
             None => (None, None),
         };
         let dataset =
             DatasetRef { fingerprint: self.fingerprint.clone(), name: name.to_string(), privacy_unit, rows_per_unit };
-        Ok(self.ledger.append_release(command, dataset, charges, &ledger::new_run_id(), outside_guarantee)?)
+        let guarantee = guarantee.map(|(epsilon, delta)| Guarantee { epsilon, delta });
+        Ok(self.ledger.append_guaranteed(
+            command,
+            dataset,
+            charges,
+            &ledger::new_run_id(),
+            outside_guarantee,
+            guarantee,
+        )?)
     }
 
     /// The dataset's spending across the ledger, when it has more than this run: the figure a

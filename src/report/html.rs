@@ -302,7 +302,7 @@ pub fn render(r: &Report) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>privsynth audit: {}</title><style>\
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>privsynth audit: {}</title><style>\
 body{{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1180px;padding:18px 28px;color:#222}}\
 h1{{font-size:22px;margin:4px 0}}h2{{font-size:18px;margin:26px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}}\
 table{{border-collapse:collapse;margin:6px 0}}td,th{{padding:3px 10px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}}\
@@ -313,7 +313,10 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
 .badge{{display:inline-block;padding:1px 8px;border-radius:4px;color:#fff;font-size:12px;font-weight:600}}\
 .grid{{display:flex;flex-wrap:wrap;gap:10px}}.card{{border:1px solid #eee;border-radius:6px;padding:6px}}.card h3{{font-size:13px;margin:0 0 2px}}\
 .ax{{font-size:10px;fill:#555}}.lbl{{font-size:12px;fill:#222}}.legend span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:-1px}}\
-.muted{{color:#666;font-size:12px}}</style></head><body>",
+.muted{{color:#666;font-size:12px}}svg{{max-width:100%;height:auto}}\
+@media (max-width:900px){{body{{padding:10px 12px}}table{{display:block;overflow-x:auto;max-width:100%}}.card{{flex:1 1 100%}}td,th{{padding:3px 6px}}}}\
+@media print{{body{{max-width:none;padding:0;font-size:11px}}*{{-webkit-print-color-adjust:exact;print-color-adjust:exact}}\
+.card,table,svg,.notice{{break-inside:avoid}}h2{{break-after:avoid}}a{{color:inherit;text-decoration:none}}}}</style></head><body>",
         xml(&a.inputs.synthetic.file)
     );
     let _ = write!(h, "<h1>privsynth audit of {}</h1>", xml(&a.inputs.synthetic.file));

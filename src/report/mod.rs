@@ -62,19 +62,23 @@ impl Report {
         serde_json::to_string_pretty(&v).map_err(|e| Error::Internal(e.to_string()))
     }
 
-    /// JUnit XML: one test suite, one test case per gate.
-    pub fn to_junit(&self) -> String {
+    /// JUnit XML: one test suite named after the audited `table`, one test case per gate. The
+    /// suite and class names carry the table, so that the reports of a linked run (one per
+    /// table) stay apart when a CI server merges them.
+    pub fn to_junit(&self, table: &str) -> String {
         let total: f64 = self.audit.timings.iter().map(|t| t.seconds).sum();
         let count = |s: Status| self.gates.iter().filter(|g| g.status == s).count();
         let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         x += &format!(
-            "<testsuites name=\"privsynth audit\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{total:.3}\">\n",
+            "<testsuites name=\"privsynth audit: {}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{total:.3}\">\n",
+            xml(table),
             self.gates.len(),
             count(Status::Fail),
             count(Status::Skipped)
         );
         x += &format!(
-            "  <testsuite name=\"privsynth-audit\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{total:.3}\" timestamp=\"{}\">\n",
+            "  <testsuite name=\"privsynth-audit.{}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{total:.3}\" timestamp=\"{}\">\n",
+            xml(table),
             self.gates.len(),
             count(Status::Fail),
             count(Status::Skipped),
@@ -91,7 +95,8 @@ impl Report {
                 gates::Direction::AtLeast => ">=",
             };
             x += &format!(
-                "    <testcase classname=\"privsynth.audit.gates\" name=\"{}\" time=\"0\">",
+                "    <testcase classname=\"privsynth.audit.{}.gates\" name=\"{}\" time=\"0\">",
+                xml(table),
                 xml(&format!("{} {rel} {}", g.gate.metric, g.gate.threshold))
             );
             match g.status {
