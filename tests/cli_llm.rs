@@ -222,11 +222,17 @@ fn without_a_server_text_columns_are_empty_and_llm_options_fail_before_spending(
         "{}",
         r.stderr
     );
+    // Text columns without a server are left out of the output, and the schema written beside
+    // it says so (it is the schema the output passes `schema check` against).
     let rows = read_csv(&out);
-    assert!(!rows.is_empty() && rows.iter().all(|r| TEXT.iter().all(|c| r.contains_key(*c) && r[*c].is_none())));
+    assert!(!rows.is_empty() && rows.iter().all(|r| TEXT.iter().all(|c| !r.contains_key(*c))));
     assert!(rows.iter().all(|r| r["GENDER"].is_some()), "modelled columns are unaffected");
+    let beside = out.with_file_name(format!("{}.schema.yaml", out.file_stem().unwrap().to_str().unwrap()));
+    let yaml = std::fs::read_to_string(&beside).unwrap();
+    assert!(yaml.contains("not produced") && TEXT.iter().all(|c| yaml.contains(*c)), "{yaml}");
     std::fs::remove_file(&ledger).unwrap();
     std::fs::remove_file(&out).unwrap();
+    std::fs::remove_file(&beside).unwrap();
     for (extra, needle) in [
         (vec!["--llm-check"], "--llm-check needs an LLM server"),
         (vec!["--llm-url", "http://127.0.0.1:9/v1"], "no model"),

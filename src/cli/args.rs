@@ -52,7 +52,7 @@ pub enum Command {
     Audit(AuditArgs),
     /// Audit the privacy claim itself: many in-process runs on D and on D plus a canary, and a
     /// lower bound on epsilon beside the claim (exit 1 if it exceeds the claim).
-    AuditPrivacy(super::audit_privacy::Args),
+    AuditPrivacy(AuditPrivacyArgs),
     /// Inspect the privacy ledger: spending per dataset, chain verification.
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -515,4 +515,66 @@ impl MembershipArgs {
             membership_rows: self.membership_rows,
         }
     }
+}
+
+/// `privsynth audit-privacy`.
+#[derive(Debug, clap::Args)]
+pub struct AuditPrivacyArgs {
+    /// D: the table the runs are fitted on (the user's table or a public stand-in; for a
+    /// linked schema, a folder of tables). Leave it out and give --from-model to audit on
+    /// records sampled from a model file instead, so the audit touches no real data.
+    pub data: Option<PathBuf>,
+    /// Schema file (YAML).
+    #[arg(long)]
+    pub schema: PathBuf,
+    /// Table of the schema (needed when it has several).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// The claimed epsilon (the budget each run spends).
+    #[arg(long)]
+    pub epsilon: f64,
+    /// The claimed delta.
+    #[arg(long, default_value_t = 1e-9)]
+    pub delta: f64,
+    #[arg(long, value_enum, default_value = "aim")]
+    pub mechanism: MechanismArg,
+    /// Runs on D, and as many on D plus the canary.
+    #[arg(long, default_value_t = 1000)]
+    pub runs: usize,
+    /// Confidence of the lower bounds.
+    #[arg(long, default_value_t = 0.95)]
+    pub confidence: f64,
+    /// A canary record instead of the worst case: `column=value` items, comma-separated
+    /// (columns left out take the worst case).
+    #[arg(long, value_delimiter = ',')]
+    pub canary_record: Option<Vec<String>>,
+    /// Rows of the canary unit (default: the schema's rows_per_unit; more rows test that the
+    /// bound is enforced).
+    #[arg(long)]
+    pub canary_rows: Option<usize>,
+    /// Sample D from this model file (needs no real data).
+    #[arg(long, conflicts_with = "data")]
+    pub from_model: Option<PathBuf>,
+    /// Records to sample with --from-model (default: the model's DP total).
+    #[arg(long, requires = "from_model")]
+    pub model_rows: Option<usize>,
+    /// Quick mode: the one-run audit (Steinke, Nasr and Jagielski 2023) with this many canaries,
+    /// each included with probability 1/2, and one fit.
+    #[arg(long)]
+    pub one_run: Option<usize>,
+    /// Synthetic records per run for the black-box score (default: the model's DP total).
+    #[arg(long)]
+    pub rows: Option<usize>,
+    /// Mirror-descent iterations of each run's final estimation.
+    #[arg(long, default_value_t = crate::model::estimate::Options::default().max_iters)]
+    pub iterations: usize,
+    /// Seed of sampling and of the audit's own random choices (DP noise is never seeded).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the JSON report here (schema: schemas/privacy-audit-report.schema.json).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the HTML report here.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
 }

@@ -33,6 +33,9 @@ use crate::model::sample;
 use crate::schema::linked::derived;
 use crate::schema::{ColumnType, Table};
 
+/// The file a linked output folder's schema is written to, beside the tables.
+pub const OUTPUT_SCHEMA: &str = "schema.yaml";
+
 /// What sampling did, per event table.
 #[derive(Debug, Default, Clone)]
 pub struct SampleReport {
@@ -212,7 +215,7 @@ impl Output {
             if let Some(why) = crate::synthetic::conform(t, df) {
                 warnings.push(format!(
                     "table {name}: column(s) not in the output: {why}; the {} beside the tables says so",
-                    crate::pipeline::output::OUTPUT_SCHEMA
+                    OUTPUT_SCHEMA
                 ));
             }
         }

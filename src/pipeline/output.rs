@@ -19,7 +19,7 @@ pub use crate::data::Format as TableFormat;
 pub use crate::data::Output;
 
 /// The file a linked output folder's schema is written to, beside the tables.
-pub const OUTPUT_SCHEMA: &str = "schema.yaml";
+pub use crate::ehr::sample::OUTPUT_SCHEMA;
 
 /// Check a requested number of rows against the sampler's limits ([`MAX_ROWS`],
 /// [`MAX_CELLS`]), before anything is fitted or charged. Larger tables: several runs of
