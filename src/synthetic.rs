@@ -130,7 +130,12 @@ pub fn conform(table: &mut Table, df: &mut DataFrame) -> Option<String> {
     for c in &table.columns {
         match df.column(&c.name) {
             Err(_) => absent.push(c.name.clone()),
-            Ok(col) if df.height() > 0 && col.null_count() == df.height() => empty.push(c.name.clone()),
+            // Only columns the run cannot produce (text without the LLM stage): a modelled
+            // nullable column that happens to be drawn all-null stays, so the output's schema
+            // does not depend on the draw.
+            Ok(col) if !c.is_modelled() && df.height() > 0 && col.null_count() == df.height() => {
+                empty.push(c.name.clone())
+            }
             Ok(_) => {}
         }
     }
@@ -438,6 +443,34 @@ fn cells_of(col: &Column) -> Result<Vec<Cell<'_>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A modelled nullable column drawn all-null stays in the output (the output's schema must
+    /// not depend on the draw); a text column without values and an absent identifier go, and
+    /// the table's description says so.
+    #[test]
+    fn conform_drops_only_what_the_run_cannot_produce() {
+        let yaml = "version: 1
+tables:
+  - name: t
+    columns:
+      - {name: id, type: identifier, role: identifier}
+      - {name: a, type: categorical, nullable: true, domain: {categories: [x, y]}}
+      - {name: note, type: text, nullable: true}
+";
+        let schema = crate::schema::Schema::from_yaml(yaml, "t.yaml").unwrap();
+        let mut table = schema.tables[0].clone();
+        let mut df = df!(
+            "a" => [None::<&str>, None],
+            "note" => [None::<&str>, None],
+        )
+        .unwrap();
+        let why = conform(&mut table, &mut df).unwrap();
+        let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a"], "{why}");
+        assert!(df.column("a").is_ok() && df.column("note").is_err());
+        assert!(why.contains("id") && why.contains("note"), "{why}");
+        assert!(table.description.unwrap_or_default().contains("not produced"));
+    }
 
     #[test]
     fn the_summary_warns_when_the_rules_shape_the_output() {
