@@ -130,12 +130,10 @@ pub fn conform(table: &mut Table, df: &mut DataFrame) -> Option<String> {
     for c in &table.columns {
         match df.column(&c.name) {
             Err(_) => absent.push(c.name.clone()),
-            // Only columns the run cannot produce (text without the LLM stage): a modelled
-            // nullable column that happens to be drawn all-null stays, so the output's schema
-            // does not depend on the draw.
-            Ok(col) if !c.is_modelled() && df.height() > 0 && col.null_count() == df.height() => {
-                empty.push(c.name.clone())
-            }
+            // Columns without a value: text without the LLM stage, and a modelled nullable
+            // column that happened to be drawn all-null (`schema check` reports an all-missing
+            // column as a finding); the description written beside the output names each.
+            Ok(col) if df.height() > 0 && col.null_count() == df.height() => empty.push(c.name.clone()),
             Ok(_) => {}
         }
     }
@@ -147,7 +145,10 @@ pub fn conform(table: &mut Table, df: &mut DataFrame) -> Option<String> {
         why.push(format!("{} (identifiers without a `fake` generator)", absent.join(", ")));
     }
     if !empty.is_empty() {
-        why.push(format!("{} (no value generated: text columns need the LLM stage)", empty.join(", ")));
+        why.push(format!(
+            "{} (no value generated: text columns need the LLM stage; a modelled column was drawn all-missing)",
+            empty.join(", ")
+        ));
     }
     if why.is_empty() {
         return None;
@@ -444,11 +445,10 @@ fn cells_of(col: &Column) -> Result<Vec<Cell<'_>>> {
 mod tests {
     use super::*;
 
-    /// A modelled nullable column drawn all-null stays in the output (the output's schema must
-    /// not depend on the draw); a text column without values and an absent identifier go, and
-    /// the table's description says so.
+    /// A text column without values, a modelled nullable column drawn all-null and an absent
+    /// identifier go; a modelled column with values stays; the description names each.
     #[test]
-    fn conform_drops_only_what_the_run_cannot_produce() {
+    fn conform_drops_what_has_no_value_and_says_so() {
         let yaml = "version: 1
 tables:
   - name: t
@@ -460,16 +460,22 @@ tables:
         let schema = crate::schema::Schema::from_yaml(yaml, "t.yaml").unwrap();
         let mut table = schema.tables[0].clone();
         let mut df = df!(
-            "a" => [None::<&str>, None],
+            "a" => [Some("x"), None],
             "note" => [None::<&str>, None],
         )
         .unwrap();
-        let why = conform(&mut table, &mut df).unwrap();
-        let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+        let why = conform(&mut table.clone(), &mut df.clone()).unwrap();
+        let mut t = table.clone();
+        conform(&mut t, &mut df).unwrap();
+        let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["a"], "{why}");
         assert!(df.column("a").is_ok() && df.column("note").is_err());
         assert!(why.contains("id") && why.contains("note"), "{why}");
-        assert!(table.description.unwrap_or_default().contains("not produced"));
+        assert!(t.description.unwrap_or_default().contains("not produced"));
+        // Drawn all-missing, a modelled column goes too, and is named.
+        let mut df = df!("a" => [None::<&str>, None], "note" => [None::<&str>, None]).unwrap();
+        let why = conform(&mut table, &mut df).unwrap();
+        assert!(table.columns.is_empty() && why.contains("a, note"), "{why}");
     }
 
     #[test]
