@@ -219,6 +219,12 @@ impl Output {
                 ));
             }
         }
+        forget_dropped_references(&mut out_schema);
+        // The schema written beside the output must pass `schema check`; a reference left
+        // dangling here is a bug in this function, not in the user's schema.
+        out_schema
+            .validate(OUTPUT_SCHEMA)
+            .map_err(|e| Error::Internal(format!("the output's own schema does not validate: {e}")))?;
         Ok((out_schema, warnings))
     }
 
@@ -510,4 +516,64 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
     }
     let tables = schema.tables.iter().filter_map(|t| out.remove(&t.name).map(|df| (t.name.clone(), df))).collect();
     Ok(Output { tables, report })
+}
+
+/// After [`crate::synthetic::conform`] has left columns out of the output tables, drop the
+/// linked schema's references to them: the person's birth or death date (a nullable death date
+/// drawn missing for every synthetic person), an event table's end column, its `summarise`
+/// columns, and `person_columns` that are no longer columns of the person model.
+fn forget_dropped_references(schema: &mut crate::schema::Schema) {
+    let has = |schema: &crate::schema::Schema, table: &str, col: &str| {
+        schema.tables.iter().find(|t| t.name == table).is_some_and(|t| t.column(col).is_some())
+    };
+    if let Some(p) = schema.person.clone() {
+        let mut q = p.clone();
+        if q.birth.as_ref().is_some_and(|b| !has(schema, &p.table, b)) {
+            q.birth = None;
+        }
+        if q.death.as_ref().is_some_and(|d| !has(schema, &p.table, d)) {
+            q.death = None;
+            q.death_age = None;
+        }
+        schema.person = Some(q);
+    }
+    for i in 0..schema.tables.len() {
+        let name = schema.tables[i].name.clone();
+        let Some(mut e) = schema.tables[i].events.clone() else { continue };
+        if e.end.as_ref().is_some_and(|c| !has(schema, &name, c)) {
+            e.end = None;
+            e.duration = None;
+        }
+        e.summarise.retain(|c| has(schema, &name, c));
+        schema.tables[i].events = Some(e);
+    }
+    let person_model = schema.person_model_table();
+    for t in &mut schema.tables {
+        if let Some(e) = &mut t.events {
+            e.person_columns.retain(|c| person_model.as_ref().is_some_and(|m| m.column(c).is_some()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A death date (or an event's end) drawn missing for every synthetic row is left out of
+    /// the output; the schema written beside it must then not name it (CI caught the output
+    /// schema failing `schema check` with "person.death is not a date column").
+    #[test]
+    fn references_to_columns_left_out_are_dropped_and_the_output_schema_validates() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/ehr/synthea-111.yaml");
+        let mut schema = crate::schema::Schema::load(std::path::Path::new(path)).unwrap();
+        for t in &mut schema.tables {
+            t.columns.retain(|c| c.name != "DEATHDATE" && c.name != "STOP");
+        }
+        assert!(schema.validate("test").is_err(), "the references dangle before the fix-up");
+        forget_dropped_references(&mut schema);
+        schema.validate("test").unwrap();
+        let p = schema.person.as_ref().unwrap();
+        assert_eq!((p.death.as_deref(), p.birth.as_deref()), (None, Some("BIRTHDATE")));
+        assert!(schema.tables.iter().filter_map(|t| t.events.as_ref()).all(|e| e.end.is_none()));
+    }
 }
