@@ -166,7 +166,10 @@ pub fn conform(table: &mut Table, df: &mut DataFrame) -> Option<String> {
     }
     let fks = std::mem::take(&mut table.foreign_keys);
     table.foreign_keys = fks.into_iter().filter(|f| kept(&f.column)).collect();
-    // Workload entries and constraints name modelled columns only, which are always produced.
+    // Workload entries and constraints name modelled columns, and a nullable one drawn
+    // all-missing is left out: what names a column that is not written goes too.
+    table.workload.retain(|w| w.columns.iter().all(kept));
+    table.constraints.retain(|r| r.columns().iter().all(|c| table.columns.iter().any(|k| k.name == *c)));
     let note = format!("privsynth output: column(s) of the source schema not produced: {why}.");
     table.description = Some(match table.description.take() {
         Some(d) => format!("{d} {note}"),
@@ -476,6 +479,36 @@ tables:
         let mut df = df!("a" => [None::<&str>, None], "note" => [None::<&str>, None]).unwrap();
         let why = conform(&mut table, &mut df).unwrap();
         assert!(table.columns.is_empty() && why.contains("a, note"), "{why}");
+    }
+
+    /// A workload entry or a rule that names a column drawn all-missing goes with it, so the
+    /// schema written beside the output still validates.
+    #[test]
+    fn conform_drops_the_workload_and_rules_of_a_column_left_out() {
+        let yaml = "version: 1
+tables:
+  - name: t
+    workload:
+      - {columns: [a, b]}
+      - {columns: [b, c]}
+    constraints:
+      - {kind: order, before: b, after: c, status: reviewed}
+      - {kind: range, column: a, min: 0, max: 5}
+    columns:
+      - {name: a, type: integer, nullable: true, domain: {bounds: [0, 9], bins: 3}}
+      - {name: b, type: integer, domain: {bounds: [0, 9], bins: 3}}
+      - {name: c, type: integer, domain: {bounds: [0, 9], bins: 3}}
+";
+        let schema = crate::schema::Schema::from_yaml(yaml, "t.yaml").unwrap();
+        let mut out = schema.clone();
+        let mut df = df!("a" => [None::<i64>, None], "b" => [1i64, 2], "c" => [3i64, 4]).unwrap();
+        conform(&mut out.tables[0], &mut df).unwrap();
+        let t = &out.tables[0];
+        assert_eq!(t.workload.len(), 1);
+        assert_eq!(t.workload[0].columns, ["b", "c"]);
+        assert_eq!(t.constraints.len(), 1);
+        assert_eq!(t.constraints[0].columns(), ["b", "c"]);
+        out.validate("out.yaml").unwrap();
     }
 
     #[test]

@@ -107,6 +107,15 @@ impl Constraint {
         }
     }
 
+    /// The columns the rule names.
+    pub fn columns(&self) -> Vec<&str> {
+        match self {
+            Constraint::Order { before, after, .. } => vec![before, after],
+            Constraint::Range { column, .. } => vec![column],
+            Constraint::Forbid { when, .. } => when.keys().map(String::as_str).collect(),
+        }
+    }
+
     /// The rule in one line, for messages and prompts.
     pub fn describe(&self) -> String {
         match self {
