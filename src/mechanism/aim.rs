@@ -75,7 +75,7 @@ pub const ROUND_WORK: f64 = 1e7;
 pub const FINAL_WORK: f64 = 5e8;
 pub const MIN_FINAL_ITERS: usize = 100;
 /// The rounds' refit work (cell-iterations, in all) after which a cut refit may anneal again
-/// (`Options::cut_hold_work`). On 32-bin Adult at epsilon 3 the rounds do 7e8 to 8e8 (5 runs).
+/// (`Options::cut_hold_work`). On 32-bin Adult at epsilon 3 the rounds do 6.7e8 to 8.1e8 (10 runs).
 pub const CUT_HOLD_WORK: f64 = 1e9;
 /// The fewest iterations a round's refit gets, whatever the model's size.
 pub const MIN_ROUND_ITERS: usize = 10;
@@ -123,8 +123,8 @@ pub struct Options {
     /// Without `anneal_cut`: once the rounds' refits have done this many cell-iterations in
     /// all, a cut refit anneals again as in the paper. A table so large that every refit is
     /// cut and none settles (Adult resampled to 10M rows) would otherwise never anneal and run
-    /// all 16 d rounds on a model of millions of cells (114 CPU s against 45, at a better
-    /// 2-way TVD: 0.0047 against 0.0068). `None`: no such limit.
+    /// all 16 d rounds on a model of millions of cells (240 rounds and 114 CPU s in a dev
+    /// build, though at a better 2-way TVD: 0.0047 against 0.0068). `None`: no such limit.
     pub cut_hold_work: Option<f64>,
     /// The final estimation.
     pub estimate: estimate::Options,
