@@ -31,7 +31,8 @@
 //! PRIVSYNTH_COMPRESS=1|0 (domain compression from them), PRIVSYNTH_SMALL_RATIO and
 //! PRIVSYNTH_SMALL_SHARE (the small-data top-up; a ratio alone turns it off),
 //! PRIVSYNTH_MOMENTUM (of the fits; 0: plain mirror descent), PRIVSYNTH_ANNEAL_CUT (let a round
-//! whose refit the work limit cut short anneal, as before).
+//! whose refit the work limit cut short anneal, as before). PRIVSYNTH_MORE=100,300,...: continue
+//! each fit's final estimation to that many more iterations and score each (paired, same seed).
 
 use std::time::Instant;
 
