@@ -30,7 +30,9 @@
 //! PRIVSYNTH_ONE_WAY (share of the budget for the first one-way marginals; 0: AIM's own),
 //! PRIVSYNTH_COMPRESS=1|0 (domain compression from them), PRIVSYNTH_SMALL_RATIO and
 //! PRIVSYNTH_SMALL_SHARE (the small-data top-up; a ratio alone turns it off),
-//! PRIVSYNTH_MOMENTUM (of the fits; 0: plain mirror descent).
+//! PRIVSYNTH_MOMENTUM (of the fits; 0: plain mirror descent), PRIVSYNTH_ANNEAL_CUT (let a round
+//! whose refit the work limit cut short anneal, as before). PRIVSYNTH_MORE=100,300,...: continue
+//! each fit's final estimation to that many more iterations and score each (paired, same seed).
 
 use std::time::Instant;
 
@@ -141,6 +143,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 },
                 compress: std::env::var("PRIVSYNTH_COMPRESS").map_or(dflt.compress, |v| v == "1"),
                 momentum: env("PRIVSYNTH_MOMENTUM").unwrap_or(dflt.momentum),
+                anneal_cut: std::env::var_os("PRIVSYNTH_ANNEAL_CUT").is_some(),
                 ..dflt
             };
             let workload = aim::default_workload(real.sizes(), 2, 10_000.0);
@@ -180,6 +183,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let synth = EncodedTable::from_synthetic(real.names().to_vec(), real.sizes().to_vec(), codes);
             let (t1, t2) = (mean_tvd(&real, &synth, &one), mean_tvd(&real, &synth, &two));
             let t3 = if skip3 { f64::NAN } else { mean_tvd(&real, &synth, &three) };
+            // PRIVSYNTH_MORE=100,300,...: continue the final fit to that many more iterations
+            // (cumulative) and score each with the same sampling seed: a paired look at what
+            // a longer final estimation buys on the same measurements.
+            if let Ok(more) = std::env::var("PRIVSYNTH_MORE") {
+                let ms: Vec<estimate::Measurement> = fit.measurements.iter().map(|m| m.value().clone()).collect();
+                let mut model = fit.model.clone();
+                let mut done = 0;
+                for k in more.split(',').filter_map(|x| x.parse::<usize>().ok()) {
+                    let c = cpu_seconds();
+                    let st = estimate::mirror_descent(
+                        &mut model,
+                        &ms,
+                        estimate::Options {
+                            max_iters: k - done,
+                            tol: 0.0,
+                            momentum: aim::MOMENTUM,
+                            step: Some(fit.stats.step),
+                            ..Default::default()
+                        },
+                    );
+                    done = k;
+                    let mut rng = StdRng::seed_from_u64(seed);
+                    let codes = sample::sample(&model, real.rows(), &mut rng);
+                    let codes = mechanism::expand(&fit.compression, codes, &mut rng);
+                    let s = EncodedTable::from_synthetic(real.names().to_vec(), real.sizes().to_vec(), codes);
+                    let t3 = if skip3 { f64::NAN } else { mean_tvd(&real, &s, &three) };
+                    eprintln!(
+                        "MORE {eps} {seed} +{k} ({} run, {:.1} CPU s): {:.4} / {t3:.4}",
+                        st.iterations,
+                        cpu_seconds() - c,
+                        mean_tvd(&real, &s, &two)
+                    );
+                }
+            }
             let mb = fit.model.tree.total_cells() * 8.0 / (1 << 20) as f64;
             println!(
                 "| {eps} | {seed} | {t2:.4} | {t3:.4} | {c_fit:.2} | {c_all:.2} | {wall:.2} | {} | {rounds} | {mb:.1} | {t1:.4} | {peak:.0} | {} |",
