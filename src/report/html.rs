@@ -476,14 +476,14 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
 .verdict{{display:inline-block;padding:6px 14px;border-radius:6px;font-weight:700;font-size:16px;color:#fff}}\
 .pass{{background:#2e7d32}}.fail{{background:#c62828}}.skipped{{background:#888}}\
 .badge{{display:inline-block;padding:1px 8px;border-radius:4px;color:#fff;font-size:12px;font-weight:600}}\
-.grid{{display:flex;flex-wrap:wrap;gap:10px}}.card{{border:1px solid #eee;border-radius:6px;padding:6px}}.card h3{{font-size:13px;margin:0 0 2px}}\
+.grid{{display:flex;flex-wrap:wrap;gap:10px}}.card{{border:1px solid #eee;border-radius:6px;padding:6px;box-sizing:border-box;flex:0 1 394px;min-width:0}}.card h3{{font-size:13px;margin:0 0 2px}}\
 .ax{{font-size:10px;fill:#555}}.lbl{{font-size:12px;fill:#222}}.val{{font-variant-numeric:tabular-nums}}.legend span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:-1px}}\
 .muted{{color:#666;font-size:12px}}svg{{max-width:100%;height:auto}}\
 .scroll{{overflow-x:auto;max-width:100%}}.scroll svg{{max-width:none}}\
 @media (max-width:900px){{body{{padding:10px 12px}}table{{display:block;overflow-x:auto;max-width:100%}}.card{{flex:1 1 100%}}td,th{{padding:3px 6px}}}}\
 @media (max-width:640px){{table.stack,table.stack tbody,table.stack tr,table.stack td{{display:block}}table.stack tr:first-child{{display:none}}\
 table.stack tr{{border-bottom:1px solid #ddd;padding:4px 0}}table.stack td{{border:0;padding:1px 4px;text-align:left}}\
-table.stack td[data-label]::before{{content:attr(data-label) \": \";color:#666;font-size:12px}}}}\
+table.stack td[data-label]::before{{content:attr(data-label) \": \";color:#666;font-size:12px}}table.stack code{{overflow-wrap:anywhere}}}}\
 @media print{{body{{max-width:none;padding:0;font-size:11px}}*{{-webkit-print-color-adjust:exact;print-color-adjust:exact}}\
 .scroll svg{{max-width:100%}}.card,table,svg,.notice{{break-inside:avoid}}h2{{break-after:avoid}}a{{color:inherit;text-decoration:none}}}}</style></head><body>",
         xml(&a.inputs.synthetic.file)
