@@ -885,14 +885,15 @@ pub fn write(df: &mut DataFrame, path: &Path, table: &Table, out: Output) -> Res
     })
 }
 
-/// Dates and datetimes as text in their column's `format` (for CSV output).
+/// Dates and datetimes as text in their column's `format` (for CSV output); datetimes of a
+/// column with `timezone: UTC` as ISO 8601 ending in `Z`, so the zone survives the CSV.
 fn format_dates(df: &mut DataFrame, table: &Table) -> Result<()> {
-    for c in table.columns.iter().filter(|c| c.format.is_some()) {
+    for c in table.columns.iter().filter(|c| c.format.is_some() || c.timezone.is_some()) {
         let Ok(col) = df.column(&c.name) else { continue };
         if !matches!(col.dtype(), DataType::Date | DataType::Datetime(_, _)) {
             continue;
         }
-        let fmt = c.format.as_deref().unwrap_or_default();
+        let fmt = c.format.as_deref().unwrap_or("%Y-%m-%dT%H:%M:%SZ");
         let text: StringChunked = if let DataType::Date = col.dtype() {
             col.date()
                 .map_err(Error::polars)?

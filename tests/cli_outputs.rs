@@ -331,3 +331,93 @@ fn a_small_attacks_count_audits_without_a_crash() {
     assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
     assert!(r.stdout.contains("singling"), "{}", r.stdout);
 }
+
+/// A datetime column with `timezone: UTC` (issue 23): values with `Z` or an offset are read as
+/// the instants they name, every output keeps the zone (Parquet and IPC: timestamp with time
+/// zone "UTC"; CSV: values ending in `Z`) and passes `schema check`; a value without an offset
+/// is refused before anything is charged, naming file, row and column but not the value.
+#[test]
+fn a_datetime_column_with_a_time_zone_keeps_it_in_every_output() {
+    use polars_arrow::datatypes::ArrowDataType as A;
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let mut rows = vec!["ts,grp".to_string()];
+    for i in 0..300 {
+        let (d, h) = (1 + i % 28, i % 24);
+        rows.push(if i % 2 == 0 {
+            format!("2024-03-{d:02}T{h:02}:15:00Z,a")
+        } else {
+            format!("2024-03-{d:02} {h:02}:15:00+01:00,b")
+        });
+    }
+    std::fs::write(p("t.csv"), rows.join("\n") + "\n").unwrap();
+    std::fs::write(
+        p("s.yaml"),
+        "version: 1\ntables:\n  - name: t\n    columns:\n      - name: ts\n        type: datetime\n        timezone: UTC\n        \
+         domain: {bounds: [\"2024-02-01T00:00:00Z\", \"2024-05-01T00:00:00Z\"], bins: 16}\n      - name: grp\n        \
+         type: categorical\n        domain: {categories: [a, b]}\n",
+    )
+    .unwrap();
+    let ledger = p("l.jsonl");
+    for ext in ["csv", "parquet", "arrow"] {
+        let out = p(&format!("o.{ext}"));
+        let r = privsynth(&[
+            "synth",
+            path_str(&p("t.csv")),
+            "--schema",
+            path_str(&p("s.yaml")),
+            "--epsilon",
+            "1",
+            "-o",
+            path_str(&out),
+            "--ledger",
+            path_str(&ledger),
+            "-q",
+        ]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        let check = privsynth(&["schema", "check", path_str(&out), "--schema", path_str(&p("s.yaml"))]);
+        assert_eq!(check.code, 0, "{ext}: {}{}", check.stdout, check.stderr);
+        if ext == "csv" {
+            let text = std::fs::read_to_string(&out).unwrap();
+            let values: Vec<&str> = text.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+            assert!(!values.is_empty() && values.iter().all(|v| v.ends_with('Z') && v.len() == 20), "{text}");
+        } else {
+            let types = arrow_types(&out);
+            let ts = &types.iter().find(|(n, _)| n == "ts").unwrap().1;
+            assert!(matches!(ts, A::Timestamp(_, Some(tz)) if tz.as_str() == "UTC"), "{ext}: ts is {ts:?}");
+        }
+    }
+    // A value without an offset in the middle of the file: refused, nothing charged or written.
+    rows.insert(6, "2024-03-05T10:00:00,a".into());
+    std::fs::write(p("naive.csv"), rows.join("\n") + "\n").unwrap();
+    let before = std::fs::read_to_string(&ledger).unwrap();
+    let r = privsynth(&[
+        "synth",
+        path_str(&p("naive.csv")),
+        "--schema",
+        path_str(&p("s.yaml")),
+        "--epsilon",
+        "1",
+        "-o",
+        path_str(&p("n.csv")),
+        "--ledger",
+        path_str(&ledger),
+        "-q",
+    ]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("naive.csv, row 6") && r.stderr.contains("column \"ts\""), "{}", r.stderr);
+    assert!(r.stderr.contains("offset") && !r.stderr.contains("2024-03-05T10:00:00"), "{}", r.stderr);
+    assert!(!p("n.csv").exists());
+    assert_eq!(std::fs::read_to_string(&ledger).unwrap(), before, "charged for a refused input");
+    // The schema refuses a zone other than UTC and a zone on a column that is not a datetime.
+    for (bad, want) in [
+        ("timezone: Europe/Paris", "is not supported"),
+        ("timezone: UTC\n        format: \"%Y\"", "do not go together"),
+    ] {
+        let y = std::fs::read_to_string(p("s.yaml")).unwrap().replace("timezone: UTC", bad);
+        std::fs::write(p("bad.yaml"), y).unwrap();
+        let r = privsynth(&["schema", "check", path_str(&p("t.csv")), "--schema", path_str(&p("bad.yaml"))]);
+        assert_eq!(r.code, 2, "{bad}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(want), "{bad}: {}", r.stderr);
+    }
+}

@@ -23,6 +23,9 @@ pub struct ColumnCodec {
     pub domain: ColumnDomain,
     missing: HashSet<String>,
     format: Option<String>,
+    /// `Some` (UTC) when the column's values are instants: read with their offset, written
+    /// with the zone.
+    timezone: Option<String>,
 }
 
 /// Why a cell could not be encoded as it stands.
@@ -56,6 +59,7 @@ impl ColumnCodec {
             domain: ColumnDomain::build(c)?,
             missing: table.missing_tokens(c).map(|s| s.trim().to_string()).collect(),
             format: c.format.clone(),
+            timezone: c.timezone.clone(),
         })
     }
 
@@ -90,6 +94,10 @@ impl ColumnCodec {
                     ColumnType::Integer => "an integer",
                     ColumnType::Float => "a number",
                     ColumnType::Date => "a date",
+                    _ if self.timezone.is_some() => {
+                        "a datetime with its UTC offset (2024-03-01T09:30:00Z or 2024-03-01T10:30:00+01:00; \
+                         the column has timezone: UTC, so a value without an offset is ambiguous)"
+                    }
                     _ => "a datetime",
                 };
                 format!("{what} in [{}, {}]", fmt(*lo), fmt(*hi))
@@ -127,6 +135,13 @@ impl ColumnCodec {
         }
     }
 
+    /// A datetime column with a time zone: a value it cannot place in time (no offset, or not a
+    /// datetime) is refused whatever the out-of-domain policy, since dropping or nulling it
+    /// would silently lose or shift instants.
+    pub fn zoned(&self) -> bool {
+        self.timezone.is_some()
+    }
+
     /// Parse a text cell onto the numeric line of a binned column.
     fn parse_point(&self, s: &str) -> Option<f64> {
         match self.kind {
@@ -137,9 +152,10 @@ impl ColumnCodec {
                 None => schema::parse_date_iso(s),
             }
             .map(|d| days_from_epoch(d) as f64),
-            ColumnType::Datetime => match &self.format {
-                Some(f) => NaiveDateTime::parse_from_str(s, f).ok(),
-                None => schema::parse_datetime_iso(s),
+            ColumnType::Datetime => match (&self.format, &self.timezone) {
+                (Some(f), _) => NaiveDateTime::parse_from_str(s, f).ok(),
+                (None, Some(_)) => schema::parse_datetime_utc(s),
+                (None, None) => schema::parse_datetime_iso(s),
             }
             .map(|d| d.and_utc().timestamp() as f64),
             _ => None,
@@ -204,6 +220,11 @@ impl ColumnCodec {
             }
             (ColumnType::Date, DataType::Date | DataType::Datetime(_, _)) => {
                 Some(s.cast(&DataType::Date)?.cast(&DataType::Int32)?.i32()?.iter().map(|d| d.map(f64::from)).collect())
+            }
+            // A zone-less timestamp (or a date) in a column with a time zone is ambiguous: refused,
+            // reported by the caller as a column it cannot read.
+            (ColumnType::Datetime, DataType::Datetime(_, None) | DataType::Date) if self.zoned() => {
+                polars::prelude::polars_bail!(ComputeError: "a timestamp without a time zone in a column with timezone: UTC")
             }
             (ColumnType::Datetime, DataType::Datetime(_, _) | DataType::Date) => {
                 let ms = s.cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?.cast(&DataType::Int64)?;
@@ -382,9 +403,13 @@ impl ColumnCodec {
                     ColumnType::Date => Series::new(name, v.iter().map(|x| x.map(|x| x as i32)).collect::<Vec<_>>())
                         .cast(&DataType::Date)
                         .map_err(Error::polars)?,
-                    _ => (Series::new(name, v.iter().map(|x| x.map(|x| x as i64 * 1000)).collect::<Vec<_>>()))
-                        .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
-                        .map_err(Error::polars)?,
+                    // Milliseconds set as the physical values (`cast` would drop the zone: polars'
+                    // `timezones` feature, which it needs, is not built).
+                    _ => Series::new(name, v.iter().map(|x| x.map(|x| x as i64 * 1000)).collect::<Vec<_>>())
+                        .into_datetime(
+                            TimeUnit::Milliseconds,
+                            self.timezone.as_ref().map(|_| polars::prelude::TimeZone::UTC),
+                        ),
                 }
             }
         };

@@ -432,7 +432,7 @@ impl TableCodec {
                 let strict = c.policy == OutOfDomain::Error;
                 let mut codes = c
                     .encode_series(s, |row, n| match n {
-                        Note::Problem(p) if strict => {
+                        Note::Problem(p) if strict || (p == Problem::Type && c.zoned()) => {
                             first = Some((row, p));
                             false
                         }
@@ -451,6 +451,21 @@ impl TableCodec {
                     })
                     .map_err(|_| Error::unreadable_column(&raw.file, &c.name, c.kind, s.dtype()))?;
                 if let Some((row, p)) = first {
+                    if p == Problem::Type && c.zoned() {
+                        return Err(Error::Data {
+                            file: raw.file.clone(),
+                            row: Some(raw.first_row() + row + 1),
+                            line: raw.line_of(row),
+                            column: Some(c.name.clone()),
+                            message: format!(
+                                "the value is not {}. A column with a time zone refuses such values whatever \
+                                 its out-of-domain policy (mixed or zone-less times would shift silently). (The \
+                                 value is not shown here; run `privsynth schema check` to list the offending \
+                                 values, then add the offsets or remove `timezone` from the schema.)",
+                                c.expected()
+                            ),
+                        });
+                    }
                     let what = match p {
                         Problem::Type => format!("the value is not {}", c.expected()),
                         Problem::OutOfDomain => format!("the value is outside the declared domain ({})", c.expected()),

@@ -234,7 +234,13 @@ pub(crate) fn days(table: &Table, column: &str, raw: &RawTable) -> Result<Vec<Op
             row: Some(row + 1),
             line: raw.line_of(row),
             column: Some(column.into()),
-            message: format!("the value is not a {} (ISO 8601 unless the schema gives a format)", c.kind),
+            message: if c.timezone.is_some() {
+                "the value is not a datetime with its UTC offset (2024-03-01T09:30:00Z or \
+                 2024-03-01T10:30:00+01:00): the column has timezone: UTC, so a value without an offset is ambiguous"
+                    .to_string()
+            } else {
+                format!("the value is not a {} (ISO 8601 unless the schema gives a format)", c.kind)
+            },
         });
     }
     Ok(out)

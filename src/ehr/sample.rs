@@ -87,11 +87,15 @@ fn day_bounds(c: Option<&crate::schema::Column>) -> (f64, f64) {
     (at(0, f64::NEG_INFINITY), at(1, f64::INFINITY))
 }
 
-/// A date (days) or datetime (days with fraction) column as a typed series.
-fn time_series(name: &str, kind: ColumnType, v: &[Option<f64>]) -> Result<Series> {
-    if kind == ColumnType::Datetime {
+/// A date (days) or datetime (days with fraction) column as a typed series; a datetime column
+/// with `timezone: UTC` keeps its zone.
+fn time_series(c: &crate::schema::Column, v: &[Option<f64>]) -> Result<Series> {
+    let name = c.name.as_str();
+    if c.kind == ColumnType::Datetime {
         let ms: Vec<Option<i64>> = v.iter().map(|x| x.map(|d| (d * 86_400.0).round() as i64 * 1000)).collect();
-        Series::new(name.into(), ms).cast(&DataType::Datetime(TimeUnit::Milliseconds, None)).map_err(Error::polars)
+        let tz = c.timezone.as_ref().map(|_| polars::prelude::TimeZone::UTC);
+        // Physical milliseconds (a `cast` would drop the zone without polars' `timezones`).
+        Ok(Series::new(name.into(), ms).into_datetime(TimeUnit::Milliseconds, tz))
     } else {
         let d: Vec<Option<i32>> = v.iter().map(|x| x.map(|d| d.floor() as i32)).collect();
         Series::new(name.into(), d).cast(&DataType::Date).map_err(Error::polars)
@@ -303,7 +307,7 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
             let s = if c.name == p.key {
                 Series::new(c.name.as_str().into(), person_keys.clone())
             } else if Some(&c.name) == p.death.as_ref() && p.birth.is_some() {
-                time_series(&c.name, c.kind, &death)?
+                time_series(c, &death)?
             } else if c.is_modelled() {
                 pdf.column(&c.name).map_err(Error::polars)?.as_materialized_series().clone()
             } else if let Some(k) = c.fake {
@@ -481,9 +485,9 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
             } else if let Some((_, v)) = fk_values.iter().find(|(f, _)| f == name) {
                 Series::new(name.into(), v.clone())
             } else if name == e.time {
-                time_series(name, c.kind, &time.iter().map(|&x| Some(x)).collect::<Vec<_>>())?
+                time_series(c, &time.iter().map(|&x| Some(x)).collect::<Vec<_>>())?
             } else if Some(&c.name) == e.end.as_ref() {
-                time_series(name, c.kind, end.as_deref().unwrap_or(&[]))?
+                time_series(c, end.as_deref().unwrap_or(&[]))?
             } else if c.is_modelled() {
                 edf.column(name).map_err(Error::polars)?.as_materialized_series().clone()
             } else if let Some(f) = c.fake {

@@ -57,6 +57,25 @@ impl AuditColumn {
         }
     }
 
+    /// A bin edge of bins `width` wide: numbers with the same decimals on every edge of a
+    /// column (`decimals_for(width)`), so that "[49.4, 53.0)" and "[53.0, 56.6)" line up and
+    /// no edge shows more digits than the bins resolve; dates and times as `show`.
+    pub fn show_edge(&self, v: f64, width: f64) -> String {
+        match self.kind {
+            ColumnType::Date | ColumnType::Datetime => self.show(v),
+            _ if v.is_nan() => self.show(v),
+            _ => {
+                let d = decimals_for(width);
+                let t = format!("{v:.d$}");
+                // "-0.0" reads as a different number from "0.0".
+                if t.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+                    t.trim_start_matches('-').to_string()
+                } else {
+                    t
+                }
+            }
+        }
+    }
     /// A categorical code as a person reads it.
     pub fn label(&self, code: u32) -> &str {
         match code {
@@ -64,6 +83,15 @@ impl AuditColumn {
             c => self.labels.get(c as usize).map_or("?", String::as_str),
         }
     }
+}
+
+/// Decimals that show a step of `width` with two significant digits (width 3.6 -> 1 decimal,
+/// 26.8 -> 0, 0.062 -> 3): the one rounding rule for bin edges in the reports.
+pub fn decimals_for(width: f64) -> usize {
+    if !(width.is_finite() && width > 0.0) {
+        return 0;
+    }
+    (1 - width.log10().floor() as i32).clamp(0, 10) as usize
 }
 
 /// One column's values in one table.
@@ -356,11 +384,15 @@ impl Binning {
             Binning::Codes(n) => (0..*n as u32).map(|c| col.label(c).to_string()).collect(),
             Binning::Cuts(cuts) => {
                 let mut out = Vec::new();
+                // One rounding rule for every edge of the column: the smallest gap between
+                // cuts sets the decimals (equal-width bins: their width).
+                let width = cuts.windows(2).map(|w| w[1] - w[0]).fold(f64::INFINITY, f64::min);
+                let width = if width.is_finite() { width } else { (col.hi - col.lo).abs() };
                 for i in 0..=cuts.len() {
                     out.push(match (i.checked_sub(1).map(|j| cuts[j]), cuts.get(i)) {
-                        (None, Some(b)) => format!("< {}", col.show(*b)),
-                        (Some(a), Some(b)) => format!("[{}, {})", col.show(a), col.show(*b)),
-                        (Some(a), None) => format!(">= {}", col.show(a)),
+                        (None, Some(b)) => format!("< {}", col.show_edge(*b, width)),
+                        (Some(a), Some(b)) => format!("[{}, {})", col.show_edge(a, width), col.show_edge(*b, width)),
+                        (Some(a), None) => format!(">= {}", col.show_edge(a, width)),
                         (None, None) => "all".to_string(),
                     });
                 }
@@ -433,4 +465,21 @@ pub fn gower_scaled(col: &AuditColumn, tables: &[&Values]) -> Vec<Vec<f32>> {
                 .collect(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimals_for;
+
+    #[test]
+    fn bin_edge_decimals_show_two_significant_digits_of_the_width() {
+        assert_eq!(decimals_for(3.6), 1);
+        assert_eq!(decimals_for(26.8), 0);
+        assert_eq!(decimals_for(10.0), 0);
+        assert_eq!(decimals_for(0.62), 2);
+        assert_eq!(decimals_for(0.027), 3);
+        assert_eq!(decimals_for(1e-30), 10);
+        assert_eq!(decimals_for(0.0), 0);
+        assert_eq!(decimals_for(f64::NAN), 0);
+    }
 }

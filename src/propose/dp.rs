@@ -227,6 +227,7 @@ pub fn infer_dp(raw: &RawTable, opts: &infer::Options, budget: &mut Budget) -> R
             precision: None,
             domain: None,
             llm: None,
+            timezone: None,
             fake: None,
         };
         let ident = [

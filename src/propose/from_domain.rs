@@ -39,6 +39,7 @@ pub fn from_domain_file(path: &Path, table_name: &str) -> Result<Schema> {
                     ..Domain::default()
                 }),
                 llm: None,
+                timezone: None,
                 fake: None,
             })
         })

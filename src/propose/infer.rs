@@ -209,6 +209,7 @@ fn infer_column(name: &str, s: &Series, rows: usize, opts: &Options) -> PolarsRe
         precision: None,
         domain: None,
         llm: None,
+        timezone: None,
         fake: None,
     };
     let text = s.cast(&DataType::String)?;

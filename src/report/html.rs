@@ -33,24 +33,66 @@ fn short(s: &str, n: usize) -> String {
     if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n - 1).collect::<String>()) }
 }
 
-/// Grouped bars of one column's distribution in the three tables.
+/// Font sizes of the chart classes (the page's CSS sets the same: `.ax` 10px, `.lbl` 12px).
+const AX_PX: f64 = 10.0;
+const LBL_PX: f64 = 12.0;
+
+/// A generous estimate of a text's width in px: 0.6 em per character is wider than the
+/// average glyph of the sans-serif faces the CSS names, so a layout that fits this estimate
+/// fits the rendered text (the screenshot check, tests/clients/html_screenshots.sh, looks).
+pub fn text_width(s: &str, px: f64) -> f64 {
+    s.chars().count() as f64 * 0.6 * px
+}
+
+/// A round upper end for a share axis (0..1) with four equal ticks: the smallest of 4, 8, 10,
+/// 20, 40, 60, 80, 100 % at or above `top`, so the ticks read 0/1/2/3/4 %, 0/5/10/15/20 %, ...
+fn nice_top(top: f64) -> f64 {
+    [0.04, 0.08, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0].into_iter().find(|&t| t >= top - 1e-12).unwrap_or(1.0)
+}
+
+/// Grouped bars of one column's distribution in the three tables. The x-labels are rotated by
+/// 40 degrees and anchored at their end, so they reach down and to the left of their bar: the
+/// left and bottom margins are sized from the longest label, so none is clipped.
 fn distribution_svg(d: &Distribution) -> String {
     let keep: Vec<usize> = (0..d.bins.len()).filter(|&i| d.train[i] + d.synthetic[i] + d.holdout[i] > 0.0).collect();
-    let (w, h, left, bottom) = (380.0, 190.0, 34.0, 62.0);
-    let plot_h = h - bottom - 8.0;
-    let top = keep.iter().map(|&i| d.train[i].max(d.synthetic[i]).max(d.holdout[i])).fold(0.01f64, f64::max);
+    let (w, plot_h, top_pad) = (380.0, 120.0, 8.0);
+    // Categories may be long: cut them (the full label is the text's tooltip); numeric
+    // ranges are never cut (a cut range reads as a different range).
+    let labels: Vec<String> = keep
+        .iter()
+        .map(|&i| {
+            let b = &d.bins[i];
+            if b.starts_with('[') || b.starts_with('<') || b.starts_with(">=") { b.clone() } else { short(b, 18) }
+        })
+        .collect();
+    let (cos, sin) = (40f64.to_radians().cos(), 40f64.to_radians().sin());
+    let widest = labels.iter().map(|l| text_width(l, AX_PX)).fold(0.0, f64::max);
+    let bottom = 10.0 + widest * sin + AX_PX + 4.0;
+    let h = (top_pad + plot_h + bottom).ceil();
+    // Left margin: room for the y ticks ("100%") and for the first labels' leftward reach.
+    let mut left = 34.0f64;
+    for _ in 0..3 {
+        let slot = (w - left - 4.0) / keep.len().max(1) as f64;
+        let need = labels
+            .iter()
+            .enumerate()
+            .map(|(k, l)| text_width(l, AX_PX) * cos + AX_PX * sin - slot * (k as f64 + 0.5) + 4.0)
+            .fold(34.0, f64::max);
+        left = left.max(need);
+    }
+    let top = nice_top(keep.iter().map(|&i| d.train[i].max(d.synthetic[i]).max(d.holdout[i])).fold(0.01f64, f64::max));
     let slot = (w - left - 4.0) / keep.len().max(1) as f64;
     let bw = (slot / 3.6).min(14.0);
     let mut s = format!(
-        "<svg viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\"><title>{}</title>",
+        "<svg viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" class=\"dist\"><title>{}</title>",
         xml(&d.column)
     );
     for t in 0..=4 {
-        let y = 8.0 + plot_h * (1.0 - t as f64 / 4.0);
-        let _ = write!(s, "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/>", w - 4.0);
+        let y = top_pad + plot_h * (1.0 - t as f64 / 4.0);
+        let _ = write!(s, "<line x1=\"{left:.1}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/>", w - 4.0);
         let _ = write!(
             s,
-            "<text x=\"{}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"end\">{:.0}%</text>",
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"end\">{:.0}%</text>",
             left - 3.0,
             y + 3.0,
             100.0 * top * t as f64 / 4.0
@@ -68,38 +110,62 @@ fn distribution_svg(d: &Distribution) -> String {
                 s,
                 "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{bh:.1}\" fill=\"{color}\"><title>{}: {name} {}</title></rect>",
                 x0 + j as f64 * bw,
-                8.0 + plot_h - bh,
+                top_pad + plot_h - bh,
                 xml(&d.bins[i]),
                 pct(v)
             );
         }
         let lx = left + slot * (k as f64 + 0.5);
-        let ly = 8.0 + plot_h + 10.0;
+        let ly = top_pad + plot_h + 10.0;
+        let tip = if labels[k] != d.bins[i] { format!("<title>{}</title>", xml(&d.bins[i])) } else { String::new() };
         let _ = write!(
             s,
-            "<text x=\"{lx:.1}\" y=\"{ly:.1}\" class=\"ax\" text-anchor=\"end\" transform=\"rotate(-40 {lx:.1} {ly:.1})\">{}</text>",
-            xml(&short(&d.bins[i], 14))
+            "<text x=\"{lx:.1}\" y=\"{ly:.1}\" class=\"ax\" text-anchor=\"end\" transform=\"rotate(-40 {lx:.1} {ly:.1})\">{}{tip}</text>",
+            xml(&labels[k])
         );
     }
     s + "</svg>"
 }
 
-fn heat_color(v: f64) -> String {
-    // 0 -> white, 0.25 and above -> dark red.
-    let t = (v / 0.25).clamp(0.0, 1.0);
-    let r = 255.0 - 75.0 * t;
-    let g = 255.0 - 235.0 * t;
-    let b = 255.0 - 225.0 * t;
+/// The heat map's colour scale runs from 0 (white) to `top` (dark red): 0.25 (a fresh real
+/// sample of a few hundred rows sits well below it) unless a value is larger, then the next
+/// multiple of 0.25, so a poor table still shows which pairs are worst.
+fn heat_top(values: impl Iterator<Item = f64>) -> f64 {
+    let m = values.filter(|v| v.is_finite()).fold(0.0, f64::max);
+    ((m / 0.25).ceil() * 0.25).clamp(0.25, 1.0)
+}
+
+fn heat_rgb(v: f64, top: f64) -> (f64, f64, f64) {
+    let t = (v / top).clamp(0.0, 1.0);
+    (255.0 - 75.0 * t, 255.0 - 235.0 * t, 255.0 - 225.0 * t)
+}
+
+fn heat_color(v: f64, top: f64) -> String {
+    let (r, g, b) = heat_rgb(v, top);
     format!("rgb({r:.0},{g:.0},{b:.0})")
 }
 
-/// Pairwise 2-way TVD: synthetic vs train above the diagonal, holdout vs train below it.
+/// Pairwise 2-way TVD: synthetic vs train above the diagonal, holdout vs train below it. Every
+/// cell prints its value (paper has no hover) and a colour scale with ticks sits beside it.
 fn heatmap_svg(r: &Report) -> String {
     let names: Vec<&str> = r.audit.inputs.columns.iter().map(|c| c.name.as_str()).collect();
     let d = names.len();
-    let cell = (520.0 / d.max(1) as f64).clamp(8.0, 34.0);
-    let lab = 110.0;
-    let size = lab + cell * d as f64 + 10.0;
+    // Cells large enough for "0.00" in a readable size; wide tables make a wide map, which
+    // the page scales down (svg max-width 100%).
+    let cell = (560.0 / d.max(1) as f64).clamp(26.0, 40.0);
+    let vpx = (cell * 0.34).min(11.0);
+    let shown: Vec<String> = names.iter().map(|n| short(n, 18)).collect();
+    let widest = shown.iter().map(|n| text_width(n, AX_PX)).fold(0.0, f64::max);
+    let (cos60, sin60) = (60f64.to_radians().cos(), 60f64.to_radians().sin());
+    // Row labels to the left, column labels above (rotated 60 degrees, anchored at their
+    // start, so they reach up and to the right).
+    let lab_x = widest + 8.0;
+    let lab_y = widest * sin60 + AX_PX + 8.0;
+    let grid_w = cell * d as f64;
+    let scale_x = lab_x + grid_w + (widest * cos60 - cell / 2.0).max(0.0) + 16.0;
+    let (scale_w, scale_h) = (14.0, (grid_w * 0.8).clamp(120.0, 300.0));
+    let w = (scale_x + scale_w + 6.0 + text_width("≥ 0.00", AX_PX) + 6.0).ceil();
+    let h = (lab_y + grid_w + 8.0).max(lab_y + scale_h + 24.0).ceil();
     let mut grid = vec![vec![None; d]; d];
     for p in &r.audit.fidelity.pairs {
         let a = names.iter().position(|n| *n == p.columns[0]);
@@ -109,54 +175,91 @@ fn heatmap_svg(r: &Report) -> String {
             grid[b][a] = p.tvd.holdout;
         }
     }
+    let top = heat_top(grid.iter().flatten().flatten().copied());
     let mut s = format!(
-        "<svg viewBox=\"0 0 {size:.0} {size:.0}\" width=\"{size:.0}\" height=\"{size:.0}\" role=\"img\"><title>pairwise TVD</title>"
+        "<svg viewBox=\"0 0 {w:.0} {h:.0}\" width=\"{w:.0}\" height=\"{h:.0}\" role=\"img\" class=\"heat\"><title>pairwise TVD</title>\
+         <defs><linearGradient id=\"tvd-scale\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\"><stop offset=\"0\" stop-color=\"{}\"/><stop offset=\"1\" stop-color=\"{}\"/></linearGradient></defs>",
+        heat_color(0.0, top),
+        heat_color(top, top)
     );
-    for (i, n) in names.iter().enumerate() {
-        let c = lab + cell * (i as f64 + 0.5);
+    for (i, n) in shown.iter().enumerate() {
+        let c = cell * (i as f64 + 0.5);
+        let tip = if *n != names[i] { format!("<title>{}</title>", xml(names[i])) } else { String::new() };
         let _ = write!(
             s,
-            "<text x=\"{:.1}\" y=\"{c:.1}\" class=\"ax\" text-anchor=\"end\" dominant-baseline=\"middle\">{}</text>",
-            lab - 4.0,
-            xml(&short(n, 16))
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"end\" dominant-baseline=\"middle\">{}{tip}</text>",
+            lab_x - 4.0,
+            lab_y + c,
+            xml(n)
         );
+        let (x, y) = (lab_x + c, lab_y - 4.0);
         let _ = write!(
             s,
-            "<text x=\"{c:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"start\" transform=\"rotate(-60 {c:.1} {:.1})\">{}</text>",
-            lab - 4.0,
-            lab - 4.0,
-            xml(&short(n, 16))
+            "<text x=\"{x:.1}\" y=\"{y:.1}\" class=\"ax\" text-anchor=\"start\" transform=\"rotate(-60 {x:.1} {y:.1})\">{}{tip}</text>",
+            xml(n)
         );
     }
     for (i, row) in grid.iter().enumerate() {
         for (j, v) in row.iter().enumerate() {
-            let (x, y) = (lab + cell * j as f64, lab + cell * i as f64);
-            let (fill, tip) = match v {
-                Some(v) => (
-                    heat_color(*v),
-                    format!(
-                        "{} × {}: TVD {:.3} ({})",
+            let (x, y) = (lab_x + cell * j as f64, lab_y + cell * i as f64);
+            match v {
+                Some(v) => {
+                    let tip = format!(
+                        "{} × {}: TVD {:.3} ({} vs train)",
                         names[i],
                         names[j],
                         v,
                         if j > i { "synthetic" } else { "holdout" }
-                    ),
-                ),
-                None => ("#ddd".into(), names[i].to_string()),
-            };
-            let _ = write!(
-                s,
-                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{cell:.1}\" height=\"{cell:.1}\" fill=\"{fill}\" stroke=\"#fff\"><title>{}</title></rect>",
-                xml(&tip)
-            );
+                    );
+                    // Dark cells take white text (luminance of the fill below one half).
+                    let (cr, cg, cb) = heat_rgb(*v, top);
+                    let ink = if 0.2126 * cr + 0.7152 * cg + 0.0722 * cb < 128.0 { "#fff" } else { "#222" };
+                    let _ = write!(
+                        s,
+                        "<g class=\"cell\"><title>{}</title><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{cell:.1}\" height=\"{cell:.1}\" fill=\"{}\" stroke=\"#fff\"/><text x=\"{:.1}\" y=\"{:.1}\" class=\"val\" font-size=\"{vpx:.1}\" fill=\"{ink}\" text-anchor=\"middle\" dominant-baseline=\"middle\">{:.2}</text></g>",
+                        xml(&tip),
+                        heat_color(*v, top),
+                        x + cell / 2.0,
+                        y + cell / 2.0,
+                        v
+                    );
+                }
+                None => {
+                    let _ = write!(
+                        s,
+                        "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{cell:.1}\" height=\"{cell:.1}\" fill=\"#ddd\" stroke=\"#fff\"><title>{}</title></rect>",
+                        xml(if i == j { names[i] } else { "not computed" })
+                    );
+                }
+            }
         }
     }
-    s + "</svg>"
+    // The colour scale: a gradient bar with ticks, its top open-ended.
+    let sy = lab_y;
+    let _ = write!(
+        s,
+        "<g class=\"scale\"><text x=\"{scale_x:.1}\" y=\"{:.1}\" class=\"ax\">TVD</text><rect x=\"{scale_x:.1}\" y=\"{sy:.1}\" width=\"{scale_w}\" height=\"{scale_h:.1}\" fill=\"url(#tvd-scale)\" stroke=\"#999\" stroke-width=\"0.5\"/>",
+        sy - 6.0
+    );
+    for k in 0..=5 {
+        let v = top * k as f64 / 5.0;
+        let y = sy + scale_h * (1.0 - k as f64 / 5.0);
+        let label = if k == 5 { format!("≥ {v:.2}") } else { format!("{v:.2}") };
+        let _ = write!(
+            s,
+            "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#999\"/><text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\">{label}</text>",
+            scale_x + scale_w,
+            scale_x + scale_w + 3.0,
+            scale_x + scale_w + 6.0,
+            y + 3.5
+        );
+    }
+    s + "</g></svg>"
 }
 
 fn dcr_svg(r: &Report) -> String {
     let h = &r.audit.memorization.dcr.histogram;
-    let (w, ht, left, bottom) = (560.0, 220.0, 46.0, 40.0);
+    let (w, ht, left, bottom) = (560.0, 236.0, 58.0, 46.0);
     let plot_h = ht - bottom - 10.0;
     let n = h.edges.len();
     let share = |v: &[usize]| -> Vec<f64> {
@@ -168,11 +271,14 @@ fn dcr_svg(r: &Report) -> String {
         (share(&h.synthetic_to_holdout), HOLD, "synthetic → holdout"),
         (share(&h.holdout_to_train), TRAIN, "holdout → train"),
     ];
-    let top = series.iter().flat_map(|(v, _, _)| v.iter()).copied().fold(0.01f64, f64::max);
+    // Edges: one rounding rule, as the distributions' bins (decimals from the bin width).
+    let step = if n > 2 { h.edges[2] - h.edges[1] } else { h.edges.last().copied().unwrap_or(1.0) };
+    let dec = crate::evaluate::frame::decimals_for(step);
+    let top = nice_top(series.iter().flat_map(|(v, _, _)| v.iter()).copied().fold(0.01f64, f64::max));
     let slot = (w - left - 10.0) / n as f64;
     let bw = slot / 3.4;
     let mut s = format!(
-        "<svg viewBox=\"0 0 {w} {ht}\" width=\"{w}\" height=\"{ht}\" role=\"img\"><title>DCR histogram</title>"
+        "<svg viewBox=\"0 0 {w} {ht}\" width=\"{w}\" height=\"{ht}\" role=\"img\" class=\"dcr\"><title>DCR histogram</title>"
     );
     for t in 0..=4 {
         let y = 10.0 + plot_h * (1.0 - t as f64 / 4.0);
@@ -188,7 +294,8 @@ fn dcr_svg(r: &Report) -> String {
     for b in 0..n {
         for (j, (v, color, name)) in series.iter().enumerate() {
             let bh = plot_h * v[b] / top;
-            let label = if b == 0 { "= 0".to_string() } else { format!("({:.3}, {:.3}]", h.edges[b - 1], h.edges[b]) };
+            let label =
+                if b == 0 { "= 0".to_string() } else { format!("({:.dec$}, {:.dec$}]", h.edges[b - 1], h.edges[b]) };
             let _ = write!(
                 s,
                 "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{bh:.1}\" fill=\"{color}\"><title>{name} {label}: {}</title></rect>",
@@ -198,7 +305,7 @@ fn dcr_svg(r: &Report) -> String {
             );
         }
         if b % 4 == 0 {
-            let label = if b == 0 { "0".to_string() } else { format!("{:.3}", h.edges[b]) };
+            let label = if b == 0 { "0".to_string() } else { format!("{:.dec$}", h.edges[b]) };
             let _ = write!(
                 s,
                 "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"middle\">{label}</text>",
@@ -209,55 +316,92 @@ fn dcr_svg(r: &Report) -> String {
     }
     let _ = write!(
         s,
-        "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"middle\">Gower distance to the closest record</text>",
+        "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"middle\">Gower distance to the closest record (bin upper edge)</text>",
         left + (w - left) / 2.0,
-        ht - 4.0
+        ht - 6.0
+    );
+    let (yx, yy) = (14.0, 10.0 + plot_h / 2.0);
+    let _ = write!(
+        s,
+        "<text x=\"{yx:.1}\" y=\"{yy:.1}\" class=\"ax\" text-anchor=\"middle\" transform=\"rotate(-90 {yx:.1} {yy:.1})\">share of rows</text>"
     );
     s + "</svg>"
 }
 
-/// Attack and control rates with their intervals, one row per attack.
+/// Attack and control rates with their intervals, one row per attack, with a legend and an
+/// axis title. The left column (attack name, residual risk) is as wide as its longest text.
 fn risk_svg(rows: &[(&str, &AttackResult)]) -> String {
-    let (w, row_h, left) = (620.0, 46.0, 190.0);
-    let ht = 30.0 + row_h * rows.len() as f64;
-    let sx = |v: f64| left + (w - left - 20.0) * v;
+    let risks: Vec<String> = rows
+        .iter()
+        .map(|(_, a)| match (a.risk, a.risk_ci_low, a.risk_ci_high) {
+            (Some(r), Some(lo), Some(hi)) => format!("residual risk {r:.3} [{lo:.3}, {hi:.3}]"),
+            _ => "risk not computed (too few attempts)".to_string(),
+        })
+        .collect();
+    // Each row: the attack's name and residual risk on a line of their own, the two intervals
+    // under it, so the chart stays narrow enough for a phone and long names are never cut.
+    let (left, plot_w, row_h, head) = (20.0f64, 400.0, 72.0, 40.0);
+    let widest = rows
+        .iter()
+        .map(|(n, _)| text_width(n, LBL_PX))
+        .chain(risks.iter().map(|r| text_width(r, AX_PX)))
+        .fold(0.0, f64::max);
+    let w = (left + plot_w + 20.0).max(widest + 12.0).ceil();
+    // Legend entries left to right under the plot, wrapping to a new line when full.
+    let legend = [
+        ("dot", SYNTH, "train targets (attack), 95% interval"),
+        ("dot", HOLD, "holdout targets (control)"),
+        ("dash", "#2ca02c", "random-guess baseline"),
+    ];
+    let mut places = Vec::new();
+    let (mut lx, mut line) = (4.0, 0usize);
+    for (_, _, text) in &legend {
+        let width = 20.0 + text_width(text, AX_PX) + 14.0;
+        if lx > 4.0 && lx + width > w {
+            lx = 4.0;
+            line += 1;
+        }
+        places.push((lx, line));
+        lx += width;
+    }
+    let plot_end = head + row_h * rows.len() as f64;
+    let ht = plot_end + 14.0 + 18.0 * (line + 1) as f64;
+    let sx = |v: f64| left + plot_w * v;
     let mut s = format!(
-        "<svg viewBox=\"0 0 {w} {ht}\" width=\"{w}\" height=\"{ht}\" role=\"img\"><title>attack success rates</title>"
+        "<svg viewBox=\"0 0 {w} {ht}\" width=\"{w}\" height=\"{ht}\" role=\"img\" class=\"risk\"><title>attack success rates</title>"
+    );
+    let _ = write!(
+        s,
+        "<text x=\"{:.1}\" y=\"12\" class=\"ax\" text-anchor=\"middle\">attack success rate (share of targets the attack got right)</text>",
+        left + plot_w / 2.0
     );
     for t in 0..=10 {
         let x = sx(t as f64 / 10.0);
         let _ = write!(
             s,
-            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"18\" y2=\"{:.1}\" stroke=\"#eee\"/><text x=\"{x:.1}\" y=\"12\" class=\"ax\" text-anchor=\"middle\">{:.1}</text>",
-            ht - 4.0,
+            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#eee\"/><text x=\"{x:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"middle\">{:.1}</text>",
+            head - 6.0,
+            plot_end,
+            head - 10.0,
             t as f64 / 10.0
         );
     }
     for (i, (name, a)) in rows.iter().enumerate() {
-        let y = 24.0 + row_h * i as f64;
+        let y = head + row_h * i as f64;
         let _ = write!(
             s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"lbl\" text-anchor=\"end\">{}</text>",
-            left - 8.0,
-            y + 14.0,
-            xml(name)
-        );
-        let risk = match (a.risk, a.risk_ci_low, a.risk_ci_high) {
-            (Some(r), Some(lo), Some(hi)) => format!("risk {r:.3} [{lo:.3}, {hi:.3}]"),
-            _ => "risk not computed (too few attempts)".to_string(),
-        };
-        let _ = write!(
-            s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\" text-anchor=\"end\">{risk}</text>",
-            left - 8.0,
-            y + 28.0
+            "<text x=\"4\" y=\"{:.1}\" class=\"lbl\">{}</text><text x=\"4\" y=\"{:.1}\" class=\"ax\">{}</text>",
+            y + 12.0,
+            xml(name),
+            y + 25.0,
+            xml(&risks[i])
         );
         for (k, (rate, color, what)) in
             [(&a.attack, SYNTH, "train targets"), (&a.control, HOLD, "holdout targets (control)")]
                 .into_iter()
                 .enumerate()
         {
-            let yy = y + 8.0 + 14.0 * k as f64;
+            let yy = y + 38.0 + 14.0 * k as f64;
             let _ = write!(
                 s,
                 "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"{color}\" stroke-width=\"2\"/><circle cx=\"{:.1}\" cy=\"{yy:.1}\" r=\"4\" fill=\"{color}\"><title>{what}: {:.3} [{:.3}, {:.3}] ({:.1} of {})</title></circle>",
@@ -276,12 +420,33 @@ fn risk_svg(rows: &[(&str, &AttackResult)]) -> String {
                 s,
                 "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1:.1}\" y2=\"{2:.1}\" stroke=\"#2ca02c\" stroke-width=\"2\" stroke-dasharray=\"3 2\"><title>random baseline {b:.3}</title></line>",
                 sx(b),
-                y + 2.0,
-                y + 28.0
+                y + 32.0,
+                y + 58.0
             );
         }
     }
-    s + "</svg>"
+    let mut s2 = String::from("<g class=\"legend\">");
+    for ((kind, color, text), (x, line)) in legend.iter().zip(places) {
+        let ly = plot_end + 18.0 + 18.0 * line as f64;
+        let mark = if *kind == "dot" {
+            format!(
+                "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{ly:.1}\" y2=\"{ly:.1}\" stroke=\"{color}\" stroke-width=\"2\"/><circle cx=\"{:.1}\" cy=\"{ly:.1}\" r=\"4\" fill=\"{color}\"/>",
+                x,
+                x + 16.0,
+                x + 8.0
+            )
+        } else {
+            format!(
+                "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1:.1}\" y2=\"{2:.1}\" stroke=\"{color}\" stroke-width=\"2\" stroke-dasharray=\"3 2\"/>",
+                x + 8.0,
+                ly - 6.0,
+                ly + 6.0
+            )
+        };
+        let _ = write!(s2, "{mark}<text x=\"{:.1}\" y=\"{:.1}\" class=\"ax\">{text}</text>", x + 20.0, ly + 3.5);
+    }
+    s += &s2;
+    s + "</g></svg>"
 }
 
 fn pair_row(name: &str, p: &Pair, better: &str) -> String {
@@ -311,12 +476,16 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
 .verdict{{display:inline-block;padding:6px 14px;border-radius:6px;font-weight:700;font-size:16px;color:#fff}}\
 .pass{{background:#2e7d32}}.fail{{background:#c62828}}.skipped{{background:#888}}\
 .badge{{display:inline-block;padding:1px 8px;border-radius:4px;color:#fff;font-size:12px;font-weight:600}}\
-.grid{{display:flex;flex-wrap:wrap;gap:10px}}.card{{border:1px solid #eee;border-radius:6px;padding:6px}}.card h3{{font-size:13px;margin:0 0 2px}}\
-.ax{{font-size:10px;fill:#555}}.lbl{{font-size:12px;fill:#222}}.legend span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:-1px}}\
+.grid{{display:flex;flex-wrap:wrap;gap:10px}}.card{{border:1px solid #eee;border-radius:6px;padding:6px;box-sizing:border-box;flex:0 1 394px;min-width:0}}.card h3{{font-size:13px;margin:0 0 2px}}\
+.ax{{font-size:10px;fill:#555}}.lbl{{font-size:12px;fill:#222}}.val{{font-variant-numeric:tabular-nums}}.legend span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:-1px}}\
 .muted{{color:#666;font-size:12px}}svg{{max-width:100%;height:auto}}\
+.scroll{{overflow-x:auto;max-width:100%}}.scroll svg{{max-width:none}}\
 @media (max-width:900px){{body{{padding:10px 12px}}table{{display:block;overflow-x:auto;max-width:100%}}.card{{flex:1 1 100%}}td,th{{padding:3px 6px}}}}\
+@media (max-width:640px){{table.stack,table.stack tbody,table.stack tr,table.stack td{{display:block}}table.stack tr:first-child{{display:none}}\
+table.stack tr{{border-bottom:1px solid #ddd;padding:4px 0}}table.stack td{{border:0;padding:1px 4px;text-align:left}}\
+table.stack td[data-label]::before{{content:attr(data-label) \": \";color:#666;font-size:12px}}table.stack code{{overflow-wrap:anywhere}}}}\
 @media print{{body{{max-width:none;padding:0;font-size:11px}}*{{-webkit-print-color-adjust:exact;print-color-adjust:exact}}\
-.card,table,svg,.notice{{break-inside:avoid}}h2{{break-after:avoid}}a{{color:inherit;text-decoration:none}}}}</style></head><body>",
+.scroll svg{{max-width:100%}}.card,table,svg,.notice{{break-inside:avoid}}h2{{break-after:avoid}}a{{color:inherit;text-decoration:none}}}}</style></head><body>",
         xml(&a.inputs.synthetic.file)
     );
     let _ = write!(h, "<h1>privsynth audit of {}</h1>", xml(&a.inputs.synthetic.file));
@@ -361,7 +530,7 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
         xml(&a.inputs.binning)
     );
 
-    h += "<h2>Gates</h2><table><tr><th>status</th><th>metric</th><th>rule</th><th>value</th><th>why</th></tr>";
+    h += "<h2>Gates</h2><table class=\"stack\"><tr><th>status</th><th>metric</th><th>rule</th><th>value</th><th>why</th></tr>";
     for g in &r.gates {
         let (class, label) = match g.status {
             Status::Pass => ("pass", "pass"),
@@ -374,7 +543,7 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
         };
         let _ = write!(
             h,
-            "<tr><td><span class=\"badge {class}\">{label}</span></td><td><code>{}</code></td><td class=\"r\">{rel} {}</td><td class=\"n\">{}</td><td class=\"note\">{}</td></tr>",
+            "<tr><td><span class=\"badge {class}\">{label}</span></td><td><code>{}</code></td><td class=\"r\" data-label=\"rule\">{rel} {}</td><td class=\"n\" data-label=\"value\">{}</td><td class=\"note\">{}</td></tr>",
             xml(&g.gate.metric),
             g.gate.threshold,
             num(g.value),
@@ -441,16 +610,16 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
             distribution_svg(d)
         );
     }
-    h += "</div><h3>Pairwise 2-way TVD</h3><p class=\"muted\">Above the diagonal: synthetic vs train. Below: holdout vs train (sampling noise alone). Darker = further apart; hover for values.</p>";
-    h += &heatmap_svg(r);
+    h += "</div><h3>Pairwise 2-way TVD</h3><p class=\"muted\">Above the diagonal: synthetic vs train. Below: holdout vs train (sampling noise alone). Each cell prints its TVD (0 = identical, 1 = disjoint); darker = further apart, on the scale at the right.</p>";
+    h += &format!("<div class=\"scroll\">{}</div>", heatmap_svg(r));
 
     let e = &m.exact_match;
     let dc = &m.dcr;
     let rv = &m.rare_values;
-    h += "<h2>Memorization</h2><table><tr><th>measure</th><th>against train</th><th>against holdout</th><th></th></tr>";
+    h += "<h2>Memorization</h2><table class=\"stack\"><tr><th>measure</th><th>against train</th><th>against holdout</th><th></th></tr>";
     let _ = write!(
         h,
-        "<tr><td>synthetic rows equal to a real row</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"note\">excess {} (holdout rows found in train: {})</td></tr>",
+        "<tr><td>synthetic rows equal to a real row</td><td class=\"n\" data-label=\"against train\">{}</td><td class=\"n\" data-label=\"against holdout\">{}</td><td class=\"note\">excess {} (holdout rows found in train: {})</td></tr>",
         pct(e.synthetic_in_train),
         pct(e.synthetic_in_holdout),
         pct(e.excess),
@@ -458,30 +627,30 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
     );
     let _ = write!(
         h,
-        "<tr><td>real rows unique in their table reproduced (UEM)</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"note\">synthetic-internal duplicates {}</td></tr>",
+        "<tr><td>real rows unique in their table reproduced (UEM)</td><td class=\"n\" data-label=\"against train\">{}</td><td class=\"n\" data-label=\"against holdout\">{}</td><td class=\"note\">synthetic-internal duplicates {}</td></tr>",
         pct(e.unique_train_reproduced),
         pct(e.unique_holdout_reproduced),
         pct(e.synthetic_duplicates)
     );
     let _ = write!(
         h,
-        "<tr><td>median distance to closest record</td><td class=\"n\">{:.4}</td><td class=\"n\">{:.4}</td><td class=\"note\">a fresh real sample: {:.4} (holdout → train)</td></tr>",
+        "<tr><td>median distance to closest record</td><td class=\"n\" data-label=\"against train\">{:.4}</td><td class=\"n\" data-label=\"against holdout\">{:.4}</td><td class=\"note\">a fresh real sample: {:.4} (holdout → train)</td></tr>",
         dc.median_synthetic_to_train, dc.median_synthetic_to_holdout, dc.median_holdout_to_train
     );
     let _ = write!(
         h,
-        "<tr><td>rows at distance 0</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td></td></tr>",
+        "<tr><td>rows at distance 0</td><td class=\"n\" data-label=\"against train\">{}</td><td class=\"n\" data-label=\"against holdout\">{}</td><td></td></tr>",
         pct(dc.zero_to_train),
         pct(dc.zero_to_holdout)
     );
     let _ = write!(
         h,
-        "<tr><td>median NNDR</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td><td class=\"note\">memorized rows have NNDR ≈ 0 against train only</td></tr>",
+        "<tr><td>median NNDR</td><td class=\"n\" data-label=\"against train\">{:.3}</td><td class=\"n\" data-label=\"against holdout\">{:.3}</td><td class=\"note\">memorized rows have NNDR ≈ 0 against train only</td></tr>",
         dc.nndr_median_train, dc.nndr_median_holdout
     );
     let _ = write!(
         h,
-        "<tr><td>rare values re-emitted</td><td class=\"n\">{} ({} of {})</td><td class=\"n\">{} ({} of {})</td><td class=\"note\">values that single out one real row, emitted verbatim</td></tr></table>",
+        "<tr><td>rare values re-emitted</td><td class=\"n\" data-label=\"against train\">{} ({} of {})</td><td class=\"n\" data-label=\"against holdout\">{} ({} of {})</td><td class=\"note\">values that single out one real row, emitted verbatim</td></tr></table>",
         pct(rv.rate_train),
         rv.train_reemitted,
         rv.train_rare,
@@ -517,7 +686,7 @@ th{{background:#f6f6f6}}td.r{{white-space:nowrap}}td.n{{white-space:nowrap;text-
     let so = &re.singling_out_multivariate;
     rows.push((format!("singling out, 3 conditions ({} of {} predicates)", so.predicates, so.requested), &so.result));
     let named: Vec<(&str, &AttackResult)> = rows.iter().map(|(n, a)| (n.as_str(), *a)).collect();
-    h += &risk_svg(&named);
+    h += &format!("<div class=\"scroll\">{}</div>", risk_svg(&named));
     for (n, a) in &rows {
         for w in &a.warnings {
             let _ = write!(h, "<p class=\"muted\">{}: {}</p>", xml(n), xml(w));

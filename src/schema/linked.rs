@@ -193,6 +193,7 @@ fn int_column(name: String, domain: Domain, nullable: bool, description: String)
         precision: None,
         domain: Some(domain),
         llm: None,
+        timezone: None,
         fake: None,
     }
 }

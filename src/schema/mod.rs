@@ -225,6 +225,13 @@ pub struct Column {
     /// strftime format of date/datetime values in text files (default: ISO 8601).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// Datetime columns only: `UTC` says the values are instants. Every input value must carry
+    /// its offset (`Z` or `+HH:MM`; it is converted to UTC), a value without one is refused as
+    /// ambiguous, and outputs keep the zone (Parquet/IPC timestamps with time zone "UTC", CSV
+    /// values ending in `Z`). Without it a datetime column is wall-clock time (a trailing `Z`
+    /// is accepted and dropped, as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     /// Decimal places of decoded float values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<u32>,
@@ -738,6 +745,19 @@ fn validate_column(t: &Table, c: &Column) -> std::result::Result<(), String> {
     if c.format.is_some() && !matches!(c.kind, ColumnType::Date | ColumnType::Datetime) {
         return Err("format applies to date and datetime columns only".into());
     }
+    if let Some(tz) = &c.timezone {
+        if c.kind != ColumnType::Datetime {
+            return Err("timezone applies to datetime columns only".into());
+        }
+        if tz != "UTC" {
+            return Err(format!(
+                "timezone {tz:?} is not supported: the one time zone is \"UTC\" (values in other zones are converted to it by their offset)"
+            ));
+        }
+        if c.format.is_some() {
+            return Err("timezone and format do not go together: a column with timezone: UTC reads ISO 8601 values with an offset (2024-03-01T09:30:00Z, 2024-03-01 10:30:00+01:00)".into());
+        }
+    }
     if let Some(f) = &c.format {
         use chrono::format::{Item, StrftimeItems};
         if StrftimeItems::new(f).any(|i| matches!(i, Item::Error)) {
@@ -842,6 +862,27 @@ pub fn parse_datetime_iso(s: &str) -> Option<NaiveDateTime> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0))
 }
 
+/// ISO 8601 datetime with an offset (`Z`, `+HH:MM`, `+HHMM` or `+HH`), `T` or space, optional
+/// fraction, as the UTC instant it names; None without an offset (ambiguous for a column with
+/// a time zone) or when it is not a datetime.
+pub fn parse_datetime_utc(s: &str) -> Option<NaiveDateTime> {
+    let s = s.trim();
+    let owned;
+    let s = match s.strip_suffix('Z').or_else(|| s.strip_suffix('z')) {
+        Some(rest) => {
+            owned = format!("{rest}+00:00");
+            owned.as_str()
+        }
+        None => s,
+    };
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M%#z", "%Y-%m-%d %H:%M%#z"] {
+        if let Ok(d) = chrono::DateTime::parse_from_str(s, f) {
+            return Some(d.naive_utc());
+        }
+    }
+    None
+}
+
 /// Start of the calendar period containing `d` at a date granularity.
 pub fn period_start(d: NaiveDate, g: Granularity) -> NaiveDate {
     match g {
@@ -856,6 +897,18 @@ pub fn period_start(d: NaiveDate, g: Granularity) -> NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn datetimes_with_an_offset_read_as_utc_instants_and_without_one_are_refused() {
+        let at = |s: &str| parse_datetime_utc(s).map(|d| d.to_string());
+        assert_eq!(at("2024-03-01T09:30:00Z").as_deref(), Some("2024-03-01 09:30:00"));
+        assert_eq!(at("2024-03-01 10:30:00+01:00").as_deref(), Some("2024-03-01 09:30:00"));
+        assert_eq!(at("2024-03-01T04:30:00.5-0500").as_deref(), Some("2024-03-01 09:30:00.500"));
+        assert_eq!(at("2024-03-01T00:30+09").as_deref(), Some("2024-02-29 15:30:00"));
+        assert_eq!(at("2024-03-01T09:30:00"), None);
+        assert_eq!(at("2024-03-01"), None);
+        assert_eq!(at("not a time Z"), None);
+    }
 
     const GOOD: &str = r#"
 version: 1
