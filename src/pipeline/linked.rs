@@ -323,9 +323,10 @@ impl LinkedPlan {
     /// event tables are read in batches of `batch_rows` rows and only the codes of the rows
     /// that count are kept (see [`ehr::stream`]).
     pub fn fit_streamed(&self, inputs: &ehr::Inputs, epsilon: f64, delta: f64, batch_rows: usize) -> Result<LinkedFit> {
-        let key = SecretKey::fresh().map_err(Error::from)?;
-        let (derived, report) = ehr::stream::derive_streamed(&self.schema, inputs, &key, batch_rows)?;
-        drop(key);
+        let (derived, report) = {
+            let key = SecretKey::fresh().map_err(Error::from)?;
+            ehr::stream::derive_streamed(&self.schema, inputs, &key, batch_rows)?
+        };
         let mut notes = report.disclose_to_data_holder().lines();
         let all = self.parts[0].codec.encode_all(&derived.person)?;
         notes.extend(
