@@ -46,9 +46,9 @@ fn adult(dir: &Path) -> String {
     root.join("schemas/adult.yaml").display().to_string()
 }
 
-/// 50k x 50 mixed table from 40 latent groups.
-fn wide(dir: &Path, rows: usize) -> String {
-    let (groups, nnum, ncat) = (40usize, 25usize, 25usize);
+/// `rows` x (`nnum` + `ncat`) mixed table from 40 latent groups (50k x 25 + 25 by default).
+fn wide(dir: &Path, rows: usize, nnum: usize, ncat: usize) -> String {
+    let groups = 40usize;
     let mut g = rand::rngs::StdRng::seed_from_u64(99);
     let means: Vec<Vec<f64>> = (0..groups).map(|_| (0..nnum).map(|_| g.random_range(0.0..100.0)).collect()).collect();
     let cards: Vec<usize> = (0..ncat).map(|c| 2 + (c * 7) % 29).collect();
@@ -76,7 +76,9 @@ fn wide(dir: &Path, rows: usize) -> String {
     let header: Vec<String> = (0..nnum).map(|c| format!("x{c}")).chain((0..ncat).map(|c| format!("c{c}"))).collect();
     for (name, seed) in [("train.csv", 1u64), ("holdout.csv", 2), ("synthetic.csv", 3)] {
         let mut r = rand::rngs::StdRng::seed_from_u64(seed);
-        let mut out = header.join(",") + "\n";
+        let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join(name)).expect("create"));
+        use std::io::Write;
+        writeln!(out, "{}", header.join(",")).expect("write");
         for _ in 0..rows {
             let grp = r.random_range(0..groups);
             let mut f: Vec<String> =
@@ -85,10 +87,8 @@ fn wide(dir: &Path, rows: usize) -> String {
                 let v = if r.random_bool(0.7) { prefs[grp][c] } else { r.random_range(0..k) };
                 format!("v{v}")
             }));
-            out += &f.join(",");
-            out.push('\n');
+            writeln!(out, "{}", f.join(",")).expect("write");
         }
-        std::fs::write(dir.join(name), out).expect("write");
     }
     dir.join("wide.yaml").display().to_string()
 }
@@ -141,7 +141,17 @@ fn run(dir: &Path, schema: &str, repeats: usize, label: &str) {
 }
 
 fn main() {
-    let repeats: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(3);
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    if args.first().map(String::as_str) == Some("scale") {
+        // `cargo bench --bench audit -- scale ROWS`: one run on generated ROWS x 20 (10 numeric,
+        // 10 categorical), train, holdout and synthetic each (issue 19: 1M x 20 in minutes).
+        let rows: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let s = wide(tmp.path(), rows, 10, 10);
+        run(tmp.path(), &s, 1, &format!("generated {rows} x 20 (train, holdout, synthetic each)"));
+        return;
+    }
+    let repeats: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(3);
     let keep = std::env::var("PRIVSYNTH_AUDIT_KEEP").ok();
     let tmp = tempfile::tempdir().expect("tempdir");
     let base = keep.as_deref().map(Path::new).unwrap_or(tmp.path());
@@ -150,6 +160,6 @@ fn main() {
     std::fs::create_dir_all(&w).expect("dir");
     let sa = adult(&a);
     run(&a, &sa, repeats, "Adult 16,280 x 15 (train, holdout, synthetic each)");
-    let sw = wide(&w, 50_000);
+    let sw = wide(&w, 50_000, 25, 25);
     run(&w, &sw, repeats, "generated 50,000 x 50 (train, holdout, synthetic each)");
 }

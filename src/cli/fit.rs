@@ -332,8 +332,9 @@ fn synth_linked(
         return Err(Error::Internal("an audit without a holdout split".into()));
     };
     let started = std::time::Instant::now();
-    let (tr, _) = crate::ehr::derive(schema, &out.tables, Some(train), None)?;
-    let (ho, _) = crate::ehr::derive(schema, &out.tables, Some(hold), None)?;
+    let tables = out.tables.as_ref().ok_or_else(|| Error::Internal("an audit without the real tables".into()))?;
+    let (tr, _) = crate::ehr::derive(schema, tables, Some(train), None)?;
+    let (ho, _) = crate::ehr::derive(schema, tables, Some(hold), None)?;
     let sy = audit::derive_synthetic(schema, &a.output)?;
     let files = a.audit.files();
     let reports = audit::audit_linked(schema, (&tr, &ho, &sy), &a.audit.options(seed), &gates, &files, obs)?;

@@ -140,6 +140,21 @@ impl std::fmt::Debug for EncodedTable {
 }
 
 impl EncodedTable {
+    /// A table from its code columns (in `names` order, equal lengths), whose rows satisfy
+    /// `bound` (the linked streamed derivation assembles its event models column by column).
+    pub fn from_columns(
+        names: Vec<String>,
+        sizes: Vec<usize>,
+        store: Vec<CodeColumn>,
+        bound: ContributionBound,
+    ) -> Result<Self> {
+        let rows = store.first().map_or(0, CodeColumn::len);
+        if names.len() != store.len() || sizes.len() != store.len() || store.iter().any(|c| c.len() != rows) {
+            return Err(Error::Internal("code columns of different lengths or count".into()));
+        }
+        Ok(EncodedTable::from_store(names, sizes, store, bound))
+    }
+
     fn from_store(names: Vec<String>, sizes: Vec<usize>, store: Vec<CodeColumn>, bound: ContributionBound) -> Self {
         let rows = store.first().map_or(0, CodeColumn::len);
         EncodedTable {
@@ -278,6 +293,20 @@ impl EncodedBuilder {
         Ok(())
     }
 
+    /// Append the rows `idx` of a batch's encoding whether they fit or not (a bad cell's code is
+    /// 0): for callers that decide which rows count before knowing which fit, and remove the
+    /// rows that do not fit with [`EncodedBuilder::retain`] before [`EncodedBuilder::finish`].
+    pub fn push_any(&mut self, enc: &Encoding, idx: &[usize]) {
+        for (col, codes) in self.store.iter_mut().zip(&enc.codes) {
+            col.extend(idx.iter().map(|&i| codes[i]));
+        }
+    }
+
+    /// The code columns appended so far (in the codec's order), with their names and sizes.
+    pub fn into_columns(self) -> (Vec<String>, Vec<usize>, Vec<CodeColumn>) {
+        (self.names, self.sizes, self.store)
+    }
+
     /// Keep only the rows `kept` (ascending indices of appended rows), in place.
     pub fn retain(&mut self, kept: &[usize]) {
         for c in &mut self.store {
@@ -380,6 +409,10 @@ impl Encoding {
             })
             .collect();
         Ok(EncodedTable::from_store(self.names.clone(), self.sizes.clone(), store, bound))
+    }
+    /// The codes of column `i` for every row (0 for a bad cell of an invalid row).
+    pub fn column_codes(&self, i: usize) -> &[u32] {
+        &self.codes[i]
     }
     /// Every valid row, each its own unit.
     pub fn valid_rows(&self) -> Vec<usize> {

@@ -20,6 +20,7 @@
 
 pub mod fake;
 pub mod sample;
+pub mod stream;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -231,7 +232,7 @@ pub(crate) fn days(table: &Table, column: &str, raw: &RawTable) -> Result<Vec<Op
     if let Err(row) = r {
         return Err(Error::Data {
             file: raw.file.clone(),
-            row: Some(row + 1),
+            row: Some(raw.first_row() + row + 1),
             line: raw.line_of(row),
             column: Some(column.into()),
             message: if c.timezone.is_some() {
@@ -261,6 +262,72 @@ fn take_series(s: &Series, idx: &[usize]) -> Result<Series> {
     s.take(&ca).map_err(Error::polars)
 }
 
+/// One event table's summaries per person (position in the person selection), over its rows
+/// that count: the person model's derived columns are made from them.
+pub(crate) struct Summary {
+    pub table: String,
+    pub count: Vec<i64>,
+    pub first: Vec<Option<f64>>,
+    pub last: Vec<Option<f64>>,
+    pub tops: Vec<(String, Vec<Option<String>>)>,
+}
+
+/// The person model's rows: the person table's modelled columns (of the selected persons,
+/// `praw`), death as age at death, and each event table's summaries.
+pub(crate) fn person_frame(
+    schema: &Schema,
+    praw: &RawTable,
+    birth: Option<&[Option<f64>]>,
+    death: Option<&[Option<f64>]>,
+    summaries: &[&Summary],
+) -> Result<RawTable> {
+    let p = schema.person.as_ref().ok_or_else(|| Error::Usage("the schema has no `person` table".into()))?;
+    let pt = schema.person_table().ok_or_else(|| Error::Internal("person table".into()))?;
+    let person_model = schema.person_model_table().ok_or_else(|| Error::Internal("person model".into()))?;
+    let n = praw.df.height();
+    let mut cols: Vec<Column> = vec![];
+    for c in &person_model.columns {
+        let name = c.name.as_str();
+        let series: Series = if pt.column(name).is_some() && Some(name) != p.death.as_deref() {
+            praw.series(name)?.clone()
+        } else if let (Some(_), Some(death), Some(birth)) =
+            (p.death.as_ref().filter(|d| name == derived::death_age(d)), death, birth)
+        {
+            let v: Vec<Option<i64>> =
+                death.iter().zip(birth).map(|(d, b)| Some((d.as_ref()? - b.as_ref()?).floor() as i64)).collect();
+            Series::new(name.into(), v)
+        } else {
+            aggregate_column(name, summaries, birth, n)?
+        };
+        cols.push(series.with_name(name.into()).into());
+    }
+    fn aggregate_column(name: &str, aggs: &[&Summary], birth: Option<&[Option<f64>]>, n: usize) -> Result<Series> {
+        for a in aggs {
+            let t = a.table.as_str();
+            if name == derived::count(t) {
+                return Ok(Series::new(name.into(), a.count.clone()));
+            }
+            if name == derived::first(t) {
+                let b = birth.ok_or_else(|| Error::Internal("first without birth".into()))?;
+                let v: Vec<Option<i64>> = (0..n).map(|i| Some((a.first[i]? - b[i]?).floor() as i64)).collect();
+                return Ok(Series::new(name.into(), v));
+            }
+            if name == derived::span(t) {
+                let v: Vec<Option<i64>> = (0..n).map(|i| Some((a.last[i]? - a.first[i]?).floor() as i64)).collect();
+                return Ok(Series::new(name.into(), v));
+            }
+            for (s, top) in &a.tops {
+                if name == derived::top(t, s) {
+                    return Ok(Series::new(name.into(), top.clone()));
+                }
+            }
+        }
+        Err(Error::Internal(format!("no derivation for person-model column {name}")))
+    }
+    let person_df = DataFrame::new(n, cols).map_err(Error::polars)?;
+    Ok(RawTable::in_memory(&format!("{} (person model: one row per person)", praw.file), person_df))
+}
+
 /// Build the model tables from linked tables.
 ///
 /// `persons` selects rows of the person table (all when `None`; a train or holdout part
@@ -275,7 +342,6 @@ pub fn derive(
 ) -> Result<(Derived, Sensitive<DeriveReport>)> {
     let p = schema.person.as_ref().ok_or_else(|| Error::Usage("the schema has no `person` table".into()))?;
     let pt = schema.person_table().ok_or_else(|| Error::Internal("person table".into()))?;
-    let person_model = schema.person_model_table().ok_or_else(|| Error::Internal("person model".into()))?;
     let full = &tables.raw[&pt.name];
     let all_keys = keys(full, &p.key)?;
     let mut report = DeriveReport::default();
@@ -314,11 +380,7 @@ pub fn derive(
     };
 
     struct Agg {
-        table: String,
-        count: Vec<i64>,
-        first: Vec<Option<f64>>,
-        last: Vec<Option<f64>>,
-        tops: Vec<(String, Vec<Option<String>>)>,
+        summary: Summary,
         rows: Vec<usize>,
         units: Vec<usize>,
         times: Vec<f64>,
@@ -416,51 +478,17 @@ pub fn derive(
                 .collect();
             tops.push((s.clone(), top));
         }
-        aggs.push(Agg { table: t.name.clone(), count, first, last, tops, rows, units, times, ends });
+        aggs.push(Agg {
+            summary: Summary { table: t.name.clone(), count, first, last, tops },
+            rows,
+            units,
+            times,
+            ends,
+        });
     }
 
-    // The person model's rows.
-    let mut cols: Vec<Column> = vec![];
-    for c in &person_model.columns {
-        let name = c.name.as_str();
-        let series: Series = if pt.column(name).is_some() && Some(name) != p.death.as_deref() {
-            praw.series(name)?.clone()
-        } else if let (Some(_), Some(death), Some(birth)) =
-            (p.death.as_ref().filter(|d| name == derived::death_age(d)), &death, &birth)
-        {
-            let v: Vec<Option<i64>> =
-                death.iter().zip(birth).map(|(d, b)| Some((d.as_ref()? - b.as_ref()?).floor() as i64)).collect();
-            Series::new(name.into(), v)
-        } else {
-            aggregate_column(name, &aggs, birth.as_deref(), n)?
-        };
-        cols.push(series.with_name(name.into()).into());
-    }
-    fn aggregate_column(name: &str, aggs: &[Agg], birth: Option<&[Option<f64>]>, n: usize) -> Result<Series> {
-        for a in aggs {
-            let t = a.table.as_str();
-            if name == derived::count(t) {
-                return Ok(Series::new(name.into(), a.count.clone()));
-            }
-            if name == derived::first(t) {
-                let b = birth.ok_or_else(|| Error::Internal("first without birth".into()))?;
-                let v: Vec<Option<i64>> = (0..n).map(|i| Some((a.first[i]? - b[i]?).floor() as i64)).collect();
-                return Ok(Series::new(name.into(), v));
-            }
-            if name == derived::span(t) {
-                let v: Vec<Option<i64>> = (0..n).map(|i| Some((a.last[i]? - a.first[i]?).floor() as i64)).collect();
-                return Ok(Series::new(name.into(), v));
-            }
-            for (s, top) in &a.tops {
-                if name == derived::top(t, s) {
-                    return Ok(Series::new(name.into(), top.clone()));
-                }
-            }
-        }
-        Err(Error::Internal(format!("no derivation for person-model column {name}")))
-    }
-    let person_df = DataFrame::new(n, cols).map_err(Error::polars)?;
-    let person = RawTable::in_memory(&format!("{} (person model: one row per person)", praw.file), person_df);
+    let summaries: Vec<&Summary> = aggs.iter().map(|a| &a.summary).collect();
+    let person = person_frame(schema, &praw, birth.as_deref(), death.as_deref(), &summaries)?;
 
     let mut events = vec![];
     for (t, a) in schema.event_tables().into_iter().zip(aggs) {
@@ -471,8 +499,12 @@ pub fn derive(
         for c in &model.columns {
             let name = c.name.as_str();
             let series = if name == derived::OFFSET {
-                let v: Vec<i64> =
-                    a.units.iter().zip(&a.times).map(|(&u, &x)| (x - a.first[u].unwrap_or(x)).floor() as i64).collect();
+                let v: Vec<i64> = a
+                    .units
+                    .iter()
+                    .zip(&a.times)
+                    .map(|(&u, &x)| (x - a.summary.first[u].unwrap_or(x)).floor() as i64)
+                    .collect();
                 Series::new(name.into(), v)
             } else if e.end.as_deref().is_some_and(|end| name == derived::duration(end)) {
                 let unit = e.duration_unit.seconds() as f64 / 86_400.0;

@@ -293,19 +293,23 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
             .collect(),
         _ => vec![None; n],
     };
-    let person_keys: Vec<String> = (0..n).map(|_| fake::uuid(rng)).collect();
+    // Keys are held once each, as polars string columns; foreign keys are `take`s of them
+    // (views into the same buffers), not a copy of the key per row and per reference (which
+    // took a quarter of the peak memory of a 10k-person fit + sample).
+    let person_keys = Series::new(p.key.as_str().into(), (0..n).map(|_| fake::uuid(rng)).collect::<Vec<String>>());
 
     let mut report = SampleReport { persons: n, ..Default::default() };
     let mut out: HashMap<String, DataFrame> = HashMap::new();
-    // Per generated event table with a primary key: each person's rows as (time, key), sorted.
-    let mut parents: HashMap<String, Vec<Vec<(f64, String)>>> = HashMap::new();
+    // Per generated event table with a primary key: its key column, and each person's rows as
+    // (time, row of the key column), sorted.
+    let mut parents: HashMap<String, (Series, Vec<Vec<(f64, IdxSize)>>)> = HashMap::new();
 
     // Persons.
     {
         let mut cols: Vec<Column> = vec![];
         for c in &pt.columns {
             let s = if c.name == p.key {
-                Series::new(c.name.as_str().into(), person_keys.clone())
+                person_keys.clone()
             } else if Some(&c.name) == p.death.as_ref() && p.birth.is_some() {
                 time_series(c, &death)?
             } else if c.is_modelled() {
@@ -445,20 +449,21 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
         };
         // Foreign keys to other event tables: the same person's latest row started by then.
         let mut keep = vec![true; rows];
-        let mut fk_values: Vec<(String, Vec<Option<String>>)> = vec![];
+        let mut fk_values: Vec<(String, Series)> = vec![];
         for fk in &t.foreign_keys {
             if fk.references == pt.name {
-                fk_values.push((fk.column.clone(), units.iter().map(|&u| Some(person_keys[u].clone())).collect()));
+                let idx = IdxCa::from_vec("idx".into(), units.iter().map(|&u| u as IdxSize).collect());
+                fk_values.push((fk.column.clone(), person_keys.take(&idx).map_err(Error::polars)?));
                 continue;
             }
-            let Some(par) = parents.get(&fk.references) else {
+            let Some((par_keys, par)) = parents.get(&fk.references) else {
                 return Err(Error::schema(
                     origin,
                     format!("table {:?} references {:?}, which is not sampled before it", t.name, fk.references),
                 ));
             };
             let nullable = t.column(&fk.column).is_some_and(|c| c.nullable);
-            let mut v = Vec::with_capacity(rows);
+            let mut v: Vec<Option<IdxSize>> = Vec::with_capacity(rows);
             for (i, &u) in units.iter().enumerate() {
                 let rows_of = &par[u];
                 let pick = match rows_of.partition_point(|(s, _)| *s <= time[i] + 1e-9) {
@@ -466,7 +471,7 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
                     j => rows_of.get(j - 1),
                 };
                 match pick {
-                    Some((_, key)) => v.push(Some(key.clone())),
+                    Some(&(_, row)) => v.push(Some(row)),
                     None if nullable => v.push(None),
                     None => {
                         keep[i] = false;
@@ -474,16 +479,20 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
                     }
                 }
             }
-            fk_values.push((fk.column.clone(), v));
+            let idx: IdxCa = v.into_iter().collect();
+            fk_values.push((fk.column.clone(), par_keys.take(&idx).map_err(Error::polars)?));
         }
-        let own_keys: Vec<String> = (0..rows).map(|_| fake::uuid(rng)).collect();
+        let own_keys: Option<Series> = t
+            .primary_key
+            .as_ref()
+            .map(|k| Series::new(k.as_str().into(), (0..rows).map(|_| fake::uuid(rng)).collect::<Vec<String>>()));
         let mut cols: Vec<Column> = vec![];
         for c in &t.columns {
             let name = c.name.as_str();
-            let s = if Some(&c.name) == t.primary_key.as_ref() {
-                Series::new(name.into(), own_keys.clone())
+            let s = if let Some(keys) = own_keys.as_ref().filter(|_| Some(&c.name) == t.primary_key.as_ref()) {
+                keys.clone()
             } else if let Some((_, v)) = fk_values.iter().find(|(f, _)| f == name) {
-                Series::new(name.into(), v.clone())
+                v.clone().with_name(name.into())
             } else if name == e.time {
                 time_series(c, &time.iter().map(|&x| Some(x)).collect::<Vec<_>>())?
             } else if Some(&c.name) == e.end.as_ref() {
@@ -503,17 +512,17 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
         let mask: BooleanChunked = keep.iter().copied().collect();
         let df = df.filter(&mask).map_err(Error::polars)?;
         let dropped = rows - df.height();
-        if t.primary_key.is_some() {
-            let mut per: Vec<Vec<(f64, String)>> = vec![vec![]; n];
+        if let Some(keys) = own_keys {
+            let mut per: Vec<Vec<(f64, IdxSize)>> = vec![vec![]; n];
             for (i, &u) in units.iter().enumerate() {
                 if keep[i] {
-                    per[u].push((time[i], own_keys[i].clone()));
+                    per[u].push((time[i], i as IdxSize));
                 }
             }
             for v in &mut per {
                 v.sort_by(|a, b| a.0.total_cmp(&b.0));
             }
-            parents.insert(t.name.clone(), per);
+            parents.insert(t.name.clone(), (keys, per));
         }
         report.tables.push((t.name.clone(), df.height(), clamped, dropped));
         out.insert(t.name.clone(), df);

@@ -92,6 +92,26 @@ pub struct Dcr {
     pub nndr_median_train: f64,
     pub nndr_median_holdout: f64,
     pub histogram: Histogram,
+    /// Which rows were measured: every statistic above is over the measured rows.
+    pub sampling: Sampling,
+}
+
+/// How many rows the distance statistics measured, and the error that adds (see
+/// [`Neighbours`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Sampling {
+    pub synthetic_rows: usize,
+    pub synthetic_measured: usize,
+    pub holdout_rows: usize,
+    pub holdout_measured: usize,
+    /// Standard deviation of the measured share closer to train around the share over every
+    /// synthetic row, from drawing `synthetic_measured` of `synthetic_rows` without replacement:
+    /// sqrt(p (1 - p) / m * (N - m) / (N - 1)) at the measured share p (0 when all are measured).
+    /// The bootstrap term of the 95% interval (`sd_synthetic`) already covers it: it resamples
+    /// the measured rows.
+    pub sd_sampling: f64,
+    /// One sentence for the report.
+    pub method: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -186,15 +206,43 @@ fn quantile(v: &mut [f64], q: f64) -> f64 {
 /// Nearest-neighbour distances (Gower, mean over columns; nearest and second nearest) of
 /// synthetic rows to train and to the holdout, and of holdout rows to train, over the full
 /// tables; and the nearest train and holdout row of each synthetic row.
+///
+/// Beyond `max_queries` synthetic (or holdout) rows, the distances are measured for a simple
+/// random sample (seeded, without replacement) of `max_queries` of them, each against the
+/// **full** train and holdout tables (audit-metrics.md: subsampling the references dilutes
+/// copies; sampling the queried rows only adds the sampling error of a mean, which
+/// [`dcr`]'s interval includes and [`Sampling`] states).
 pub struct Neighbours {
     pub s_t: Vec<(f64, f64)>,
     pub s_h: Vec<(f64, f64)>,
     pub h_t: Vec<(f64, f64)>,
     pub s_t_row: Vec<u32>,
     pub s_h_row: Vec<u32>,
+    /// Synthetic and holdout rows measured (all when the table has at most `max_queries`).
+    pub synthetic_measured: usize,
+    pub holdout_measured: usize,
 }
 
-pub fn neighbours(f: &Frames, seed: u64) -> Neighbours {
+/// Queried rows measured at most by default: every table up to 50,000 rows (the audit's
+/// benchmarks and tests) is measured exactly; beyond, 50,000 synthetic rows put the share closer
+/// to train within +-0.0044 (95%, binomial sd at most 0.5 / sqrt(50,000)) of its full-table
+/// value, and a 1M x 20 audit's distance step stays in CPU-minutes (benchmarks/README.md).
+pub const MAX_QUERIES: usize = 50_000;
+
+/// The rows measured of a table of `n` rows: all, or a seeded simple random sample of `max`
+/// (ascending).
+fn measured(n: usize, max: usize, seed: u64) -> Vec<usize> {
+    if n <= max {
+        return (0..n).collect();
+    }
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut v = rand::seq::index::sample(&mut rng, n, max).into_vec();
+    v.sort_unstable();
+    v
+}
+
+pub fn neighbours(f: &Frames, seed: u64, max_queries: usize) -> Neighbours {
     let d = f.columns.len();
     let scaled: Vec<Vec<Vec<f32>>> = f
         .columns
@@ -211,14 +259,27 @@ pub fn neighbours(f: &Frames, seed: u64) -> Neighbours {
     let (t, h, s) = (reorder(&t, &order), reorder(&h, &order), reorder(&s, &order));
     let rt = Index::new(&t, seed ^ 1);
     let rh = Index::new(&h, seed ^ 2);
-    let qs = Queries::new(&s, &(0..f.synthetic.rows).collect::<Vec<_>>());
-    let qh = Queries::new(&h, &(0..f.holdout.rows).collect::<Vec<_>>());
+    let max_queries = max_queries.max(1);
+    let (sm, hm) = (
+        measured(f.synthetic.rows, max_queries, seed ^ 0x005E_ED5A),
+        measured(f.holdout.rows, max_queries, seed ^ 0x005E_ED40),
+    );
+    let qs = Queries::new(&s, &sm);
+    let qh = Queries::new(&h, &hm);
     let scale = |v: &[(f32, f32, u32)]| {
         v.iter().map(|&(a, b, _)| (a as f64 / d as f64, b as f64 / d as f64)).collect::<Vec<_>>()
     };
     let rows = |v: &[(f32, f32, u32)]| v.iter().map(|x| x.2).collect::<Vec<_>>();
     let (st, sh, ht) = (distance::top2_index(&qs, &rt), distance::top2_index(&qs, &rh), distance::top2_index(&qh, &rt));
-    Neighbours { s_t: scale(&st), s_h: scale(&sh), h_t: scale(&ht), s_t_row: rows(&st), s_h_row: rows(&sh) }
+    Neighbours {
+        s_t: scale(&st),
+        s_h: scale(&sh),
+        h_t: scale(&ht),
+        s_t_row: rows(&st),
+        s_h_row: rows(&sh),
+        synthetic_measured: sm.len(),
+        holdout_measured: hm.len(),
+    }
 }
 
 /// Holdout rows needed before the share below the holdout's 1st percentile is computed: with
@@ -261,6 +322,20 @@ pub fn dcr(f: &Frames, nb: &Neighbours, seed: u64, replicates: usize) -> Dcr {
     let var_split = (expected * (1.0 - expected) * (sum_w2 - (1.0 - sum_w2) / (big_n - 1.0).max(1.0))).max(0.0);
     let half = 1.959963984540054 * (sd_synthetic.powi(2) + var_split).sqrt();
     let (ci_low, ci_high) = ((share - half).max(0.0), (share + half).min(1.0));
+    let big_s = f.synthetic.rows;
+    let sd_sampling = if n < big_s && big_s > 1 {
+        (share * (1.0 - share) / nf * (big_s - n) as f64 / (big_s - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    let method = if n < big_s || nb.holdout_measured < f.holdout.rows {
+        format!(
+            "distances measured for a seeded random sample of {n} of {big_s} synthetic rows and {} of {} holdout rows, each against the full train and holdout tables; shares, medians and percentiles are over the sample, and the 95% interval includes its sampling error (sd {sd_sampling:.4})",
+            nb.holdout_measured, f.holdout.rows
+        )
+    } else {
+        "exact: every synthetic and holdout row measured against the full train and holdout tables".to_string()
+    };
     let mut ht: Vec<f64> = nb.h_t.iter().map(|x| x.0).collect();
     let p1 = quantile(&mut ht.clone(), 0.01);
     let mut st: Vec<f64> = nb.s_t.iter().map(|x| x.0).collect();
@@ -322,6 +397,14 @@ pub fn dcr(f: &Frames, nb: &Neighbours, seed: u64, replicates: usize) -> Dcr {
         nndr_median_train: nndr(&nb.s_t),
         nndr_median_holdout: nndr(&nb.s_h),
         histogram,
+        sampling: Sampling {
+            synthetic_rows: f.synthetic.rows,
+            synthetic_measured: nb.synthetic_measured,
+            holdout_rows: f.holdout.rows,
+            holdout_measured: nb.holdout_measured,
+            sd_sampling,
+            method,
+        },
     }
 }
 
@@ -443,7 +526,7 @@ mod tests {
             .collect();
         let s = Frame { file: "s".into(), rows: 500, cols };
         let f = numeric_frames(t, h, s);
-        let d = dcr(&f, &neighbours(&f, 0), 0, 200);
+        let d = dcr(&f, &neighbours(&f, 0, MAX_QUERIES), 0, 200);
         assert!(d.closer_to_train == 0.0 || d.closer_to_train == 1.0, "{}", d.closer_to_train);
         assert!(d.effective_rows < 1.5, "{}", d.effective_rows);
         assert!(d.sd_split > 0.35 && d.ci_low_excess <= 0.02, "{d:?}");
@@ -451,10 +534,54 @@ mod tests {
         // covers the expected share (a 1.5 sd margin each side: fails about 1 time in 7 for a
         // random seed; this seed is fixed).
         let f = numeric_frames(uniform(800, 4, 1), uniform(200, 4, 2), uniform(500, 4, 5));
-        let d = dcr(&f, &neighbours(&f, 0), 0, 200);
+        let d = dcr(&f, &neighbours(&f, 0, MAX_QUERIES), 0, 200);
         assert!(d.effective_rows > 250.0, "{}", d.effective_rows);
         assert!(d.ci_low < d.expected && d.expected < d.ci_high, "{d:?}");
         assert!((d.sd_split - (0.8f64 * 0.2 / d.effective_rows).sqrt()).abs() < 0.01, "{d:?}");
+    }
+
+    #[test]
+    fn subsampled_share_is_within_its_stated_error_of_the_exact_share() {
+        // 20,000 synthetic rows, a quarter of them copies of train rows (so the exact share
+        // closer to train is about 0.25 + 0.75 * 0.5, not the null 0.5); train and holdout
+        // 3,000 rows each. The exact share measures every synthetic row; the subsample measures
+        // 2,000 of them against the full train and holdout.
+        let (t, h) = (uniform(3000, 4, 11), uniform(3000, 4, 12));
+        let fresh = uniform(20_000, 4, 13);
+        let cols = (0..4)
+            .map(|c| match (&t.cols[c], &fresh.cols[c]) {
+                (Values::Num(tv), Values::Num(fv)) => {
+                    Values::Num((0..20_000).map(|i| if i % 4 == 0 { tv[(i / 4) % 3000] } else { fv[i] }).collect())
+                }
+                _ => unreachable!(),
+            })
+            .collect();
+        let f = numeric_frames(t, h, Frame { file: "s".into(), rows: 20_000, cols });
+        let exact = dcr(&f, &neighbours(&f, 0, usize::MAX), 0, 200);
+        assert_eq!(exact.sampling.synthetic_measured, 20_000);
+        assert_eq!(exact.sampling.sd_sampling, 0.0);
+        assert!(exact.sampling.method.starts_with("exact"));
+        assert!(exact.closer_to_train > 0.55, "{}", exact.closer_to_train);
+        for seed in [1u64, 2, 3] {
+            let sub = dcr(&f, &neighbours(&f, seed, 2000), seed, 1000);
+            let s = &sub.sampling;
+            assert_eq!((s.synthetic_rows, s.synthetic_measured, s.holdout_measured), (20_000, 2000, 2000));
+            assert!(s.method.contains("2000 of 20000 synthetic rows"), "{}", s.method);
+            // sd_sampling is the sd of a mean of 2,000 of 20,000 rows drawn without replacement
+            // (p near 0.62: about 0.0103); 3.29 sd is the two-sided 99.9% normal interval, so a
+            // random seed fails this about 1 time in 1,000 (3 seeds: 0.3%). These seeds are fixed.
+            assert!(s.sd_sampling > 0.009 && s.sd_sampling < 0.0115, "{}", s.sd_sampling);
+            assert!(
+                (sub.closer_to_train - exact.closer_to_train).abs() <= 3.29 * s.sd_sampling,
+                "seed {seed}: {} vs exact {} (sd {})",
+                sub.closer_to_train,
+                exact.closer_to_train,
+                s.sd_sampling
+            );
+            // The reported 95% interval resamples the measured rows, so it is at least as wide
+            // as the sampling error alone.
+            assert!(sub.sd_synthetic >= 0.9 * s.sd_sampling, "{} vs {}", sub.sd_synthetic, s.sd_sampling);
+        }
     }
 
     #[test]

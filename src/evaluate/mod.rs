@@ -44,6 +44,9 @@ pub struct Options {
     pub tolerance: f64,
     /// 3-way marginals scored at most (a seeded sample beyond).
     pub max_triples: usize,
+    /// Synthetic and holdout rows whose nearest-neighbour distances are measured at most
+    /// (a seeded random sample beyond; see [`memorization::Neighbours`]).
+    pub max_queries: usize,
 }
 
 impl Default for Options {
@@ -59,6 +62,7 @@ impl Default for Options {
             bootstrap: 1000,
             tolerance: 0.05,
             max_triples: 1000,
+            max_queries: memorization::MAX_QUERIES,
         }
     }
 }
@@ -170,7 +174,7 @@ pub fn run(frames: &Frames, opts: &Options) -> Result<Audit> {
     let fid = fidelity::fidelity(frames, &wide, &deciles, opts.seed, opts.max_triples);
     lap("fidelity", &mut timings);
     let exact = memorization::exact_match(frames);
-    let nb = memorization::neighbours(frames, opts.seed);
+    let nb = memorization::neighbours(frames, opts.seed, opts.max_queries);
     lap("distances", &mut timings);
     let dcr = memorization::dcr(frames, &nb, opts.seed, opts.bootstrap);
     let rare = memorization::rare_values(frames);

@@ -55,8 +55,9 @@ pub struct LinkedOutcome {
     pub model: LinkedModel,
     pub release: Release,
     pub entry: privsynth_privacy::ledger::Entry,
-    /// The real tables, for the audit of a holdout split.
-    pub tables: ehr::Tables,
+    /// The real tables, for the audit of a holdout split (read whole only then: a fit on every
+    /// person streams the files, see [`LinkedPlan::fit_streamed`]).
+    pub tables: Option<ehr::Tables>,
     pub split: Option<(Vec<usize>, Vec<usize>)>,
     /// Exact counts of what was left out, for the data holder only.
     pub notes: Sensitive<Vec<String>>,
@@ -80,11 +81,35 @@ impl LinkedPlan {
         let inputs = ehr::Inputs::resolve(&self.schema, specs)?;
         let total = Budget::from_epsilon_delta(epsilon, delta).map_err(Error::Usage)?;
         let release = Release::authorize(ledger, inputs.fingerprint()?, &total)?;
+        if holdout.is_none() {
+            // Every person: the files are streamed, the fit keeps codes only.
+            let fit = || {
+                let _s = Step::start(
+                    obs,
+                    &format!(
+                        "reading {} tables in batches and fitting {} model(s) with {}",
+                        inputs.files.len(),
+                        self.models(),
+                        self.opts.mechanism.name().to_uppercase()
+                    ),
+                );
+                self.fit_streamed(&inputs, epsilon, delta, crate::data::BATCH_ROWS)
+            };
+            return self.fit_released(release, None, fit, &specs.join(" "), (epsilon, delta, holdout), started);
+        }
         let tables = {
             let _s = Step::start(obs, &format!("reading {} tables", inputs.files.len()));
             ehr::Tables::read(&self.schema, &inputs)?
         };
-        self.fit_released(release, tables, &specs.join(" "), (epsilon, delta, holdout), started, obs)
+        let fit = || {
+            let _s = Step::start(
+                obs,
+                &format!("fitting {} model(s) with {}", self.models(), self.opts.mechanism.name().to_uppercase()),
+            );
+            self.fit(&tables, epsilon, delta, holdout)
+        };
+        let fitted = fit()?;
+        self.fit_released(release, Some(tables), || Ok(fitted), &specs.join(" "), (epsilon, delta, holdout), started)
     }
 
     /// [`LinkedPlan::fit_files`] for tables in memory (the Python package's dict of frames, by
@@ -115,19 +140,6 @@ impl LinkedPlan {
             format!("sha256-frames:{}", h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>())
         };
         let release = Release::authorize(ledger, fingerprint, &total)?;
-        self.fit_released(release, tables, name, (epsilon, delta, holdout), started, obs)
-    }
-
-    /// The linked fit after the policy admitted it: fit every model, record the release.
-    fn fit_released(
-        &self,
-        release: Release,
-        tables: ehr::Tables,
-        name: &str,
-        (epsilon, delta, holdout): (f64, f64, Option<f64>),
-        started: std::time::Instant,
-        obs: &dyn Observer,
-    ) -> Result<LinkedOutcome> {
         let fitted = {
             let _s = Step::start(
                 obs,
@@ -135,6 +147,20 @@ impl LinkedPlan {
             );
             self.fit(&tables, epsilon, delta, holdout)?
         };
+        self.fit_released(release, Some(tables), || Ok(fitted), name, (epsilon, delta, holdout), started)
+    }
+
+    /// The linked fit after the policy admitted it: run `fit`, record the release.
+    fn fit_released(
+        &self,
+        release: Release,
+        tables: Option<ehr::Tables>,
+        fit: impl FnOnce() -> Result<LinkedFit>,
+        name: &str,
+        (_epsilon, delta, holdout): (f64, f64, Option<f64>),
+        started: std::time::Instant,
+    ) -> Result<LinkedOutcome> {
+        let fitted = fit()?;
         let (unit, bounds) = (self.unit(), self.bounds());
         let bounds_text = bounds.iter().map(|(t, k)| format!("{t}={k}")).collect::<Vec<_>>().join(",");
         let command = format!(
@@ -258,7 +284,7 @@ impl LinkedPlan {
     /// Fit the linked model on the real tables at (epsilon, delta), after setting a share
     /// `holdout` of the persons aside when asked.
     pub fn fit(&self, tables: &ehr::Tables, epsilon: f64, delta: f64, holdout: Option<f64>) -> Result<LinkedFit> {
-        let mut total = Budget::from_epsilon_delta(epsilon, delta).map_err(Error::Usage)?;
+        Budget::from_epsilon_delta(epsilon, delta).map_err(Error::Usage)?;
         // Which rows count: the holdout split and contribution bounding each draw a fresh
         // secret key, stable under adding or removing a person, never derived from --seed.
         let key = || SecretKey::fresh().map_err(Error::from);
@@ -269,11 +295,7 @@ impl LinkedPlan {
         let (derived, report) =
             ehr::derive(&self.schema, tables, split.as_ref().map(|s| s.0.as_slice()), Some(&key()?))?;
         let mut notes = report.disclose_to_data_holder().lines();
-        // The budget split: sequential composition over the models, an equal share each.
-        let share = total.rho_total() / self.parts.len() as f64;
-        let mut charges: Vec<Cost> = vec![];
-        let mut models: Vec<ModelFile> = vec![];
-        let mut rho_spent = 0.0;
+        let mut encoded = vec![];
         for (i, part) in self.parts.iter().enumerate() {
             let (rows, bound) = if i == 0 {
                 (&derived.person, ContributionBound::ROW_IS_UNIT)
@@ -291,7 +313,65 @@ impl LinkedPlan {
                     .into_iter()
                     .map(|l| format!("model of {}: {l}", part.name)),
             );
-            let encoded = all.select(&all.valid_rows(), bound)?;
+            encoded.push(all.select(&all.valid_rows(), bound)?);
+        }
+        drop(derived);
+        self.fit_encoded(encoded, notes, split, epsilon, delta)
+    }
+
+    /// [`LinkedPlan::fit`] on every person, streamed from the files (no holdout split): the
+    /// event tables are read in batches of `batch_rows` rows and only the codes of the rows
+    /// that count are kept (see [`ehr::stream`]).
+    pub fn fit_streamed(&self, inputs: &ehr::Inputs, epsilon: f64, delta: f64, batch_rows: usize) -> Result<LinkedFit> {
+        let (derived, report) = {
+            let key = SecretKey::fresh().map_err(Error::from)?;
+            ehr::stream::derive_streamed(&self.schema, inputs, &key, batch_rows)?
+        };
+        let mut notes = report.disclose_to_data_holder().lines();
+        let all = self.parts[0].codec.encode_all(&derived.person)?;
+        notes.extend(
+            all.notes()
+                .disclose_to_data_holder()
+                .lines()
+                .into_iter()
+                .map(|l| format!("model of {}: {l}", self.parts[0].name)),
+        );
+        let mut encoded = vec![all.select(&all.valid_rows(), ContributionBound::ROW_IS_UNIT)?];
+        drop(all);
+        for (t, n) in derived.notes.disclose_to_data_holder() {
+            notes.extend(n.lines().into_iter().map(|l| format!("model of {t}: {l}")));
+        }
+        for (part, (t, e)) in self.parts[1..].iter().zip(derived.events) {
+            if part.name != t || part.codec.names() != e.names() {
+                return Err(Error::Internal(format!(
+                    "streamed event model {t} does not match the plan's {}",
+                    part.name
+                )));
+            }
+            encoded.push(e);
+        }
+        self.fit_encoded(encoded, notes, None, epsilon, delta)
+    }
+
+    /// Fit one model per part on its encoded rows (person model first), splitting the budget.
+    fn fit_encoded(
+        &self,
+        encoded: Vec<crate::codec::EncodedTable>,
+        notes: Vec<String>,
+        split: Option<(Vec<usize>, Vec<usize>)>,
+        epsilon: f64,
+        delta: f64,
+    ) -> Result<LinkedFit> {
+        let mut total = Budget::from_epsilon_delta(epsilon, delta).map_err(Error::Usage)?;
+        if encoded.len() != self.parts.len() {
+            return Err(Error::Internal("one encoded table per model".into()));
+        }
+        // The budget split: sequential composition over the models, an equal share each.
+        let share = total.rho_total() / self.parts.len() as f64;
+        let mut charges: Vec<Cost> = vec![];
+        let mut models: Vec<ModelFile> = vec![];
+        let mut rho_spent = 0.0;
+        for (part, encoded) in self.parts.iter().zip(encoded) {
             let mut budget = total.part(&format!("the model of {}", part.name), share * (1.0 - 1e-12))?;
             let final_fit = estimate::Options { max_iters: self.opts.iterations, ..Default::default() };
             let fitted = match &part.workload {

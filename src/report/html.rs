@@ -669,6 +669,8 @@ table.stack td[data-label]::before{{content:attr(data-label) \": \";color:#666;f
         pct(dc.expected),
         dc.below_holdout_p1.map_or_else(|| "not computed (fewer than 300 holdout rows)".to_string(), pct)
     );
+    // The method is privsynth's own sentence (numbers only, no markup).
+    let _ = write!(h, "<p>Distances: {}.</p>", dc.sampling.method);
     h += &format!(
         "<p class=\"legend\"><span style=\"background:{SYNTH}\"></span>synthetic → train<span style=\"background:{HOLD}\"></span>synthetic → holdout<span style=\"background:{TRAIN}\"></span>holdout → train (a fresh sample)</p>"
     );

@@ -197,6 +197,11 @@ pub fn summary(r: &Report) -> String {
         m.rare_values.rate_train,
         m.rare_values.rate_holdout
     );
+    if m.dcr.sampling.synthetic_measured < m.dcr.sampling.synthetic_rows
+        || m.dcr.sampling.holdout_measured < m.dcr.sampling.holdout_rows
+    {
+        s += &format!("memorization: {}\n", m.dcr.sampling.method);
+    }
     let re = &a.reidentification;
     let risk = |r: &crate::evaluate::risk::AttackResult| match (r.risk, r.risk_ci_low, r.risk_ci_high) {
         (Some(v), Some(lo), Some(hi)) => format!("{v:.3} [{lo:.3}, {hi:.3}]"),
