@@ -249,6 +249,36 @@ mod tests {
         assert!(BoundStream::new(0, &k).is_err());
     }
 
+    /// An engine that ranks each unit's rows by `row_draw` (ordinal in file order) and keeps the
+    /// `k` smallest (ties by position) keeps exactly `keep_rows`'s rows, also under a key rebuilt
+    /// from its engine bytes (what a remote executor holds).
+    #[test]
+    fn row_draw_ranking_equals_keep_rows() {
+        let k = key();
+        let shipped = SecretKey::from_engine_bytes(k.to_engine_bytes());
+        let units: Vec<String> = (0..5000).map(|i| format!("u{}", (i * 31) % 97)).collect();
+        for bound in [1u32, 4, 60] {
+            let mut seen: HashMap<&str, u64> = HashMap::new();
+            let mut ranked: HashMap<&str, Vec<(u64, usize)>> = HashMap::new();
+            for (i, u) in units.iter().enumerate() {
+                let o = seen.entry(u).or_default();
+                ranked.entry(u).or_default().push((shipped.row_draw(u.as_bytes(), *o), i));
+                *o += 1;
+            }
+            let mut kept: Vec<usize> = ranked
+                .into_values()
+                .flat_map(|mut v| {
+                    v.sort_unstable();
+                    v.into_iter().take(bound as usize).map(|d| d.1)
+                })
+                .collect();
+            kept.sort_unstable();
+            assert_eq!(kept, keep_rows(&units, bound, &k).unwrap().kept, "k = {bound}");
+            assert_eq!(ContributionBound::kept_in_plan(bound, &k).unwrap().rows_per_unit(), bound);
+        }
+        assert!(ContributionBound::kept_in_plan(0, &k).is_err());
+    }
+
     #[test]
     fn fresh_keys_differ() {
         let units: Vec<String> = (0..1000).map(|i| format!("p{}", i % 10)).collect();
