@@ -19,6 +19,7 @@ pub mod cli;
 pub mod codec;
 pub mod data;
 pub mod ehr;
+pub mod engine;
 pub mod error;
 pub mod evaluate;
 pub mod llm;

@@ -9,9 +9,63 @@
 //! the same encoded batches) would replace [`count`] and [`count_many`] and nothing else.
 
 use privsynth_privacy::Sensitive;
+use privsynth_privacy::bounding::ContributionBound;
 use rayon::prelude::*;
 
 use crate::codec::{CodeColumn, EncodedTable};
+use crate::error::Result;
+
+/// What the mechanisms count on: the bounded, encoded rows of one table, wherever they are.
+/// [`EncodedTable`] (codes in this process's memory) is the local engine; a query engine over
+/// the data files (`crate::engine`) is another. Every count leaves as a [`Sensitive`] value;
+/// an engine fails with an error rather than return a partial count.
+pub trait Counter: Sync {
+    /// The modelled columns, in code order.
+    fn names(&self) -> &[String];
+    /// Codes per column (null code included), after any [`Counter::remap`].
+    fn sizes(&self) -> &[usize];
+    /// The contribution bound the counted rows satisfy.
+    fn bound(&self) -> ContributionBound;
+    /// Rows one unit can contribute: the sensitivity of each count vector.
+    fn unit_rows(&self) -> i64 {
+        self.bound().count_sensitivity()
+    }
+    /// Exact counts of many attribute subsets (cells laid out as [`strides`], in the order of
+    /// each subset's attributes).
+    fn count_many(&self, subsets: &[Vec<usize>]) -> Result<Sensitive<Vec<Vec<i64>>>>;
+    /// Exact counts of one attribute subset.
+    fn count(&self, attrs: &[usize]) -> Result<Sensitive<Vec<i64>>> {
+        Ok(self.count_many(&[attrs.to_vec()])?.map(|mut v| v.pop().unwrap_or_default()))
+    }
+    /// The same rows with each column's codes mapped through `maps[i]` onto `0..sizes[i]`.
+    fn remap(&self, maps: &[Vec<u32>], sizes: &[usize]) -> Box<dyn Counter + '_>;
+    /// Counts the caller will ask for soon: an engine that pays per scan counts them together
+    /// (a no-op for the local engine).
+    fn prefetch(&self, _subsets: &[Vec<usize>]) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Counter for EncodedTable {
+    fn names(&self) -> &[String] {
+        EncodedTable::names(self)
+    }
+    fn sizes(&self) -> &[usize] {
+        EncodedTable::sizes(self)
+    }
+    fn bound(&self) -> ContributionBound {
+        EncodedTable::bound(self)
+    }
+    fn count_many(&self, subsets: &[Vec<usize>]) -> Result<Sensitive<Vec<Vec<i64>>>> {
+        Ok(count_many(self, subsets))
+    }
+    fn count(&self, attrs: &[usize]) -> Result<Sensitive<Vec<i64>>> {
+        Ok(count(self, attrs))
+    }
+    fn remap(&self, maps: &[Vec<u32>], sizes: &[usize]) -> Box<dyn Counter + '_> {
+        Box::new(EncodedTable::remap(self, maps, sizes))
+    }
+}
 
 /// Cell index layout of a marginal: attributes in the given order, the last varying fastest.
 pub fn strides(sizes: &[usize]) -> Vec<usize> {

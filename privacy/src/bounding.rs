@@ -50,6 +50,27 @@ impl SecretKey {
         u64::from_le_bytes(first)
     }
 
+    /// The keyed draw of the `ordinal`-th row (0-based, in file order among the unit's rows
+    /// that fit the schema) of `unit`: what [`keep_rows`] ranks a unit's rows by. For a
+    /// counting engine that bounds inside its own query plan (the same rows as `keep_rows`:
+    /// the `k` smallest (draw, file position) pairs of each unit). The value is as secret as the
+    /// key: it must stay inside the counting plan.
+    pub fn row_draw(&self, unit: &[u8], ordinal: u64) -> u64 {
+        self.draw(unit, ordinal)
+    }
+
+    /// The key's bytes, for a distributed counting engine whose executors apply the bound
+    /// inside their plan (they must compute [`SecretKey::row_draw`]). The bytes travel only in
+    /// the query plan to those executors, never to a file or a log.
+    pub fn to_engine_bytes(&self) -> [u8; 32] {
+        self.0
+    }
+
+    /// The key an executor received from [`SecretKey::to_engine_bytes`].
+    pub fn from_engine_bytes(bytes: [u8; 32]) -> SecretKey {
+        SecretKey(bytes)
+    }
+
     /// Whether `unit` falls in a share `p` of all units (independently per unit, with
     /// probability `p` each, given a fresh key).
     pub fn bernoulli(&self, unit: &[u8], p: f64) -> bool {
@@ -72,6 +93,17 @@ impl ContributionBound {
 
     pub fn rows_per_unit(&self) -> u32 {
         self.rows_per_unit
+    }
+
+    /// The bound of a counting engine that keeps, inside its own query plan, the rows
+    /// [`keep_rows`] keeps under `key` (each unit's `k` rows of smallest
+    /// [`SecretKey::row_draw`]): for engines whose rows never reach this process. Taking the
+    /// key ties the bound to the keyed selection that makes it hold.
+    pub fn kept_in_plan(k: u32, _key: &SecretKey) -> Result<ContributionBound, PrivacyError> {
+        if k == 0 {
+            return Err(PrivacyError::Invalid("a contribution bound must keep at least one row per unit".into()));
+        }
+        Ok(ContributionBound { rows_per_unit: k })
     }
 
     /// L1/L2/L-infinity sensitivity of a count vector over the bounded rows.
@@ -215,6 +247,36 @@ mod tests {
             assert_eq!(streamed.bound, whole.bound);
         }
         assert!(BoundStream::new(0, &k).is_err());
+    }
+
+    /// An engine that ranks each unit's rows by `row_draw` (ordinal in file order) and keeps the
+    /// `k` smallest (ties by position) keeps exactly `keep_rows`'s rows, also under a key rebuilt
+    /// from its engine bytes (what a remote executor holds).
+    #[test]
+    fn row_draw_ranking_equals_keep_rows() {
+        let k = key();
+        let shipped = SecretKey::from_engine_bytes(k.to_engine_bytes());
+        let units: Vec<String> = (0..5000).map(|i| format!("u{}", (i * 31) % 97)).collect();
+        for bound in [1u32, 4, 60] {
+            let mut seen: HashMap<&str, u64> = HashMap::new();
+            let mut ranked: HashMap<&str, Vec<(u64, usize)>> = HashMap::new();
+            for (i, u) in units.iter().enumerate() {
+                let o = seen.entry(u).or_default();
+                ranked.entry(u).or_default().push((shipped.row_draw(u.as_bytes(), *o), i));
+                *o += 1;
+            }
+            let mut kept: Vec<usize> = ranked
+                .into_values()
+                .flat_map(|mut v| {
+                    v.sort_unstable();
+                    v.into_iter().take(bound as usize).map(|d| d.1)
+                })
+                .collect();
+            kept.sort_unstable();
+            assert_eq!(kept, keep_rows(&units, bound, &k).unwrap().kept, "k = {bound}");
+            assert_eq!(ContributionBound::kept_in_plan(bound, &k).unwrap().rows_per_unit(), bound);
+        }
+        assert!(ContributionBound::kept_in_plan(0, &k).is_err());
     }
 
     #[test]

@@ -62,6 +62,35 @@ pub enum Command {
     /// Print a shell completion script (e.g. `privsynth completions bash >
     /// /etc/bash_completion.d/privsynth`, or `source <(privsynth completions zsh)`).
     Completions(CompletionsArgs),
+    /// Run a Ballista cluster for `--engine ballista://HOST:PORT` (needs the `engine-ballista`
+    /// cargo feature): privsynth's own scheduler and executors, which decode its counting plan.
+    #[cfg(feature = "engine-ballista")]
+    #[command(subcommand)]
+    Engine(EngineCommand),
+}
+
+#[cfg(feature = "engine-ballista")]
+#[derive(Debug, clap::Subcommand)]
+pub enum EngineCommand {
+    /// A scheduler (on localhost, a free port) and N executors in this process; prints
+    /// `ballista://HOST:PORT` and serves until stopped.
+    Cluster {
+        /// Executors to start with the scheduler (0: start them with `privsynth engine executor`).
+        #[arg(long, default_value_t = 2)]
+        executors: usize,
+        /// Tasks each executor runs at once.
+        #[arg(long, default_value_t = 1)]
+        vcores: usize,
+    },
+    /// One executor, registered with the scheduler at HOST:PORT; serves until stopped.
+    Executor {
+        /// The scheduler: HOST:PORT (as `privsynth engine cluster` printed it).
+        #[arg(long)]
+        scheduler: String,
+        /// Tasks this executor runs at once.
+        #[arg(long, default_value_t = 1)]
+        vcores: usize,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +211,12 @@ pub struct FitCommon {
     /// them, and the model file and the ledger say so.
     #[arg(long)]
     pub allow_data_domains: bool,
+    /// Where the marginals are counted: `local` (this process), `datafusion` (Apache DataFusion
+    /// over the Parquet/CSV file: encode, bound and GROUP BY in one query plan) or
+    /// `ballista://HOST:PORT` (the same plan on a Ballista cluster). The query engines need a
+    /// privsynth built with the `engine-datafusion` / `engine-ballista` cargo feature.
+    #[arg(long, default_value = "local", value_parser = parse_engine)]
+    pub engine: crate::engine::Engine,
     /// Also print exact counts of the real data to stderr: rows left out by the out-of-domain
     /// policy and by contribution bounding, persons above a bound, orphan rows. NOT
     /// differentially private: for the data holder's eyes; never send this output to a shared
@@ -410,6 +445,10 @@ pub struct FromDomainArgs {
     pub name: Option<String>,
 }
 
+fn parse_engine(s: &str) -> std::result::Result<crate::engine::Engine, String> {
+    crate::engine::Engine::parse(s).map_err(|e| e.to_string())
+}
+
 impl FitCommon {
     /// The library's fit options.
     pub fn options(&self) -> FitOptions {
@@ -423,6 +462,7 @@ impl FitCommon {
             max_model_mb: self.max_model_mb,
             rounds: self.rounds,
             allow_data_domains: self.allow_data_domains,
+            engine: self.engine.clone(),
         }
     }
 

@@ -28,6 +28,15 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::AuditPrivacy(a) => audit_privacy::run(a, cli.quiet),
         Command::Ledger(args::LedgerCommand::Show(a)) => ledger::show(a),
         Command::Llm(llm::LlmCommand::Constraints(a)) => crate::llm::constraints::run(&a.options()),
+        #[cfg(feature = "engine-ballista")]
+        Command::Engine(c) => crate::engine::ballista::serve(match c {
+            args::EngineCommand::Cluster { executors, vcores } => {
+                crate::engine::ballista::Serve::Cluster { executors, vcores }
+            }
+            args::EngineCommand::Executor { scheduler, vcores } => {
+                crate::engine::ballista::Serve::Executor { scheduler, vcores }
+            }
+        }),
         Command::Completions(a) => {
             use clap::CommandFactory;
             clap_complete::generate(a.shell, &mut Cli::command(), "privsynth", &mut std::io::stdout());

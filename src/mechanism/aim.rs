@@ -30,9 +30,8 @@ use privsynth_privacy::{Budget, Released, Sensitive, mechanisms};
 use rayon::prelude::*;
 
 use super::{Fit, Mechanism, compress, no_compression};
-use crate::codec::EncodedTable;
 use crate::error::{Error, Result};
-use crate::marginals;
+use crate::marginals::{self, Counter};
 use crate::model::estimate::{self, Duals, Measurement};
 use crate::model::{GraphicalModel, JunctionTree, tree_cells};
 
@@ -297,7 +296,7 @@ pub fn select(
 }
 
 /// Run AIM on an encoded table over `workload`, spending `budget`'s remaining rho.
-pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: Options) -> Result<(Fit, Trace)> {
+pub fn fit(data: &dyn Counter, workload: &Workload, budget: &mut Budget, opts: Options) -> Result<(Fit, Trace)> {
     let sizes = data.sizes().to_vec();
     let d = sizes.len();
     if d == 0 {
@@ -311,6 +310,11 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     if !(opts.max_model_mb > 0.0) {
         return Err(Error::Usage("the model size limit must be positive".into()));
     }
+    // An engine that pays per scan counts the one-way marginals and every candidate together
+    // (the compressed view below counts from the same full-code counts).
+    let mut wanted: Vec<Vec<usize>> = (0..d).map(|a| vec![a]).collect();
+    wanted.extend(candidates(workload).into_iter().map(|(s, _)| s));
+    data.prefetch(&wanted)?;
     let rho = budget.rho_remaining();
     let unit = data.unit_rows();
     let spent0 = budget.rho_spent();
@@ -338,7 +342,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     for a in 0..d {
         let r = mechanisms::gaussian_counts(
             &mut one_way,
-            marginals::count(data, &[a]),
+            data.count(&[a])?,
             unit,
             sigma1,
             &format!("aim 1-way {}", data.names()[a]),
@@ -355,7 +359,7 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
             for (a, m1) in first.into_iter().enumerate() {
                 let r = mechanisms::gaussian_counts(
                     &mut one_way,
-                    marginals::count(data, &[a]),
+                    data.count(&[a])?,
                     unit,
                     sigma2,
                     &format!("aim 1-way {} (small data)", data.names()[a]),
@@ -383,13 +387,13 @@ pub fn fit(data: &EncodedTable, workload: &Workload, budget: &mut Budget, opts: 
     } else {
         (no_compression(&sizes), raw_one_way, None)
     };
-    let data = compressed.as_ref().unwrap_or(data);
+    let data: &dyn Counter = compressed.as_deref().unwrap_or(data);
     let sizes = data.sizes().to_vec();
     let cands = candidates(workload);
     let cand_sets: Vec<Vec<usize>> = cands.iter().map(|(s, _)| s.clone()).collect();
     // Exact answers of every candidate, counted once (private; only scores leave, through the
     // exponential mechanism).
-    let answers = marginals::count_many(data, &cand_sets);
+    let answers = data.count_many(&cand_sets)?;
     let values = |ms: &[Released<Measurement>]| -> Vec<Measurement> { ms.iter().map(|m| m.value().clone()).collect() };
     let mut sets: Vec<Vec<usize>> = (0..d).map(|a| vec![a]).collect();
     let total = estimate::estimate_total(&for_total);

@@ -15,16 +15,15 @@
 
 use privsynth_privacy::{Budget, mechanisms};
 
-use crate::codec::EncodedTable;
 use crate::error::{Error, Result};
-use crate::marginals;
+use crate::marginals::{self, Counter};
 use crate::model::estimate::{self, Measurement};
 use crate::model::{GraphicalModel, JunctionTree};
 
 use super::{Fit, Mechanism, compress};
 
 /// Run MST on an encoded table, spending `budget`'s remaining rho.
-pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) -> Result<Fit> {
+pub fn fit(data: &dyn Counter, budget: &mut Budget, opts: estimate::Options) -> Result<Fit> {
     let d = data.sizes().len();
     if d == 0 {
         return Err(Error::Usage("the schema has no modelled columns".into()));
@@ -36,18 +35,17 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
     let rho_select = rho / 3.0;
     // Sensitivity of every count vector and of the pair scores: rows one unit contributes.
     let k = data.unit_rows();
+    // An engine that pays per scan counts the one-way marginals and every pair together.
+    let mut wanted: Vec<Vec<usize>> = (0..d).map(|a| vec![a]).collect();
+    wanted.extend(marginals::subsets(d, 2));
+    data.prefetch(&wanted)?;
     // 1. One-way marginals.
     let mut one_way = budget.part("MST one-way marginals", rho_one)?;
     let s1 = mechanisms::gaussian_scale(rho_one / d as f64 * (1.0 - 1e-9), k)?;
     let mut raw_one_way = Vec::with_capacity(d);
     for a in 0..d {
-        let r = mechanisms::gaussian_counts(
-            &mut one_way,
-            marginals::count(data, &[a]),
-            k,
-            s1,
-            &format!("1-way {}", data.names()[a]),
-        )?;
+        let r =
+            mechanisms::gaussian_counts(&mut one_way, data.count(&[a])?, k, s1, &format!("1-way {}", data.names()[a]))?;
         raw_one_way.push(r.map(|y| Measurement {
             attrs: vec![a],
             weights: vec![],
@@ -79,7 +77,7 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
         let pairs = marginals::subsets(d, 2);
         let estimates: Vec<Vec<f64>> = pairs.iter().map(|p| indep.marginal(&b, p).values).collect();
         // Score of a pair: L1 distance of its exact counts from the independence estimate.
-        let scores = marginals::count_many(&small, &pairs).map(|exact| {
+        let scores = small.count_many(&pairs)?.map(|exact| {
             exact
                 .iter()
                 .zip(&estimates)
@@ -120,7 +118,7 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
         let s2 = mechanisms::gaussian_scale(left / (d - 1) as f64 * (1.0 - 1e-9), k)?;
         for &(a, b) in &edges {
             let label = format!("2-way {},{}", data.names()[a], data.names()[b]);
-            let r = mechanisms::gaussian_counts(&mut tree, marginals::count(&small, &[a, b]), k, s2, &label)?;
+            let r = mechanisms::gaussian_counts(&mut tree, small.count(&[a, b])?, k, s2, &label)?;
             measurements.push(r.map(|y| Measurement {
                 attrs: vec![a, b],
                 weights: vec![],
@@ -149,6 +147,7 @@ pub fn fit(data: &EncodedTable, budget: &mut Budget, opts: estimate::Options) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::EncodedTable;
     use rand::{RngExt, SeedableRng};
 
     /// Bounded rows (each unit contributes up to k) cost the same rho with k times the noise

@@ -204,6 +204,12 @@ impl LinkedPlan {
     }
 
     pub fn new(schema: &Schema, opts: FitOptions, origin: &str) -> Result<LinkedPlan> {
+        if opts.engine != crate::engine::Engine::Local {
+            return Err(Error::Usage(format!(
+                "--engine {}: linked tables are counted locally (the query engines count one table's file)",
+                opts.engine.name()
+            )));
+        }
         let mut warnings = vec![];
         let mut outside_guarantee = vec![];
         if let Some(w) = schema.ensure_public_domains(origin, opts.allow_data_domains)? {

@@ -120,6 +120,8 @@ pub struct FitOptions {
     /// Proceed although the schema holds values read from the data (recorded as outside the
     /// guarantee).
     pub allow_data_domains: bool,
+    /// Where the marginals are counted ([`crate::engine`]).
+    pub engine: crate::engine::Engine,
 }
 
 impl Default for FitOptions {
@@ -131,6 +133,7 @@ impl Default for FitOptions {
             max_model_mb: aim::Options::default().max_model_mb,
             rounds: None,
             allow_data_domains: false,
+            engine: crate::engine::Engine::Local,
         }
     }
 }
@@ -183,6 +186,7 @@ impl Plan {
         if opts.iterations == 0 {
             return Err(Error::Usage("--iterations must be at least 1".into()));
         }
+        opts.engine.check_available()?;
         let codec = TableCodec::new(&table)?;
         let workload = match opts.mechanism {
             Mechanism::Aim => {
@@ -224,7 +228,17 @@ impl Plan {
             return Err(Error::Usage(format!("--audit-holdout must be a fraction between 0 and 1, got {f}")));
         }
         let budget = Budget::from_epsilon_delta(req.epsilon, req.delta).map_err(Error::Usage)?;
+        // A query engine's combinations are checked before the ledger is touched.
+        self.check_engine(req)?;
         let release = Release::authorize_file(&req.ledger, &req.data, &budget)?;
+        if self.opts.engine != crate::engine::Engine::Local {
+            let counter = self.engine_counter(&req.data)?;
+            let notes = Sensitive::new(vec![format!(
+                "the {} engine does not report rows left out by the out-of-domain policy or bounding",
+                self.opts.engine.name()
+            )]);
+            return self.fit_released(command, schema, req, release, budget, &*counter, None, notes, started, obs);
+        }
         let rows = {
             let _s = Step::start(obs, &format!("reading {}", req.data.display()));
             match req.holdout {
@@ -236,7 +250,50 @@ impl Plan {
                 None => self.rows_streamed(&req.data, data::BATCH_ROWS)?,
             }
         };
-        self.fit_released(command, schema, req, release, budget, rows, started, obs)
+        let notes = rows.notes.map(|n| n.lines());
+        self.fit_released(command, schema, req, release, budget, &rows.encoded, rows.split, notes, started, obs)
+    }
+
+    /// The combinations a query engine does not support, refused before anything is charged.
+    fn check_engine(&self, req: &FitRequest) -> Result<()> {
+        let engine = &self.opts.engine;
+        if *engine == crate::engine::Engine::Local {
+            return Ok(());
+        }
+        engine.check_available()?;
+        if req.holdout.is_some() {
+            return Err(Error::Usage(format!(
+                "--engine {}: --audit-holdout needs the real rows of both parts in this process; use --engine local \
+                 for an audited run",
+                engine.name()
+            )));
+        }
+        match data::Format::of(&req.data) {
+            data::Format::Parquet | data::Format::Csv => Ok(()),
+            f => Err(Error::Usage(format!(
+                "--engine {}: {} is {f:?}; the query engines read Parquet and CSV files",
+                engine.name(),
+                req.data.display()
+            ))),
+        }
+    }
+
+    /// The counter of the chosen query engine over `path`.
+    #[allow(unused_variables)]
+    pub fn engine_counter(&self, path: &std::path::Path) -> Result<Box<dyn crate::marginals::Counter>> {
+        self.opts.engine.check_available()?;
+        #[cfg(feature = "engine-datafusion")]
+        {
+            Ok(Box::new(crate::engine::datafusion::DataFusionCounter::open(
+                &self.table,
+                &self.codec,
+                path,
+                self.rows_per_unit(),
+                &self.opts.engine,
+            )?))
+        }
+        #[cfg(not(feature = "engine-datafusion"))]
+        Err(Error::Internal("no query engine in this build".into()))
     }
 
     /// [`Plan::fit_file`] for a table already in memory (a data frame handed over by the Python
@@ -251,6 +308,12 @@ impl Plan {
     ) -> Result<FitOutcome> {
         let started = std::time::Instant::now();
         let budget = Budget::from_epsilon_delta(req.epsilon, req.delta).map_err(Error::Usage)?;
+        if self.opts.engine != crate::engine::Engine::Local {
+            return Err(Error::Usage(format!(
+                "--engine {}: a data frame in memory is counted locally; give the query engine a Parquet or CSV file",
+                self.opts.engine.name()
+            )));
+        }
         let raw = frame::frame_for_table(raw, &self.table)?;
         let fingerprint = {
             let _s = Step::start(obs, "fingerprinting the data frame");
@@ -259,7 +322,8 @@ impl Plan {
         let release = Release::authorize(&req.ledger, fingerprint, &budget)?;
         let rows = self.rows(&raw, req.holdout)?;
         drop(raw);
-        self.fit_released("fit", schema, req, release, budget, rows, started, obs)
+        let notes = rows.notes.map(|n| n.lines());
+        self.fit_released("fit", schema, req, release, budget, &rows.encoded, rows.split, notes, started, obs)
     }
 
     /// The fit after the policy admitted it: choose the rows, fit, build the model file and
@@ -272,7 +336,9 @@ impl Plan {
         req: &FitRequest,
         release: Release,
         mut budget: Budget,
-        rows: Rows,
+        counter: &dyn crate::marginals::Counter,
+        split: Option<Split>,
+        notes: Sensitive<Vec<String>>,
         started: std::time::Instant,
         obs: &dyn Observer,
     ) -> Result<FitOutcome> {
@@ -280,7 +346,7 @@ impl Plan {
         let mechanism = self.opts.mechanism.name().to_uppercase();
         let fitted = {
             let _s = Step::start(obs, &format!("fitting {mechanism} at epsilon {}", req.epsilon));
-            self.fit(&rows.encoded, &mut budget)?
+            self.fit(counter, &mut budget)?
         };
         let mut messages = vec![];
         if let (Some(trace), Some(w)) = (&fitted.aim, &self.workload) {
@@ -298,6 +364,9 @@ impl Plan {
         let inference = schema_inference(schema, &release, &mut model)?;
         let unit = self.table.privacy_unit.clone().map(|u| (u, self.rows_per_unit()));
         let mut command = format!("{command} --mechanism {}", self.opts.mechanism.name());
+        if self.opts.engine != crate::engine::Engine::Local {
+            command.push_str(&format!(" --engine {}", self.opts.engine.name()));
+        }
         if let Some(f) = req.holdout {
             command.push_str(&format!(" --audit-holdout {f}"));
         }
@@ -352,7 +421,7 @@ impl Plan {
                 texts.join(", ")
             ));
         }
-        Ok(FitOutcome { model, release, entry, split: rows.split, notes: rows.notes.map(|n| n.lines()), messages })
+        Ok(FitOutcome { model, release, entry, split, notes, messages })
     }
 
     /// The contribution bound the schema declares (1 row per unit without a `privacy_unit`).
@@ -423,15 +492,21 @@ impl Plan {
     /// its key and at most `rows_per_unit` (draw, row) pairs. Only the identifier column of a
     /// `privacy_unit` and the modelled columns are read.
     pub fn rows_streamed(&self, path: &std::path::Path, batch_rows: usize) -> Result<Rows> {
+        self.rows_streamed_with_key(path, batch_rows, &SecretKey::fresh()?)
+    }
+
+    /// [`Plan::rows_streamed`] under a given bounding key: for checking that another counting
+    /// engine keeps exactly the same rows under the same key. A release always draws a fresh
+    /// key ([`Plan::rows_streamed`]).
+    pub fn rows_streamed_with_key(&self, path: &std::path::Path, batch_rows: usize, key: &SecretKey) -> Result<Rows> {
         let mut columns = self.codec.names();
         if let Some(u) = self.table.privacy_unit.as_ref().filter(|u| !columns.contains(u)) {
             columns.push(u.clone());
         }
         let mut notes = RowNotes::default();
         let mut builder = crate::codec::EncodedBuilder::new(&self.codec);
-        let key = SecretKey::fresh()?;
         let mut stream = match &self.table.privacy_unit {
-            Some(_) => Some(bounding::BoundStream::new(self.rows_per_unit(), &key)?),
+            Some(_) => Some(bounding::BoundStream::new(self.rows_per_unit(), key)?),
             None => None,
         };
         data::read_batches(path, &self.table, &columns, data::Show::Nothing, batch_rows, |batch| {
@@ -469,7 +544,7 @@ impl Plan {
     }
 
     /// Run the mechanism on the rows that count.
-    pub fn fit(&self, encoded: &EncodedTable, budget: &mut Budget) -> Result<Fitted> {
+    pub fn fit(&self, encoded: &dyn crate::marginals::Counter, budget: &mut Budget) -> Result<Fitted> {
         let final_fit = estimate::Options { max_iters: self.opts.iterations, ..Default::default() };
         match &self.workload {
             Some(w) => {

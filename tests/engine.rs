@@ -1,0 +1,325 @@
+//! The DataFusion counting engine gives exactly the local engine's counts: over random tables
+//! (nulls, missing tokens, values outside the domain under each out-of-domain policy, values
+//! of the wrong type, rows without a unit key, contribution bounds that bite), as CSV and as
+//! Parquet, under the same bounding key; through a remapped (compressed) view; with every
+//! subset of one fit counted in one query. Then `fit --engine datafusion` end to end, and the
+//! combinations it refuses before any charge.
+#![cfg(feature = "engine-datafusion")]
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use polars::prelude::*;
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use privsynth::engine::Engine;
+use privsynth::engine::datafusion::{DataFusionCounter, SETS_PER_QUERY};
+use privsynth::marginals::{self, Counter};
+use privsynth::pipeline::{FitOptions, Plan};
+use privsynth::schema::Schema;
+use privsynth_privacy::bounding::SecretKey;
+
+/// A schema of five modelled columns (policies and nullability chosen per case) and a unit.
+fn schema_yaml(rows_per_unit: u32, unit: bool, pol: [&str; 4]) -> String {
+    let nullable = |p: &str| if p == "null" { "true" } else { "false" };
+    format!(
+        r#"
+version: 1
+tables:
+  - name: t
+    {unit}
+    missing_values: ["?", "NA"]
+    columns:
+      - {{name: pid, type: identifier, role: identifier}}
+      - {{name: grp, type: categorical, nullable: {n0}, out_of_domain: {p0}, domain: {{categories: [u0, u1, u2, "4", u5]}}}}
+      - {{name: age, type: integer, nullable: {n1}, out_of_domain: {p1}, domain: {{bounds: [0, 99], bins: 10}}}}
+      - {{name: kind, type: categorical, nullable: true, out_of_domain: null, domain: {{categories: [a, b, c]}}}}
+      - {{name: day, type: date, nullable: {n3}, out_of_domain: {p3}, domain: {{bounds: [2020-01-01, 2020-12-31], granularity: month}}}}
+      - {{name: flag, type: boolean, nullable: {n2}, out_of_domain: {p2}}}
+"#,
+        unit = if unit { format!("privacy_unit: pid\n    rows_per_unit: {rows_per_unit}") } else { String::new() },
+        p0 = pol[0],
+        n0 = nullable(pol[0]),
+        p1 = pol[1],
+        n1 = nullable(pol[1]),
+        p2 = pol[2],
+        n2 = nullable(pol[2]),
+        p3 = pol[3],
+        n3 = nullable(pol[3]),
+    )
+}
+
+/// Random rows as text cells: (pid, grp, age, kind, day, flag).
+fn rows(seed: u64, n: usize, units: usize) -> Vec<[String; 6]> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let pick = |rng: &mut StdRng, xs: &[&str]| xs[rng.random_range(0..xs.len())].to_string();
+    (0..n)
+        .map(|_| {
+            let u = rng.random_range(0..units);
+            // Units of very different sizes, so that bounds bite on some and not others.
+            let u = if rng.random_bool(0.5) { u % 3 } else { u };
+            let pid = match rng.random_range(0..40) {
+                0 => String::new(),
+                1 => format!(" p{u} "),
+                _ => format!("p{u}"),
+            };
+            let grp = pick(&mut rng, &["u0", "u1", "u2", "4", "4.0", "u5", "zz", "?", ""]);
+            let age = match rng.random_range(0..12) {
+                0 => "-5".into(),
+                1 => "150".into(),
+                2 => "abc".into(),
+                3 => "NA".into(),
+                4 => "12.5".into(),
+                _ => rng.random_range(0..100).to_string(),
+            };
+            let kind = pick(&mut rng, &["a", "b", "c", "zz", "?", ""]);
+            let day = match rng.random_range(0..10) {
+                0 => "2019-05-01".into(),
+                1 => "2020-13-45".into(),
+                2 => String::new(),
+                _ => format!("2020-{:02}-{:02}", rng.random_range(1..13), rng.random_range(1..29)),
+            };
+            let flag = pick(&mut rng, &["true", "false", "yes", "0", "maybe", ""]);
+            [pid, grp, age, kind, day, flag]
+        })
+        .collect()
+}
+
+fn write_csv(path: &Path, rows: &[[String; 6]]) {
+    let mut s = String::from("pid,grp,age,kind,day,flag\n");
+    for r in rows {
+        writeln!(s, "{}", r.join(",")).unwrap();
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+/// The same rows as Parquet with typed columns where a cell parses (age as Int64, day as Date,
+/// flag as Boolean; a cell that does not parse is stored as null), text otherwise.
+fn write_parquet(path: &Path, rows: &[[String; 6]]) {
+    let text = |i: usize| rows.iter().map(|r| r[i].clone()).collect::<Vec<String>>();
+    let age: Vec<Option<i64>> = rows.iter().map(|r| r[2].parse().ok()).collect();
+    let day: Vec<Option<i32>> = rows
+        .iter()
+        .map(|r| {
+            chrono::NaiveDate::parse_from_str(&r[4], "%Y-%m-%d")
+                .ok()
+                .map(|d| (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32)
+        })
+        .collect();
+    let flag: Vec<Option<bool>> = rows
+        .iter()
+        .map(|r| match r[5].as_str() {
+            "true" | "yes" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        })
+        .collect();
+    let mut df = DataFrame::new_infer_height(vec![
+        Column::new("pid".into(), text(0)),
+        Column::new("grp".into(), text(1)),
+        Column::new("age".into(), age),
+        Column::new("kind".into(), text(3)),
+        Column::new("day".into(), Series::new("day".into(), day).cast(&DataType::Date).unwrap()),
+        Column::new("flag".into(), flag),
+    ])
+    .unwrap();
+    ParquetWriter::new(std::fs::File::create(path).unwrap()).finish(&mut df).unwrap();
+}
+
+/// Every subset the checks count: the whole table, all one- and two-way marginals, two
+/// three-way marginals (one in reverse attribute order).
+fn subsets(d: usize) -> Vec<Vec<usize>> {
+    let mut s = vec![vec![]];
+    s.extend(marginals::subsets(d, 1));
+    s.extend(marginals::subsets(d, 2));
+    s.push(vec![0, 1, 2]);
+    s.push(vec![4, 2, 1]);
+    s
+}
+
+/// Local and DataFusion counts of `path` under one key, compared (also through a remapped
+/// view). Returns the number of rows the local path counted.
+fn compare(plan: &Plan, path: &Path, batch_rows: usize) -> Result<usize, String> {
+    let key = Arc::new(SecretKey::fresh().unwrap());
+    let local = plan.rows_streamed_with_key(path, batch_rows, &key).map_err(|e| format!("local: {e}"))?.encoded;
+    let df = DataFusionCounter::open_with_key(
+        &plan.table,
+        &plan.codec,
+        path,
+        plan.rows_per_unit(),
+        &Engine::DataFusion,
+        key.clone(),
+    )
+    .map_err(|e| format!("datafusion open: {e}"))?;
+    assert_eq!(df.sizes(), local.sizes());
+    assert_eq!(df.bound(), local.bound());
+    let sets = subsets(local.sizes().len());
+    df.prefetch(&sets).map_err(|e| format!("datafusion: {e}"))?;
+    assert_eq!(df.queries(), sets.len().div_ceil(SETS_PER_QUERY), "one query per {SETS_PER_QUERY} sets");
+    let a = marginals::count_many(&local, &sets).disclose_to_data_holder();
+    let b = df.count_many(&sets).map_err(|e| format!("datafusion: {e}"))?.disclose_to_data_holder();
+    for ((s, x), y) in sets.iter().zip(&a).zip(&b) {
+        assert_eq!(x, y, "subset {s:?} of {}", path.display());
+    }
+    // A compressed view: codes folded as AIM's compression folds them.
+    let maps: Vec<Vec<u32>> = local.sizes().iter().map(|&k| (0..k as u32).map(|c| c / 2).collect()).collect();
+    let small: Vec<usize> = local.sizes().iter().map(|&k| k.div_ceil(2)).collect();
+    let (lv, dv) = (Counter::remap(&local, &maps, &small), df.remap(&maps, &small));
+    let again = df.queries();
+    for s in &sets {
+        assert_eq!(
+            lv.count(s).unwrap().disclose_to_data_holder(),
+            dv.count(s).unwrap().disclose_to_data_holder(),
+            "remapped {s:?}"
+        );
+    }
+    assert_eq!(df.queries(), again, "a remapped view counts from the cache");
+    Ok(local.rows())
+}
+
+const POLICIES: [&str; 3] = ["drop", "clip", "null"];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, .. ProptestConfig::default() })]
+
+    /// Random tables, schemas and bounds: DataFusion's counts equal the local ones exactly.
+    #[test]
+    fn datafusion_counts_equal_local_counts(
+        seed in any::<u64>(),
+        n in 0usize..12_000,
+        units in 1usize..60,
+        k in 1u32..5,
+        unit in any::<bool>(),
+        pol in proptest::array::uniform4(0usize..3),
+        batch in prop_oneof![Just(97usize), Just(4096), Just(100_000)],
+    ) {
+        // `clip` applies to binned columns; categories and booleans take drop or null.
+        let p = |i: usize, binned: bool| if !binned && POLICIES[pol[i]] == "clip" { "drop" } else { POLICIES[pol[i]] };
+        let yaml = schema_yaml(k, unit, [p(0, false), p(1, true), p(2, false), p(3, true)]);
+        let schema = Schema::from_yaml(&yaml, "s.yaml").unwrap();
+        let plan = Plan::new(&schema, schema.table(None).unwrap().clone(), FitOptions::default(), "s.yaml").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let data = rows(seed, n, units);
+        let csv = dir.path().join("t.csv");
+        write_csv(&csv, &data);
+        let parquet = dir.path().join("t.parquet");
+        write_parquet(&parquet, &data);
+        for path in [&csv, &parquet] {
+            compare(&plan, path, batch).map_err(TestCaseError::fail)?;
+        }
+    }
+}
+
+/// A large table in several DataFusion batches and Parquet row groups, bounds that bite on
+/// most units: the file-order ordinal must survive batching.
+#[test]
+fn bounded_counts_equal_across_batches() {
+    let yaml = schema_yaml(2, true, ["drop", "clip", "null", "drop"]);
+    let schema = Schema::from_yaml(&yaml, "s.yaml").unwrap();
+    let plan = Plan::new(&schema, schema.table(None).unwrap().clone(), FitOptions::default(), "s.yaml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = rows(7, 60_000, 4_000);
+    let csv = dir.path().join("t.csv");
+    write_csv(&csv, &data);
+    let parquet = dir.path().join("t.parquet");
+    write_parquet(&parquet, &data);
+    for path in [&csv, &parquet] {
+        let counted = compare(&plan, path, 5_000).unwrap();
+        // Bounding must have bitten: about 4,000 units keep at most 2 rows each.
+        assert!(counted < 9_000, "{counted} rows counted");
+    }
+}
+
+/// The bundled Synthea patients (a real schema: dates, categories, bins, a unit column).
+#[test]
+fn synthea_counts_equal_local_counts() {
+    let root = common::root();
+    let schema = Schema::load(&root.join("schemas/synthea-patients.yaml")).unwrap();
+    let table = schema.table(None).unwrap().clone();
+    let plan = Plan::new(&schema, table, FitOptions { allow_data_domains: true, ..Default::default() }, "s").unwrap();
+    let data = root.join("data/synthea/patients.csv");
+    compare(&plan, &data, 50).unwrap();
+}
+
+/// A strict (`error`) column stops both engines on a cell outside the domain; the engine's
+/// message names the file and column and quotes no value.
+#[test]
+fn strict_policy_stops_the_query() {
+    let yaml = schema_yaml(1, false, ["drop", "error", "null", "drop"]);
+    let schema = Schema::from_yaml(&yaml, "s.yaml").unwrap();
+    let plan = Plan::new(&schema, schema.table(None).unwrap().clone(), FitOptions::default(), "s.yaml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("t.csv");
+    std::fs::write(&csv, "pid,grp,age,kind,day,flag\np1,u0,7,a,2020-01-02,true\np2,u1,4242,b,2020-02-03,false\n")
+        .unwrap();
+    assert!(plan.rows_streamed(&csv, 10).is_err());
+    let df = DataFusionCounter::open(&plan.table, &plan.codec, &csv, 1, &Engine::DataFusion).unwrap();
+    let e = df.count(&[1]).err().expect("the strict column stops the query").to_string();
+    assert!(e.contains("\"age\"") && e.contains("t.csv") && e.contains("`error`"), "{e}");
+    assert!(!e.contains("4242"), "{e}");
+    // A column the file lacks is named before anything runs.
+    std::fs::write(&csv, "pid,grp,kind,day,flag\np1,u0,a,2020-01-02,true\n").unwrap();
+    let e = DataFusionCounter::open(&plan.table, &plan.codec, &csv, 1, &Engine::DataFusion).err().unwrap().to_string();
+    assert!(e.contains("age") && e.contains("not in the file"), "{e}");
+}
+
+/// `fit --engine datafusion` end to end (the ledger records the engine), and what it refuses
+/// before the ledger is touched.
+#[test]
+fn fit_with_the_datafusion_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = schema_yaml(2, true, ["drop", "clip", "null", "drop"]);
+    let schema_path = dir.path().join("s.yaml");
+    std::fs::write(&schema_path, &yaml).unwrap();
+    let data = dir.path().join("t.parquet");
+    write_parquet(&data, &rows(3, 3_000, 300));
+    let ledger = dir.path().join("ledger.jsonl");
+    let (s, l, d) = (common::path_str(&schema_path), common::path_str(&ledger), common::path_str(&data));
+    let out = dir.path().join("m.json");
+    let o = common::path_str(&out);
+    let run = common::privsynth(&[
+        "fit",
+        &d,
+        "--schema",
+        &s,
+        "--epsilon",
+        "1",
+        "--ledger",
+        &l,
+        "--engine",
+        "datafusion",
+        "-o",
+        &o,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(std::fs::read_to_string(&ledger).unwrap().contains("--engine datafusion"));
+    // Refused before any charge: an audit holdout, an IPC file.
+    let before = std::fs::read_to_string(&ledger).unwrap();
+    let run = common::privsynth(&[
+        "synth",
+        &d,
+        "--schema",
+        &s,
+        "--epsilon",
+        "1",
+        "--ledger",
+        &l,
+        "--engine",
+        "datafusion",
+        "--audit-holdout",
+        "0.2",
+        "-o",
+        &common::path_str(&dir.path().join("x.csv")),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--audit-holdout"), "{}", run.stderr);
+    let run = common::privsynth(&["fit", &d, "--schema", &s, "--epsilon", "1", "--ledger", &l, "--engine", "spark"]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("ballista://HOST:PORT"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&ledger).unwrap(), before, "nothing charged");
+}
