@@ -149,6 +149,35 @@ def main():
             r = run(b, "schema", "check", out, "--schema", written, expect=(0, 1, 2))
             check(r.returncode == 0, f"schema check {out.name} against its schema.yaml exits {r.returncode}")
 
+        # A datetime column with `timezone: UTC` (issue 23): every client reads the zone back.
+        rows = ["ts,grp"] + [
+            f"2024-03-{1 + i % 28:02}T{i % 24:02}:15:00Z,a" if i % 2 == 0 else f"2024-03-{1 + i % 28:02} {i % 24:02}:15:00+01:00,b"
+            for i in range(300)
+        ]
+        (tmp / "tz-in.csv").write_text("\n".join(rows) + "\n")
+        (tmp / "tz.yaml").write_text(
+            "version: 1\ntables:\n  - name: t\n    columns:\n"
+            "      - {name: ts, type: datetime, timezone: UTC, domain: {bounds: ['2024-02-01T00:00:00Z', '2024-05-01T00:00:00Z'], bins: 16}}\n"
+            "      - {name: grp, type: categorical, domain: {categories: [a, b]}}\n"
+        )
+        for ext in ("csv", "parquet", "arrow"):
+            out = tmp / f"tz.{ext}"
+            run(b, "synth", tmp / "tz-in.csv", "--schema", tmp / "tz.yaml", "--epsilon", "1", "-o", out, *led)
+            if ext == "csv":
+                pd_tz = str(pd.read_csv(out, parse_dates=["ts"])["ts"].dtype)
+                pl_tz = pl.read_csv(out, try_parse_dates=True).schema["ts"]
+                check("UTC" in pd_tz, f"pandas reads tz.csv's ts as {pd_tz}")
+                check(getattr(pl_tz, "time_zone", None) == "UTC", f"polars reads tz.csv's ts as {pl_tz}")
+            else:
+                t = pq.read_table(out) if ext == "parquet" else feather.read_table(out)
+                ty = t.schema.field("ts").type
+                check(getattr(ty, "tz", None) == "UTC", f"pyarrow reads tz.{ext}'s ts as {ty}")
+                pd_tz = str((pd.read_parquet(out) if ext == "parquet" else pd.read_feather(out))["ts"].dtype)
+                pl_tz = (pl.read_parquet(out) if ext == "parquet" else pl.read_ipc(out)).schema["ts"]
+                check("UTC" in pd_tz, f"pandas reads tz.{ext}'s ts as {pd_tz}")
+                check(getattr(pl_tz, "time_zone", None) == "UTC", f"polars reads tz.{ext}'s ts as {pl_tz}")
+                binary.append(out)
+
         # JSON reports against the published schema; JUnit with a real parser, suites apart.
         for j in sorted(tmp.glob("*.json")):
             try:
