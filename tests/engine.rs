@@ -284,17 +284,17 @@ fn fit_with_the_datafusion_engine() {
     let o = common::path_str(&out);
     let run = common::privsynth(&[
         "fit",
-        &d,
+        d,
         "--schema",
-        &s,
+        s,
         "--epsilon",
         "1",
         "--ledger",
-        &l,
+        l,
         "--engine",
         "datafusion",
         "-o",
-        &o,
+        o,
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(std::fs::read_to_string(&ledger).unwrap().contains("--engine datafusion"));
@@ -302,23 +302,23 @@ fn fit_with_the_datafusion_engine() {
     let before = std::fs::read_to_string(&ledger).unwrap();
     let run = common::privsynth(&[
         "synth",
-        &d,
+        d,
         "--schema",
-        &s,
+        s,
         "--epsilon",
         "1",
         "--ledger",
-        &l,
+        l,
         "--engine",
         "datafusion",
         "--audit-holdout",
         "0.2",
         "-o",
-        &common::path_str(&dir.path().join("x.csv")),
+        common::path_str(&dir.path().join("x.csv")),
     ]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("--audit-holdout"), "{}", run.stderr);
-    let run = common::privsynth(&["fit", &d, "--schema", &s, "--epsilon", "1", "--ledger", &l, "--engine", "spark"]);
+    let run = common::privsynth(&["fit", d, "--schema", s, "--epsilon", "1", "--ledger", l, "--engine", "spark"]);
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("ballista://HOST:PORT"), "{}", run.stderr);
     assert_eq!(std::fs::read_to_string(&ledger).unwrap(), before, "nothing charged");

@@ -142,7 +142,7 @@ impl EncodeUdf {
 /// ([`crate::engine::ballista`]).
 #[derive(serde::Serialize, serde::Deserialize)]
 enum Shipped {
-    Encode { table: Table, column: String, file: String },
+    Encode { table: Box<Table>, column: String, file: String },
     UnitKey,
     Draw { key: [u8; 32] },
 }
@@ -151,7 +151,7 @@ enum Shipped {
 pub fn encode_udf(node: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<bool> {
     let any: &dyn Any = node.inner().as_ref();
     let shipped = if let Some(e) = any.downcast_ref::<EncodeUdf>() {
-        Shipped::Encode { table: (*e.table).clone(), column: e.column.clone(), file: e.file.clone() }
+        Shipped::Encode { table: Box::new((*e.table).clone()), column: e.column.clone(), file: e.file.clone() }
     } else if any.downcast_ref::<UnitKeyUdf>().is_some() {
         Shipped::UnitKey
     } else if let Some(d) = any.downcast_ref::<DrawUdf>() {
@@ -172,7 +172,7 @@ pub fn decode_udf(name: &str, buf: &[u8]) -> DfResult<Option<Arc<ScalarUDF>>> {
         .map_err(|e| DataFusionError::Internal(format!("{OURS}cannot decode the function {name}: {e}")))?;
     let udf = match shipped {
         Shipped::Encode { table, column, file } => ScalarUDF::new_from_impl(
-            EncodeUdf::new(name.to_string(), Arc::new(table), &column, file)
+            EncodeUdf::new(name.to_string(), Arc::new(*table), &column, file)
                 .map_err(|e| DataFusionError::Internal(format!("{OURS}{e}")))?,
         ),
         Shipped::UnitKey => ScalarUDF::new_from_impl(UnitKeyUdf::new()),
