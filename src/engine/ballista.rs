@@ -1,4 +1,4 @@
-//! Ballista: the DataFusion counting plan ([`super::datafusion`]) on a cluster.
+//! Ballista: the DataFusion counting plan (`super::datafusion`) on a cluster.
 //!
 //! The plan's three UDFs carry state (a column's codec, the run's bounding key), so the
 //! scheduler and the executors must decode them: they are privsynth's own processes
@@ -29,7 +29,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
-use super::datafusion::{decode_udf, encode_udf};
+use super::udf::{decode_udf, encode_udf};
 
 type DfResult<T> = std::result::Result<T, DataFusionError>;
 

@@ -22,6 +22,8 @@ use crate::error::{Error, Result};
 pub mod ballista;
 #[cfg(feature = "engine-datafusion")]
 pub mod datafusion;
+#[cfg(feature = "engine-datafusion")]
+mod udf;
 
 /// Which engine counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
