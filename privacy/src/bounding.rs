@@ -18,8 +18,11 @@
 //!
 //! After bounding, adding or removing one unit changes at most `k` rows, so a count vector's L1,
 //! L2 and L-infinity sensitivities are at most `k` (all `k` rows may fall in one cell). The bound
-//! travels as a [`ContributionBound`] value, which only [`keep_rows`] (or the row-is-unit case)
-//! can make, to the mechanisms that scale their sensitivity by it.
+//! travels as a [`ContributionBound`] value, which only [`keep_rows`] / [`BoundStream`] (or the
+//! row-is-unit case) can make, to the mechanisms that scale their sensitivity by it; the one
+//! exception is [`ContributionBound::kept_in_plan`], for a counting engine that applies the same
+//! keyed selection inside its own query plan (privsynth's DataFusion engine, whose equality
+//! with the local selection `tests/engine.rs` checks on random tables).
 
 use std::collections::HashMap;
 
@@ -79,9 +82,10 @@ impl SecretKey {
     }
 }
 
-/// At most this many rows per privacy unit. Made only by [`keep_rows`] (after it kept at most
-/// that many rows per unit) or as [`ContributionBound::ROW_IS_UNIT`] for tables whose rows are
-/// their units.
+/// At most this many rows per privacy unit. Made only by [`keep_rows`] / [`BoundStream`] (after
+/// they kept at most that many rows per unit), as [`ContributionBound::ROW_IS_UNIT`] for tables
+/// whose rows are their units, or by [`ContributionBound::kept_in_plan`] for a counting engine
+/// that keeps the same rows inside its query plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContributionBound {
     rows_per_unit: u32,
