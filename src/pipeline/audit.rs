@@ -167,6 +167,21 @@ pub fn audit_linked(
             link_b: None,
             ..opts.clone()
         };
+        // A column `synth` left out of its output (a nullable death date drawn missing for
+        // every person) is all-missing in the synthetic model table: put it back as such, typed
+        // as in the real one, so that both encode alike.
+        let mut filled = None;
+        for c in &table.columns {
+            if s.df.column(&c.name).is_err()
+                && let Ok(real) = t.df.column(&c.name)
+            {
+                let df: &mut polars::prelude::DataFrame = filled.get_or_insert_with(|| s.df.clone());
+                let null = polars::prelude::Series::full_null(c.name.as_str().into(), df.height(), real.dtype());
+                df.with_column(polars::prelude::IntoColumn::into_column(null)).map_err(Error::polars)?;
+            }
+        }
+        let filled = filled.map(|df| RawTable::in_memory(&s.file, df));
+        let s = filled.as_ref().unwrap_or(s);
         let report = audit(&table, t, h, s, &o, gates, &files.scoped(&scope), obs)?;
         out.push((scope, Some(report)));
     }
