@@ -313,4 +313,40 @@ fn linked_audit_of_an_output_that_left_out_a_column_drawn_all_missing() {
     let person: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("a.person.json")).unwrap()).unwrap();
     assert!(person["inputs"]["synthetic"]["rows"].as_u64().unwrap() > 0);
+    // Compared on the columns both sides have; the report names the one left out.
+    let death = "DEATHDATE.age_days";
+    assert_eq!(person["inputs"]["columns_left_out"], serde_json::json!([death]), "{person:#}");
+    let columns: Vec<&str> =
+        person["inputs"]["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert!(!columns.contains(&death) && columns.contains(&"BIRTHDATE"), "{columns:?}");
+    assert!(r.stdout.contains(&format!("the synthetic output left them out: drawn missing for every row): {death}")));
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("schemas/audit-report.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = v.iter_errors(&person).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // The event tables lost nothing: their reports name nothing left out.
+    let encounters: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("a.encounters.json")).unwrap()).unwrap();
+    assert!(encounters["inputs"].get("columns_left_out").is_none(), "{:#}", encounters["inputs"]);
+    // A threat model naming the left-out column is refused, naming it.
+    let r = privsynth(&[
+        "audit",
+        "--train",
+        SYNTHEA,
+        "--holdout",
+        path_str(&hold),
+        "--synthetic",
+        path_str(&synth),
+        "--schema",
+        SYNTHEA_SCHEMA,
+        "--attacks",
+        "50",
+        "--qi",
+        &format!("GENDER,{death}"),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains(death) && r.stderr.contains("not in the synthetic output"), "{}", r.stderr);
 }
