@@ -193,16 +193,9 @@ pub enum Show {
     Header,
 }
 
-/// Read a data file on the modelling path (see [`read_as`]).
-pub fn read(path: &Path, csv: &CsvFormat, names: Option<&[String]>) -> Result<RawTable> {
-    read_as(path, csv, names, Show::Nothing)
-}
-
-/// Read a data file. `csv` gives the dialect (from the schema, or defaults); `names` names the
-/// columns of a headerless CSV file in order. A file with a header and no rows reads as an
-/// empty table. Only regular files are read (a pipe or device could hang the run, and is read
-/// twice: fingerprint, then parse).
-pub fn read_as(path: &Path, csv: &CsvFormat, names: Option<&[String]>, show: Show) -> Result<RawTable> {
+/// The display name of `path`, a regular file. Only regular files are read: a pipe or device
+/// could hang the run, and is read twice (fingerprint, then parse).
+fn regular_file(path: &Path) -> Result<String> {
     let file = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| {
         Error::data(
@@ -219,18 +212,37 @@ pub fn read_as(path: &Path, csv: &CsvFormat, names: Option<&[String]>, show: Sho
     if !meta.is_file() {
         return Err(Error::data(&file, "is not a regular file (a pipe, device or socket); give a file"));
     }
-    let format = Format::of(path);
-    // The reader's own message can quote a field of the file, so only its kind is shown.
-    let polars_err = |e: PolarsError| {
+    Ok(file)
+}
+
+/// The error of the reader failing on `file`. The reader's own message can quote a field of
+/// the file, so only its kind is shown.
+fn reader_error(file: &str, format: Format) -> impl Fn(PolarsError) -> Error + Copy + '_ {
+    move |e: PolarsError| {
         let kind = format!("{e:?}");
         let kind = kind.split(['(', ' ', '{']).next().unwrap_or("error").to_string();
         Error::data(
-            &file,
+            file,
             format!(
                 "cannot be read as {format:?} (the reader reported {kind}; the file may be damaged or of another format)"
             ),
         )
-    };
+    }
+}
+
+/// Read a data file on the modelling path (see [`read_as`]).
+pub fn read(path: &Path, csv: &CsvFormat, names: Option<&[String]>) -> Result<RawTable> {
+    read_as(path, csv, names, Show::Nothing)
+}
+
+/// Read a data file. `csv` gives the dialect (from the schema, or defaults); `names` names the
+/// columns of a headerless CSV file in order. A file with a header and no rows reads as an
+/// empty table. Only regular files are read (a pipe or device could hang the run, and is read
+/// twice: fingerprint, then parse).
+pub fn read_as(path: &Path, csv: &CsvFormat, names: Option<&[String]>, show: Show) -> Result<RawTable> {
+    let file = regular_file(path)?;
+    let format = Format::of(path);
+    let polars_err = reader_error(&file, format);
     let pl_path = PlRefPath::try_from_path(path).map_err(polars_err)?;
     match format {
         Format::Parquet | Format::Ipc => {
@@ -684,33 +696,9 @@ pub fn read_batches(
     batch_rows: usize,
     mut each: impl FnMut(RawTable) -> Result<()>,
 ) -> Result<()> {
-    let file = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| {
-        Error::data(
-            &file,
-            match e.kind() {
-                std::io::ErrorKind::NotFound => "does not exist".to_string(),
-                _ => format!("cannot be read: {e}"),
-            },
-        )
-    })?;
-    if meta.is_dir() {
-        return Err(Error::data(&file, "is a folder, not a data file"));
-    }
-    if !meta.is_file() {
-        return Err(Error::data(&file, "is not a regular file (a pipe, device or socket); give a file"));
-    }
+    let file = regular_file(path)?;
     let format = Format::of(path);
-    let polars_err = |e: PolarsError| {
-        let kind = format!("{e:?}");
-        let kind = kind.split(['(', ' ', '{']).next().unwrap_or("error").to_string();
-        Error::data(
-            &file,
-            format!(
-                "cannot be read as {format:?} (the reader reported {kind}; the file may be damaged or of another format)"
-            ),
-        )
-    };
+    let polars_err = reader_error(&file, format);
     let unsupported = || {
         Error::data(
             &file,

@@ -241,3 +241,112 @@ fn audit_refuses_bad_input_clearly() {
     assert!(r.stderr.contains("--audit-holdout"));
     assert!(!out.exists() && !p("l.jsonl").exists(), "usage errors come before anything is charged or written");
 }
+
+const SYNTHEA: &str = "data/ehr/synthea-111";
+const SYNTHEA_SCHEMA: &str = "schemas/ehr/synthea-111.yaml";
+
+/// Linked `synth` leaves out of its output a nullable modelled column its draw made
+/// all-missing (patients.DEATHDATE on a small draw) and writes beside the tables a schema
+/// without it (`ehr::sample::Output::conform`). The linked audit of such an output failed with
+/// "DEATHDATE.age_days is not in the file": it encoded the synthetic person model table with the
+/// source schema. The case is built here without noise: the bundled Synthea tables with
+/// DEATHDATE removed, and beside them the schema `synth` writes then.
+fn synthea_output_without_deathdate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use polars::prelude::*;
+    let schema = privsynth::schema::Schema::load(&common::root().join(SYNTHEA_SCHEMA)).unwrap();
+    let (hold, synth) = (dir.join("holdout"), dir.join("synthetic"));
+    for d in [&hold, &synth] {
+        std::fs::create_dir(d).unwrap();
+    }
+    for t in &schema.tables {
+        let file = format!("{}.csv", t.name);
+        let src = common::root().join(SYNTHEA).join(&file);
+        std::fs::copy(&src, hold.join(&file)).unwrap();
+        let mut df = CsvReadOptions::default()
+            .with_infer_schema_length(Some(0))
+            .try_into_reader_with_file_path(Some(src))
+            .unwrap()
+            .finish()
+            .unwrap();
+        if t.name == "patients" {
+            df = df.drop("DEATHDATE").unwrap();
+        }
+        CsvWriter::new(std::fs::File::create(synth.join(&file)).unwrap()).finish(&mut df).unwrap();
+    }
+    let mut out = schema.clone();
+    for t in &mut out.tables {
+        t.columns.retain(|c| c.name != "DEATHDATE");
+    }
+    let p = out.person.as_mut().unwrap();
+    (p.death, p.death_age) = (None, None);
+    let person_model = out.person_model_table().unwrap();
+    for e in out.tables.iter_mut().filter_map(|t| t.events.as_mut()) {
+        e.person_columns.retain(|c| person_model.column(c).is_some());
+    }
+    out.validate("the output's schema").unwrap();
+    std::fs::write(synth.join("schema.yaml"), out.to_yaml().unwrap()).unwrap();
+    (hold, synth)
+}
+
+#[test]
+fn linked_audit_of_an_output_that_left_out_a_column_drawn_all_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hold, synth) = synthea_output_without_deathdate(dir.path());
+    let json = dir.path().join("a.json");
+    let r = privsynth(&[
+        "audit",
+        "--train",
+        SYNTHEA,
+        "--holdout",
+        path_str(&hold),
+        "--synthetic",
+        path_str(&synth),
+        "--schema",
+        SYNTHEA_SCHEMA,
+        "--attacks",
+        "50",
+        "--json",
+        path_str(&json),
+    ]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    assert!(r.stdout.contains("== audit: person =="), "{}", r.stdout);
+    let person: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("a.person.json")).unwrap()).unwrap();
+    assert!(person["inputs"]["synthetic"]["rows"].as_u64().unwrap() > 0);
+    // Compared on the columns both sides have; the report names the one left out.
+    let death = "DEATHDATE.age_days";
+    assert_eq!(person["inputs"]["columns_left_out"], serde_json::json!([death]), "{person:#}");
+    let columns: Vec<&str> =
+        person["inputs"]["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert!(!columns.contains(&death) && columns.contains(&"BIRTHDATE"), "{columns:?}");
+    assert!(r.stdout.contains(&format!("the synthetic output left them out: drawn missing for every row): {death}")));
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("schemas/audit-report.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = v.iter_errors(&person).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // The event tables lost nothing: their reports name nothing left out.
+    let encounters: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("a.encounters.json")).unwrap()).unwrap();
+    assert!(encounters["inputs"].get("columns_left_out").is_none(), "{:#}", encounters["inputs"]);
+    // A threat model naming the left-out column is refused, naming it.
+    let r = privsynth(&[
+        "audit",
+        "--train",
+        SYNTHEA,
+        "--holdout",
+        path_str(&hold),
+        "--synthetic",
+        path_str(&synth),
+        "--schema",
+        SYNTHEA_SCHEMA,
+        "--attacks",
+        "50",
+        "--qi",
+        &format!("GENDER,{death}"),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains(death) && r.stderr.contains("not in the synthetic output"), "{}", r.stderr);
+}

@@ -308,17 +308,15 @@ fn fit_options(
     Ok(opts)
 }
 
-/// A DP synthesizer of one table: fit once (charged to the ledger), then sample as often as
-/// wanted (post-processing, free).
-#[pyclass(module = "privsynth._native", name = "Synthesizer")]
-struct PySynthesizer {
+/// What the single-table and the linked synthesizer share: the fit's settings (no schema when
+/// loaded from a model file), the model `M` and what the last fit reported.
+struct Core<M> {
     schema: Option<PySchema>,
-    table: Option<String>,
     epsilon: f64,
     delta: f64,
     opts: FitOptions,
     ledger: LedgerOptions,
-    model: Option<ModelFile>,
+    model: Option<M>,
     origin: String,
     messages: Vec<String>,
     ledger_entry: Option<u64>,
@@ -326,9 +324,92 @@ struct PySynthesizer {
     verbose: bool,
 }
 
+impl<M> Core<M> {
+    /// A synthesizer to fit on `schema`. The budget is checked here, before any data is given.
+    #[allow(clippy::too_many_arguments)]
+    fn unfitted(
+        py: Python<'_>,
+        schema: PySchema,
+        (epsilon, delta): (f64, f64),
+        opts: FitOptions,
+        ledger: LedgerOptions,
+        progress: bool,
+        verbose: bool,
+    ) -> PyResult<Core<M>> {
+        privsynth_privacy::Budget::from_epsilon_delta(epsilon, delta).map_err(|m| raise(py, Error::Usage(m)))?;
+        Ok(Core {
+            origin: schema.origin.clone(),
+            schema: Some(schema),
+            epsilon,
+            delta,
+            opts,
+            ledger,
+            model: None,
+            messages: vec![],
+            ledger_entry: None,
+            progress,
+            verbose,
+        })
+    }
+
+    /// A synthesizer that samples from `model`, read from `path`.
+    fn loaded(model: M, path: &std::path::Path, (epsilon, delta): (f64, f64), messages: Vec<String>) -> Core<M> {
+        Core {
+            schema: None,
+            epsilon,
+            delta,
+            opts: FitOptions::default(),
+            ledger: LedgerOptions::default(),
+            model: Some(model),
+            origin: path.display().to_string(),
+            messages,
+            ledger_entry: None,
+            progress: true,
+            verbose: true,
+        }
+    }
+
+    fn model(&self, py: Python<'_>) -> PyResult<&M> {
+        self.model
+            .as_ref()
+            .ok_or_else(|| raise(py, Error::Usage("the synthesizer is not fitted: call fit() first".into())))
+    }
+
+    /// Keep what a fit released (charged as ledger entry `entry`) and print its lines.
+    fn fitted(&mut self, py: Python<'_>, model: M, messages: Vec<String>, entry: u64) -> PyResult<()> {
+        say(py, &messages, self.verbose)?;
+        self.ledger_entry = Some(entry);
+        self.messages = messages;
+        self.model = Some(model);
+        Ok(())
+    }
+}
+
+/// Write `text` to `path` atomically.
+fn write_text(py: Python<'_>, path: &std::path::Path, text: &str) -> PyResult<()> {
+    data::write_atomic(path, |f| std::io::Write::write_all(f, text.as_bytes())).map_err(|e| raise(py, e))
+}
+
+/// The guarantee every model states: epsilon, delta and rho.
+fn guarantee(py: Python<'_>, epsilon: f64, delta: f64, rho: f64) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("epsilon", epsilon)?;
+    d.set_item("delta", delta)?;
+    d.set_item("rho", rho)?;
+    Ok(d)
+}
+
+/// A DP synthesizer of one table: fit once (charged to the ledger), then sample as often as
+/// wanted (post-processing, free).
+#[pyclass(module = "privsynth._native", name = "Synthesizer")]
+struct PySynthesizer {
+    core: Core<ModelFile>,
+    table: Option<String>,
+}
+
 impl PySynthesizer {
     fn plan(&self, py: Python<'_>) -> PyResult<(Plan, RsSchema)> {
-        let schema = self.schema.as_ref().ok_or_else(|| {
+        let schema = self.core.schema.as_ref().ok_or_else(|| {
             raise(
                 py,
                 Error::Usage(
@@ -347,14 +428,8 @@ impl PySynthesizer {
             ));
         }
         let table = schema.inner.table(self.table.as_deref()).map_err(|e| raise(py, e))?.clone();
-        let plan = Plan::new(&schema.inner, table, self.opts.clone(), &schema.origin).map_err(|e| raise(py, e))?;
+        let plan = Plan::new(&schema.inner, table, self.core.opts.clone(), &schema.origin).map_err(|e| raise(py, e))?;
         Ok((plan, schema.inner.clone()))
-    }
-
-    fn model(&self, py: Python<'_>) -> PyResult<&ModelFile> {
-        self.model
-            .as_ref()
-            .ok_or_else(|| raise(py, Error::Usage("the synthesizer is not fitted: call fit() first".into())))
     }
 }
 
@@ -394,22 +469,9 @@ impl PySynthesizer {
             rounds,
             allow_data_domains,
         )?;
-        // The budget is checked here, before any data is given.
-        privsynth_privacy::Budget::from_epsilon_delta(epsilon, delta).map_err(|m| raise(py, Error::Usage(m)))?;
-        let s = PySynthesizer {
-            origin: schema.origin.clone(),
-            schema: Some(schema),
-            table,
-            epsilon,
-            delta,
-            opts,
-            ledger: ledger_options(ledger, policy),
-            model: None,
-            messages: vec![],
-            ledger_entry: None,
-            progress,
-            verbose,
-        };
+        let core =
+            Core::unfitted(py, schema, (epsilon, delta), opts, ledger_options(ledger, policy), progress, verbose)?;
+        let s = PySynthesizer { core, table };
         let (plan, _) = s.plan(py)?;
         drop(plan);
         Ok(s)
@@ -431,13 +493,13 @@ impl PySynthesizer {
         let (plan, schema) = this.plan(py)?;
         let label = name.unwrap_or_else(|| "<data frame>".to_string());
         let data = input(py, data, &label)?;
-        let obs = PyObserver::new(py, this.progress)?;
+        let obs = PyObserver::new(py, this.core.progress)?;
         let req = |data: PathBuf| FitRequest {
             data,
-            epsilon: this.epsilon,
-            delta: this.delta,
+            epsilon: this.core.epsilon,
+            delta: this.core.delta,
             holdout: None,
-            ledger: this.ledger.clone(),
+            ledger: this.core.ledger.clone(),
         };
         let out = detached(py, || match data {
             Input::Path(p) => plan.fit_file(&schema, &req(p), &obs),
@@ -447,10 +509,7 @@ impl PySynthesizer {
             }
         })?;
         drop(out.release);
-        say(py, &out.messages, this.verbose)?;
-        this.ledger_entry = Some(out.entry.seq);
-        this.messages = out.messages;
-        this.model = Some(out.model);
+        this.core.fitted(py, out.model, out.messages, out.entry.seq)?;
         Ok(slf)
     }
 
@@ -465,15 +524,15 @@ impl PySynthesizer {
         seed: Option<u64>,
         output: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let model = self.model(py)?;
+        let model = self.core.model(py)?;
         let seed = seed.unwrap_or_else(rand::random);
-        let obs = PyObserver::new(py, self.progress)?;
-        let origin = self.origin.clone();
+        let obs = PyObserver::new(py, self.core.progress)?;
+        let origin = self.core.origin.clone();
         let (df, lines) = detached(py, || {
             let (synth, lines) = output::sample_table(model, &origin, n, seed, &obs)?;
             Ok((synth.into_frame()?, lines))
         })?;
-        say(py, &lines, self.verbose)?;
+        say(py, &lines, self.core.verbose)?;
         to_python(py, df, &model.table, output)
     }
 
@@ -481,9 +540,9 @@ impl PySynthesizer {
     /// as `privsynth sample` does.
     #[pyo3(signature = (path, n=None, seed=None))]
     fn sample_to_file(&self, py: Python<'_>, path: PathBuf, n: Option<usize>, seed: Option<u64>) -> PyResult<()> {
-        let model = self.model(py)?;
+        let model = self.core.model(py)?;
         let seed = seed.unwrap_or_else(rand::random);
-        let origin = self.origin.clone();
+        let origin = self.core.origin.clone();
         detached(py, || {
             // The format is decided from the extension before anything is drawn; records are
             // drawn and written in batches, as `privsynth sample` does without an LLM stage.
@@ -494,44 +553,29 @@ impl PySynthesizer {
 
     /// Write the model file (released values only; `privsynth sample MODEL` reads it).
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        let text = self.model(py)?.to_json().map_err(|e| raise(py, e))?;
-        data::write_atomic(&path, |f| std::io::Write::write_all(f, text.as_bytes())).map_err(|e| raise(py, e))
+        write_text(py, &path, &self.core.model(py)?.to_json().map_err(|e| raise(py, e))?)
     }
 
     /// A synthesizer that samples from a model file written by `save` or `privsynth fit`.
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<PySynthesizer> {
         let model = ModelFile::load(&path).map_err(|e| raise(py, e))?;
-        Ok(PySynthesizer {
-            schema: None,
-            table: Some(model.table.name.clone()),
-            epsilon: model.privacy.epsilon,
-            delta: model.privacy.delta,
-            opts: FitOptions::default(),
-            ledger: LedgerOptions::default(),
-            messages: model.guarantee_warnings(),
-            model: Some(model),
-            origin: path.display().to_string(),
-            ledger_entry: None,
-            progress: true,
-            verbose: true,
-        })
+        let (table, budget, messages) =
+            (Some(model.table.name.clone()), (model.privacy.epsilon, model.privacy.delta), model.guarantee_warnings());
+        Ok(PySynthesizer { core: Core::loaded(model, &path, budget, messages), table })
     }
 
     /// Whether a model is there to sample from.
     #[getter]
     fn fitted(&self) -> bool {
-        self.model.is_some()
+        self.core.model.is_some()
     }
 
     /// The guarantee of the fitted model: epsilon, delta, rho and the privacy unit.
     #[getter]
     fn privacy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let m = self.model(py)?;
-        let d = PyDict::new(py);
-        d.set_item("epsilon", m.privacy.epsilon)?;
-        d.set_item("delta", m.privacy.delta)?;
-        d.set_item("rho", m.privacy.rho)?;
+        let m = self.core.model(py)?;
+        let d = guarantee(py, m.privacy.epsilon, m.privacy.delta, m.privacy.rho)?;
         d.set_item("unit", m.privacy.unit.clone())?;
         d.set_item("rows_per_unit", m.privacy.rows_per_unit)?;
         d.set_item("outside_guarantee", m.privacy.outside_guarantee.clone())?;
@@ -541,19 +585,19 @@ impl PySynthesizer {
     /// The lines the last fit reported (public facts and released values only).
     #[getter]
     fn messages(&self) -> Vec<String> {
-        self.messages.clone()
+        self.core.messages.clone()
     }
 
     /// The sequence number of the ledger entry the last fit recorded.
     #[getter]
     fn ledger_entry(&self) -> Option<u64> {
-        self.ledger_entry
+        self.core.ledger_entry
     }
 
     /// The schema of the model's table (a fitted or loaded synthesizer).
     #[getter]
     fn schema(&self, py: Python<'_>) -> PyResult<PySchema> {
-        match (&self.schema, &self.model) {
+        match (&self.core.schema, &self.core.model) {
             (Some(s), _) => Ok(s.clone()),
             (None, Some(m)) => {
                 let inner = RsSchema {
@@ -562,7 +606,7 @@ impl PySynthesizer {
                     dp_inference: None,
                     tables: vec![m.table.clone()],
                 };
-                Ok(PySchema { inner, origin: self.origin.clone() })
+                Ok(PySchema { inner, origin: self.core.origin.clone() })
             }
             (None, None) => Err(raise(py, Error::Internal("a synthesizer without schema or model".into()))),
         }
@@ -574,25 +618,7 @@ impl PySynthesizer {
 /// sample dicts of frames with consistent keys.
 #[pyclass(module = "privsynth._native", name = "LinkedSynthesizer")]
 struct PyLinkedSynthesizer {
-    schema: Option<PySchema>,
-    epsilon: f64,
-    delta: f64,
-    opts: FitOptions,
-    ledger: LedgerOptions,
-    model: Option<LinkedModel>,
-    origin: String,
-    messages: Vec<String>,
-    ledger_entry: Option<u64>,
-    progress: bool,
-    verbose: bool,
-}
-
-impl PyLinkedSynthesizer {
-    fn model(&self, py: Python<'_>) -> PyResult<&LinkedModel> {
-        self.model
-            .as_ref()
-            .ok_or_else(|| raise(py, Error::Usage("the synthesizer is not fitted: call fit() first".into())))
-    }
+    core: Core<LinkedModel>,
 }
 
 #[pymethods]
@@ -623,21 +649,17 @@ impl PyLinkedSynthesizer {
         }
         let opts =
             fit_options(py, mechanism, iterations, degree, max_cells, None, max_model_mb, rounds, allow_data_domains)?;
-        privsynth_privacy::Budget::from_epsilon_delta(epsilon, delta).map_err(|m| raise(py, Error::Usage(m)))?;
-        LinkedPlan::new(&schema.inner, opts.clone(), &schema.origin).map_err(|e| raise(py, e))?;
-        Ok(PyLinkedSynthesizer {
-            origin: schema.origin.clone(),
-            schema: Some(schema),
-            epsilon,
-            delta,
+        let core = Core::unfitted(
+            py,
+            schema.clone(),
+            (epsilon, delta),
             opts,
-            ledger: ledger_options(ledger, policy),
-            model: None,
-            messages: vec![],
-            ledger_entry: None,
+            ledger_options(ledger, policy),
             progress,
             verbose,
-        })
+        )?;
+        LinkedPlan::new(&schema.inner, core.opts.clone(), &schema.origin).map_err(|e| raise(py, e))?;
+        Ok(PyLinkedSynthesizer { core })
     }
 
     /// Fit on `data`: a dict of frames by table name, or a folder holding one file per table
@@ -650,12 +672,12 @@ impl PyLinkedSynthesizer {
         name: Option<String>,
     ) -> PyResult<PyRefMut<'py, Self>> {
         let this = &mut *slf;
-        let schema = this.schema.as_ref().ok_or_else(|| {
+        let schema = this.core.schema.as_ref().ok_or_else(|| {
             raise(py, Error::Usage("this synthesizer was loaded from a model file: it samples, it does not fit".into()))
         })?;
-        let plan = LinkedPlan::new(&schema.inner, this.opts.clone(), &schema.origin).map_err(|e| raise(py, e))?;
-        let obs = PyObserver::new(py, this.progress)?;
-        let (eps, delta, ledger) = (this.epsilon, this.delta, this.ledger.clone());
+        let plan = LinkedPlan::new(&schema.inner, this.core.opts.clone(), &schema.origin).map_err(|e| raise(py, e))?;
+        let obs = PyObserver::new(py, this.core.progress)?;
+        let (eps, delta, ledger) = (this.core.epsilon, this.core.delta, this.core.ledger.clone());
         let out = if let Ok(dir) = data.extract::<PathBuf>() {
             let specs = vec![dir.display().to_string()];
             detached(py, || plan.fit_files(&specs, eps, delta, None, &ledger, &obs))?
@@ -677,10 +699,7 @@ impl PyLinkedSynthesizer {
             detached(py, || plan.fit_frames(frames, &label, eps, delta, None, &ledger, &obs))?
         };
         drop(out.release);
-        say(py, &out.messages, this.verbose)?;
-        this.ledger_entry = Some(out.entry.seq);
-        this.messages = out.messages;
-        this.model = Some(out.model);
+        this.core.fitted(py, out.model, out.messages, out.entry.seq)?;
         Ok(slf)
     }
 
@@ -695,10 +714,10 @@ impl PyLinkedSynthesizer {
         output: &str,
     ) -> PyResult<Bound<'py, PyDict>> {
         use rand::SeedableRng;
-        let m = self.model(py)?;
+        let m = self.core.model(py)?;
         let seed = seed.unwrap_or_else(rand::random);
-        let obs = PyObserver::new(py, self.progress)?;
-        let origin = self.origin.clone();
+        let obs = PyObserver::new(py, self.core.progress)?;
+        let origin = self.core.origin.clone();
         let (tables, lines) = detached(py, || {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
             let out = {
@@ -708,7 +727,7 @@ impl PyLinkedSynthesizer {
             let lines = out.report.lines();
             Ok((out.into_tables(), lines))
         })?;
-        say(py, &lines, self.verbose)?;
+        say(py, &lines, self.core.verbose)?;
         let d = PyDict::new(py);
         for (name, df) in tables {
             let table = m
@@ -724,53 +743,37 @@ impl PyLinkedSynthesizer {
 
     /// Write the linked model file (`privsynth sample MODEL -o FOLDER` reads it).
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        let text = self.model(py)?.to_json().map_err(|e| raise(py, e))?;
-        data::write_atomic(&path, |f| std::io::Write::write_all(f, text.as_bytes())).map_err(|e| raise(py, e))
+        write_text(py, &path, &self.core.model(py)?.to_json().map_err(|e| raise(py, e))?)
     }
 
     /// A linked synthesizer that samples from a linked model file.
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<PyLinkedSynthesizer> {
         let model = LinkedModel::load(&path).map_err(|e| raise(py, e))?;
-        Ok(PyLinkedSynthesizer {
-            schema: None,
-            epsilon: model.privacy.epsilon,
-            delta: model.privacy.delta,
-            opts: FitOptions::default(),
-            ledger: LedgerOptions::default(),
-            model: Some(model),
-            origin: path.display().to_string(),
-            messages: vec![],
-            ledger_entry: None,
-            progress: true,
-            verbose: true,
-        })
+        let budget = (model.privacy.epsilon, model.privacy.delta);
+        Ok(PyLinkedSynthesizer { core: Core::loaded(model, &path, budget, vec![]) })
     }
 
     #[getter]
     fn fitted(&self) -> bool {
-        self.model.is_some()
+        self.core.model.is_some()
     }
 
     #[getter]
     fn messages(&self) -> Vec<String> {
-        self.messages.clone()
+        self.core.messages.clone()
     }
 
     #[getter]
     fn ledger_entry(&self) -> Option<u64> {
-        self.ledger_entry
+        self.core.ledger_entry
     }
 
     /// The guarantee of the linked model (the person is the unit).
     #[getter]
     fn privacy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let m = self.model(py)?;
-        let d = PyDict::new(py);
-        d.set_item("epsilon", m.privacy.epsilon)?;
-        d.set_item("delta", m.privacy.delta)?;
-        d.set_item("rho", m.privacy.rho)?;
-        Ok(d)
+        let m = self.core.model(py)?;
+        guarantee(py, m.privacy.epsilon, m.privacy.delta, m.privacy.rho)
     }
 }
 
@@ -825,7 +828,7 @@ impl PyReport {
 
     /// Write the HTML report (self-contained, for the data holder: it describes real data).
     fn to_html(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        data::write_atomic(&path, |f| std::io::Write::write_all(f, self.html.as_bytes())).map_err(|e| raise(py, e))
+        write_text(py, &path, &self.html)
     }
 
     /// The HTML report as text (e.g. for `IPython.display.HTML`).

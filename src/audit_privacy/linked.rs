@@ -19,12 +19,9 @@ use polars::prelude::*;
 use rand::SeedableRng;
 use rayon::prelude::*;
 
-use privsynth_privacy::audit as bounds;
 use privsynth_privacy::bounding::SecretKey;
 
-use super::{
-    CanaryInfo, Ceiling, Options, Report, Score, as_text, bound_info, ceiling, finish_with, gaussian_mu_at, gdp_view,
-};
+use super::{CanaryInfo, Ceiling, Options, Report, as_text, ceiling, finish_with, gaussian_mu_at};
 use crate::codec::{EncodedTable, TableCodec};
 use crate::data::RawTable;
 use crate::ehr::{self, LinkedModel};
@@ -162,18 +159,7 @@ pub fn prepare(schema: &Schema, d: ehr::Tables, opts: &Options, origin: &str) ->
 
 /// Counts of `attrs` on the model's compressed domain.
 fn counts(model: &ModelFile, enc: &EncodedTable, attrs: &[usize]) -> Vec<i64> {
-    let maps: Vec<Vec<u32>> = (0..model.compression.len())
-        .map(|a| {
-            let mut m = vec![0u32; model.sizes[a]];
-            for (g, members) in model.compression[a].iter().enumerate() {
-                for &o in members {
-                    m[o as usize] = g as u32;
-                }
-            }
-            m
-        })
-        .collect();
-    let sizes: Vec<usize> = model.compression.iter().map(Vec::len).collect();
+    let (maps, sizes) = super::compression_maps(model);
     crate::marginals::count(&enc.remap(&maps, &sizes), attrs).disclose_to_data_holder()
 }
 
@@ -235,19 +221,8 @@ pub fn run(p: &LinkedPrepared, opts: &Options, progress: &(dyn Fn(usize) + Sync)
         .collect::<Result<_>>()?;
     let (without, with) = all.split_at(n);
     let alpha = opts.alpha / 2.0;
-    let mk = |name: &str, description: &str, f: fn(&(f64, f64, f64)) -> f64| -> Score {
-        let a: Vec<f64> = without.iter().map(f).collect();
-        let b: Vec<f64> = with.iter().map(f).collect();
-        let bound = bounds::epsilon_lower_bound(&a, &b, opts.delta, alpha);
-        let gdp = gdp_view(&a, &b, alpha);
-        Score {
-            name: name.into(),
-            description: description.into(),
-            without: a,
-            with: b,
-            bound: bound_info(&bound),
-            gdp,
-        }
+    let mk = |name: &str, description: &str, f: fn(&(f64, f64, f64)) -> f64| {
+        super::score(name, description, (without, with), f, opts.delta, alpha)
     };
     let scores = vec![
         mk(

@@ -181,6 +181,23 @@ pub struct Bound {
     pub rates: (f64, f64),
 }
 
+/// The score `f` of the runs without and with the canary: its values, the lower bound on
+/// epsilon they give and their Gaussian-DP view, each at error probability `alpha`.
+pub(crate) fn score<R>(
+    name: &str,
+    description: &str,
+    (without, with): (&[R], &[R]),
+    f: impl Fn(&R) -> f64,
+    delta: f64,
+    alpha: f64,
+) -> Score {
+    let a: Vec<f64> = without.iter().map(&f).collect();
+    let b: Vec<f64> = with.iter().map(&f).collect();
+    let bound = bounds::epsilon_lower_bound(&a, &b, delta, alpha);
+    let gdp = gdp_view(&a, &b, alpha);
+    Score { name: name.into(), description: description.into(), without: a, with: b, bound: bound_info(&bound), gdp }
+}
+
 pub(crate) fn bound_info(b: &EpsilonBound) -> Bound {
     Bound {
         epsilon: b.epsilon,
@@ -535,6 +552,23 @@ pub fn prepare(schema: &Schema, table: Table, d: RawTable, opts: &Options, origi
     })
 }
 
+/// Per column of `model`: the group of each code of the column's domain in the model's
+/// compressed domain, and the number of groups (the maps and sizes of [`EncodedTable::remap`]).
+pub(crate) fn compression_maps(model: &ModelFile) -> (Vec<Vec<u32>>, Vec<usize>) {
+    let maps = (0..model.compression.len())
+        .map(|a| {
+            let mut m = vec![0u32; model.sizes[a]];
+            for (g, members) in model.compression[a].iter().enumerate() {
+                for &o in members {
+                    m[o as usize] = g as u32;
+                }
+            }
+            m
+        })
+        .collect();
+    (maps, model.compression.iter().map(Vec::len).collect())
+}
+
 /// The white-box statistic of one model file for the canary `canary` (codes), standardised:
 /// sum over released measurements of w (y - w x) / sigma^2 at the canary's cell (x: what the
 /// reference rows put there), over sqrt(sum w^2 / sigma^2). Returns (z, mu the releases
@@ -544,16 +578,7 @@ pub fn white_box(model: &ModelFile, reference: &EncodedTable, canary: &[u32], we
     // Per column: the canary's group, and which reference rows share it.
     let group: Vec<u32> =
         (0..d).map(|a| model.compression[a].iter().position(|g| g.contains(&canary[a])).unwrap_or(0) as u32).collect();
-    let mut maps: Vec<Vec<u32>> = Vec::with_capacity(d);
-    for a in 0..d {
-        let mut m = vec![0u32; model.sizes[a]];
-        for (g, members) in model.compression[a].iter().enumerate() {
-            for &o in members {
-                m[o as usize] = g as u32;
-            }
-        }
-        maps.push(m);
-    }
+    let (maps, _) = compression_maps(model);
     let masks: Vec<Vec<bool>> =
         (0..d).map(|a| reference.codes(a).iter().map(|&c| maps[a][c as usize] == group[a]).collect()).collect();
     let (mut s, mut v) = (0.0, 0.0);
@@ -644,19 +669,8 @@ pub fn run(p: &Prepared, opts: &Options, progress: &(dyn Fn(usize) + Sync)) -> R
     let (without, with) = all.split_at(n);
     // Two scores share the error probability (union bound).
     let alpha = opts.alpha / 2.0;
-    let mk = |name: &str, description: &str, f: fn(&RunScores) -> f64| -> Score {
-        let a: Vec<f64> = without.iter().map(f).collect();
-        let b: Vec<f64> = with.iter().map(f).collect();
-        let bound = bounds::epsilon_lower_bound(&a, &b, opts.delta, alpha);
-        let gdp = gdp_view(&a, &b, alpha);
-        Score {
-            name: name.into(),
-            description: description.into(),
-            without: a,
-            with: b,
-            bound: bound_info(&bound),
-            gdp,
-        }
+    let mk = |name: &str, description: &str, f: fn(&RunScores) -> f64| {
+        score(name, description, (without, with), f, opts.delta, alpha)
     };
     let scores = vec![
         mk(

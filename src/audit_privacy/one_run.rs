@@ -40,19 +40,7 @@ pub struct OneRun {
 /// Per canary: its white-box z score in one model file. `cells_taken` adds, per measurement,
 /// what the other canaries put in each cell on average (rows / 2 each).
 fn scores(model: &ModelFile, reference: &crate::codec::EncodedTable, canaries: &[Vec<u32>], rows: f64) -> Vec<f64> {
-    let d = model.compression.len();
-    let maps: Vec<Vec<u32>> = (0..d)
-        .map(|a| {
-            let mut m = vec![0u32; model.sizes[a]];
-            for (g, members) in model.compression[a].iter().enumerate() {
-                for &o in members {
-                    m[o as usize] = g as u32;
-                }
-            }
-            m
-        })
-        .collect();
-    let sizes: Vec<usize> = model.compression.iter().map(Vec::len).collect();
+    let (maps, sizes) = super::compression_maps(model);
     let small = reference.remap(&maps, &sizes);
     let mut s = vec![0.0; canaries.len()];
     let mut v = vec![0.0; canaries.len()];

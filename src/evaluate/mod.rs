@@ -99,6 +99,11 @@ pub struct Inputs {
     /// TVD, DiSCO and detection use train's deciles; missing values are a bin of their own.
     pub binning: String,
     pub distance: String,
+    /// Modelled columns of the real tables that the synthetic table does not have (linked
+    /// `synth` leaves out a nullable column it drew missing for every row): no measure covers
+    /// them. Absent from the JSON when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub columns_left_out: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -243,6 +248,7 @@ pub fn run(frames: &Frames, opts: &Options) -> Result<Audit> {
             distance: "Gower: numbers |a-b| / train's range, clipped at 1; categories 0/1; missing = missing 0, \
                        missing vs value 1; mean over columns"
                 .into(),
+            columns_left_out: vec![],
         },
         fidelity: fid,
         memorization: memorization::Memorization { exact_match: exact, dcr, rare_values: rare },

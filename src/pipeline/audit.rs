@@ -91,6 +91,20 @@ pub fn audit(
     files: &ReportFiles,
     obs: &dyn Observer,
 ) -> Result<Report> {
+    audit_compared(table, (train, holdout, synthetic), vec![], opts, gates, files, obs)
+}
+
+/// [`audit`], naming in the report the modelled columns of the real tables that the synthetic
+/// table does not have and that `table` therefore no longer lists (`left_out`).
+fn audit_compared(
+    table: &Table,
+    (train, holdout, synthetic): (&RawTable, &RawTable, &RawTable),
+    left_out: Vec<String>,
+    opts: &AuditOptions,
+    gates: &Gates,
+    files: &ReportFiles,
+    obs: &dyn Observer,
+) -> Result<Report> {
     if opts.attacks == 0 || opts.attacks > MAX_ATTACKS {
         return Err(Error::Usage(format!(
             "--attacks must be between 1 and {MAX_ATTACKS} (the audit's work grows with it)"
@@ -112,6 +126,7 @@ pub fn audit(
         if let Some(m) = &opts.membership {
             result.membership = evaluate::membership::run_if_asked(m, train, holdout, synthetic, opts.seed)?;
         }
+        result.inputs.columns_left_out = left_out;
         result
     };
     let report = Report::new(result, &gates.0, gates.1.clone())?;
@@ -167,25 +182,35 @@ pub fn audit_linked(
             link_b: None,
             ..opts.clone()
         };
-        // A column `synth` left out of its output (a nullable death date drawn missing for
-        // every person) is all-missing in the synthetic model table: put it back as such, typed
-        // as in the real one, so that both encode alike.
-        let mut filled = None;
-        for c in &table.columns {
-            if s.df.column(&c.name).is_err()
-                && let Ok(real) = t.df.column(&c.name)
-            {
-                let df: &mut polars::prelude::DataFrame = filled.get_or_insert_with(|| s.df.clone());
-                let null = polars::prelude::Series::full_null(c.name.as_str().into(), df.height(), real.dtype());
-                df.with_column(polars::prelude::IntoColumn::into_column(null)).map_err(Error::polars)?;
-            }
+        // `synth` leaves out of its output a nullable column its draw made all-missing (a
+        // death date on a small draw), and the model tables derived from that output then lack
+        // the columns made from it. The two sides are compared on the columns both have; the
+        // report names the others.
+        let (table, left_out) = shared_columns(&table, s);
+        let named = o.qi.iter().flatten().map(|n| ("--qi", n)).chain(o.secret.iter().map(|n| ("--secret", n)));
+        if let Some((flag, n)) = named.into_iter().find(|(_, n)| left_out.contains(n)) {
+            return Err(Error::Usage(format!(
+                "{flag}: column {n:?} is not in the synthetic output (synth leaves out a column it drew missing for every row), so the audit cannot compare it"
+            )));
         }
-        let filled = filled.map(|df| RawTable::in_memory(&s.file, df));
-        let s = filled.as_ref().unwrap_or(s);
-        let report = audit(&table, t, h, s, &o, gates, &files.scoped(&scope), obs)?;
+        let report = audit_compared(&table, (t, h, s), left_out, &o, gates, &files.scoped(&scope), obs)?;
         out.push((scope, Some(report)));
     }
     Ok(out)
+}
+
+/// `table` without the modelled columns `synthetic` does not have, and their names.
+fn shared_columns(table: &Table, synthetic: &RawTable) -> (Table, Vec<String>) {
+    let mut shared = table.clone();
+    let mut left_out = vec![];
+    shared.columns.retain(|c| {
+        let keep = !c.is_modelled() || synthetic.df.column(&c.name).is_ok();
+        if !keep {
+            left_out.push(c.name.clone());
+        }
+        keep
+    });
+    (shared, left_out)
 }
 
 /// The model tables of a folder of real linked tables (unbounded: for the audit).

@@ -529,6 +529,13 @@ table.stack td[data-label]::before{{content:attr(data-label) \": \";color:#666;f
         xml(&a.inputs.distance),
         xml(&a.inputs.binning)
     );
+    if !a.inputs.columns_left_out.is_empty() {
+        let _ = write!(
+            h,
+            "<p>Not compared (the synthetic output left them out: drawn missing for every row; no measure below covers them): {}.</p>",
+            xml(&a.inputs.columns_left_out.join(", "))
+        );
+    }
 
     h += "<h2>Gates</h2><table class=\"stack\"><tr><th>status</th><th>metric</th><th>rule</th><th>value</th><th>why</th></tr>";
     for g in &r.gates {

@@ -165,6 +165,12 @@ pub fn summary(r: &Report) -> String {
         a.inputs.holdout.rows,
         a.inputs.synthetic.rows
     );
+    if !a.inputs.columns_left_out.is_empty() {
+        s += &format!(
+            "not compared (the synthetic output left them out: drawn missing for every row): {}\n",
+            a.inputs.columns_left_out.join(", ")
+        );
+    }
     for g in &r.gates {
         let mark = match g.status {
             Status::Pass => "pass   ",
