@@ -7,7 +7,6 @@ mod common;
 use common::{path_str, peak_rss_kib, root};
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use privsynth::data;
 use privsynth::pipeline::{FitOptions, Plan};
