@@ -824,6 +824,7 @@ pub fn read_batches(
             failed = Some(e);
             break;
         }
+        release_mapped_pages(path);
     }
     drop(recv);
     let outcome = runner.join();
@@ -895,6 +896,38 @@ fn read_parquet_groups(
         offset += rows;
     }
     Ok(())
+}
+
+/// Drop this process's page-table entries of its read-only mappings of the file `path`
+/// (`MADV_DONTNEED`). Polars' readers map the whole input file, and every page read stays
+/// counted in the resident set until the scan ends (reading a 950 MB CSV table in batches kept
+/// up to 950 MB resident beside the batches). The mappings are file-backed and not writable, so
+/// a page touched again is read back from the page cache with the same bytes: nothing changes
+/// but the accounting (and a re-read page costs a minor fault). Linux only; elsewhere nothing.
+fn release_mapped_pages(path: &Path) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = std::fs::metadata(path) else { return };
+        let dev = format!("{:02x}:{:02x}", libc::major(meta.dev()), libc::minor(meta.dev()));
+        let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
+        for line in maps.lines() {
+            // address perms offset dev inode [path]
+            let f: Vec<&str> = line.split_whitespace().take(5).collect();
+            let [range, perms, _, d, inode] = f[..] else { continue };
+            if perms.contains('w') || d != dev || inode.parse::<u64>().ok() != Some(meta.ino()) {
+                continue;
+            }
+            let Some((a, b)) = range.split_once('-') else { continue };
+            let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else { continue };
+            // SAFETY: a whole mapping of this process, read-only and backed by the file, so
+            // MADV_DONTNEED only drops resident pages that later accesses fault back in from
+            // the page cache unchanged; no memory is freed or altered.
+            unsafe { libc::madvise(a as *mut libc::c_void, b.saturating_sub(a), libc::MADV_DONTNEED) };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = path;
 }
 
 /// Write a data frame atomically (temp file in the target folder, then rename), in the format

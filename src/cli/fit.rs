@@ -98,6 +98,9 @@ pub fn sample(a: SampleArgs, obs: &Spinner) -> Result<i32> {
     let how = if linked { None } else { Some(a.out.single(&a.output)?) };
     let llm_opts = a.llm.options();
     if linked {
+        if let Some(persons) = a.rows {
+            output::check_rows(persons, 1)?;
+        }
         let llm = llm_opts.prepare_linked()?;
         let m = LinkedModel::load(&a.model)?;
         let mut how = a.out.folder();
@@ -302,12 +305,9 @@ fn synth_linked(
     let plan = LinkedPlan::new(schema, c.options(), &c.schema.display().to_string())?;
     say(&plan.warnings);
     if let Some(persons) = a.rows {
-        // Each person brings up to the sum of the event bounds of rows.
-        let per: usize = 1 + plan.bounds().iter().map(|b| b.1 as usize).sum::<usize>();
-        output::check_rows(
-            persons.saturating_mul(per),
-            schema.tables.iter().map(|t| t.columns.len()).max().unwrap_or(1),
-        )?;
+        // Persons are drawn and written in blocks (memory does not grow with them), so only
+        // the person count itself is limited.
+        output::check_rows(persons, 1)?;
     }
     let out = plan.fit_files(&c.specs(), c.epsilon, c.delta, holdout, &c.ledger.options(), obs)?;
     say(&out.messages);

@@ -45,6 +45,17 @@ pub struct SampleReport {
 }
 
 impl SampleReport {
+    /// Add the report of another block of persons.
+    pub fn add(&mut self, other: &SampleReport) {
+        self.persons += other.persons;
+        for (t, n, c, d) in &other.tables {
+            match self.tables.iter_mut().find(|x| &x.0 == t) {
+                Some(x) => (x.1, x.2, x.3) = (x.1 + n, x.2 + c, x.3 + d),
+                None => self.tables.push((t.clone(), *n, *c, *d)),
+            }
+        }
+    }
+
     pub fn lines(&self) -> Vec<String> {
         let mut out = vec![format!("{} person(s)", self.persons)];
         for (t, n, clamped, dropped) in &self.tables {
@@ -232,6 +243,25 @@ impl Output {
         Ok((out_schema, warnings))
     }
 
+    /// Make the tables of a later block have the columns of `first`'s tables, in its order and
+    /// of its types (the columns [`Output::conform`] kept in the first block).
+    pub fn select_like(&mut self, first: &[(String, polars::prelude::Schema)]) -> Result<()> {
+        for (name, df) in &mut self.tables {
+            let Some((_, want)) = first.iter().find(|(n, _)| n == name) else { continue };
+            let cols = want
+                .iter()
+                .map(|(c, dt)| {
+                    let col = df.column(c).map_err(|_| {
+                        Error::Internal(format!("a later block of {name} has no column {c} (the first had it)"))
+                    })?;
+                    if col.dtype() == dt { Ok(col.clone()) } else { col.cast(dt).map_err(Error::polars) }
+                })
+                .collect::<Result<Vec<Column>>>()?;
+            *df = DataFrame::new(df.height(), cols).map_err(Error::polars)?;
+        }
+        Ok(())
+    }
+
     /// Set a text column of `table` from validated model output (one value per row).
     pub fn set_text(
         &mut self,
@@ -255,280 +285,372 @@ impl Output {
     }
 }
 
-/// Draw `persons` synthetic persons (default: the DP estimate of their number) and their events.
-pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut StdRng) -> Result<Output> {
-    let schema = &m.schema;
-    let p = schema.person.as_ref().ok_or_else(|| Error::data(origin, "has no person table"))?;
-    let pt = schema.person_table().ok_or_else(|| Error::data(origin, "has no person table"))?;
-    let pm_table = &m.person.table;
-    let pcodec = TableCodec::new(pm_table)?;
+/// Persons drawn per block by [`LinkedSampler`] when linked tables are written block by block
+/// ([`crate::pipeline::output::write_linked`]): memory is that of a few blocks (a block of the
+/// benchmark's EHR tables is about 350,000 event rows), whatever the number of persons asked.
+pub const BLOCK_PERSONS: usize = 1 << 12;
+
+/// Cells of conditioned event samplers kept between blocks (8 bytes a cell): the conditioned
+/// models of the commonest person groups are prepared once; beyond it they are prepared again
+/// for each block (the output is the same either way).
+const CACHED_SAMPLER_CELLS: usize = 1 << 22;
+
+/// The number of persons to draw: `persons`, or the person model's DP estimate.
+pub fn persons_to_draw(m: &LinkedModel, persons: Option<usize>) -> Result<usize> {
     let n = persons.unwrap_or(m.person.total.round().max(1.0) as usize);
     if n == 0 {
         return Err(Error::Usage("the number of persons must be at least 1".into()));
     }
-    let gm = m.person.model(origin)?;
-    let pcodes = mechanism::expand(&m.person.compression, sample::sample(&gm, n, rng), rng);
-    let pdf = pcodec.decode(&pcodes, rng)?;
-    let praw = RawTable::in_memory("synthetic persons", pdf.clone());
-    let mut birth: Vec<Option<f64>> = match &p.birth {
-        Some(b) => days(pm_table, b, &praw)?,
-        None => vec![None; n],
-    };
-    fill_from_others(&mut birth, rng);
-    // A death after the schema's last date has not happened yet within the data's window: none
-    // (or the last date, when the column may not be empty).
-    let death_col = p.death.as_ref().and_then(|d| pt.column(d));
-    let (death_lo, death_hi) = day_bounds(death_col);
-    let death_nullable = death_col.is_some_and(|c| c.nullable);
-    let death: Vec<Option<f64>> = match (&p.death, &p.birth) {
-        (Some(d), Some(_)) => ints(&pdf, &derived::death_age(d))?
-            .iter()
-            .zip(&birth)
-            .map(|(a, b)| Some(b.as_ref()? + *a.as_ref()? as f64))
-            .map(|d| match d {
-                Some(d) if d > death_hi + 1.0 && death_nullable => None,
-                Some(d) => Some(d.clamp(death_lo, death_hi.max(death_lo))),
-                None => None,
-            })
-            .collect(),
-        _ => vec![None; n],
-    };
-    // Keys are held once each, as polars string columns; foreign keys are `take`s of them
-    // (views into the same buffers), not a copy of the key per row and per reference (which
-    // took a quarter of the peak memory of a 10k-person fit + sample).
-    let person_keys = Series::new(p.key.as_str().into(), (0..n).map(|_| fake::uuid(rng)).collect::<Vec<String>>());
+    Ok(n)
+}
 
-    let mut report = SampleReport { persons: n, ..Default::default() };
-    let mut out: HashMap<String, DataFrame> = HashMap::new();
-    // Per generated event table with a primary key: its key column, and each person's rows as
-    // (time, row of the key column), sorted.
-    let mut parents: HashMap<String, (Series, Vec<Vec<(f64, IdxSize)>>)> = HashMap::new();
+/// One event model prepared for drawing.
+struct EventPrep {
+    table: usize,
+    codec: TableCodec,
+    model: GraphicalModel,
+    /// The event model's person columns: (event attribute, person attribute, person code to
+    /// compressed event code).
+    evid: Vec<(usize, usize, Vec<u32>)>,
+    /// Samplers of the model conditioned on a person group, kept between blocks.
+    samplers: HashMap<Vec<u32>, sample::Sampler>,
+    cached_cells: usize,
+}
 
-    // Persons.
-    {
-        let mut cols: Vec<Column> = vec![];
-        for c in &pt.columns {
-            let s = if c.name == p.key {
-                person_keys.clone()
-            } else if Some(&c.name) == p.death.as_ref() && p.birth.is_some() {
-                time_series(c, &death)?
-            } else if c.is_modelled() {
-                pdf.column(&c.name).map_err(Error::polars)?.as_materialized_series().clone()
-            } else if let Some(k) = c.fake {
-                Series::new(c.name.as_str().into(), (0..n).map(|_| fake::value(k, rng)).collect::<Vec<_>>())
-            } else if c.kind == ColumnType::Text {
-                Series::full_null(c.name.as_str().into(), n, &DataType::String)
-            } else {
-                continue;
-            };
-            cols.push(s.into());
+/// A linked model prepared for drawing persons and their events block after block
+/// ([`LinkedSampler::block`]); each block's persons are fresh, with fresh keys, and their
+/// events reference them only. Drawing all persons in one block is [`sample`].
+pub struct LinkedSampler<'m> {
+    m: &'m LinkedModel,
+    origin: String,
+    pcodec: TableCodec,
+    person: sample::Sampler,
+    events: Vec<EventPrep>,
+}
+
+impl<'m> LinkedSampler<'m> {
+    pub fn new(m: &'m LinkedModel, origin: &str) -> Result<LinkedSampler<'m>> {
+        let schema = &m.schema;
+        schema.person.as_ref().ok_or_else(|| Error::data(origin, "has no person table"))?;
+        schema.person_table().ok_or_else(|| Error::data(origin, "has no person table"))?;
+        let pcodec = TableCodec::new(&m.person.table)?;
+        let person = sample::Sampler::new(&m.person.model(origin)?);
+        let mut events = vec![];
+        for em in &m.events {
+            let table = schema
+                .tables
+                .iter()
+                .position(|t| t.name == em.table)
+                .ok_or_else(|| Error::data(origin, format!("has no table {:?}", em.table)))?;
+            if schema.tables[table].events.is_none() {
+                return Err(Error::data(origin, format!("table {:?} has no events block", em.table)));
+            }
+            let codec = TableCodec::new(&em.model.table)?;
+            // Evidence: the event model's person columns, by the person's code (compressed).
+            let evid: Vec<(usize, usize, Vec<u32>)> = codec
+                .columns
+                .iter()
+                .enumerate()
+                .filter_map(|(ei, c)| {
+                    let pc = c.name.strip_prefix("person.")?;
+                    let pi = pcodec.columns.iter().position(|x| x.name == pc)?;
+                    let groups = &em.model.compression[ei];
+                    let mut inv = vec![0u32; codec.columns[ei].size()];
+                    for (g, members) in groups.iter().enumerate() {
+                        for &o in members {
+                            inv[o as usize] = g as u32;
+                        }
+                    }
+                    Some((ei, pi, inv))
+                })
+                .collect();
+            events.push(EventPrep {
+                table,
+                codec,
+                model: em.model.model(origin)?,
+                evid,
+                samplers: HashMap::new(),
+                cached_cells: 0,
+            });
         }
-        out.insert(pt.name.clone(), DataFrame::new(n, cols).map_err(Error::polars)?);
+        Ok(LinkedSampler { m, origin: origin.to_string(), pcodec, person, events })
     }
 
-    for em in &m.events {
-        let t: &Table = schema
-            .tables
-            .iter()
-            .find(|t| t.name == em.table)
-            .ok_or_else(|| Error::data(origin, format!("has no table {:?}", em.table)))?;
-        let e =
-            t.events.as_ref().ok_or_else(|| Error::data(origin, format!("table {:?} has no events block", t.name)))?;
-        let k = e.rows_per_person as i64;
-        let mt = &em.model.table;
-        let ecodec = TableCodec::new(mt)?;
-        let egm = em.model.model(origin)?;
-        let counts: Vec<usize> =
-            ints(&pdf, &derived::count(&t.name))?.iter().map(|c| c.unwrap_or(0).clamp(0, k) as usize).collect();
-        let mut first: Vec<Option<f64>> = if p.birth.is_some() {
-            ints(&pdf, &derived::first(&t.name))?.iter().map(|x| x.map(|x| x as f64)).collect()
-        } else {
-            vec![Some(0.0); n]
+    /// Draw `n` persons and their events.
+    pub fn block(&mut self, n: usize, rng: &mut StdRng) -> Result<Output> {
+        let (m, origin) = (self.m, self.origin.as_str());
+        let schema = &m.schema;
+        let p = schema.person.as_ref().ok_or_else(|| Error::data(origin, "has no person table"))?;
+        let pt = schema.person_table().ok_or_else(|| Error::data(origin, "has no person table"))?;
+        let pm_table = &m.person.table;
+        let pcodec = &self.pcodec;
+        if n == 0 {
+            return Err(Error::Usage("the number of persons must be at least 1".into()));
+        }
+        let pcodes = mechanism::expand(&m.person.compression, self.person.draw(n, rng), rng);
+        let pdf = pcodec.decode(&pcodes, rng)?;
+        let praw = RawTable::in_memory("synthetic persons", pdf.clone());
+        let mut birth: Vec<Option<f64>> = match &p.birth {
+            Some(b) => days(pm_table, b, &praw)?,
+            None => vec![None; n],
         };
-        fill_from_others(&mut first, rng);
-        let span: Vec<Option<i64>> = ints(&pdf, &derived::span(&t.name))?;
+        fill_from_others(&mut birth, rng);
+        // A death after the schema's last date has not happened yet within the data's window: none
+        // (or the last date, when the column may not be empty).
+        let death_col = p.death.as_ref().and_then(|d| pt.column(d));
+        let (death_lo, death_hi) = day_bounds(death_col);
+        let death_nullable = death_col.is_some_and(|c| c.nullable);
+        let death: Vec<Option<f64>> = match (&p.death, &p.birth) {
+            (Some(d), Some(_)) => ints(&pdf, &derived::death_age(d))?
+                .iter()
+                .zip(&birth)
+                .map(|(a, b)| Some(b.as_ref()? + *a.as_ref()? as f64))
+                .map(|d| match d {
+                    Some(d) if d > death_hi + 1.0 && death_nullable => None,
+                    Some(d) => Some(d.clamp(death_lo, death_hi.max(death_lo))),
+                    None => None,
+                })
+                .collect(),
+            _ => vec![None; n],
+        };
+        // Keys are held once each, as polars string columns; foreign keys are `take`s of them
+        // (views into the same buffers), not a copy of the key per row and per reference (which
+        // took a quarter of the peak memory of a 10k-person fit + sample).
+        let person_keys = Series::new(p.key.as_str().into(), (0..n).map(|_| fake::uuid(rng)).collect::<Vec<String>>());
 
-        // Evidence: the event model's person columns, by the person's code (compressed).
-        let evid: Vec<(usize, usize, Vec<u32>)> = ecodec
-            .columns
-            .iter()
-            .enumerate()
-            .filter_map(|(ei, c)| {
-                let pc = c.name.strip_prefix("person.")?;
-                let pi = pcodec.columns.iter().position(|x| x.name == pc)?;
-                let groups = &em.model.compression[ei];
-                let mut inv = vec![0u32; ecodec.columns[ei].size()];
-                for (g, members) in groups.iter().enumerate() {
-                    for &o in members {
-                        inv[o as usize] = g as u32;
-                    }
-                }
-                Some((ei, pi, inv))
-            })
-            .collect();
-        let mut by_key: HashMap<Vec<u32>, Vec<usize>> = HashMap::new();
-        for u in (0..n).filter(|&u| counts[u] > 0) {
-            let key: Vec<u32> = evid.iter().map(|(_, pi, inv)| inv[pcodes[*pi][u] as usize]).collect();
-            by_key.entry(key).or_default().push(u);
-        }
-        let mut groups: Vec<(Vec<u32>, Vec<usize>)> = by_key.into_iter().collect();
-        groups.sort(); // HashMap order is random; the output must not depend on it.
-        let d = ecodec.columns.len();
-        let mut codes: Vec<Vec<u32>> = vec![vec![]; d];
-        let mut units: Vec<usize> = vec![];
-        for (key, members) in &groups {
-            let need: usize = members.iter().map(|&u| counts[u]).sum();
-            let evidence: Vec<(usize, u32)> = evid.iter().zip(key).map(|((ei, _, _), &v)| (*ei, v)).collect();
-            let cond = condition(&egm, &evidence);
-            let drawn = mechanism::expand(&em.model.compression, sample::sample(&cond, need, rng), rng);
-            // Rows are handed out to persons in a random order.
-            let mut order: Vec<usize> = (0..need).collect();
-            order.shuffle(rng);
-            for (col, v) in codes.iter_mut().zip(drawn) {
-                col.extend(order.iter().map(|&r| v[r]));
-            }
-            for &u in members {
-                units.extend(std::iter::repeat_n(u, counts[u]));
-            }
-        }
-        let edf = ecodec.decode(&codes, rng)?;
-        let rows = edf.height();
-        let offset = ints(&edf, derived::OFFSET)?;
-        let tkind = t.column(&e.time).map_or(ColumnType::Date, |c| c.kind);
-        let mut time: Vec<f64> = Vec::with_capacity(rows);
-        let mut last: Vec<f64> = vec![f64::NEG_INFINITY; n];
-        for (i, &u) in units.iter().enumerate() {
-            let mut o = offset[i].unwrap_or(0).max(0);
-            if let Some(s) = span[u] {
-                o = o.min(s.max(0));
-            }
-            let mut x = birth[u].unwrap_or(0.0) + first[u].unwrap_or(0.0) + o as f64;
-            if tkind == ColumnType::Datetime {
-                // The time of day is not modelled: drawn uniformly (post-processing).
-                x = x.floor() + rng.random::<f64>();
-            }
-            last[u] = last[u].max(x);
-            time.push(x);
-        }
-        // A person whose events would run past their death, or past the schema's last date of
-        // the event's time, has their event times scaled into the lifetime (birth to the earlier
-        // of the two), keeping order and relative spacing; piling them all on one day would be
-        // less plausible. Then every time is kept inside the schema's bounds.
-        let (lo, hi) = day_bounds(t.column(&e.time));
-        // The last instant of the upper bound's day for datetimes, the day itself for dates.
-        let hi = if tkind == ColumnType::Datetime { hi } else { hi.floor() };
-        let mut clamped = 0;
-        for (i, &u) in units.iter().enumerate() {
-            let cap = death[u].map_or(hi, |dd| dd.min(hi));
-            if let Some(b) = birth[u]
-                && last[u] > cap
-                && last[u] > b
-            {
-                time[i] = b + (time[i] - b) * ((cap - b).max(0.0) / (last[u] - b));
-                clamped += 1;
-            }
-            time[i] = time[i].min(cap).max(lo);
-        }
-        let end: Option<Vec<Option<f64>>> = match &e.end {
-            Some(end) => {
-                let dur = ints(&edf, &derived::duration(end))?;
-                let unit = e.duration_unit.seconds() as f64 / 86_400.0;
-                let (_, end_hi) = day_bounds(t.column(end));
-                Some(
-                    dur.iter()
-                        .zip(&time)
-                        .zip(&units)
-                        .map(|((d, &x), &u)| {
-                            let y = x + d.as_ref()?.max(&0).to_owned() as f64 * unit;
-                            Some(death[u].map_or(y, |dd| y.min(dd.max(x))).min(end_hi.max(x)))
-                        })
-                        .collect(),
-                )
-            }
-            None => None,
-        };
-        // Foreign keys to other event tables: the same person's latest row started by then.
-        let mut keep = vec![true; rows];
-        let mut fk_values: Vec<(String, Series)> = vec![];
-        for fk in &t.foreign_keys {
-            if fk.references == pt.name {
-                let idx = IdxCa::from_vec("idx".into(), units.iter().map(|&u| u as IdxSize).collect());
-                fk_values.push((fk.column.clone(), person_keys.take(&idx).map_err(Error::polars)?));
-                continue;
-            }
-            let Some((par_keys, par)) = parents.get(&fk.references) else {
-                return Err(Error::schema(
-                    origin,
-                    format!("table {:?} references {:?}, which is not sampled before it", t.name, fk.references),
-                ));
-            };
-            let nullable = t.column(&fk.column).is_some_and(|c| c.nullable);
-            let mut v: Vec<Option<IdxSize>> = Vec::with_capacity(rows);
-            for (i, &u) in units.iter().enumerate() {
-                let rows_of = &par[u];
-                let pick = match rows_of.partition_point(|(s, _)| *s <= time[i] + 1e-9) {
-                    0 => rows_of.first(),
-                    j => rows_of.get(j - 1),
+        let mut report = SampleReport { persons: n, ..Default::default() };
+        let mut out: HashMap<String, DataFrame> = HashMap::new();
+        // Per generated event table with a primary key: its key column, and each person's rows as
+        // (time, row of the key column), sorted.
+        let mut parents: HashMap<String, (Series, Vec<Vec<(f64, IdxSize)>>)> = HashMap::new();
+
+        // Persons.
+        {
+            let mut cols: Vec<Column> = vec![];
+            for c in &pt.columns {
+                let s = if c.name == p.key {
+                    person_keys.clone()
+                } else if Some(&c.name) == p.death.as_ref() && p.birth.is_some() {
+                    time_series(c, &death)?
+                } else if c.is_modelled() {
+                    pdf.column(&c.name).map_err(Error::polars)?.as_materialized_series().clone()
+                } else if let Some(k) = c.fake {
+                    Series::new(c.name.as_str().into(), (0..n).map(|_| fake::value(k, rng)).collect::<Vec<_>>())
+                } else if c.kind == ColumnType::Text {
+                    Series::full_null(c.name.as_str().into(), n, &DataType::String)
+                } else {
+                    continue;
                 };
-                match pick {
-                    Some(&(_, row)) => v.push(Some(row)),
-                    None if nullable => v.push(None),
+                cols.push(s.into());
+            }
+            out.insert(pt.name.clone(), DataFrame::new(n, cols).map_err(Error::polars)?);
+        }
+
+        for (em, prep) in m.events.iter().zip(&mut self.events) {
+            let t: &Table = &schema.tables[prep.table];
+            let e = t
+                .events
+                .as_ref()
+                .ok_or_else(|| Error::data(origin, format!("table {:?} has no events block", t.name)))?;
+            let k = e.rows_per_person as i64;
+            let ecodec = &prep.codec;
+            let counts: Vec<usize> =
+                ints(&pdf, &derived::count(&t.name))?.iter().map(|c| c.unwrap_or(0).clamp(0, k) as usize).collect();
+            let mut first: Vec<Option<f64>> = if p.birth.is_some() {
+                ints(&pdf, &derived::first(&t.name))?.iter().map(|x| x.map(|x| x as f64)).collect()
+            } else {
+                vec![Some(0.0); n]
+            };
+            fill_from_others(&mut first, rng);
+            let span: Vec<Option<i64>> = ints(&pdf, &derived::span(&t.name))?;
+
+            let evid = &prep.evid;
+            let mut by_key: HashMap<Vec<u32>, Vec<usize>> = HashMap::new();
+            for u in (0..n).filter(|&u| counts[u] > 0) {
+                let key: Vec<u32> = evid.iter().map(|(_, pi, inv)| inv[pcodes[*pi][u] as usize]).collect();
+                by_key.entry(key).or_default().push(u);
+            }
+            let mut groups: Vec<(Vec<u32>, Vec<usize>)> = by_key.into_iter().collect();
+            groups.sort(); // HashMap order is random; the output must not depend on it.
+            let d = ecodec.columns.len();
+            let mut codes: Vec<Vec<u32>> = vec![vec![]; d];
+            let mut units: Vec<usize> = vec![];
+            for (key, members) in &groups {
+                let need: usize = members.iter().map(|&u| counts[u]).sum();
+                let fresh;
+                let sampler = match prep.samplers.get(key) {
+                    Some(s) => s,
                     None => {
-                        keep[i] = false;
-                        v.push(None);
+                        let evidence: Vec<(usize, u32)> =
+                            evid.iter().zip(key).map(|((ei, _, _), &v)| (*ei, v)).collect();
+                        let s = sample::Sampler::new(&condition(&prep.model, &evidence));
+                        if prep.cached_cells + s.cells() <= CACHED_SAMPLER_CELLS {
+                            prep.cached_cells += s.cells();
+                            prep.samplers.entry(key.clone()).or_insert(s)
+                        } else {
+                            fresh = s;
+                            &fresh
+                        }
+                    }
+                };
+                let drawn = mechanism::expand(&em.model.compression, sampler.draw(need, rng), rng);
+                // Rows are handed out to persons in a random order.
+                let mut order: Vec<usize> = (0..need).collect();
+                order.shuffle(rng);
+                for (col, v) in codes.iter_mut().zip(drawn) {
+                    col.extend(order.iter().map(|&r| v[r]));
+                }
+                for &u in members {
+                    units.extend(std::iter::repeat_n(u, counts[u]));
+                }
+            }
+            let edf = ecodec.decode(&codes, rng)?;
+            drop(codes);
+            let rows = edf.height();
+            let offset = ints(&edf, derived::OFFSET)?;
+            let tkind = t.column(&e.time).map_or(ColumnType::Date, |c| c.kind);
+            let mut time: Vec<f64> = Vec::with_capacity(rows);
+            let mut last: Vec<f64> = vec![f64::NEG_INFINITY; n];
+            for (i, &u) in units.iter().enumerate() {
+                let mut o = offset[i].unwrap_or(0).max(0);
+                if let Some(s) = span[u] {
+                    o = o.min(s.max(0));
+                }
+                let mut x = birth[u].unwrap_or(0.0) + first[u].unwrap_or(0.0) + o as f64;
+                if tkind == ColumnType::Datetime {
+                    // The time of day is not modelled: drawn uniformly (post-processing).
+                    x = x.floor() + rng.random::<f64>();
+                }
+                last[u] = last[u].max(x);
+                time.push(x);
+            }
+            // A person whose events would run past their death, or past the schema's last date of
+            // the event's time, has their event times scaled into the lifetime (birth to the earlier
+            // of the two), keeping order and relative spacing; piling them all on one day would be
+            // less plausible. Then every time is kept inside the schema's bounds.
+            let (lo, hi) = day_bounds(t.column(&e.time));
+            // The last instant of the upper bound's day for datetimes, the day itself for dates.
+            let hi = if tkind == ColumnType::Datetime { hi } else { hi.floor() };
+            let mut clamped = 0;
+            for (i, &u) in units.iter().enumerate() {
+                let cap = death[u].map_or(hi, |dd| dd.min(hi));
+                if let Some(b) = birth[u]
+                    && last[u] > cap
+                    && last[u] > b
+                {
+                    time[i] = b + (time[i] - b) * ((cap - b).max(0.0) / (last[u] - b));
+                    clamped += 1;
+                }
+                time[i] = time[i].min(cap).max(lo);
+            }
+            let end: Option<Vec<Option<f64>>> = match &e.end {
+                Some(end) => {
+                    let dur = ints(&edf, &derived::duration(end))?;
+                    let unit = e.duration_unit.seconds() as f64 / 86_400.0;
+                    let (_, end_hi) = day_bounds(t.column(end));
+                    Some(
+                        dur.iter()
+                            .zip(&time)
+                            .zip(&units)
+                            .map(|((d, &x), &u)| {
+                                let y = x + d.as_ref()?.max(&0).to_owned() as f64 * unit;
+                                Some(death[u].map_or(y, |dd| y.min(dd.max(x))).min(end_hi.max(x)))
+                            })
+                            .collect(),
+                    )
+                }
+                None => None,
+            };
+            // Foreign keys to other event tables: the same person's latest row started by then.
+            let mut keep = vec![true; rows];
+            let mut fk_values: Vec<(String, Series)> = vec![];
+            for fk in &t.foreign_keys {
+                if fk.references == pt.name {
+                    let idx = IdxCa::from_vec("idx".into(), units.iter().map(|&u| u as IdxSize).collect());
+                    fk_values.push((fk.column.clone(), person_keys.take(&idx).map_err(Error::polars)?));
+                    continue;
+                }
+                let Some((par_keys, par)) = parents.get(&fk.references) else {
+                    return Err(Error::schema(
+                        origin,
+                        format!("table {:?} references {:?}, which is not sampled before it", t.name, fk.references),
+                    ));
+                };
+                let nullable = t.column(&fk.column).is_some_and(|c| c.nullable);
+                let mut v: Vec<Option<IdxSize>> = Vec::with_capacity(rows);
+                for (i, &u) in units.iter().enumerate() {
+                    let rows_of = &par[u];
+                    let pick = match rows_of.partition_point(|(s, _)| *s <= time[i] + 1e-9) {
+                        0 => rows_of.first(),
+                        j => rows_of.get(j - 1),
+                    };
+                    match pick {
+                        Some(&(_, row)) => v.push(Some(row)),
+                        None if nullable => v.push(None),
+                        None => {
+                            keep[i] = false;
+                            v.push(None);
+                        }
                     }
                 }
+                let idx: IdxCa = v.into_iter().collect();
+                fk_values.push((fk.column.clone(), par_keys.take(&idx).map_err(Error::polars)?));
             }
-            let idx: IdxCa = v.into_iter().collect();
-            fk_values.push((fk.column.clone(), par_keys.take(&idx).map_err(Error::polars)?));
-        }
-        let own_keys: Option<Series> = t
-            .primary_key
-            .as_ref()
-            .map(|k| Series::new(k.as_str().into(), (0..rows).map(|_| fake::uuid(rng)).collect::<Vec<String>>()));
-        let mut cols: Vec<Column> = vec![];
-        for c in &t.columns {
-            let name = c.name.as_str();
-            let s = if let Some(keys) = own_keys.as_ref().filter(|_| Some(&c.name) == t.primary_key.as_ref()) {
-                keys.clone()
-            } else if let Some((_, v)) = fk_values.iter().find(|(f, _)| f == name) {
-                v.clone().with_name(name.into())
-            } else if name == e.time {
-                time_series(c, &time.iter().map(|&x| Some(x)).collect::<Vec<_>>())?
-            } else if Some(&c.name) == e.end.as_ref() {
-                time_series(c, end.as_deref().unwrap_or(&[]))?
-            } else if c.is_modelled() {
-                edf.column(name).map_err(Error::polars)?.as_materialized_series().clone()
-            } else if let Some(f) = c.fake {
-                Series::new(name.into(), (0..rows).map(|_| fake::value(f, rng)).collect::<Vec<_>>())
-            } else if c.kind == ColumnType::Text {
-                Series::full_null(name.into(), rows, &DataType::String)
-            } else {
-                continue;
-            };
-            cols.push(s.into());
-        }
-        let df = DataFrame::new(rows, cols).map_err(Error::polars)?;
-        let mask: BooleanChunked = keep.iter().copied().collect();
-        let df = df.filter(&mask).map_err(Error::polars)?;
-        let dropped = rows - df.height();
-        if let Some(keys) = own_keys {
-            let mut per: Vec<Vec<(f64, IdxSize)>> = vec![vec![]; n];
-            for (i, &u) in units.iter().enumerate() {
-                if keep[i] {
-                    per[u].push((time[i], i as IdxSize));
+            let own_keys: Option<Series> = t
+                .primary_key
+                .as_ref()
+                .map(|k| Series::new(k.as_str().into(), (0..rows).map(|_| fake::uuid(rng)).collect::<Vec<String>>()));
+            let mut cols: Vec<Column> = vec![];
+            for c in &t.columns {
+                let name = c.name.as_str();
+                let s = if let Some(keys) = own_keys.as_ref().filter(|_| Some(&c.name) == t.primary_key.as_ref()) {
+                    keys.clone()
+                } else if let Some((_, v)) = fk_values.iter().find(|(f, _)| f == name) {
+                    v.clone().with_name(name.into())
+                } else if name == e.time {
+                    time_series(c, &time.iter().map(|&x| Some(x)).collect::<Vec<_>>())?
+                } else if Some(&c.name) == e.end.as_ref() {
+                    time_series(c, end.as_deref().unwrap_or(&[]))?
+                } else if c.is_modelled() {
+                    edf.column(name).map_err(Error::polars)?.as_materialized_series().clone()
+                } else if let Some(f) = c.fake {
+                    Series::new(name.into(), (0..rows).map(|_| fake::value(f, rng)).collect::<Vec<_>>())
+                } else if c.kind == ColumnType::Text {
+                    Series::full_null(name.into(), rows, &DataType::String)
+                } else {
+                    continue;
+                };
+                cols.push(s.into());
+            }
+            let df = DataFrame::new(rows, cols).map_err(Error::polars)?;
+            let mask: BooleanChunked = keep.iter().copied().collect();
+            let df = df.filter(&mask).map_err(Error::polars)?;
+            let dropped = rows - df.height();
+            if let Some(keys) = own_keys {
+                let mut per: Vec<Vec<(f64, IdxSize)>> = vec![vec![]; n];
+                for (i, &u) in units.iter().enumerate() {
+                    if keep[i] {
+                        per[u].push((time[i], i as IdxSize));
+                    }
                 }
+                for v in &mut per {
+                    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+                }
+                parents.insert(t.name.clone(), (keys, per));
             }
-            for v in &mut per {
-                v.sort_by(|a, b| a.0.total_cmp(&b.0));
-            }
-            parents.insert(t.name.clone(), (keys, per));
+            report.tables.push((t.name.clone(), df.height(), clamped, dropped));
+            out.insert(t.name.clone(), df);
         }
-        report.tables.push((t.name.clone(), df.height(), clamped, dropped));
-        out.insert(t.name.clone(), df);
+        let tables = schema.tables.iter().filter_map(|t| out.remove(&t.name).map(|df| (t.name.clone(), df))).collect();
+        Ok(Output { tables, report })
     }
-    let tables = schema.tables.iter().filter_map(|t| out.remove(&t.name).map(|df| (t.name.clone(), df))).collect();
-    Ok(Output { tables, report })
+}
+
+/// Draw `persons` synthetic persons (default: the DP estimate of their number) and their events,
+/// all in one block (every table whole in memory; [`LinkedSampler`] draws block by block).
+pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut StdRng) -> Result<Output> {
+    let n = persons_to_draw(m, persons)?;
+    LinkedSampler::new(m, origin)?.block(n, rng)
 }
 
 /// After [`crate::synthetic::conform`] has left columns out of the output tables, drop the

@@ -284,42 +284,37 @@ impl StageOptions {
         self.prepare()
     }
 
-    /// Run the stage on a fresh linked sample: the text columns of every table. The transcript
-    /// is written even when the stage stops with an error.
-    pub fn run_linked(
+    /// Start the stage on a linked sample drawn block by block: [`LinkedStage::block`] writes
+    /// the text columns of every table of each block, [`LinkedStage::finish`] writes the
+    /// transcript and the summary (call it also when a block failed, with that error).
+    pub fn start_linked<'c>(
         &self,
-        client: Option<&Client>,
+        client: Option<&'c Client>,
         model: &crate::ehr::LinkedModel,
-        out: &mut crate::ehr::sample::Output,
         quiet: bool,
-    ) -> Result<()> {
+    ) -> LinkedStage<'c> {
         let texts: Vec<String> = model
             .schema
             .tables
             .iter()
             .flat_map(|t| text_columns(t).into_iter().map(|c| format!("{}.{}", t.name, c.name)))
             .collect();
-        let Some(client) = client else {
-            if !texts.is_empty() {
-                eprintln!(
-                    "warning: no LLM configured (--llm-url / PRIVSYNTH_LLM_URL), so the text column(s) {} are left empty",
-                    texts.join(", ")
-                );
-            }
-            return Ok(());
-        };
-        client.show_progress(!quiet);
-        let result = linked::fill(client, model, out, self.max_chars, self.batch, self.connect.temperature);
-        let written = client.write_transcript();
-        eprintln!("{}", client.summary());
-        for (t, r) in result? {
-            eprintln!("{t}: {}", r.summary());
+        match client {
+            None if !texts.is_empty() => eprintln!(
+                "warning: no LLM configured (--llm-url / PRIVSYNTH_LLM_URL), so the text column(s) {} are left empty",
+                texts.join(", ")
+            ),
+            Some(c) => c.show_progress(!quiet),
+            None => {}
         }
-        written?;
-        if let Some(p) = &self.connect.transcript {
-            eprintln!("llm: transcript of every prompt and answer in {}", p.display());
+        LinkedStage {
+            client,
+            max_chars: self.max_chars,
+            batch: self.batch,
+            temperature: self.connect.temperature,
+            transcript: self.connect.transcript.clone(),
+            reports: vec![],
         }
-        Ok(())
     }
 
     /// Run the stage on freshly sampled records: text columns, then the optional check. The
@@ -387,6 +382,53 @@ impl StageOptions {
         }
         written?;
         if let Some(p) = &self.connect.transcript {
+            eprintln!("llm: transcript of every prompt and answer in {}", p.display());
+        }
+        Ok(())
+    }
+}
+
+/// The LLM stage of a linked sample drawn block by block ([`StageOptions::start_linked`]).
+pub struct LinkedStage<'c> {
+    client: Option<&'c Client>,
+    max_chars: usize,
+    batch: usize,
+    temperature: f64,
+    transcript: Option<PathBuf>,
+    /// What was written per table, added up over the blocks.
+    reports: Vec<(String, text::TextReport)>,
+}
+
+impl LinkedStage<'_> {
+    /// Write the text columns of one block (nothing without a client).
+    pub fn block(&mut self, model: &crate::ehr::LinkedModel, out: &mut crate::ehr::sample::Output) -> Result<()> {
+        let Some(client) = self.client else { return Ok(()) };
+        for (t, r) in linked::fill(client, model, out, self.max_chars, self.batch, self.temperature)? {
+            match self.reports.iter_mut().find(|x| x.0 == t) {
+                Some((_, acc)) => {
+                    acc.records += r.records;
+                    acc.written += r.written;
+                    acc.batches += r.batches;
+                    acc.given_up += r.given_up;
+                }
+                None => self.reports.push((t, r)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the transcript and say what the stage did; returns `result` (the blocks' outcome)
+    /// unless writing the transcript failed.
+    pub fn finish(self, result: Result<()>) -> Result<()> {
+        let Some(client) = self.client else { return result };
+        let written = client.write_transcript();
+        eprintln!("{}", client.summary());
+        result?;
+        for (t, r) in &self.reports {
+            eprintln!("{t}: {}", r.summary());
+        }
+        written?;
+        if let Some(p) = &self.transcript {
             eprintln!("llm: transcript of every prompt and answer in {}", p.display());
         }
         Ok(())

@@ -86,6 +86,11 @@ impl Sampler {
         Sampler { sizes: t.sizes.clone(), steps }
     }
 
+    /// Cells of its conditional tables (what holding it costs, 8 bytes a cell).
+    pub fn cells(&self) -> usize {
+        self.steps.iter().map(|s| s.2.len()).sum()
+    }
+
     /// Draw `rows` records: one code vector per attribute.
     pub fn draw(&self, rows: usize, rng: &mut impl Rng) -> Vec<Vec<u32>> {
         let mut codes: Vec<Vec<u32>> = vec![vec![]; self.sizes.len()];

@@ -163,8 +163,18 @@ pub fn write_table(
 
 /// Sample a linked model (`persons` persons, default its DP estimate) and write its tables into
 /// the folder `output`, atomically: the tables are written into a temporary folder beside it,
-/// which then replaces it. The LLM stage, when configured, writes the text columns between
-/// sampling and writing. Returns what to tell the user.
+/// which then replaces it.
+///
+/// Persons are drawn in blocks of [`crate::ehr::sample::BLOCK_PERSONS`], each with its events
+/// (which reference persons of their own block), and each block is appended to every table's
+/// file (a Parquet row group, CSV lines, an IPC record batch) by one writer thread per table,
+/// so memory is that of a few blocks whatever the number of persons. The LLM stage, when
+/// configured, writes each block's text columns before it is written. Which columns the tables
+/// have is decided on the first block, before anything is written, by
+/// [`crate::ehr::sample::Output::conform`] (a column the run does not produce, or that the
+/// first block drew without a single value, is left out of every block), so that every block
+/// has the same columns and types and none is empty in the whole output. Returns what to tell
+/// the user.
 #[allow(clippy::too_many_arguments)]
 pub fn write_linked(
     m: &LinkedModel,
@@ -176,32 +186,100 @@ pub fn write_linked(
     obs: &dyn Observer,
     (llm_opts, llm): (&crate::llm::StageOptions, Option<&crate::llm::client::Client>),
 ) -> Result<Vec<String>> {
+    write_linked_in(m, origin, persons, seed, (output, how), crate::ehr::sample::BLOCK_PERSONS, obs, (llm_opts, llm))
+}
+
+/// [`write_linked`] with blocks of `block` persons.
+#[allow(clippy::too_many_arguments)]
+pub fn write_linked_in(
+    m: &LinkedModel,
+    origin: &str,
+    persons: Option<usize>,
+    seed: u64,
+    (output, how): (&Path, Output),
+    block: usize,
+    obs: &dyn Observer,
+    (llm_opts, llm): (&crate::llm::StageOptions, Option<&crate::llm::client::Client>),
+) -> Result<Vec<String>> {
+    use crate::ehr::sample::{LinkedSampler, SampleReport, persons_to_draw};
     let started = std::time::Instant::now();
     if output.is_file() {
         return Err(Error::Usage(format!("{} is a file; a linked schema writes a folder of tables", output.display())));
     }
+    let total = persons_to_draw(m, persons)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut out = {
-        let _s = Step::start(obs, "sampling linked tables");
-        crate::ehr::sample::sample(m, origin, persons, &mut rng)?
-    };
-    llm_opts.run_linked(llm, m, &mut out, true)?;
-    // The tables and the schema they pass `schema check` against (written beside them).
-    let (out_schema, warnings) = out.conform(&m.schema)?;
+    let mut sampler = LinkedSampler::new(m, origin)?;
     let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let tmp = tempfile::Builder::new().prefix(".privsynth-").tempdir_in(parent).map_err(|e| Error::io(parent, e))?;
-    let report = out.report.clone();
-    for (name, df) in out.into_tables() {
-        let mut df = df;
-        let table = m
-            .schema
-            .tables
-            .iter()
-            .find(|t| t.name == name)
-            .ok_or_else(|| Error::Internal(format!("sampled table {name} is not in the schema")))?;
-        data::write(&mut df, &tmp.path().join(format!("{name}.{}", how.format.extension())), table, how)?;
-    }
+    let mut report = SampleReport::default();
+    let mut stage = llm_opts.start_linked(llm, m, true);
+    // Decided on the first block: the output's schema, the warnings, and each table's columns.
+    let mut decided: Option<(crate::schema::Schema, Vec<String>, Vec<(String, polars::prelude::Schema)>)> = None;
+    let _s = Step::start(obs, &format!("sampling and writing linked tables ({total} persons)"));
+    let drawn = std::thread::scope(|scope| -> Result<()> {
+        // One writer thread per table, fed through a channel of one slot: at most the block
+        // being drawn, one queued and one being written per table are in memory.
+        let mut writers: Vec<(
+            String,
+            std::sync::mpsc::SyncSender<polars::prelude::DataFrame>,
+            std::thread::ScopedJoinHandle<'_, Result<(usize, usize)>>,
+        )> = vec![];
+        let mut left = total;
+        let result = (|| -> Result<()> {
+            while left > 0 {
+                let n = left.min(block.max(1));
+                left -= n;
+                let mut out = sampler.block(n, &mut rng)?;
+                stage.block(m, &mut out)?;
+                report.add(&out.report);
+                let first = decided.is_none();
+                if first {
+                    let (out_schema, warnings) = out.conform(&m.schema)?;
+                    let shapes = out.tables().iter().map(|(n, df)| (n.clone(), df.schema().as_ref().clone())).collect();
+                    for t in &out_schema.tables {
+                        let (send, recv) = std::sync::mpsc::sync_channel::<polars::prelude::DataFrame>(1);
+                        let path = tmp.path().join(format!("{}.{}", t.name, how.format.extension()));
+                        let table = t.clone();
+                        let handle =
+                            scope.spawn(move || data::write_batches(&path, &table, how, || Ok(recv.recv().ok())));
+                        writers.push((t.name.clone(), send, handle));
+                    }
+                    decided = Some((out_schema, warnings, shapes));
+                } else if let Some((_, _, shapes)) = &decided {
+                    out.select_like(shapes)?;
+                }
+                for (name, df) in out.into_tables() {
+                    // Every table gets its first block (a file with its columns even without
+                    // rows); later blocks only when they have rows.
+                    if !first && df.height() == 0 {
+                        continue;
+                    }
+                    let Some((_, send, _)) = writers.iter().find(|w| w.0 == name) else {
+                        return Err(Error::Internal(format!("sampled table {name} is not in the schema")));
+                    };
+                    if send.send(df).is_err() {
+                        // The writer stopped on an error, returned when it is joined.
+                        return Ok(());
+                    }
+                }
+            }
+            Ok(())
+        })();
+        let mut failed = result.err();
+        for (name, send, handle) in writers {
+            drop(send);
+            let r = handle.join().unwrap_or_else(|_| Err(Error::Internal(format!("the writer of {name} panicked"))));
+            if let Err(e) = r
+                && failed.is_none()
+            {
+                failed = Some(e);
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    });
+    stage.finish(drawn)?;
+    let (out_schema, warnings, _) = decided.ok_or_else(|| Error::Internal("no block was drawn".into()))?;
     let schema_file = tmp.path().join(OUTPUT_SCHEMA);
     let yaml = format!(
         "# The schema of the synthetic tables beside it, written by privsynth from the schema of the\n# model ({origin}); check them with `privsynth schema check FOLDER --schema FOLDER/{OUTPUT_SCHEMA}`.\n{}",

@@ -45,3 +45,27 @@ pub fn root() -> PathBuf {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
+
+/// Peak resident memory (KiB) of a child running the binary `bin` with `args`, from the
+/// kernel's accounting of that child (wait4's rusage), and its exit code and stderr.
+pub fn peak_rss_kib(bin: &Path, args: &[&str]) -> (i64, i32, String) {
+    use std::os::unix::process::ExitStatusExt;
+    let errf = tempfile::NamedTempFile::new().unwrap();
+    // The child is reaped by wait4 below (which also returns its resource usage).
+    #[allow(clippy::zombie_processes)]
+    let child = std::process::Command::new(bin)
+        .args(args)
+        .current_dir(root())
+        .stderr(errf.reopen().unwrap())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child, writing into locals.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    let code = std::process::ExitStatus::from_raw(status).code().unwrap_or(-1);
+    (usage.ru_maxrss, code, std::fs::read_to_string(errf.path()).unwrap_or_default())
+}
