@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use polars::prelude::SerReader as _;
 use privsynth::engine::Engine;
 use privsynth::engine::datafusion::DataFusionCounter;
 use privsynth::marginals::{self, Counter};
@@ -61,6 +62,42 @@ fn cluster() -> &'static str {
     })
 }
 
+/// A free port on 127.0.0.1 (free when asked; the OS does not hand it out again at once).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A privsynth process, killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start `privsynth ARGS` and return it with the first line it prints (its address).
+fn serve(args: &[&str]) -> (Child, String) {
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_privsynth"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    if line.is_empty() {
+        let _ = child.0.wait();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
+        panic!("privsynth {args:?} printed nothing: {err}");
+    }
+    (child, line)
+}
+
 fn compare(plan: &Plan, path: &std::path::Path, engine: &Engine) {
     let key = Arc::new(SecretKey::fresh().unwrap());
     let local = plan.rows_streamed_with_key(path, 1000, &key).unwrap().encoded;
@@ -99,15 +136,9 @@ fn killed_executor_never_gives_a_wrong_count() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let addr = rt.block_on(privsynth::engine::ballista::start_scheduler()).unwrap();
     let at = format!("127.0.0.1:{}", addr.port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_privsynth"))
-        .args(["engine", "executor", "--scheduler", &at])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert!(line.contains("registered"), "{line}");
+    let bind = format!("127.0.0.1:{}", free_port());
+    let (mut child, line) = serve(&["engine", "executor", "--scheduler", &at, "--bind", &bind]);
+    assert!(line.contains("serving the scheduler"), "{line}");
 
     let schema = Schema::from_yaml(SCHEMA, "s.yaml").unwrap();
     let plan = Plan::new(&schema, schema.table(None).unwrap().clone(), FitOptions::default(), "s.yaml").unwrap();
@@ -124,8 +155,8 @@ fn killed_executor_never_gives_a_wrong_count() {
     let sets = marginals::subsets(local.sizes().len(), 2);
     let killer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(400));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
     });
     let got = remote.count_many(&sets);
     killer.join().unwrap();
@@ -139,4 +170,108 @@ fn killed_executor_never_gives_a_wrong_count() {
         }
     }
     drop(rt);
+}
+
+/// A cluster as on several machines: `privsynth engine scheduler` and two `privsynth engine
+/// executor` processes on explicit ports (one advertised by name), counting a wide file (a
+/// column the schema does not model) and the same rows as one Parquet file, with bounds that
+/// bite: the counts equal the local engine's.
+#[test]
+fn scheduler_and_executors_as_separate_processes() {
+    let at = format!("127.0.0.1:{}", free_port());
+    let (_scheduler, line) = serve(&["engine", "scheduler", "--bind", &at]);
+    assert!(line.contains(&format!("ballista://{at}")), "{line}");
+    let mut executors = vec![];
+    for external in [None, Some("localhost")] {
+        let bind = format!("127.0.0.1:{}", free_port());
+        let mut args = vec!["engine", "executor", "--scheduler", &at, "--bind", &bind];
+        args.extend(external.map(|h| ["--external-host", h]).into_iter().flatten());
+        let (child, line) = serve(&args);
+        assert!(line.contains(&bind), "{line}");
+        executors.push(child);
+    }
+    let schema = Schema::from_yaml(SCHEMA, "s.yaml").unwrap();
+    let plan = Plan::new(&schema, schema.table(None).unwrap().clone(), FitOptions::default(), "s.yaml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("t.csv");
+    table_csv_padded(&csv, 60_000, 48);
+    compare(&plan, &csv, &Engine::Ballista(at.clone()));
+    // The same rows as one Parquet file, and as three Parquet parts.
+    let whole = polars::prelude::CsvReadOptions::default()
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(csv.clone()))
+        .unwrap()
+        .finish()
+        .unwrap();
+    let one = dir.path().join("t.parquet");
+    let parts = dir.path().join("parts");
+    std::fs::create_dir(&parts).unwrap();
+    let write = |path: std::path::PathBuf, mut df: polars::prelude::DataFrame| {
+        polars::prelude::ParquetWriter::new(std::fs::File::create(path).unwrap()).finish(&mut df).unwrap();
+    };
+    write(one.clone(), whole.clone());
+    for (i, (from, len)) in [(0, 9_999), (9_999, 30_001), (40_000, 20_000)].into_iter().enumerate() {
+        write(parts.join(format!("part-{i:05}.parquet")), whole.slice(from, len));
+    }
+    compare(&plan, &one, &Engine::Ballista(at.clone()));
+    // A folder of the same rows as parts is refused on Ballista (counted by DataFusion only,
+    // see `engine::table_parts_for`), never counted differently.
+    let e = DataFusionCounter::open(&plan.table, &plan.codec, &parts, 3, &Engine::Ballista(at.clone()))
+        .err()
+        .expect("a folder on Ballista")
+        .to_string();
+    assert!(e.contains("--engine datafusion only"), "{e}");
+}
+
+/// [`table_csv`] with a column of `pad` characters the schema does not model (a wide file).
+fn table_csv_padded(path: &std::path::Path, n: usize, pad: usize) {
+    let plain = path.with_extension("plain");
+    table_csv(&plain, n);
+    let text = std::fs::read_to_string(&plain).unwrap();
+    std::fs::remove_file(&plain).unwrap();
+    let filler = "x".repeat(pad);
+    let mut out = String::with_capacity(text.len() + n * (pad + 1));
+    for (i, l) in text.lines().enumerate() {
+        out.push_str(l);
+        out.push(',');
+        out.push_str(if i == 0 { "pad" } else { &filler });
+        out.push('\n');
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// A scheduler address where none runs: the executor exits with an error naming it, and a
+/// fit's engine is refused when it opens, each within the probe's wait (10 s), not a hang.
+/// The same for a port that accepts connections but is not a scheduler.
+#[test]
+fn wrong_scheduler_address_is_a_clear_error() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let not_a_scheduler = format!("127.0.0.1:{}", silent.local_addr().unwrap().port());
+    let nobody = format!("127.0.0.1:{}", free_port());
+    let schema = Schema::from_yaml(SCHEMA, "s.yaml").unwrap();
+    let plan = Plan::new(&schema, schema.table(None).unwrap().clone(), FitOptions::default(), "s.yaml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("t.csv");
+    table_csv(&csv, 100);
+    for addr in [&nobody, &not_a_scheduler] {
+        let t = std::time::Instant::now();
+        let bind = format!("127.0.0.1:{}", free_port());
+        let out = Command::new(env!("CARGO_BIN_EXE_privsynth"))
+            .args(["engine", "executor", "--scheduler", addr, "--bind", &bind])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("no Ballista scheduler answers at") && err.contains(addr.as_str()), "{err}");
+        assert!(t.elapsed() < Duration::from_secs(40), "{:?}", t.elapsed());
+
+        let t = std::time::Instant::now();
+        let e = DataFusionCounter::open(&plan.table, &plan.codec, &csv, 3, &Engine::Ballista(addr.clone()))
+            .err()
+            .expect("no scheduler")
+            .to_string();
+        assert!(e.contains("no Ballista scheduler answers at") && e.contains(addr.as_str()), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(40), "{:?}", t.elapsed());
+    }
+    drop(silent);
 }

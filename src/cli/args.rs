@@ -72,8 +72,8 @@ pub enum Command {
 #[cfg(feature = "engine-ballista")]
 #[derive(Debug, clap::Subcommand)]
 pub enum EngineCommand {
-    /// A scheduler (on localhost, a free port) and N executors in this process; prints
-    /// `ballista://HOST:PORT` and serves until stopped.
+    /// One machine: a scheduler (on localhost, a free port) and N executors in this process;
+    /// prints `ballista://HOST:PORT` and serves until stopped.
     Cluster {
         /// Executors to start with the scheduler (0: start them with `privsynth engine executor`).
         #[arg(long, default_value_t = 2)]
@@ -82,14 +82,32 @@ pub enum EngineCommand {
         #[arg(long, default_value_t = 1)]
         vcores: usize,
     },
-    /// One executor, registered with the scheduler at HOST:PORT; serves until stopped.
+    /// A cluster's scheduler, listening on HOST:PORT (`0.0.0.0:50050` for every interface);
+    /// serves until stopped. Start executors with `privsynth engine executor`.
+    Scheduler {
+        /// The address to listen on, HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        bind: String,
+    },
+    /// One executor, serving the scheduler at HOST:PORT; serves until stopped.
     Executor {
-        /// The scheduler: HOST:PORT (as `privsynth engine cluster` printed it).
+        /// The scheduler: HOST:PORT (as `privsynth engine scheduler` or `engine cluster` printed it).
         #[arg(long)]
         scheduler: String,
+        /// Where its Arrow Flight service (results and shuffle data, read by the client and the
+        /// other executors) listens: HOST[:PORT], port 50051 if none.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
+        /// The name or address other machines reach this executor by (default: the --bind
+        /// address; bound to 0.0.0.0, the address the scheduler sees it connect from).
+        #[arg(long)]
+        external_host: Option<String>,
         /// Tasks this executor runs at once.
         #[arg(long, default_value_t = 1)]
         vcores: usize,
+        /// Where it keeps shuffle files (default: a temporary directory).
+        #[arg(long)]
+        work_dir: Option<String>,
     },
 }
 

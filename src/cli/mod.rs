@@ -33,8 +33,15 @@ pub fn run(cli: Cli) -> Result<i32> {
             args::EngineCommand::Cluster { executors, vcores } => {
                 crate::engine::ballista::Serve::Cluster { executors, vcores }
             }
-            args::EngineCommand::Executor { scheduler, vcores } => {
-                crate::engine::ballista::Serve::Executor { scheduler, vcores }
+            args::EngineCommand::Scheduler { bind } => crate::engine::ballista::Serve::Scheduler { bind },
+            args::EngineCommand::Executor { scheduler, bind, external_host, vcores, work_dir } => {
+                crate::engine::ballista::Serve::Executor(crate::engine::ballista::ExecutorOptions {
+                    scheduler,
+                    bind,
+                    external_host,
+                    vcores,
+                    work_dir,
+                })
             }
         }),
         Command::Completions(a) => {

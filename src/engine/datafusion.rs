@@ -133,55 +133,66 @@ impl DataFusionCounter {
         let ctx = match engine {
             Engine::DataFusion => SessionContext::new_with_config(config),
             #[cfg(feature = "engine-ballista")]
-            Engine::Ballista(addr) => rt.block_on(ballista_context(addr, config)).map_err(|e| df_error(&file, e))?,
+            Engine::Ballista(addr) => rt.block_on(ballista_context(addr, config)).map_err(|e| {
+                // Not the data's fault: the address (the message names it, quotes nothing read).
+                let e = e.to_string();
+                Error::Usage(format!(
+                    "--engine ballista://{addr}: {}",
+                    e.strip_prefix("Invalid or Unsupported Configuration: ").unwrap_or(&e)
+                ))
+            })?,
             other => return Err(Error::Internal(format!("{} is not a DataFusion engine", other.name()))),
         };
-        let path_str = path.to_str().ok_or_else(|| Error::data(&file, "the path is not valid UTF-8"))?;
-        let ext = path.extension().and_then(|e| e.to_str()).map(|e| format!(".{e}")).unwrap_or_default();
-        let df = match Format::of(path) {
-            Format::Parquet => {
-                rt.block_on(ctx.read_parquet(path_str, ParquetReadOptions::default().file_extension(&ext)))
+        let parts = super::table_parts_for(path, engine)?;
+        let needed: Vec<&str> = codec.columns.iter().map(|c| c.name.as_str()).chain(unit).collect();
+        // Each part read on its own (one part: the file), its needed columns only; with a unit,
+        // numbered in file order (one in-order stream a part), as (part, row) positions.
+        let mut scans: Vec<DataFrame> = Vec::with_capacity(parts.len());
+        let mut first_schema: Option<Vec<(String, ArrowType)>> = None;
+        for (i, part) in parts.iter().enumerate() {
+            let df = read_file(&rt, &ctx, table, part, &file)?;
+            let have: Vec<(String, ArrowType)> =
+                df.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
+            for c in &needed {
+                if !have.iter().any(|(h, _)| h == c) {
+                    return Err(Error::column(part.display().to_string(), *c, "is not in the file"));
+                }
             }
-            Format::Csv => {
-                let csv = &table.csv;
-                let opts = || {
-                    CsvReadOptions::new()
-                        .has_header(csv.header)
-                        .delimiter(csv.delimiter)
-                        .file_extension(&ext)
-                        .newlines_in_values(true)
-                };
-                // Every column as text, as the local reader reads CSV: the header's names (a
-                // headerless file's columns are the schema's, in order), all Utf8.
-                let names: Vec<String> = match csv.header {
-                    true => rt
-                        .block_on(ctx.read_csv(path_str, opts().schema_infer_max_records(0)))
-                        .map_err(|e| df_error(&file, e))?
-                        .schema()
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().clone())
-                        .collect(),
-                    false => table.columns.iter().map(|c| c.name.clone()).collect(),
-                };
-                let text =
-                    ArrowSchema::new(names.iter().map(|n| Field::new(n, ArrowType::Utf8, true)).collect::<Vec<_>>());
-                rt.block_on(ctx.read_csv(path_str, opts().schema(&text)))
+            let typed: Vec<(String, ArrowType)> =
+                needed.iter().filter_map(|c| have.iter().find(|(h, _)| h == c).cloned()).collect();
+            match &first_schema {
+                None => first_schema = Some(typed),
+                Some(first) => {
+                    if let Some((a, b)) = typed.iter().zip(first).find(|(a, b)| a != b) {
+                        return Err(Error::data(
+                            part.display().to_string(),
+                            format!(
+                                "column {:?} is {} here but {} in {}: the parts of one table must have the same \
+                                 column types",
+                                a.0,
+                                a.1,
+                                b.1,
+                                parts[0].display()
+                            ),
+                        ));
+                    }
+                }
             }
-            f => {
-                return Err(Error::Usage(format!(
-                    "{file}: the query engines read Parquet and CSV files, not {f:?}; convert it, or use --engine local"
-                )));
-            }
+            let e = |e| df_error(&part.display().to_string(), e);
+            let mut cols: Vec<Expr> = needed.iter().map(|c| ident(*c)).collect();
+            let df = match unit {
+                None => df.select(cols).map_err(e)?,
+                Some(_) => {
+                    cols.extend([lit(i as u64).alias("part"), col("r")]);
+                    df.window(vec![row_number().alias("r")]).map_err(e)?.select(cols).map_err(e)?
+                }
+            };
+            scans.push(df);
         }
-        .map_err(|e| df_error(&file, e))?;
-        // Columns the file must have.
-        let have: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
-        for c in codec.columns.iter().map(|c| c.name.as_str()).chain(unit) {
-            if !have.iter().any(|h| h == c) {
-                return Err(Error::column(&file, c, "is not in the file"));
-            }
-        }
+        let e = |e| df_error(&file, e);
+        let mut scans = scans.into_iter();
+        let first = scans.next().ok_or_else(|| Error::data(&file, "has no part files"))?;
+        let df = scans.try_fold(first, |acc, df| acc.union(df)).map_err(e)?;
         let d = codec.columns.len();
         let cname = |i: usize| format!("c{i}");
         let shared_table = Arc::new(table.clone());
@@ -204,30 +215,30 @@ impl DataFusionCounter {
         if let Some(u) = unit {
             let udf = ScalarUDF::new_from_impl(UnitKeyUdf::new());
             select.push(udf.call(vec![ident(u)]).alias("u"));
+            select.extend([col("part"), col("r")]);
             fits = fits.and(col("u").is_not_null());
         }
-        let e = |e| df_error(&file, e);
         let mut rows = df.select(select).map_err(e)?.filter(fits).map_err(e)?;
         if unit.is_some() {
+            // (part, r) orders the rows as the concatenation of the parts would: the ordinal
+            // among a unit's rows that fit is the local path's.
             let draw = ScalarUDF::new_from_impl(DrawUdf::new(key));
             let asc = |c: &str| col(c).sort(true, false);
             let ordinal = row_number()
                 .partition_by(vec![col("u")])
-                .order_by(vec![asc("file_row")])
+                .order_by(vec![asc("part"), asc("r")])
                 .build()
                 .map_err(e)?
                 .alias("ord");
             let rank = row_number()
                 .partition_by(vec![col("u")])
-                .order_by(vec![asc("d"), asc("file_row")])
+                .order_by(vec![asc("d"), asc("part"), asc("r")])
                 .build()
                 .map_err(e)?
                 .alias("rank");
             let mut keep = codes.clone();
-            keep.extend([col("u"), col("file_row"), draw.call(vec![col("u"), col("ord")]).alias("d")]);
+            keep.extend([col("u"), col("part"), col("r"), draw.call(vec![col("u"), col("ord")]).alias("d")]);
             rows = rows
-                .window(vec![row_number().alias("file_row")])
-                .map_err(e)?
                 .window(vec![ordinal])
                 .map_err(e)?
                 .select(keep)
@@ -430,6 +441,54 @@ impl Counter for DataFusionCounter {
     fn prefetch(&self, subsets: &[Vec<usize>]) -> Result<()> {
         self.fill(subsets)
     }
+}
+
+/// One Parquet or CSV file as DataFusion reads it for `table` (CSV: every column as text, as the
+/// local reader reads it). `file` names the table in messages.
+fn read_file(
+    rt: &tokio::runtime::Runtime,
+    ctx: &SessionContext,
+    table: &Table,
+    path: &Path,
+    file: &str,
+) -> Result<DataFrame> {
+    let part = path.display().to_string();
+    let path_str = path.to_str().ok_or_else(|| Error::data(&part, "the path is not valid UTF-8"))?;
+    let ext = path.extension().and_then(|e| e.to_str()).map(|e| format!(".{e}")).unwrap_or_default();
+    match Format::of(path) {
+        Format::Parquet => rt.block_on(ctx.read_parquet(path_str, ParquetReadOptions::default().file_extension(&ext))),
+        Format::Csv => {
+            let csv = &table.csv;
+            let opts = || {
+                CsvReadOptions::new()
+                    .has_header(csv.header)
+                    .delimiter(csv.delimiter)
+                    .file_extension(&ext)
+                    .newlines_in_values(true)
+            };
+            // Every column as text, as the local reader reads CSV: the header's names (a
+            // headerless file's columns are the schema's, in order), all Utf8.
+            let names: Vec<String> = match csv.header {
+                true => rt
+                    .block_on(ctx.read_csv(path_str, opts().schema_infer_max_records(0)))
+                    .map_err(|e| df_error(&part, e))?
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect(),
+                false => table.columns.iter().map(|c| c.name.clone()).collect(),
+            };
+            let text = ArrowSchema::new(names.iter().map(|n| Field::new(n, ArrowType::Utf8, true)).collect::<Vec<_>>());
+            rt.block_on(ctx.read_csv(path_str, opts().schema(&text)))
+        }
+        f => {
+            return Err(Error::Usage(format!(
+                "{file}: the query engines read Parquet and CSV files, not {f:?}; convert it, or use --engine local"
+            )));
+        }
+    }
+    .map_err(|e| df_error(&part, e))
 }
 
 /// A session on the Ballista scheduler at `addr`.

@@ -230,7 +230,11 @@ impl Plan {
         let budget = Budget::from_epsilon_delta(req.epsilon, req.delta).map_err(Error::Usage)?;
         // A query engine's combinations are checked before the ledger is touched.
         self.check_engine(req)?;
-        let release = Release::authorize_file(&req.ledger, &req.data, &budget)?;
+        let release = match req.data.is_dir() {
+            // A folder of Parquet parts (a query engine's; `check_engine` refused it for local).
+            true => Release::authorize_parts(&req.ledger, &crate::engine::table_parts(&req.data)?, &budget)?,
+            false => Release::authorize_file(&req.ledger, &req.data, &budget)?,
+        };
         if self.opts.engine != crate::engine::Engine::Local {
             let counter = self.engine_counter(&req.data)?;
             let notes = Sensitive::new(vec![format!(
@@ -258,6 +262,14 @@ impl Plan {
     fn check_engine(&self, req: &FitRequest) -> Result<()> {
         let engine = &self.opts.engine;
         if *engine == crate::engine::Engine::Local {
+            if req.data.is_dir() && crate::engine::table_parts(&req.data).is_ok() {
+                return Err(Error::Usage(format!(
+                    "{} is a folder of Parquet part files: the local engine reads one data file. Count it with \
+                     --engine datafusion or --engine ballista://HOST:PORT (a privsynth built with the \
+                     engine-datafusion / engine-ballista feature), or concatenate the parts into one file",
+                    req.data.display()
+                )));
+            }
             return Ok(());
         }
         engine.check_available()?;
@@ -267,6 +279,9 @@ impl Plan {
                  for an audited run",
                 engine.name()
             )));
+        }
+        if req.data.is_dir() {
+            return crate::engine::table_parts_for(&req.data, engine).map(|_| ());
         }
         match data::Format::of(&req.data) {
             data::Format::Parquet | data::Format::Csv => Ok(()),

@@ -78,6 +78,24 @@ impl Release {
         Release::authorize(opts, fingerprint, budget)
     }
 
+    /// [`Release::authorize_file`] for a table stored as Parquet part files (the folder
+    /// holding `parts`, in table order): the dataset is the fingerprint of the parts'
+    /// contents in that order (the folder's or the parts' names do not enter it: renaming keeps
+    /// the dataset, a changed, added or reordered part makes another).
+    pub fn authorize_parts(opts: &LedgerOptions, parts: &[PathBuf], budget: &Budget) -> Result<Release> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"privsynth table parts v1\n");
+        for part in parts {
+            let f = ledger::fingerprint_file(part)
+                .map_err(|e| Error::data(part.display().to_string(), format!("cannot be read: {e}")))?;
+            h.update(f.as_bytes());
+            h.update(b"\n");
+        }
+        let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Release::authorize(opts, format!("sha256:{hex}"), budget)
+    }
+
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
