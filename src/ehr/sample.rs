@@ -267,7 +267,7 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
         return Err(Error::Usage("the number of persons must be at least 1".into()));
     }
     let gm = m.person.model(origin)?;
-    let pcodes = mechanism::expand(&m.person.compression, sample::sample(&gm, n, rng), rng);
+    let pcodes = mechanism::expand(&m.person.compression, &m.person.expansion, sample::sample(&gm, n, rng), rng);
     let pdf = pcodec.decode(&pcodes, rng)?;
     let praw = RawTable::in_memory("synthetic persons", pdf.clone());
     let mut birth: Vec<Option<f64>> = match &p.birth {
@@ -380,7 +380,8 @@ pub fn sample(m: &LinkedModel, origin: &str, persons: Option<usize>, rng: &mut S
             let need: usize = members.iter().map(|&u| counts[u]).sum();
             let evidence: Vec<(usize, u32)> = evid.iter().zip(key).map(|((ei, _, _), &v)| (*ei, v)).collect();
             let cond = condition(&egm, &evidence);
-            let drawn = mechanism::expand(&em.model.compression, sample::sample(&cond, need, rng), rng);
+            let drawn =
+                mechanism::expand(&em.model.compression, &em.model.expansion, sample::sample(&cond, need, rng), rng);
             // Rows are handed out to persons in a random order.
             let mut order: Vec<usize> = (0..need).collect();
             order.shuffle(rng);

@@ -58,6 +58,7 @@ pub fn fit(data: &dyn Counter, budget: &mut Budget, opts: estimate::Options) -> 
 
     // 2. Compression (post-processing of the one-way releases).
     let (compression, maps, mut measurements) = compress(&raw_one_way);
+    let expansion = super::expansion(&raw_one_way, &compression);
     let sizes: Vec<usize> = compression.iter().map(Vec::len).collect();
     let small = data.remap(&maps, &sizes);
     let total = estimate::estimate_total(&raw_one_way.iter().map(|m| m.value().clone()).collect::<Vec<_>>());
@@ -141,7 +142,16 @@ pub fn fit(data: &dyn Counter, budget: &mut Budget, opts: estimate::Options) -> 
     let mut model = GraphicalModel::uniform(JunctionTree::build(&sizes, &sets), total);
     let stats = estimate::mirror_descent(&mut model, &all, opts);
     let selected = edges.iter().map(|&(a, b)| vec![a.min(b), a.max(b)]).collect();
-    Ok(Fit { mechanism: Mechanism::Mst, bound: data.bound(), compression, measurements, selected, model, stats })
+    Ok(Fit {
+        mechanism: Mechanism::Mst,
+        bound: data.bound(),
+        compression,
+        expansion,
+        measurements,
+        selected,
+        model,
+        stats,
+    })
 }
 
 #[cfg(test)]
