@@ -11,7 +11,9 @@
 //! 4. measure the d-1 tree marginals (rho/3);
 //! 5. estimate a graphical model from all measurements (Private-PGM mirror descent).
 //!
-//! Sampling and undoing the compression happen in [`crate::model::sample`] and [`super::expand`].
+//! Sampling and undoing the compression happen in [`crate::model::sample`] and [`super::expand`];
+//! unlike the reference, which expands a merged value uniformly, the expansion follows the
+//! one-way releases of the merged values ([`super::expansion`]).
 
 use privsynth_privacy::{Budget, mechanisms};
 
