@@ -33,6 +33,8 @@
 //! PRIVSYNTH_MOMENTUM (of the fits; 0: plain mirror descent), PRIVSYNTH_ANNEAL_CUT (let a round
 //! whose refit the work limit cut short anneal, as before). PRIVSYNTH_MORE=100,300,...: continue
 //! each fit's final estimation to that many more iterations and score each (paired, same seed).
+//! PRIVSYNTH_EXPAND_AB: also score each run's sampled codes with merged values expanded
+//! uniformly (as before `mechanism::expansion`), paired, on stderr.
 
 use std::time::Instant;
 
@@ -177,9 +179,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let c_fit = cpu_seconds() - c0;
             let mut rng = StdRng::seed_from_u64(seed);
             let codes = sample::sample(&fit.model, real.rows(), &mut rng);
-            let codes = mechanism::expand(&fit.compression, codes, &mut rng);
+            let synth_codes = std::env::var_os("PRIVSYNTH_EXPAND_AB").is_some().then(|| codes.clone());
+            let codes = mechanism::expand(&fit.compression, &fit.expansion, codes, &mut rng);
             let (c_all, wall) = (cpu_seconds() - c0, w0.elapsed().as_secs_f64());
             let peak = peak_rss_mb();
+            // PRIVSYNTH_EXPAND_AB: also score the same sampled codes with merged values expanded
+            // uniformly (as before the one-way shares were used), paired.
+            if let Some(synth_codes) = synth_codes {
+                let mut r2 = StdRng::seed_from_u64(seed + 1_000_000);
+                let uniform = mechanism::expand(&fit.compression, &[], synth_codes, &mut r2);
+                let s = EncodedTable::from_synthetic(real.names().to_vec(), real.sizes().to_vec(), uniform);
+                eprintln!(
+                    "EXPAND {eps} {seed} uniform {:.5} {:.5} {:.5}",
+                    mean_tvd(&real, &s, &one),
+                    mean_tvd(&real, &s, &two),
+                    if skip3 { f64::NAN } else { mean_tvd(&real, &s, &three) }
+                );
+            }
             let synth = EncodedTable::from_synthetic(real.names().to_vec(), real.sizes().to_vec(), codes);
             let (t1, t2) = (mean_tvd(&real, &synth, &one), mean_tvd(&real, &synth, &two));
             let t3 = if skip3 { f64::NAN } else { mean_tvd(&real, &synth, &three) };
@@ -206,7 +222,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     done = k;
                     let mut rng = StdRng::seed_from_u64(seed);
                     let codes = sample::sample(&model, real.rows(), &mut rng);
-                    let codes = mechanism::expand(&fit.compression, codes, &mut rng);
+                    let codes = mechanism::expand(&fit.compression, &fit.expansion, codes, &mut rng);
                     let s = EncodedTable::from_synthetic(real.names().to_vec(), real.sizes().to_vec(), codes);
                     let t3 = if skip3 { f64::NAN } else { mean_tvd(&real, &s, &three) };
                     eprintln!(

@@ -240,7 +240,7 @@ impl<'m> Drawer<'m> {
 
     fn draw(&self, n: usize, rng: &mut StdRng) -> Result<DataFrame> {
         let codes = self.sampler.draw(n, rng);
-        let codes = mechanism::expand(&self.model.compression, codes, rng);
+        let codes = mechanism::expand(&self.model.compression, &self.model.expansion, codes, rng);
         self.codec.decode(&codes, rng)
     }
 

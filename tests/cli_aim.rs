@@ -196,7 +196,12 @@ fn aim_beats_mst_on_adult() {
     let (two, three) = (subsets(d, 2), subsets(d, 3));
     let mut rng = StdRng::seed_from_u64(5);
     let mut score = |fit: &mechanism::Fit| {
-        let codes = mechanism::expand(&fit.compression, sample::sample(&fit.model, real.rows(), &mut rng), &mut rng);
+        let codes = mechanism::expand(
+            &fit.compression,
+            &fit.expansion,
+            sample::sample(&fit.model, real.rows(), &mut rng),
+            &mut rng,
+        );
         let synth = EncodedTable::from_synthetic(real.names().to_vec(), real.sizes().to_vec(), codes);
         (mean_tvd(&real, &synth, &two), mean_tvd(&real, &synth, &three))
     };

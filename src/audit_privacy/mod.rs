@@ -631,7 +631,7 @@ pub fn sample_codes(model: &ModelFile, rows: Option<usize>, seed: u64) -> Result
     let gm = model.model("the fitted model")?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let codes = crate::model::sample::sample(&gm, rows, &mut rng);
-    Ok(crate::mechanism::expand(&model.compression, codes, &mut rng))
+    Ok(crate::mechanism::expand(&model.compression, &model.expansion, codes, &mut rng))
 }
 
 /// One in-process `synth` reduced to what the audits score: the model file and `rows`

@@ -387,7 +387,7 @@ impl<'m> LinkedSampler<'m> {
         if n == 0 {
             return Err(Error::Usage("the number of persons must be at least 1".into()));
         }
-        let pcodes = mechanism::expand(&m.person.compression, self.person.draw(n, rng), rng);
+        let pcodes = mechanism::expand(&m.person.compression, &m.person.expansion, self.person.draw(n, rng), rng);
         let pdf = pcodec.decode(&pcodes, rng)?;
         let praw = RawTable::in_memory("synthetic persons", pdf.clone());
         let mut birth: Vec<Option<f64>> = match &p.birth {
@@ -493,7 +493,7 @@ impl<'m> LinkedSampler<'m> {
                         }
                     }
                 };
-                let drawn = mechanism::expand(&em.model.compression, sampler.draw(need, rng), rng);
+                let drawn = mechanism::expand(&em.model.compression, &em.model.expansion, sampler.draw(need, rng), rng);
                 // Rows are handed out to persons in a random order.
                 let mut order: Vec<usize> = (0..need).collect();
                 order.shuffle(rng);

@@ -644,6 +644,7 @@ tables:
             sizes: vec![5, 2],
             // dx: a and b kept, c/d/e merged into one rare value.
             compression: vec![vec![vec![0], vec![1], vec![2, 3, 4]], vec![vec![0], vec![1]]],
+            expansion: vec![],
             measurements: vec![
                 // A merged cell is measured with weight 1/sqrt(3): y = w * count + noise.
                 Measurement {

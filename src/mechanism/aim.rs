@@ -379,8 +379,10 @@ pub fn fit(data: &dyn Counter, workload: &Workload, budget: &mut Budget, opts: O
     let mut sigma: f64;
     // The total is estimated from the raw one-way releases and the later full marginals.
     let mut for_total: Vec<Measurement> = raw_one_way.iter().map(|m| m.value().clone()).collect();
+    let mut expansion = vec![];
     let (compression, mut measurements, compressed) = if opts.compress {
         let (groups, maps, ms) = compress(&raw_one_way);
+        expansion = super::expansion(&raw_one_way, &groups);
         let sizes_c: Vec<usize> = groups.iter().map(Vec::len).collect();
         let small = (sizes_c != sizes).then(|| data.remap(&maps, &sizes_c));
         (groups, ms, small)
@@ -545,7 +547,16 @@ pub fn fit(data: &dyn Counter, workload: &Workload, budget: &mut Budget, opts: O
     trace.fit_seconds += clock.elapsed().as_secs_f64();
     let selected = trace.rounds.iter().map(|r| r.selected.clone()).collect();
     Ok((
-        Fit { mechanism: Mechanism::Aim, bound: data.bound(), compression, measurements, selected, model, stats },
+        Fit {
+            mechanism: Mechanism::Aim,
+            bound: data.bound(),
+            compression,
+            expansion,
+            measurements,
+            selected,
+            model,
+            stats,
+        },
         trace,
     ))
 }

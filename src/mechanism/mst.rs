@@ -11,7 +11,9 @@
 //! 4. measure the d-1 tree marginals (rho/3);
 //! 5. estimate a graphical model from all measurements (Private-PGM mirror descent).
 //!
-//! Sampling and undoing the compression happen in [`crate::model::sample`] and [`super::expand`].
+//! Sampling and undoing the compression happen in [`crate::model::sample`] and [`super::expand`];
+//! unlike the reference, which expands a merged value uniformly, the expansion follows the
+//! one-way releases of the merged values ([`super::expansion`]).
 
 use privsynth_privacy::{Budget, mechanisms};
 
@@ -58,6 +60,7 @@ pub fn fit(data: &dyn Counter, budget: &mut Budget, opts: estimate::Options) -> 
 
     // 2. Compression (post-processing of the one-way releases).
     let (compression, maps, mut measurements) = compress(&raw_one_way);
+    let expansion = super::expansion(&raw_one_way, &compression);
     let sizes: Vec<usize> = compression.iter().map(Vec::len).collect();
     let small = data.remap(&maps, &sizes);
     let total = estimate::estimate_total(&raw_one_way.iter().map(|m| m.value().clone()).collect::<Vec<_>>());
@@ -141,7 +144,16 @@ pub fn fit(data: &dyn Counter, budget: &mut Budget, opts: estimate::Options) -> 
     let mut model = GraphicalModel::uniform(JunctionTree::build(&sizes, &sets), total);
     let stats = estimate::mirror_descent(&mut model, &all, opts);
     let selected = edges.iter().map(|&(a, b)| vec![a.min(b), a.max(b)]).collect();
-    Ok(Fit { mechanism: Mechanism::Mst, bound: data.bound(), compression, measurements, selected, model, stats })
+    Ok(Fit {
+        mechanism: Mechanism::Mst,
+        bound: data.bound(),
+        compression,
+        expansion,
+        measurements,
+        selected,
+        model,
+        stats,
+    })
 }
 
 #[cfg(test)]

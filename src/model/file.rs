@@ -73,6 +73,11 @@ pub struct ModelFile {
     pub sizes: Vec<usize>,
     /// Per column: for each compressed code, the original codes it stands for.
     pub compression: Vec<Vec<Vec<u32>>>,
+    /// Per column and compressed code: the share of each original code a merged code is
+    /// expanded to (from the one-way releases; `mechanism::expansion`). Empty (files written
+    /// before it existed, or a group whose counts were all at most zero): uniform.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expansion: Vec<Vec<Vec<f64>>>,
     /// The released measurements on the compressed domain (noisy values and noise scales).
     pub measurements: Vec<Measurement>,
     /// The attribute sets the mechanism selected (MST's tree edges, AIM's rounds in order).
@@ -94,7 +99,7 @@ impl ModelFile {
         let mut out = vec![];
         let uniform = self.uniform_columns();
         if !uniform.is_empty() {
-            out.push(format!("warning: {scope}no value of {} stood out of the noise, so each is drawn uniformly over its schema domain", uniform.join(", ")));
+            out.push(format!("warning: {scope}no value of {} stood out of the noise, so each is drawn over its schema domain from noisy counts shrunk toward uniform", uniform.join(", ")));
         }
         let flagged = self.noise_dominated(1.0);
         if !flagged.is_empty() {
@@ -160,6 +165,20 @@ impl ModelFile {
             seen.sort_unstable();
             if seen != (0..self.sizes[a] as u32).collect::<Vec<_>>() {
                 return bad(&format!("the compression of column {:?} does not cover its domain", self.columns[a]));
+            }
+        }
+        if !self.expansion.is_empty() {
+            let fits = self.expansion.len() == d
+                && self.expansion.iter().zip(&self.compression).all(|(shares, groups)| {
+                    shares.len() == groups.len()
+                        && shares.iter().zip(groups).all(|(w, g)| {
+                            w.is_empty() || (w.len() == g.len() && w.iter().all(|x| x.is_finite() && *x >= 0.0))
+                        })
+                });
+            if !fits {
+                return bad(
+                    "the expansion shares do not match the compression, or are not finite non-negative numbers",
+                );
             }
         }
         if self.cliques.len() != self.potentials.len() {
@@ -238,8 +257,8 @@ impl ModelFile {
     }
 
     /// Columns of more than one value that compression merged into a single group (MST merges
-    /// the values whose noisy counts stay under the noise): sampling draws them uniformly over
-    /// their whole domain.
+    /// the values whose noisy counts stay under the noise): sampling draws them over their whole
+    /// domain from their noisy counts shrunk toward uniform (`mechanism::expansion`).
     pub fn uniform_columns(&self) -> Vec<String> {
         (0..self.columns.len())
             .filter(|&a| self.sizes[a] > 1 && self.compression[a].len() == 1)
@@ -296,6 +315,7 @@ mod tests {
             columns: (0..sizes.len()).map(|i| format!("c{i}")).collect(),
             sizes: sizes.to_vec(),
             compression: sizes.iter().map(|&n| (0..n as u32).map(|c| vec![c]).collect()).collect(),
+            expansion: vec![],
             measurements,
             structure: vec![],
             cliques: vec![],
@@ -346,9 +366,34 @@ mod tests {
         let weighted =
             model(&[3], vec![Measurement { attrs: vec![0], weights: vec![1.0; 3], y: vec![0.0; 3], sigma: 1.0 }], 10.0);
         assert!(weighted.noise_dominated(0.0).is_empty());
-        // A column merged into one group is drawn uniformly; a one-value column is not flagged.
+        // A column merged into one group is drawn (nearly) uniformly and flagged; a one-value column is not flagged.
         let mut merged = model(&[4, 1, 3], vec![], 10.0);
         merged.compression[0] = vec![vec![0, 1, 2, 3]];
         assert_eq!(merged.uniform_columns(), ["c0"]);
+    }
+
+    /// Expansion shares must match the compression and be finite and non-negative; a file
+    /// without them (written before they existed) still loads and expands uniformly.
+    #[test]
+    fn expansion_shares_are_checked() {
+        let mut f = model(&[4, 2], vec![], 10.0);
+        f.compression[0] = vec![vec![0], vec![1, 2, 3]];
+        assert!(f.check("m").is_ok());
+        let text = f.to_json().unwrap();
+        assert!(!text.contains("expansion"), "no shares, no field");
+        f.expansion = vec![vec![vec![], vec![2.0, 0.0, 1.0]], vec![vec![], vec![]]];
+        assert!(f.check("m").is_ok());
+        let back: ModelFile = serde_json::from_str(&f.to_json().unwrap()).unwrap();
+        assert_eq!(back.expansion, f.expansion);
+        for bad in [
+            vec![vec![vec![], vec![2.0, 1.0]], vec![vec![], vec![]]],
+            vec![vec![vec![], vec![2.0, -1.0, 1.0]], vec![vec![], vec![]]],
+            vec![vec![vec![], vec![2.0, f64::NAN, 1.0]], vec![vec![], vec![]]],
+            vec![vec![vec![], vec![2.0, 0.0, 1.0]]],
+        ] {
+            f.expansion = bad;
+            let e = f.check("m").unwrap_err().to_string();
+            assert!(e.contains("expansion shares"), "{e}");
+        }
     }
 }
