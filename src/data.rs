@@ -879,10 +879,8 @@ fn read_parquet_groups(
         let (Ok(at), Ok(len)) = (i64::try_from(offset), IdxSize::try_from(rows)) else {
             return Err(Error::data(file, "has more rows than privsynth reads from one file"));
         };
-        let group = crate::error::guard_panics(
-            || lf.clone().slice(at, len).collect().map_err(&polars_err),
-            &unsupported,
-        )?;
+        let group =
+            crate::error::guard_panics(|| lf.clone().slice(at, len).collect().map_err(&polars_err), &unsupported)?;
         if group.height() != rows {
             return Err(Error::data(file, "a row group holds another number of rows than its footer says"));
         }
@@ -894,6 +892,8 @@ fn read_parquet_groups(
             start += n;
         }
         offset += rows;
+        drop(group);
+        release_mapped_pages(path);
     }
     Ok(())
 }

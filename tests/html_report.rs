@@ -231,7 +231,14 @@ fn the_heat_map_prints_every_value_beside_a_colour_scale() {
         {
             if let Some(v) = v.as_f64() {
                 let shown = cells.get(&key).unwrap_or_else(|| panic!("no cell for {key}"));
-                assert_eq!(shown, &format!("{v:.2}"), "cell {key}");
+                // The JSON holds the TVD rounded to 9 decimals and the page prints the exact
+                // one to 2: a value at x.xx5 may print one unit either way (seen in CI), so the
+                // printed value must be the JSON's to within half a unit of its last place.
+                let printed: f64 = shown.parse().unwrap_or_else(|_| panic!("cell {key}: {shown:?} is not a number"));
+                assert!(
+                    shown.split_once('.').is_some_and(|(_, d)| d.len() == 2) && (printed - v).abs() <= 0.005 + 1e-9,
+                    "cell {key}: shown {shown}, report {v}"
+                );
                 values += 1;
             }
         }
