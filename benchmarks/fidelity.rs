@@ -76,6 +76,7 @@ fn reset_peak() {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    privsynth::model::keep_freed_memory();
     let all_args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| all_args.iter().find_map(|a| a.strip_prefix(&format!("--{name}=")).map(str::to_string));
     // `--score FILE...`: score synthetic CSVs (e.g. a peer's) with the same TVD code and exit.

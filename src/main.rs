@@ -11,6 +11,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    privsynth::model::keep_freed_memory();
     // A panic is a bug; say so in one line instead of printing a backtrace at a user.
     std::panic::set_hook(Box::new(|info| {
         if !privsynth::error::EXPECTED_PANIC.load(std::sync::atomic::Ordering::SeqCst) {
