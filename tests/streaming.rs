@@ -4,7 +4,7 @@
 //! `fit` (Parquet) stay under peak-memory bounds that loading the whole table exceeds.
 
 mod common;
-use common::{path_str, peak_rss_kib, root};
+use common::{bin_under_test, path_str, peak_rss_kib, root};
 
 use std::fmt::Write as _;
 
@@ -242,9 +242,7 @@ fn synth_on_two_million_rows_stays_in_bounded_memory() {
     .unwrap();
     let out = dir.path().join("out.csv");
     let ledger = dir.path().join("ledger.jsonl");
-    let bin = std::env::var_os("PRIVSYNTH_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_privsynth").into());
+    let bin = bin_under_test();
     let started = std::time::Instant::now();
     let (kib, code, stderr) = peak_rss_kib(
         &bin,
@@ -336,9 +334,7 @@ fn fit_on_a_well_compressed_parquet_file_decodes_one_row_group_at_a_time() {
     std::fs::write(&schema_path, schema).unwrap();
     let model = dir.path().join("m.json");
     let ledger = dir.path().join("ledger.jsonl");
-    let bin = std::env::var_os("PRIVSYNTH_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_privsynth").into());
+    let bin = bin_under_test();
     let (kib, code, stderr) = peak_rss_kib(
         &bin,
         &[

@@ -5,7 +5,7 @@
 //! tables exceeds.
 
 mod common;
-use common::{path_str, peak_rss_kib, root};
+use common::{bin_under_test, path_str, peak_rss_kib, root};
 
 use std::path::Path;
 
@@ -187,9 +187,7 @@ fn linked_synth_on_a_million_event_rows_stays_in_bounded_memory() {
     let schema = write_extract(&data, 20_000);
     let out = dir.path().join("out");
     let ledger = dir.path().join("ledger.jsonl");
-    let bin = std::env::var_os("PRIVSYNTH_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_privsynth").into());
+    let bin = bin_under_test();
     let started = std::time::Instant::now();
     let (kib, code, stderr) = peak_rss_kib(
         &bin,
@@ -260,9 +258,7 @@ fn linked_sample_of_many_persons_stays_in_bounded_memory() {
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let out = dir.path().join("out");
-    let bin = std::env::var_os("PRIVSYNTH_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_privsynth").into());
+    let bin = bin_under_test();
     let started = std::time::Instant::now();
     let (kib, code, stderr) = peak_rss_kib(
         &bin,

@@ -46,6 +46,12 @@ pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
 
+/// The binary the memory tests measure: this build's, or another build named by
+/// `PRIVSYNTH_BIN` (how a test is checked to fail on an older binary).
+pub fn bin_under_test() -> PathBuf {
+    std::env::var_os("PRIVSYNTH_BIN").map(PathBuf::from).unwrap_or_else(|| env!("CARGO_BIN_EXE_privsynth").into())
+}
+
 /// Peak resident memory (KiB) of a child running the binary `bin` with `args`, from the
 /// kernel's accounting of that child (wait4's rusage), and its exit code and stderr.
 pub fn peak_rss_kib(bin: &Path, args: &[&str]) -> (i64, i32, String) {
