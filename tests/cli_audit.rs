@@ -141,19 +141,13 @@ fn audit_refuses_bad_input_clearly() {
         .collect();
     std::fs::write(p("bad.data"), bad.join("\n")).unwrap();
     let json = p("never.json");
-    let r = privsynth(&[
-        "audit",
-        "--schema",
-        HEART_SCHEMA,
-        "--train",
-        &train,
-        "--holdout",
-        &holdout,
-        "--synthetic",
-        path_str(&p("bad.data")),
-        "--json",
-        path_str(&json),
-    ]);
+    let audit = |synthetic: &str, more: &[&str]| {
+        let mut args = vec!["audit", "--schema", HEART_SCHEMA, "--train", &train, "--holdout", &holdout];
+        args.extend(["--synthetic", synthetic]);
+        args.extend(more);
+        privsynth(&args)
+    };
+    let r = audit(path_str(&p("bad.data")), &["--json", path_str(&json)]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("bad.data") && r.stderr.contains("row 5") && r.stderr.contains("age"), "{}", r.stderr);
     assert!(!json.exists(), "a failed run must leave no report");
@@ -170,39 +164,13 @@ fn audit_refuses_bad_input_clearly() {
         ("version: 2\ngates: []\n", "version 2"),
     ] {
         std::fs::write(p("g.yaml"), body).unwrap();
-        let r = privsynth(&[
-            "audit",
-            "--schema",
-            HEART_SCHEMA,
-            "--train",
-            &train,
-            "--holdout",
-            &holdout,
-            "--synthetic",
-            &holdout,
-            "--gates",
-            path_str(&p("g.yaml")),
-            "--json",
-            path_str(&json),
-        ]);
+        let r = audit(&holdout, &["--gates", path_str(&p("g.yaml")), "--json", path_str(&json)]);
         assert_eq!(r.code, 2, "{body}: {}", r.stderr);
         assert!(r.stderr.contains(want), "{body}: {}", r.stderr);
         assert!(!json.exists());
     }
     // Unknown columns for the threat model.
-    let r = privsynth(&[
-        "audit",
-        "--schema",
-        HEART_SCHEMA,
-        "--train",
-        &train,
-        "--holdout",
-        &holdout,
-        "--synthetic",
-        &holdout,
-        "--qi",
-        "age,nope",
-    ]);
+    let r = audit(&holdout, &["--qi", "age,nope"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("\"nope\""), "{}", r.stderr);
     // synth: a fraction outside (0, 1), and report flags without an audit.
