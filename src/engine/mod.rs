@@ -25,6 +25,8 @@ pub mod ballista;
 #[cfg(feature = "engine-datafusion")]
 pub mod datafusion;
 #[cfg(feature = "engine-datafusion")]
+mod udaf;
+#[cfg(feature = "engine-datafusion")]
 mod udf;
 
 /// Which engine counts.
