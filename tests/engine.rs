@@ -305,15 +305,21 @@ tables:
     std::fs::write(&path, text).unwrap();
     let key = Arc::new(SecretKey::fresh().unwrap());
     let local = plan.rows_streamed_with_key(&path, 4096, &key).unwrap().encoded;
-    let df = DataFusionCounter::open_with_key(
-        &plan.table,
-        &plan.codec,
-        &path,
-        plan.rows_per_unit(),
-        &Engine::DataFusion,
-        key,
-    )
-    .unwrap();
+    let open = || {
+        DataFusionCounter::open_with_key(
+            &plan.table,
+            &plan.codec,
+            &path,
+            plan.rows_per_unit(),
+            &Engine::DataFusion,
+            key.clone(),
+        )
+        .unwrap()
+    };
+    // The empty subset alone (no code column is an argument then): the number of rows.
+    let total = open().count_many(&[vec![]]).unwrap().disclose_to_data_holder();
+    assert_eq!(total, vec![vec![local.rows() as i64]]);
+    let df = open();
     assert!(local.sizes()[0] * local.sizes()[1] > 1 << 20, "{:?}", local.sizes());
     let sets: Vec<Vec<usize>> = vec![vec![], vec![0], vec![1], vec![0, 1], vec![1, 0, 2], vec![2, 1]];
     let a = marginals::count_many(&local, &sets).disclose_to_data_holder();
