@@ -137,12 +137,19 @@ impl PhysicalExtensionCodec for PhysicalCodec {
     }
 }
 
+/// The largest gRPC message the client, the shuffle readers and the executors' Flight
+/// services take (Ballista's default: 16 MB). A partition's partial counts travel as one
+/// binary value in one message (`super::udaf`); a subset with millions of distinct cells in a
+/// partition passes 16 MB. 1 GiB stays under Arrow's 2 GiB binary offsets.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
+
 /// A Ballista session configuration with privsynth's codecs, on top of `config`.
 pub fn session_config(config: SessionConfig) -> SessionConfig {
     config
         .upgrade_for_ballista()
         .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
         .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()))
+        .with_ballista_grpc_client_max_message_size(MAX_MESSAGE_BYTES)
 }
 
 fn state(config: SessionConfig) -> SessionState {
@@ -359,6 +366,8 @@ pub async fn run_executor(opts: ExecutorOptions, ready: impl FnOnce(SocketAddr))
         scheduler_connect_timeout_seconds: 0,
         vcores: opts.vcores.max(1),
         task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
+        grpc_max_encoding_message_size: MAX_MESSAGE_BYTES as u32,
+        grpc_max_decoding_message_size: MAX_MESSAGE_BYTES as u32,
         work_dir: opts.work_dir.clone(),
         override_config_producer: Some(Arc::new(move || base.clone())),
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),

@@ -33,11 +33,12 @@ use super::udf::{DfResult, INTERNAL};
 pub const DENSE_CELLS: usize = 1 << 20;
 
 /// Cells one query counts at most (a sparse subset counts as [`DENSE_CELLS`]): an accumulator
-/// per partition holds up to 16 MB of dense counts, and its state stays well under Ballista's
-/// 16 MB gRPC message cap (varint counts, 1 to 5 bytes a cell). Subsets beyond it go in
+/// per partition holds up to 16 MB of dense counts, and its state (varint counts, 1 to 5
+/// bytes a cell) stays under Ballista's default 16 MB gRPC message. Subsets beyond it go in
 /// further queries. A sparse subset's state grows with the distinct cells a partition sees
-/// instead: past about 3M of them on Ballista it would pass that cap, which fails the query
-/// with Ballista's error (not tested here), never with a wrong count.
+/// instead (a few bytes each), so privsynth's Ballista sessions and executors take messages
+/// up to `engine::ballista::MAX_MESSAGE_BYTES` (1 GiB); a state past that fails the query with
+/// Ballista's error (not tested at that size here), never with a wrong count.
 pub const CELLS_PER_QUERY: usize = 1 << 21;
 
 /// The name the function is registered and shipped under.
