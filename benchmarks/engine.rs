@@ -1,6 +1,6 @@
 //! Counting engines (issue 21): one AIM fit of a Parquet/CSV table with its marginals counted
 //! by the local engine (streamed read, encode, bound, compact-code counts in this process) or
-//! by DataFusion (encode + bound + GROUP BY in one plan over the file). Prints the time of the
+//! by DataFusion (encode + bound + count in one plan over the file). Prints the time of the
 //! counting step and of the whole fit, the queries the engine ran and the process's peak
 //! resident memory; run each engine in its own process for the memory figure.
 //!

@@ -1,8 +1,8 @@
 //! The Ballista engine: a scheduler and two executors started by the test itself on
 //! 127.0.0.1 (privsynth's own, which decode its counting plan), counting a generated table
-//! and the bundled Synthea patients exactly as the local engine does under the same key; an
-//! executor killed mid-query gives a clear error or the right counts (a retried task), never
-//! a wrong count.
+//! and the bundled Synthea patients exactly as the local engine does under the same key (also
+//! when the partial counts pass Ballista's default 16 MB message); an executor killed
+//! mid-query gives a clear error or the right counts (a retried task), never a wrong count.
 #![cfg(feature = "engine-ballista")]
 
 mod common;
@@ -126,6 +126,61 @@ fn ballista_counts_equal_local_counts() {
     let opts = FitOptions { allow_data_domains: true, ..Default::default() };
     let plan = Plan::new(&schema, schema.table(None).unwrap().clone(), opts, "s").unwrap();
     compare(&plan, &root.join("data/synthea/patients.csv"), &engine);
+}
+
+/// Partial counts past Ballista's default 16 MB gRPC message: two subsets of 4096^4 and
+/// 4096^3 cells over 3M random rows have about 3M distinct cells each, one varint blob of
+/// about 27 MB as the query's result. With the 16 MB default this query failed ("the query
+/// engine failed: Arrow error: External error"); with privsynth's cap it counts, and the
+/// counts, folded through a compressed view (codes / 64), are the local engine's.
+#[test]
+fn partial_counts_past_16_mb_travel() {
+    use polars::prelude::{Column, DataFrame, ParquetWriter};
+    use rand::{RngExt, SeedableRng};
+    let yaml = r#"
+version: 1
+tables:
+  - name: t
+    columns:
+      - {name: a, type: integer, domain: {bounds: [0, 4095], bins: 4096}}
+      - {name: b, type: integer, domain: {bounds: [0, 4095], bins: 4096}}
+      - {name: c, type: integer, domain: {bounds: [0, 4095], bins: 4096}}
+      - {name: d, type: integer, domain: {bounds: [0, 4095], bins: 4096}}
+      - {name: e, type: categorical, domain: {categories: [x, y]}}
+"#;
+    let schema = Schema::from_yaml(yaml, "s.yaml").unwrap();
+    let plan = Plan::new(&schema, schema.table(None).unwrap().clone(), FitOptions::default(), "s.yaml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let n = 3_000_000;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let mut col =
+        |name: &str| Column::new(name.into(), (0..n).map(|_| rng.random_range(0..4096i64)).collect::<Vec<_>>());
+    let mut df = DataFrame::new_infer_height(vec![
+        col("a"),
+        col("b"),
+        col("c"),
+        col("d"),
+        Column::new("e".into(), vec!["x"; n]),
+    ])
+    .unwrap();
+    let path = dir.path().join("t.parquet");
+    ParquetWriter::new(std::fs::File::create(&path).unwrap()).finish(&mut df).unwrap();
+    drop(df);
+    let key = Arc::new(SecretKey::fresh().unwrap());
+    let local = plan.rows_streamed_with_key(&path, 1 << 20, &key).unwrap().encoded;
+    let engine = Engine::Ballista(cluster().to_string());
+    let remote =
+        DataFusionCounter::open_with_key(&plan.table, &plan.codec, &path, plan.rows_per_unit(), &engine, key).unwrap();
+    let wide = [vec![0, 1, 2, 3], vec![1, 2, 3]];
+    remote.prefetch(&wide).unwrap();
+    assert_eq!(remote.queries(), 1);
+    let maps: Vec<Vec<u32>> = local.sizes().iter().map(|&k| (0..k as u32).map(|c| c / 64).collect()).collect();
+    let small: Vec<usize> = local.sizes().iter().map(|&k| k.div_ceil(64)).collect();
+    let (lv, rv) = (Counter::remap(&local, &maps, &small), remote.remap(&maps, &small));
+    for s in &wide {
+        assert_eq!(lv.count(s).unwrap().disclose_to_data_holder(), rv.count(s).unwrap().disclose_to_data_holder());
+    }
+    assert_eq!(remote.queries(), 1, "the view folds the cached counts");
 }
 
 /// An executor in its own process, killed while a query runs: the count is either refused

@@ -1,13 +1,15 @@
 //! Ballista: the DataFusion counting plan (`super::datafusion`) on a cluster.
 //!
-//! The plan's three UDFs carry state (a column's codec, the run's bounding key), so the
-//! scheduler and the executors must decode them: they are privsynth's own processes
-//! (`privsynth engine scheduler` / `privsynth engine executor`, or [`start_scheduler`] and
-//! [`start_executor`] in process), using the codecs of this module, which wrap Ballista's own
-//! and add the UDFs: an encode UDF travels as its table's schema (JSON) and column name, the
-//! draw UDF as its 256-bit key. **The key therefore crosses the network to the executors**:
-//! run the cluster on a trusted network (the executors read the raw files anyway) and keep
-//! Ballista's gRPC on loopback or TLS; the key is fresh per run and never written to disk.
+//! The plan's three UDFs and its counting aggregate carry state (a column's codec, the run's
+//! bounding key, the subsets to count), so the scheduler and the executors must decode them:
+//! they are privsynth's own processes (`privsynth engine scheduler` / `privsynth engine
+//! executor`, or [`start_scheduler`] and [`start_executor`] in process), using the codecs of
+//! this module, which wrap Ballista's own and add the functions: an encode UDF travels as its
+//! table's schema (JSON) and column name, the counting aggregate as its subsets and domain
+//! sizes, the draw UDF as its 256-bit key. **The key therefore crosses the network to the
+//! executors**: run the cluster on a trusted network (the executors read the raw files anyway)
+//! and keep Ballista's gRPC on loopback or TLS; the key is fresh per run and never written to
+//! disk.
 //!
 //! A query on an executor that dies fails with Ballista's error (the job is not retried here),
 //! and the fit stops with it before anything is recorded: never a partial count.
@@ -24,12 +26,13 @@ use datafusion::common::{DataFusionError, TableReference};
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::execution::TaskContext;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
-use datafusion::logical_expr::{Extension, LogicalPlan, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
+use super::udaf::{decode_udaf, encode_udaf};
 use super::udf::{decode_udf, encode_udf};
 
 type DfResult<T> = std::result::Result<T, DataFusionError>;
@@ -79,6 +82,15 @@ impl LogicalExtensionCodec for LogicalCodec {
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
         if encode_udf(node, buf)? { Ok(()) } else { self.inner.try_encode_udf(node, buf) }
     }
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<AggregateUDF>> {
+        match decode_udaf(name, buf)? {
+            Some(u) => Ok(u),
+            None => self.inner.try_decode_udaf(name, buf),
+        }
+    }
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        if encode_udaf(node, buf)? { Ok(()) } else { self.inner.try_encode_udaf(node, buf) }
+    }
 }
 
 /// Ballista's physical codec plus privsynth's UDFs.
@@ -114,7 +126,22 @@ impl PhysicalExtensionCodec for PhysicalCodec {
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
         if encode_udf(node, buf)? { Ok(()) } else { self.inner.try_encode_udf(node, buf) }
     }
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<AggregateUDF>> {
+        match decode_udaf(name, buf)? {
+            Some(u) => Ok(u),
+            None => self.inner.try_decode_udaf(name, buf),
+        }
+    }
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        if encode_udaf(node, buf)? { Ok(()) } else { self.inner.try_encode_udaf(node, buf) }
+    }
 }
+
+/// The largest gRPC message the client, the shuffle readers and the executors' Flight
+/// services take (Ballista's default: 16 MB). A partition's partial counts travel as one
+/// binary value in one message (`super::udaf`); a subset with millions of distinct cells in a
+/// partition passes 16 MB. 1 GiB stays under Arrow's 2 GiB binary offsets.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 30;
 
 /// A Ballista session configuration with privsynth's codecs, on top of `config`.
 pub fn session_config(config: SessionConfig) -> SessionConfig {
@@ -122,6 +149,7 @@ pub fn session_config(config: SessionConfig) -> SessionConfig {
         .upgrade_for_ballista()
         .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
         .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()))
+        .with_ballista_grpc_client_max_message_size(MAX_MESSAGE_BYTES)
 }
 
 fn state(config: SessionConfig) -> SessionState {
@@ -338,6 +366,8 @@ pub async fn run_executor(opts: ExecutorOptions, ready: impl FnOnce(SocketAddr))
         scheduler_connect_timeout_seconds: 0,
         vcores: opts.vcores.max(1),
         task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
+        grpc_max_encoding_message_size: MAX_MESSAGE_BYTES as u32,
+        grpc_max_decoding_message_size: MAX_MESSAGE_BYTES as u32,
         work_dir: opts.work_dir.clone(),
         override_config_producer: Some(Arc::new(move || base.clone())),
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),

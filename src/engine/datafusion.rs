@@ -22,23 +22,26 @@
 //! the files would remove). Without a privacy unit every row is its own unit and none of this
 //! runs.
 //!
-//! **Counting.** All subsets the mechanism will need are counted in one scan with GROUPING
-//! SETS (in chunks of [`SETS_PER_QUERY`]) and cached as sparse (codes, count) lists on the
-//! full codes; a remapped view (AIM's and MST's compressed domains) folds the same cache
-//! through its maps, so no subset is counted twice in a fit.
+//! **Counting.** All subsets the mechanism will need are counted in one scan by privsynth's
+//! aggregate function ([`super::udaf`]): one aggregate with no GROUP BY whose accumulator
+//! counts every subset of the query into its own count vector as the rows stream past (no
+//! row is repeated per subset, as GROUPING SETS would), partition by partition, the partial
+//! counts merged into one result row. Subsets are chunked by a cap on the cells a query
+//! counts ([`super::udaf::CELLS_PER_QUERY`]), so a round's subsets usually take one scan.
+//! The counts are cached as sparse (codes, count) lists on the full codes; a remapped view
+//! (AIM's and MST's compressed domains) folds the same cache through its maps, so no subset
+//! is counted twice in a fit.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Int64Type, Schema as ArrowSchema, UInt32Type};
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema as ArrowSchema};
 use datafusion::common::DataFusionError;
 use datafusion::execution::context::SessionContext;
-use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::functions_window::expr_fn::row_number;
-use datafusion::logical_expr::{ExprFunctionExt, ScalarUDF, grouping_set};
+use datafusion::logical_expr::{ExprFunctionExt, ScalarUDF};
 use datafusion::prelude::{CsvReadOptions, DataFrame, Expr, ParquetReadOptions, SessionConfig, col, ident, lit};
 
 use privsynth_privacy::Sensitive;
@@ -51,16 +54,17 @@ use crate::error::{Error, Result};
 use crate::marginals::{Counter, strides};
 use crate::schema::Table;
 
-use super::udf::{DfResult, DrawUdf, EncodeUdf, OURS, UnitKeyUdf};
+use super::udaf::{CELLS_PER_QUERY, CountsUdaf, query_cells};
+use super::udf::{DfResult, DrawUdf, EncodeUdf, INTERNAL, OURS, UnitKeyUdf};
 
-/// Grouping sets per query: each input row is expanded once per set, so very many sets in one
-/// query trade one scan for a large intermediate; chunks keep it bounded.
-pub const SETS_PER_QUERY: usize = 64;
-
-/// Turn a DataFusion error into ours. Our own messages pass; the engine's are cut at the first
-/// quote, where a reader's message would start quoting a cell.
+/// Turn a DataFusion error into ours. Our own messages pass (an internal one as
+/// [`Error::Internal`]); the engine's are cut at the first quote, where a reader's message
+/// would start quoting a cell.
 fn df_error(file: &str, e: DataFusionError) -> Error {
     let text = e.to_string();
+    if let Some(i) = text.find(INTERNAL) {
+        return Error::Internal(text[i + INTERNAL.len()..].to_string());
+    }
     if let Some(i) = text.find(OURS) {
         return Error::data(file, text[i + OURS.len()..].to_string());
     }
@@ -282,7 +286,7 @@ impl DataFusionCounter {
         *self.shared.queries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Count the sorted subsets not in the cache, [`SETS_PER_QUERY`] grouping sets a query.
+    /// Count the sorted subsets not in the cache, as few queries as [`CELLS_PER_QUERY`] allows.
     fn fill(&self, subsets: &[Vec<usize>]) -> Result<()> {
         let mut todo: Vec<Vec<usize>> = {
             let cache = self.shared.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -299,7 +303,7 @@ impl DataFusionCounter {
         };
         todo.sort();
         todo.dedup();
-        for chunk in todo.chunks(SETS_PER_QUERY) {
+        for chunk in chunk_by_cells(&todo, &self.full_sizes) {
             let got = self.query(chunk)?;
             let mut cache = self.shared.cache.lock().unwrap_or_else(|p| p.into_inner());
             for (s, v) in chunk.iter().zip(got) {
@@ -309,20 +313,25 @@ impl DataFusionCounter {
         Ok(())
     }
 
-    /// One GROUP BY query over sorted subsets; sparse counts of each.
+    /// One scan counting sorted subsets with privsynth's aggregate function; sparse counts of
+    /// each.
     fn query(&self, sets: &[Vec<usize>]) -> Result<Vec<Vec<(Vec<u32>, i64)>>> {
         let sh = &self.shared;
         let e = |e| df_error(&sh.file, e);
-        let cname = |i: usize| format!("c{i}");
         let mut used: Vec<usize> = sets.iter().flatten().copied().collect();
         used.sort_unstable();
         used.dedup();
-        let group: Vec<Expr> = if sets.len() == 1 {
-            sets[0].iter().map(|&a| col(cname(a))).collect()
-        } else {
-            vec![grouping_set(sets.iter().map(|s| s.iter().map(|&a| col(cname(a))).collect()).collect())]
+        // The function reads the row count off its arguments: with only the empty subset, it
+        // gets a constant column of one code.
+        let (args, sizes): (Vec<Expr>, Vec<usize>) = match used.is_empty() {
+            true => (vec![lit(0u32)], vec![1]),
+            false => used.iter().map(|&a| (col(format!("c{a}")), self.full_sizes[a])).unzip(),
         };
-        let df = sh.rows.clone().aggregate(group, vec![count(lit(1)).alias("n")]).map_err(e)?;
+        let positions: Vec<Vec<usize>> =
+            sets.iter().map(|s| s.iter().map(|a| used.binary_search(a).unwrap_or(0)).collect()).collect();
+        let counts = CountsUdaf::new(positions, sizes).map_err(e)?;
+        let call = counts.clone().udaf().call(args).alias("counts");
+        let df = sh.rows.clone().aggregate(vec![], vec![call]).map_err(e)?;
         *sh.queries.lock().unwrap_or_else(|p| p.into_inner()) += 1;
         let batches = match sh.timeout {
             None => sh.rt.block_on(df.collect()).map_err(e)?,
@@ -342,32 +351,26 @@ impl DataFusionCounter {
                 })?
                 .map_err(e)?,
         };
-        // A result row belongs to the set whose columns are exactly its non-null codes (codes
-        // are never null in the counted rows).
-        let index: HashMap<Vec<usize>, usize> = sets.iter().enumerate().map(|(i, s)| (s.clone(), i)).collect();
-        let mut out: Vec<Vec<(Vec<u32>, i64)>> = vec![vec![]; sets.len()];
+        // An aggregate without GROUP BY gives one row: the counts of every subset.
         let internal = |m: &str| Error::Internal(format!("the query engine's result: {m}"));
+        let mut blobs = vec![];
         for b in &batches {
-            let n = cast(b.column_by_name("n").ok_or_else(|| internal("no count column"))?, &ArrowType::Int64)
-                .map_err(|e| internal(&e.to_string()))?;
-            let n = n.as_primitive::<Int64Type>();
-            let cols: Vec<(usize, ArrayRef)> = used
-                .iter()
-                .filter_map(|&a| b.column_by_name(&cname(a)).map(|c| (a, c.clone())))
-                .map(|(a, c)| Ok((a, cast(&c, &ArrowType::UInt32).map_err(|e| internal(&e.to_string()))?)))
-                .collect::<Result<_>>()?;
-            for r in 0..b.num_rows() {
-                let present: Vec<usize> = cols.iter().filter(|(_, c)| c.is_valid(r)).map(|(a, _)| *a).collect();
-                let &i = index.get(&present).ok_or_else(|| internal("a row of no requested set"))?;
-                let codes: Vec<u32> = cols
-                    .iter()
-                    .filter(|(_, c)| c.is_valid(r))
-                    .map(|(_, c)| c.as_primitive::<UInt32Type>().value(r))
-                    .collect();
-                out[i].push((codes, n.value(r)));
-            }
+            let c = b.column_by_name("counts").ok_or_else(|| internal("no counts column"))?;
+            let c = c.as_binary_opt::<i32>().ok_or_else(|| internal("the counts are not binary"))?;
+            blobs.extend(c.iter().flatten());
         }
-        Ok(out)
+        let [blob] = blobs.as_slice() else { return Err(internal("not one row of counts")) };
+        counts
+            .decode_result(blob)
+            .map_err(e)?
+            .into_iter()
+            .map(|cells| {
+                cells
+                    .into_iter()
+                    .map(|(codes, n)| Ok((codes, i64::try_from(n).map_err(|_| internal("a count past i64"))?)))
+                    .collect()
+            })
+            .collect()
     }
 
     /// The dense count vector of `attrs` (in their order, through this view's maps).
@@ -443,6 +446,28 @@ impl Counter for DataFusionCounter {
     }
 }
 
+/// `subsets` (of columns with domain `sizes`) in order, cut into the fewest runs whose cells
+/// ([`query_cells`]) stay within [`CELLS_PER_QUERY`]; a subset alone past the cap is a run.
+fn chunk_by_cells<'a>(subsets: &'a [Vec<usize>], sizes: &[usize]) -> Vec<&'a [Vec<usize>]> {
+    let mut out = vec![];
+    let mut rest = subsets;
+    while !rest.is_empty() {
+        let mut cells = 0usize;
+        let take = rest
+            .iter()
+            .position(|s| {
+                cells = cells.saturating_add(query_cells(s.iter().map(|&a| sizes[a])));
+                cells > CELLS_PER_QUERY
+            })
+            .unwrap_or(rest.len())
+            .max(1);
+        let (chunk, tail) = rest.split_at(take);
+        out.push(chunk);
+        rest = tail;
+    }
+    out
+}
+
 /// One Parquet or CSV file as DataFusion reads it for `table` (CSV: every column as text, as the
 /// local reader reads it). `file` names the table in messages.
 fn read_file(
@@ -495,4 +520,30 @@ fn read_file(
 #[cfg(feature = "engine-ballista")]
 async fn ballista_context(addr: &str, config: SessionConfig) -> DfResult<SessionContext> {
     super::ballista::connect(addr, config).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::udaf::DENSE_CELLS;
+
+    /// Runs stay within the cap and keep every subset once, in order; a sparse subset (more
+    /// cells than a dense vector takes) is charged `DENSE_CELLS`, not its cells.
+    #[test]
+    fn subsets_are_chunked_by_cells() {
+        // 2^10 and 2^11 codes: a pair has 2^21 cells (a whole query), a one-way 2^10 or 2^11.
+        let sizes = [1 << 10, 1 << 10, 1 << 11, 1 << 11, 3];
+        let all: Vec<Vec<usize>> = vec![vec![], vec![0], vec![0, 1], vec![1], vec![2, 3], vec![2, 3, 4], vec![4]];
+        let runs = chunk_by_cells(&all, &sizes);
+        assert_eq!(runs.concat(), all);
+        for r in &runs {
+            let cells: usize = r.iter().map(|s| query_cells(s.iter().map(|&a| sizes[a]))).sum();
+            assert!(r.len() == 1 || cells <= CELLS_PER_QUERY, "{r:?}");
+        }
+        // [] [0] [0,1] [1]: 1 + 2^10 + 2^20 + 2^10; [2,3] [2,3,4]: both sparse, 2^20 each,
+        // exactly the cap; [4] past it.
+        assert_eq!(runs.iter().map(|r| r.len()).collect::<Vec<_>>(), vec![4, 2, 1]);
+        assert_eq!(query_cells([1 << 11, 1 << 11]), DENSE_CELLS);
+        assert!(chunk_by_cells(&[], &sizes).is_empty());
+    }
 }

@@ -8,8 +8,8 @@
 //! - [`Engine::Local`] (the default): the file is read in batches, encoded and bounded in this
 //!   process ([`crate::pipeline::Plan::rows_streamed`]), and counted from compact code columns.
 //! - [`Engine::DataFusion`] (cargo feature `engine-datafusion`): Apache DataFusion runs encode,
-//!   bound and GROUP BY as one query plan over the Parquet/CSV file; only count vectors come
-//!   back ([`datafusion`]).
+//!   bound and count (one aggregate function for all subsets) as one query plan over the
+//!   Parquet/CSV file; only count vectors come back ([`datafusion`]).
 //! - [`Engine::Ballista`] (cargo feature `engine-ballista`): the same plan on an Apache Ballista
 //!   cluster (`ballista://HOST:PORT`).
 //!
@@ -24,6 +24,8 @@ use crate::error::{Error, Result};
 pub mod ballista;
 #[cfg(feature = "engine-datafusion")]
 pub mod datafusion;
+#[cfg(feature = "engine-datafusion")]
+mod udaf;
 #[cfg(feature = "engine-datafusion")]
 mod udf;
 

@@ -25,6 +25,10 @@ pub(super) type DfResult<T> = std::result::Result<T, DataFusionError>;
 /// A message of ours inside a DataFusion error (marked so that the counting plan's error mapping passes it on).
 pub(super) const OURS: &str = "privsynth: ";
 
+/// An internal error of ours inside a DataFusion error (a bug, not the data's fault; passed on
+/// as [`crate::error::Error::Internal`]). Checked before [`OURS`], which it does not contain.
+pub(super) const INTERNAL: &str = "privsynth internal: ";
+
 /// Turn a column of a batch into the Polars series the local reader would hand the codec.
 fn to_series(name: &str, a: &ArrayRef) -> DfResult<Series> {
     let name: polars::prelude::PlSmallStr = name.into();
