@@ -119,6 +119,32 @@ fn folder_check_of_clean_fixtures_exits_0() {
     assert!(enc["persons_above"].as_u64().unwrap() > 0);
 }
 
+/// An event table without rows (no person died in a small draw: `synth` on the 27-person OMOP
+/// fixture wrote such a `death` table now and then) fits the schema; a person table without
+/// rows does not. Failed before with "death.csv: has no data rows".
+#[test]
+fn folder_check_takes_an_event_table_without_rows() {
+    let d = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(root().join("data/ehr/omop-27")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, d.path().join(p.file_name().unwrap())).unwrap();
+    }
+    let header_only = |name: &str| {
+        let f = d.path().join(name);
+        let text = std::fs::read_to_string(&f).unwrap();
+        std::fs::write(&f, format!("{}\n", text.lines().next().unwrap())).unwrap();
+    };
+    header_only("death.csv");
+    let dir = d.path().to_str().unwrap();
+    let r = privsynth(&["schema", "check", dir, "--schema", "schemas/ehr/omop-27.yaml"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("result: the tables fit the schema and their links hold"), "{}", r.stdout);
+    header_only("person.csv");
+    let r = privsynth(&["schema", "check", dir, "--schema", "schemas/ehr/omop-27.yaml"]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("person.csv") && r.stderr.contains("has no data rows"), "{}", r.stderr);
+}
+
 /// A copy of the MA fixture with edited files, in a temp folder.
 fn edited_ma(edit: impl Fn(&str, String) -> String) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();

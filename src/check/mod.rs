@@ -70,13 +70,20 @@ fn shorten(v: &str) -> String {
     }
 }
 
-/// Check every declared column; keep up to `max_examples` offending rows per column.
+/// Check every declared column; keep up to `max_examples` offending rows per column. A file
+/// without data rows is an error (a table to check or fit has rows).
 pub fn check(raw: &RawTable, table: &Table, max_examples: usize) -> Result<CheckReport> {
-    let codec = TableCodec::new(table)?;
-    let rows = raw.df.height();
-    if rows == 0 {
+    if raw.df.height() == 0 {
         return Err(crate::error::Error::data(&raw.file, "has no data rows"));
     }
+    check_rows(raw, table, max_examples)
+}
+
+/// [`check`] that takes a table without data rows as fitting (an event table of a linked
+/// extract in which no person has an event of its kind: a death table of a small draw).
+pub fn check_rows(raw: &RawTable, table: &Table, max_examples: usize) -> Result<CheckReport> {
+    let codec = TableCodec::new(table)?;
+    let rows = raw.df.height();
     let mut columns = Vec::with_capacity(table.columns.len());
     for col in &table.columns {
         let s = raw.series(&col.name)?;
@@ -148,7 +155,7 @@ pub fn check(raw: &RawTable, table: &Table, max_examples: usize) -> Result<Check
                 r.examples.extend(rows_null.map(|(row, _)| example(row, "missing in a column that is not nullable")));
             }
         }
-        r.all_null = r.nulls == rows;
+        r.all_null = rows > 0 && r.nulls == rows;
         columns.push(r);
     }
     let undeclared_columns = raw.column_names().into_iter().filter(|n| table.column(n).is_none()).collect();
