@@ -44,6 +44,13 @@ pub trait Counter: Sync {
     fn prefetch(&self, _subsets: &[Vec<usize>]) -> Result<()> {
         Ok(())
     }
+    /// The exact counts of the rows the data left out (out-of-domain policy, no unit key,
+    /// contribution bounding), for the data holder (`--private-diagnostics`), when the counter
+    /// finds them itself: a query engine, by one more scan. None when the caller has them from
+    /// reading (the local engine).
+    fn left_out(&self) -> Result<Option<Sensitive<Vec<String>>>> {
+        Ok(None)
+    }
 }
 
 impl Counter for EncodedTable {

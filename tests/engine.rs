@@ -152,7 +152,9 @@ fn compare(plan: &Plan, path: &Path, batch_rows: usize) -> Result<usize, String>
 /// table as a folder of parts).
 fn compare_as(plan: &Plan, path: &Path, engine_path: &Path, batch_rows: usize) -> Result<usize, String> {
     let key = Arc::new(SecretKey::fresh().unwrap());
-    let local = plan.rows_streamed_with_key(path, batch_rows, &key).map_err(|e| format!("local: {e}"))?.encoded;
+    let local = plan.rows_streamed_with_key(path, batch_rows, &key).map_err(|e| format!("local: {e}"))?;
+    let notes = local.notes.disclose_to_data_holder();
+    let local = local.encoded;
     let df = DataFusionCounter::open_with_key(
         &plan.table,
         &plan.codec,
@@ -186,6 +188,29 @@ fn compare_as(plan: &Plan, path: &Path, engine_path: &Path, batch_rows: usize) -
         );
     }
     assert_eq!(df.queries(), again, "a remapped view counts from the cache");
+    // --private-diagnostics: the rows the engine left out are the ones the local path did.
+    let mut want: Vec<String> = notes
+        .encode
+        .columns
+        .iter()
+        .filter(|c| c.3 > 0)
+        .map(|(n, _, _, d)| format!("column {n:?}: {d} row(s) dropped by its out_of_domain policy"))
+        .collect();
+    if notes.encode.rows_dropped > 0 {
+        want.push(format!("{} row(s) left out of the fit in all (out_of_domain policy)", notes.encode.rows_dropped));
+    }
+    if notes.no_unit > 0 {
+        want.push(format!("{} row(s) without a privacy-unit key were left out", notes.no_unit));
+    }
+    if notes.bounded > 0 {
+        want.push(format!("{} row(s) beyond rows_per_unit were left out by contribution bounding", notes.bounded));
+    }
+    let mut got = df.left_out_lines().map_err(|e| format!("datafusion left out: {e}"))?.disclose_to_data_holder();
+    assert!(
+        got.pop().is_some_and(|l| l.contains("cells clipped or made missing")),
+        "the engine says what it leaves out"
+    );
+    assert_eq!(got, want, "left-out rows of {}", path.display());
     Ok(local.rows())
 }
 
@@ -437,6 +462,25 @@ fn fit_with_the_datafusion_engine() {
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(std::fs::read_to_string(&ledger).unwrap().contains("--engine datafusion"));
+    assert!(!run.stderr.contains("left out of the fit"), "no exact count without --private-diagnostics: {}", run.stderr);
+    // The data holder's diagnostics: the engine's exact left-out counts, on request only.
+    let run = common::privsynth(&[
+        "fit",
+        d,
+        "--schema",
+        s,
+        "--epsilon",
+        "1",
+        "--ledger",
+        l,
+        "--engine",
+        "datafusion",
+        "--private-diagnostics",
+        "-o",
+        o,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("row(s) left out of the fit in all"), "{}", run.stderr);
     // Refused before any charge: an audit holdout, an IPC file.
     let before = std::fs::read_to_string(&ledger).unwrap();
     let run = common::privsynth(&[

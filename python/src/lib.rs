@@ -500,6 +500,7 @@ impl PySynthesizer {
             delta: this.core.delta,
             holdout: None,
             ledger: this.core.ledger.clone(),
+            diagnostics: false,
         };
         let out = detached(py, || match data {
             Input::Path(p) => plan.fit_file(&schema, &req(p), &obs),

@@ -59,7 +59,14 @@ fn lineage(
 }
 
 fn request(a: &FitCommon, holdout: Option<f64>) -> FitRequest {
-    FitRequest { data: a.data.clone(), epsilon: a.epsilon, delta: a.delta, holdout, ledger: a.ledger.options() }
+    FitRequest {
+        data: a.data.clone(),
+        epsilon: a.epsilon,
+        delta: a.delta,
+        holdout,
+        ledger: a.ledger.options(),
+        diagnostics: a.private_diagnostics,
+    }
 }
 
 /// The inputs every fit reads (the data itself is added by the caller).

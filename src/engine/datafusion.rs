@@ -36,13 +36,17 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::array::AsArray;
-use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema as ArrowSchema};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Int64Type, Schema as ArrowSchema};
 use datafusion::common::DataFusionError;
 use datafusion::execution::context::SessionContext;
+use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::{ExprFunctionExt, ScalarUDF};
-use datafusion::prelude::{CsvReadOptions, DataFrame, Expr, ParquetReadOptions, SessionConfig, col, ident, lit};
+use datafusion::prelude::{
+    CsvReadOptions, DataFrame, Expr, ParquetReadOptions, SessionConfig, cast as cast_expr, col, ident, lit,
+};
 
 use privsynth_privacy::Sensitive;
 use privsynth_privacy::bounding::{ContributionBound, SecretKey};
@@ -79,6 +83,12 @@ struct Shared {
     rt: tokio::runtime::Runtime,
     /// The bounded, encoded rows: columns `c0 .. c{d-1}` (UInt32 codes).
     rows: DataFrame,
+    /// Every row read, encoded (a code is null where the column's policy dropped the row; `u`,
+    /// with a unit, null where the key is missing): what `left_out` counts.
+    coded: DataFrame,
+    /// The codec's column names (for `left_out`'s lines) and whether the table has a unit.
+    columns: Vec<String>,
+    with_unit: bool,
     file: String,
     cache: Mutex<HashMap<Vec<usize>, Sparse>>,
     /// Queries run so far (for the tests and the benchmark).
@@ -86,6 +96,48 @@ struct Shared {
     /// How long a query may take (a cluster's): past it the fit stops with an error.
     timeout: Option<std::time::Duration>,
     engine: String,
+}
+
+impl Shared {
+    /// Run a query (within the timeout on a cluster) and count it.
+    fn collect(&self, df: DataFrame) -> Result<Vec<RecordBatch>> {
+        let e = |e| df_error(&self.file, e);
+        *self.queries.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        match self.timeout {
+            None => self.rt.block_on(df.collect()).map_err(e),
+            Some(t) => self
+                .rt
+                .block_on(async { tokio::time::timeout(t, df.collect()).await })
+                .map_err(|_| {
+                    Error::data(
+                        &self.file,
+                        format!(
+                            "the query on {} did not finish within {} s (an executor may have stopped; \
+                             PRIVSYNTH_ENGINE_TIMEOUT sets the limit); nothing was counted or released",
+                            self.engine,
+                            t.as_secs()
+                        ),
+                    )
+                })?
+                .map_err(e),
+        }
+    }
+
+    /// The one-row result of an aggregate query as named integers.
+    fn sums(&self, df: DataFrame, names: &[String]) -> Result<Vec<i64>> {
+        let batches = self.collect(df)?;
+        let internal = |m: &str| Error::Internal(format!("the query engine's result: {m}"));
+        let b = batches.iter().find(|b| b.num_rows() > 0).ok_or_else(|| internal("no row"))?;
+        names
+            .iter()
+            .map(|n| {
+                let c = b.column_by_name(n).ok_or_else(|| internal("a column is missing"))?;
+                let c = cast(c, &ArrowType::Int64).map_err(|e| internal(&e.to_string()))?;
+                let c = c.as_primitive::<Int64Type>();
+                Ok(if c.is_valid(0) { c.value(0) } else { 0 })
+            })
+            .collect()
+    }
 }
 
 /// How long a query on a cluster may run before the fit gives up: `PRIVSYNTH_ENGINE_TIMEOUT`
@@ -222,7 +274,8 @@ impl DataFusionCounter {
             select.extend([col("part"), col("r")]);
             fits = fits.and(col("u").is_not_null());
         }
-        let mut rows = df.select(select).map_err(e)?.filter(fits).map_err(e)?;
+        let coded = df.select(select).map_err(e)?;
+        let mut rows = coded.clone().filter(fits).map_err(e)?;
         if unit.is_some() {
             // (part, r) orders the rows as the concatenation of the parts would: the ordinal
             // among a unit's rows that fit is the local path's.
@@ -258,6 +311,9 @@ impl DataFusionCounter {
             shared: Arc::new(Shared {
                 rt,
                 rows,
+                coded,
+                columns: codec.names(),
+                with_unit: unit.is_some(),
                 file,
                 cache: Mutex::new(HashMap::new()),
                 queries: Mutex::new(0),
@@ -279,6 +335,58 @@ impl DataFusionCounter {
             .ok_or_else(|| Error::Internal("the timeout is set before the counter is shared".into()))?
             .timeout = Some(limit);
         Ok(self)
+    }
+
+    /// What the data left out, as exact counts for the data holder (`--private-diagnostics`):
+    /// rows a column's out-of-domain policy dropped, rows without a unit key, rows beyond the
+    /// contribution bound. Two more queries (one scan of every row read, one of the rows
+    /// kept). The encode functions return codes, so cells clipped or made missing are not
+    /// counted here (the local engine counts them).
+    pub fn left_out_lines(&self) -> Result<Sensitive<Vec<String>>> {
+        let sh = &self.shared;
+        let e = |e| df_error(&sh.file, e);
+        let flag = |x: Expr| sum(cast_expr(x, ArrowType::Int64));
+        let nulls: Vec<Expr> = (0..sh.columns.len()).map(|i| col(format!("c{i}")).is_null()).collect();
+        let any_null = nulls.iter().cloned().reduce(Expr::or).unwrap_or(lit(false));
+        let no_unit = match sh.with_unit {
+            true => col("u").is_null(),
+            false => lit(false),
+        };
+        let fits = !any_null.clone().or(no_unit.clone());
+        let mut aggs: Vec<Expr> =
+            nulls.iter().enumerate().map(|(i, x)| flag(x.clone()).alias(format!("n{i}"))).collect();
+        aggs.extend([flag(any_null).alias("dropped"), flag(no_unit).alias("no_unit"), flag(fits).alias("fit")]);
+        let mut names: Vec<String> = (0..sh.columns.len()).map(|i| format!("n{i}")).collect();
+        names.extend(["dropped", "no_unit", "fit"].map(String::from));
+        let read = sh.sums(sh.coded.clone().aggregate(vec![], aggs).map_err(e)?, &names)?;
+        let kept = sh.sums(
+            sh.rows.clone().aggregate(vec![], vec![count(lit(1)).alias("kept")]).map_err(e)?,
+            &["kept".to_string()],
+        )?[0];
+        let d = sh.columns.len();
+        let (dropped, no_unit, fit) = (read[d], read[d + 1], read[d + 2]);
+        let mut lines: Vec<String> = sh
+            .columns
+            .iter()
+            .zip(&read)
+            .filter(|(_, n)| **n > 0)
+            .map(|(c, n)| format!("column {c:?}: {n} row(s) dropped by its out_of_domain policy"))
+            .collect();
+        if dropped > 0 {
+            lines.push(format!("{dropped} row(s) left out of the fit in all (out_of_domain policy)"));
+        }
+        if no_unit > 0 {
+            lines.push(format!("{no_unit} row(s) without a privacy-unit key were left out"));
+        }
+        if fit > kept {
+            lines.push(format!("{} row(s) beyond rows_per_unit were left out by contribution bounding", fit - kept));
+        }
+        lines.push(format!(
+            "(counted by the {} engine: rows left out only; cells clipped or made missing by a policy are counted by \
+             the local engine)",
+            sh.engine
+        ));
+        Ok(Sensitive::new(lines))
     }
 
     /// Queries run on the engine so far (all views together).
@@ -332,25 +440,7 @@ impl DataFusionCounter {
         let counts = CountsUdaf::new(positions, sizes).map_err(e)?;
         let call = counts.clone().udaf().call(args).alias("counts");
         let df = sh.rows.clone().aggregate(vec![], vec![call]).map_err(e)?;
-        *sh.queries.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        let batches = match sh.timeout {
-            None => sh.rt.block_on(df.collect()).map_err(e)?,
-            Some(t) => sh
-                .rt
-                .block_on(async { tokio::time::timeout(t, df.collect()).await })
-                .map_err(|_| {
-                    Error::data(
-                        &sh.file,
-                        format!(
-                            "the query on {} did not finish within {} s (an executor may have stopped; \
-                             PRIVSYNTH_ENGINE_TIMEOUT sets the limit); nothing was counted or released",
-                            sh.engine,
-                            t.as_secs()
-                        ),
-                    )
-                })?
-                .map_err(e)?,
-        };
+        let batches = sh.collect(df)?;
         // An aggregate without GROUP BY gives one row: the counts of every subset.
         let internal = |m: &str| Error::Internal(format!("the query engine's result: {m}"));
         let mut blobs = vec![];
@@ -414,6 +504,9 @@ impl DataFusionCounter {
 }
 
 impl Counter for DataFusionCounter {
+    fn left_out(&self) -> Result<Option<Sensitive<Vec<String>>>> {
+        self.left_out_lines().map(Some)
+    }
     fn names(&self) -> &[String] {
         &self.names
     }

@@ -82,6 +82,10 @@ pub struct FitRequest {
     /// Set each unit aside with this probability for the data holder's audit.
     pub holdout: Option<f64>,
     pub ledger: LedgerOptions,
+    /// The data holder asked for the exact counts of what was left out
+    /// (`--private-diagnostics`). The local engine has them from its one pass; a query engine
+    /// runs one more query for them, so only when asked.
+    pub diagnostics: bool,
 }
 
 /// What a fit produced. The release holds the ledger's lock until it is dropped: write the
@@ -237,10 +241,10 @@ impl Plan {
         };
         if self.opts.engine != crate::engine::Engine::Local {
             let counter = self.engine_counter(&req.data)?;
-            let notes = Sensitive::new(vec![format!(
-                "the {} engine does not report rows left out by the out-of-domain policy or bounding",
-                self.opts.engine.name()
-            )]);
+            let notes = match req.diagnostics {
+                true => counter.left_out()?.ok_or_else(|| Error::Internal("the engine's left-out counts".into()))?,
+                false => Sensitive::new(vec![]),
+            };
             return self.fit_released(command, schema, req, release, budget, &*counter, None, notes, started, obs);
         }
         let rows = {
