@@ -462,7 +462,11 @@ fn fit_with_the_datafusion_engine() {
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(std::fs::read_to_string(&ledger).unwrap().contains("--engine datafusion"));
-    assert!(!run.stderr.contains("left out of the fit"), "no exact count without --private-diagnostics: {}", run.stderr);
+    assert!(
+        !run.stderr.contains("left out of the fit"),
+        "no exact count without --private-diagnostics: {}",
+        run.stderr
+    );
     // The data holder's diagnostics: the engine's exact left-out counts, on request only.
     let run = common::privsynth(&[
         "fit",
