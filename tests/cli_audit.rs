@@ -261,21 +261,13 @@ fn linked_audit_of_an_output_that_left_out_a_column_drawn_all_missing() {
     let dir = tempfile::tempdir().unwrap();
     let (hold, synth) = synthea_output_without_deathdate(dir.path());
     let json = dir.path().join("a.json");
-    let r = privsynth(&[
-        "audit",
-        "--train",
-        SYNTHEA,
-        "--holdout",
-        path_str(&hold),
-        "--synthetic",
-        path_str(&synth),
-        "--schema",
-        SYNTHEA_SCHEMA,
-        "--attacks",
-        "50",
-        "--json",
-        path_str(&json),
-    ]);
+    let audit = |more: &[&str]| {
+        let mut args = vec!["audit", "--train", SYNTHEA, "--holdout", path_str(&hold), "--synthetic", path_str(&synth)];
+        args.extend(["--schema", SYNTHEA_SCHEMA, "--attacks", "50"]);
+        args.extend(more);
+        privsynth(&args)
+    };
+    let r = audit(&["--json", path_str(&json)]);
     assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
     assert!(r.stdout.contains("== audit: person =="), "{}", r.stdout);
     let person: serde_json::Value =
@@ -300,21 +292,7 @@ fn linked_audit_of_an_output_that_left_out_a_column_drawn_all_missing() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("a.encounters.json")).unwrap()).unwrap();
     assert!(encounters["inputs"].get("columns_left_out").is_none(), "{:#}", encounters["inputs"]);
     // A threat model naming the left-out column is refused, naming it.
-    let r = privsynth(&[
-        "audit",
-        "--train",
-        SYNTHEA,
-        "--holdout",
-        path_str(&hold),
-        "--synthetic",
-        path_str(&synth),
-        "--schema",
-        SYNTHEA_SCHEMA,
-        "--attacks",
-        "50",
-        "--qi",
-        &format!("GENDER,{death}"),
-    ]);
+    let r = audit(&["--qi", &format!("GENDER,{death}")]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains(death) && r.stderr.contains("not in the synthetic output"), "{}", r.stderr);
 }

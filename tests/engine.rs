@@ -446,20 +446,13 @@ fn fit_with_the_datafusion_engine() {
     let (s, l, d) = (common::path_str(&schema_path), common::path_str(&ledger), common::path_str(&data));
     let out = dir.path().join("m.json");
     let o = common::path_str(&out);
-    let run = common::privsynth(&[
-        "fit",
-        d,
-        "--schema",
-        s,
-        "--epsilon",
-        "1",
-        "--ledger",
-        l,
-        "--engine",
-        "datafusion",
-        "-o",
-        o,
-    ]);
+    let fit = |data: &str, more: &[&str]| {
+        let mut args = vec!["fit", data, "--schema", s, "--epsilon", "1", "--ledger", l, "--engine", "datafusion"];
+        args.extend(more);
+        args.extend(["-o", o]);
+        common::privsynth(&args)
+    };
+    let run = fit(d, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(std::fs::read_to_string(&ledger).unwrap().contains("--engine datafusion"));
     assert!(
@@ -468,21 +461,7 @@ fn fit_with_the_datafusion_engine() {
         run.stderr
     );
     // The data holder's diagnostics: the engine's exact left-out counts, on request only.
-    let run = common::privsynth(&[
-        "fit",
-        d,
-        "--schema",
-        s,
-        "--epsilon",
-        "1",
-        "--ledger",
-        l,
-        "--engine",
-        "datafusion",
-        "--private-diagnostics",
-        "-o",
-        o,
-    ]);
+    let run = fit(d, &["--private-diagnostics"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("row(s) left out of the fit in all"), "{}", run.stderr);
     // Refused before any charge: an audit holdout, an IPC file.
@@ -515,20 +494,7 @@ fn fit_with_the_datafusion_engine() {
     write_parts(&parts, &rows(3, 3_000, 300), &[1_000, 2_000]);
     let p = common::path_str(&parts);
     for _ in 0..2 {
-        let run = common::privsynth(&[
-            "fit",
-            p,
-            "--schema",
-            s,
-            "--epsilon",
-            "1",
-            "--ledger",
-            l,
-            "--engine",
-            "datafusion",
-            "-o",
-            o,
-        ]);
+        let run = fit(p, &[]);
         assert_eq!(run.code, 0, "{}", run.stderr);
     }
     let text = std::fs::read_to_string(&ledger).unwrap();
